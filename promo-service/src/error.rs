@@ -1,0 +1,106 @@
+//! The promo service's error enum, mapped once onto the platform's error codes (and through them
+//! to gRPC and HTTP). Messages are French sentences for the landing page; internal causes are
+//! logged and never sent.
+
+use iafactory::{ErrorCode, ServiceError};
+
+use crate::domain::Refusal;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromoError {
+    /// 400: a field is missing, malformed or out of range.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 400: not an e-mail address.
+    #[error("adresse e-mail invalide : {0:?}")]
+    InvalidEmail(String),
+    /// 400: no such package.
+    #[error("forfait inconnu : {0:?}")]
+    UnknownPackage(String),
+    /// 404/400/409: the promo code cannot be used.
+    #[error("{}", .0.message())]
+    Refused(Refusal),
+    /// 409: an account exists for this e-mail.
+    #[error("un compte existe déjà pour cette adresse e-mail")]
+    EmailTaken,
+    /// 409: a code with this name exists.
+    #[error("le code promo {0} existe déjà")]
+    CodeExists(String),
+    /// 404: the resource does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the change contradicts the current state.
+    #[error("{0}")]
+    Conflict(String),
+    /// 400: the Idempotency-Key was used with another request.
+    #[error("cette clé d'idempotence a déjà servi pour une autre requête")]
+    IdempotencyKeyReused,
+    /// 401: missing or wrong admin token / API key.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// 503: the database is unreachable or overloaded.
+    #[error("service momentanément indisponible, veuillez réessayer")]
+    Unavailable(#[source] sqlx::Error),
+    /// 500: anything else; the cause goes to the logs only.
+    #[error("erreur interne")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for PromoError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                PromoError::Unavailable(e)
+            }
+            other => PromoError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl PromoError {
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        PromoError::Internal(e.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            PromoError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            PromoError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+            PromoError::UnknownPackage(_) => ErrorCode::UnknownPackage,
+            PromoError::Refused(r) => match r {
+                Refusal::Unknown => ErrorCode::PromoUnknown,
+                Refusal::Inactive => ErrorCode::PromoInactive,
+                Refusal::NotYetValid => ErrorCode::PromoNotYetValid,
+                Refusal::Expired => ErrorCode::PromoExpired,
+                Refusal::Exhausted => ErrorCode::PromoExhausted,
+                Refusal::NotForPackage => ErrorCode::PromoNotForPackage,
+            },
+            PromoError::EmailTaken => ErrorCode::EmailTaken,
+            PromoError::CodeExists(_) => ErrorCode::AlreadyExists,
+            PromoError::NotFound(_) => ErrorCode::NotFound,
+            PromoError::Conflict(_) => ErrorCode::Conflict,
+            PromoError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
+            PromoError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            PromoError::Unavailable(_) => ErrorCode::Unavailable,
+            PromoError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+}
+
+impl From<PromoError> for tonic::Status {
+    fn from(e: PromoError) -> Self {
+        let code = e.code();
+        match &e {
+            PromoError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            PromoError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            _ => tracing::debug!(code = %code, error = %e, "request refused"),
+        }
+        let mut err = ServiceError::new(code, e.to_string());
+        if code == ErrorCode::Unavailable {
+            err = err.with_retry_after(1);
+        }
+        err.into_status()
+    }
+}
+
+pub type Result<T, E = PromoError> = std::result::Result<T, E>;

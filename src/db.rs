@@ -1,0 +1,278 @@
+//! The storage handle: one binary, two backends chosen from `DATABASE_URL`.
+//!
+//! SQLite (the embedded default, a file created on first start) and PostgreSQL (production, and
+//! several replicas sharing one database) are both reached through sqlx's `Any` driver, so the
+//! repositories hold one set of SQL. The SQL sticks to what both accept — `$n` placeholders,
+//! BIGINT epoch-millisecond timestamps, single-statement guarded updates — which also keeps it
+//! portable to PostgreSQL-wire distributed databases.
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, DbError> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme {
+            "sqlite" => Ok(Backend::Sqlite),
+            "postgres" | "postgresql" => Ok(Backend::Postgres),
+            _ => Err(DbError::BadUrl(format!(
+                "{} (expected sqlite://PATH or postgres://...)",
+                redact_url(url)
+            ))),
+        }
+    }
+}
+
+/// Startup and infrastructure errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL is not usable: {0}")]
+    BadUrl(String),
+    #[error("cannot create the folder for the SQLite file {path}: {source}")]
+    CreateDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed on {url}: {source}")]
+    Migrate {
+        url: String,
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Migrations for each backend, embedded by the service that owns the schema.
+pub struct Migrations {
+    pub sqlite: &'static Migrator,
+    pub postgres: &'static Migrator,
+}
+
+/// A connected database.
+///
+/// On SQLite, writes go through a single-connection pool: SQLite has one writer at a time anyway,
+/// and queuing in-process avoids `SQLITE_BUSY` on lock upgrades. On PostgreSQL both handles are the
+/// same pool.
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub backend: Backend,
+    pub read: AnyPool,
+    pub write: AnyPool,
+}
+
+/// Pool sizing.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Db {
+    /// Connects (creating the SQLite file and its folder if needed) and runs the migrations.
+    pub async fn connect(
+        url: &str,
+        migrations: &Migrations,
+        options: &PoolOptions,
+    ) -> Result<Db, DbError> {
+        install_default_drivers();
+        let backend = Backend::from_url(url)?;
+        let shown = redact_url(url);
+        let connect_err = |source| DbError::Connect {
+            url: shown.clone(),
+            source,
+        };
+        let db = match backend {
+            Backend::Sqlite => {
+                let url = prepare_sqlite_url(url)?;
+                let write = sqlite_pool(1, options.acquire_timeout.max(Duration::from_secs(30)))
+                    .connect(&url)
+                    .await
+                    .map_err(connect_err)?;
+                // WAL lets readers run beside the writer; it is a property of the file.
+                write
+                    .execute("PRAGMA journal_mode = WAL")
+                    .await
+                    .map_err(connect_err)?;
+                let read = sqlite_pool(options.max_connections, options.acquire_timeout)
+                    .connect(&url)
+                    .await
+                    .map_err(connect_err)?;
+                Db {
+                    backend,
+                    read,
+                    write,
+                }
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(options.acquire_timeout)
+                    .connect(url)
+                    .await
+                    .map_err(connect_err)?;
+                Db {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                }
+            }
+        };
+        let migrator = match backend {
+            Backend::Sqlite => migrations.sqlite,
+            Backend::Postgres => migrations.postgres,
+        };
+        migrator
+            .run(&db.write)
+            .await
+            .map_err(|source| DbError::Migrate { url: shown, source })?;
+        Ok(db)
+    }
+
+    /// Closes both pools, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max.max(1))
+        .min_connections(1)
+        .acquire_timeout(acquire_timeout)
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .await?;
+                Ok(())
+            })
+        })
+}
+
+/// Makes sure the SQLite file can be created: adds `mode=rwc` and creates the parent folder.
+fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| DbError::BadUrl(url.to_owned()))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() {
+        return Err(DbError::BadUrl(format!("{url} names no file")));
+    }
+    if path != ":memory:" {
+        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+    }
+    let query = if query.split('&').any(|kv| kv.starts_with("mode=")) {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// The URL with any password replaced, for logs and error messages.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// True for errors worth retrying the whole transaction: serialization failures and deadlocks
+/// (PostgreSQL and its distributed cousins) and a busy SQLite file.
+pub fn is_retryable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40001" | "40P01" | "5" | "6" | "517" | "261")
+        ),
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => false,
+        _ => false,
+    }
+}
+
+/// True when the error is a unique-constraint violation.
+pub fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+impl FromStr for Backend {
+    type Err = DbError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Backend::from_url(s)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the storage format of every timestamp.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            Backend::from_url("sqlite://data/x.db").ok(),
+            Some(Backend::Sqlite)
+        );
+        assert_eq!(
+            Backend::from_url("postgresql://u@h/db").ok(),
+            Some(Backend::Postgres)
+        );
+        assert!(Backend::from_url("mysql://h/db").is_err());
+        assert_eq!(
+            redact_url("postgres://bob:secret@h:5432/db"),
+            "postgres://bob:***@h:5432/db"
+        );
+        assert_eq!(
+            prepare_sqlite_url("sqlite://x.db").ok().as_deref(),
+            Some("sqlite://x.db?mode=rwc")
+        );
+        assert_eq!(
+            prepare_sqlite_url("sqlite:x.db?mode=ro").ok().as_deref(),
+            Some("sqlite://x.db?mode=ro")
+        );
+    }
+}
