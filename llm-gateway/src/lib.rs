@@ -1,1 +1,1 @@
-//! LLM gateway: providers, routing, streaming, usage and quotas (see issue 3).
+//! placeholder

@@ -1,0 +1,2 @@
+//! Binary (filled in later).
+fn main() {}
