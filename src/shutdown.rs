@@ -27,3 +27,9 @@ pub async fn signal() {
         () = term => tracing::info!("SIGTERM received, shutting down"),
     }
 }
+
+/// Waits until a stop flag (a `watch` channel of `bool`) turns true, or its sender is gone.
+/// Returns `()` so callers can hold it across awaits in `Send` futures.
+pub async fn stopped(rx: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}

@@ -1,1 +1,39 @@
-fn main() {}
+//! `promo-service` binary: parse the configuration, then run the library's `serve`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use promo_service::config::{Args, Config};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    iafactory::telemetry::init(args.log_format);
+    let (config, generated_token) = match Config::from_args(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!("configuration error: {e}");
+            eprintln!("promo-service: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(token) = generated_token {
+        tracing::warn!(admin_token = %token, "dev mode: generated admin token (set ADMIN_TOKEN in production)");
+    }
+    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {}: {e}", args.listen);
+            eprintln!("promo-service: cannot listen on {}: {e}", args.listen);
+            return ExitCode::from(1);
+        }
+    };
+    match promo_service::serve(config, listener, iafactory::shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("promo-service failed: {e}");
+            eprintln!("promo-service: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

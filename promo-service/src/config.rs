@@ -1,0 +1,131 @@
+//! Configuration: command-line flags, each with an environment variable, validated at start.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iafactory::db::PoolOptions;
+use iafactory::grpc::ServeOptions;
+use iafactory::telemetry::LogFormat;
+
+use crate::domain::CodeName;
+use crate::secrets::{self, AdminToken};
+
+/// Flags and environment of the `promo-service` binary.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "promo-service", version, about = "IAFactory promo codes, signups and API keys (gRPC)")]
+pub struct Args {
+    /// Address to listen on for gRPC.
+    #[arg(long, env = "PROMO_SERVICE_ADDR", default_value = "0.0.0.0:50051")]
+    pub listen: SocketAddr,
+
+    /// `sqlite://PATH` (file created on first start) or `postgres://USER@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/promo.db")]
+    pub database_url: String,
+
+    /// Token required (as `authorization: Bearer …`) by admin RPCs. Required unless `--dev`.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Local development: generate and log an admin token when none is given.
+    #[arg(long, env = "IAF_DEV", default_value_t = false)]
+    pub dev: bool,
+
+    /// The launch code whose usage `GetStats` reports as `launch30_*`.
+    #[arg(long, env = "LAUNCH_CODE", default_value = "LAUNCH30")]
+    pub launch_code: String,
+
+    /// How often (ms) the live counter re-reads the shared database while someone watches.
+    #[arg(long, env = "LIVE_POLL_MS", default_value_t = 500)]
+    pub live_poll_ms: u64,
+
+    /// Largest database connection pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// Deadline of a unary gRPC call, in seconds.
+    #[arg(long, env = "GRPC_TIMEOUT_SECS", default_value_t = 30)]
+    pub grpc_timeout_secs: u64,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// The validated configuration the library runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub admin_token: AdminToken,
+    pub launch_code: CodeName,
+    pub live_poll_interval: Duration,
+    pub pool: PoolOptions,
+    pub grpc: ServeOptions,
+}
+
+/// A configuration mistake, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "ADMIN_TOKEN is not set: set it (at least 16 characters) or start with --dev / IAF_DEV=true for a generated one"
+    )]
+    MissingAdminToken,
+    #[error("ADMIN_TOKEN is too short: use at least 16 characters")]
+    WeakAdminToken,
+    #[error("LAUNCH_CODE is not a valid code: {0}")]
+    LaunchCode(String),
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+}
+
+impl Config {
+    /// Defaults for tests and the all-in-one run: the given database and admin token.
+    pub fn new(database_url: impl Into<String>, admin_token: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            admin_token: AdminToken::new(admin_token.into()),
+            launch_code: CodeName::lookup("LAUNCH30").unwrap_or_else(|_| unreachable_code()),
+            live_poll_interval: Duration::from_millis(500),
+            pool: PoolOptions::default(),
+            grpc: ServeOptions::default(),
+        }
+    }
+
+    /// Validates the flags. Returns the config and, in dev mode, the generated admin token.
+    pub fn from_args(args: &Args) -> Result<(Config, Option<String>), ConfigError> {
+        let (token, generated) = match args.admin_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => {
+                if t.len() < 16 {
+                    return Err(ConfigError::WeakAdminToken);
+                }
+                (t.to_owned(), None)
+            }
+            _ if args.dev => {
+                let t = secrets::random_token(24);
+                (t.clone(), Some(t))
+            }
+            _ => return Err(ConfigError::MissingAdminToken),
+        };
+        if args.live_poll_ms == 0 {
+            return Err(ConfigError::Zero("LIVE_POLL_MS"));
+        }
+        if args.db_max_connections == 0 {
+            return Err(ConfigError::Zero("DB_MAX_CONNECTIONS"));
+        }
+        if args.grpc_timeout_secs == 0 {
+            return Err(ConfigError::Zero("GRPC_TIMEOUT_SECS"));
+        }
+        let launch_code =
+            CodeName::lookup(&args.launch_code).map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
+        let mut config = Config::new(args.database_url.clone(), token);
+        config.launch_code = launch_code;
+        config.live_poll_interval = Duration::from_millis(args.live_poll_ms);
+        config.pool.max_connections = args.db_max_connections;
+        config.grpc.request_timeout = Duration::from_secs(args.grpc_timeout_secs);
+        Ok((config, generated))
+    }
+}
+
+// "LAUNCH30" is a valid lookup code; this only satisfies the type checker without a panic path.
+fn unreachable_code() -> CodeName {
+    CodeName::new_code("LAUNCH30").unwrap_or_else(|_| unreachable_code())
+}
