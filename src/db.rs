@@ -182,13 +182,14 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
     if path.is_empty() {
         return Err(DbError::BadUrl(format!("{url} names no file")));
     }
-    if path != ":memory:" {
-        if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
-                path: path.to_owned(),
-                source,
-            })?;
-        }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| path != ":memory:" && !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+            path: path.to_owned(),
+            source,
+        })?;
     }
     let query = if query.split('&').any(|kv| kv.starts_with("mode=")) {
         query.to_owned()

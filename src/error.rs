@@ -255,7 +255,8 @@ mod tests {
 
     #[test]
     fn status_round_trip_keeps_code_and_retry_after() {
-        let err = ServiceError::new(ErrorCode::PromoExhausted, "plus de places").with_retry_after(7);
+        let err =
+            ServiceError::new(ErrorCode::PromoExhausted, "plus de places").with_retry_after(7);
         let back = ServiceError::from_status(&err.clone().into_status());
         assert_eq!(back, err);
     }

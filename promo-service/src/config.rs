@@ -12,7 +12,11 @@ use crate::secrets::{self, AdminToken};
 
 /// Flags and environment of the `promo-service` binary.
 #[derive(Debug, Clone, clap::Parser)]
-#[command(name = "promo-service", version, about = "IAFactory promo codes, signups and API keys (gRPC)")]
+#[command(
+    name = "promo-service",
+    version,
+    about = "IAFactory promo codes, signups and API keys (gRPC)"
+)]
 pub struct Args {
     /// Address to listen on for gRPC.
     #[arg(long, env = "PROMO_SERVICE_ADDR", default_value = "0.0.0.0:50051")]
@@ -27,7 +31,7 @@ pub struct Args {
     pub admin_token: Option<String>,
 
     /// Local development: generate and log an admin token when none is given.
-    #[arg(long, env = "IAF_DEV", default_value_t = false)]
+    #[arg(long, env = "IAF_DEV", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
     /// The launch code whose usage `GetStats` reports as `launch30_*`.
@@ -114,8 +118,8 @@ impl Config {
         if args.grpc_timeout_secs == 0 {
             return Err(ConfigError::Zero("GRPC_TIMEOUT_SECS"));
         }
-        let launch_code =
-            CodeName::lookup(&args.launch_code).map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
+        let launch_code = CodeName::lookup(&args.launch_code)
+            .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let mut config = Config::new(args.database_url.clone(), token);
         config.launch_code = launch_code;
         config.live_poll_interval = Duration::from_millis(args.live_poll_ms);

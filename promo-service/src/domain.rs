@@ -42,9 +42,9 @@ impl Email {
                     && !l.ends_with('-')
                     && l.chars().all(|c| c.is_alphanumeric() || c == '-')
             })
-            && labels
-                .last()
-                .is_some_and(|tld| tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit()));
+            && labels.last().is_some_and(|tld| {
+                tld.chars().count() >= 2 && !tld.chars().all(|c| c.is_ascii_digit())
+            });
         if local_ok && domain_ok {
             Ok(Email(email))
         } else {
@@ -101,13 +101,22 @@ impl CodeName {
 pub fn package_id(raw: &str) -> Result<String, PromoError> {
     let id = raw.trim().to_ascii_lowercase();
     if id.is_empty() {
-        return Err(PromoError::InvalidArgument("le forfait est obligatoire".into()));
+        return Err(PromoError::InvalidArgument(
+            "le forfait est obligatoire".into(),
+        ));
     }
-    if id.len() > MAX_PACKAGE_LEN || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if id.len() > MAX_PACKAGE_LEN
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(PromoError::UnknownPackage(raw.chars().take(64).collect()));
     }
     Ok(id)
 }
+
+/// Eligible packages of a code, each with its discount.
+pub type Discounts = Vec<(String, Percent)>;
 
 /// A discount in percent, 1 to 100.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -182,7 +191,7 @@ pub struct CodeRules {
     pub valid_until: Option<DateTime<Utc>>,
     pub duration_months: u32,
     /// Eligible packages and their discount.
-    pub discounts: Vec<(String, Percent)>,
+    pub discounts: Discounts,
 }
 
 impl CodeRules {
@@ -206,7 +215,11 @@ impl CodeRules {
             return Err(Refusal::Exhausted);
         }
         let found = match package {
-            Some(p) => self.discounts.iter().find(|(id, _)| id == p).map(|(_, d)| *d),
+            Some(p) => self
+                .discounts
+                .iter()
+                .find(|(id, _)| id == p)
+                .map(|(_, d)| *d),
             None => self.discounts.iter().map(|(_, d)| *d).max(),
         };
         found.ok_or(Refusal::NotForPackage)
@@ -216,7 +229,10 @@ impl CodeRules {
 /// "Réduction de 33% pendant 6 mois !" — the prototype's wording.
 pub fn discount_message(percent: Percent, months: u32, best_of_several: bool) -> String {
     if best_of_several {
-        format!("Jusqu'à {}% de réduction pendant {months} mois !", percent.get())
+        format!(
+            "Jusqu'à {}% de réduction pendant {months} mois !",
+            percent.get()
+        )
     } else {
         format!("Réduction de {}% pendant {months} mois !", percent.get())
     }
@@ -236,14 +252,24 @@ mod tests {
     use chrono::TimeZone;
 
     fn at(y: i32, m: u32, d: u32) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(y, m, d, 12, 0, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     #[test]
     fn launch30_prices_match_the_brief() {
-        let cases = [(10_000, 25, 7_500), (15_000, 33, 10_050), (100_000, 25, 75_000), (200_000, 30, 140_000)];
+        let cases = [
+            (10_000, 25, 7_500),
+            (15_000, 33, 10_050),
+            (100_000, 25, 75_000),
+            (200_000, 30, 140_000),
+        ];
         for (price, pct, expected) in cases {
-            assert_eq!(Percent::new(pct).map(|p| p.apply(price)).ok(), Some(expected));
+            assert_eq!(
+                Percent::new(pct).map(|p| p.apply(price)).ok(),
+                Some(expected)
+            );
         }
     }
 
@@ -255,7 +281,10 @@ mod tests {
         assert_eq!(p33.map(|p| p.apply(150)), Some(101));
         assert_eq!(p33.map(|p| p.apply(1)), Some(1));
         assert_eq!(Percent::new(100).map(|p| p.apply(999)).ok(), Some(0));
-        assert_eq!(Percent::new(50).map(|p| p.apply(u64::MAX)).ok(), Some(u64::MAX / 2 + 1));
+        assert_eq!(
+            Percent::new(50).map(|p| p.apply(u64::MAX)).ok(),
+            Some(u64::MAX / 2 + 1)
+        );
     }
 
     #[test]
@@ -267,11 +296,31 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse("  A@B.dz ").map(|e| e.0).ok().as_deref(), Some("a@b.dz"));
+        assert_eq!(
+            Email::parse("  A@B.dz ").map(|e| e.0).ok().as_deref(),
+            Some("a@b.dz")
+        );
         assert!(Email::parse("élise@exemple.dz").is_ok());
-        for bad in ["", "a", "a@", "@b.dz", "a@b", "a@@b.dz", "a b@c.dz", "a@b..dz", "a@-b.dz", ".a@b.dz",
-                    "a@b.1", "<script>@x.dz", "a@b.dz\n", "a'; DROP TABLE customers;--@x.dz"] {
-            assert!(Email::parse(bad).is_err() || bad.trim() != bad, "{bad:?} accepted");
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.dz",
+            "a@b",
+            "a@@b.dz",
+            "a b@c.dz",
+            "a@b..dz",
+            "a@-b.dz",
+            ".a@b.dz",
+            "a@b.1",
+            "<script>@x.dz",
+            "a@b.dz\n",
+            "a'; DROP TABLE customers;--@x.dz",
+        ] {
+            assert!(
+                Email::parse(bad).is_err() || bad.trim() != bad,
+                "{bad:?} accepted"
+            );
         }
         assert!(Email::parse(&format!("{}@b.dz", "a".repeat(65))).is_err());
         assert!(Email::parse(&format!("a@{}.dz", "b".repeat(260))).is_err());
@@ -279,12 +328,18 @@ mod tests {
 
     #[test]
     fn codes_are_case_insensitive() {
-        assert_eq!(CodeName::lookup(" launch30 ").ok(), CodeName::lookup("LAUNCH30").ok());
+        assert_eq!(
+            CodeName::lookup(" launch30 ").ok(),
+            CodeName::lookup("LAUNCH30").ok()
+        );
         assert!(CodeName::lookup("").is_err());
         assert!(CodeName::lookup(&"x".repeat(65)).is_err());
         assert!(CodeName::new_code("ab").is_err());
         assert!(CodeName::new_code("SUMMER 25").is_err());
-        assert_eq!(CodeName::new_code("summer-25").map(|c| c.0).ok().as_deref(), Some("SUMMER-25"));
+        assert_eq!(
+            CodeName::new_code("summer-25").map(|c| c.0).ok().as_deref(),
+            Some("SUMMER-25")
+        );
     }
 
     #[test]
@@ -302,10 +357,7 @@ mod tests {
             valid_from: at(2025, 12, 6),
             valid_until: Some(at(2026, 12, 31)),
             duration_months: 6,
-            discounts: vec![
-                ("starter".into(), Percent(25)),
-                ("dev".into(), Percent(33)),
-            ],
+            discounts: vec![("starter".into(), Percent(25)), ("dev".into(), Percent(33))],
         }
     }
 
@@ -315,10 +367,22 @@ mod tests {
         assert_eq!(launch30(0).check(Some("dev"), now), Ok(Percent(33)));
         assert_eq!(launch30(0).check(None, now), Ok(Percent(33)));
         assert_eq!(launch30(29).check(Some("starter"), now), Ok(Percent(25)));
-        assert_eq!(launch30(30).check(Some("starter"), now), Err(Refusal::Exhausted));
-        assert_eq!(launch30(0).check(Some("premium"), now), Err(Refusal::NotForPackage));
-        assert_eq!(launch30(0).check(Some("dev"), at(2025, 12, 5)), Err(Refusal::NotYetValid));
-        assert_eq!(launch30(0).check(Some("dev"), at(2027, 1, 1)), Err(Refusal::Expired));
+        assert_eq!(
+            launch30(30).check(Some("starter"), now),
+            Err(Refusal::Exhausted)
+        );
+        assert_eq!(
+            launch30(0).check(Some("premium"), now),
+            Err(Refusal::NotForPackage)
+        );
+        assert_eq!(
+            launch30(0).check(Some("dev"), at(2025, 12, 5)),
+            Err(Refusal::NotYetValid)
+        );
+        assert_eq!(
+            launch30(0).check(Some("dev"), at(2027, 1, 1)),
+            Err(Refusal::Expired)
+        );
         let mut off = launch30(30);
         off.active = false;
         assert_eq!(off.check(Some("dev"), now), Err(Refusal::Inactive));

@@ -92,7 +92,9 @@ impl From<PromoError> for tonic::Status {
         let code = e.code();
         match &e {
             PromoError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
-            PromoError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            PromoError::Unavailable(cause) => {
+                tracing::warn!(error = %cause, "database unavailable")
+            }
             _ => tracing::debug!(code = %code, error = %e, "request refused"),
         }
         let mut err = ServiceError::new(code, e.to_string());

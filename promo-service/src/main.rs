@@ -13,7 +13,6 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("configuration error: {e}");
-            eprintln!("promo-service: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
@@ -24,7 +23,6 @@ async fn main() -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}: {e}", args.listen);
-            eprintln!("promo-service: cannot listen on {}: {e}", args.listen);
             return ExitCode::from(1);
         }
     };
@@ -32,7 +30,6 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("promo-service failed: {e}");
-            eprintln!("promo-service: {e}");
             ExitCode::from(1)
         }
     }

@@ -73,14 +73,22 @@ fn package_from_row(row: &AnyRow, prefix: &str) -> Result<PackageRow> {
 }
 
 pub async fn list_packages(db: &Db) -> Result<Vec<PackageRow>> {
-    let rows = sqlx::query(concat!("SELECT ", package_columns!(), " FROM packages ORDER BY sort_order, id"))
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        package_columns!(),
+        " FROM packages ORDER BY sort_order, id"
+    ))
     .fetch_all(&db.read)
     .await?;
     rows.iter().map(|r| package_from_row(r, "")).collect()
 }
 
 pub async fn find_package(db: &Db, id: &str) -> Result<Option<PackageRow>> {
-    let row = sqlx::query(concat!("SELECT ", package_columns!(), " FROM packages WHERE id = $1"))
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        package_columns!(),
+        " FROM packages WHERE id = $1"
+    ))
     .bind(id)
     .fetch_optional(&db.read)
     .await?;
@@ -142,7 +150,11 @@ fn code_from_row(row: &AnyRow, discounts: Vec<(String, Percent)>) -> Result<Code
 }
 
 pub async fn find_code(db: &Db, code: &CodeName) -> Result<Option<CodeRow>> {
-    let row = sqlx::query(concat!("SELECT ", code_columns!(), " FROM promo_codes WHERE code = $1"))
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        code_columns!(),
+        " FROM promo_codes WHERE code = $1"
+    ))
     .bind(code.as_str())
     .fetch_optional(&db.read)
     .await?;
@@ -156,7 +168,11 @@ pub async fn find_code(db: &Db, code: &CodeName) -> Result<Option<CodeRow>> {
 }
 
 pub async fn list_codes(db: &Db) -> Result<Vec<CodeRow>> {
-    let rows = sqlx::query(concat!("SELECT ", code_columns!(), " FROM promo_codes ORDER BY created_at, code"))
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        code_columns!(),
+        " FROM promo_codes ORDER BY created_at, code"
+    ))
     .fetch_all(&db.read)
     .await?;
     let all_discounts = sqlx::query(
@@ -276,7 +292,11 @@ pub struct CodeChange {
 
 pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Result<CodeRow> {
     let mut tx = db.write.begin().await?;
-    let row = sqlx::query(concat!("SELECT ", code_columns!(), " FROM promo_codes WHERE code = $1"))
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        code_columns!(),
+        " FROM promo_codes WHERE code = $1"
+    ))
     .bind(code.as_str())
     .fetch_optional(&mut *tx)
     .await?
@@ -285,12 +305,9 @@ pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Resul
     let valid_from = change
         .valid_from
         .unwrap_or_else(|| current.rules.valid_from.timestamp_millis());
-    let valid_until = change.valid_until.unwrap_or_else(|| {
-        current
-            .rules
-            .valid_until
-            .map(|d| d.timestamp_millis())
-    });
+    let valid_until = change
+        .valid_until
+        .unwrap_or_else(|| current.rules.valid_until.map(|d| d.timestamp_millis()));
     if valid_until.is_some_and(|u| u <= valid_from) {
         return Err(PromoError::InvalidArgument(
             "la fin de validité doit suivre le début".into(),

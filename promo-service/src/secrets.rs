@@ -173,7 +173,10 @@ mod tests {
     #[test]
     fn sealed_answers_open_only_with_the_same_key() {
         let sealed = seal("key-123456789", b"answer").unwrap_or_default();
-        assert_eq!(open("key-123456789", &sealed).as_deref(), Some(&b"answer"[..]));
+        assert_eq!(
+            open("key-123456789", &sealed).as_deref(),
+            Some(&b"answer"[..])
+        );
         assert_eq!(open("key-123456780", &sealed), None);
         assert_eq!(open("key-123456789", "garbage"), None);
         assert_ne!(idempotency_key_hash("a"), idempotency_key_hash("b"));
@@ -181,6 +184,9 @@ mod tests {
 
     #[test]
     fn fingerprints_are_unambiguous() {
-        assert_ne!(request_fingerprint(&["ab", "c"]), request_fingerprint(&["a", "bc"]));
+        assert_ne!(
+            request_fingerprint(&["ab", "c"]),
+            request_fingerprint(&["a", "bc"])
+        );
     }
 }

@@ -16,10 +16,13 @@ use prost::Message;
 use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
-use crate::domain::{self, CodeName, Email, Percent, Refusal};
+use crate::domain::{self, CodeName, Discounts, Email, Percent, Refusal};
 use crate::error::{PromoError, Result};
 use crate::live::{Count, LiveCounts};
-use crate::repo::{self, CodeChange, CodeRow, IdempotencyClaim, NewCode, PackageRow, PlannedRedemption, SignupOutcome, SignupPlan};
+use crate::repo::{
+    self, CodeChange, CodeRow, IdempotencyClaim, NewCode, PackageRow, PlannedRedemption,
+    SignupOutcome, SignupPlan,
+};
 use crate::secrets::{self, AdminToken};
 
 /// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).
@@ -58,7 +61,9 @@ impl PromoApi {
     fn require_admin<T>(&self, req: &Request<T>) -> Result<()> {
         match bearer_token(req.metadata()) {
             Some(token) if self.admin.matches(token) => Ok(()),
-            Some(_) => Err(PromoError::Unauthenticated("jeton d'administration invalide")),
+            Some(_) => Err(PromoError::Unauthenticated(
+                "jeton d'administration invalide",
+            )),
             None => Err(PromoError::Unauthenticated(
                 "jeton d'administration manquant (authorization: Bearer …)",
             )),
@@ -115,10 +120,10 @@ impl PromoApi {
             &package_id,
             code.as_ref().map_or("", CodeName::as_str),
         ]);
-        if let Some(key) = &idempotency_key {
-            if let Some(answer) = self.replay(key, &fingerprint).await? {
-                return Ok(answer);
-            }
+        if let Some(key) = &idempotency_key
+            && let Some(answer) = self.replay(key, &fingerprint).await?
+        {
+            return Ok(answer);
         }
 
         let package = repo::find_package(&self.db, &package_id)
@@ -182,7 +187,9 @@ impl PromoApi {
             SignupOutcome::IdempotencyKeyTaken => {
                 let key = idempotency_key.unwrap_or_default();
                 self.replay(&key, &fingerprint).await?.ok_or_else(|| {
-                    PromoError::Conflict("une requête avec cette clé d'idempotence est en cours".into())
+                    PromoError::Conflict(
+                        "une requête avec cette clé d'idempotence est en cours".into(),
+                    )
                 })
             }
         }
@@ -190,7 +197,8 @@ impl PromoApi {
 
     /// The stored answer for this Idempotency-Key, if the same request was made before.
     async fn replay(&self, key: &str, fingerprint: &str) -> Result<Option<pb::SignupResponse>> {
-        let Some(record) = repo::find_idempotency(&self.db, &secrets::idempotency_key_hash(key)).await?
+        let Some(record) =
+            repo::find_idempotency(&self.db, &secrets::idempotency_key_hash(key)).await?
         else {
             return Ok(None);
         };
@@ -217,7 +225,7 @@ impl PromoApi {
         ))
     }
 
-    fn validate_new_code(&self, req: pb::CreateCodeRequest) -> Result<(NewCode, Vec<String>)> {
+    fn validate_new_code(&self, req: pb::CreateCodeRequest) -> Result<NewCode> {
         let code = CodeName::new_code(&req.code)?;
         let description = check_description(&req.description)?;
         let max_redemptions = req.max_redemptions.map(check_max).transpose()?;
@@ -242,25 +250,25 @@ impl PromoApi {
                 "discounts doit donner la réduction d'au moins un forfait".into(),
             ));
         }
-        let (discounts, packages) = check_discounts(&req.discounts)?;
-        Ok((
-            NewCode {
-                code,
-                description,
-                max_redemptions,
-                duration_months,
-                valid_from,
-                valid_until,
-                discounts,
-            },
-            packages,
-        ))
+        let discounts = check_discounts(&req.discounts)?;
+        Ok(NewCode {
+            code,
+            description,
+            max_redemptions,
+            duration_months,
+            valid_from,
+            valid_until,
+            discounts,
+        })
     }
 
-    async fn ensure_packages_exist(&self, ids: &[String]) -> Result<()> {
+    async fn ensure_packages_exist(&self, discounts: &Discounts) -> Result<()> {
         let known = repo::list_packages(&self.db).await?;
-        match ids.iter().find(|id| !known.iter().any(|p| &p.id == *id)) {
-            Some(unknown) => Err(PromoError::UnknownPackage(unknown.clone())),
+        match discounts
+            .iter()
+            .find(|(id, _)| !known.iter().any(|p| &p.id == id))
+        {
+            Some((unknown, _)) => Err(PromoError::UnknownPackage(unknown.clone())),
             None => Ok(()),
         }
     }
@@ -352,7 +360,10 @@ fn code_pb(c: CodeRow) -> pb::PromoCode {
         used: c.rules.used,
         duration_months: c.rules.duration_months,
         valid_from: repo::rfc3339(c.rules.valid_from.timestamp_millis()),
-        valid_until: c.rules.valid_until.map(|d| repo::rfc3339(d.timestamp_millis())),
+        valid_until: c
+            .rules
+            .valid_until
+            .map(|d| repo::rfc3339(d.timestamp_millis())),
         discounts: c
             .rules
             .discounts
@@ -392,11 +403,11 @@ fn check_duration(months: u32) -> Result<u32> {
     }
 }
 
-fn check_discounts(
-    raw: &std::collections::HashMap<String, u32>,
-) -> Result<(Vec<(String, Percent)>, Vec<String>)> {
+fn check_discounts(raw: &std::collections::HashMap<String, u32>) -> Result<Discounts> {
     if raw.len() > MAX_DISCOUNT_ENTRIES {
-        return Err(PromoError::InvalidArgument("trop de forfaits dans discounts".into()));
+        return Err(PromoError::InvalidArgument(
+            "trop de forfaits dans discounts".into(),
+        ));
     }
     let mut out = Vec::with_capacity(raw.len());
     for (package, pct) in raw {
@@ -407,8 +418,7 @@ fn check_discounts(
         out.push((id, Percent::new(*pct)?));
     }
     out.sort();
-    let ids = out.iter().map(|(p, _)| p.clone()).collect();
-    Ok((out, ids))
+    Ok(out)
 }
 
 fn parse_instant(field: &str, raw: &str) -> Result<i64> {
@@ -573,8 +583,8 @@ impl PromoService for PromoApi {
         req: Request<pb::CreateCodeRequest>,
     ) -> Result<Response<pb::PromoCode>, Status> {
         self.require_admin(&req)?;
-        let (new, packages) = self.validate_new_code(req.into_inner())?;
-        self.ensure_packages_exist(&packages).await?;
+        let new = self.validate_new_code(req.into_inner())?;
+        self.ensure_packages_exist(&new.discounts).await?;
         let row = repo::create_code(&self.db, &new).await?;
         tracing::info!(code = %row.code, "promo code created");
         Ok(Response::new(code_pb(row)))
@@ -602,14 +612,18 @@ impl PromoService for PromoApi {
         let discounts = if req.discounts.is_empty() {
             None
         } else {
-            let (discounts, packages) = check_discounts(&req.discounts)?;
-            self.ensure_packages_exist(&packages).await?;
+            let discounts = check_discounts(&req.discounts)?;
+            self.ensure_packages_exist(&discounts).await?;
             Some(discounts)
         };
         let change = CodeChange {
             active: req.active,
             max_redemptions,
-            description: req.description.as_deref().map(check_description).transpose()?,
+            description: req
+                .description
+                .as_deref()
+                .map(check_description)
+                .transpose()?,
             valid_from: req
                 .valid_from
                 .as_deref()
@@ -648,7 +662,9 @@ impl PromoService for PromoApi {
         let after = parse_page_token(&req.page_token)?;
         let (rows, total) = repo::list_signups(&self.db, after, size).await?;
         let next_page_token = match rows.last() {
-            Some(last) if rows.len() == size as usize => page_token(last.created_at, &last.signup_id),
+            Some(last) if rows.len() == size as usize => {
+                page_token(last.created_at, &last.signup_id)
+            }
             _ => String::new(),
         };
         Ok(Response::new(pb::ListSignupsResponse {

@@ -1,0 +1,215 @@
+use iafactory::proto::iafactory::promo::v1 as pb;
+use tonic::{Code, Request};
+
+use crate::helpers::*;
+
+async fn admin_rpcs_need_the_admin_token(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let mut c = app.client.clone();
+    let new_code = || pb::CreateCodeRequest {
+        code: "NOAUTH1".into(),
+        duration_months: 1,
+        discounts: [("dev".to_owned(), 10)].into_iter().collect(),
+        ..Default::default()
+    };
+    // No token, a wrong token, a wrong scheme, an empty bearer, a token with one more character.
+    let headers: Vec<Option<String>> = vec![
+        None,
+        Some("Bearer wrong-token-123456".into()),
+        Some(format!("Basic {ADMIN_TOKEN}")),
+        Some("Bearer ".into()),
+        Some(format!("Bearer {ADMIN_TOKEN}x")),
+        Some(ADMIN_TOKEN.into()),
+    ];
+    fn auth<T>(msg: T, header: &Option<String>) -> Request<T> {
+        let mut r = Request::new(msg);
+        if let Some(h) = header {
+            r.metadata_mut().insert("authorization", h.parse().unwrap());
+        }
+        r
+    }
+    for h in &headers {
+        assert_status(
+            c.get_stats(auth(pb::GetStatsRequest {}, h)).await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+        assert_status(
+            c.list_codes(auth(pb::ListCodesRequest {}, h)).await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+        assert_status(
+            c.create_code(auth(new_code(), h)).await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+        assert_status(
+            c.update_code(auth(
+                pb::UpdateCodeRequest {
+                    code: "LAUNCH30".into(),
+                    active: Some(false),
+                    ..Default::default()
+                },
+                h,
+            ))
+            .await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+        assert_status(
+            c.list_signups(auth(pb::ListSignupsRequest::default(), h))
+                .await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+        assert_status(
+            c.revoke_api_key(auth(
+                pb::RevokeApiKeyRequest {
+                    user_id: "usr_x".into(),
+                },
+                h,
+            ))
+            .await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+    }
+    assert_eq!(db.count("promo_codes").await, 1);
+    let launch = c
+        .list_codes(admin(pb::ListCodesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .codes;
+    assert!(launch[0].active);
+    app.stop().await.unwrap();
+    db.drop().await;
+}
+
+async fn operators_manage_codes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let mut c = app.client.clone();
+    let created = create_code(&mut c, "summer-26", 3).await;
+    assert_eq!(created.code, "SUMMER-26");
+    assert_eq!(
+        (created.max_redemptions, created.used, created.active),
+        (Some(3), 0, true)
+    );
+    assert_eq!(created.discounts.get("dev"), Some(&33));
+    // Case-insensitive uniqueness.
+    let dup = c
+        .create_code(admin(pb::CreateCodeRequest {
+            code: "Summer-26".into(),
+            duration_months: 1,
+            discounts: [("dev".to_owned(), 5)].into_iter().collect(),
+            ..Default::default()
+        }))
+        .await;
+    assert_status(dup, Code::AlreadyExists, "already_exists");
+
+    c.signup(signup_req("s1@x.dz", "dev", "SUMMER-26"))
+        .await
+        .unwrap();
+    c.signup(signup_req("s2@x.dz", "dev", "SUMMER-26"))
+        .await
+        .unwrap();
+    // Cannot lower the limit under the places used; can lower it to exactly that.
+    assert_status(
+        c.update_code(admin(pb::UpdateCodeRequest {
+            code: "summer-26".into(),
+            max_redemptions: Some(1),
+            ..Default::default()
+        }))
+        .await,
+        Code::FailedPrecondition,
+        "conflict",
+    );
+    let capped = c
+        .update_code(admin(pb::UpdateCodeRequest {
+            code: "summer-26".into(),
+            max_redemptions: Some(2),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((capped.max_redemptions, capped.used), (Some(2), 2));
+    assert_status(
+        c.signup(signup_req("s3@x.dz", "dev", "SUMMER-26")).await,
+        Code::FailedPrecondition,
+        "promo_exhausted",
+    );
+    // Unlimited again, new discount table, new description.
+    let open = c
+        .update_code(admin(pb::UpdateCodeRequest {
+            code: "SUMMER-26".into(),
+            unlimited: Some(true),
+            description: Some("été".into()),
+            discounts: [("premium".to_owned(), 50)].into_iter().collect(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(open.max_redemptions, None);
+    assert_eq!(open.discounts.len(), 1);
+    assert_eq!(open.description, "été");
+    let r = c
+        .signup(signup_req("s3@x.dz", "premium", "SUMMER-26"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.price_dzd, 100_000);
+    let rem = c
+        .get_remaining(pb::GetRemainingRequest {
+            code: "summer-26".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(rem.unlimited);
+    // Deactivation is visible to validation; unknown codes are NOT_FOUND.
+    c.update_code(admin(pb::UpdateCodeRequest {
+        code: "LAUNCH30".into(),
+        active: Some(false),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let v = c
+        .validate_code(pb::ValidateCodeRequest {
+            code: "launch30".into(),
+            package: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(v.reason(), pb::RefusalReason::Inactive);
+    assert_status(
+        c.update_code(admin(pb::UpdateCodeRequest {
+            code: "GHOST".into(),
+            active: Some(true),
+            ..Default::default()
+        }))
+        .await,
+        Code::NotFound,
+        "not_found",
+    );
+    let codes = c
+        .list_codes(admin(pb::ListCodesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .codes;
+    assert_eq!(
+        codes.iter().map(|c| c.code.as_str()).collect::<Vec<_>>(),
+        vec!["LAUNCH30", "SUMMER-26"]
+    );
+    app.stop().await.unwrap();
+    db.drop().await;
+}
+
+crate::on_both_backends!(admin_rpcs_need_the_admin_token, operators_manage_codes);

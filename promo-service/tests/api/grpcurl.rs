@@ -1,0 +1,88 @@
+//! Operators use grpcurl with reflection, no proto files at hand.
+
+use std::process::Command;
+
+use crate::helpers::*;
+
+fn grpcurl(args: &[&str]) -> String {
+    let out = Command::new("grpcurl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("grpcurl not found ({e}): run scripts/test-setup.sh"));
+    assert!(
+        out.status.success(),
+        "grpcurl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpcurl_lists_describes_and_calls_through_reflection() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let addr = app.addr.to_string();
+    let list = tokio::task::spawn_blocking({
+        let a = addr.clone();
+        move || grpcurl(&["-plaintext", &a, "list"])
+    })
+    .await
+    .unwrap();
+    assert!(list.contains("iafactory.promo.v1.PromoService"), "{list}");
+    assert!(list.contains("grpc.health.v1.Health"), "{list}");
+    let desc = tokio::task::spawn_blocking({
+        let a = addr.clone();
+        move || {
+            grpcurl(&[
+                "-plaintext",
+                &a,
+                "describe",
+                "iafactory.promo.v1.PromoService",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    assert!(desc.contains("rpc WatchRemaining"), "{desc}");
+    let rem = tokio::task::spawn_blocking({
+        let a = addr.clone();
+        move || {
+            grpcurl(&[
+                "-plaintext",
+                "-d",
+                r#"{"code":"launch30"}"#,
+                &a,
+                "iafactory.promo.v1.PromoService/GetRemaining",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&rem).unwrap();
+    assert_eq!(v["remaining"], 30);
+    let auth = format!("authorization: Bearer {ADMIN_TOKEN}");
+    let stats = tokio::task::spawn_blocking({
+        let a = addr.clone();
+        move || {
+            grpcurl(&[
+                "-plaintext",
+                "-H",
+                &auth,
+                &a,
+                "iafactory.promo.v1.PromoService/GetStats",
+            ])
+        }
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&stats).unwrap();
+    assert_eq!(v["launch30Remaining"], 30);
+    let health = tokio::task::spawn_blocking(move || {
+        grpcurl(&["-plaintext", &addr, "grpc.health.v1.Health/Check"])
+    })
+    .await
+    .unwrap();
+    assert!(health.contains("SERVING"), "{health}");
+    app.stop().await.unwrap();
+    db.drop().await;
+}

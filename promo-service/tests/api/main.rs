@@ -1,0 +1,21 @@
+//! promo-service integration suite: the real service over real gRPC on loopback, against a real
+//! SQLite file and a real PostgreSQL database. One binary, so the harness compiles once.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::collapsible_if
+)]
+
+mod helpers;
+
+mod admin;
+mod concurrency;
+mod grpcurl;
+mod hostile;
+mod idempotency;
+mod live;
+mod process;
+mod signup;
+mod validate;

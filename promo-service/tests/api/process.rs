@@ -1,0 +1,210 @@
+//! The real binary as a process: crash and restart, signals, startup errors, health.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use iafactory::proto::iafactory::promo::v1 as pb;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_promo-service");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(db_url: &str, port: u16) -> Child {
+    Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db_url)
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_serving(port: u16) {
+    for _ in 0..200 {
+        if let Ok(ch) = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect()
+            .await
+        {
+            let mut h = HealthClient::new(ch);
+            if let Ok(r) = h
+                .check(HealthCheckRequest {
+                    service: "iafactory.promo.v1.PromoService".into(),
+                })
+                .await
+            {
+                if r.into_inner().status() == ServingStatus::Serving {
+                    return;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("promo-service on {port} never became healthy");
+}
+
+async fn sigkill_then_restart_keeps_every_count(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let port = free_port();
+    let mut child = start(&db.url, port);
+    wait_serving(port).await;
+    let mut c = connect(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        keys.push(
+            c.signup(signup_req(&format!("k{i}@x.dz"), "dev", "LAUNCH30"))
+                .await
+                .unwrap()
+                .into_inner()
+                .api_key,
+        );
+    }
+    child.kill().unwrap(); // SIGKILL: no shutdown path runs.
+    child.wait().unwrap();
+
+    let port = free_port();
+    let mut child = start(&db.url, port);
+    wait_serving(port).await;
+    let mut c = connect(format!("127.0.0.1:{port}").parse().unwrap()).await;
+    assert_eq!(remaining(&mut c, "LAUNCH30").await, 25);
+    let stats = c
+        .get_stats(admin(pb::GetStatsRequest {}))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((stats.total_signups, stats.launch30_used), (5, 5));
+    for key in keys {
+        c.authenticate_key(pb::AuthenticateKeyRequest { api_key: key })
+            .await
+            .unwrap();
+    }
+    c.signup(signup_req("after@x.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap();
+    assert_eq!(remaining(&mut c, "LAUNCH30").await, 24);
+
+    // SIGTERM: graceful stop, exit code 0.
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    db.drop().await;
+}
+
+crate::on_both_backends!(sigkill_then_restart_keeps_every_count);
+
+fn run_expecting_failure(envs: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    assert!(!out.status.success(), "started with {envs:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn startup_errors_are_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/p.db", dir.path().display());
+    let port = free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+
+    let e = run_expecting_failure(&[("DATABASE_URL", &sqlite), ("PROMO_SERVICE_ADDR", &addr)]);
+    assert!(e.contains("ADMIN_TOKEN is not set"), "{e}");
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", "short"),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("ADMIN_TOKEN is too short"), "{e}");
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", "mysql://h/db"),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("DATABASE_URL is not usable"), "{e}");
+    // Nothing listens on port 1: connection refused, said with the (redacted) URL.
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", "postgres://bob:hunter2@127.0.0.1:1/db"),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(
+        e.contains("cannot connect to postgres://bob:***@127.0.0.1:1/db"),
+        "{e}"
+    );
+    assert!(!e.contains("hunter2"), "{e}");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("PROMO_SERVICE_ADDR", &taken_addr),
+    ]);
+    assert!(e.contains("cannot listen on"), "{e}");
+}
+
+#[tokio::test]
+async fn dev_mode_generates_an_admin_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/data/p.db", dir.path().display()),
+        )
+        .env("IAF_DEV", "1")
+        .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
+        .env("LOG_FORMAT", "json")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_serving(port).await;
+    assert!(
+        dir.path().join("data/p.db").exists(),
+        "SQLite file not created on first start"
+    );
+    let pid = child.id().to_string();
+    Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        let _ = child.wait();
+        let mut s = String::new();
+        std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut s).unwrap();
+        s
+    })
+    .await
+    .unwrap();
+    let line = out
+        .lines()
+        .find(|l| l.contains("admin_token"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let token = v["admin_token"].as_str().unwrap();
+    assert!(token.len() >= 24);
+}
