@@ -1,0 +1,158 @@
+//! API key authentication through promo-service's `AuthenticateKey`, cached briefly.
+//!
+//! The cache keeps, per SHA-256 of the key (never the key itself), the key's owner, package
+//! limits and allowed models for `ttl` (5 s by default), and an unknown or revoked key's refusal
+//! for `negative_ttl` (1 s) so a flood of bad keys does not reach promo-service. Consequence,
+//! stated in the product docs: **a revoked key keeps working for at most `ttl` on each gateway
+//! replica** that saw it recently. promo-service being unreachable is a 503 (never cached), not
+//! a refusal.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use iafactory::proto::iafactory::promo::v1::AuthenticateKeyRequest;
+use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
+use sha2::{Digest, Sha256};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::GatewayError;
+use crate::quota::Limits;
+
+/// What a valid key carries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub user_id: String,
+    pub package: String,
+    pub limits: Limits,
+    /// Empty: every model.
+    pub allowed_models: Vec<String>,
+}
+
+impl KeyInfo {
+    pub fn may_use(&self, model: &str) -> bool {
+        self.allowed_models.is_empty() || self.allowed_models.iter().any(|m| m == model)
+    }
+}
+
+enum Cached {
+    Valid(Instant, Arc<KeyInfo>),
+    Refused(Instant),
+}
+
+/// Keys longer than this are refused without asking promo-service.
+const MAX_KEY_LEN: usize = 256;
+/// Above this many cache entries, expired ones are swept on insert.
+const SWEEP_ABOVE: usize = 50_000;
+
+pub struct Authenticator {
+    client: PromoServiceClient<Channel>,
+    cache: Mutex<HashMap<[u8; 32], Cached>>,
+    ttl: Duration,
+    negative_ttl: Duration,
+    call_timeout: Duration,
+}
+
+impl Authenticator {
+    /// Connects lazily: the gateway starts (and reports the problem per call) even when
+    /// promo-service is not up yet.
+    pub fn new(
+        promo_url: &str,
+        ttl: Duration,
+        negative_ttl: Duration,
+    ) -> Result<Self, tonic::transport::Error> {
+        let channel = Endpoint::from_shared(promo_url.to_owned())?
+            .connect_timeout(Duration::from_secs(2))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .connect_lazy();
+        Ok(Authenticator {
+            client: PromoServiceClient::new(channel),
+            cache: Mutex::new(HashMap::new()),
+            ttl,
+            negative_ttl,
+            call_timeout: Duration::from_secs(3),
+        })
+    }
+
+    /// Resolves the bearer token of a call to its key, package and limits.
+    pub async fn authenticate(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Arc<KeyInfo>, GatewayError> {
+        let Some(key) = iafactory::grpc::bearer_token(metadata) else {
+            return Err(GatewayError::Unauthenticated(
+                "missing API key: send `authorization: Bearer iaf_...`",
+            ));
+        };
+        if !key.starts_with("iaf_") || key.len() > MAX_KEY_LEN {
+            return Err(GatewayError::Unauthenticated("invalid API key"));
+        }
+        let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let now = Instant::now();
+        {
+            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get(&digest) {
+                Some(Cached::Valid(at, info)) if now.duration_since(*at) < self.ttl => {
+                    return Ok(info.clone());
+                }
+                Some(Cached::Refused(at)) if now.duration_since(*at) < self.negative_ttl => {
+                    return Err(GatewayError::Unauthenticated("invalid or revoked API key"));
+                }
+                _ => {}
+            }
+        }
+        let mut req = tonic::Request::new(AuthenticateKeyRequest {
+            api_key: key.to_owned(),
+        });
+        req.set_timeout(self.call_timeout);
+        let result = self.client.clone().authenticate_key(req).await;
+        let entry = match result {
+            Ok(resp) => {
+                let r = resp.into_inner();
+                let pkg = r.package.unwrap_or_default();
+                Ok(Arc::new(KeyInfo {
+                    key_id: r.key_id,
+                    user_id: r.user_id,
+                    package: pkg.id,
+                    limits: Limits {
+                        requests_per_minute: pkg.requests_per_minute,
+                        tokens_per_month: pkg.tokens_per_month,
+                    },
+                    allowed_models: pkg.allowed_models,
+                }))
+            }
+            Err(status) => match status.code() {
+                tonic::Code::Unauthenticated
+                | tonic::Code::NotFound
+                | tonic::Code::PermissionDenied => Err(()),
+                tonic::Code::InvalidArgument => Err(()),
+                _ => {
+                    tracing::warn!(code = ?status.code(), message = status.message(), "promo-service key check failed");
+                    return Err(GatewayError::Unavailable(
+                        "API key check unavailable, please retry".into(),
+                    ));
+                }
+            },
+        };
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() > SWEEP_ABOVE {
+            let (ttl, nttl) = (self.ttl, self.negative_ttl);
+            cache.retain(|_, c| match c {
+                Cached::Valid(at, _) => now.duration_since(*at) < ttl,
+                Cached::Refused(at) => now.duration_since(*at) < nttl,
+            });
+        }
+        match entry {
+            Ok(info) => {
+                cache.insert(digest, Cached::Valid(Instant::now(), info.clone()));
+                Ok(info)
+            }
+            Err(()) => {
+                cache.insert(digest, Cached::Refused(Instant::now()));
+                Err(GatewayError::Unauthenticated("invalid or revoked API key"))
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! The gateway's one error enum, mapped once onto the platform's error codes (and through them to
+//! gRPC and HTTP). Client-facing messages never carry provider keys or internal causes; those go
+//! to the logs.
+
+use iafactory::{ErrorCode, ServiceError};
+use tonic::metadata::MetadataValue;
+
+/// Metadata key naming which quota refused a call (`requests_per_minute` or `tokens_per_month`).
+pub const QUOTA_LIMIT_METADATA: &str = "x-iaf-quota-limit";
+
+/// Which package limit refused a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaLimit {
+    RequestsPerMinute,
+    TokensPerMonth,
+}
+
+impl QuotaLimit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QuotaLimit::RequestsPerMinute => "requests_per_minute",
+            QuotaLimit::TokensPerMonth => "tokens_per_month",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// 400 / INVALID_ARGUMENT: the request is malformed or out of range (also an upstream 400).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// 401 / UNAUTHENTICATED: missing, unknown or revoked API key.
+    #[error("{0}")]
+    Unauthenticated(&'static str),
+    /// 404 / NOT_FOUND: no public model with this name.
+    #[error("unknown model {0:?}; see ListModels")]
+    ModelNotFound(String),
+    /// 403 / PERMISSION_DENIED: the key's package does not include this model.
+    #[error("your package {package:?} does not include model {model:?}")]
+    ModelNotAllowed { model: String, package: String },
+    /// 429 / RESOURCE_EXHAUSTED: a package limit is reached until `retry_after_secs` from now.
+    #[error("{} limit of {limit_value} reached; resets in {retry_after_secs} s", .limit.as_str())]
+    Quota {
+        limit: QuotaLimit,
+        limit_value: u64,
+        retry_after_secs: u64,
+    },
+    /// 502 / UNAVAILABLE: every provider route failed.
+    #[error("every provider failed for this model: {0}")]
+    Upstream(String),
+    /// 504 / DEADLINE_EXCEEDED: no provider answered within the timeouts.
+    #[error("no provider answered in time: {0}")]
+    UpstreamTimeout(String),
+    /// 503 / UNAVAILABLE: a dependency (promo-service, the database) is unreachable, or no
+    /// provider is configured for the model.
+    #[error("{0}")]
+    Unavailable(String),
+    /// 500 / INTERNAL: a bug or an infrastructure failure; the cause is logged, never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<sqlx::Error> for GatewayError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                tracing::warn!(error = %e, "usage store unavailable");
+                GatewayError::Unavailable("usage store unavailable, please retry".into())
+            }
+            other => GatewayError::Internal(Box::new(other)),
+        }
+    }
+}
+
+impl GatewayError {
+    pub fn internal(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        GatewayError::Internal(e.into())
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            GatewayError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            GatewayError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            GatewayError::ModelNotFound(_) => ErrorCode::ModelNotFound,
+            GatewayError::ModelNotAllowed { .. } => ErrorCode::ModelNotAllowed,
+            GatewayError::Quota { limit, .. } => match limit {
+                QuotaLimit::RequestsPerMinute => ErrorCode::RateLimited,
+                QuotaLimit::TokensPerMonth => ErrorCode::QuotaExceeded,
+            },
+            GatewayError::Upstream(_) => ErrorCode::UpstreamError,
+            GatewayError::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
+            GatewayError::Unavailable(_) => ErrorCode::Unavailable,
+            GatewayError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The client-facing error (internal causes are logged here and replaced).
+    pub fn to_service_error(&self) -> ServiceError {
+        match self {
+            GatewayError::Internal(cause) => {
+                tracing::error!(error = %cause, "internal error");
+                ServiceError::new(ErrorCode::Internal, "internal error, please retry")
+            }
+            GatewayError::Quota {
+                retry_after_secs, ..
+            } => {
+                ServiceError::new(self.code(), self.to_string()).with_retry_after(*retry_after_secs)
+            }
+            other => ServiceError::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+impl From<GatewayError> for tonic::Status {
+    fn from(e: GatewayError) -> Self {
+        let mut status = e.to_service_error().into_status();
+        if let GatewayError::Quota { limit, .. } = e {
+            status.metadata_mut().insert(
+                QUOTA_LIMIT_METADATA,
+                MetadataValue::from_static(limit.as_str()),
+            );
+        }
+        status
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_status_names_the_limit_and_reset() {
+        let status: tonic::Status = GatewayError::Quota {
+            limit: QuotaLimit::TokensPerMonth,
+            limit_value: 1000,
+            retry_after_secs: 42,
+        }
+        .into();
+        assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+        let md = status.metadata();
+        assert_eq!(
+            md.get(QUOTA_LIMIT_METADATA).and_then(|v| v.to_str().ok()),
+            Some("tokens_per_month")
+        );
+        assert_eq!(
+            md.get("retry-after").and_then(|v| v.to_str().ok()),
+            Some("42")
+        );
+        assert_eq!(
+            md.get("x-iaf-error-code").and_then(|v| v.to_str().ok()),
+            Some("quota_exceeded")
+        );
+    }
+
+    #[test]
+    fn internal_cause_is_not_sent() {
+        let status: tonic::Status =
+            GatewayError::internal("secret detail at 10.0.0.1".to_owned()).into();
+        assert_eq!(status.code(), tonic::Code::Internal);
+        assert!(!status.message().contains("10.0.0.1"));
+    }
+}

@@ -1,0 +1,407 @@
+//! Providers behind one trait, one HTTP client per wire format.
+//!
+//! Each client translates the gateway's [`ChatInput`] into its provider's request, and the
+//! provider's answer (whole or streamed as server-sent events) back into [`Completion`] /
+//! [`Chunk`]s. Failures are classified once here ([`ProviderError::class`]) so the router decides
+//! retries, fallbacks and circuit breaking without knowing any wire format.
+
+pub mod anthropic;
+pub mod cohere;
+pub mod gemini;
+pub mod mock;
+pub mod openai;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+use crate::catalog::{ProviderKind, ProviderSettings};
+use crate::sse::{SseEvent, SseParser};
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: String,
+}
+
+/// A validated chat request, independent of any wire format.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatInput {
+    pub messages: Vec<Message>,
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub max_tokens: Option<u32>,
+    pub stop: Vec<String>,
+}
+
+impl ChatInput {
+    /// System messages joined (for providers with a separate system field).
+    pub fn system_text(&self) -> Option<String> {
+        let parts: Vec<&str> = self
+            .messages
+            .iter()
+            .filter(|m| m.role == Role::System)
+            .map(|m| m.content.as_str())
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("\n\n"))
+    }
+
+    /// Rough prompt size in tokens (about 4 characters each), used only when a provider reports
+    /// no usage.
+    pub fn estimated_prompt_tokens(&self) -> u32 {
+        let chars: usize = self
+            .messages
+            .iter()
+            .map(|m| m.content.chars().count())
+            .sum();
+        estimate_tokens(chars)
+    }
+}
+
+/// About 4 characters per token, at least 1 for a non-empty text.
+pub fn estimate_tokens(chars: usize) -> u32 {
+    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
+}
+
+/// Tokens reported by the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+/// A whole answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Completion {
+    pub content: String,
+    /// Normalised: `stop`, `length`, `content_filter`, or the provider's own value.
+    pub finish_reason: String,
+    pub usage: Option<Usage>,
+}
+
+/// One piece of a streamed answer. A stream ends after the provider's terminal marker; a stream
+/// that ends without it yields [`ProviderError::StreamBroken`].
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Chunk {
+    pub delta: String,
+    pub finish_reason: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+pub type ChunkStream = BoxStream<'static, Result<Chunk, ProviderError>>;
+
+/// What went wrong with one upstream attempt.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider answered with a non-success HTTP status.
+    #[error("http {status}: {message}")]
+    Http {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+    /// No connection, refused, reset before the answer.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The attempt's time budget ran out.
+    #[error("timeout")]
+    Timeout,
+    /// The answer is not the provider's documented format.
+    #[error("malformed answer: {0}")]
+    Malformed(String),
+    /// The stream broke or ended before its terminal marker.
+    #[error("stream broken: {0}")]
+    StreamBroken(String),
+    /// The provider's API reported an error inside a 200 stream (Anthropic `error` event).
+    #[error("provider error: {0}")]
+    Api(String),
+}
+
+/// What the router does after a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// Transient (429, 5xx, connection): retry this provider with backoff, then fall back.
+    Retry,
+    /// This provider cannot serve the call (wrong key, unknown model, garbage, timeout): go to
+    /// the next provider now.
+    Fallback,
+    /// The request itself is wrong (upstream 400/413/422): no other provider will do better;
+    /// answer the client.
+    Client,
+}
+
+impl ProviderError {
+    pub fn class(&self) -> FailureClass {
+        match self {
+            ProviderError::Http { status, .. } => match status {
+                408 | 409 | 425 | 429 | 500..=599 => FailureClass::Retry,
+                400 | 413 | 422 => FailureClass::Client,
+                _ => FailureClass::Fallback,
+            },
+            ProviderError::Connect(_) => FailureClass::Retry,
+            ProviderError::Api(_) => FailureClass::Retry,
+            ProviderError::Timeout
+            | ProviderError::Malformed(_)
+            | ProviderError::StreamBroken(_) => FailureClass::Fallback,
+        }
+    }
+
+    /// The provider's requested delay (HTTP `Retry-After`), if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ProviderError::Http { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
+    /// A short label for status pages and metrics (`http_503`, `timeout`, ...).
+    pub fn kind_label(&self) -> String {
+        match self {
+            ProviderError::Http { status, .. } => format!("http_{status}"),
+            ProviderError::Connect(_) => "connect".into(),
+            ProviderError::Timeout => "timeout".into(),
+            ProviderError::Malformed(_) => "malformed".into(),
+            ProviderError::StreamBroken(_) => "stream_broken".into(),
+            ProviderError::Api(_) => "api_error".into(),
+        }
+    }
+}
+
+/// One provider's client.
+pub trait Provider: Send + Sync + 'static {
+    /// A whole answer.
+    fn chat<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a ChatInput,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>>;
+
+    /// A streamed answer; the future resolves once the provider accepted the request (HTTP
+    /// status received), the stream yields the pieces.
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a ChatInput,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
+}
+
+/// Builds the client for a configured provider.
+pub fn build(settings: &ProviderSettings, http: reqwest::Client) -> Arc<dyn Provider> {
+    let base = HttpBase {
+        http,
+        base_url: settings.base_url.clone(),
+        api_key: settings
+            .api_key
+            .as_ref()
+            .map(|k| k.expose().to_owned())
+            .unwrap_or_default(),
+    };
+    match settings.kind {
+        ProviderKind::Openai => Arc::new(openai::OpenAi {
+            base,
+            stream_usage_option: settings.stream_usage_option,
+        }),
+        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic { base }),
+        ProviderKind::Gemini => Arc::new(gemini::Gemini { base }),
+        ProviderKind::Cohere => Arc::new(cohere::Cohere { base }),
+    }
+}
+
+/// What every HTTP provider client holds. The `reqwest::Client` is shared (one connection pool
+/// per process, HTTP/2 negotiated by ALPN where the provider offers it).
+#[derive(Clone)]
+pub struct HttpBase {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    pub api_key: String,
+}
+
+/// The largest answer body read into memory.
+const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+impl HttpBase {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    /// Sends the request; a non-2xx status becomes [`ProviderError::Http`] with the provider's
+    /// message (first 512 bytes) and `Retry-After`.
+    pub async fn send(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ProviderError> {
+        let resp = req.send().await.map_err(map_reqwest)?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        let body = resp.bytes().await.unwrap_or_default();
+        let mut message = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+        if message.is_empty() {
+            message = status.canonical_reason().unwrap_or("error").to_owned();
+        }
+        Err(ProviderError::Http {
+            status: status.as_u16(),
+            retry_after,
+            message,
+        })
+    }
+
+    /// Sends and parses a JSON answer.
+    pub async fn send_json(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let mut resp = self.send(req).await?;
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
+            if body.len() + chunk.len() > MAX_BODY_BYTES {
+                return Err(ProviderError::Malformed("answer too large".into()));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        serde_json::from_slice(&body)
+            .map_err(|e| ProviderError::Malformed(format!("invalid JSON: {e}")))
+    }
+}
+
+/// Turns a successful streaming response into its server-sent events.
+pub fn sse_events(resp: reqwest::Response) -> BoxStream<'static, Result<SseEvent, ProviderError>> {
+    let mut body = resp.bytes_stream();
+    let s = async_stream::try_stream! {
+        let mut parser = SseParser::new();
+        let mut events = Vec::new();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| ProviderError::StreamBroken(error_chain(&e)))?;
+            parser
+                .push(&chunk, &mut events)
+                .map_err(|e| ProviderError::Malformed(e.to_string()))?;
+            for ev in events.drain(..) {
+                yield ev;
+            }
+        }
+        parser.finish(&mut events);
+        for ev in events.drain(..) {
+            yield ev;
+        }
+    };
+    s.boxed()
+}
+
+/// Parses one event's JSON data.
+pub fn event_json(ev: &SseEvent) -> Result<serde_json::Value, ProviderError> {
+    serde_json::from_str(&ev.data)
+        .map_err(|e| ProviderError::Malformed(format!("invalid JSON in stream event: {e}")))
+}
+
+fn map_reqwest(e: reqwest::Error) -> ProviderError {
+    if e.is_timeout() {
+        ProviderError::Timeout
+    } else if e.is_connect() || e.is_request() {
+        ProviderError::Connect(error_chain(&e))
+    } else if e.is_body() || e.is_decode() {
+        ProviderError::StreamBroken(error_chain(&e))
+    } else {
+        ProviderError::Connect(error_chain(&e))
+    }
+}
+
+/// The error with its causes, without the URL (which could carry a key in a query string).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut s = e.without_url_ref().to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(cause) = src {
+        s.push_str(": ");
+        s.push_str(&cause.to_string());
+        src = cause.source();
+    }
+    s
+}
+
+trait WithoutUrl {
+    fn without_url_ref(&self) -> String;
+}
+
+impl WithoutUrl for reqwest::Error {
+    fn without_url_ref(&self) -> String {
+        let s = self.to_string();
+        match self.url() {
+            Some(u) => s.replace(u.as_str(), "<url>"),
+            None => s,
+        }
+    }
+}
+
+/// `Retry-After` as delta-seconds or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    if let Ok(secs) = v.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Some(Duration::from_secs_f64(secs.min(86_400.0)));
+        }
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let delta = when.signed_duration_since(chrono::Utc::now());
+    Some(delta.to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Reads a JSON number as u32 (absent or invalid → 0).
+pub fn json_u32(v: &serde_json::Value) -> u32 {
+    v.as_u64()
+        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        assert_eq!(parse_retry_after("0.5"), Some(Duration::from_millis(500)));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn classification() {
+        let http = |status| ProviderError::Http {
+            status,
+            retry_after: None,
+            message: String::new(),
+        };
+        assert_eq!(http(429).class(), FailureClass::Retry);
+        assert_eq!(http(503).class(), FailureClass::Retry);
+        assert_eq!(http(401).class(), FailureClass::Fallback);
+        assert_eq!(http(404).class(), FailureClass::Fallback);
+        assert_eq!(http(400).class(), FailureClass::Client);
+        assert_eq!(ProviderError::Timeout.class(), FailureClass::Fallback);
+        assert_eq!(
+            ProviderError::Connect(String::new()).class(),
+            FailureClass::Retry
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! Package quotas (requests per minute, tokens per month), exact across replicas without a
+//! database round trip per request.
+//!
+//! # Design: leases
+//! The shared store ([`crate::store::Store::reserve`]) holds, per key and window, how much of the
+//! limit has been *granted* to replicas. A replica reserves a block (a lease) with one guarded
+//! UPDATE that can never take the total past the limit, then admits requests from memory until
+//! the block is spent. So:
+//! - **never more than the limit is admitted**, whatever the number of replicas (each admission
+//!   spends a unit that the database granted exactly once);
+//! - the database is touched once per block, not per request (blocks are a fraction of the limit,
+//!   capped: [`request_block`], [`token_block`]);
+//! - the price is possible *under*-admission near the limit: units leased by one replica and
+//!   unused cannot serve another. Request leases die with their minute; token leases are given
+//!   back on graceful shutdown and when a key has been idle for [`IDLE_RELEASE`]. A replica that
+//!   crashes loses at most one token block per key for the month.
+//!
+//! Requests per minute use fixed windows of calendar minutes (UTC, the wall clock every replica
+//! shares); a refusal says when the next minute starts. Tokens per month are counted per
+//! calendar month (UTC). Token usage is only known after the answer: admission needs a positive
+//! local balance, and the answer's tokens are then charged, possibly driving the balance negative
+//! (a debt repaid from the next block). The overshoot past the monthly limit is therefore at most
+//! one answer per replica, the usual bound for post-paid token metering.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, TimeZone, Utc};
+
+use crate::error::{GatewayError, QuotaLimit};
+use crate::store::Store;
+
+/// A key unused for this long gives its token lease back.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(300);
+
+/// The limits of a key's package.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub requests_per_minute: u32,
+    pub tokens_per_month: u64,
+}
+
+/// Requests leased at a time: a tenth of the limit, at least 1, at most 1 000.
+pub fn request_block(limit: u32) -> i64 {
+    i64::from((limit / 10).clamp(1, 1000))
+}
+
+/// Tokens leased at a time: 2 % of the monthly limit, at least 1, at most 200 000.
+pub fn token_block(limit: u64) -> i64 {
+    i64::try_from((limit / 50).clamp(1, 200_000)).unwrap_or(200_000)
+}
+
+/// Calendar month (UTC) of an epoch-ms instant: `2026-11`.
+pub fn period_of(ms: i64) -> String {
+    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    format!("{:04}-{:02}", t.year(), t.month())
+}
+
+/// Epoch ms of the first instant of the month after the one containing `ms`.
+pub fn next_period_start_ms(ms: i64) -> i64 {
+    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    let (y, m) = if t.month() == 12 {
+        (t.year() + 1, 1)
+    } else {
+        (t.year(), t.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .map(|d| d.timestamp_millis())
+        .unwrap_or(ms + 31 * 86_400_000)
+}
+
+/// Whole seconds from `now_ms` to `until_ms`, at least 1.
+fn secs_until(now_ms: i64, until_ms: i64) -> u64 {
+    u64::try_from((until_ms - now_ms + 999) / 1000)
+        .unwrap_or(1)
+        .max(1)
+}
+
+#[derive(Debug)]
+struct KeyLease {
+    minute: i64,
+    requests_left: i64,
+    period: String,
+    tokens_left: i64,
+    last_used: Instant,
+}
+
+/// Admission control and token charging for every key seen by this replica.
+pub struct QuotaManager {
+    store: Store,
+    keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<KeyLease>>>>,
+}
+
+impl QuotaManager {
+    pub fn new(store: Store) -> Self {
+        QuotaManager {
+            store,
+            keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lease(&self, key_id: &str) -> Arc<tokio::sync::Mutex<KeyLease>> {
+        let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(l) = keys.get(key_id) {
+            return l.clone();
+        }
+        let l = Arc::new(tokio::sync::Mutex::new(KeyLease {
+            minute: -1,
+            requests_left: 0,
+            period: String::new(),
+            tokens_left: 0,
+            last_used: Instant::now(),
+        }));
+        keys.insert(key_id.to_owned(), l.clone());
+        l
+    }
+
+    /// Admits one request for `key_id` or says which limit refuses it and for how long.
+    pub async fn admit(&self, key_id: &str, limits: Limits) -> Result<(), GatewayError> {
+        self.admit_at(key_id, limits, iafactory::db::now_millis())
+            .await
+    }
+
+    /// [`QuotaManager::admit`] at a given wall-clock instant (tests).
+    pub async fn admit_at(
+        &self,
+        key_id: &str,
+        limits: Limits,
+        now_ms: i64,
+    ) -> Result<(), GatewayError> {
+        let lease = self.lease(key_id);
+        let mut l = lease.lock().await;
+        l.last_used = Instant::now();
+
+        // Tokens first: checking them consumes nothing, so a refusal costs no request slot.
+        let period = period_of(now_ms);
+        if l.period != period {
+            l.period = period;
+            l.tokens_left = 0;
+        }
+        if l.tokens_left <= 0 {
+            let limit = i64::try_from(limits.tokens_per_month).unwrap_or(i64::MAX);
+            let want = token_block(limits.tokens_per_month).saturating_add(-l.tokens_left);
+            let granted = self
+                .store
+                .reserve(key_id, "tokens", &l.period, want, limit)
+                .await?;
+            l.tokens_left += granted;
+            if l.tokens_left <= 0 {
+                return Err(GatewayError::Quota {
+                    limit: QuotaLimit::TokensPerMonth,
+                    limit_value: limits.tokens_per_month,
+                    retry_after_secs: secs_until(now_ms, next_period_start_ms(now_ms)),
+                });
+            }
+        }
+
+        let minute = now_ms.div_euclid(60_000);
+        if l.minute != minute {
+            l.minute = minute;
+            l.requests_left = 0;
+        }
+        if l.requests_left <= 0 {
+            let granted = self
+                .store
+                .reserve(
+                    key_id,
+                    "requests",
+                    &minute.to_string(),
+                    request_block(limits.requests_per_minute),
+                    i64::from(limits.requests_per_minute),
+                )
+                .await?;
+            l.requests_left += granted;
+            if l.requests_left <= 0 {
+                return Err(GatewayError::Quota {
+                    limit: QuotaLimit::RequestsPerMinute,
+                    limit_value: u64::from(limits.requests_per_minute),
+                    retry_after_secs: secs_until(now_ms, (minute + 1) * 60_000),
+                });
+            }
+        }
+        l.requests_left -= 1;
+        Ok(())
+    }
+
+    /// Charges an answer's tokens to the key's lease (the balance may go negative: see the
+    /// module docs).
+    pub async fn charge_tokens(&self, key_id: &str, tokens: u64, now_ms: i64) {
+        let lease = self.lease(key_id);
+        let mut l = lease.lock().await;
+        let period = period_of(now_ms);
+        if l.period != period {
+            // The month turned during the call: charge the new month.
+            l.period = period;
+            l.tokens_left = 0;
+        }
+        l.tokens_left = l
+            .tokens_left
+            .saturating_sub(i64::try_from(tokens).unwrap_or(i64::MAX));
+    }
+
+    /// Gives back the token leases of keys idle for `idle` (all keys with `Duration::ZERO`).
+    pub async fn release_idle(&self, idle: Duration) {
+        let candidates: Vec<(String, Arc<tokio::sync::Mutex<KeyLease>>)> = {
+            let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+            keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        };
+        for (key_id, lease) in candidates {
+            let mut l = lease.lock().await;
+            if l.last_used.elapsed() < idle {
+                continue;
+            }
+            if l.tokens_left > 0 {
+                if let Err(e) = self
+                    .store
+                    .release(&key_id, "tokens", &l.period, l.tokens_left)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot give a token lease back; kept");
+                    continue;
+                }
+                l.tokens_left = 0;
+            }
+            if l.tokens_left == 0 {
+                drop(l);
+                let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+                // Only forget the entry if nobody picked it up meanwhile.
+                if keys.get(&key_id).is_some_and(|v| Arc::strong_count(v) <= 2) {
+                    keys.remove(&key_id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods_and_resets() {
+        // 2026-11-24T06:00:00Z
+        let t = Utc
+            .with_ymd_and_hms(2026, 11, 24, 6, 0, 0)
+            .single()
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_default();
+        assert_eq!(period_of(t), "2026-11");
+        let next = next_period_start_ms(t);
+        assert_eq!(period_of(next), "2026-12");
+        assert_eq!(period_of(next - 1), "2026-11");
+        let dec = Utc
+            .with_ymd_and_hms(2026, 12, 31, 23, 59, 59)
+            .single()
+            .map(|d| d.timestamp_millis())
+            .unwrap_or_default();
+        assert_eq!(period_of(next_period_start_ms(dec)), "2027-01");
+        assert_eq!(secs_until(0, 1), 1);
+        assert_eq!(secs_until(0, 60_000), 60);
+    }
+
+    #[test]
+    fn blocks_are_fractions_of_the_limit() {
+        assert_eq!(request_block(30), 3);
+        assert_eq!(request_block(5), 1);
+        assert_eq!(request_block(1_000_000), 1000);
+        assert_eq!(token_block(1_000_000), 20_000);
+        assert_eq!(token_block(10), 1);
+        assert_eq!(token_block(u64::MAX), 200_000);
+    }
+}

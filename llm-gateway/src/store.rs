@@ -1,0 +1,255 @@
+//! The gateway's own storage (SQLite by default, PostgreSQL for several replicas): usage per key,
+//! and the quota leases that let replicas enforce package limits without a database round trip
+//! per request (see [`crate::quota`]).
+//!
+//! All SQL is portable between SQLite and PostgreSQL (and PostgreSQL-wire distributed databases):
+//! `$n` placeholders, BIGINT counters, `INSERT .. ON CONFLICT`, single-statement guarded
+//! updates with `RETURNING`. The migrations table is the gateway's own
+//! (`_llm_gateway_migrations`), so the gateway may share one database with promo-service.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use iafactory::db::{Db, DbError, Migrations, PoolOptions, now_millis};
+use sqlx::Row;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("usage and quota leases"),
+        MigrationType::Simple,
+        sqlx::SqlStr::from_static(include_str!(
+            "../migrations/0001_usage_and_quota_leases.sql"
+        )),
+        false,
+    )]);
+    m.dangerous_set_table_name("_llm_gateway_migrations");
+    m
+});
+
+/// One batch row of usage.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct UsageKey {
+    pub key_id: String,
+    pub period: String,
+    pub model: String,
+    pub provider: String,
+}
+
+/// Sums for one [`UsageKey`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageSums {
+    pub user_id: String,
+    pub requests: i64,
+    pub prompt_tokens: i64,
+    pub completion_tokens: i64,
+    pub cost_nano_usd: i64,
+}
+
+impl UsageSums {
+    pub fn add(&mut self, o: &UsageSums) {
+        if self.user_id.is_empty() {
+            self.user_id.clone_from(&o.user_id);
+        }
+        self.requests += o.requests;
+        self.prompt_tokens += o.prompt_tokens;
+        self.completion_tokens += o.completion_tokens;
+        self.cost_nano_usd += o.cost_nano_usd;
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub db: Db,
+}
+
+impl Store {
+    /// Connects (creating a SQLite file if needed) and migrates.
+    pub async fn connect(url: &str) -> Result<Store, DbError> {
+        let migrations = Migrations {
+            sqlite: &MIGRATOR,
+            postgres: &MIGRATOR,
+        };
+        let db = Db::connect(url, &migrations, &PoolOptions::default()).await?;
+        Ok(Store { db })
+    }
+
+    /// Reserves up to `want` units of a quota window for this replica, never letting the total
+    /// reserved across replicas exceed `limit`. Returns what was granted (0 when exhausted).
+    ///
+    /// Two statements, each atomic on its own: create the row if missing, then one guarded
+    /// UPDATE whose right-hand sides all read the row as it was before the update (standard SQL,
+    /// on both backends), so concurrent reservations from any number of replicas serialise on
+    /// the row lock and can never over-grant.
+    pub async fn reserve(
+        &self,
+        key_id: &str,
+        kind: &str,
+        window: &str,
+        want: i64,
+        limit: i64,
+    ) -> Result<i64, sqlx::Error> {
+        if want <= 0 || limit <= 0 {
+            return Ok(0);
+        }
+        let now = now_millis();
+        sqlx::query(
+            "INSERT INTO llm_quota_leases (key_id, kind, window_id, reserved, last_grant, updated_at) \
+             VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (key_id, kind, window_id) DO NOTHING",
+        )
+        .bind(key_id)
+        .bind(kind)
+        .bind(window)
+        .bind(now)
+        .execute(&self.db.write)
+        .await?;
+        let row = sqlx::query(
+            "UPDATE llm_quota_leases SET \
+               last_grant = CASE WHEN reserved + $4 <= $5 THEN $4 ELSE $5 - reserved END, \
+               reserved = CASE WHEN reserved + $4 <= $5 THEN reserved + $4 ELSE $5 END, \
+               updated_at = $6 \
+             WHERE key_id = $1 AND kind = $2 AND window_id = $3 AND reserved < $5 \
+             RETURNING last_grant",
+        )
+        .bind(key_id)
+        .bind(kind)
+        .bind(window)
+        .bind(want)
+        .bind(limit)
+        .bind(now)
+        .fetch_optional(&self.db.write)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)?.max(0),
+            None => 0,
+        })
+    }
+
+    /// Gives back an unused part of a lease (graceful shutdown, idle keys).
+    pub async fn release(
+        &self,
+        key_id: &str,
+        kind: &str,
+        window: &str,
+        amount: i64,
+    ) -> Result<(), sqlx::Error> {
+        if amount <= 0 {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE llm_quota_leases SET \
+               reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END, updated_at = $5 \
+             WHERE key_id = $1 AND kind = $2 AND window_id = $3",
+        )
+        .bind(key_id)
+        .bind(kind)
+        .bind(window)
+        .bind(amount)
+        .bind(now_millis())
+        .execute(&self.db.write)
+        .await?;
+        Ok(())
+    }
+
+    /// Total reserved for a window (tests and diagnostics).
+    pub async fn reserved(
+        &self,
+        key_id: &str,
+        kind: &str,
+        window: &str,
+    ) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT reserved FROM llm_quota_leases WHERE key_id = $1 AND kind = $2 AND window_id = $3",
+        )
+        .bind(key_id)
+        .bind(kind)
+        .bind(window)
+        .fetch_optional(&self.db.read)
+        .await?;
+        Ok(match row {
+            Some(r) => r.try_get::<i64, _>(0)?,
+            None => 0,
+        })
+    }
+
+    /// Deletes request-rate windows older than `before_ms` (they can no longer matter).
+    pub async fn prune_request_windows(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
+        let r =
+            sqlx::query("DELETE FROM llm_quota_leases WHERE kind = 'requests' AND updated_at < $1")
+                .bind(before_ms)
+                .execute(&self.db.write)
+                .await?;
+        Ok(r.rows_affected())
+    }
+
+    /// Adds a batch of usage in one transaction.
+    pub async fn add_usage(&self, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let now = now_millis();
+        let mut tx = self.db.write.begin().await?;
+        for (k, s) in rows {
+            sqlx::query(
+                "INSERT INTO llm_usage (key_id, period, model, provider, user_id, requests, \
+                   prompt_tokens, completion_tokens, cost_nano_usd, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                 ON CONFLICT (key_id, period, model, provider) DO UPDATE SET \
+                   requests = llm_usage.requests + excluded.requests, \
+                   prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, \
+                   completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens, \
+                   cost_nano_usd = llm_usage.cost_nano_usd + excluded.cost_nano_usd, \
+                   updated_at = excluded.updated_at",
+            )
+            .bind(&k.key_id)
+            .bind(&k.period)
+            .bind(&k.model)
+            .bind(&k.provider)
+            .bind(&s.user_id)
+            .bind(s.requests)
+            .bind(s.prompt_tokens)
+            .bind(s.completion_tokens)
+            .bind(s.cost_nano_usd)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Usage of a key in a period, per (model, provider).
+    pub async fn usage(
+        &self,
+        key_id: &str,
+        period: &str,
+    ) -> Result<Vec<(UsageKey, UsageSums)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT model, provider, user_id, requests, prompt_tokens, completion_tokens, cost_nano_usd \
+             FROM llm_usage WHERE key_id = $1 AND period = $2 ORDER BY model, provider",
+        )
+        .bind(key_id)
+        .bind(period)
+        .fetch_all(&self.db.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((
+                UsageKey {
+                    key_id: key_id.to_owned(),
+                    period: period.to_owned(),
+                    model: r.try_get(0)?,
+                    provider: r.try_get(1)?,
+                },
+                UsageSums {
+                    user_id: r.try_get(2)?,
+                    requests: r.try_get(3)?,
+                    prompt_tokens: r.try_get(4)?,
+                    completion_tokens: r.try_get(5)?,
+                    cost_nano_usd: r.try_get(6)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+}
