@@ -1,11 +1,239 @@
-//! LLM gateway: providers, routing, streaming, usage and quotas (see issue 3).
+//! llm-gateway: one chat API (gRPC, `iafactory.llm.v1.LlmGateway`) in front of many LLM
+//! providers, with routing and fallbacks, streaming, cost and latency, usage and quotas.
+//!
+//! Modules, in the order a call meets them:
+//! - [`auth`]: the caller's `iaf_...` key checked with promo-service, cached a few seconds;
+//! - [`service`]: validation, package model restrictions, translation to and from protobuf;
+//! - [`quota`]: requests/minute and tokens/month admitted from leases reserved in the shared
+//!   store, exact across replicas without a database round trip per call;
+//! - [`router`]: model catalogue → ordered routes, retries with backoff, circuit breakers,
+//!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
+//! - [`usage`] / [`store`]: usage per key written in batches off the request path;
+//! - [`metrics`]: Prometheus text.
+//!
+//! [`start`] runs it all on a listener and returns a handle; [`serve`] runs until a shutdown
+//! future resolves. `main.rs` only parses configuration.
 
 pub mod auth;
 pub mod catalog;
+pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod providers;
 pub mod quota;
 pub mod router;
+pub mod service;
 pub mod sse;
 pub mod store;
 pub mod usage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use iafactory::grpc;
+use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tonic::service::Routes;
+
+pub use config::Config;
+
+use crate::auth::Authenticator;
+use crate::metrics::Metrics;
+use crate::quota::{IDLE_RELEASE, QuotaManager};
+use crate::router::Router;
+use crate::service::{GatewayApi, Shared};
+use crate::store::Store;
+use crate::usage::UsageRecorder;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Db(#[from] iafactory::db::DbError),
+    #[error("PROMO_SERVICE_URL is not a usable URL: {0}")]
+    PromoUrl(tonic::transport::Error),
+    #[error("cannot build the HTTP client for providers: {0}")]
+    HttpClient(reqwest::Error),
+    #[error("cannot build gRPC reflection: {0}")]
+    Reflection(String),
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("the server task ended abnormally: {0}")]
+    Join(String),
+}
+
+/// A running gateway.
+pub struct GatewayHandle {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), ServeError>>,
+}
+
+impl GatewayHandle {
+    /// Prometheus text of this instance.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.render(&self.shared.router)
+    }
+
+    /// Writes pending usage now (tests, diagnostics).
+    pub async fn flush_usage(&self) -> Result<usize, sqlx::Error> {
+        self.shared.usage.flush().await
+    }
+
+    /// Graceful stop: stop accepting, let in-flight calls finish, flush usage, give unused token
+    /// leases back, close the database.
+    pub async fn shutdown(mut self) -> Result<(), ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(r) => r,
+            Err(e) => Err(ServeError::Join(e.to_string())),
+        }
+    }
+}
+
+/// Connects to the store, builds providers and starts serving on `listener`. Startup errors
+/// (database, URLs) are returned here, before anything listens.
+pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandle, ServeError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Join(e.to_string()))?;
+    let store = Store::connect(&config.database_url).await?;
+    let http = reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .connect_timeout(config.connect_timeout)
+        .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(ServeError::HttpClient)?;
+    let metrics = Arc::new(Metrics::default());
+    let router = Router::new(
+        &config.catalog,
+        config.routing.clone(),
+        http,
+        metrics.clone(),
+    );
+    if router.mock.is_some() {
+        tracing::warn!(
+            "no provider key configured: the offline `mock` provider answers every model (answers are labelled provider=mock)"
+        );
+    }
+    for p in &router.providers {
+        tracing::info!(provider = %p.name, kind = p.kind, configured = p.configured, base_url = %p.base_url, "provider");
+    }
+    let auth = Authenticator::new(
+        &config.promo_service_url,
+        config.auth_cache_ttl,
+        config.auth_negative_ttl,
+    )
+    .map_err(ServeError::PromoUrl)?;
+    let shared = Arc::new(Shared {
+        router,
+        auth,
+        quotas: QuotaManager::new(store.clone()),
+        usage: UsageRecorder::new(store.clone()),
+        metrics,
+    });
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<LlmGatewayServer<GatewayApi>>().await;
+    let api = LlmGatewayServer::new(GatewayApi {
+        shared: shared.clone(),
+    })
+    .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES + 64 * 1024)
+    .max_encoding_message_size(16 * 1024 * 1024);
+    let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
+        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (bg_stop_tx, bg_stop_rx) = watch::channel(false);
+    let background = tokio::spawn(background(
+        shared.clone(),
+        store.clone(),
+        config.usage_flush_interval,
+        bg_stop_rx,
+    ));
+    let options = grpc::ServeOptions {
+        request_timeout: config.routing.overall_timeout + Duration::from_secs(5),
+        ..grpc::ServeOptions::default()
+    };
+    let task_shared = shared.clone();
+    let task = tokio::spawn(async move {
+        tracing::info!(%addr, backend = ?store.db.backend, "llm-gateway listening");
+        // Phase 1: the signal; phase 2: stop accepting and drain in-flight calls.
+        let signal = async move {
+            let _ = stop_rx.await;
+            health
+                .set_not_serving::<LlmGatewayServer<GatewayApi>>()
+                .await;
+        };
+        let served = grpc::serve(listener, routes, &options, signal).await;
+        // Phase 3: background work stops, usage is flushed, leases go back.
+        let _ = bg_stop_tx.send(true);
+        let _ = background.await;
+        if let Err(e) = task_shared.usage.flush().await {
+            tracing::error!(error = %e, "final usage flush failed; the last interval's usage is lost");
+        }
+        task_shared.quotas.release_idle(Duration::ZERO).await;
+        // Phase 4: close the store.
+        store.db.close().await;
+        tracing::info!("llm-gateway stopped");
+        served.map_err(ServeError::from)
+    });
+    Ok(GatewayHandle {
+        addr,
+        shared,
+        stop: Some(stop_tx),
+        task,
+    })
+}
+
+/// Serves until `shutdown` resolves, then stops gracefully.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let handle = start(config, listener).await?;
+    shutdown.await;
+    handle.shutdown().await
+}
+
+/// Periodic work off the request path: usage flushes, idle lease returns, old window pruning.
+async fn background(
+    shared: Arc<Shared>,
+    store: Store,
+    flush_every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut ticks: u64 = 0;
+    let per_minute = (60_000 / flush_every.as_millis().max(1)).max(1) as u64;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(flush_every) => {}
+            r = stop.changed() => {
+                if r.is_err() || *stop.borrow() {
+                    return;
+                }
+            }
+        }
+        if let Err(e) = shared.usage.flush().await {
+            tracing::warn!(error = %e, "usage flush failed; kept for the next one");
+        }
+        ticks += 1;
+        if ticks.is_multiple_of(per_minute) {
+            shared.quotas.release_idle(IDLE_RELEASE).await;
+            let hour_ago = iafactory::db::now_millis() - 3_600_000;
+            if let Err(e) = store.prune_request_windows(hour_ago).await {
+                tracing::warn!(error = %e, "pruning old rate windows failed");
+            }
+        }
+    }
+}

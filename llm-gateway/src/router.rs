@@ -31,6 +31,7 @@ use tracing::Instrument;
 
 use crate::catalog::{Catalog, Policy};
 use crate::error::GatewayError;
+use crate::metrics::Metrics;
 use crate::providers::{
     self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
@@ -77,6 +78,13 @@ impl Default for RoutingSettings {
             ewma_alpha: 0.2,
         }
     }
+}
+
+/// `now + d`, saturating far in the future instead of overflowing.
+pub fn deadline_after(d: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }
 
 /// Circuit breaker state.
@@ -293,11 +301,17 @@ pub struct Router {
     /// Set when no provider is configured: the offline mock serves every model.
     pub mock: Option<Arc<ProviderHandle>>,
     pub settings: RoutingSettings,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Router {
     /// Builds clients for every configured provider. `http` is shared (one connection pool).
-    pub fn new(catalog: &Catalog, settings: RoutingSettings, http: reqwest::Client) -> Router {
+    pub fn new(
+        catalog: &Catalog,
+        settings: RoutingSettings,
+        http: reqwest::Client,
+        metrics: Arc<Metrics>,
+    ) -> Router {
         let providers: Vec<Arc<ProviderHandle>> = catalog
             .providers
             .iter()
@@ -359,6 +373,7 @@ impl Router {
             model_order,
             mock,
             settings,
+            metrics,
         }
     }
 
@@ -432,7 +447,7 @@ impl Router {
         attempt: impl Fn(Arc<Route>) -> BoxFuture<'a, Result<T, ProviderError>>,
     ) -> Result<Served<T>, GatewayError> {
         let s = &self.settings;
-        let deadline = Instant::now() + s.overall_timeout;
+        let deadline = deadline_after(s.overall_timeout);
         let plan = self.plan(model, policy);
         if plan.is_empty() {
             return Err(GatewayError::Unavailable(format!(
@@ -473,6 +488,7 @@ impl Router {
                 let err = match result {
                     Ok(Ok(value)) => {
                         p.health.on_success(started.elapsed(), s);
+                        self.metrics.attempt(&p.name, "ok", started.elapsed());
                         return Ok(Served {
                             value,
                             route,
@@ -482,6 +498,8 @@ impl Router {
                     Ok(Err(e)) => e,
                     Err(_) => ProviderError::Timeout,
                 };
+                self.metrics
+                    .attempt(&p.name, &err.kind_label(), started.elapsed());
                 let class = err.class();
                 if class == FailureClass::Client {
                     p.health.on_neutral();

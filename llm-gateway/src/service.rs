@@ -1,0 +1,713 @@
+//! The gRPC handlers: authenticate, validate, check the package, admit against quotas, route,
+//! account. Handlers own translation between protobuf and the domain; the rules live in the
+//! modules they call.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use iafactory::db::now_millis;
+use iafactory::proto::iafactory::llm::v1 as pb;
+use pb::llm_gateway_server::LlmGateway;
+use tonic::{Request, Response, Status};
+
+use crate::auth::{Authenticator, KeyInfo};
+use crate::catalog::Policy;
+use crate::error::GatewayError;
+use crate::metrics::Metrics;
+use crate::providers::{self, ChatInput, Chunk, ChunkStream, Message, Role, Usage};
+use crate::quota::{QuotaManager, next_period_start_ms, period_of};
+use crate::router::{CircuitState, ModelEntry, Route, Router};
+use crate::store::{UsageKey, UsageSums};
+use crate::usage::{UsageRecorder, to_nano_usd};
+
+/// Request limits (beyond the 1 MiB gRPC message limit).
+pub const MAX_MESSAGES: usize = 256;
+pub const MAX_STOP: usize = 4;
+pub const MAX_STOP_BYTES: usize = 256;
+pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
+pub const MAX_MAX_TOKENS: u32 = 1_000_000;
+
+/// Everything the handlers share.
+pub struct Shared {
+    pub router: Router,
+    pub auth: Authenticator,
+    pub quotas: QuotaManager,
+    pub usage: UsageRecorder,
+    pub metrics: Arc<Metrics>,
+}
+
+#[derive(Clone)]
+pub struct GatewayApi {
+    pub shared: Arc<Shared>,
+}
+
+fn role_of(v: i32, i: usize) -> Result<Role, GatewayError> {
+    match pb::Role::try_from(v) {
+        Ok(pb::Role::System) => Ok(Role::System),
+        Ok(pb::Role::User) => Ok(Role::User),
+        Ok(pb::Role::Assistant) => Ok(Role::Assistant),
+        _ => Err(GatewayError::InvalidArgument(format!(
+            "messages[{i}].role must be ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
+        ))),
+    }
+}
+
+fn policy_of(v: i32) -> Result<Option<Policy>, GatewayError> {
+    match pb::RoutingPolicy::try_from(v) {
+        Ok(pb::RoutingPolicy::Unspecified) => Ok(None),
+        Ok(pb::RoutingPolicy::Fallback) => Ok(Some(Policy::Fallback)),
+        Ok(pb::RoutingPolicy::LowestLatency) => Ok(Some(Policy::LowestLatency)),
+        Ok(pb::RoutingPolicy::LowestCost) => Ok(Some(Policy::LowestCost)),
+        Err(_) => Err(GatewayError::InvalidArgument(format!(
+            "unknown routing policy {v}"
+        ))),
+    }
+}
+
+fn policy_to_pb(p: Policy) -> pb::RoutingPolicy {
+    match p {
+        Policy::Fallback => pb::RoutingPolicy::Fallback,
+        Policy::LowestLatency => pb::RoutingPolicy::LowestLatency,
+        Policy::LowestCost => pb::RoutingPolicy::LowestCost,
+    }
+}
+
+/// Checks a request and turns it into the domain's [`ChatInput`].
+pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), GatewayError> {
+    let bad = |m: String| Err(GatewayError::InvalidArgument(m));
+    if req.model.trim().is_empty() {
+        return bad("model is required (see ListModels)".into());
+    }
+    if req.messages.is_empty() {
+        return bad("messages must contain at least one message".into());
+    }
+    if req.messages.len() > MAX_MESSAGES {
+        return bad(format!("at most {MAX_MESSAGES} messages per request"));
+    }
+    let mut total = 0usize;
+    let mut messages = Vec::with_capacity(req.messages.len());
+    for (i, m) in req.messages.iter().enumerate() {
+        total += m.content.len();
+        messages.push(Message {
+            role: role_of(m.role, i)?,
+            content: m.content.clone(),
+        });
+    }
+    if total > MAX_CONTENT_BYTES {
+        return bad(format!(
+            "messages exceed {MAX_CONTENT_BYTES} bytes in total"
+        ));
+    }
+    if !messages.iter().any(|m| m.role != Role::System) {
+        return bad("messages need at least one user or assistant message".into());
+    }
+    if req
+        .temperature
+        .is_some_and(|t| !(t.is_finite() && (0.0..=2.0).contains(&t)))
+    {
+        return bad("temperature must be between 0 and 2".into());
+    }
+    if req
+        .top_p
+        .is_some_and(|p| !(p.is_finite() && (0.0..=1.0).contains(&p)))
+    {
+        return bad("top_p must be between 0 and 1".into());
+    }
+    if req.max_tokens.is_some_and(|m| m == 0 || m > MAX_MAX_TOKENS) {
+        return bad(format!("max_tokens must be between 1 and {MAX_MAX_TOKENS}"));
+    }
+    if req.stop.len() > MAX_STOP {
+        return bad(format!("at most {MAX_STOP} stop sequences"));
+    }
+    if req
+        .stop
+        .iter()
+        .any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
+    {
+        return bad(format!(
+            "stop sequences must be 1 to {MAX_STOP_BYTES} bytes"
+        ));
+    }
+    Ok((
+        ChatInput {
+            messages,
+            temperature: req.temperature,
+            top_p: req.top_p,
+            max_tokens: req.max_tokens,
+            stop: req.stop.clone(),
+        },
+        policy_of(req.policy)?,
+    ))
+}
+
+fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
+    pb::TokenUsage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
+        estimated,
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn new_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl Shared {
+    /// Authentication, validation, model and package checks, quota admission.
+    async fn admit(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        req: &pb::ChatRequest,
+    ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
+        let key = self.auth.authenticate(metadata).await?;
+        let (input, policy) = validate(req)?;
+        let model = self
+            .router
+            .model(&req.model)
+            .cloned()
+            .ok_or_else(|| GatewayError::ModelNotFound(req.model.clone()))?;
+        if !key.may_use(&model.name) {
+            return Err(GatewayError::ModelNotAllowed {
+                model: model.name.clone(),
+                package: key.package.clone(),
+            });
+        }
+        self.quotas.admit(&key.key_id, key.limits).await?;
+        Ok((key, model, input, policy))
+    }
+
+    /// Charges tokens to the key, records usage and metrics; returns the cost in USD.
+    async fn account(&self, key: &KeyInfo, model: &str, route: &Route, usage: Usage) -> f64 {
+        let (prompt, completion) = (
+            u64::from(usage.prompt_tokens),
+            u64::from(usage.completion_tokens),
+        );
+        let cost = route.cost_usd(prompt, completion);
+        let now = now_millis();
+        self.quotas
+            .charge_tokens(&key.key_id, prompt + completion, now)
+            .await;
+        self.usage.record(
+            UsageKey {
+                key_id: key.key_id.clone(),
+                period: period_of(now),
+                model: model.to_owned(),
+                provider: route.provider.name.clone(),
+            },
+            UsageSums {
+                user_id: key.user_id.clone(),
+                requests: 1,
+                prompt_tokens: i64::from(usage.prompt_tokens),
+                completion_tokens: i64::from(usage.completion_tokens),
+                cost_nano_usd: to_nano_usd(cost),
+            },
+        );
+        self.metrics
+            .usage(&route.provider.name, model, prompt, completion, cost);
+        cost
+    }
+
+    async fn chat(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<pb::ChatResponse, GatewayError> {
+        let started = Instant::now();
+        let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
+        let served = self.router.chat(&model, policy, &input).await?;
+        let c = served.value;
+        let (usage, estimated) = match c.usage {
+            Some(u) => (u, false),
+            None => (
+                Usage {
+                    prompt_tokens: input.estimated_prompt_tokens(),
+                    completion_tokens: providers::estimate_tokens(c.content.chars().count()),
+                },
+                true,
+            ),
+        };
+        let cost = self.account(&key, &model.name, &served.route, usage).await;
+        Ok(pb::ChatResponse {
+            id: new_id(),
+            model: model.name.clone(),
+            provider: served.route.provider.name.clone(),
+            upstream_model: served.route.upstream_model.clone(),
+            message: Some(pb::ChatMessage {
+                role: pb::Role::Assistant as i32,
+                content: c.content,
+            }),
+            finish_reason: c.finish_reason,
+            usage: Some(usage_pb(usage, estimated)),
+            cost_usd: cost,
+            latency_ms: millis(started.elapsed()),
+            attempts: served.attempts,
+            created: now_millis() / 1000,
+        })
+    }
+
+    async fn chat_stream(
+        self: Arc<Self>,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<BoxStream<'static, Result<pb::ChatStreamEvent, Status>>, GatewayError> {
+        let started = Instant::now();
+        let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
+        let served = self.router.stream(&model, policy, &input).await?;
+        let ttft = started.elapsed();
+        let route = served.route.clone();
+        let committed = served.value;
+        let mut tracker = StreamTracker {
+            shared: self.clone(),
+            key,
+            model: model.name.clone(),
+            route: route.clone(),
+            prompt_estimate: input.estimated_prompt_tokens(),
+            chars: 0,
+            usage: None,
+            done: false,
+        };
+        let header = pb::ChatStreamEvent {
+            id: new_id(),
+            model: model.name.clone(),
+            provider: route.provider.name.clone(),
+            upstream_model: route.upstream_model.clone(),
+            event: None,
+        };
+        let idle = self.router.settings.stream_idle_timeout;
+        let attempts = served.attempts;
+        let first = committed.first;
+        let mut rest: ChunkStream = committed.rest;
+        let s = async_stream::stream! {
+            let mut finish_reason: Option<String> = None;
+            let mut pending: std::collections::VecDeque<Chunk> = first.into();
+            loop {
+                let chunk = match pending.pop_front() {
+                    Some(c) => c,
+                    None => match tokio::time::timeout(idle, rest.next()).await {
+                        Ok(Some(Ok(c))) => c,
+                        Ok(None) => break,
+                        Ok(Some(Err(e))) => {
+                            tracing::warn!(provider = %tracker.route.provider.name, error = %e, "stream broke after the first token");
+                            tracker.route.provider.health.on_failure(&e, &tracker.shared.router.settings);
+                            tracker.finish().await;
+                            yield Err(Status::from(GatewayError::Upstream(format!(
+                                "{}: stream interrupted after the answer started ({})",
+                                tracker.route.provider.name, e.kind_label()
+                            ))));
+                            return;
+                        }
+                        Err(_) => {
+                            let e = providers::ProviderError::Timeout;
+                            tracker.route.provider.health.on_failure(&e, &tracker.shared.router.settings);
+                            tracker.finish().await;
+                            yield Err(Status::from(GatewayError::UpstreamTimeout(format!(
+                                "{}: no data for {} s in the middle of the answer",
+                                tracker.route.provider.name, idle.as_secs()
+                            ))));
+                            return;
+                        }
+                    },
+                };
+                if chunk.finish_reason.is_some() {
+                    finish_reason = chunk.finish_reason.clone();
+                }
+                if let Some(u) = chunk.usage {
+                    tracker.usage = Some(u);
+                }
+                if !chunk.delta.is_empty() {
+                    tracker.chars += chunk.delta.chars().count();
+                    let mut ev = header.clone();
+                    ev.event = Some(pb::chat_stream_event::Event::Delta(pb::ContentDelta {
+                        content: chunk.delta,
+                    }));
+                    yield Ok(ev);
+                }
+            }
+            let (usage, estimated, cost) = tracker.finish().await;
+            let mut ev = header.clone();
+            ev.event = Some(pb::chat_stream_event::Event::End(pb::StreamEnd {
+                finish_reason: finish_reason.unwrap_or_else(|| "stop".into()),
+                usage: Some(usage_pb(usage, estimated)),
+                cost_usd: cost,
+                latency_ms: millis(started.elapsed()),
+                time_to_first_token_ms: millis(ttft),
+                attempts,
+            }));
+            yield Ok(ev);
+        };
+        Ok(s.boxed())
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<pb::UsageReport, GatewayError> {
+        let key = self.auth.authenticate(request.metadata()).await?;
+        let now = now_millis();
+        let period = period_of(now);
+        let rows = self.usage.report(&key.key_id, &period).await?;
+        let mut report = pb::UsageReport {
+            key_id: key.key_id.clone(),
+            user_id: key.user_id.clone(),
+            package: key.package.clone(),
+            period: period.clone(),
+            tokens_per_month: key.limits.tokens_per_month,
+            requests_per_minute: key.limits.requests_per_minute,
+            resets_at: chrono::DateTime::from_timestamp_millis(next_period_start_ms(now))
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+            ..Default::default()
+        };
+        let mut per_model: std::collections::BTreeMap<String, pb::ModelUsage> =
+            std::collections::BTreeMap::new();
+        let mut cost_nano = 0i64;
+        for (k, s) in rows {
+            let (req, pt, ct) = (
+                u64::try_from(s.requests).unwrap_or(0),
+                u64::try_from(s.prompt_tokens).unwrap_or(0),
+                u64::try_from(s.completion_tokens).unwrap_or(0),
+            );
+            report.requests += req;
+            report.prompt_tokens += pt;
+            report.completion_tokens += ct;
+            cost_nano += s.cost_nano_usd;
+            let m = per_model
+                .entry(k.model.clone())
+                .or_insert_with(|| pb::ModelUsage {
+                    model: k.model.clone(),
+                    ..Default::default()
+                });
+            m.requests += req;
+            m.prompt_tokens += pt;
+            m.completion_tokens += ct;
+            m.cost_usd += s.cost_nano_usd as f64 / 1e9;
+        }
+        report.total_tokens = report.prompt_tokens + report.completion_tokens;
+        report.cost_usd = cost_nano as f64 / 1e9;
+        report.tokens_remaining = key
+            .limits
+            .tokens_per_month
+            .saturating_sub(report.total_tokens);
+        report.models = per_model.into_values().collect();
+        Ok(report)
+    }
+
+    fn list_models(&self) -> pb::ListModelsResponse {
+        let mock = self.router.mock.is_some();
+        pb::ListModelsResponse {
+            models: self
+                .router
+                .models()
+                .map(|m| pb::Model {
+                    name: m.name.clone(),
+                    routes: m
+                        .routes
+                        .iter()
+                        .map(|r| pb::ModelRoute {
+                            provider: r.provider.name.clone(),
+                            upstream_model: r.upstream_model.clone(),
+                            input_usd_per_mtok: r.input_usd_per_mtok,
+                            output_usd_per_mtok: r.output_usd_per_mtok,
+                            configured: r.provider.configured,
+                        })
+                        .collect(),
+                    default_policy: policy_to_pb(m.policy) as i32,
+                    available: mock || m.routes.iter().any(|r| r.provider.configured),
+                })
+                .collect(),
+        }
+    }
+
+    fn list_providers(&self) -> pb::ListProvidersResponse {
+        pb::ListProvidersResponse {
+            providers: self
+                .router
+                .providers
+                .iter()
+                .chain(self.router.mock.iter())
+                .map(|p| {
+                    let h = p.health.snapshot();
+                    pb::ProviderStatus {
+                        name: p.name.clone(),
+                        kind: p.kind.to_owned(),
+                        base_url: p.base_url.clone(),
+                        configured: p.configured,
+                        circuit_state: match h.state {
+                            CircuitState::Closed => pb::CircuitState::Closed,
+                            CircuitState::Open => pb::CircuitState::Open,
+                            CircuitState::HalfOpen => pb::CircuitState::HalfOpen,
+                        } as i32,
+                        ewma_latency_ms: h.ewma_latency_ms,
+                        requests: h.requests,
+                        failures: h.failures,
+                        consecutive_failures: h.consecutive_failures,
+                        last_error: h.last_error,
+                        last_error_at_ms: h.last_error_at_ms,
+                    }
+                })
+                .collect(),
+            mock_active: self.router.mock.is_some(),
+        }
+    }
+}
+
+/// Accounts a stream exactly once: at its end, at its failure, or — when the client goes away
+/// mid-stream and the stream is dropped — from a task spawned by `Drop`, so an abandoned stream
+/// is still charged for what the provider generated.
+struct StreamTracker {
+    shared: Arc<Shared>,
+    key: Arc<KeyInfo>,
+    model: String,
+    route: Arc<Route>,
+    prompt_estimate: u32,
+    chars: usize,
+    usage: Option<Usage>,
+    done: bool,
+}
+
+impl StreamTracker {
+    fn usage(&self) -> (Usage, bool) {
+        match self.usage {
+            Some(u) => (u, false),
+            None => (
+                Usage {
+                    prompt_tokens: self.prompt_estimate,
+                    completion_tokens: providers::estimate_tokens(self.chars),
+                },
+                true,
+            ),
+        }
+    }
+
+    async fn finish(&mut self) -> (Usage, bool, f64) {
+        let (usage, estimated) = self.usage();
+        if self.done {
+            return (usage, estimated, self.route.cost_usd(0, 0));
+        }
+        self.done = true;
+        let cost = self
+            .shared
+            .account(&self.key, &self.model, &self.route, usage)
+            .await;
+        (usage, estimated, cost)
+    }
+}
+
+impl Drop for StreamTracker {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let (usage, _) = self.usage();
+        let (shared, key, model, route) = (
+            self.shared.clone(),
+            self.key.clone(),
+            self.model.clone(),
+            self.route.clone(),
+        );
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                shared.account(&key, &model, &route, usage).await;
+            });
+        }
+    }
+}
+
+fn outcome<T>(r: &Result<T, GatewayError>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(e) => e.code().as_str(),
+    }
+}
+
+#[tonic::async_trait]
+impl LlmGateway for GatewayApi {
+    async fn chat(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<pb::ChatResponse>, Status> {
+        let started = Instant::now();
+        let r = self.shared.chat(request).await;
+        self.shared
+            .metrics
+            .request("Chat", outcome(&r), started.elapsed());
+        r.map(Response::new).map_err(Status::from)
+    }
+
+    type ChatStreamStream = BoxStream<'static, Result<pb::ChatStreamEvent, Status>>;
+
+    async fn chat_stream(
+        &self,
+        request: Request<pb::ChatRequest>,
+    ) -> Result<Response<Self::ChatStreamStream>, Status> {
+        let started = Instant::now();
+        let r = self.shared.clone().chat_stream(request).await;
+        self.shared
+            .metrics
+            .request("ChatStream", outcome(&r), started.elapsed());
+        r.map(Response::new).map_err(Status::from)
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        Ok(Response::new(self.shared.list_models()))
+    }
+
+    async fn list_providers(
+        &self,
+        _request: Request<pb::ListProvidersRequest>,
+    ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        Ok(Response::new(self.shared.list_providers()))
+    }
+
+    async fn get_usage(
+        &self,
+        request: Request<pb::GetUsageRequest>,
+    ) -> Result<Response<pb::UsageReport>, Status> {
+        let started = Instant::now();
+        let r = self.shared.get_usage(request).await;
+        self.shared
+            .metrics
+            .request("GetUsage", outcome(&r), started.elapsed());
+        r.map(Response::new).map_err(Status::from)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn msg(role: pb::Role, content: &str) -> pb::ChatMessage {
+        pb::ChatMessage {
+            role: role as i32,
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn validation_refuses_bad_requests_with_a_reason() {
+        let ok = pb::ChatRequest {
+            model: "m".into(),
+            messages: vec![msg(pb::Role::System, "be brief"), msg(pb::Role::User, "hi")],
+            ..Default::default()
+        };
+        assert!(validate(&ok).is_ok());
+        let cases: Vec<(pb::ChatRequest, &str)> = vec![
+            (
+                pb::ChatRequest {
+                    model: String::new(),
+                    ..ok.clone()
+                },
+                "model",
+            ),
+            (
+                pb::ChatRequest {
+                    messages: vec![],
+                    ..ok.clone()
+                },
+                "at least one",
+            ),
+            (
+                pb::ChatRequest {
+                    messages: vec![msg(pb::Role::System, "x")],
+                    ..ok.clone()
+                },
+                "user or assistant",
+            ),
+            (
+                pb::ChatRequest {
+                    messages: vec![pb::ChatMessage {
+                        role: 0,
+                        content: "x".into(),
+                    }],
+                    ..ok.clone()
+                },
+                "role",
+            ),
+            (
+                pb::ChatRequest {
+                    messages: vec![pb::ChatMessage {
+                        role: 42,
+                        content: "x".into(),
+                    }],
+                    ..ok.clone()
+                },
+                "role",
+            ),
+            (
+                pb::ChatRequest {
+                    temperature: Some(f32::NAN),
+                    ..ok.clone()
+                },
+                "temperature",
+            ),
+            (
+                pb::ChatRequest {
+                    temperature: Some(2.5),
+                    ..ok.clone()
+                },
+                "temperature",
+            ),
+            (
+                pb::ChatRequest {
+                    top_p: Some(-0.1),
+                    ..ok.clone()
+                },
+                "top_p",
+            ),
+            (
+                pb::ChatRequest {
+                    max_tokens: Some(0),
+                    ..ok.clone()
+                },
+                "max_tokens",
+            ),
+            (
+                pb::ChatRequest {
+                    stop: vec!["a".into(); 5],
+                    ..ok.clone()
+                },
+                "stop",
+            ),
+            (
+                pb::ChatRequest {
+                    stop: vec![String::new()],
+                    ..ok.clone()
+                },
+                "stop",
+            ),
+            (
+                pb::ChatRequest {
+                    policy: 9,
+                    ..ok.clone()
+                },
+                "policy",
+            ),
+            (
+                pb::ChatRequest {
+                    messages: vec![msg(pb::Role::User, "x"); MAX_MESSAGES + 1],
+                    ..ok.clone()
+                },
+                "at most",
+            ),
+        ];
+        for (req, needle) in cases {
+            match validate(&req) {
+                Err(GatewayError::InvalidArgument(m)) => assert!(m.contains(needle), "{m}"),
+                other => panic!(
+                    "expected InvalidArgument({needle}), got {:?}",
+                    other.map(|_| ())
+                ),
+            }
+        }
+    }
+}
