@@ -1,0 +1,144 @@
+//! Connections to the gRPC backends.
+//!
+//! Each backend gets a fixed set of lazily connecting tonic channels made once at start: a
+//! backend that is down does not stop the gateway from starting, a call to it fails within the
+//! connect timeout (503 with Retry-After), and the channel reconnects by itself when the backend
+//! comes back. Calls are spread round-robin over the channels (one HTTP/2 connection each), which
+//! lets several cores drive the connections under load.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::HeaderMap;
+use tonic::metadata::{AsciiMetadataValue, MetadataKey};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::error::{ApiError, X_REQUEST_ID};
+use crate::{Config, ServeError};
+use iafactory::ErrorCode;
+
+/// One backend service.
+pub struct Backend {
+    pub name: &'static str,
+    channels: Box<[Channel]>,
+    next: AtomicUsize,
+}
+
+impl Backend {
+    /// Lazily connecting channels to `url`; `timeout` bounds each unary call.
+    pub fn new(
+        name: &'static str,
+        url: &str,
+        config: &Config,
+        timeout: Duration,
+    ) -> Result<Backend, ServeError> {
+        let bad_url = |source| ServeError::BackendUrl {
+            name,
+            url: url.to_owned(),
+            source,
+        };
+        let endpoint = Endpoint::from_shared(url.to_owned())
+            .map_err(bad_url)?
+            .connect_timeout(config.backend_connect_timeout)
+            .timeout(timeout)
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .http2_adaptive_window(true);
+        let channels = (0..config.backend_connections.max(1))
+            .map(|_| endpoint.connect_lazy())
+            .collect();
+        Ok(Backend {
+            name,
+            channels,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A channel for one call.
+    pub fn channel(&self) -> Channel {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
+        self.channels[i].clone()
+    }
+
+    /// The backend's overall state from `grpc.health.v1.Health/Check`, or why it is unreachable.
+    pub async fn health(&self, timeout: Duration) -> Result<ServingStatus, String> {
+        let mut client = HealthClient::new(self.channel());
+        let mut req = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        req.set_timeout(timeout);
+        match tokio::time::timeout(timeout, client.check(req)).await {
+            Ok(Ok(resp)) => Ok(ServingStatus::try_from(resp.into_inner().status)
+                .unwrap_or(ServingStatus::Unknown)),
+            Ok(Err(status)) => Err(format!("{:?}", status.code())),
+            Err(_) => Err("timeout".to_owned()),
+        }
+    }
+}
+
+/// Headers copied from the HTTP request into gRPC metadata, when present.
+#[derive(Debug, Clone, Copy)]
+pub enum Forward {
+    /// `authorization` (admin token or API key).
+    Authorization,
+    /// `idempotency-key`.
+    IdempotencyKey,
+}
+
+impl Forward {
+    fn key(self) -> &'static str {
+        match self {
+            Forward::Authorization => "authorization",
+            Forward::IdempotencyKey => "idempotency-key",
+        }
+    }
+}
+
+/// A gRPC request carrying the caller's request id and the listed headers.
+///
+/// A header that cannot travel as gRPC ASCII metadata (control characters, non-ASCII) is the
+/// client's mistake: 400, never a 5xx.
+pub fn request<T>(
+    message: T,
+    headers: &HeaderMap,
+    forward: &[Forward],
+) -> Result<tonic::Request<T>, ApiError> {
+    let mut req = tonic::Request::new(message);
+    let md = req.metadata_mut();
+    if let Some(id) = headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
+    {
+        md.insert("x-request-id", id);
+    }
+    for f in forward {
+        let name = f.key();
+        let mut values = headers.get_all(name).iter();
+        let Some(value) = values.next() else {
+            continue;
+        };
+        if values.next().is_some() {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                format!("En-tête {name} répété."),
+            ));
+        }
+        let value = AsciiMetadataValue::try_from(value.as_bytes()).map_err(|_| {
+            let code = match f {
+                Forward::Authorization => ErrorCode::Unauthenticated,
+                Forward::IdempotencyKey => ErrorCode::InvalidArgument,
+            };
+            ApiError::new(
+                code,
+                format!("En-tête {name} invalide (ASCII visible attendu)."),
+            )
+        })?;
+        md.insert(MetadataKey::from_static(name), value);
+    }
+    Ok(req)
+}

@@ -1,0 +1,248 @@
+//! Configuration: the library's [`Config`] and the binary's flags ([`Args`], each with an
+//! environment variable), validated at start with errors that name the setting.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use http::{HeaderName, HeaderValue};
+use iafactory::telemetry::LogFormat;
+use subtle::ConstantTimeEq;
+
+use crate::ratelimit::RateSpec;
+
+/// The admin token, compared in constant time and never printed.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    pub fn new(token: impl Into<String>) -> AdminToken {
+        AdminToken(token.into())
+    }
+
+    /// True when `candidate` is the token.
+    pub fn matches(&self, candidate: &str) -> bool {
+        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+/// What the library runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// gRPC URL of promo-service (`http://host:50051`).
+    pub promo_url: String,
+    /// gRPC URL of llm-gateway (`http://host:50052`).
+    pub llm_url: String,
+    /// Origins allowed by CORS (`https://iafactory.dz`); empty: no CORS headers at all.
+    pub cors_origins: Vec<HeaderValue>,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Time limit to produce a response head (every route but chat completions).
+    pub request_timeout: Duration,
+    /// Time limit of a chat completion (to the whole answer, or to the first streamed piece).
+    pub chat_timeout: Duration,
+    /// Time limit to open a connection to a backend; a dead backend is reported (503) this fast.
+    pub backend_connect_timeout: Duration,
+    /// HTTP/2 connections opened to each backend (calls are spread round-robin).
+    pub backend_connections: usize,
+    /// Per-IP limit of `POST /api/promo/validate`; `None`: unlimited.
+    pub validate_rate: Option<RateSpec>,
+    /// Per-IP limit of `POST /api/promo/signup`; `None`: unlimited.
+    pub signup_rate: Option<RateSpec>,
+    /// Header holding the client address when behind a trusted proxy (`x-forwarded-for`).
+    pub client_ip_header: Option<HeaderName>,
+    /// Folder served at `/api-packages/`.
+    pub static_dir: PathBuf,
+    /// Token for `/api/gateway/providers` (promo admin routes are checked by promo-service).
+    pub admin_token: Option<AdminToken>,
+    /// Requests served at once before new ones are shed with 503.
+    pub max_in_flight: usize,
+    /// Interval of keep-alive comments on server-sent event streams.
+    pub sse_keep_alive: Duration,
+}
+
+impl Config {
+    /// Defaults suited to tests and local runs, for the given backend URLs.
+    pub fn new(promo_url: impl Into<String>, llm_url: impl Into<String>) -> Config {
+        Config {
+            promo_url: promo_url.into(),
+            llm_url: llm_url.into(),
+            cors_origins: Vec::new(),
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(10),
+            chat_timeout: Duration::from_secs(120),
+            backend_connect_timeout: Duration::from_secs(1),
+            backend_connections: 1,
+            validate_rate: RateSpec::new(60, 20),
+            signup_rate: RateSpec::new(10, 5),
+            client_ip_header: None,
+            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static/api-packages")),
+            admin_token: None,
+            max_in_flight: 10_000,
+            sse_keep_alive: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Flags and environment of the `gateway-rest` binary.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "gateway-rest",
+    version,
+    about = "IAFactory REST edge: browser JSON and the OpenAI-compatible API, over gRPC"
+)]
+pub struct Args {
+    /// Address to listen on for HTTP.
+    #[arg(long, env = "GATEWAY_REST_ADDR", default_value = "0.0.0.0:8180")]
+    pub listen: SocketAddr,
+
+    /// gRPC URL of promo-service.
+    #[arg(long, env = "PROMO_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
+    pub promo_service_url: String,
+
+    /// gRPC URL of llm-gateway.
+    #[arg(long, env = "LLM_GATEWAY_URL", default_value = "http://127.0.0.1:50052")]
+    pub llm_gateway_url: String,
+
+    /// Comma-separated origins allowed by CORS (the landing page's origin); empty: none.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Largest request body, in bytes.
+    #[arg(long, env = "BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Time limit of a request (to its response head), in seconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value_t = 10)]
+    pub request_timeout_secs: u64,
+
+    /// Time limit of a chat completion, in seconds.
+    #[arg(long, env = "CHAT_TIMEOUT_SECS", default_value_t = 120)]
+    pub chat_timeout_secs: u64,
+
+    /// Time limit to connect to a backend, in milliseconds.
+    #[arg(long, env = "BACKEND_CONNECT_TIMEOUT_MS", default_value_t = 1000)]
+    pub backend_connect_timeout_ms: u64,
+
+    /// HTTP/2 connections per backend.
+    #[arg(long, env = "BACKEND_CONNECTIONS", default_value_t = 1)]
+    pub backend_connections: usize,
+
+    /// Per-IP requests per minute on POST /api/promo/validate (0: unlimited).
+    #[arg(long, env = "RATE_VALIDATE_PER_MIN", default_value_t = 60)]
+    pub rate_validate_per_min: u32,
+
+    /// Burst allowed on POST /api/promo/validate.
+    #[arg(long, env = "RATE_VALIDATE_BURST", default_value_t = 20)]
+    pub rate_validate_burst: u32,
+
+    /// Per-IP requests per minute on POST /api/promo/signup (0: unlimited).
+    #[arg(long, env = "RATE_SIGNUP_PER_MIN", default_value_t = 10)]
+    pub rate_signup_per_min: u32,
+
+    /// Burst allowed on POST /api/promo/signup.
+    #[arg(long, env = "RATE_SIGNUP_BURST", default_value_t = 5)]
+    pub rate_signup_burst: u32,
+
+    /// Header carrying the client address, set by a trusted reverse proxy (`x-forwarded-for`).
+    /// Leave empty when clients connect directly: the header would be theirs to forge.
+    #[arg(long, env = "CLIENT_IP_HEADER", default_value = "")]
+    pub client_ip_header: String,
+
+    /// Folder served at /api-packages/ (the landing page).
+    #[arg(
+        long,
+        env = "STATIC_DIR",
+        default_value = "gateway-rest/static/api-packages"
+    )]
+    pub static_dir: PathBuf,
+
+    /// Token required by /api/gateway/providers (the promo admin routes forward the caller's token
+    /// to promo-service, which checks it). Unset: that route is refused.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Requests served at once before shedding with 503.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000)]
+    pub max_in_flight: usize,
+
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    pub log_format: LogFormat,
+}
+
+/// A configuration mistake, naming the setting.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("CORS_ORIGINS: {0:?} is not a valid origin (expected scheme://host[:port])")]
+    CorsOrigin(String),
+    #[error("CLIENT_IP_HEADER: {0:?} is not a valid header name")]
+    ClientIpHeader(String),
+    #[error("{0} must be greater than 0")]
+    Zero(&'static str),
+    #[error("ADMIN_TOKEN is too short: use at least 16 characters")]
+    WeakAdminToken,
+}
+
+impl Args {
+    /// Validates the flags into a [`Config`].
+    pub fn into_config(self) -> Result<Config, ConfigError> {
+        let mut config = Config::new(self.promo_service_url, self.llm_gateway_url);
+        config.cors_origins = self
+            .cors_origins
+            .iter()
+            .map(|o| o.trim())
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                let valid = (o.starts_with("http://") || o.starts_with("https://"))
+                    && !o.ends_with('/');
+                HeaderValue::from_str(o)
+                    .ok()
+                    .filter(|_| valid)
+                    .ok_or_else(|| ConfigError::CorsOrigin(o.to_owned()))
+            })
+            .collect::<Result<_, _>>()?;
+        let nonzero = |v: u64, name| if v == 0 { Err(ConfigError::Zero(name)) } else { Ok(v) };
+        config.body_limit = usize::try_from(nonzero(
+            self.body_limit_bytes as u64,
+            "BODY_LIMIT_BYTES",
+        )?)
+        .unwrap_or(usize::MAX);
+        config.request_timeout =
+            Duration::from_secs(nonzero(self.request_timeout_secs, "REQUEST_TIMEOUT_SECS")?);
+        config.chat_timeout =
+            Duration::from_secs(nonzero(self.chat_timeout_secs, "CHAT_TIMEOUT_SECS")?);
+        config.backend_connect_timeout = Duration::from_millis(nonzero(
+            self.backend_connect_timeout_ms,
+            "BACKEND_CONNECT_TIMEOUT_MS",
+        )?);
+        config.backend_connections =
+            nonzero(self.backend_connections as u64, "BACKEND_CONNECTIONS")? as usize;
+        config.max_in_flight = nonzero(self.max_in_flight as u64, "MAX_IN_FLIGHT")? as usize;
+        config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);
+        config.signup_rate = RateSpec::new(self.rate_signup_per_min, self.rate_signup_burst);
+        let header = self.client_ip_header.trim();
+        config.client_ip_header = if header.is_empty() {
+            None
+        } else {
+            Some(
+                HeaderName::from_bytes(header.to_ascii_lowercase().as_bytes())
+                    .map_err(|_| ConfigError::ClientIpHeader(header.to_owned()))?,
+            )
+        };
+        config.static_dir = self.static_dir;
+        config.admin_token = match self.admin_token.filter(|t| !t.is_empty()) {
+            Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
+            Some(t) => Some(AdminToken::new(t)),
+            None => None,
+        };
+        Ok(config)
+    }
+}

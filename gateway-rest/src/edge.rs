@@ -1,0 +1,162 @@
+//! The one middleware every request goes through, written as a single function rather than a
+//! stack of layers so the hot path stays short: request id, load shedding, time limit, metrics,
+//! and JSON error bodies for answers produced outside our handlers (axum's 405, the static file
+//! service's 404, extractor rejections).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::header::CONTENT_TYPE;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use iafactory::ErrorCode;
+
+use crate::AppState;
+use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
+
+/// Route template of the static files under `/api-packages/`.
+pub const STATIC_ROUTE_LABEL: &str = "/api-packages/{*path}";
+
+/// Generates request ids: a random per-process prefix and a counter (unique across replicas, and
+/// no system call per request, unlike a random UUID each time).
+pub(crate) struct RequestIds {
+    prefix: String,
+    counter: AtomicU64,
+}
+
+impl RequestIds {
+    pub(crate) fn new() -> RequestIds {
+        let prefix = uuid::Uuid::new_v4().simple().to_string();
+        RequestIds {
+            prefix: prefix.get(..16).unwrap_or(&prefix).to_owned(),
+            counter: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> HeaderValue {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
+            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+    }
+}
+
+/// A caller's `x-request-id` is kept when it is short and plain; anything else is replaced.
+fn caller_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
+    let mut values = headers.get_all(&X_REQUEST_ID).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    let bytes = value.as_bytes();
+    let plain = (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
+    plain.then(|| value.clone())
+}
+
+/// Decrements the in-flight gauge however the request ends (including a client going away).
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>();
+    let route = state
+        .metrics
+        .route_index(matched.map(MatchedPath::as_str));
+    let is_chat = matched.is_some_and(|m| m.as_str() == "/v1/chat/completions");
+    let flavor = Flavor::of_path(req.uri().path());
+    let request_id = caller_request_id(req.headers()).unwrap_or_else(|| state.request_ids.next());
+    req.headers_mut().insert(&X_REQUEST_ID, request_id.clone());
+
+    let in_flight = state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let guard = InFlight(&state.metrics.in_flight);
+    let mut response = if in_flight >= state.config.max_in_flight as u64 {
+        state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "Trop de requêtes en cours, veuillez réessayer.",
+        )
+        .with_flavor(flavor)
+        .with_retry_after(1)
+        .into_response()
+    } else {
+        let limit = if is_chat {
+            state.config.chat_timeout
+        } else {
+            state.config.request_timeout
+        };
+        match tokio::time::timeout(limit, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => ApiError::new(ErrorCode::Timeout, "La requête a pris trop de temps.")
+                .with_flavor(flavor)
+                .into_response(),
+        }
+    };
+    drop(guard);
+
+    let status = response.status();
+    if status.as_u16() >= 400 && !is_json_response(response.headers()) {
+        response = as_json_error(response, flavor).await;
+    }
+    response.headers_mut().insert(&X_REQUEST_ID, request_id);
+    state
+        .metrics
+        .record(route, &method, status.as_u16(), start.elapsed());
+    response
+}
+
+fn is_json_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+/// Rewrites a non-JSON error answer as the JSON error body, keeping its status and headers.
+async fn as_json_error(response: Response, flavor: Flavor) -> Response {
+    let (mut parts, body) = response.into_parts();
+    let status = parts.status;
+    let code = code_for_status(status);
+    let text = match body.collect().await {
+        Ok(collected) => {
+            let bytes = collected.to_bytes();
+            String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).into_owned()
+        }
+        Err(_) => String::new(),
+    };
+    let message = match code {
+        ErrorCode::RouteNotFound => "Aucune ressource à cette adresse.".to_owned(),
+        ErrorCode::MethodNotAllowed => "Méthode non autorisée sur cette route.".to_owned(),
+        _ if !text.trim().is_empty() => text.trim().to_owned(),
+        _ => status
+            .canonical_reason()
+            .unwrap_or("Requête refusée")
+            .to_owned(),
+    };
+    let json = ApiError::new(code, message).with_flavor(flavor).into_response();
+    let (json_parts, json_body) = json.into_parts();
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    for (name, value) in &json_parts.headers {
+        parts.headers.insert(name, value.clone());
+    }
+    Response::from_parts(parts, json_body)
+}
+
+/// Fallback for paths no route serves.
+pub async fn not_found(req: Request) -> Response {
+    ApiError::new(ErrorCode::RouteNotFound, "Aucune ressource à cette adresse.")
+        .with_flavor(Flavor::of_path(req.uri().path()))
+        .into_response()
+}
+

@@ -1,0 +1,196 @@
+//! Errors as the REST edge sends them.
+//!
+//! Every error is a [`ServiceError`] from the platform's one code table (`iafactory::error`): its
+//! stable code gives the HTTP status, so the gRPC services and this shim can never disagree. The
+//! body is `{"error":{"code","message"}}`; on the OpenAI-compatible `/v1` routes it also carries
+//! OpenAI's `type` field so the official SDKs raise the right exception class.
+
+use axum::response::{IntoResponse, Response};
+use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use http::{HeaderName, StatusCode};
+use iafactory::{ErrorCode, ServiceError};
+use serde::Serialize;
+
+/// Which error body shape a route speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `/api/*` and the operational routes: `{"error":{"code","message"}}`.
+    Rest,
+    /// `/v1/*`: `{"error":{"code","message","type","param"}}` like OpenAI's API.
+    OpenAi,
+}
+
+impl Flavor {
+    /// The flavor of a request path.
+    pub fn of_path(path: &str) -> Flavor {
+        if path.starts_with("/v1/") || path == "/v1" {
+            Flavor::OpenAi
+        } else {
+            Flavor::Rest
+        }
+    }
+}
+
+/// An error answered to a client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub error: ServiceError,
+    pub flavor: Flavor,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            error: ServiceError::new(code, message),
+            flavor: Flavor::Rest,
+        }
+    }
+
+    pub fn openai(mut self) -> ApiError {
+        self.flavor = Flavor::OpenAi;
+        self
+    }
+
+    pub fn with_flavor(mut self, flavor: Flavor) -> ApiError {
+        self.flavor = flavor;
+        self
+    }
+
+    pub fn with_retry_after(mut self, secs: u64) -> ApiError {
+        self.error.retry_after_secs = Some(secs);
+        self
+    }
+
+    /// A gRPC status received from a backend. Statuses produced by the transport itself (the
+    /// backend is down, the connection broke) carry no platform code: they become `unavailable`
+    /// with a neutral message, never the transport's wording (which names hosts and ports).
+    pub fn from_status(status: &tonic::Status) -> ApiError {
+        let mut error = ServiceError::from_status(status);
+        let has_code = status
+            .metadata()
+            .get(iafactory::error::ERROR_CODE_METADATA)
+            .is_some();
+        if !has_code {
+            match error.code {
+                ErrorCode::Unavailable => {
+                    tracing::warn!(status = %status.message(), "backend unavailable");
+                    error.message = "Service momentanément indisponible, veuillez réessayer.".into();
+                }
+                ErrorCode::Timeout => {
+                    error.message = "Le service n'a pas répondu à temps.".into();
+                }
+                ErrorCode::Internal => {
+                    tracing::warn!(status = ?status, "backend failed");
+                }
+                _ => {}
+            }
+        }
+        if matches!(error.code, ErrorCode::Unavailable) && error.retry_after_secs.is_none() {
+            error.retry_after_secs = Some(1);
+        }
+        ApiError {
+            error,
+            flavor: Flavor::Rest,
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.error.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Body<'a> {
+            error: Inner<'a>,
+        }
+        #[derive(Serialize)]
+        struct Inner<'a> {
+            code: &'a str,
+            message: &'a str,
+            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+            kind: Option<&'static str>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            param: Option<Option<()>>,
+        }
+        let openai = self.flavor == Flavor::OpenAi;
+        let body = Body {
+            error: Inner {
+                code: self.error.code.as_str(),
+                message: &self.error.message,
+                kind: openai.then(|| openai_type(self.error.code)),
+                param: openai.then_some(None),
+            },
+        };
+        serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
+        })
+    }
+}
+
+/// OpenAI's error `type` for a code (the SDKs map the HTTP status to an exception class anyway).
+fn openai_type(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::Unauthenticated => "authentication_error",
+        ErrorCode::PermissionDenied | ErrorCode::ModelNotAllowed => "permission_error",
+        ErrorCode::RateLimited => "rate_limit_error",
+        ErrorCode::QuotaExceeded => "insufficient_quota",
+        ErrorCode::ModelNotFound | ErrorCode::NotFound | ErrorCode::RouteNotFound => {
+            "not_found_error"
+        }
+        ErrorCode::Internal
+        | ErrorCode::Unavailable
+        | ErrorCode::UpstreamError
+        | ErrorCode::UpstreamTimeout
+        | ErrorCode::Timeout => "api_error",
+        _ => "invalid_request_error",
+    }
+}
+
+impl From<tonic::Status> for ApiError {
+    fn from(status: tonic::Status) -> Self {
+        ApiError::from_status(&status)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let mut response = (status, self.body()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        let retry = self.error.retry_after_secs.or(match self.error.code {
+            ErrorCode::RateLimited | ErrorCode::Unavailable => Some(1),
+            _ => None,
+        });
+        if let Some(secs) = retry {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if status.is_server_error() {
+            tracing::warn!(code = %self.error.code, message = %self.error.message, "answered a server error");
+        }
+        response
+    }
+}
+
+/// The error code for an HTTP status produced outside our handlers (axum's own rejections).
+pub fn code_for_status(status: StatusCode) -> ErrorCode {
+    match status.as_u16() {
+        401 => ErrorCode::Unauthenticated,
+        403 => ErrorCode::PermissionDenied,
+        404 => ErrorCode::RouteNotFound,
+        405 => ErrorCode::MethodNotAllowed,
+        408 | 504 => ErrorCode::Timeout,
+        409 => ErrorCode::Conflict,
+        413 => ErrorCode::PayloadTooLarge,
+        415 => ErrorCode::UnsupportedMediaType,
+        429 => ErrorCode::RateLimited,
+        503 => ErrorCode::Unavailable,
+        400..=499 => ErrorCode::InvalidArgument,
+        _ => ErrorCode::Internal,
+    }
+}
+
+/// Header name constants used across modules.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,0 +1,37 @@
+//! `gateway-rest` binary: parses flags (each with an environment variable) and runs the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use gateway_rest::Args;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    iafactory::telemetry::init(args.log_format);
+    let listen = args.listen;
+    let config = match args.into_config() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("invalid configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if config.admin_token.is_none() {
+        tracing::warn!("ADMIN_TOKEN is not set: /api/gateway/providers is refused");
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!("cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match gateway_rest::serve(config, listener, iafactory::shutdown::signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("gateway-rest failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Operational routes: `/healthz` (backend reachability), `/metrics` (Prometheus), `/openapi.json`,
+//! and the landing page's static files under `/api-packages/`.
+
+use std::time::Duration;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderValue, StatusCode, Uri};
+use serde::Serialize;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
+
+use crate::promo::json;
+use crate::{AppState, Config};
+
+#[derive(Serialize)]
+struct BackendHealth {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Healthz {
+    status: &'static str,
+    backends: Backends,
+}
+
+#[derive(Serialize)]
+struct Backends {
+    #[serde(rename = "promo-service")]
+    promo: BackendHealth,
+    #[serde(rename = "llm-gateway")]
+    llm: BackendHealth,
+}
+
+fn backend_health(result: Result<ServingStatus, String>) -> BackendHealth {
+    match result {
+        Ok(ServingStatus::Serving) => BackendHealth {
+            status: "serving",
+            detail: None,
+        },
+        Ok(other) => BackendHealth {
+            status: "not_serving",
+            detail: Some(other.as_str_name().to_ascii_lowercase()),
+        },
+        Err(detail) => BackendHealth {
+            status: "unreachable",
+            detail: Some(detail),
+        },
+    }
+}
+
+/// `GET /healthz`: gateway-rest itself is up (always 200 while it answers); `status` is `ok` when
+/// every backend answers `grpc.health.v1` as SERVING, `degraded` otherwise, with each backend's
+/// state. A load balancer should not take the edge out of rotation because one backend is down:
+/// the routes of the other keep working, and the failing ones answer 503 with Retry-After.
+pub async fn healthz(State(state): State<AppState>) -> Response {
+    let timeout = Duration::from_secs(1);
+    let (promo, llm) = tokio::join!(state.promo.health(timeout), state.llm.health(timeout));
+    let backends = Backends {
+        promo: backend_health(promo),
+        llm: backend_health(llm),
+    };
+    let ok = backends.promo.status == "serving" && backends.llm.status == "serving";
+    let mut response = json(
+        StatusCode::OK,
+        &Healthz {
+            status: if ok { "ok" } else { "degraded" },
+            backends,
+        },
+    );
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /metrics`
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut response = state.metrics.render().into_response();
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+/// `GET /openapi.json`
+pub async fn openapi(State(state): State<AppState>) -> Response {
+    let mut response = state.openapi.clone().into_response();
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+/// The static file service for the landing page folder.
+pub fn static_files(config: &Config) -> ServeDir {
+    ServeDir::new(&config.static_dir).append_index_html_on_directories(true)
+}
+
+/// `GET /api-packages` → `/api-packages/` (relative links of the page need the slash).
+pub async fn static_redirect() -> Redirect {
+    Redirect::permanent(crate::STATIC_PREFIX)
+}
+
+/// `GET /api-packages/{path}`: a file of the landing page folder (JSON 404 when absent).
+pub async fn static_file(State(state): State<AppState>, req: Request) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let rest = parts
+        .uri
+        .path()
+        .strip_prefix("/api-packages")
+        .unwrap_or("/")
+        .to_owned();
+    let rest = if rest.is_empty() { "/".to_owned() } else { rest };
+    parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
+    let req = Request::from_parts(parts, body);
+    match state.static_files.clone().oneshot(req).await {
+        Ok(response) => response.map(axum::body::Body::new),
+        Err(never) => match never {},
+    }
+}
