@@ -1,0 +1,419 @@
+//! Test harness: the real promo-service (in-process, its own SQLite file) for API keys and
+//! packages, the real gateway on a random loopback port with its own database (SQLite file or a
+//! fresh PostgreSQL database), local upstreams speaking the providers' wire formats, and typed
+//! gRPC helpers.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use iafactory::proto::iafactory::llm::v1 as pb;
+use iafactory::proto::iafactory::promo::v1 as promo_pb;
+use llm_gateway::catalog::Catalog;
+use llm_gateway::router::RoutingSettings;
+use llm_gateway::{Config, GatewayHandle};
+use pb::llm_gateway_client::LlmGatewayClient;
+use promo_pb::promo_service_client::PromoServiceClient;
+use tokio::sync::oneshot;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn pg_admin_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A database owned by one test.
+pub struct TestDb {
+    pub url: String,
+    pg_name: Option<String>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> TestDb {
+        sqlx::any::install_default_drivers();
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                TestDb {
+                    url: format!("sqlite://{}/llm.db", dir.path().display()),
+                    pg_name: None,
+                    _dir: Some(dir),
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("iaf_llm_{}", uuid::Uuid::new_v4().simple());
+                let admin = pg_admin_url();
+                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
+                TestDb {
+                    url: format!("{base}/{name}"),
+                    pg_name: Some(name),
+                    _dir: None,
+                }
+            }
+        }
+    }
+
+    pub async fn exec(&self, sql: &str) {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
+            .await
+            .unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+
+    pub async fn drop(self) {
+        if let Some(name) = &self.pg_name
+            && let Ok(mut conn) =
+                <sqlx::AnyConnection as sqlx::Connection>::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
+        }
+    }
+}
+
+/// The real promo-service, in-process on a random port.
+pub struct Promo {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub client: PromoServiceClient<Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), promo_service::ServeError>>>,
+}
+
+impl Promo {
+    pub async fn start() -> Promo {
+        iafactory::telemetry::init_for_tests();
+        let db = TestDb::new(Backend::Sqlite).await;
+        let config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(promo_service::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        let mut client = None;
+        for _ in 0..100 {
+            if let Ok(c) = PromoServiceClient::connect(format!("http://{addr}")).await {
+                client = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Promo {
+            addr,
+            db,
+            client: client.expect("promo-service did not come up"),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Signs a customer up; returns (user_id, api_key).
+    pub async fn signup(&mut self, package: &str) -> (String, String) {
+        let email = format!("{}@test.dz", uuid::Uuid::new_v4().simple());
+        let r = self
+            .client
+            .signup(promo_pb::SignupRequest {
+                email,
+                package: package.into(),
+                promo_code: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        (r.user_id, r.api_key)
+    }
+
+    /// The operator changes a package's quotas (in promo-service's own database).
+    pub async fn set_package(&self, id: &str, rpm: u32, tokens: u64, allowed_models: &str) {
+        self.db
+            .exec(&format!(
+                "UPDATE packages SET requests_per_minute = {rpm}, tokens_per_month = {tokens}, \
+                 allowed_models = '{allowed_models}' WHERE id = '{id}'"
+            ))
+            .await;
+    }
+
+    pub async fn revoke(&mut self, user_id: &str) {
+        let mut req = Request::new(promo_pb::RevokeApiKeyRequest {
+            user_id: user_id.into(),
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
+        let r = self.client.revoke_api_key(req).await.unwrap().into_inner();
+        assert!(r.revoked);
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            let _ = t.await;
+        }
+    }
+}
+
+/// Routing knobs for tests: tiny backoffs, breaker out of the way unless a test sets it.
+pub fn test_routing() -> RoutingSettings {
+    RoutingSettings {
+        max_attempts_per_provider: 2,
+        backoff_base: Duration::from_millis(5),
+        backoff_max: Duration::from_millis(50),
+        max_retry_after: Duration::from_secs(5),
+        attempt_timeout: Duration::from_secs(5),
+        overall_timeout: Duration::from_secs(20),
+        stream_idle_timeout: Duration::from_secs(5),
+        breaker_failure_threshold: 1000,
+        breaker_cooldown: Duration::from_secs(60),
+        ewma_alpha: 0.5,
+    }
+}
+
+/// A catalogue TOML provider entry pointing at a local upstream.
+pub fn provider(name: &str, kind: &str, base_url: &str) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"{kind}\"\nbase_url = \"{base_url}\"\napi_key_env = \"{}_KEY\"\n",
+        name.to_ascii_uppercase()
+    )
+}
+
+/// A model entry with routes (provider, upstream model, price in, price out).
+pub fn model(name: &str, routes: &[(&str, &str, f64, f64)]) -> String {
+    let routes: Vec<String> = routes
+        .iter()
+        .map(|(p, m, i, o)| {
+            format!("{{ provider = \"{p}\", model = \"{m}\", input_usd_per_mtok = {i:?}, output_usd_per_mtok = {o:?} }}")
+        })
+        .collect();
+    format!(
+        "[[models]]\nname = \"{name}\"\nroutes = [{}]\n",
+        routes.join(", ")
+    )
+}
+
+/// A catalogue from TOML text with keys `sk-<provider>` for every provider.
+pub fn catalog(toml_text: &str) -> Catalog {
+    let mut c = Catalog::from_toml("test", toml_text).unwrap();
+    let names: Vec<String> = c.providers.iter().map(|p| p.name.clone()).collect();
+    for n in names {
+        c.set_key(&n, &format!("sk-{n}"));
+    }
+    c
+}
+
+pub fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
+    let mut c = Config::new(db.url.clone(), promo.url(), catalog);
+    c.routing = test_routing();
+    c.usage_flush_interval = Duration::from_millis(100);
+    c
+}
+
+/// A running gateway with a connected client.
+pub struct Gw {
+    pub handle: GatewayHandle,
+    pub client: LlmGatewayClient<Channel>,
+}
+
+impl Gw {
+    pub async fn start(config: Config) -> Gw {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let handle = llm_gateway::start(config, listener).await.unwrap();
+        let client = LlmGatewayClient::connect(format!("http://{}", handle.addr))
+            .await
+            .unwrap();
+        Gw { handle, client }
+    }
+
+    pub async fn stop(self) {
+        self.handle.shutdown().await.unwrap();
+    }
+}
+
+/// Everything one routing test needs: promo-service, a key, a gateway.
+pub struct Env {
+    pub promo: Promo,
+    pub db: TestDb,
+    pub gw: Gw,
+    pub key: String,
+    pub user_id: String,
+}
+
+impl Env {
+    pub async fn start(catalog_toml: &str) -> Env {
+        Env::start_with(catalog_toml, |_| {}).await
+    }
+
+    pub async fn start_with(catalog_toml: &str, tweak: impl FnOnce(&mut Config)) -> Env {
+        let mut promo = Promo::start().await;
+        let (user_id, key) = promo.signup("premium").await;
+        let db = TestDb::new(Backend::Sqlite).await;
+        let mut cfg = config(&db, &promo, catalog(catalog_toml));
+        tweak(&mut cfg);
+        let gw = Gw::start(cfg).await;
+        Env {
+            promo,
+            db,
+            gw,
+            key,
+            user_id,
+        }
+    }
+
+    pub async fn chat(&mut self, model: &str, text: &str) -> Result<pb::ChatResponse, Status> {
+        self.gw
+            .client
+            .chat(authed(chat_req(model, text), &self.key))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Streams; returns the events received and the error that ended the stream, if any.
+    pub async fn stream(
+        &mut self,
+        model: &str,
+        text: &str,
+    ) -> Result<(Vec<pb::ChatStreamEvent>, Option<Status>), Status> {
+        let mut s = self
+            .gw
+            .client
+            .chat_stream(authed(chat_req(model, text), &self.key))
+            .await?
+            .into_inner();
+        let mut events = Vec::new();
+        loop {
+            match s.message().await {
+                Ok(Some(ev)) => events.push(ev),
+                Ok(None) => return Ok((events, None)),
+                Err(e) => return Ok((events, Some(e))),
+            }
+        }
+    }
+
+    pub async fn providers(&mut self) -> pb::ListProvidersResponse {
+        self.gw
+            .client
+            .list_providers(pb::ListProvidersRequest {})
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
+
+pub fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
+    pb::ChatRequest {
+        model: model.into(),
+        messages: vec![
+            pb::ChatMessage {
+                role: pb::Role::System as i32,
+                content: "Réponds en français.".into(),
+            },
+            pb::ChatMessage {
+                role: pb::Role::User as i32,
+                content: text.into(),
+            },
+        ],
+        temperature: Some(0.5),
+        max_tokens: Some(64),
+        ..Default::default()
+    }
+}
+
+pub fn authed<T>(msg: T, key: &str) -> Request<T> {
+    let mut req = Request::new(msg);
+    req.metadata_mut()
+        .insert("authorization", format!("Bearer {key}").parse().unwrap());
+    req
+}
+
+pub fn error_code(status: &Status) -> String {
+    status
+        .metadata()
+        .get("x-iaf-error-code")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+pub fn md<'a>(status: &'a Status, key: &str) -> &'a str {
+    status
+        .metadata()
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Concatenated deltas and the end event of a stream.
+pub fn stream_text(events: &[pb::ChatStreamEvent]) -> (String, Option<pb::StreamEnd>) {
+    let mut text = String::new();
+    let mut end = None;
+    for ev in events {
+        match &ev.event {
+            Some(pb::chat_stream_event::Event::Delta(d)) => text.push_str(&d.content),
+            Some(pb::chat_stream_event::Event::End(e)) => end = Some(e.clone()),
+            None => {}
+        }
+    }
+    (text, end)
+}
+
+/// Waits until fewer than 45 s of the current UTC minute have passed, so a per-minute test does
+/// not straddle a window boundary (setup only; nothing asserts on time).
+pub async fn early_in_minute() {
+    let now = iafactory::db::now_millis();
+    let into = now.rem_euclid(60_000);
+    if into > 45_000 {
+        tokio::time::sleep(Duration::from_millis(
+            u64::try_from(60_000 - into + 200).unwrap(),
+        ))
+        .await;
+    }
+}
+
+/// Runs each listed `async fn name(Backend)` once on SQLite and once on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::helpers::Backend::Postgres).await }
+            )*
+        }
+    };
+}

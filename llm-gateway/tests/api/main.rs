@@ -1,0 +1,9 @@
+//! Integration tests of llm-gateway, compiled as one binary: the real gateway over gRPC on
+//! loopback, the real promo-service for keys and packages, local upstreams speaking each
+//! provider's wire format, SQLite files and PostgreSQL databases.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod helpers;
+mod providers;
+mod routing;
+mod upstream;

@@ -1,0 +1,205 @@
+//! Each wire format end to end: gRPC client → gateway → local upstream speaking the provider's
+//! format → back, unary and streamed, asserting both the answer and what the upstream received.
+
+use serde_json::json;
+
+use crate::helpers::*;
+use crate::upstream::*;
+
+const PIECES: &[&str] = &["Bon", "jour ", "é✓🚀", " !"];
+
+fn one(kind: &str, base_path: &str, up: &Upstream, upstream_model: &str) -> String {
+    format!(
+        "{}{}",
+        provider("p", kind, &up.url(base_path)),
+        model("m", &[("p", upstream_model, 1.0, 2.0)])
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_unary_reports_provider_usage_cost_and_sends_the_real_request() {
+    let up = Upstream::always(openai_ok("Bonjour !", 1000, 500)).await;
+    let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
+    let r = env.chat("m", "Salut").await.unwrap();
+    assert_eq!(r.message.as_ref().unwrap().content, "Bonjour !");
+    assert_eq!(r.provider, "p");
+    assert_eq!(r.upstream_model, "gpt-up");
+    assert_eq!(r.model, "m");
+    assert_eq!(r.finish_reason, "stop");
+    assert_eq!(r.attempts, 1);
+    let u = r.usage.unwrap();
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+        (1000, 500, 1500)
+    );
+    assert!(!u.estimated);
+    // 1000 × $1/M + 500 × $2/M
+    assert!((r.cost_usd - 0.002).abs() < 1e-12, "{}", r.cost_usd);
+
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 1);
+    let q = &reqs[0];
+    assert_eq!(
+        (q.method.as_str(), q.path.as_str()),
+        ("POST", "/v1/chat/completions")
+    );
+    assert_eq!(q.header("authorization"), Some("Bearer sk-p"));
+    assert_eq!(q.body["model"], "gpt-up");
+    assert_eq!(q.body["stream"], false);
+    assert_eq!(q.body["max_tokens"], 64);
+    assert_eq!(
+        q.body["messages"],
+        json!([{"role":"system","content":"Réponds en français."},{"role":"user","content":"Salut"}])
+    );
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_stream_delivers_deltas_then_usage() {
+    let up = Upstream::always(openai_stream(PIECES, 12, 7)).await;
+    let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
+    let (events, err) = env.stream("m", "Salut").await.unwrap();
+    assert!(err.is_none(), "{err:?}");
+    let (text, end) = stream_text(&events);
+    assert_eq!(text, PIECES.concat());
+    let end = end.expect("end event");
+    let u = end.usage.unwrap();
+    assert_eq!(
+        (u.prompt_tokens, u.completion_tokens, u.estimated),
+        (12, 7, false)
+    );
+    assert_eq!(end.finish_reason, "stop");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.provider == "p" && e.upstream_model == "gpt-up")
+    );
+    let q = &up.requests()[0];
+    assert_eq!(q.body["stream"], true);
+    assert_eq!(q.body["stream_options"]["include_usage"], true);
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_messages_unary_and_stream() {
+    let up = Upstream::start(|req, _| {
+        if req.body["stream"] == true {
+            anthropic_stream(PIECES, 20, 9)
+        } else {
+            anthropic_ok("Bonjour", 20, 9)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("anthropic", "/v1", &up, "claude-up")).await;
+    let r = env.chat("m", "Salut").await.unwrap();
+    assert_eq!(r.message.unwrap().content, "Bonjour");
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (20, 9));
+    assert_eq!(r.finish_reason, "stop");
+
+    let (events, err) = env.stream("m", "Salut").await.unwrap();
+    assert!(err.is_none(), "{err:?}");
+    let (text, end) = stream_text(&events);
+    assert_eq!(text, PIECES.concat());
+    let u = end.unwrap().usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (20, 9));
+
+    let q = &up.requests()[0];
+    assert_eq!(q.path, "/v1/messages");
+    assert_eq!(q.header("x-api-key"), Some("sk-p"));
+    assert_eq!(q.header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(q.body["system"], "Réponds en français.");
+    assert_eq!(
+        q.body["messages"],
+        json!([{"role":"user","content":"Salut"}])
+    );
+    assert_eq!(q.body["max_tokens"], 64);
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_generate_content_unary_and_stream() {
+    let up = Upstream::start(|req, _| {
+        if req.path.contains("streamGenerateContent") {
+            gemini_stream(PIECES, 30, 11)
+        } else {
+            gemini_ok("Bonjour", 30, 11)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("gemini", "/v1beta", &up, "gemini-up")).await;
+    let r = env.chat("m", "Salut").await.unwrap();
+    assert_eq!(r.message.unwrap().content, "Bonjour");
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (30, 11));
+
+    let (events, err) = env.stream("m", "Salut").await.unwrap();
+    assert!(err.is_none(), "{err:?}");
+    let (text, end) = stream_text(&events);
+    assert_eq!(text, PIECES.concat());
+    assert_eq!(end.unwrap().usage.unwrap().completion_tokens, 11);
+
+    let reqs = up.requests();
+    assert_eq!(reqs[0].path, "/v1beta/models/gemini-up:generateContent");
+    assert_eq!(
+        reqs[1].path,
+        "/v1beta/models/gemini-up:streamGenerateContent?alt=sse"
+    );
+    assert_eq!(reqs[0].header("x-goog-api-key"), Some("sk-p"));
+    assert_eq!(
+        reqs[0].body["systemInstruction"],
+        json!({"parts":[{"text":"Réponds en français."}]})
+    );
+    assert_eq!(
+        reqs[0].body["contents"],
+        json!([{"role":"user","parts":[{"text":"Salut"}]}])
+    );
+    assert_eq!(reqs[0].body["generationConfig"]["maxOutputTokens"], 64);
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohere_chat_v2_unary_and_stream() {
+    let up = Upstream::start(|req, _| {
+        if req.body["stream"] == true {
+            cohere_stream(PIECES, 8, 5)
+        } else {
+            cohere_ok("Bonjour", 8, 5)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("cohere", "/v2", &up, "command-up")).await;
+    let r = env.chat("m", "Salut").await.unwrap();
+    assert_eq!(r.message.unwrap().content, "Bonjour");
+    let u = r.usage.unwrap();
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (8, 5));
+
+    let (events, err) = env.stream("m", "Salut").await.unwrap();
+    assert!(err.is_none(), "{err:?}");
+    let (text, end) = stream_text(&events);
+    assert_eq!(text, PIECES.concat());
+    assert_eq!(end.unwrap().usage.unwrap().prompt_tokens, 8);
+
+    let q = &up.requests()[0];
+    assert_eq!(q.path, "/v2/chat");
+    assert_eq!(q.header("authorization"), Some("Bearer sk-p"));
+    assert_eq!(q.body["messages"][0]["role"], "system");
+    assert_eq!(q.body["model"], "command-up");
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_usage_is_estimated_and_flagged() {
+    let up = Upstream::always(Reply::json(
+        200,
+        json!({"choices":[{"index":0,"message":{"role":"assistant","content":"12345678"},"finish_reason":"length"}]}),
+    ))
+    .await;
+    let mut env = Env::start(&one("openai", "/v1", &up, "x")).await;
+    let r = env.chat("m", "Salut").await.unwrap();
+    let u = r.usage.unwrap();
+    assert!(u.estimated);
+    assert_eq!(u.completion_tokens, 2);
+    assert_eq!(r.finish_reason, "length");
+    env.gw.stop().await;
+}

@@ -1,0 +1,442 @@
+//! A local upstream LLM server on 127.0.0.1:0 speaking each provider's real wire format over
+//! HTTP/1.1 (keep-alive, `Content-Length` answers, chunked server-sent event streams), driven by
+//! a script and recording every request it receives, so tests assert on what a provider would
+//! actually have seen. Shared by the integration tests and the benchmark.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+/// A request as the upstream received it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    /// Path with query string.
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// What the upstream answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A complete answer with `Content-Length`.
+    Body {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: String,
+    },
+    /// 200 `text/event-stream`, chunked; each event text is written as its own pieces (split in
+    /// the middle, to exercise chunk boundaries). `drop_after`: close the connection abruptly
+    /// after that many events instead of finishing the stream.
+    Sse {
+        events: Vec<String>,
+        drop_after: Option<usize>,
+    },
+    /// Waits, then answers.
+    Delay(Duration, Box<Reply>),
+}
+
+impl Reply {
+    pub fn json(status: u16, body: Value) -> Reply {
+        Reply::Body {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_string(),
+        }
+    }
+
+    pub fn raw(status: u16, body: &str) -> Reply {
+        Reply::Body {
+            status,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.to_owned(),
+        }
+    }
+
+    pub fn with_header(self, name: &str, value: &str) -> Reply {
+        match self {
+            Reply::Body {
+                status,
+                mut headers,
+                body,
+            } => {
+                headers.push((name.to_owned(), value.to_owned()));
+                Reply::Body {
+                    status,
+                    headers,
+                    body,
+                }
+            }
+            other => other,
+        }
+    }
+
+    pub fn delayed(self, d: Duration) -> Reply {
+        Reply::Delay(d, Box::new(self))
+    }
+
+    pub fn dropping_after(self, n: usize) -> Reply {
+        match self {
+            Reply::Sse { events, .. } => Reply::Sse {
+                events,
+                drop_after: Some(n),
+            },
+            other => other,
+        }
+    }
+}
+
+type Handler = dyn Fn(&Recorded, usize) -> Reply + Send + Sync;
+
+/// A running upstream.
+#[derive(Clone)]
+pub struct Upstream {
+    pub addr: SocketAddr,
+    requests: Arc<Mutex<Vec<Recorded>>>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+impl Upstream {
+    /// Starts a server answering request number `n` (0-based) with `handler(req, n)`.
+    pub async fn start(
+        handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Upstream {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let reqs = requests.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let _ = sock.set_nodelay(true);
+                tokio::spawn(serve_conn(sock, reqs.clone(), handler.clone()));
+            }
+        });
+        Upstream {
+            addr,
+            requests,
+            task: Arc::new(task),
+        }
+    }
+
+    /// Always the same answer.
+    pub async fn always(reply: Reply) -> Upstream {
+        Upstream::start(move |_, _| reply.clone()).await
+    }
+
+    /// `http://127.0.0.1:PORT` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+}
+
+async fn serve_conn(sock: TcpStream, reqs: Arc<Mutex<Vec<Recorded>>>, handler: Arc<Handler>) {
+    let (rd, mut wr) = sock.into_split();
+    let mut rd = BufReader::new(rd);
+    loop {
+        let mut line = String::new();
+        match rd.read_line(&mut line).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let mut parts = line.split_whitespace();
+        let method = parts.next().unwrap_or_default().to_owned();
+        let path = parts.next().unwrap_or_default().to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            match rd.read_line(&mut h).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
+            }
+        }
+        let len: usize = headers
+            .iter()
+            .find(|(k, _)| k == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        if rd.read_exact(&mut body).await.is_err() {
+            return;
+        }
+        let rec = Recorded {
+            method,
+            path,
+            headers,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        };
+        let n = {
+            let mut r = reqs.lock().unwrap();
+            r.push(rec.clone());
+            r.len() - 1
+        };
+        let mut reply = handler(&rec, n);
+        while let Reply::Delay(d, inner) = reply {
+            tokio::time::sleep(d).await;
+            reply = *inner;
+        }
+        let keep = match reply {
+            Reply::Body {
+                status,
+                headers,
+                body,
+            } => {
+                let mut head = format!("HTTP/1.1 {status} X\r\ncontent-length: {}\r\n", body.len());
+                for (k, v) in headers {
+                    head.push_str(&format!("{k}: {v}\r\n"));
+                }
+                head.push_str("\r\n");
+                head.push_str(&body);
+                wr.write_all(head.as_bytes()).await.is_ok()
+            }
+            Reply::Sse { events, drop_after } => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n";
+                if wr.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for (i, ev) in events.iter().enumerate() {
+                    if drop_after == Some(i) {
+                        let _ = wr.flush().await;
+                        // Give the client time to read what was sent, then cut the connection
+                        // without the terminating chunk.
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        return;
+                    }
+                    let bytes = ev.as_bytes();
+                    let mid = bytes.len() / 2;
+                    for piece in [&bytes[..mid], &bytes[mid..]] {
+                        if piece.is_empty() {
+                            continue;
+                        }
+                        let mut chunk = format!("{:x}\r\n", piece.len()).into_bytes();
+                        chunk.extend_from_slice(piece);
+                        chunk.extend_from_slice(b"\r\n");
+                        if wr.write_all(&chunk).await.is_err() {
+                            return;
+                        }
+                        let _ = wr.flush().await;
+                    }
+                }
+                if drop_after.is_some() {
+                    return;
+                }
+                wr.write_all(b"0\r\n\r\n").await.is_ok()
+            }
+            Reply::Delay(..) => false,
+        };
+        if !keep {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Provider wire formats.
+
+fn sse(events: Vec<String>) -> Reply {
+    Reply::Sse {
+        events,
+        drop_after: None,
+    }
+}
+
+/// OpenAI chat completion.
+pub fn openai_ok(content: &str, prompt: u32, completion: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "up",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        }),
+    )
+}
+
+/// OpenAI stream: role chunk, one chunk per piece, finish chunk, usage chunk, `[DONE]`.
+pub fn openai_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
+    let mut ev = vec![format!(
+        "data: {}\n\n",
+        json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]})
+    )];
+    for p in pieces {
+        ev.push(format!(
+            "data: {}\n\n",
+            json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":p},"finish_reason":null}]})
+        ));
+    }
+    ev.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})
+    ));
+    ev.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":prompt,"completion_tokens":completion,"total_tokens":prompt+completion}})
+    ));
+    ev.push("data: [DONE]\n\n".into());
+    sse(ev)
+}
+
+/// Anthropic message.
+pub fn anthropic_ok(content: &str, prompt: u32, completion: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "text", "text": content}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": {"input_tokens": prompt, "output_tokens": completion}
+        }),
+    )
+}
+
+/// Anthropic stream with its named events (and a ping), CRLF line ends.
+pub fn anthropic_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
+    let e = |name: &str, data: Value| format!("event: {name}\r\ndata: {data}\r\n\r\n");
+    let mut ev = vec![
+        e(
+            "message_start",
+            json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":prompt,"output_tokens":1}}}),
+        ),
+        e(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}),
+        ),
+        e("ping", json!({"type":"ping"})),
+    ];
+    for p in pieces {
+        ev.push(e(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":p}}),
+        ));
+    }
+    ev.push(e(
+        "content_block_stop",
+        json!({"type":"content_block_stop","index":0}),
+    ));
+    ev.push(e(
+        "message_delta",
+        json!({"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":completion}}),
+    ));
+    ev.push(e("message_stop", json!({"type":"message_stop"})));
+    sse(ev)
+}
+
+/// Gemini generateContent answer.
+pub fn gemini_ok(content: &str, prompt: u32, completion: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "candidates": [{"content": {"parts": [{"text": content}], "role": "model"}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion},
+            "modelVersion": "gemini-2.0-flash"
+        }),
+    )
+}
+
+/// Gemini `streamGenerateContent?alt=sse`: partial responses, the last with finishReason and
+/// usage; no end marker.
+pub fn gemini_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
+    let n = pieces.len();
+    let ev = pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut v = json!({"candidates":[{"content":{"parts":[{"text":p}],"role":"model"},"index":0}]});
+            if i + 1 == n {
+                v["candidates"][0]["finishReason"] = json!("STOP");
+                v["usageMetadata"] = json!({"promptTokenCount":prompt,"candidatesTokenCount":completion,"totalTokenCount":prompt+completion});
+            }
+            format!("data: {v}\r\n\r\n")
+        })
+        .collect();
+    sse(ev)
+}
+
+/// Cohere v2 chat answer.
+pub fn cohere_ok(content: &str, prompt: u32, completion: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "c1", "finish_reason": "COMPLETE",
+            "message": {"role": "assistant", "content": [{"type": "text", "text": content}]},
+            "usage": {"billed_units": {"input_tokens": prompt, "output_tokens": completion}, "tokens": {"input_tokens": prompt, "output_tokens": completion}}
+        }),
+    )
+}
+
+/// Cohere v2 stream events.
+pub fn cohere_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
+    let e = |name: &str, data: Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut ev = vec![
+        e(
+            "message-start",
+            json!({"id":"c1","type":"message-start","delta":{"message":{"role":"assistant","content":[]}}}),
+        ),
+        e(
+            "content-start",
+            json!({"type":"content-start","index":0,"delta":{"message":{"content":{"type":"text","text":""}}}}),
+        ),
+    ];
+    for p in pieces {
+        ev.push(e(
+            "content-delta",
+            json!({"type":"content-delta","index":0,"delta":{"message":{"content":{"text":p}}}}),
+        ));
+    }
+    ev.push(e("content-end", json!({"type":"content-end","index":0})));
+    ev.push(e(
+        "message-end",
+        json!({"type":"message-end","delta":{"finish_reason":"COMPLETE","usage":{"billed_units":{"input_tokens":prompt,"output_tokens":completion},"tokens":{"input_tokens":prompt,"output_tokens":completion}}}}),
+    ));
+    sse(ev)
+}
+
+/// An OpenAI-style error body.
+pub fn error(status: u16, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": {"message": message, "type": "error", "code": status}}),
+    )
+}
