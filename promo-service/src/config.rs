@@ -50,14 +50,97 @@ pub struct Args {
     #[arg(long, env = "GRPC_TIMEOUT_SECS", default_value_t = 30)]
     pub grpc_timeout_secs: u64,
 
+    /// SMTP relay for signup e-mails: `smtp://HOST:PORT` (plain), `smtp://USER:PASS@HOST:587?tls=required`
+    /// (STARTTLS) or `smtps://USER:PASS@HOST:465` (TLS). Unset: e-mails wait in the outbox.
+    #[arg(long, env = "SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+
+    /// Sender of the e-mails.
+    #[arg(
+        long,
+        env = "MAIL_FROM",
+        default_value = "IAFactory <no-reply@iafactory.dz>"
+    )]
+    pub mail_from: String,
+
+    /// Operator address notified of every signup; unset: no operator notice.
+    #[arg(long, env = "OPERATOR_EMAIL")]
+    pub operator_email: Option<String>,
+
+    /// Public base URL of the REST API, used in the e-mails' quick-start.
+    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8180")]
+    pub public_url: String,
+
+    /// Delivery attempts before an e-mail is marked dead.
+    #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
+    pub outbox_max_attempts: u32,
+
+    /// First retry delay (ms); doubles at each attempt, capped at one hour.
+    #[arg(long, env = "OUTBOX_RETRY_BASE_MS", default_value_t = 5000)]
+    pub outbox_retry_base_ms: u64,
+
+    /// How long (s) a worker owns a claimed e-mail before another replica may retry it.
+    #[arg(long, env = "OUTBOX_LEASE_SECS", default_value_t = 60)]
+    pub outbox_lease_secs: u64,
+
+    /// How often (ms) the worker looks for due e-mails (a local signup wakes it at once).
+    #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 1000)]
+    pub outbox_poll_ms: u64,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 }
 
+/// Signup e-mail delivery.
+#[derive(Clone)]
+pub struct MailConfig {
+    pub smtp_url: Option<String>,
+    pub from: String,
+    pub operator_email: Option<String>,
+    pub public_url: String,
+    pub max_attempts: u32,
+    pub retry_base: Duration,
+    pub lease: Duration,
+    pub poll_interval: Duration,
+    pub batch_size: u32,
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        MailConfig {
+            smtp_url: None,
+            from: "IAFactory <no-reply@iafactory.dz>".into(),
+            operator_email: None,
+            public_url: "http://localhost:8180".into(),
+            max_attempts: 8,
+            retry_base: Duration::from_secs(5),
+            lease: Duration::from_secs(60),
+            poll_interval: Duration::from_secs(1),
+            batch_size: 20,
+        }
+    }
+}
+
+impl std::fmt::Debug for MailConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The SMTP URL may hold a password.
+        f.debug_struct("MailConfig")
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_deref().map(iafactory::db::redact_url),
+            )
+            .field("from", &self.from)
+            .field("operator_email", &self.operator_email)
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The validated configuration the library runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub mail: MailConfig,
     pub database_url: String,
     pub admin_token: AdminToken,
     pub launch_code: CodeName,
@@ -79,6 +162,8 @@ pub enum ConfigError {
     LaunchCode(String),
     #[error("{0} must be greater than 0")]
     Zero(&'static str),
+    #[error("OPERATOR_EMAIL is not a valid e-mail address: {0}")]
+    OperatorEmail(String),
 }
 
 impl Config {
@@ -91,6 +176,7 @@ impl Config {
             live_poll_interval: Duration::from_millis(500),
             pool: PoolOptions::default(),
             grpc: ServeOptions::default(),
+            mail: MailConfig::default(),
         }
     }
 
@@ -118,6 +204,24 @@ impl Config {
         if args.grpc_timeout_secs == 0 {
             return Err(ConfigError::Zero("GRPC_TIMEOUT_SECS"));
         }
+        if args.outbox_max_attempts == 0 {
+            return Err(ConfigError::Zero("OUTBOX_MAX_ATTEMPTS"));
+        }
+        if args.outbox_lease_secs == 0 {
+            return Err(ConfigError::Zero("OUTBOX_LEASE_SECS"));
+        }
+        if args.outbox_poll_ms == 0 {
+            return Err(ConfigError::Zero("OUTBOX_POLL_MS"));
+        }
+        let operator_email = match args.operator_email.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(e) => Some(
+                crate::domain::Email::parse(e)
+                    .map_err(|_| ConfigError::OperatorEmail(e.to_owned()))?
+                    .as_str()
+                    .to_owned(),
+            ),
+        };
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let mut config = Config::new(args.database_url.clone(), token);
@@ -125,6 +229,17 @@ impl Config {
         config.live_poll_interval = Duration::from_millis(args.live_poll_ms);
         config.pool.max_connections = args.db_max_connections;
         config.grpc.request_timeout = Duration::from_secs(args.grpc_timeout_secs);
+        config.mail = MailConfig {
+            smtp_url: args.smtp_url.clone().filter(|u| !u.trim().is_empty()),
+            from: args.mail_from.clone(),
+            operator_email,
+            public_url: args.public_url.trim_end_matches('/').to_owned(),
+            max_attempts: args.outbox_max_attempts,
+            retry_base: Duration::from_millis(args.outbox_retry_base_ms.max(1)),
+            lease: Duration::from_secs(args.outbox_lease_secs),
+            poll_interval: Duration::from_millis(args.outbox_poll_ms),
+            batch_size: 20,
+        };
         Ok((config, generated))
     }
 }

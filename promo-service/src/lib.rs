@@ -7,6 +7,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod live;
+pub mod outbox;
 pub mod repo;
 pub mod secrets;
 pub mod service;
@@ -39,6 +40,8 @@ pub enum ServeError {
     Db(#[from] DbError),
     #[error("cannot build gRPC reflection: {0}")]
     Reflection(#[from] tonic_reflection_error::Error),
+    #[error(transparent)]
+    Mail(#[from] outbox::worker::WorkerError),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -70,6 +73,10 @@ pub async fn serve_with_db(
     let live = live::LiveCounts::new(db.clone(), config.live_poll_interval);
     let poller = tokio::spawn(Arc::clone(&live).run(stop_rx.clone()));
     let janitor = tokio::spawn(purge_idempotency_records(db.clone(), stop_rx.clone()));
+    let mail_wake = Arc::new(tokio::sync::Notify::new());
+    let worker =
+        outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
+    let mailer = tokio::spawn(worker.run(stop_rx.clone()));
 
     let api = service::PromoApi::new(
         db.clone(),
@@ -77,7 +84,8 @@ pub async fn serve_with_db(
         config.launch_code.clone(),
         live,
         stop_rx,
-    );
+    )
+    .with_mail(config.mail.clone(), mail_wake);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
@@ -100,6 +108,8 @@ pub async fn serve_with_db(
     let served = grpc::serve(listener, routes, &config.grpc, signal).await;
     poller.abort();
     janitor.abort();
+    // The worker finishes the e-mail it is sending (stop is checked between batches).
+    let _ = tokio::time::timeout(Duration::from_secs(10), mailer).await;
     db.close().await;
     tracing::info!("promo-service stopped");
     served.map_err(ServeError::from)

@@ -15,6 +15,7 @@ use sqlx::{Any, Row, Transaction};
 
 use crate::domain::{CodeName, CodeRules, Email, Percent, Refusal};
 use crate::error::{PromoError, Result};
+use crate::outbox::{self, NewMail};
 
 /// How many times a transaction is re-run after a serialization failure or deadlock.
 const MAX_TX_ATTEMPTS: u32 = 8;
@@ -433,11 +434,12 @@ pub async fn signup(
     db: &Db,
     plan: &SignupPlan,
     idempotency: Option<&IdempotencyClaim>,
+    mails: &[NewMail],
 ) -> Result<SignupOutcome> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_signup(db, plan, idempotency).await {
+        match try_signup(db, plan, idempotency, mails).await {
             Err(TxError::Sql(e)) if db::is_retryable(&e) && attempt < MAX_TX_ATTEMPTS => {
                 tracing::debug!(attempt, error = %e, "signup transaction conflict, retrying");
                 tokio::time::sleep(std::time::Duration::from_millis(
@@ -471,6 +473,7 @@ async fn try_signup(
     db: &Db,
     plan: &SignupPlan,
     idempotency: Option<&IdempotencyClaim>,
+    mails: &[NewMail],
 ) -> Result<SignupOutcome, TxError> {
     // Dropping `tx` on any early return rolls everything back: nothing is half-written.
     let mut tx = db.write.begin().await?;
@@ -539,6 +542,11 @@ async fn try_signup(
     .bind(plan.now)
     .execute(&mut *tx)
     .await?;
+
+    // The e-mails exist if and only if the signup commits.
+    for mail in mails {
+        outbox::insert_in_tx(&mut tx, mail, plan.now).await?;
+    }
 
     if let Some(promo) = &plan.promo {
         // Taken last so the code's row lock, which every signup on this code queues for, is held

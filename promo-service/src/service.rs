@@ -13,12 +13,14 @@ use iafactory::grpc::bearer_token;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_server::PromoService;
 use prost::Message;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tonic::{Request, Response, Status};
 
+use crate::config::MailConfig;
 use crate::domain::{self, CodeName, Discounts, Email, Percent, Refusal};
 use crate::error::{PromoError, Result};
 use crate::live::{Count, LiveCounts};
+use crate::outbox::{self, MailKind, MailRow, MailStatus, NewMail, SignupMail};
 use crate::repo::{
     self, CodeChange, CodeRow, IdempotencyClaim, NewCode, PackageRow, PlannedRedemption,
     SignupOutcome, SignupPlan,
@@ -39,6 +41,8 @@ pub struct PromoApi {
     launch_code: CodeName,
     live: Arc<LiveCounts>,
     stop: watch::Receiver<bool>,
+    mail: MailConfig,
+    mail_wake: Arc<Notify>,
 }
 
 impl PromoApi {
@@ -55,7 +59,60 @@ impl PromoApi {
             launch_code,
             live,
             stop,
+            mail: MailConfig::default(),
+            mail_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// Signup e-mails: who gets them, and the worker to wake after a signup.
+    pub fn with_mail(mut self, mail: MailConfig, wake: Arc<Notify>) -> PromoApi {
+        self.mail = mail;
+        self.mail_wake = wake;
+        self
+    }
+
+    fn signup_mails(&self, plan: &SignupPlan) -> Vec<NewMail> {
+        let payload = SignupMail {
+            user_id: plan.customer_id.clone(),
+            email: plan.email.as_str().to_owned(),
+            package_id: plan.package.id.clone(),
+            package_name: plan.package.name.clone(),
+            base_price_dzd: plan.package.monthly_price_dzd,
+            price_dzd: plan.price_dzd,
+            discount_percent: plan.promo.as_ref().map_or(0, |p| p.discount.get()),
+            promo_code: plan
+                .promo
+                .as_ref()
+                .map(|p| p.code.as_str().to_owned())
+                .unwrap_or_default(),
+            discount_ends_at_fr: plan
+                .promo
+                .as_ref()
+                .map(|p| outbox::french_date(p.ends_at))
+                .unwrap_or_default(),
+            tokens_per_month: plan.package.tokens_per_month,
+            requests_per_minute: plan.package.requests_per_minute,
+            api_key_prefix: plan.api_key_prefix.clone(),
+            created_at: repo::rfc3339(plan.now),
+            public_url: self.mail.public_url.clone(),
+        };
+        let mut mails = vec![NewMail {
+            id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+            kind: MailKind::CustomerConfirmation,
+            recipient: plan.email.as_str().to_owned(),
+            customer_id: plan.customer_id.clone(),
+            payload: payload.clone(),
+        }];
+        if let Some(operator) = &self.mail.operator_email {
+            mails.push(NewMail {
+                id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+                kind: MailKind::OperatorNotification,
+                recipient: operator.clone(),
+                customer_id: plan.customer_id.clone(),
+                payload,
+            });
+        }
+        mails
     }
 
     fn require_admin<T>(&self, req: &Request<T>) -> Result<()> {
@@ -175,8 +232,10 @@ impl PromoApi {
                     .ok_or_else(|| PromoError::internal("cannot seal idempotent answer"))?,
             }),
         };
-        match repo::signup(&self.db, &plan, claim.as_ref()).await? {
+        let mails = self.signup_mails(&plan);
+        match repo::signup(&self.db, &plan, claim.as_ref(), &mails).await? {
             SignupOutcome::Created => {
+                self.mail_wake.notify_one();
                 if plan.promo.is_some() {
                     self.live.changed();
                 }
@@ -371,6 +430,30 @@ fn code_pb(c: CodeRow) -> pb::PromoCode {
             .map(|(k, v)| (k, v.get()))
             .collect(),
         created_at: repo::rfc3339(c.created_at),
+    }
+}
+
+fn outbox_pb(r: MailRow) -> pb::OutboxMessage {
+    let status = match r.status {
+        MailStatus::Pending => pb::OutboxStatus::Pending,
+        MailStatus::Sent => pb::OutboxStatus::Sent,
+        MailStatus::Dead => pb::OutboxStatus::Dead,
+    };
+    pb::OutboxMessage {
+        id: r.id,
+        kind: r.kind,
+        recipient: r.recipient,
+        status: status.into(),
+        attempts: r.attempts,
+        last_error: r.last_error,
+        created_at: repo::rfc3339(r.created_at),
+        next_attempt_at: if r.status == MailStatus::Pending {
+            repo::rfc3339(r.next_attempt_at)
+        } else {
+            String::new()
+        },
+        sent_at: r.sent_at.map(repo::rfc3339).unwrap_or_default(),
+        user_id: r.customer_id,
     }
 }
 
@@ -702,6 +785,57 @@ impl PromoService for PromoApi {
         let revoked = repo::revoke_keys(&self.db, user_id).await?;
         tracing::info!(revoked, "api key revocation");
         Ok(Response::new(pb::RevokeApiKeyResponse { revoked }))
+    }
+
+    async fn list_outbox(
+        &self,
+        req: Request<pb::ListOutboxRequest>,
+    ) -> Result<Response<pb::ListOutboxResponse>, Status> {
+        self.require_admin(&req)?;
+        let req = req.into_inner();
+        let status = match pb::OutboxStatus::try_from(req.status) {
+            Ok(pb::OutboxStatus::Unspecified) => None,
+            Ok(pb::OutboxStatus::Pending) => Some(MailStatus::Pending),
+            Ok(pb::OutboxStatus::Sent) => Some(MailStatus::Sent),
+            Ok(pb::OutboxStatus::Dead) => Some(MailStatus::Dead),
+            Err(_) => {
+                return Err(PromoError::InvalidArgument(format!(
+                    "statut inconnu : {}",
+                    req.status
+                ))
+                .into());
+            }
+        };
+        let limit = match req.limit {
+            0 => DEFAULT_PAGE_SIZE,
+            n if n <= MAX_PAGE_SIZE => n,
+            n => {
+                return Err(PromoError::InvalidArgument(format!(
+                    "limit doit être entre 1 et {MAX_PAGE_SIZE} (reçu {n})"
+                ))
+                .into());
+            }
+        };
+        let rows = outbox::list(&self.db, status, limit).await?;
+        Ok(Response::new(pb::ListOutboxResponse {
+            messages: rows.into_iter().map(outbox_pb).collect(),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %req.get_ref().id))]
+    async fn retry_outbox(
+        &self,
+        req: Request<pb::RetryOutboxRequest>,
+    ) -> Result<Response<pb::OutboxMessage>, Status> {
+        self.require_admin(&req)?;
+        let id = req.get_ref().id.trim();
+        if id.is_empty() || id.len() > 64 {
+            return Err(PromoError::InvalidArgument("id invalide".into()).into());
+        }
+        let row = outbox::retry(&self.db, id).await?;
+        self.mail_wake.notify_one();
+        tracing::info!("outbox e-mail re-queued by operator");
+        Ok(Response::new(outbox_pb(row)))
     }
 
     async fn authenticate_key(

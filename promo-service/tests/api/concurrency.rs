@@ -56,6 +56,11 @@ async fn exactly_30_of_300_concurrent_signups(backend: Backend) {
     assert_eq!(db.count("signups").await, 30);
     assert_eq!(db.count("api_keys").await, 30);
     assert_eq!(db.count("redemptions").await, 30);
+    assert_eq!(
+        db.count("outbox").await,
+        30,
+        "e-mails must exist only for committed signups"
+    );
     let code = c
         .list_codes(admin(pb::ListCodesRequest {}))
         .await

@@ -121,9 +121,16 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(db: &TestDb) -> TestApp {
+        Self::spawn_with(db, |_| {}).await
+    }
+
+    /// With a configuration tweak (SMTP relay, timings...).
+    pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         iafactory::telemetry::init_for_tests();
         let mut config = Config::new(db.url.clone(), ADMIN_TOKEN);
         config.live_poll_interval = std::time::Duration::from_millis(100);
+        config.mail.poll_interval = std::time::Duration::from_millis(100);
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

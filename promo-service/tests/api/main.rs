@@ -9,6 +9,7 @@
 )]
 
 mod helpers;
+mod smtp_sink;
 
 mod admin;
 mod concurrency;
@@ -16,6 +17,7 @@ mod grpcurl;
 mod hostile;
 mod idempotency;
 mod live;
+mod mail;
 mod process;
 mod signup;
 mod validate;
