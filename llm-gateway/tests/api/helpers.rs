@@ -114,13 +114,18 @@ impl Promo {
         let task = tokio::spawn(promo_service::serve(config, listener, async move {
             let _ = stopped.await;
         }));
+        // Ready once a real call answers (the listener accepts before migrations are done).
         let mut client = None;
-        for _ in 0..100 {
-            if let Ok(c) = PromoServiceClient::connect(format!("http://{addr}")).await {
+        for _ in 0..200 {
+            if let Ok(mut c) = PromoServiceClient::connect(format!("http://{addr}")).await
+                && c.list_packages(promo_pb::ListPackagesRequest {})
+                    .await
+                    .is_ok()
+            {
                 client = Some(c);
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
         Promo {
             addr,

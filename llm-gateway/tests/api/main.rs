@@ -5,5 +5,6 @@
 
 mod helpers;
 mod providers;
+mod quotas;
 mod routing;
 mod upstream;
