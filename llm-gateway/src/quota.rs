@@ -9,7 +9,8 @@
 //! - **never more than the limit is admitted**, whatever the number of replicas (each admission
 //!   spends a unit that the database granted exactly once);
 //! - the database is touched once per block, not per request (blocks are a fraction of the limit,
-//!   capped: [`request_block`], [`token_block`]);
+//!   capped: [`request_block`], [`token_block`]), and the next block is reserved in the
+//!   background when a lease falls below half a block, so busy keys do not wait for it;
 //! - the price is possible *under*-admission near the limit: units leased by one replica and
 //!   unused cannot serve another. Request leases die with their minute; token leases are given
 //!   back on graceful shutdown and when a key has been idle for [`IDLE_RELEASE`]. A replica that
@@ -85,6 +86,9 @@ struct KeyLease {
     period: String,
     tokens_left: i64,
     last_used: Instant,
+    /// A background reservation is in flight (at most one per kind).
+    refilling_requests: bool,
+    refilling_tokens: bool,
 }
 
 /// Admission control and token charging for every key seen by this replica.
@@ -112,6 +116,8 @@ impl QuotaManager {
             period: String::new(),
             tokens_left: 0,
             last_used: Instant::now(),
+            refilling_requests: false,
+            refilling_tokens: false,
         }));
         keys.insert(key_id.to_owned(), l.clone());
         l
@@ -183,7 +189,63 @@ impl QuotaManager {
             }
         }
         l.requests_left -= 1;
+        self.prefetch(key_id, &lease, &mut l, limits, minute);
         Ok(())
+    }
+
+    /// When a lease runs below half a block, reserves the next block in the background so that
+    /// busy keys (almost) never wait for the database on the request path.
+    fn prefetch(
+        &self,
+        key_id: &str,
+        lease: &Arc<tokio::sync::Mutex<KeyLease>>,
+        l: &mut KeyLease,
+        limits: Limits,
+        minute: i64,
+    ) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let rblock = request_block(limits.requests_per_minute);
+        if rblock > 1 && l.requests_left < rblock / 2 && !l.refilling_requests {
+            l.refilling_requests = true;
+            let (store, lease, key) = (self.store.clone(), lease.clone(), key_id.to_owned());
+            let limit = i64::from(limits.requests_per_minute);
+            runtime.spawn(async move {
+                let granted = store
+                    .reserve(&key, "requests", &minute.to_string(), rblock, limit)
+                    .await;
+                let mut l = lease.lock().await;
+                l.refilling_requests = false;
+                match granted {
+                    // Units of a minute that has passed are simply unused.
+                    Ok(g) if l.minute == minute => l.requests_left += g,
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "background request lease failed"),
+                }
+            });
+        }
+        let tblock = token_block(limits.tokens_per_month);
+        if tblock > 1 && l.tokens_left < tblock / 2 && !l.refilling_tokens {
+            l.refilling_tokens = true;
+            let (store, lease, key) = (self.store.clone(), lease.clone(), key_id.to_owned());
+            let period = l.period.clone();
+            let limit = i64::try_from(limits.tokens_per_month).unwrap_or(i64::MAX);
+            runtime.spawn(async move {
+                let granted = store.reserve(&key, "tokens", &period, tblock, limit).await;
+                let mut l = lease.lock().await;
+                l.refilling_tokens = false;
+                match granted {
+                    Ok(g) if l.period == period => l.tokens_left += g,
+                    Ok(g) => {
+                        // The month turned: give the old month's units back.
+                        drop(l);
+                        let _ = store.release(&key, "tokens", &period, g).await;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "background token lease failed"),
+                }
+            });
+        }
     }
 
     /// Charges an answer's tokens to the key's lease (the balance may go negative: see the
@@ -210,7 +272,7 @@ impl QuotaManager {
         };
         for (key_id, lease) in candidates {
             let mut l = lease.lock().await;
-            if l.last_used.elapsed() < idle {
+            if l.last_used.elapsed() < idle || l.refilling_tokens || l.refilling_requests {
                 continue;
             }
             if l.tokens_left > 0 {
