@@ -12,9 +12,9 @@ use std::time::Duration;
 use http::HeaderMap;
 use tonic::metadata::{AsciiMetadataValue, MetadataKey};
 use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::HealthCheckRequest;
 
 use crate::error::{ApiError, X_REQUEST_ID};
 use crate::{Config, ServeError};
@@ -73,8 +73,10 @@ impl Backend {
         });
         req.set_timeout(timeout);
         match tokio::time::timeout(timeout, client.check(req)).await {
-            Ok(Ok(resp)) => Ok(ServingStatus::try_from(resp.into_inner().status)
-                .unwrap_or(ServingStatus::Unknown)),
+            Ok(Ok(resp)) => {
+                Ok(ServingStatus::try_from(resp.into_inner().status)
+                    .unwrap_or(ServingStatus::Unknown))
+            }
             Ok(Err(status)) => Err(format!("{:?}", status.code())),
             Err(_) => Err("timeout".to_owned()),
         }

@@ -104,11 +104,19 @@ pub struct Args {
     pub listen: SocketAddr,
 
     /// gRPC URL of promo-service.
-    #[arg(long, env = "PROMO_SERVICE_URL", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "PROMO_SERVICE_URL",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub promo_service_url: String,
 
     /// gRPC URL of llm-gateway.
-    #[arg(long, env = "LLM_GATEWAY_URL", default_value = "http://127.0.0.1:50052")]
+    #[arg(
+        long,
+        env = "LLM_GATEWAY_URL",
+        default_value = "http://127.0.0.1:50052"
+    )]
     pub llm_gateway_url: String,
 
     /// Comma-separated origins allowed by CORS (the landing page's origin); empty: none.
@@ -201,20 +209,24 @@ impl Args {
             .map(|o| o.trim())
             .filter(|o| !o.is_empty())
             .map(|o| {
-                let valid = (o.starts_with("http://") || o.starts_with("https://"))
-                    && !o.ends_with('/');
+                let valid =
+                    (o.starts_with("http://") || o.starts_with("https://")) && !o.ends_with('/');
                 HeaderValue::from_str(o)
                     .ok()
                     .filter(|_| valid)
                     .ok_or_else(|| ConfigError::CorsOrigin(o.to_owned()))
             })
             .collect::<Result<_, _>>()?;
-        let nonzero = |v: u64, name| if v == 0 { Err(ConfigError::Zero(name)) } else { Ok(v) };
-        config.body_limit = usize::try_from(nonzero(
-            self.body_limit_bytes as u64,
-            "BODY_LIMIT_BYTES",
-        )?)
-        .unwrap_or(usize::MAX);
+        let nonzero = |v: u64, name| {
+            if v == 0 {
+                Err(ConfigError::Zero(name))
+            } else {
+                Ok(v)
+            }
+        };
+        config.body_limit =
+            usize::try_from(nonzero(self.body_limit_bytes as u64, "BODY_LIMIT_BYTES")?)
+                .unwrap_or(usize::MAX);
         config.request_timeout =
             Duration::from_secs(nonzero(self.request_timeout_secs, "REQUEST_TIMEOUT_SECS")?);
         config.chat_timeout =

@@ -10,7 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 use iafactory::ErrorCode;
 
@@ -71,9 +71,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let start = Instant::now();
     let method = req.method().clone();
     let matched = req.extensions().get::<MatchedPath>();
-    let route = state
-        .metrics
-        .route_index(matched.map(MatchedPath::as_str));
+    let route = state.metrics.route_index(matched.map(MatchedPath::as_str));
     let is_chat = matched.is_some_and(|m| m.as_str() == "/v1/chat/completions");
     let flavor = Flavor::of_path(req.uri().path());
     let request_id = caller_request_id(req.headers()).unwrap_or_else(|| state.request_ids.next());
@@ -144,7 +142,9 @@ async fn as_json_error(response: Response, flavor: Flavor) -> Response {
             .unwrap_or("Requête refusée")
             .to_owned(),
     };
-    let json = ApiError::new(code, message).with_flavor(flavor).into_response();
+    let json = ApiError::new(code, message)
+        .with_flavor(flavor)
+        .into_response();
     let (json_parts, json_body) = json.into_parts();
     parts.headers.remove(http::header::CONTENT_LENGTH);
     for (name, value) in &json_parts.headers {
@@ -155,8 +155,10 @@ async fn as_json_error(response: Response, flavor: Flavor) -> Response {
 
 /// Fallback for paths no route serves.
 pub async fn not_found(req: Request) -> Response {
-    ApiError::new(ErrorCode::RouteNotFound, "Aucune ressource à cette adresse.")
-        .with_flavor(Flavor::of_path(req.uri().path()))
-        .into_response()
+    ApiError::new(
+        ErrorCode::RouteNotFound,
+        "Aucune ressource à cette adresse.",
+    )
+    .with_flavor(Flavor::of_path(req.uri().path()))
+    .into_response()
 }
-

@@ -74,7 +74,8 @@ impl ApiError {
             match error.code {
                 ErrorCode::Unavailable => {
                     tracing::warn!(status = %status.message(), "backend unavailable");
-                    error.message = "Service momentanément indisponible, veuillez réessayer.".into();
+                    error.message =
+                        "Service momentanément indisponible, veuillez réessayer.".into();
                 }
                 ErrorCode::Timeout => {
                     error.message = "Le service n'a pas répondu à temps.".into();
@@ -92,6 +93,11 @@ impl ApiError {
             error,
             flavor: Flavor::Rest,
         }
+    }
+
+    /// The JSON body as text (for an `error` event inside a stream).
+    pub fn body_string(&self) -> String {
+        String::from_utf8_lossy(&self.body()).into_owned()
     }
 
     pub fn status(&self) -> StatusCode {

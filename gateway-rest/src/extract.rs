@@ -116,7 +116,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
-            Category::Data => ApiError::new(ErrorCode::InvalidArgument, format!("Champ invalide : {e}")),
+            Category::Data => {
+                ApiError::new(ErrorCode::InvalidArgument, format!("Champ invalide : {e}"))
+            }
             Category::Syntax | Category::Eof | Category::Io => {
                 ApiError::new(ErrorCode::MalformedJson, format!("JSON invalide : {e}"))
             }
@@ -149,8 +151,7 @@ mod tests {
     #[tokio::test]
     async fn limits_and_errors() {
         let h = ct("application/json");
-        let ok: Result<serde_json::Value, _> =
-            read_json(&h, Body::from("{\"a\":1}"), 1024).await;
+        let ok: Result<serde_json::Value, _> = read_json(&h, Body::from("{\"a\":1}"), 1024).await;
         assert!(ok.is_ok());
         let big: Result<serde_json::Value, _> =
             read_json(&h, Body::from(vec![b' '; 2048]), 1024).await;

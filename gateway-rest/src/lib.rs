@@ -9,6 +9,8 @@
 //! [`promo`] and [`openai`] (route handlers), [`ops`] (health, metrics, OpenAPI, static files),
 //! [`backend`] (one lazily connecting channel set per backend).
 
+#![recursion_limit = "512"]
+
 pub mod backend;
 pub mod config;
 pub mod edge;
@@ -147,7 +149,12 @@ pub fn served_routes() -> Vec<(Method, &'static str)> {
 /// Builds the state: lazily connecting backends (a backend that is down does not stop the start),
 /// limiters, metrics.
 pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, ServeError> {
-    let promo = Backend::new("promo-service", &config.promo_url, &config, config.request_timeout)?;
+    let promo = Backend::new(
+        "promo-service",
+        &config.promo_url,
+        &config,
+        config.request_timeout,
+    )?;
     let llm = Backend::new("llm-gateway", &config.llm_url, &config, config.chat_timeout)?;
     let metrics = Metrics::new(
         served_routes()

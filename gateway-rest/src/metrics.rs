@@ -249,8 +249,6 @@ mod tests {
         assert!(text.contains(
             "gateway_http_request_duration_seconds_bucket{route=\"/b/{x}\",le=\"0.0005\"} 1"
         ));
-        assert!(
-            text.contains("gateway_http_request_duration_seconds_count{route=\"/b/{x}\"} 2")
-        );
+        assert!(text.contains("gateway_http_request_duration_seconds_count{route=\"/b/{x}\"} 2"));
     }
 }

@@ -9,8 +9,8 @@ use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::response::sse::Event;
 use axum::response::Response;
+use axum::response::sse::Event;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1 as pb;
@@ -239,7 +239,12 @@ struct Completion {
     iaf: IafInfo,
 }
 
-fn set_iaf_headers(response: &mut Response, provider: &str, latency_ms: Option<u64>, cost: Option<f64>) {
+fn set_iaf_headers(
+    response: &mut Response,
+    provider: &str,
+    latency_ms: Option<u64>,
+    cost: Option<f64>,
+) {
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(provider) {
         headers.insert("x-iaf-provider", v);
@@ -299,7 +304,12 @@ pub async fn chat_completions(
             },
         },
     );
-    set_iaf_headers(&mut response, &r.provider, Some(r.latency_ms), Some(r.cost_usd));
+    set_iaf_headers(
+        &mut response,
+        &r.provider,
+        Some(r.latency_ms),
+        Some(r.cost_usd),
+    );
     Ok(response)
 }
 
@@ -416,12 +426,12 @@ async fn chat_stream(
                 Ok(None) => {
                     // Ended without its `end` event: tell the client rather than fake a finish.
                     let err = ApiError::new(ErrorCode::UpstreamError, "The model stream ended early.").openai();
-                    yield Ok(Event::default().data(String::from_utf8_lossy(&err.body()).into_owned()));
+                    yield Ok(Event::default().data(err.body_string()));
                     break;
                 }
                 Err(status) => {
                     let err = oa(status);
-                    yield Ok(Event::default().data(String::from_utf8_lossy(&err.body()).into_owned()));
+                    yield Ok(Event::default().data(err.body_string()));
                     break;
                 }
             }
@@ -464,7 +474,11 @@ fn policy_name(p: i32) -> &'static str {
 /// `GET /v1/models` (OpenAI list format, with the platform's routes per model).
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let req = backend::request(pb::ListModelsRequest {}, &headers, &[]).map_err(oa)?;
-    let list = client(&state).list_models(req).await.map_err(oa)?.into_inner();
+    let list = client(&state)
+        .list_models(req)
+        .await
+        .map_err(oa)?
+        .into_inner();
     #[derive(Serialize)]
     struct Out {
         object: &'static str,
@@ -533,7 +547,11 @@ struct UsageReportOut {
 pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let req = backend::request(pb::GetUsageRequest {}, &headers, &[Forward::Authorization])
         .map_err(oa)?;
-    let u = client(&state).get_usage(req).await.map_err(oa)?.into_inner();
+    let u = client(&state)
+        .get_usage(req)
+        .await
+        .map_err(oa)?
+        .into_inner();
     Ok(json(
         StatusCode::OK,
         &UsageReportOut {
@@ -593,7 +611,11 @@ fn circuit_name(c: i32) -> &'static str {
 /// `GET /api/gateway/providers` (admin): provider configuration, circuit state, latency, errors.
 pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     require_admin(&state, &headers)?;
-    let req = backend::request(pb::ListProvidersRequest {}, &headers, &[Forward::Authorization])?;
+    let req = backend::request(
+        pb::ListProvidersRequest {},
+        &headers,
+        &[Forward::Authorization],
+    )?;
     let list = client(&state).list_providers(req).await?.into_inner();
     #[derive(Serialize)]
     struct Out {

@@ -116,7 +116,11 @@ pub async fn static_file(State(state): State<AppState>, req: Request) -> Respons
         .strip_prefix("/api-packages")
         .unwrap_or("/")
         .to_owned();
-    let rest = if rest.is_empty() { "/".to_owned() } else { rest };
+    let rest = if rest.is_empty() {
+        "/".to_owned()
+    } else {
+        rest
+    };
     parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
     let req = Request::from_parts(parts, body);
     match state.static_files.clone().oneshot(req).await {

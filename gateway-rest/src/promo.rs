@@ -73,7 +73,9 @@ fn check_rate(
     })
 }
 
-fn path_param(param: Result<Path<String>, axum::extract::rejection::PathRejection>) -> Result<String, ApiError> {
+fn path_param(
+    param: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
     param
         .map(|Path(p)| p)
         .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
@@ -209,7 +211,7 @@ pub async fn remaining_stream(
                     Err(status) => {
                         let err = ApiError::from_status(&status);
                         yield Ok(Event::default().event("error").data(
-                            String::from_utf8_lossy(&err.body()).into_owned(),
+                            err.body_string(),
                         ));
                         break;
                     }
@@ -484,7 +486,11 @@ pub struct CreateCodeIn {
 }
 
 /// `POST /api/promo/codes` (admin) — 201 with the code.
-pub async fn create_code(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult {
+pub async fn create_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
     // The token is checked before the body is even decoded: an anonymous caller learns nothing
     // about the expected shape. promo-service checks it again (it is the authority).
     require_bearer(&headers)?;

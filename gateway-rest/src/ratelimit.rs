@@ -112,7 +112,9 @@ mod tests {
     #[test]
     fn ipv6_is_keyed_by_its_64() {
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap_or(IpAddr::from([0u8; 4]));
-        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap_or(IpAddr::from([0u8; 4]));
+        let b: IpAddr = "2001:db8:1:2:ffff::9"
+            .parse()
+            .unwrap_or(IpAddr::from([0u8; 4]));
         assert_eq!(key(a), key(b));
         assert!(RateSpec::new(0, 5).is_none());
     }
@@ -126,10 +128,7 @@ mod tests {
             http::HeaderValue::from_static("1.2.3.4, 5.6.7.8"),
         );
         let name = HeaderName::from_static("x-forwarded-for");
-        assert_eq!(
-            client_ip(peer, &h, Some(&name)),
-            IpAddr::from([5, 6, 7, 8])
-        );
+        assert_eq!(client_ip(peer, &h, Some(&name)), IpAddr::from([5, 6, 7, 8]));
         assert_eq!(client_ip(peer, &h, None), IpAddr::from([127, 0, 0, 1]));
     }
 }

@@ -1,0 +1,665 @@
+// IAFactory landing page: live LAUNCH30 counter, packages, signup dialog.
+// Talks only to same-origin routes of gateway-rest; no external resource of any kind.
+'use strict';
+
+(() => {
+  const CODE = 'LAUNCH30';
+  const POLL_MS = 30000; // polling period when the event stream is unavailable
+  const STREAM_RETRY_MS = 60000; // how long to poll before trying the stream again
+  const VALIDATE_DEBOUNCE_MS = 350;
+  const EXAMPLE_MODEL = 'llama-3.3-70b';
+
+  // Seeded defaults (PRODUCT.md), replaced by /api/promo/packages and /api/promo/validate.
+  const DEFAULT_PACKAGES = [
+    { id: 'starter', name: 'Starter', monthly_price_dzd: 10000, tokens_per_month: 1000000, requests_per_minute: 30 },
+    { id: 'dev', name: 'Dev', monthly_price_dzd: 15000, tokens_per_month: 5000000, requests_per_minute: 60 },
+    { id: 'business', name: 'Business', monthly_price_dzd: 100000, tokens_per_month: 30000000, requests_per_minute: 300 },
+    { id: 'premium', name: 'Premium', monthly_price_dzd: 200000, tokens_per_month: 100000000, requests_per_minute: 1000 },
+  ];
+  const DEFAULT_DISCOUNTS = { starter: 25, dev: 33, business: 25, premium: 30 };
+  const TAGLINES = {
+    starter: 'Pour découvrir l\u2019API et lancer un premier projet.',
+    dev: 'Pour les développeurs et les applications en production.',
+    business: 'Pour les équipes et les produits à fort trafic.',
+    premium: 'Pour les gros volumes et les usages critiques.',
+  };
+
+  const state = {
+    packages: DEFAULT_PACKAGES.slice(),
+    discounts: Object.assign({}, DEFAULT_DISCOUNTS),
+    durationMonths: 6,
+    remaining: null, // null: not known yet
+    total: 30,
+    unlimited: false,
+    closedReason: null, // the code was refused for a reason other than exhaustion (inactive, expired…)
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const nf = new Intl.NumberFormat('fr-FR');
+  const fmt = (n) => nf.format(n);
+  const dzd = (n) => `${fmt(n)}\u00a0DZD`;
+
+  /** Price after `percent` off, rounded half up to the dinar (the server's rule). */
+  const discounted = (base, percent) => Math.floor((base * (100 - percent) + 50) / 100);
+
+  function promoActive() {
+    if (state.closedReason) return false;
+    if (state.unlimited) return true;
+    return state.remaining !== 0;
+  }
+
+  function discountFor(id) {
+    if (!promoActive()) return 0;
+    const d = state.discounts[id];
+    return Number.isInteger(d) && d > 0 && d <= 100 ? d : 0;
+  }
+
+  function maxDiscount() {
+    return state.packages.reduce((m, p) => Math.max(m, Number(state.discounts[p.id]) || 0), 0);
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else node.setAttribute(k, v === true ? '' : String(v));
+    }
+    for (const c of children) if (c !== null && c !== undefined) node.append(c);
+    return node;
+  }
+
+  async function getJson(path) {
+    const r = await fetch(path, { headers: { Accept: 'application/json' }, cache: 'no-store' });
+    if (!r.ok) throw new Error(`HTTP ${r.status}`);
+    return r.json();
+  }
+
+  async function postJson(path, body, extraHeaders) {
+    const r = await fetch(path, {
+      method: 'POST',
+      headers: Object.assign({ 'Content-Type': 'application/json', Accept: 'application/json' }, extraHeaders || {}),
+      body: JSON.stringify(body),
+      cache: 'no-store',
+    });
+    let data = null;
+    try { data = await r.json(); } catch (_) { data = null; }
+    return { status: r.status, ok: r.ok, data, retryAfter: r.headers.get('Retry-After') };
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Promo banner and live counter
+
+  function renderPromo() {
+    const banner = $('promo');
+    const headline = $('promo-headline');
+    const counter = $('promo-counter');
+    const filled = $('promo-filled');
+    const bar = $('promo-progress');
+    const fill = $('promo-progress-fill');
+    const total = state.total;
+    const months = state.durationMonths;
+
+    if (state.closedReason) {
+      banner.dataset.state = 'over';
+      headline.textContent = `L\u2019offre de lancement ${CODE} n\u2019est plus disponible.`;
+      counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
+      filled.textContent = '';
+      return;
+    }
+    if (state.unlimited) {
+      banner.dataset.state = 'unlimited';
+      headline.textContent = `Offre de lancement : jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`;
+      counter.textContent = `Code ${CODE} à saisir à l\u2019inscription.`;
+      return;
+    }
+    if (state.remaining === null) return;
+
+    const remaining = Math.max(0, Math.min(state.remaining, total));
+    const used = total - remaining;
+    bar.setAttribute('aria-valuemax', String(total));
+    bar.setAttribute('aria-valuenow', String(used));
+    bar.setAttribute('aria-valuetext', `${used} places prises sur ${total}`);
+    fill.style.width = `${total > 0 ? (used / total) * 100 : 100}%`;
+
+    if (remaining === 0) {
+      banner.dataset.state = 'over';
+      headline.textContent = `L\u2019offre de lancement ${CODE} est terminée : les ${total} places ont été prises.`;
+      counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
+      filled.textContent = `Complet : ${total} places sur ${total}`;
+      return;
+    }
+    banner.dataset.state = 'open';
+    headline.textContent = `Offre de lancement : jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`;
+    const strong = el('strong', { id: 'promo-remaining', text: remaining === 1 ? 'une' : String(remaining) });
+    counter.replaceChildren(
+      remaining === 1 ? 'Plus qu\u2019' : 'Plus que ',
+      strong,
+      remaining === 1 ? ` place sur ${total}\u00a0!` : ` places sur ${total}`,
+    );
+    filled.textContent = used === 0
+      ? 'Aucune place prise pour l\u2019instant'
+      : `${used} ${used === 1 ? 'place déjà prise' : 'places déjà prises'}`;
+  }
+
+  function applyRemaining(r) {
+    if (!r || typeof r.remaining !== 'number' || typeof r.total !== 'number') return;
+    const wasActive = promoActive();
+    state.remaining = r.remaining;
+    state.total = r.total;
+    state.unlimited = Boolean(r.unlimited);
+    renderPromo();
+    if (wasActive !== promoActive()) renderPrices();
+  }
+
+  let stream = null;
+  let pollTimer = null;
+  let retryTimer = null;
+
+  async function pollOnce() {
+    try { applyRemaining(await getJson(`/api/promo/${CODE}/remaining`)); } catch (_) { /* keep the last value */ }
+  }
+
+  function startPolling() {
+    if (pollTimer !== null) return;
+    pollOnce();
+    pollTimer = setInterval(pollOnce, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer === null) return;
+    clearInterval(pollTimer);
+    pollTimer = null;
+  }
+
+  function streamFailed() {
+    if (stream) { stream.close(); stream = null; }
+    startPolling();
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(startStream, STREAM_RETRY_MS);
+  }
+
+  function startStream() {
+    if (!('EventSource' in window)) { startPolling(); return; }
+    clearTimeout(retryTimer);
+    const es = new EventSource(`/api/promo/${CODE}/remaining/stream`);
+    stream = es;
+    es.addEventListener('remaining', (ev) => {
+      if (stream !== es) return;
+      stopPolling();
+      try { applyRemaining(JSON.parse(ev.data)); } catch (_) { /* ignore a malformed event */ }
+    });
+    // Both a dropped connection and the server's own `error` event end up here.
+    es.addEventListener('error', () => { if (stream === es) streamFailed(); });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Packages
+
+  function cardFor(p) {
+    const card = el('article', { class: 'package', 'data-package': p.id, 'aria-labelledby': `pkg-${p.id}-title` },
+      el('span', { class: 'package-flag', hidden: true }),
+      el('h3', { id: `pkg-${p.id}-title`, text: p.name }),
+      el('p', { class: 'package-tagline', text: TAGLINES[p.id] || '' }),
+      el('p', { class: 'price' },
+        el('span', { class: 'price-was' }),
+        el('span', { class: 'price-now' }),
+        ' ',
+        el('span', { class: 'price-unit', text: '/ mois' })),
+      el('p', { class: 'price-note' }),
+      el('ul', { class: 'quota' },
+        el('li', { text: `${fmt(p.tokens_per_month)} jetons / mois` }),
+        el('li', { text: `${fmt(p.requests_per_minute)} requêtes / min` })),
+      el('button', { type: 'button', class: 'btn btn-primary', 'data-signup': p.id }));
+    return card;
+  }
+
+  function buildCards() {
+    const list = $('packages');
+    list.replaceChildren(...state.packages.map(cardFor));
+    const select = $('signup-package');
+    const chosen = select.value;
+    select.replaceChildren(...state.packages.map((p) => el('option', { value: p.id, text: p.name })));
+    if (chosen && state.packages.some((p) => p.id === chosen)) select.value = chosen;
+    renderPrices();
+  }
+
+  function renderPrices() {
+    const active = promoActive();
+    const best = maxDiscount();
+    for (const p of state.packages) {
+      const card = document.querySelector(`.package[data-package="${CSS.escape(p.id)}"]`);
+      if (!card) continue;
+      const d = discountFor(p.id);
+      const now = d ? discounted(p.monthly_price_dzd, d) : p.monthly_price_dzd;
+      card.dataset.discounted = d ? 'true' : 'false';
+      card.classList.toggle('featured', Boolean(d) && d === best);
+      const flag = card.querySelector('.package-flag');
+      flag.hidden = !(d && d === best);
+      flag.textContent = `Meilleure remise\u00a0: \u2212${d}\u00a0%`;
+      const was = card.querySelector('.price-was');
+      if (d) {
+        was.replaceChildren(el('span', { class: 'visually-hidden', text: 'Prix normal\u00a0: ' }), dzd(p.monthly_price_dzd));
+      } else {
+        was.replaceChildren();
+      }
+      card.querySelector('.price-now').textContent = dzd(now);
+      card.querySelector('.price-note').textContent = d
+        ? `\u2212${d}\u00a0% pendant ${state.durationMonths} mois avec ${CODE}`
+        : (active || state.remaining === null ? 'Tarif normal' : `Offre ${CODE} terminée\u00a0: tarif normal`);
+      const cta = card.querySelector('[data-signup]');
+      cta.textContent = `Choisir ${p.name} \u2014 ${dzd(now)}/mois`;
+    }
+    for (const opt of $('signup-package').options) {
+      const p = state.packages.find((x) => x.id === opt.value);
+      if (!p) continue;
+      const d = discountFor(p.id);
+      opt.textContent = d
+        ? `${p.name} \u2014 ${dzd(discounted(p.monthly_price_dzd, d))}/mois avec ${CODE} (au lieu de ${dzd(p.monthly_price_dzd)})`
+        : `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
+    }
+    $('forfaits-lead').textContent = active
+      ? `Prix mensuels en dinars algériens (DZD). Avec le code ${CODE}, la réduction s\u2019applique pendant ${state.durationMonths} mois à partir de l\u2019inscription.`
+      : 'Prix mensuels en dinars algériens (DZD).';
+    renderPromo();
+    if ($('signup-dialog').open) renderSummary();
+  }
+
+  function cleanPackage(p) {
+    if (!p || typeof p.id !== 'string' || !p.id) return null;
+    const n = (v) => (Number.isFinite(Number(v)) && Number(v) >= 0 ? Number(v) : 0);
+    return {
+      id: p.id,
+      name: typeof p.name === 'string' && p.name ? p.name : p.id,
+      monthly_price_dzd: n(p.monthly_price_dzd),
+      tokens_per_month: n(p.tokens_per_month),
+      requests_per_minute: n(p.requests_per_minute),
+    };
+  }
+
+  async function loadPackages() {
+    try {
+      const d = await getJson('/api/promo/packages');
+      const list = Array.isArray(d.packages) ? d.packages.map(cleanPackage).filter(Boolean) : [];
+      if (list.length) state.packages = list;
+    } catch (_) { /* keep the seeded defaults */ }
+    buildCards();
+    // The discount of each package comes from the code itself (the operator may change it).
+    const answers = await Promise.all(state.packages.map((p) =>
+      postJson('/api/promo/validate', { code: CODE, package: p.id }).catch(() => null)));
+    answers.forEach((a, i) => {
+      if (!a || !a.ok || !a.data) return;
+      const id = state.packages[i].id;
+      const v = a.data;
+      if (v.valid) {
+        state.discounts[id] = v.discount_percent;
+        if (Number.isInteger(v.duration_months)) state.durationMonths = v.duration_months;
+      } else if (v.reason === 'not_for_package') {
+        state.discounts[id] = 0;
+      } else if (v.reason === 'exhausted') {
+        if (state.remaining === null) state.remaining = 0;
+      } else if (v.reason) {
+        state.closedReason = v.reason;
+      }
+    });
+    renderPrices();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Platform figures (hidden until the gateway reports them)
+
+  async function loadPlatformStatus() {
+    let s;
+    try { s = await getJson('/api/platform/status'); } catch (_) { return; }
+    if (!s || typeof s !== 'object') return;
+    let shown = false;
+    const providers = s.providers_configured;
+    if (Number.isInteger(providers) && providers > 0) {
+      $('stat-providers-value').textContent = fmt(providers);
+      $('stat-providers').hidden = false;
+      shown = true;
+    }
+    const latency = s.median_latency_ms;
+    if (typeof latency === 'number' && Number.isFinite(latency) && latency >= 0) {
+      const ms = latency < 10 ? Math.round(latency * 10) / 10 : Math.round(latency);
+      $('stat-latency-value').textContent = `${fmt(ms)}\u00a0ms`;
+      $('stat-latency').hidden = false;
+      shown = true;
+    }
+    $('hero-stats').hidden = !shown;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Signup dialog
+
+  const EMAIL_RE = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+  let opener = null;
+  let validateSeq = 0;
+  let validateTimer = null;
+  let lastValidation = null; // {code, package, valid, percent}
+  let idempotency = null; // {body, key}
+
+  function newKey() {
+    if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+    const b = new Uint8Array(16);
+    crypto.getRandomValues(b);
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  function selectedPackage() {
+    return state.packages.find((p) => p.id === $('signup-package').value) || state.packages[0];
+  }
+
+  function renderSummary() {
+    const p = selectedPackage();
+    const summary = $('signup-summary');
+    if (!p) { summary.textContent = ''; return; }
+    const code = $('signup-code').value.trim().toUpperCase();
+    const v = lastValidation;
+    if (code && v && v.code === code && v.package === p.id && v.valid) {
+      summary.textContent = `Vous paierez ${dzd(discounted(p.monthly_price_dzd, v.percent))} par mois pendant ${v.months} mois, puis ${dzd(p.monthly_price_dzd)}.`;
+    } else if (code) {
+      summary.textContent = `Forfait ${p.name}\u00a0: ${dzd(p.monthly_price_dzd)} par mois, hors réduction.`;
+    } else {
+      summary.textContent = `Forfait ${p.name}\u00a0: ${dzd(p.monthly_price_dzd)} par mois.`;
+    }
+  }
+
+  function setCodeStatus(kind, text) {
+    const s = $('signup-code-status');
+    s.dataset.kind = kind;
+    s.textContent = text;
+    $('signup-code').setAttribute('aria-invalid', kind === 'error' ? 'true' : 'false');
+  }
+
+  async function validateCode() {
+    clearTimeout(validateTimer);
+    const code = $('signup-code').value.trim();
+    const p = selectedPackage();
+    const seq = ++validateSeq;
+    lastValidation = null;
+    if (!code) { setCodeStatus('', ''); renderSummary(); return; }
+    setCodeStatus('pending', 'Vérification du code\u2026');
+    renderSummary();
+    let a;
+    try {
+      a = await postJson('/api/promo/validate', { code, package: p.id });
+    } catch (_) {
+      if (seq === validateSeq) setCodeStatus('error', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+      return;
+    }
+    if (seq !== validateSeq) return; // a newer check is under way
+    if (a.status === 429) {
+      setCodeStatus('error', 'Trop de vérifications en peu de temps. Patientez quelques secondes\u00a0: le code sera vérifié à l\u2019envoi.');
+    } else if (!a.ok || !a.data) {
+      const msg = a.data && a.data.error && a.data.error.message;
+      setCodeStatus('error', a.status === 400 && msg ? `Code promo invalide\u00a0: ${msg}.` : 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+    } else if (a.data.valid) {
+      lastValidation = {
+        code: code.toUpperCase(), package: p.id, valid: true,
+        percent: a.data.discount_percent, months: a.data.duration_months,
+      };
+      setCodeStatus('ok', a.data.message || `Réduction de ${a.data.discount_percent}\u00a0% !`);
+    } else {
+      setCodeStatus('error', a.data.message || 'Ce code promo n\u2019est pas valable.');
+      if (code.toUpperCase() === CODE && a.data.reason === 'exhausted') applyRemaining({ remaining: 0, total: state.total });
+    }
+    renderSummary();
+  }
+
+  function scheduleValidate() {
+    clearTimeout(validateTimer);
+    validateSeq++; // any answer in flight is stale now
+    lastValidation = null;
+    renderSummary();
+    if (!$('signup-code').value.trim()) { setCodeStatus('', ''); return; }
+    setCodeStatus('pending', 'Vérification du code\u2026');
+    validateTimer = setTimeout(validateCode, VALIDATE_DEBOUNCE_MS);
+  }
+
+  function setFormError(text) { $('signup-error').textContent = text; }
+
+  function setEmailError(text) {
+    $('signup-email-error').textContent = text;
+    $('signup-email').setAttribute('aria-invalid', text ? 'true' : 'false');
+  }
+
+  const RETRY_HINT = ' Videz le champ «\u00a0Code promo\u00a0» pour vous inscrire au tarif normal.';
+
+  function signupErrorMessage(a) {
+    const err = (a.data && a.data.error) || {};
+    const code = err.code || '';
+    const serverMsg = typeof err.message === 'string' ? err.message : '';
+    switch (code) {
+      case 'email_taken':
+        return 'Cette adresse e-mail est déjà utilisée\u00a0: un compte existe déjà. Utilisez une autre adresse, ou contactez-nous si vous avez perdu votre clé.';
+      case 'invalid_email':
+        return 'Cette adresse e-mail n\u2019est pas valide. Vérifiez-la, par exemple nom@domaine.dz.';
+      case 'promo_exhausted':
+        return `Il n\u2019y a plus de places\u00a0: les ${state.total} places de l\u2019offre ${CODE} ont toutes été prises.${RETRY_HINT}`;
+      case 'promo_unknown':
+        return `Ce code promo n\u2019existe pas. Vérifiez-le, ou videz le champ pour vous inscrire au tarif normal.`;
+      case 'promo_inactive':
+      case 'promo_expired':
+      case 'promo_not_yet_valid':
+      case 'promo_not_for_package':
+        return `${serverMsg || 'Ce code promo ne peut pas être utilisé.'}${RETRY_HINT}`;
+      case 'unknown_package':
+        return 'Ce forfait n\u2019existe pas. Choisissez un forfait dans la liste.';
+      case 'rate_limited': {
+        const wait = parseInt(a.retryAfter || '', 10);
+        return Number.isFinite(wait) && wait > 0
+          ? `Trop de tentatives. Patientez ${wait}\u00a0seconde${wait > 1 ? 's' : ''} puis réessayez.`
+          : 'Trop de tentatives. Patientez un instant puis réessayez.';
+      }
+      case 'idempotency_in_progress':
+        return 'Votre inscription est déjà en cours de traitement. Patientez un instant puis réessayez.';
+      default:
+        if (a.status === 429) return 'Trop de tentatives. Patientez un instant puis réessayez.';
+        if (a.status === 503 || a.status === 502 || a.status === 504) return 'Le service est momentanément indisponible. Réessayez dans quelques instants.';
+        if (a.status >= 500) return 'Une erreur est survenue de notre côté. Réessayez dans quelques instants.';
+        return serverMsg ? `Inscription impossible\u00a0: ${serverMsg}.` : 'Inscription impossible. Vérifiez les informations saisies.';
+    }
+  }
+
+  async function submitSignup(ev) {
+    ev.preventDefault();
+    setFormError('');
+    setEmailError('');
+    const email = $('signup-email').value.trim();
+    if (!email) {
+      setEmailError('Saisissez votre adresse e-mail.');
+      $('signup-email').focus();
+      return;
+    }
+    if (email.length > 254 || !EMAIL_RE.test(email)) {
+      setEmailError('Cette adresse e-mail n\u2019est pas valide. Vérifiez-la, par exemple nom@domaine.dz.');
+      $('signup-email').focus();
+      return;
+    }
+    const p = selectedPackage();
+    const code = $('signup-code').value.trim();
+    const body = { email, package: p.id };
+    if (code) body.promo_code = code;
+    const bodyText = JSON.stringify(body);
+    // The same attempt retried (double click, network error) carries the same key: one account.
+    if (!idempotency || idempotency.body !== bodyText) idempotency = { body: bodyText, key: newKey() };
+
+    const button = $('signup-submit');
+    button.disabled = true;
+    button.textContent = 'Création du compte\u2026';
+    let a;
+    try {
+      a = await postJson('/api/promo/signup', body, { 'Idempotency-Key': idempotency.key });
+    } catch (_) {
+      a = null;
+    }
+    button.disabled = false;
+    button.textContent = 'Recevoir ma clé API';
+    if (!a) {
+      setFormError('Impossible de joindre le serveur. Vérifiez votre connexion et réessayez.');
+      return;
+    }
+    if (a.status === 201 && a.data && typeof a.data.api_key === 'string') {
+      idempotency = null;
+      showSuccess(a.data);
+      pollOnce();
+      return;
+    }
+    const message = signupErrorMessage(a);
+    const code2 = a.data && a.data.error && a.data.error.code;
+    if (code2 === 'email_taken' || code2 === 'invalid_email') {
+      setEmailError(message);
+      $('signup-email').focus();
+    } else {
+      setFormError(message);
+    }
+    if (code2 === 'promo_exhausted') {
+      applyRemaining({ remaining: 0, total: state.total });
+      setCodeStatus('error', `Il n\u2019y a plus de places pour ${CODE}.`);
+    }
+  }
+
+  function formatDate(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return null;
+    return d.toLocaleDateString('fr-FR', { day: 'numeric', month: 'long', year: 'numeric' });
+  }
+
+  function showSuccess(s) {
+    const p = state.packages.find((x) => x.id === s.package) || { name: s.package };
+    const ends = s.discount_ends_at ? formatDate(s.discount_ends_at) : null;
+    const price = Number(s.price_dzd);
+    const base = Number(s.base_price_dzd);
+    $('success-plan').textContent = s.discount_percent > 0 && ends
+      ? `Forfait ${p.name}\u00a0: ${dzd(price)} par mois (\u2212${s.discount_percent}\u00a0%) jusqu\u2019au ${ends}, puis ${dzd(base)}.`
+      : `Forfait ${p.name}\u00a0: ${dzd(price)} par mois.`;
+    $('api-key').value = s.api_key;
+    $('copy-status').textContent = '';
+    const origin = window.location.origin;
+    $('snippet-curl').textContent = [
+      `export IAF_API_KEY="${s.api_key}"`,
+      '',
+      `curl ${origin}/v1/chat/completions \\`,
+      '  -H "Authorization: Bearer $IAF_API_KEY" \\',
+      '  -H "Content-Type: application/json" \\',
+      `  -d '{"model": "${EXAMPLE_MODEL}", "messages": [{"role": "user", "content": "Bonjour !"}]}'`,
+    ].join('\n');
+    $('snippet-python').textContent = [
+      '# pip install openai',
+      'import os',
+      'from openai import OpenAI',
+      '',
+      `client = OpenAI(base_url="${origin}/v1", api_key=os.environ["IAF_API_KEY"])`,
+      'reply = client.chat.completions.create(',
+      `    model="${EXAMPLE_MODEL}",`,
+      '    messages=[{"role": "user", "content": "Bonjour !"}],',
+      ')',
+      'print(reply.choices[0].message.content)',
+    ].join('\n');
+    $('signup-form').hidden = true;
+    $('signup-success').hidden = false;
+    $('signup-title').textContent = 'Bienvenue chez IAFactory';
+    $('success-title').focus();
+  }
+
+  /** Forgets the key: it is shown once, in the dialog that received it. */
+  function wipeSuccess() {
+    $('api-key').value = '';
+    $('snippet-curl').textContent = '';
+    $('snippet-python').textContent = '';
+    $('success-plan').textContent = '';
+    $('copy-status').textContent = '';
+  }
+
+  async function copyKey() {
+    const input = $('api-key');
+    const key = input.value;
+    if (!key) return;
+    let ok = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(key);
+        ok = true;
+      }
+    } catch (_) { ok = false; }
+    if (!ok) {
+      input.focus();
+      input.select();
+      try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
+    }
+    $('copy-status').textContent = ok
+      ? 'Clé copiée dans le presse-papiers.'
+      : 'Copie automatique impossible\u00a0: la clé est sélectionnée, copiez-la avec Ctrl+C.';
+  }
+
+  function openSignup(packageId, trigger) {
+    const dialog = $('signup-dialog');
+    opener = trigger || document.activeElement;
+    wipeSuccess();
+    $('signup-form').hidden = false;
+    $('signup-success').hidden = true;
+    $('signup-title').textContent = 'Créer mon compte';
+    setFormError('');
+    setEmailError('');
+    if (packageId && state.packages.some((p) => p.id === packageId)) $('signup-package').value = packageId;
+    $('signup-code').value = promoActive() ? CODE : '';
+    lastValidation = null;
+    if (!dialog.open) dialog.showModal();
+    $('signup-email').focus();
+    if ($('signup-code').value) validateCode(); else { setCodeStatus('', ''); renderSummary(); }
+  }
+
+  function closeSignup() {
+    const dialog = $('signup-dialog');
+    if (dialog.open) dialog.close();
+  }
+
+  function wire() {
+    document.addEventListener('click', (ev) => {
+      const t = ev.target instanceof Element ? ev.target.closest('[data-signup]') : null;
+      if (!t) return;
+      ev.preventDefault();
+      openSignup(t.getAttribute('data-signup'), t);
+    });
+    const dialog = $('signup-dialog');
+    dialog.addEventListener('close', () => {
+      const hadKey = Boolean($('api-key').value);
+      wipeSuccess();
+      if (hadKey) { $('signup-form').reset(); $('signup-form').hidden = false; $('signup-success').hidden = true; }
+      clearTimeout(validateTimer);
+      validateSeq++;
+      if (opener && typeof opener.focus === 'function' && document.contains(opener)) opener.focus();
+      opener = null;
+    });
+    // A click on the backdrop (outside the dialog box) closes it.
+    dialog.addEventListener('click', (ev) => {
+      if (ev.target !== dialog) return;
+      const r = dialog.getBoundingClientRect();
+      const inside = ev.clientX >= r.left && ev.clientX <= r.right && ev.clientY >= r.top && ev.clientY <= r.bottom;
+      if (!inside) closeSignup();
+    });
+    $('signup-close').addEventListener('click', closeSignup);
+    $('success-close').addEventListener('click', closeSignup);
+    $('copy-key').addEventListener('click', copyKey);
+    $('signup-form').addEventListener('submit', submitSignup);
+    $('signup-code').addEventListener('input', scheduleValidate);
+    $('signup-package').addEventListener('change', () => {
+      if ($('signup-code').value.trim()) validateCode(); else renderSummary();
+    });
+    $('signup-email').addEventListener('input', () => { if ($('signup-email-error').textContent) setEmailError(''); });
+  }
+
+  function start() {
+    wire();
+    buildCards();
+    pollOnce();
+    startStream();
+    loadPackages();
+    loadPlatformStatus();
+  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);
+  else start();
+})();

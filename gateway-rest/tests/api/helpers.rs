@@ -1,0 +1,238 @@
+//! Test harness: the real promo-service (SQLite file in a temp folder) and the real gateway-rest,
+//! both in-process on random loopback ports, driven over HTTP with reqwest.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use gateway_rest::Config;
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+/// A loopback URL where nothing listens (connections are refused at once).
+pub async fn dead_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+/// A running promo-service on its own SQLite file.
+pub struct Promo {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl Promo {
+    pub async fn spawn() -> Promo {
+        iafactory::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/promo.db", dir.path().display());
+        let mut config = promo_service::Config::new(url, ADMIN_TOKEN);
+        config.live_poll_interval = Duration::from_millis(100);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(promo_service::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Promo {
+            addr,
+            _stop: stop,
+            _dir: dir,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+/// A running gateway-rest.
+pub struct Gateway {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), gateway_rest::ServeError>>>,
+}
+
+impl Gateway {
+    pub async fn spawn(config: Config) -> Gateway {
+        iafactory::telemetry::init_for_tests();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(gateway_rest::serve(config, listener, async move {
+            let _ = stopped.await;
+        }));
+        Gateway {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Graceful stop; returns what `serve` returned.
+    pub async fn stop(mut self) -> Result<(), gateway_rest::ServeError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path))
+    }
+}
+
+/// promo-service + gateway-rest (llm-gateway absent unless a test adds it).
+pub struct Stack {
+    pub promo: Promo,
+    pub gw: Gateway,
+}
+
+impl Stack {
+    pub async fn spawn() -> Stack {
+        Stack::spawn_with(|_| {}).await
+    }
+
+    /// With a tweak of the gateway's configuration (rate limits are off unless the tweak sets them,
+    /// since every test client comes from 127.0.0.1).
+    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Stack {
+        let promo = Promo::spawn().await;
+        let mut config = Config::new(promo.url(), dead_url().await);
+        config.validate_rate = None;
+        config.signup_rate = None;
+        config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        tweak(&mut config);
+        let gw = Gateway::spawn(config).await;
+        let stack = Stack { promo, gw };
+        stack.wait_ready().await;
+        stack
+    }
+
+    /// Waits until promo-service answers through the gateway (it migrates its database first).
+    async fn wait_ready(&self) {
+        for _ in 0..200 {
+            if let Ok(r) = self
+                .gw
+                .request(Method::GET, "/api/promo/health")
+                .send()
+                .await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("promo-service did not come up behind the gateway");
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        Answer::of(self.gw.request(Method::GET, path).send().await.unwrap()).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> Answer {
+        Answer::of(
+            self.gw
+                .request(Method::GET, path)
+                .bearer_auth(ADMIN_TOKEN)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Answer {
+        Answer::of(
+            self.gw
+                .request(Method::POST, path)
+                .json(&body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn signup(&self, email: &str, package: &str, code: &str) -> Answer {
+        self.post(
+            "/api/promo/signup",
+            json!({"email": email, "package": package, "promo_code": code}),
+        )
+        .await
+    }
+
+    /// The admin statistics (to check what was or was not written).
+    pub async fn stats(&self) -> Value {
+        let a = self.admin_get("/api/promo/stats").await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        a.body
+    }
+}
+
+/// A decoded answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Answer {
+    pub async fn of(r: reqwest::Response) -> Answer {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    /// The `error.code` of a JSON error body.
+    pub fn error_code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts a JSON error answer with this status and code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{self:?}");
+        assert_eq!(self.error_code(), code, "{self:?}");
+        assert!(
+            self.body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{self:?}"
+        );
+        assert!(
+            self.headers
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.starts_with("application/json")),
+            "{self:?}"
+        );
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}

@@ -1,0 +1,9 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
+
+mod helpers;
+mod hostile;
+mod ops;
+mod promo;
+mod ratelimit;
+mod sse;

@@ -1,0 +1,112 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Browser tests of the landing page (`/api-packages/`), issue 5.
+//!
+//! Starts the real stack in-process on random loopback ports — promo-service on a SQLite file in
+//! a temp folder, and gateway-rest in front of it (llm-gateway is left unreachable: the page never
+//! needs it) — then runs `e2e/landing.test.mjs`, which drives Debian's `/usr/bin/chromium` with
+//! `playwright-core`. The Node script does the checking; this test asserts it exits 0 and prints
+//! its output otherwise.
+//!
+//! Missing Chromium or `e2e/node_modules` is a failure, not a skip: `scripts/test-setup.sh`
+//! installs both. Screenshots go to `test-artifacts/landing/` at the workspace root.
+
+mod stack;
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use stack::{ADMIN_TOKEN, Stack};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("gateway-rest sits in the workspace")
+        .to_path_buf()
+}
+
+fn chromium_path() -> PathBuf {
+    std::env::var_os("LANDING_CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"))
+}
+
+/// Fails (never skips) when the browser or the Node packages are not installed.
+fn check_prerequisites(root: &Path) {
+    let hint = "run scripts/test-setup.sh (installs Debian's chromium and `npm ci` in e2e/)";
+    let chromium = chromium_path();
+    assert!(
+        chromium.is_file(),
+        "Chromium not found at {}: {hint}",
+        chromium.display()
+    );
+    let playwright = root.join("e2e/node_modules/playwright-core/package.json");
+    assert!(
+        playwright.is_file(),
+        "playwright-core is not installed ({} missing): {hint}",
+        playwright.display()
+    );
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `node` ({e}): Node.js 20+ is required"));
+    assert!(node.status.success(), "`node --version` failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn landing_page_in_chromium() {
+    let root = workspace_root();
+    check_prerequisites(&root);
+
+    let stack = Stack::spawn().await;
+    let artifacts = root.join("test-artifacts/landing");
+    std::fs::create_dir_all(&artifacts).unwrap();
+
+    let script = root.join("e2e/landing.test.mjs");
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .current_dir(root.join("e2e"))
+        .env("LANDING_BASE_URL", &stack.base)
+        .env("LANDING_STRICT_URL", &stack.strict_base)
+        .env("LANDING_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("LANDING_ARTIFACTS", &artifacts)
+        .env("LANDING_CHROMIUM", chromium_path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start node {}: {e}", script.display()));
+
+    let stdout = child.stdout.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let read_out = tokio::spawn(read_all(stdout));
+    let read_err = tokio::spawn(read_all(stderr));
+    let status = match tokio::time::timeout(Duration::from_secs(300), child.wait()).await {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = child.kill().await;
+            let out = read_out.await.unwrap();
+            let err = read_err.await.unwrap();
+            panic!(
+                "the browser test did not finish within 300 s\n--- stdout\n{out}\n--- stderr\n{err}"
+            );
+        }
+    };
+    let out = read_out.await.unwrap();
+    let err = read_err.await.unwrap();
+    stack.stop().await;
+    assert!(
+        status.success(),
+        "e2e/landing.test.mjs failed ({status})\n--- stdout\n{out}\n--- stderr\n{err}"
+    );
+    // Visible with `cargo test -- --nocapture`.
+    eprintln!("{out}");
+}
+
+async fn read_all(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let _ = r.read_to_end(&mut buf).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}

@@ -1,0 +1,126 @@
+//! The real stack in-process on random loopback ports: promo-service (SQLite file in a temp
+//! folder) and two gateway-rest instances in front of it — one without rate limits (every test
+//! request comes from 127.0.0.1) and one with a tight signup limit, to see the page's 429 message.
+
+use std::time::Duration;
+
+use gateway_rest::Config;
+use gateway_rest::ratelimit::RateSpec;
+use tokio::sync::oneshot;
+
+pub const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
+
+/// A loopback URL where nothing listens (llm-gateway: the landing page never needs it).
+async fn dead_url() -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    drop(l);
+    format!("http://{addr}")
+}
+
+struct Running {
+    stop: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+pub struct Stack {
+    /// Base URL of the gateway without rate limits (`http://127.0.0.1:port`).
+    pub base: String,
+    /// Base URL of the gateway allowing 2 signups per minute per IP.
+    pub strict_base: String,
+    gateways: Vec<Running>,
+    promo: Running,
+    _dir: tempfile::TempDir,
+}
+
+async fn spawn_gateway(config: Config) -> (String, Running) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        if let Err(e) = gateway_rest::serve(config, listener, async move {
+            let _ = stopped.await;
+        })
+        .await
+        {
+            panic!("gateway-rest failed: {e}");
+        }
+    });
+    (format!("http://{addr}"), Running { stop, task })
+}
+
+impl Stack {
+    pub async fn spawn() -> Stack {
+        iafactory::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/promo.db", dir.path().display());
+        let mut promo_config = promo_service::Config::new(url, ADMIN_TOKEN);
+        promo_config.live_poll_interval = Duration::from_millis(100);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let promo_addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            if let Err(e) = promo_service::serve(promo_config, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                panic!("promo-service failed: {e}");
+            }
+        });
+        let promo = Running { stop, task };
+
+        let llm = dead_url().await;
+        let mut open = Config::new(format!("http://{promo_addr}"), llm.clone());
+        open.validate_rate = None;
+        open.signup_rate = None;
+        open.sse_keep_alive = Duration::from_secs(5);
+        let (base, open_gw) = spawn_gateway(open).await;
+
+        let mut strict = Config::new(format!("http://{promo_addr}"), llm);
+        strict.validate_rate = None;
+        strict.signup_rate = RateSpec::new(2, 2);
+        let (strict_base, strict_gw) = spawn_gateway(strict).await;
+
+        let stack = Stack {
+            base,
+            strict_base,
+            gateways: vec![open_gw, strict_gw],
+            promo,
+            _dir: dir,
+        };
+        stack.wait_ready().await;
+        stack
+    }
+
+    /// Waits until promo-service answers through the gateway (it migrates its database first).
+    async fn wait_ready(&self) {
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http
+                .get(format!("{}/api/promo/LAUNCH30/remaining", self.base))
+                .send()
+                .await
+                && r.status() == reqwest::StatusCode::OK
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("promo-service did not come up behind gateway-rest");
+    }
+
+    pub async fn stop(self) {
+        for gw in self.gateways {
+            gw.stop().await;
+        }
+        self.promo.stop().await;
+    }
+}
