@@ -1,0 +1,455 @@
+// Browser test of the landing page (/api-packages/) against the real stack.
+//
+// Started by `cargo test -p gateway-rest --test landing` (gateway-rest/tests/landing), which runs
+// promo-service and gateway-rest on random ports and passes:
+//   LANDING_BASE_URL     gateway-rest without rate limits, e.g. http://127.0.0.1:41234
+//   LANDING_STRICT_URL   gateway-rest allowing 2 signups per minute per IP (429 message)
+//   LANDING_ADMIN_TOKEN  promo-service admin token
+//   LANDING_ARTIFACTS    folder for screenshots (test-artifacts/landing)
+//   LANDING_CHROMIUM     Chromium binary (default /usr/bin/chromium, Debian's package)
+//
+// Drives Debian's Chromium with playwright-core (no browser download). Prints one line per step
+// and exits 1 at the first failure, after a screenshot of the page under test.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BASE = mustEnv('LANDING_BASE_URL');
+const STRICT = mustEnv('LANDING_STRICT_URL');
+const ARTIFACTS = process.env.LANDING_ARTIFACTS || path.resolve('..', 'test-artifacts', 'landing');
+const CHROMIUM = process.env.LANDING_CHROMIUM || '/usr/bin/chromium';
+const PAGE = `${BASE}/api-packages/`;
+const STEP_TIMEOUT = 15000;
+
+function mustEnv(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`${name} is not set: run this through \`cargo test -p gateway-rest --test landing\``);
+    process.exit(2);
+  }
+  return v.replace(/\/$/, '');
+}
+
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`Chromium not found at ${CHROMIUM}: run scripts/test-setup.sh`);
+  process.exit(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const norm = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
+let emailSeq = 0;
+const freshEmail = (tag) => `${tag}.${Date.now().toString(36)}.${++emailSeq}@exemple.dz`;
+
+async function api(base, method, p, body, headers = {}) {
+  const r = await fetch(`${base}${p}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { json = null; }
+  return { status: r.status, json, text };
+}
+
+async function remaining() {
+  const r = await api(BASE, 'GET', '/api/promo/LAUNCH30/remaining');
+  assert.equal(r.status, 200, r.text);
+  return r.json.remaining;
+}
+
+/** Waits until the text of `selector` (whitespace collapsed) matches `re`. */
+async function waitText(page, selector, re, timeout = STEP_TIMEOUT) {
+  try {
+    await page.waitForFunction(([sel, src, flags]) => {
+      const el = document.querySelector(sel);
+      return Boolean(el) && new RegExp(src, flags).test(el.textContent.replace(/\s+/g, ' '));
+    }, [selector, re.source, re.flags], { timeout });
+  } catch {
+    const actual = await page.evaluate((sel) => document.querySelector(sel)?.textContent ?? null, selector);
+    throw new Error(`${selector}: expected text matching ${re}, got ${JSON.stringify(norm(actual))}`);
+  }
+}
+
+async function text(page, selector) {
+  return norm(await page.locator(selector).first().textContent());
+}
+
+async function waitFor(page, fn, arg, what, timeout = STEP_TIMEOUT) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch {
+    throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+// Every request any page makes, to prove nothing leaves the machine.
+const requests = [];
+const pageErrors = [];
+const consoleProblems = [];
+
+function watch(page, name) {
+  page.on('request', (r) => requests.push({ page: name, url: r.url(), method: r.method() }));
+  page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+  page.on('console', (m) => {
+    const t = m.text();
+    // Failed fetches (404 of a figure not yet exposed, 409/429 answers) are expected; a CSP
+    // violation or a script error is not.
+    if (/Content Security Policy|Refused to (load|connect|execute|apply)/i.test(t)) consoleProblems.push(`${name}: ${t}`);
+    if (m.type() === 'error' && !/Failed to load resource|net::ERR_|EventSource/i.test(t)) consoleProblems.push(`${name}: ${t}`);
+  });
+  return page;
+}
+
+let current = null; // page to screenshot on failure
+let failures = 0;
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`not ok - ${name}`);
+    console.log(String(e && e.stack ? e.stack : e).split('\n').map((l) => `    ${l}`).join('\n'));
+    if (current) {
+      const file = path.join(ARTIFACTS, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
+      await current.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.log(`    screenshot: ${file}`);
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iaf-landing-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  locale: 'fr-FR',
+  viewport: { width: 1280, height: 900 },
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+
+const packages = {
+  starter: { base: '10 000 DZD', promo: '7 500 DZD', tokens: '1 000 000 jetons / mois', rpm: '30 requêtes / min' },
+  dev: { base: '15 000 DZD', promo: '10 050 DZD', tokens: '5 000 000 jetons / mois', rpm: '60 requêtes / min' },
+  business: { base: '100 000 DZD', promo: '75 000 DZD', tokens: '30 000 000 jetons / mois', rpm: '300 requêtes / min' },
+  premium: { base: '200 000 DZD', promo: '140 000 DZD', tokens: '100 000 000 jetons / mois', rpm: '1 000 requêtes / min' },
+};
+
+let exitCode = 0;
+try {
+  const a = watch(await context.newPage(), 'A');
+  current = a;
+  let apiKey = '';
+  const firstEmail = freshEmail('premier');
+
+  await step('the page loads from gateway-rest, in French, and the counter shows 30', async () => {
+    const r = await a.goto(PAGE);
+    assert.equal(r.status(), 200);
+    assert.equal(await a.getAttribute('html', 'lang'), 'fr');
+    await waitText(a, '#promo-counter', /^Plus que 30 places sur 30$/);
+    assert.equal(await a.getAttribute('#promo', 'data-state'), 'open');
+    assert.equal(await a.getAttribute('#promo-progress', 'aria-valuenow'), '0');
+    assert.match(await text(a, '#promo-headline'), /LAUNCH30|jusqu’à −33 %/);
+  });
+
+  await step('four packages with LAUNCH30 prices, full prices struck through, and quotas', async () => {
+    await waitFor(a, () => document.querySelectorAll('.package[data-package]').length === 4, undefined, '4 cards');
+    // The discounts come from /api/promo/validate; wait for the page to have them.
+    await waitText(a, '.package[data-package="dev"] .price-note', /−33 % pendant 6 mois avec LAUNCH30/);
+    for (const [id, p] of Object.entries(packages)) {
+      const card = `.package[data-package="${id}"]`;
+      assert.equal(await text(a, `${card} .price-now`), p.promo, `${id} price`);
+      assert.match(await text(a, `${card} .price-was`), new RegExp(`${p.base}$`), `${id} full price`);
+      const quotas = await a.locator(`${card} .quota li`).allTextContents();
+      assert.deepEqual(quotas.map(norm), [p.tokens, p.rpm], `${id} quotas`);
+      assert.equal(await text(a, `${card} [data-signup]`), `Choisir ${id[0].toUpperCase()}${id.slice(1)} — ${p.promo}/mois`);
+    }
+  });
+
+  await step('six feature cards, six FAQ entries, a final CTA', async () => {
+    assert.equal(await a.locator('.feature').count(), 6);
+    assert.equal(await a.locator('.faq details').count(), 6);
+    await a.locator('.faq summary').first().click();
+    assert.equal(await a.locator('.faq details').first().getAttribute('open'), '');
+    assert.ok(await a.locator('.final-cta [data-signup]').isVisible());
+  });
+
+  await step('hero figures come from /api/platform/status, and are hidden when it has none', async () => {
+    const s = await api(BASE, 'GET', '/api/platform/status');
+    await a.waitForLoadState('networkidle').catch(() => {});
+    if (s.status !== 200) {
+      assert.equal(await a.locator('#hero-stats').isVisible(), false, 'no figure is known: none is shown');
+      console.log(`    (/api/platform/status answers ${s.status}: figures hidden)`);
+    } else {
+      const { providers_configured: n, median_latency_ms: ms } = s.json;
+      assert.equal(await a.locator('#stat-providers').isVisible(), Number.isInteger(n) && n > 0);
+      assert.equal(await a.locator('#stat-latency').isVisible(), typeof ms === 'number');
+      if (Number.isInteger(n) && n > 0) assert.equal(await text(a, '#stat-providers-value'), String(n));
+    }
+    // No marketing figure from the prototype (279 ms, 99.9 %, 15+).
+    const body = norm(await a.locator('body').textContent());
+    for (const made_up of ['279', '99.9', '99,9', '15+']) assert.ok(!body.includes(made_up), `hard-coded ${made_up}`);
+  });
+
+  await step('screenshots at 360, 768 and 1280 px', async () => {
+    for (const width of [360, 768, 1280]) {
+      await a.setViewportSize({ width, height: 800 });
+      await a.evaluate(() => window.scrollTo(0, 0));
+      const overflow = await a.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `horizontal overflow of ${overflow} px at ${width} px`);
+      await a.screenshot({ path: path.join(ARTIFACTS, `landing-${width}.png`), fullPage: true });
+    }
+    await a.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  const b = watch(await context.newPage(), 'B');
+  await step('a second page is open at the same time and shows 30', async () => {
+    await b.goto(PAGE);
+    await waitText(b, '#promo-counter', /^Plus que 30 places sur 30$/);
+    await b.evaluate(() => { window.__notReloaded = true; });
+  });
+
+  await step('keyboard: Tab reaches a package CTA with a visible focus ring, Enter opens the form', async () => {
+    await a.bringToFront();
+    await a.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    let found = null;
+    for (let i = 0; i < 40 && !found; i++) {
+      await a.keyboard.press('Tab');
+      found = await a.evaluate(() => {
+        const el = document.activeElement;
+        if (!el || !el.matches('.package [data-signup]')) return null;
+        const cs = getComputedStyle(el);
+        return { id: el.dataset.signup, outline: cs.outlineStyle, width: cs.outlineWidth };
+      });
+    }
+    assert.ok(found, 'no package CTA reached with Tab');
+    assert.notEqual(found.outline, 'none', 'focused CTA has no outline');
+    assert.notEqual(found.width, '0px', 'focused CTA has no outline');
+    await a.keyboard.press('Enter');
+    await waitFor(a, () => document.getElementById('signup-dialog').open, undefined, 'the dialog');
+    assert.equal(await a.evaluate(() => document.activeElement.id), 'signup-email', 'focus goes to the e-mail field');
+    assert.equal(await a.inputValue('#signup-package'), found.id);
+    assert.equal(await a.inputValue('#signup-code'), 'LAUNCH30', 'code pre-filled');
+    await waitText(a, '#signup-code-status', /^Réduction de 25% pendant 6 mois !$/);
+    // Labels: every field has one.
+    for (const id of ['signup-email', 'signup-package', 'signup-code']) {
+      assert.equal(await a.locator(`label[for="${id}"]`).count(), 1, `label of ${id}`);
+    }
+    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-form-1280.png') });
+    await a.keyboard.press('Escape');
+    await waitFor(a, () => !document.getElementById('signup-dialog').open, undefined, 'the dialog to close');
+    assert.equal(await a.evaluate(() => document.activeElement?.dataset?.signup ?? null), found.id, 'focus back on the CTA');
+  });
+
+  await step('a malformed e-mail is refused with a French sentence, nothing is sent', async () => {
+    await a.click('.package[data-package="dev"] [data-signup]');
+    const before = requests.filter((r) => r.url.endsWith('/api/promo/signup')).length;
+    await a.fill('#signup-email', 'pas-une-adresse');
+    await a.click('#signup-submit');
+    await waitText(a, '#signup-email-error', /Cette adresse e-mail n’est pas valide/);
+    assert.equal(await a.getAttribute('#signup-email', 'aria-invalid'), 'true');
+    assert.equal(requests.filter((r) => r.url.endsWith('/api/promo/signup')).length, before);
+  });
+
+  await step('inline validation of the code: unknown code, then lower-case launch30 on dev', async () => {
+    await a.fill('#signup-code', 'FAUXCODE');
+    await waitText(a, '#signup-code-status', /^Ce code promo n'existe pas\.$/);
+    assert.equal(await a.getAttribute('#signup-code-status', 'data-kind'), 'error');
+    await a.fill('#signup-code', 'launch30');
+    await waitText(a, '#signup-code-status', /^Réduction de 33% pendant 6 mois !$/);
+    assert.equal(await a.getAttribute('#signup-code-status', 'data-kind'), 'ok');
+    await waitText(a, '#signup-summary', /10 050 DZD par mois pendant 6 mois, puis 15 000 DZD/);
+    await a.selectOption('#signup-package', 'premium');
+    await waitText(a, '#signup-code-status', /^Réduction de 30% pendant 6 mois !$/);
+    await a.selectOption('#signup-package', 'dev');
+    await waitText(a, '#signup-code-status', /^Réduction de 33% pendant 6 mois !$/);
+  });
+
+  await step('a signup through the form succeeds and shows an iaf_ key once, with a quick start', async () => {
+    await a.fill('#signup-email', firstEmail);
+    await a.click('#signup-submit');
+    await waitFor(a, () => !document.getElementById('signup-success').hidden, undefined, 'the success panel');
+    apiKey = await a.inputValue('#api-key');
+    assert.match(apiKey, /^iaf_[A-Za-z0-9_-]{16,}$/);
+    assert.match(await text(a, '#success-plan'), /^Forfait Dev : 10 050 DZD par mois \(−33 %\) jusqu’au \d{1,2} \S+ \d{4}, puis 15 000 DZD\.$/);
+    const curl = await a.textContent('#snippet-curl');
+    assert.ok(curl.includes(`curl ${BASE}/v1/chat/completions`), curl);
+    assert.ok(curl.includes(apiKey), curl);
+    const py = await a.textContent('#snippet-python');
+    assert.ok(py.includes(`base_url="${BASE}/v1"`), py);
+    assert.ok(py.includes('from openai import OpenAI'), py);
+    assert.ok(py.includes('client.chat.completions.create('), py);
+    await a.click('#copy-key');
+    await waitText(a, '#copy-status', /^Clé copiée dans le presse-papiers\.$/);
+    assert.equal(await a.evaluate(() => navigator.clipboard.readText()), apiKey);
+    // The page's own counter followed too.
+    await waitText(a, '#promo-counter', /^Plus que 29 places sur 30$/);
+  });
+
+  await step('the second page drops to 29 without reload (server-sent events)', async () => {
+    await waitText(b, '#promo-counter', /^Plus que 29 places sur 30$/);
+    assert.equal(await b.evaluate(() => window.__notReloaded), true, 'page B was reloaded');
+    assert.equal(await b.getAttribute('#promo-progress', 'aria-valuenow'), '1');
+    const streamed = requests.filter((r) => r.page === 'B' && r.url.endsWith('/api/promo/LAUNCH30/remaining/stream'));
+    assert.ok(streamed.length >= 1, 'page B never opened the event stream');
+  });
+
+  await step('screenshot of the key panel at 360 px; closing the dialog forgets the key', async () => {
+    await a.setViewportSize({ width: 360, height: 780 });
+    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-success-360.png') });
+    await a.setViewportSize({ width: 1280, height: 900 });
+    await a.click('#success-close');
+    await waitFor(a, () => !document.getElementById('signup-dialog').open, undefined, 'the dialog to close');
+    assert.equal(await a.inputValue('#api-key'), '');
+    assert.ok(!(await a.content()).includes(apiKey), 'the key is still in the page');
+  });
+
+  await step('an e-mail already used is refused with a French sentence', async () => {
+    await a.click('.package[data-package="starter"] [data-signup]');
+    await a.fill('#signup-email', `  ${firstEmail.toUpperCase()} `);
+    await a.click('#signup-submit');
+    await waitText(a, '#signup-email-error', /^Cette adresse e-mail est déjà utilisée : un compte existe déjà\./);
+    assert.equal(await a.locator('#signup-success').isVisible(), false);
+    assert.equal(await remaining(), 29, 'a failed signup took a place');
+    await a.keyboard.press('Escape');
+  });
+
+  await step('too many attempts (429) is shown as a French sentence', async () => {
+    // Use up the strict gateway's burst of 2 signups for 127.0.0.1 (full price: no place taken).
+    for (let i = 0; i < 2; i++) {
+      const r = await api(STRICT, 'POST', '/api/promo/signup', { email: freshEmail('rafale'), package: 'starter' });
+      assert.ok(r.status === 201 || r.status === 429, r.text);
+    }
+    const s = watch(await context.newPage(), 'strict');
+    current = s;
+    await s.goto(`${STRICT}/api-packages/`);
+    await waitText(s, '#promo-counter', /^Plus que 29 places sur 30$/);
+    await s.click('.package[data-package="starter"] [data-signup]');
+    await s.fill('#signup-email', freshEmail('limite'));
+    await s.fill('#signup-code', '');
+    await s.click('#signup-submit');
+    await waitText(s, '#signup-error', /^Trop de tentatives\. Patientez \d+ secondes? puis réessayez\.$/);
+    await s.close();
+    current = a;
+    assert.equal(await remaining(), 29);
+  });
+
+  await step('if the event stream fails, the page polls /remaining every 30 s', async () => {
+    const p = watch(await context.newPage(), 'polling');
+    current = p;
+    await p.clock.install();
+    await p.route('**/remaining/stream', (route) => route.abort());
+    await p.goto(PAGE);
+    await waitText(p, '#promo-counter', /^Plus que 29 places sur 30$/);
+    const r = await api(BASE, 'POST', '/api/promo/signup', { email: freshEmail('sondage'), package: 'starter', promo_code: 'LAUNCH30' });
+    assert.equal(r.status, 201, r.text);
+    await p.waitForTimeout(1500);
+    assert.equal(await text(p, '#promo-counter'), 'Plus que 29 places sur 30', 'updated without a stream or a poll?');
+    await p.clock.fastForward(31000);
+    await waitText(p, '#promo-counter', /^Plus que 28 places sur 30$/);
+    const polls = requests.filter((q) => q.page === 'polling' && q.url.endsWith('/api/promo/LAUNCH30/remaining'));
+    assert.ok(polls.length >= 2, `expected a poll after 30 s, saw ${polls.length} /remaining requests`);
+    await p.close();
+    current = a;
+  });
+
+  await step('when LAUNCH30 is exhausted, both open pages switch the banner and prices to full price', async () => {
+    let left = await remaining();
+    while (left > 0) {
+      const r = await api(BASE, 'POST', '/api/promo/signup', { email: freshEmail('remplissage'), package: 'starter', promo_code: 'LAUNCH30' });
+      assert.equal(r.status, 201, r.text);
+      left -= 1;
+    }
+    assert.equal(await remaining(), 0);
+    for (const pg of [a, b]) {
+      current = pg;
+      await waitFor(pg, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the banner to say the offer is over');
+      await waitText(pg, '#promo-headline', /^L’offre de lancement LAUNCH30 est terminée : les 30 places ont été prises\.$/);
+      await waitText(pg, '#promo-counter', /^Les forfaits restent disponibles au tarif normal\.$/);
+      for (const [id, p] of Object.entries(packages)) {
+        const card = `.package[data-package="${id}"]`;
+        await waitText(pg, `${card} .price-now`, new RegExp(`^${p.base}$`));
+        assert.equal(await text(pg, `${card} .price-was`), '', `${id} still shows a struck price`);
+        assert.match(await text(pg, `${card} [data-signup]`), new RegExp(`— ${p.base}/mois$`));
+        assert.match(await text(pg, `${card} .price-note`), /tarif normal/);
+      }
+    }
+    assert.equal(await b.evaluate(() => window.__notReloaded), true, 'page B was reloaded');
+    current = a;
+    await a.screenshot({ path: path.join(ARTIFACTS, 'exhausted-1280.png'), fullPage: true });
+  });
+
+  await step('after exhaustion: no code pre-filled, LAUNCH30 refused in French, full-price signup works', async () => {
+    await a.click('.package[data-package="business"] [data-signup]');
+    assert.equal(await a.inputValue('#signup-code'), '');
+    await a.fill('#signup-email', freshEmail('tardif'));
+    await a.fill('#signup-code', 'LAUNCH30');
+    await waitText(a, '#signup-code-status', /^Désolé, toutes les places de ce code promo ont été prises\.$/);
+    await a.click('#signup-submit');
+    await waitText(a, '#signup-error', /^Il n’y a plus de places : les 30 places de l’offre LAUNCH30 ont toutes été prises\./);
+    await a.fill('#signup-code', '');
+    await a.click('#signup-submit');
+    await waitFor(a, () => !document.getElementById('signup-success').hidden, undefined, 'the success panel');
+    assert.match(await a.inputValue('#api-key'), /^iaf_/);
+    assert.equal(await text(a, '#success-plan'), 'Forfait Business : 100 000 DZD par mois.');
+    await a.keyboard.press('Escape');
+  });
+
+  await step('a page opened after exhaustion shows full prices from the start', async () => {
+    const c = watch(await context.newPage(), 'C');
+    current = c;
+    await c.setViewportSize({ width: 360, height: 800 });
+    await c.goto(PAGE);
+    await waitFor(c, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the over banner');
+    await waitText(c, '.package[data-package="dev"] .price-now', /^15 000 DZD$/);
+    await c.screenshot({ path: path.join(ARTIFACTS, 'exhausted-360.png'), fullPage: true });
+    await c.close();
+    current = a;
+  });
+
+  await step('no request left localhost, no script error, no CSP violation', async () => {
+    assert.ok(requests.length > 20, `only ${requests.length} requests recorded`);
+    const outside = requests.filter((r) => {
+      const u = new URL(r.url);
+      if (u.protocol === 'data:' || u.protocol === 'blob:') return false;
+      return !['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+    });
+    assert.deepEqual(outside, [], 'requests to other hosts');
+    const kinds = new Set(requests.map((r) => new URL(r.url).pathname));
+    for (const must of ['/api-packages/', '/api-packages/styles.css', '/api-packages/app.js', '/api/promo/LAUNCH30/remaining/stream', '/api/promo/packages', '/api/promo/validate', '/api/promo/signup']) {
+      assert.ok(kinds.has(must), `${must} was never requested`);
+    }
+    assert.deepEqual(pageErrors, [], 'script errors');
+    assert.deepEqual(consoleProblems, [], 'console problems');
+    console.log(`    ${requests.length} requests, all to ${new URL(BASE).host} or ${new URL(STRICT).host}`);
+  });
+} catch {
+  exitCode = 1;
+} finally {
+  await context.close().catch(() => {});
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+
+console.log(exitCode === 0 && failures === 0 ? '# all landing page checks passed' : '# landing page checks FAILED');
+console.log(`# screenshots: ${ARTIFACTS}`);
+process.exit(exitCode || failures ? 1 : 0);
