@@ -118,6 +118,11 @@ impl Stack {
         config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
         tweak(&mut config);
         let gw = Gateway::spawn(config).await;
+        Stack::from_parts(promo, gw).await
+    }
+
+    /// A stack from a running promo-service and gateway, once promo-service answers.
+    pub async fn from_parts(promo: Promo, gw: Gateway) -> Stack {
         let stack = Stack { promo, gw };
         stack.wait_ready().await;
         stack

@@ -3,6 +3,7 @@
 
 mod helpers;
 mod hostile;
+mod llm;
 mod ops;
 mod promo;
 mod ratelimit;
