@@ -2,13 +2,17 @@
 //! per call, size limits, and a graceful shutdown that lets in-flight calls finish.
 
 use std::future::Future;
-use std::time::Duration;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
+use crate::metrics::Registry;
 use crate::proto::FILE_DESCRIPTOR_SET;
 
 /// Largest gRPC message accepted or sent (requests are small; this bounds hostile clients).
@@ -21,6 +25,8 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Concurrent calls per HTTP/2 connection.
     pub concurrency_per_connection: usize,
+    /// Where per-RPC request counts and latencies go (RED metrics); `None` records nothing.
+    pub metrics: Option<Arc<Registry>>,
 }
 
 impl Default for ServeOptions {
@@ -28,6 +34,7 @@ impl Default for ServeOptions {
         ServeOptions {
             request_timeout: Duration::from_secs(30),
             concurrency_per_connection: 1024,
+            metrics: None,
         }
     }
 }
@@ -52,7 +59,13 @@ pub async fn serve(
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    if let Some(m) = &options.metrics {
+        describe_rpc_metrics(m);
+    }
     Server::builder()
+        .layer(RpcMetricsLayer {
+            registry: options.metrics.clone(),
+        })
         .timeout(options.request_timeout)
         .concurrency_limit_per_connection(options.concurrency_per_connection)
         .tcp_nodelay(true)
@@ -80,4 +93,104 @@ pub fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+/// Names of the per-RPC metrics every gRPC service exports.
+pub const RPC_REQUESTS: &str = "iaf_grpc_requests_total";
+pub const RPC_LATENCY: &str = "iaf_grpc_request_duration_seconds";
+
+fn describe_rpc_metrics(m: &Registry) {
+    m.describe(
+        RPC_REQUESTS,
+        "counter",
+        "gRPC calls by method and status code.",
+    );
+    m.describe(
+        RPC_LATENCY,
+        "histogram",
+        "Time to the response headers of a gRPC call (whole call for unary RPCs), by method.",
+    );
+}
+
+/// Records every call's method, gRPC status and latency.
+#[derive(Clone)]
+struct RpcMetricsLayer {
+    registry: Option<Arc<Registry>>,
+}
+
+impl<S> tower::Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetrics<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetrics {
+            inner,
+            registry: self.registry.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct RpcMetrics<S> {
+    inner: S,
+    registry: Option<Arc<Registry>>,
+}
+
+impl<S, B, R> tower::Service<http::Request<B>> for RpcMetrics<S>
+where
+    S: tower::Service<http::Request<B>, Response = http::Response<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = RpcMetricsFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        let record = self
+            .registry
+            .clone()
+            .map(|r| (r, req.uri().path().to_owned(), Instant::now()));
+        RpcMetricsFuture {
+            inner: self.inner.call(req),
+            record,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct RpcMetricsFuture<F> {
+        #[pin]
+        inner: F,
+        record: Option<(Arc<Registry>, String, Instant)>,
+    }
+}
+
+impl<F, R, E> Future for RpcMetricsFuture<F>
+where
+    F: Future<Output = Result<http::Response<R>, E>>,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.inner.poll(cx));
+        if let Some((registry, method, started)) = this.record.take() {
+            // Errors are trailers-only responses: their grpc-status is in the headers. A response
+            // without it in the headers carries OK (or a later stream error) in its trailers.
+            let code = match &out {
+                Ok(resp) => resp
+                    .headers()
+                    .get("grpc-status")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse::<i32>().ok())
+                    .map_or(tonic::Code::Ok, tonic::Code::from_i32),
+                Err(_) => tonic::Code::Unavailable,
+            };
+            let code = format!("{code:?}");
+            registry.inc(RPC_REQUESTS, &[("method", &method), ("code", &code)], 1.0);
+            registry.observe(RPC_LATENCY, &[("method", &method)], started.elapsed());
+        }
+        Poll::Ready(out)
+    }
 }

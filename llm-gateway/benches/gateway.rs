@@ -116,7 +116,8 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let secs: f64 = args.first().and_then(|s| s.parse().ok()).unwrap_or(3.0);
-    let mut concurrencies: Vec<usize> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
+    let mut concurrencies: Vec<usize> =
+        args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
     if concurrencies.is_empty() {
         concurrencies = vec![1, 8, 32];
     }
@@ -138,10 +139,16 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
     let promo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let promo_addr = promo_listener.local_addr().unwrap();
     let promo_cfg = promo_service::Config::new(promo_url.clone(), "bench-admin-token-0123456789");
-    tokio::spawn(promo_service::serve(promo_cfg, promo_listener, std::future::pending()));
+    tokio::spawn(promo_service::serve(
+        promo_cfg,
+        promo_listener,
+        std::future::pending(),
+    ));
     let mut promo = loop {
         if let Ok(mut c) = PromoServiceClient::connect(format!("http://{promo_addr}")).await
-            && c.list_packages(promo_pb::ListPackagesRequest {}).await.is_ok()
+            && c.list_packages(promo_pb::ListPackagesRequest {})
+                .await
+                .is_ok()
         {
             break c;
         }
@@ -202,7 +209,16 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
     );
     println!(
         "{:>5} | {:>12} {:>9} {:>9} | {:>12} {:>9} {:>9} | {:>10} {:>10} | {:>7}",
-        "conc", "direct r/s", "p50 µs", "p99 µs", "gateway r/s", "p50 µs", "p99 µs", "+p50 µs", "+p99 µs", "ratio"
+        "conc",
+        "direct r/s",
+        "p50 µs",
+        "p99 µs",
+        "gateway r/s",
+        "p50 µs",
+        "p99 µs",
+        "+p50 µs",
+        "+p99 µs",
+        "ratio"
     );
     for &c in &concurrencies {
         let (h, u, b) = (http.clone(), direct_url.clone(), body.clone());

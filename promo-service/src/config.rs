@@ -22,6 +22,10 @@ pub struct Args {
     #[arg(long, env = "PROMO_SERVICE_ADDR", default_value = "0.0.0.0:50051")]
     pub listen: SocketAddr,
 
+    /// Address of the Prometheus `/metrics` endpoint (HTTP); unset: no endpoint.
+    #[arg(long, env = "PROMO_METRICS_ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// `sqlite://PATH` (file created on first start) or `postgres://USER@HOST/DB`.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/promo.db")]
     pub database_url: String,

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
-use iafactory::grpc;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
+use iafactory::{grpc, metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
@@ -58,18 +58,99 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let db = Db::connect(&config.database_url, &MIGRATIONS, &config.pool).await?;
-    serve_with_db(config, db, listener, shutdown).await
+    serve_all(config, listener, None, shutdown).await
 }
 
-/// As [`serve`], on an already connected database.
-pub async fn serve_with_db(
+/// As [`serve`], also exposing Prometheus metrics on `metrics_listener`.
+pub async fn serve_all(
+    mut config: Config,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let db = Db::connect(&config.database_url, &MIGRATIONS, &config.pool).await?;
+    let registry = metrics::Registry::new();
+    config.grpc.metrics = Some(Arc::clone(&registry));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let exporter = metrics_listener.map(|l| {
+        tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
+        let mut stop = stop_rx.clone();
+        tokio::spawn(metrics::serve_metrics(
+            l,
+            Arc::clone(&registry),
+            Some(business_gauges(db.clone(), Arc::clone(&registry))),
+            async move { iafactory::shutdown::stopped(&mut stop).await },
+        ))
+    });
+    let result = serve_with_db(config, db, listener, stop_tx, stop_rx, shutdown).await;
+    if let Some(e) = exporter {
+        e.abort();
+    }
+    result
+}
+
+/// Gauges read from the shared database at scrape time.
+fn business_gauges(db: Db, registry: Arc<metrics::Registry>) -> metrics::Refresh {
+    registry.describe(
+        "iaf_promo_places_remaining",
+        "gauge",
+        "Places left on a limited promo code.",
+    );
+    registry.describe(
+        "iaf_promo_places_used",
+        "gauge",
+        "Redemptions of a promo code.",
+    );
+    registry.describe("iaf_promo_customers", "gauge", "Customers signed up.");
+    registry.describe(
+        "iaf_promo_revenue_monthly_dzd",
+        "gauge",
+        "Sum of the monthly prices currently paid, in DZD.",
+    );
+    registry.describe(
+        "iaf_outbox_messages",
+        "gauge",
+        "Outbox e-mails by delivery status.",
+    );
+    Arc::new(move || {
+        let db = db.clone();
+        let registry = Arc::clone(&registry);
+        Box::pin(async move {
+            if let Ok(counts) = repo::code_counts(&db).await {
+                for (code, used, max) in counts {
+                    registry.set("iaf_promo_places_used", &[("code", &code)], f64::from(used));
+                    if let Some(max) = max {
+                        let left = f64::from(max.saturating_sub(used));
+                        registry.set("iaf_promo_places_remaining", &[("code", &code)], left);
+                    }
+                }
+            }
+            match repo::gauges(&db, iafactory::db::now_millis()).await {
+                Ok(g) => {
+                    registry.set("iaf_promo_customers", &[], g.customers as f64);
+                    registry.set(
+                        "iaf_promo_revenue_monthly_dzd",
+                        &[],
+                        g.revenue_monthly_dzd as f64,
+                    );
+                    for (status, n) in g.outbox {
+                        registry.set("iaf_outbox_messages", &[("status", &status)], n as f64);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read business gauges"),
+            }
+        })
+    })
+}
+
+async fn serve_with_db(
     config: Config,
     db: Db,
     listener: TcpListener,
+    stop_tx: watch::Sender<bool>,
+    stop_rx: watch::Receiver<bool>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let (stop_tx, stop_rx) = watch::channel(false);
     let live = live::LiveCounts::new(db.clone(), config.live_poll_interval);
     let poller = tokio::spawn(Arc::clone(&live).run(stop_rx.clone()));
     let janitor = tokio::spawn(purge_idempotency_records(db.clone(), stop_rx.clone()));

@@ -26,7 +26,24 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match promo_service::serve(config, listener, iafactory::shutdown::signal()).await {
+    let metrics_listener = match args.metrics_listen {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::error!("cannot listen for metrics on {addr}: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    match promo_service::serve_all(
+        config,
+        listener,
+        metrics_listener,
+        iafactory::shutdown::signal(),
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("promo-service failed: {e}");

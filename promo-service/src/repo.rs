@@ -786,3 +786,32 @@ pub async fn find_live_key(db: &Db, key_hash: &str) -> Result<Option<KeyOwner>> 
     })
     .transpose()
 }
+
+/// Scrape-time business figures: customers, current monthly revenue, outbox rows by status.
+pub struct Gauges {
+    pub customers: u64,
+    pub revenue_monthly_dzd: u64,
+    pub outbox: Vec<(String, u64)>,
+}
+
+pub async fn gauges(db: &Db, now: i64) -> Result<Gauges> {
+    let row = sqlx::query(
+        "SELECT (SELECT COUNT(*) FROM customers) AS customers, \
+           (SELECT CAST(COALESCE(SUM(CASE WHEN discount_ends_at IS NULL OR discount_ends_at > $1 \
+              THEN price_dzd ELSE base_price_dzd END), 0) AS BIGINT) FROM signups) AS revenue",
+    )
+    .bind(now)
+    .fetch_one(&db.read)
+    .await?;
+    let outbox = sqlx::query("SELECT status, COUNT(*) AS n FROM outbox GROUP BY status")
+        .fetch_all(&db.read)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get("status")?, u64_of(r.try_get("n")?))))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Gauges {
+        customers: u64_of(row.try_get("customers")?),
+        revenue_monthly_dzd: u64_of(row.try_get("revenue")?),
+        outbox,
+    })
+}

@@ -18,6 +18,7 @@ mod hostile;
 mod idempotency;
 mod live;
 mod mail;
+mod metrics;
 mod process;
 mod signup;
 mod validate;
