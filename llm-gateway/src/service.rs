@@ -80,6 +80,9 @@ pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), Ga
     if req.model.trim().is_empty() {
         return bad("model is required (see ListModels)".into());
     }
+    if req.model.len() > 128 {
+        return bad("model names are at most 128 bytes".into());
+    }
     if req.messages.is_empty() {
         return bad("messages must contain at least one message".into());
     }

@@ -208,13 +208,45 @@ pub fn build(settings: &ProviderSettings, http: reqwest::Client) -> Arc<dyn Prov
             .unwrap_or_default(),
     };
     match settings.kind {
-        ProviderKind::Openai => Arc::new(openai::OpenAi {
-            base,
-            stream_usage_option: settings.stream_usage_option,
-        }),
+        ProviderKind::Openai => {
+            let endpoint = base.url("/chat/completions");
+            match reqwest::Url::parse(&endpoint) {
+                Ok(endpoint) => Arc::new(openai::OpenAi {
+                    base,
+                    endpoint,
+                    stream_usage_option: settings.stream_usage_option,
+                }),
+                // The catalogue validated the base URL; should it still not parse, every call
+                // fails as a connection error instead of the gateway refusing to start.
+                Err(e) => Arc::new(Unusable(format!("invalid endpoint {endpoint}: {e}"))),
+            }
+        }
         ProviderKind::Anthropic => Arc::new(anthropic::Anthropic { base }),
         ProviderKind::Gemini => Arc::new(gemini::Gemini { base }),
         ProviderKind::Cohere => Arc::new(cohere::Cohere { base }),
+    }
+}
+
+/// A provider whose endpoint cannot be built: every call fails (and trips its breaker).
+struct Unusable(String);
+
+impl Provider for Unusable {
+    fn chat<'a>(
+        &'a self,
+        _model: &'a str,
+        _input: &'a ChatInput,
+    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
+        let e = ProviderError::Connect(self.0.clone());
+        Box::pin(async move { Err(e) })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        _model: &'a str,
+        _input: &'a ChatInput,
+    ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
+        let e = ProviderError::Connect(self.0.clone());
+        Box::pin(async move { Err(e) })
     }
 }
 
@@ -263,19 +295,29 @@ impl HttpBase {
         })
     }
 
-    /// Sends and parses a JSON answer.
-    pub async fn send_json(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> Result<serde_json::Value, ProviderError> {
+    /// Sends and reads the whole answer body (bounded).
+    pub async fn send_bytes(&self, req: reqwest::RequestBuilder) -> Result<Vec<u8>, ProviderError> {
         let mut resp = self.send(req).await?;
-        let mut body = Vec::new();
+        let mut body = Vec::with_capacity(
+            usize::try_from(resp.content_length().unwrap_or(0))
+                .unwrap_or(0)
+                .min(MAX_BODY_BYTES),
+        );
         while let Some(chunk) = resp.chunk().await.map_err(map_reqwest)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
                 return Err(ProviderError::Malformed("answer too large".into()));
             }
             body.extend_from_slice(&chunk);
         }
+        Ok(body)
+    }
+
+    /// Sends and parses a JSON answer.
+    pub async fn send_json(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value, ProviderError> {
+        let body = self.send_bytes(req).await?;
         serde_json::from_slice(&body)
             .map_err(|e| ProviderError::Malformed(format!("invalid JSON: {e}")))
     }

@@ -4,9 +4,12 @@
 //! Streaming: `data: {chunk}` events with `choices[0].delta.content`, a last chunk with `usage`
 //! when `stream_options.include_usage` is sent, then `data: [DONE]`.
 
+use std::borrow::Cow;
+
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{
     ChatInput, Chunk, ChunkStream, Completion, HttpBase, Provider, ProviderError, Role, Usage,
@@ -15,6 +18,8 @@ use super::{
 
 pub struct OpenAi {
     pub base: HttpBase,
+    /// `{base}/chat/completions`, parsed once.
+    pub endpoint: reqwest::Url,
     pub stream_usage_option: bool,
 }
 
@@ -26,38 +31,96 @@ fn role(r: Role) -> &'static str {
     }
 }
 
+/// The request body, serialised straight from borrowed data (no intermediate JSON tree: this is
+/// the hot path of the most used wire format).
+#[derive(Serialize)]
+struct Body<'a> {
+    model: &'a str,
+    messages: Vec<WireMessage<'a>>,
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Serialize)]
+struct WireMessage<'a> {
+    role: &'static str,
+    content: &'a str,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+/// A chat completion, reading only what the gateway uses.
+#[derive(Deserialize)]
+struct WireCompletion<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<WireChoice<'a>>,
+    #[serde(default)]
+    usage: Option<WireUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireChoice<'a> {
+    #[serde(default, borrow)]
+    message: Option<WireAnswer<'a>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireAnswer<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+fn clamp_u32(n: u64) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 impl OpenAi {
-    fn body(&self, model: &str, input: &ChatInput, stream: bool) -> Value {
-        let messages: Vec<Value> = input
-            .messages
-            .iter()
-            .map(|m| json!({"role": role(m.role), "content": m.content}))
-            .collect();
-        let mut body = json!({"model": model, "messages": messages, "stream": stream});
-        if let Some(t) = input.temperature {
-            body["temperature"] = json!(t);
+    fn body<'a>(&self, model: &'a str, input: &'a ChatInput, stream: bool) -> Body<'a> {
+        Body {
+            model,
+            messages: input
+                .messages
+                .iter()
+                .map(|m| WireMessage {
+                    role: role(m.role),
+                    content: &m.content,
+                })
+                .collect(),
+            stream,
+            temperature: input.temperature,
+            top_p: input.top_p,
+            max_tokens: input.max_tokens,
+            stop: &input.stop,
+            stream_options: (stream && self.stream_usage_option).then_some(StreamOptions {
+                include_usage: true,
+            }),
         }
-        if let Some(p) = input.top_p {
-            body["top_p"] = json!(p);
-        }
-        if let Some(m) = input.max_tokens {
-            body["max_tokens"] = json!(m);
-        }
-        if !input.stop.is_empty() {
-            body["stop"] = json!(input.stop);
-        }
-        if stream && self.stream_usage_option {
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        body
     }
 
-    fn request(&self, body: &Value) -> reqwest::RequestBuilder {
-        let mut req = self
-            .base
-            .http
-            .post(self.base.url("/chat/completions"))
-            .json(body);
+    fn request(&self, body: &Body<'_>) -> reqwest::RequestBuilder {
+        let mut req = self.base.http.post(self.endpoint.clone()).json(body);
         if !self.base.api_key.is_empty() {
             req = req.bearer_auth(&self.base.api_key);
         }
@@ -83,27 +146,29 @@ pub fn normalise_finish(reason: &str) -> String {
 }
 
 /// Parses a (non-streamed) chat completion.
-pub fn parse_completion(v: &Value) -> Result<Completion, ProviderError> {
+pub fn parse_completion(body: &[u8]) -> Result<Completion, ProviderError> {
+    let v: WireCompletion<'_> = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Malformed(format!("invalid chat completion: {e}")))?;
     let choice = v
-        .get("choices")
-        .and_then(|c| c.get(0))
+        .choices
+        .into_iter()
+        .next()
         .ok_or_else(|| ProviderError::Malformed("no choices in chat completion".into()))?;
-    let content = match &choice["message"]["content"] {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        _ => {
-            return Err(ProviderError::Malformed(
-                "choices[0].message.content is not a string".into(),
-            ));
-        }
-    };
     Ok(Completion {
-        content,
-        finish_reason: choice["finish_reason"]
-            .as_str()
+        content: choice
+            .message
+            .and_then(|m| m.content)
+            .map(Cow::into_owned)
+            .unwrap_or_default(),
+        finish_reason: choice
+            .finish_reason
+            .as_deref()
             .map(normalise_finish)
             .unwrap_or_else(|| "stop".into()),
-        usage: parse_usage(v),
+        usage: v.usage.map(|u| Usage {
+            prompt_tokens: clamp_u32(u.prompt_tokens),
+            completion_tokens: clamp_u32(u.completion_tokens),
+        }),
     })
 }
 
@@ -115,8 +180,8 @@ impl Provider for OpenAi {
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         async move {
             let body = self.body(model, input, false);
-            let v = self.base.send_json(self.request(&body)).await?;
-            parse_completion(&v)
+            let bytes = self.base.send_bytes(self.request(&body)).await?;
+            parse_completion(&bytes)
         }
         .boxed()
     }

@@ -203,3 +203,77 @@ async fn missing_usage_is_estimated_and_flagged() {
     assert_eq!(r.finish_reason, "length");
     env.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_error_event_before_the_first_token_is_retried_then_falls_back() {
+    let overloaded = Reply::Sse {
+        events: vec![
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n".into(),
+            "event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n".into(),
+        ],
+        drop_after: None,
+    };
+    let alpha = Upstream::always(overloaded).await;
+    let beta = Upstream::always(openai_stream(&["ok"], 1, 1)).await;
+    let toml = format!(
+        "{}{}{}",
+        provider("alpha", "anthropic", &alpha.url("/v1")),
+        provider("beta", "openai", &beta.url("/v1")),
+        model(
+            "m",
+            &[("alpha", "claude", 1.0, 1.0), ("beta", "gpt", 1.0, 1.0)]
+        )
+    );
+    let mut env = Env::start(&toml).await;
+    let (events, err) = env.stream("m", "hi").await.unwrap();
+    assert!(err.is_none(), "{err:?}");
+    assert_eq!(stream_text(&events).0, "ok");
+    assert_eq!(events[0].provider, "beta");
+    assert_eq!(
+        alpha.count(),
+        2,
+        "an overloaded error is transient: retried once"
+    );
+    let p = env.providers().await;
+    let a = p.providers.iter().find(|p| p.name == "alpha").unwrap();
+    assert_eq!(a.last_error, "api_error");
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_answers_are_accounted_like_unary_ones() {
+    let up = Upstream::start(|req, _| {
+        if req.body["stream"] == true {
+            openai_stream(PIECES, 100, 50)
+        } else {
+            openai_ok("x", 10, 5)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
+    env.stream("m", "a").await.unwrap();
+    env.chat("m", "b").await.unwrap();
+    let u = env
+        .gw
+        .client
+        .get_usage(authed(
+            iafactory::proto::iafactory::llm::v1::GetUsageRequest {},
+            &env.key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(u.requests, 2);
+    assert_eq!((u.prompt_tokens, u.completion_tokens), (110, 55));
+    let metrics = env.gw.handle.metrics_text();
+    assert!(
+        metrics.contains("llm_gateway_requests_total{rpc=\"ChatStream\",code=\"ok\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .contains("llm_gateway_tokens_total{provider=\"p\",model=\"m\",kind=\"prompt\"} 110"),
+        "{metrics}"
+    );
+    env.gw.stop().await;
+}
