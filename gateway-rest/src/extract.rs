@@ -112,7 +112,22 @@ pub async fn read_json<T: DeserializeOwned>(
 
 /// Decodes JSON, telling a syntax error (`malformed_json`) from a well-formed document with wrong
 /// types or missing fields (`invalid_argument`).
+///
+/// Every body of this API is a JSON object. serde would also fill a struct from an array
+/// (`["LAUNCH30"]` as `{"code":"LAUNCH30"}`), so anything but an object is refused first.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => {}
+        // Empty or not JSON at all: let serde describe the syntax error.
+        None => {}
+        Some(b) if !matches!(b, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {}
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "Le corps doit être un objet JSON.",
+            ));
+        }
+    }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
         match e.classify() {
@@ -169,6 +184,16 @@ mod tests {
         struct T {
             a: u32,
         }
+        let wrong: Result<T, _> = read_json(&h, Body::from("{\"a\":\"x\"}"), 1024).await;
+        assert_eq!(
+            wrong.err().map(|e| e.error.code),
+            Some(ErrorCode::InvalidArgument)
+        );
+        let array: Result<T, _> = read_json(&h, Body::from("[1]"), 1024).await;
+        assert_eq!(
+            array.err().map(|e| e.error.code),
+            Some(ErrorCode::InvalidArgument)
+        );
         let wrong: Result<T, _> = read_json(&h, Body::from("{\"a\":\"x\"}"), 1024).await;
         assert_eq!(
             wrong.err().map(|e| e.error.code),

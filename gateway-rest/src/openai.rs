@@ -265,6 +265,8 @@ pub async fn chat_completions(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
+    // Like OpenAI: a request without credentials is a 401 whatever its body.
+    require_bearer(&headers)?;
     let input: ChatCompletionIn = read_json(&headers, body, state.config.body_limit)
         .await
         .map_err(ApiError::openai)?;
@@ -545,6 +547,7 @@ struct UsageReportOut {
 
 /// `GET /v1/usage`: the calling key's usage this month against its package quota.
 pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    require_bearer(&headers)?;
     let req = backend::request(pb::GetUsageRequest {}, &headers, &[Forward::Authorization])
         .map_err(oa)?;
     let u = client(&state)
@@ -647,16 +650,32 @@ pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> Api
     ))
 }
 
-/// The provider list is operator information: it needs gateway-rest's admin token.
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let token = headers
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty());
-    let Some(token) = token else {
+        .filter(|t| !t.is_empty())
+}
+
+/// Refuses a call without any `Authorization: Bearer …` before decoding its body; whether the
+/// key is valid is llm-gateway's decision.
+fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Missing API key: send Authorization: Bearer iaf_…",
+        )
+        .openai()),
+    }
+}
+
+/// The provider list is operator information: it needs gateway-rest's admin token.
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = bearer(headers) else {
         return Err(ApiError::new(
             ErrorCode::Unauthenticated,
             "Jeton d'administration manquant (Authorization: Bearer …).",

@@ -148,7 +148,7 @@ fn ops() -> Vec<Op> {
             ok: (
                 200,
                 "Event stream.",
-                json!({"text/event-stream": {"schema": {"type": "string"}}}),
+                json!({"text/event-stream": {"schema": sse_event_schema("Remaining")}}),
             ),
             errors: &[400, 404],
             security: None,
@@ -283,7 +283,7 @@ fn ops() -> Vec<Op> {
                 "The completion (or its event stream).",
                 json!({
                     "application/json": {"schema": schema_ref("ChatCompletion")},
-                    "text/event-stream": {"schema": {"type": "string"}}
+                    "text/event-stream": {"schema": sse_event_schema("ChatCompletionChunk")}
                 }),
             ),
             errors: &[400, 401, 403, 404, 413, 415, 429, 502],
@@ -395,6 +395,20 @@ fn ops() -> Vec<Op> {
     ]
 }
 
+/// One server-sent event: `data` holds the JSON of `payload` (or `[DONE]`), `event` its name.
+fn sse_event_schema(payload: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "event": {"type": "string"},
+            "data": {"type": "string", "description": format!("JSON of a {payload}, or [DONE] at the end of a chat stream.")},
+            "id": {"type": "string"},
+            "retry": {"type": "integer"}
+        }
+    })
+}
+
 fn nullable(t: &str) -> Value {
     json!({"type": [t, "null"]})
 }
@@ -481,8 +495,8 @@ fn schemas() -> Value {
         "ValidateRequest": {
             "type": "object", "required": ["code"], "additionalProperties": false,
             "properties": {
-                "code": {"type": "string", "examples": ["LAUNCH30"]},
-                "package": {"type": ["string", "null"], "examples": ["dev"]}
+                "code": {"type": "string", "minLength": 1, "maxLength": 64, "examples": ["LAUNCH30"]},
+                "package": {"type": ["string", "null"], "maxLength": 64, "examples": ["dev"]}
             }
         },
         "ValidateResponse": {
@@ -500,9 +514,10 @@ fn schemas() -> Value {
         "SignupRequest": {
             "type": "object", "required": ["email", "package"], "additionalProperties": false,
             "properties": {
-                "email": {"type": "string", "examples": ["a@b.dz"]},
-                "package": {"type": "string", "examples": ["starter"]},
-                "promo_code": {"type": ["string", "null"], "examples": ["LAUNCH30"]}
+                "email": {"type": "string", "format": "email", "maxLength": 254, "examples": ["a@b.dz"]},
+                "package": {"type": "string", "enum": ["starter", "dev", "business", "premium"],
+                            "description": "A package id; the operator may add others."},
+                "promo_code": {"type": ["string", "null"], "maxLength": 64, "examples": ["LAUNCH30"]}
             }
         },
         "SignupResponse": {
@@ -544,10 +559,10 @@ fn schemas() -> Value {
         "CreateCodeRequest": {
             "type": "object", "required": ["code", "duration_months", "discounts"], "additionalProperties": false,
             "properties": {
-                "code": {"type": "string", "description": "3 to 32 of A-Z, 0-9, '-', '_'."},
-                "description": {"type": ["string", "null"]},
-                "max_redemptions": {"type": ["integer", "null"], "minimum": 0, "maximum": 4294967295_u64},
-                "duration_months": {"type": "integer", "minimum": 0, "maximum": 4294967295_u64},
+                "code": {"type": "string", "pattern": "^[A-Za-z0-9_-]{3,32}$"},
+                "description": {"type": ["string", "null"], "maxLength": 500},
+                "max_redemptions": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000},
+                "duration_months": {"type": "integer", "minimum": 1, "maximum": 120},
                 "valid_from": {"type": ["string", "null"], "description": "RFC 3339; empty or absent: now."},
                 "valid_until": {"type": ["string", "null"], "description": "RFC 3339; empty or absent: never."},
                 "discounts": {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 4294967295_u64}}
@@ -591,28 +606,29 @@ fn schemas() -> Value {
             "type": "object", "required": ["model", "messages"],
             "description": "OpenAI's Chat Completions request; other OpenAI fields are accepted and ignored.",
             "properties": {
-                "model": {"type": "string"},
-                "messages": {"type": "array", "items": {
+                "model": {"type": "string", "minLength": 1, "maxLength": 200},
+                "messages": {"type": "array", "minItems": 1, "maxItems": 256, "items": {
                     "type": "object", "required": ["role"],
                     "properties": {
                         "role": {"type": "string", "enum": ["system", "developer", "user", "assistant"]},
                         "content": {"oneOf": [
                             {"type": "string"},
                             {"type": "null"},
-                            {"type": "array", "items": {"type": "object", "required": ["type"],
+                            {"type": "array", "items": {"type": "object", "required": ["type", "text"],
                                 "properties": {"type": {"type": "string", "const": "text"}, "text": {"type": "string"}}}}
                         ]}
                     }
                 }},
-                "temperature": {"type": ["number", "null"]},
-                "top_p": {"type": ["number", "null"]},
-                "max_tokens": {"type": ["integer", "null"], "minimum": 0, "maximum": 4294967295_u64},
-                "max_completion_tokens": {"type": ["integer", "null"], "minimum": 0, "maximum": 4294967295_u64},
-                "stop": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}, {"type": "null"}]},
+                "temperature": {"type": ["number", "null"], "minimum": 0, "maximum": 2},
+                "top_p": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                "max_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000},
+                "max_completion_tokens": {"type": ["integer", "null"], "minimum": 1, "maximum": 1000000},
+                "stop": {"oneOf": [{"type": "string"}, {"type": "array", "maxItems": 4, "items": {"type": "string"}}, {"type": "null"}]},
                 "stream": {"type": ["boolean", "null"]},
                 "stream_options": {"type": ["object", "null"], "properties": {"include_usage": {"type": ["boolean", "null"]}}},
-                "n": {"type": ["integer", "null"], "minimum": 0, "maximum": 4294967295_u64},
-                "routing": {"type": ["string", "null"], "description": "IAFactory extension: fallback, lowest_latency or lowest_cost."}
+                "n": {"type": ["integer", "null"], "minimum": 1, "maximum": 1},
+                "routing": {"type": ["string", "null"], "enum": ["fallback", "lowest_latency", "lowest_cost", "default", "", null],
+                            "description": "IAFactory extension: the routing policy for this call."}
             }
         },
         "ChatCompletion": {

@@ -244,7 +244,8 @@
       } else {
         was.replaceChildren();
       }
-      card.querySelector('.price-now').textContent = dzd(now);
+      card.querySelector('.price-now').replaceChildren(
+        el('span', { class: 'price-amount', text: fmt(now) }), ' ', el('span', { class: 'price-currency', text: 'DZD' }));
       card.querySelector('.price-note').textContent = d
         ? `\u2212${d}\u00a0% pendant ${state.durationMonths} mois avec ${CODE}`
         : (active || state.remaining === null ? 'Tarif normal' : `Offre ${CODE} terminée\u00a0: tarif normal`);
@@ -254,10 +255,8 @@
     for (const opt of $('signup-package').options) {
       const p = state.packages.find((x) => x.id === opt.value);
       if (!p) continue;
-      const d = discountFor(p.id);
-      opt.textContent = d
-        ? `${p.name} \u2014 ${dzd(discounted(p.monthly_price_dzd, d))}/mois avec ${CODE} (au lieu de ${dzd(p.monthly_price_dzd)})`
-        : `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
+      // The list price: the summary under the code field tells what the code changes.
+      opt.textContent = `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
     }
     $('forfaits-lead').textContent = active
       ? `Prix mensuels en dinars algériens (DZD). Avec le code ${CODE}, la réduction s\u2019applique pendant ${state.durationMonths} mois à partir de l\u2019inscription.`

@@ -84,6 +84,25 @@ fn cases() -> Vec<Case> {
         )
         .json("[]"),
         case("null body", M::POST, V, 400, "invalid_argument").json("null"),
+        case(
+            "array filling a struct",
+            M::POST,
+            V,
+            400,
+            "invalid_argument",
+        )
+        .json("[\"LAUNCH30\"]"),
+        case(
+            "array patch",
+            M::PATCH,
+            "/api/promo/codes/LAUNCH30",
+            400,
+            "invalid_argument",
+        )
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}").as_bytes())
+        .json("[false, 1]"),
+        case("array signup", M::POST, S, 400, "invalid_argument")
+            .json("[\"arr@b.dz\", \"dev\", \"\"]"),
         case("missing code", M::POST, V, 400, "invalid_argument").json("{}"),
         case("unknown field", M::POST, V, 400, "invalid_argument")
             .json("{\"code\":\"LAUNCH30\",\"admin\":true}"),
@@ -399,12 +418,28 @@ fn cases() -> Vec<Case> {
             .header("idempotency-key", b"key-bbbbbbbb-2")
             .json("{\"email\":\"idem@b.dz\",\"package\":\"dev\"}"),
         case(
+            "chat without key",
+            M::POST,
+            "/v1/chat/completions",
+            401,
+            "unauthenticated",
+        )
+        .json("{\"model\":1}"),
+        case(
+            "usage without key",
+            M::GET,
+            "/v1/usage",
+            401,
+            "unauthenticated",
+        ),
+        case(
             "chat model wrong type",
             M::POST,
             "/v1/chat/completions",
             400,
             "invalid_argument",
         )
+        .header("authorization", b"Bearer iaf_some_key")
         .json("{\"model\":1}"),
         case(
             "chat malformed",
@@ -413,6 +448,7 @@ fn cases() -> Vec<Case> {
             400,
             "malformed_json",
         )
+        .header("authorization", b"Bearer iaf_some_key")
         .json("{\"model\":"),
         case(
             "chat unsupported role",
@@ -421,6 +457,7 @@ fn cases() -> Vec<Case> {
             400,
             "invalid_argument",
         )
+        .header("authorization", b"Bearer iaf_some_key")
         .json("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}"),
         case(
             "chat n=3",
@@ -429,6 +466,7 @@ fn cases() -> Vec<Case> {
             400,
             "invalid_argument",
         )
+        .header("authorization", b"Bearer iaf_some_key")
         .json("{\"model\":\"m\",\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
     ]
 }

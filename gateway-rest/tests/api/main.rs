@@ -7,4 +7,5 @@ mod llm;
 mod ops;
 mod promo;
 mod ratelimit;
+mod schemathesis;
 mod sse;
