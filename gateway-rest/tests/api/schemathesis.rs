@@ -32,6 +32,8 @@ async fn run_schemathesis(base: &str, auth: &str, filter: &[&str]) -> (bool, Str
             std::env::var("SCHEMATHESIS_REPORT_DIR")
                 .map_or_else(|_| report.path().to_owned(), std::path::PathBuf::from),
         )
+        // Its cache folder (.schemathesis/) goes to the temp folder, not the source tree.
+        .current_dir(report.path())
         .env("NO_COLOR", "1")
         .kill_on_drop(true);
     let out = tokio::time::timeout(Duration::from_secs(900), cmd.output())
