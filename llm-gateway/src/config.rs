@@ -64,6 +64,10 @@ pub struct Args {
     #[arg(long, env = "LLM_GATEWAY_ADDR", default_value = "0.0.0.0:50052")]
     pub listen: SocketAddr,
 
+    /// Address of the Prometheus `/metrics` endpoint (HTTP); unset: no endpoint.
+    #[arg(long, env = "LLM_GATEWAY_METRICS_ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// `sqlite://PATH` (file created on first start) or `postgres://USER@HOST/DB`.
     #[arg(
         long,

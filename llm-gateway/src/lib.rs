@@ -101,6 +101,15 @@ impl GatewayHandle {
 /// Connects to the store, builds providers and starts serving on `listener`. Startup errors
 /// (database, URLs) are returned here, before anything listens.
 pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandle, ServeError> {
+    start_with_metrics(config, listener, None).await
+}
+
+/// As [`start`], also serving Prometheus metrics (`GET /metrics`) on `metrics_listener`.
+pub async fn start_with_metrics(
+    config: Config,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+) -> Result<GatewayHandle, ServeError> {
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Join(e.to_string()))?;
@@ -113,7 +122,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandl
         .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(ServeError::HttpClient)?;
-    let metrics = Arc::new(Metrics::default());
+    let registry = iafactory::metrics::Registry::new();
+    let metrics = Arc::new(Metrics::new(registry.clone()));
     let router = Router::new(
         &config.catalog,
         config.routing.clone(),
@@ -162,8 +172,26 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandl
     ));
     let options = grpc::ServeOptions {
         request_timeout: config.routing.overall_timeout + Duration::from_secs(5),
+        metrics: Some(registry.clone()),
         ..grpc::ServeOptions::default()
     };
+    let exporter = metrics_listener.map(|l| {
+        tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
+        let refresh_shared = shared.clone();
+        let refresh: iafactory::metrics::Refresh = Arc::new(move || {
+            let s = refresh_shared.clone();
+            Box::pin(async move { s.metrics.refresh(&s.router) })
+        });
+        let mut stop = bg_stop_tx.subscribe();
+        tokio::spawn(iafactory::metrics::serve_metrics(
+            l,
+            registry.clone(),
+            Some(refresh),
+            async move {
+                let _ = stop.wait_for(|v| *v).await;
+            },
+        ))
+    });
     let task_shared = shared.clone();
     let task = tokio::spawn(async move {
         tracing::info!(%addr, backend = ?store.db.backend, "llm-gateway listening");
@@ -178,6 +206,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandl
         // Phase 3: background work stops, usage is flushed, leases go back.
         let _ = bg_stop_tx.send(true);
         let _ = background.await;
+        if let Some(e) = exporter {
+            let _ = e.await;
+        }
         if let Err(e) = task_shared.usage.flush().await {
             tracing::error!(error = %e, "final usage flush failed; the last interval's usage is lost");
         }

@@ -11,6 +11,7 @@ async fn main() -> ExitCode {
     let args = Args::parse();
     iafactory::telemetry::init(args.log_format);
     let listen = args.listen;
+    let metrics_listen = args.metrics_listen;
     let config = match args.into_config(|name| std::env::var(name).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -26,7 +27,26 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match llm_gateway::serve(config, listener, iafactory::shutdown::signal()).await {
+    let metrics_listener = match metrics_listen {
+        None => None,
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("llm-gateway: cannot listen on {addr} (LLM_GATEWAY_METRICS_ADDR): {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let handle = match llm_gateway::start_with_metrics(config, listener, metrics_listener).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("llm-gateway cannot start: {e}");
+            eprintln!("llm-gateway: cannot start: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    iafactory::shutdown::signal().await;
+    match handle.shutdown().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("llm-gateway failed: {e}");

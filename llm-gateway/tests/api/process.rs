@@ -1,0 +1,130 @@
+//! The `llm-gateway` binary itself: starts with no provider key at all (the mock answers),
+//! serves metrics, stops cleanly on SIGTERM; refuses a bad configuration with a message naming
+//! the setting and a non-zero exit code, without panicking.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use iafactory::proto::iafactory::llm::v1 as pb;
+use pb::llm_gateway_client::LlmGatewayClient;
+
+const KEY_VARS: &[&str] = &[
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GROQ_API_KEY",
+    "DEEPSEEK_API_KEY",
+    "GOOGLE_GENERATIVE_AI_API_KEY",
+    "MISTRAL_API_KEY",
+    "COHERE_API_KEY",
+    "TOGETHER_API_KEY",
+    "OPEN_ROUTER_API_KEY",
+];
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn command(dir: &std::path::Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
+    for v in KEY_VARS {
+        cmd.env_remove(v);
+    }
+    cmd.env(
+        "DATABASE_URL",
+        format!("sqlite://{}/gw/llm.db", dir.display()),
+    )
+    .env("PROMO_SERVICE_URL", "http://127.0.0.1:9")
+    .env("RUST_LOG", "warn")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_starts_without_keys_serves_metrics_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, mport) = (free_port(), free_port());
+    let mut child = command(dir.path())
+        .env("LLM_GATEWAY_ADDR", format!("127.0.0.1:{port}"))
+        .env("LLM_GATEWAY_METRICS_ADDR", format!("127.0.0.1:{mport}"))
+        .spawn()
+        .unwrap();
+    let mut client = None;
+    for _ in 0..200 {
+        if let Ok(c) = LlmGatewayClient::connect(format!("http://127.0.0.1:{port}")).await {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut client = client.expect("the binary listens");
+    let p = client
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(p.mock_active);
+    assert!(
+        p.providers
+            .iter()
+            .any(|p| p.name == "groq" && !p.configured)
+    );
+    let metrics = reqwest::get(format!("http://127.0.0.1:{mport}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("llm_gateway_circuit_state{provider=\"mock\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("iaf_grpc_requests_total"),
+        "RED metrics of the gRPC layer"
+    );
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_configuration_is_refused_naming_the_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("USAGE_FLUSH_MS", "0", "USAGE_FLUSH_MS"),
+        ("DATABASE_URL", "mysql://h/db", "DATABASE_URL"),
+        ("GROQ_BASE_URL", "not a url", "GROQ_BASE_URL"),
+        (
+            "LLM_GATEWAY_CATALOG",
+            "/nonexistent/catalog.toml",
+            "LLM_GATEWAY_CATALOG",
+        ),
+    ];
+    for (var, value, needle) in cases {
+        let out = command(dir.path())
+            .env("LLM_GATEWAY_ADDR", format!("127.0.0.1:{}", free_port()))
+            .env(var, value)
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {stderr}");
+        assert!(stderr.contains(needle), "{var}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
