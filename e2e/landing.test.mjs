@@ -217,7 +217,7 @@ try {
       await a.evaluate(() => window.scrollTo(0, 0));
       const overflow = await a.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `horizontal overflow of ${overflow} px at ${width} px`);
-      await a.screenshot({ path: path.join(ARTIFACTS, `landing-${width}.png`), fullPage: true });
+      await a.screenshot({ path: path.join(ARTIFACTS, `landing-${width}.png`), fullPage: true, animations: 'disabled' });
     }
     await a.setViewportSize({ width: 1280, height: 900 });
   });
@@ -255,7 +255,8 @@ try {
     for (const id of ['signup-email', 'signup-package', 'signup-code']) {
       assert.equal(await a.locator(`label[for="${id}"]`).count(), 1, `label of ${id}`);
     }
-    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-form-1280.png') });
+    await a.waitForTimeout(600); // let the smooth scroll to the focused CTA end
+    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-form-1280.png'), animations: 'disabled' });
     await a.keyboard.press('Escape');
     await waitFor(a, () => !document.getElementById('signup-dialog').open, undefined, 'the dialog to close');
     assert.equal(await a.evaluate(() => document.activeElement?.dataset?.signup ?? null), found.id, 'focus back on the CTA');
@@ -316,7 +317,7 @@ try {
 
   await step('screenshot of the key panel at 360 px; closing the dialog forgets the key', async () => {
     await a.setViewportSize({ width: 360, height: 780 });
-    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-success-360.png') });
+    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-success-360.png'), animations: 'disabled' });
     await a.setViewportSize({ width: 1280, height: 900 });
     await a.click('#success-close');
     await waitFor(a, () => !document.getElementById('signup-dialog').open, undefined, 'the dialog to close');
@@ -325,6 +326,7 @@ try {
   });
 
   await step('an e-mail already used is refused with a French sentence', async () => {
+    await a.bringToFront();
     await a.click('.package[data-package="starter"] [data-signup]');
     await a.fill('#signup-email', `  ${firstEmail.toUpperCase()} `);
     await a.click('#signup-submit');
@@ -386,6 +388,7 @@ try {
       await waitFor(pg, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the banner to say the offer is over');
       await waitText(pg, '#promo-headline', /^L’offre de lancement LAUNCH30 est terminée : les 30 places ont été prises\.$/);
       await waitText(pg, '#promo-counter', /^Les forfaits restent disponibles au tarif normal\.$/);
+      assert.equal(await pg.getAttribute('#promo-progress', 'aria-valuenow'), '30');
       for (const [id, p] of Object.entries(packages)) {
         const card = `.package[data-package="${id}"]`;
         await waitText(pg, `${card} .price-now`, new RegExp(`^${p.base}$`));
@@ -396,10 +399,12 @@ try {
     }
     assert.equal(await b.evaluate(() => window.__notReloaded), true, 'page B was reloaded');
     current = a;
-    await a.screenshot({ path: path.join(ARTIFACTS, 'exhausted-1280.png'), fullPage: true });
+    await a.screenshot({ path: path.join(ARTIFACTS, 'exhausted-1280.png'), fullPage: true, animations: 'disabled' });
   });
 
   await step('after exhaustion: no code pre-filled, LAUNCH30 refused in French, full-price signup works', async () => {
+    // A background tab runs its timers and animation frames slowly: work in the foreground one.
+    await a.bringToFront();
     await a.click('.package[data-package="business"] [data-signup]');
     assert.equal(await a.inputValue('#signup-code'), '');
     await a.fill('#signup-email', freshEmail('tardif'));
@@ -422,7 +427,7 @@ try {
     await c.goto(PAGE);
     await waitFor(c, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the over banner');
     await waitText(c, '.package[data-package="dev"] .price-now', /^15 000 DZD$/);
-    await c.screenshot({ path: path.join(ARTIFACTS, 'exhausted-360.png'), fullPage: true });
+    await c.screenshot({ path: path.join(ARTIFACTS, 'exhausted-360.png'), fullPage: true, animations: 'disabled' });
     await c.close();
     current = a;
   });
