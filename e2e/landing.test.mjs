@@ -15,7 +15,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 
 const BASE = mustEnv('LANDING_BASE_URL');
 const STRICT = mustEnv('LANDING_STRICT_URL');
@@ -105,6 +109,28 @@ function watch(page, name) {
     if (m.type() === 'error' && !/Failed to load resource|net::ERR_|EventSource/i.test(t)) consoleProblems.push(`${name}: ${t}`);
   });
   return page;
+}
+
+/**
+ * Runs axe-core (WCAG 2.x A and AA rules: contrast, labels, names, ARIA, landmarks…) on the page
+ * as it is now. The script is evaluated through the DevTools protocol, so the page's CSP is kept.
+ */
+async function axeCheck(page, what) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return { passes: r.passes.length, violations: r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')}`),
+    })) };
+  });
+  assert.ok(result.passes >= 10, `axe-core checked only ${result.passes} rules (${what})`);
+  assert.deepEqual(result.violations, [], `axe-core violations (${what}):\n${JSON.stringify(result.violations, null, 2)}`);
 }
 
 let current = null; // page to screenshot on failure
@@ -211,6 +237,40 @@ try {
     for (const made_up of ['279', '99.9', '99,9', '15+']) assert.ok(!body.includes(made_up), `hard-coded ${made_up}`);
   });
 
+  await step('accessibility of the page (axe-core, WCAG 2.1 A/AA) at 1280 and 360 px', async () => {
+    await axeCheck(a, 'page, 1280 px');
+    await a.setViewportSize({ width: 360, height: 800 });
+    await axeCheck(a, 'page, 360 px');
+    await a.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('the hero shows the figures once the gateway reports them (route stubbed on one page)', async () => {
+    const h = watch(await context.newPage(), 'hero');
+    current = h;
+    await h.route('**/api/platform/status', (route) => route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ providers_configured: 7, median_latency_ms: 212.4 }),
+    }));
+    await h.goto(PAGE);
+    await waitFor(h, () => !document.getElementById('hero-stats').hidden, undefined, 'the hero figures');
+    assert.equal(await text(h, '#stat-providers-value'), '7');
+    assert.equal(await text(h, '#stat-latency-value'), '212 ms');
+    await h.unroute('**/api/platform/status');
+    await h.route('**/api/platform/status', (route) => route.fulfill({
+      status: 200,
+      contentType: 'application/json',
+      body: JSON.stringify({ providers_configured: 3, median_latency_ms: null }),
+    }));
+    await h.reload();
+    await waitText(h, '#stat-providers-value', /^3$/);
+    assert.equal(await h.locator('#stat-latency').isVisible(), false, 'an unknown latency is hidden');
+    await h.setViewportSize({ width: 768, height: 900 });
+    await h.screenshot({ path: path.join(ARTIFACTS, 'hero-with-figures-768.png'), animations: 'disabled' });
+    await h.close();
+    current = a;
+  });
+
   await step('screenshots at 360, 768 and 1280 px', async () => {
     for (const width of [360, 768, 1280]) {
       await a.setViewportSize({ width, height: 800 });
@@ -255,6 +315,7 @@ try {
     for (const id of ['signup-email', 'signup-package', 'signup-code']) {
       assert.equal(await a.locator(`label[for="${id}"]`).count(), 1, `label of ${id}`);
     }
+    await axeCheck(a, 'signup form');
     await a.waitForTimeout(600); // let the smooth scroll to the focused CTA end
     await a.screenshot({ path: path.join(ARTIFACTS, 'signup-form-1280.png'), animations: 'disabled' });
     await a.keyboard.press('Escape');
@@ -303,6 +364,7 @@ try {
     await a.click('#copy-key');
     await waitText(a, '#copy-status', /^Clé copiée dans le presse-papiers\.$/);
     assert.equal(await a.evaluate(() => navigator.clipboard.readText()), apiKey);
+    await axeCheck(a, 'key panel');
     // The page's own counter followed too.
     await waitText(a, '#promo-counter', /^Plus que 29 places sur 30$/);
   });
@@ -400,6 +462,7 @@ try {
     assert.equal(await b.evaluate(() => window.__notReloaded), true, 'page B was reloaded');
     current = a;
     await a.screenshot({ path: path.join(ARTIFACTS, 'exhausted-1280.png'), fullPage: true, animations: 'disabled' });
+    await axeCheck(a, 'offer over');
   });
 
   await step('after exhaustion: no code pre-filled, LAUNCH30 refused in French, full-price signup works', async () => {

@@ -40,12 +40,14 @@ fn check_prerequisites(root: &Path) {
         "Chromium not found at {}: {hint}",
         chromium.display()
     );
-    let playwright = root.join("e2e/node_modules/playwright-core/package.json");
-    assert!(
-        playwright.is_file(),
-        "playwright-core is not installed ({} missing): {hint}",
-        playwright.display()
-    );
+    for package in ["playwright-core", "axe-core"] {
+        let manifest = root.join(format!("e2e/node_modules/{package}/package.json"));
+        assert!(
+            manifest.is_file(),
+            "{package} is not installed ({} missing): {hint}",
+            manifest.display()
+        );
+    }
     let node = std::process::Command::new("node")
         .arg("--version")
         .output()
