@@ -1,0 +1,196 @@
+//! `iafactory-local`: the whole platform in one process on the embedded defaults — SQLite files in a
+//! data folder, the offline `mock` provider when no provider key is set, a generated admin token —
+//! for trying it out and for development. Production runs each service as its own binary; this
+//! starts the very same libraries, wired over real gRPC on loopback.
+
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+/// Flags of the all-in-one run.
+#[derive(Debug, Parser)]
+#[command(
+    name = "iafactory-local",
+    version,
+    about = "Run the whole IAFactory platform locally"
+)]
+struct Args {
+    /// Folder of the SQLite files (created if missing).
+    #[arg(long, env = "IAF_DATA_DIR", default_value = "data")]
+    data_dir: PathBuf,
+    /// Address every service binds to.
+    #[arg(long, env = "IAF_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// REST port (landing page, browser JSON, OpenAI-compatible API); 0 picks a free one.
+    #[arg(long, env = "IAF_HTTP_PORT", default_value_t = 8180)]
+    http_port: u16,
+    /// promo-service gRPC port.
+    #[arg(long, env = "IAF_PROMO_PORT", default_value_t = 50051)]
+    promo_port: u16,
+    /// llm-gateway gRPC port.
+    #[arg(long, env = "IAF_LLM_PORT", default_value_t = 50052)]
+    llm_port: u16,
+    /// Log format: text or json.
+    #[arg(long, env = "LOG_FORMAT", default_value = "text")]
+    log_format: iafactory::telemetry::LogFormat,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    iafactory::telemetry::init(args.log_format);
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn bind(host: IpAddr, port: u16, what: &str) -> Result<TcpListener, String> {
+    let addr = SocketAddr::new(host, port);
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+}
+
+fn sqlite_url(dir: &std::path::Path, file: &str) -> String {
+    format!("sqlite://{}", dir.join(file).display())
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    std::fs::create_dir_all(&args.data_dir)
+        .map_err(|e| format!("cannot create {}: {e}", args.data_dir.display()))?;
+    let admin_token = match std::env::var("ADMIN_TOKEN") {
+        Ok(t) if t.trim().len() >= 16 => t.trim().to_owned(),
+        _ => promo_service::secrets::random_token(24),
+    };
+
+    let promo_listener = bind(args.host, args.promo_port, "promo-service").await?;
+    let llm_listener = bind(args.host, args.llm_port, "llm-gateway").await?;
+    let http_listener = bind(args.host, args.http_port, "gateway-rest").await?;
+    let local = |l: &TcpListener| l.local_addr().map_err(|e| e.to_string());
+    let (promo_addr, llm_addr, http_addr) = (
+        local(&promo_listener)?,
+        local(&llm_listener)?,
+        local(&http_listener)?,
+    );
+
+    // Each service reads the same flags and environment as its own binary; only the addresses,
+    // databases and the shared admin token are decided here.
+    let promo_args = promo_service::config::Args::try_parse_from([
+        "promo-service",
+        "--listen",
+        &promo_addr.to_string(),
+        "--database-url",
+        &sqlite_url(&args.data_dir, "promo.db"),
+        "--admin-token",
+        &admin_token,
+        "--public-url",
+        &format!("http://{http_addr}"),
+    ])
+    .map_err(|e| format!("promo-service configuration: {e}"))?;
+    let (promo_config, _) = promo_service::Config::from_args(&promo_args)
+        .map_err(|e| format!("promo-service configuration: {e}"))?;
+    let promo_url = format!("http://{promo_addr}");
+    let llm_url = format!("http://{llm_addr}");
+    let llm_config = llm_gateway::config::Args::try_parse_from([
+        "llm-gateway",
+        "--listen",
+        &llm_addr.to_string(),
+        "--database-url",
+        &sqlite_url(&args.data_dir, "llm-gateway.db"),
+        "--promo-service-url",
+        &promo_url,
+    ])
+    .map_err(|e| format!("llm-gateway configuration: {e}"))?
+    .into_config(|k| std::env::var(k).ok())
+    .map_err(|e| format!("llm-gateway configuration: {e}"))?;
+    let static_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../gateway-rest/static/api-packages"
+    );
+    let rest_config = gateway_rest::config::Args::try_parse_from([
+        "gateway-rest",
+        "--listen",
+        &http_addr.to_string(),
+        "--promo-service-url",
+        &promo_url,
+        "--llm-gateway-url",
+        &llm_url,
+        "--admin-token",
+        &admin_token,
+        "--static-dir",
+        &std::env::var("STATIC_DIR").unwrap_or_else(|_| static_dir.to_owned()),
+    ])
+    .map_err(|e| format!("gateway-rest configuration: {e}"))?
+    .into_config()
+    .map_err(|e| format!("gateway-rest configuration: {e}"))?;
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = |rx: &watch::Receiver<bool>| {
+        let mut rx = rx.clone();
+        async move { iafactory::shutdown::stopped(&mut rx).await }
+    };
+    let promo = tokio::spawn(promo_service::serve(
+        promo_config,
+        promo_listener,
+        stopped(&stop_rx),
+    ));
+    let llm = llm_gateway::start(llm_config, llm_listener)
+        .await
+        .map_err(|e| format!("llm-gateway: {e}"))?;
+    let rest = tokio::spawn(gateway_rest::serve(
+        rest_config,
+        http_listener,
+        stopped(&stop_rx),
+    ));
+
+    let banner = format!(
+        "\nIAFactory platform running (data in {data}):\n\
+         \x20 landing page   http://{http_addr}/api-packages/\n\
+         \x20 REST API       http://{http_addr}/  (OpenAI-compatible: http://{http_addr}/v1)\n\
+         \x20 promo-service  grpc://{promo_addr}  (grpcurl -plaintext {promo_addr} list)\n\
+         \x20 llm-gateway    grpc://{llm_addr}\n\
+         \x20 admin token    {admin_token}\n\
+         Press Ctrl-C to stop.\n",
+        data = args.data_dir.display()
+    );
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes());
+    let _ = out.flush();
+    drop(out);
+
+    tokio::select! {
+        () = iafactory::shutdown::signal() => {}
+        r = promo_done(&promo) => tracing::error!("promo-service stopped on its own: {r}"),
+    }
+    // Stop the edge first so no new work arrives, then the gateway (flushes usage), then promo.
+    let _ = stop_tx.send(true);
+    let rest_result = rest.await;
+    let llm_result = llm.shutdown().await;
+    let promo_result = promo.await;
+    tracing::info!("all services stopped");
+    match (rest_result, llm_result, promo_result) {
+        (Ok(Ok(())), Ok(()), Ok(Ok(()))) => Ok(()),
+        (r, l, p) => Err(format!(
+            "unclean stop: gateway-rest {r:?}, llm-gateway {l:?}, promo-service {p:?}"
+        )),
+    }
+}
+
+/// Resolves if promo-service ends before a signal (it failed); never otherwise.
+async fn promo_done<T>(task: &tokio::task::JoinHandle<T>) -> String {
+    loop {
+        if task.is_finished() {
+            return "see the log above".to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
