@@ -4,6 +4,7 @@
 // promo-service and gateway-rest on random ports and passes:
 //   LANDING_BASE_URL     gateway-rest without rate limits, e.g. http://127.0.0.1:41234
 //   LANDING_STRICT_URL   gateway-rest allowing 2 signups per minute per IP (429 message)
+//   LANDING_DOWN_URL     gateway-rest whose promo-service is unreachable (degraded page)
 //   LANDING_ADMIN_TOKEN  promo-service admin token
 //   LANDING_ARTIFACTS    folder for screenshots (test-artifacts/landing)
 //   LANDING_CHROMIUM     Chromium binary (default /usr/bin/chromium, Debian's package)
@@ -23,6 +24,7 @@ const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8
 
 const BASE = mustEnv('LANDING_BASE_URL');
 const STRICT = mustEnv('LANDING_STRICT_URL');
+const DOWN = mustEnv('LANDING_DOWN_URL');
 const ARTIFACTS = process.env.LANDING_ARTIFACTS || path.resolve('..', 'test-artifacts', 'landing');
 const CHROMIUM = process.env.LANDING_CHROMIUM || '/usr/bin/chromium';
 const PAGE = `${BASE}/api-packages/`;
@@ -495,6 +497,24 @@ try {
     current = a;
   });
 
+  await step('with promo-service down, the page still shows the packages and says what fails', async () => {
+    const d = watch(await context.newPage(), 'down');
+    current = d;
+    await d.goto(`${DOWN}/api-packages/`);
+    await waitText(d, '#promo-counter', /^Le nombre de places restantes est momentanément indisponible\.$/);
+    await waitFor(d, () => document.querySelectorAll('.package [data-signup]').length === 4, undefined, '4 package CTAs');
+    await d.click('.package[data-package="starter"] [data-signup]');
+    await d.fill('#signup-email', freshEmail('panne'));
+    await d.click('#signup-submit');
+    await waitText(d, '#signup-error', /^Le service est momentanément indisponible\. Réessayez dans quelques instants\.$/);
+    // An outage is not the visitor's mistake: the code field is not marked invalid.
+    assert.equal(await d.getAttribute('#signup-code-status', 'data-kind'), 'warn');
+    assert.equal(await d.getAttribute('#signup-code', 'aria-invalid'), 'false');
+    await d.screenshot({ path: path.join(ARTIFACTS, 'promo-down-1280.png'), animations: 'disabled' });
+    await d.close();
+    current = a;
+  });
+
   await step('no request left localhost, no script error, no CSP violation', async () => {
     assert.ok(requests.length > 20, `only ${requests.length} requests recorded`);
     const outside = requests.filter((r) => {
@@ -509,7 +529,8 @@ try {
     }
     assert.deepEqual(pageErrors, [], 'script errors');
     assert.deepEqual(consoleProblems, [], 'console problems');
-    console.log(`    ${requests.length} requests, all to ${new URL(BASE).host} or ${new URL(STRICT).host}`);
+    const hosts = [...new Set(requests.map((r) => new URL(r.url).host))].sort();
+    console.log(`    ${requests.length} requests, all to ${hosts.join(', ')}`);
   });
 } catch {
   exitCode = 1;

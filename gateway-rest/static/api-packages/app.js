@@ -158,7 +158,14 @@
   let retryTimer = null;
 
   async function pollOnce() {
-    try { applyRemaining(await getJson(`/api/promo/${CODE}/remaining`)); } catch (_) { /* keep the last value */ }
+    try {
+      applyRemaining(await getJson(`/api/promo/${CODE}/remaining`));
+    } catch (_) {
+      // Keep the last value; say so when there is none yet.
+      if (state.remaining === null && !state.unlimited && !state.closedReason) {
+        $('promo-counter').textContent = 'Le nombre de places restantes est momentanément indisponible.';
+      }
+    }
   }
 
   function startPolling() {
@@ -385,15 +392,16 @@
     try {
       a = await postJson('/api/promo/validate', { code, package: p.id });
     } catch (_) {
-      if (seq === validateSeq) setCodeStatus('error', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+      if (seq === validateSeq) setCodeStatus('warn', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
       return;
     }
     if (seq !== validateSeq) return; // a newer check is under way
     if (a.status === 429) {
-      setCodeStatus('error', 'Trop de vérifications en peu de temps. Patientez quelques secondes\u00a0: le code sera vérifié à l\u2019envoi.');
+      setCodeStatus('warn', 'Trop de vérifications en peu de temps. Patientez quelques secondes\u00a0: le code sera vérifié à l\u2019envoi.');
     } else if (!a.ok || !a.data) {
       const msg = a.data && a.data.error && a.data.error.message;
-      setCodeStatus('error', a.status === 400 && msg ? `Code promo invalide\u00a0: ${msg}.` : 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+      if (a.status === 400 && msg) setCodeStatus('error', `Code promo invalide\u00a0: ${msg}.`);
+      else setCodeStatus('warn', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
     } else if (a.data.valid) {
       lastValidation = {
         code: code.toUpperCase(), package: p.id, valid: true,

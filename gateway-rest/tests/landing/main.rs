@@ -70,6 +70,7 @@ async fn landing_page_in_chromium() {
         .current_dir(root.join("e2e"))
         .env("LANDING_BASE_URL", &stack.base)
         .env("LANDING_STRICT_URL", &stack.strict_base)
+        .env("LANDING_DOWN_URL", &stack.down_base)
         .env("LANDING_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("LANDING_ARTIFACTS", &artifacts)
         .env("LANDING_CHROMIUM", chromium_path())

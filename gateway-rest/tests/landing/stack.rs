@@ -1,6 +1,7 @@
 //! The real stack in-process on random loopback ports: promo-service (SQLite file in a temp
-//! folder) and two gateway-rest instances in front of it — one without rate limits (every test
-//! request comes from 127.0.0.1) and one with a tight signup limit, to see the page's 429 message.
+//! folder) and gateway-rest instances: one without rate limits in front of it (every test request
+//! comes from 127.0.0.1), one with a tight signup limit (the page's 429 message), and one whose
+//! promo-service is unreachable (the page's degraded state).
 
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ pub struct Stack {
     pub base: String,
     /// Base URL of the gateway allowing 2 signups per minute per IP.
     pub strict_base: String,
+    /// Base URL of a gateway whose promo-service is unreachable.
+    pub down_base: String,
     gateways: Vec<Running>,
     promo: Running,
     _dir: tempfile::TempDir,
@@ -89,10 +92,15 @@ impl Stack {
         strict.signup_rate = RateSpec::new(2, 2);
         let (strict_base, strict_gw) = spawn_gateway(strict).await;
 
+        // A gateway whose promo-service is down: the page must still render and say so.
+        let down = Config::new(dead_url().await, dead_url().await);
+        let (down_base, down_gw) = spawn_gateway(down).await;
+
         let stack = Stack {
             base,
             strict_base,
-            gateways: vec![open_gw, strict_gw],
+            down_base,
+            gateways: vec![open_gw, strict_gw, down_gw],
             promo,
             _dir: dir,
         };
