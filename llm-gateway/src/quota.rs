@@ -19,9 +19,11 @@
 //! Requests per minute use fixed windows of calendar minutes (UTC, the wall clock every replica
 //! shares); a refusal says when the next minute starts. Tokens per month are counted per
 //! calendar month (UTC). Token usage is only known after the answer: admission needs a positive
-//! local balance, and the answer's tokens are then charged, possibly driving the balance negative
-//! (a debt repaid from the next block). The overshoot past the monthly limit is therefore at most
-//! one answer per replica, the usual bound for post-paid token metering.
+//! local balance and *holds* an estimate (prompt size / 4 + `max_tokens`, or 256 without it) so
+//! that concurrent calls cannot all pass on the last units; the settlement replaces the hold by
+//! the real count, possibly driving the balance negative (a debt repaid from the next block).
+//! The overshoot past the monthly limit is therefore bounded by what the last admitted calls
+//! generate beyond their estimate, the usual bound for post-paid token metering.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -124,8 +126,15 @@ impl QuotaManager {
     }
 
     /// Admits one request for `key_id` or says which limit refuses it and for how long.
-    pub async fn admit(&self, key_id: &str, limits: Limits) -> Result<(), GatewayError> {
-        self.admit_at(key_id, limits, iafactory::db::now_millis())
+    /// `estimate` tokens (prompt estimate + max_tokens) are held from the lease until
+    /// [`QuotaManager::settle`], so concurrent calls cannot all slip through on the last units.
+    pub async fn admit(
+        &self,
+        key_id: &str,
+        limits: Limits,
+        estimate: u64,
+    ) -> Result<(), GatewayError> {
+        self.admit_at(key_id, limits, estimate, iafactory::db::now_millis())
             .await
     }
 
@@ -134,6 +143,7 @@ impl QuotaManager {
         &self,
         key_id: &str,
         limits: Limits,
+        estimate: u64,
         now_ms: i64,
     ) -> Result<(), GatewayError> {
         let lease = self.lease(key_id);
@@ -189,6 +199,9 @@ impl QuotaManager {
             }
         }
         l.requests_left -= 1;
+        l.tokens_left = l
+            .tokens_left
+            .saturating_sub(i64::try_from(estimate).unwrap_or(i64::MAX));
         self.prefetch(key_id, &lease, &mut l, limits, minute);
         Ok(())
     }
@@ -248,20 +261,26 @@ impl QuotaManager {
         }
     }
 
-    /// Charges an answer's tokens to the key's lease (the balance may go negative: see the
-    /// module docs).
-    pub async fn charge_tokens(&self, key_id: &str, tokens: u64, now_ms: i64) {
+    /// Settles an admitted call: gives back the `held` estimate and charges the `actual` tokens
+    /// (0 for a call that produced nothing). The balance may go negative: a debt repaid from the
+    /// next block (see the module docs).
+    pub async fn settle(&self, key_id: &str, held: u64, actual: u64, now_ms: i64) {
         let lease = self.lease(key_id);
         let mut l = lease.lock().await;
         let period = period_of(now_ms);
-        if l.period != period {
-            // The month turned during the call: charge the new month.
+        let held = if l.period != period {
+            // The month turned during the call: the hold belonged to the old month's lease;
+            // charge the new month.
             l.period = period;
             l.tokens_left = 0;
-        }
+            0
+        } else {
+            i64::try_from(held).unwrap_or(i64::MAX)
+        };
         l.tokens_left = l
             .tokens_left
-            .saturating_sub(i64::try_from(tokens).unwrap_or(i64::MAX));
+            .saturating_add(held)
+            .saturating_sub(i64::try_from(actual).unwrap_or(i64::MAX));
     }
 
     /// Gives back the token leases of keys idle for `idle` (all keys with `Duration::ZERO`).

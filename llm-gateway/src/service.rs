@@ -145,6 +145,12 @@ pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), Ga
     ))
 }
 
+/// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
+/// (`max_tokens`, or 256 when the caller sets none).
+pub fn token_hold(input: &ChatInput) -> u64 {
+    u64::from(input.estimated_prompt_tokens()) + u64::from(input.max_tokens.unwrap_or(256))
+}
+
 fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
     pb::TokenUsage {
         prompt_tokens: u.prompt_tokens,
@@ -182,12 +188,28 @@ impl Shared {
                 package: key.package.clone(),
             });
         }
-        self.quotas.admit(&key.key_id, key.limits).await?;
+        let hold = token_hold(&input);
+        self.quotas.admit(&key.key_id, key.limits, hold).await?;
         Ok((key, model, input, policy))
     }
 
-    /// Charges tokens to the key, records usage and metrics; returns the cost in USD.
-    async fn account(&self, key: &KeyInfo, model: &str, route: &Route, usage: Usage) -> f64 {
+    /// Gives the held estimate back when a call produced nothing.
+    async fn refund(&self, key: &KeyInfo, input: &ChatInput) {
+        self.quotas
+            .settle(&key.key_id, token_hold(input), 0, now_millis())
+            .await;
+    }
+
+    /// Settles the key's token hold against the real usage, records usage and metrics; returns
+    /// the cost in USD.
+    async fn account(
+        &self,
+        key: &KeyInfo,
+        model: &str,
+        route: &Route,
+        usage: Usage,
+        held: u64,
+    ) -> f64 {
         let (prompt, completion) = (
             u64::from(usage.prompt_tokens),
             u64::from(usage.completion_tokens),
@@ -195,7 +217,7 @@ impl Shared {
         let cost = route.cost_usd(prompt, completion);
         let now = now_millis();
         self.quotas
-            .charge_tokens(&key.key_id, prompt + completion, now)
+            .settle(&key.key_id, held, prompt + completion, now)
             .await;
         self.usage.record(
             UsageKey {
@@ -218,12 +240,26 @@ impl Shared {
     }
 
     async fn chat(
-        &self,
+        self: Arc<Self>,
         request: Request<pb::ChatRequest>,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let started = Instant::now();
         let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
-        let served = self.router.chat(&model, policy, &input).await?;
+        // Gives the hold back if the caller goes away while the call runs.
+        let mut hold = HoldGuard {
+            shared: Some(self.clone()),
+            key_id: key.key_id.clone(),
+            held: token_hold(&input),
+        };
+        let served = match self.router.chat(&model, policy, &input).await {
+            Ok(s) => s,
+            Err(e) => {
+                hold.shared = None;
+                self.refund(&key, &input).await;
+                return Err(e);
+            }
+        };
+        hold.shared = None;
         let c = served.value;
         let (usage, estimated) = match c.usage {
             Some(u) => (u, false),
@@ -235,7 +271,9 @@ impl Shared {
                 true,
             ),
         };
-        let cost = self.account(&key, &model.name, &served.route, usage).await;
+        let cost = self
+            .account(&key, &model.name, &served.route, usage, token_hold(&input))
+            .await;
         Ok(pb::ChatResponse {
             id: new_id(),
             model: model.name.clone(),
@@ -260,7 +298,13 @@ impl Shared {
     ) -> Result<BoxStream<'static, Result<pb::ChatStreamEvent, Status>>, GatewayError> {
         let started = Instant::now();
         let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
-        let served = self.router.stream(&model, policy, &input).await?;
+        let served = match self.router.stream(&model, policy, &input).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.refund(&key, &input).await;
+                return Err(e);
+            }
+        };
         let ttft = started.elapsed();
         let route = served.route.clone();
         let committed = served.value;
@@ -270,6 +314,7 @@ impl Shared {
             model: model.name.clone(),
             route: route.clone(),
             prompt_estimate: input.estimated_prompt_tokens(),
+            held: token_hold(&input),
             chars: 0,
             usage: None,
             done: false,
@@ -459,6 +504,28 @@ impl Shared {
     }
 }
 
+/// Returns a token hold to the lease when a unary call is dropped before it settled.
+struct HoldGuard {
+    /// `None` once settled by other means.
+    shared: Option<Arc<Shared>>,
+    key_id: String,
+    held: u64,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let (key_id, held) = (std::mem::take(&mut self.key_id), self.held);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                shared.quotas.settle(&key_id, held, 0, now_millis()).await;
+            });
+        }
+    }
+}
+
 /// Accounts a stream exactly once: at its end, at its failure, or — when the client goes away
 /// mid-stream and the stream is dropped — from a task spawned by `Drop`, so an abandoned stream
 /// is still charged for what the provider generated.
@@ -468,6 +535,8 @@ struct StreamTracker {
     model: String,
     route: Arc<Route>,
     prompt_estimate: u32,
+    /// Tokens held at admission, settled by the accounting.
+    held: u64,
     chars: usize,
     usage: Option<Usage>,
     done: bool,
@@ -495,7 +564,7 @@ impl StreamTracker {
         self.done = true;
         let cost = self
             .shared
-            .account(&self.key, &self.model, &self.route, usage)
+            .account(&self.key, &self.model, &self.route, usage, self.held)
             .await;
         (usage, estimated, cost)
     }
@@ -508,15 +577,16 @@ impl Drop for StreamTracker {
         }
         self.done = true;
         let (usage, _) = self.usage();
-        let (shared, key, model, route) = (
+        let (shared, key, model, route, held) = (
             self.shared.clone(),
             self.key.clone(),
             self.model.clone(),
             self.route.clone(),
+            self.held,
         );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                shared.account(&key, &model, &route, usage).await;
+                shared.account(&key, &model, &route, usage, held).await;
             });
         }
     }
@@ -536,7 +606,7 @@ impl LlmGateway for GatewayApi {
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
         let started = Instant::now();
-        let r = self.shared.chat(request).await;
+        let r = self.shared.clone().chat(request).await;
         self.shared
             .metrics
             .request("Chat", outcome(&r), started.elapsed());

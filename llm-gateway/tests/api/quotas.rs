@@ -113,6 +113,41 @@ async fn monthly_tokens_are_enforced_and_reported() {
     promo.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_calls_cannot_overrun_the_monthly_tokens() {
+    // 50 tokens per answer, 1 000 a month, 40 calls at once: admission holds an estimate per
+    // call, so the last units cannot let every concurrent call through.
+    let up = Upstream::always(openai_ok("ok", 30, 20).delayed(Duration::from_millis(50))).await;
+    let mut promo = Promo::start().await;
+    promo.set_package("dev", 1000, 1000, "").await;
+    let (_, key) = promo.signup("dev").await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
+    let mut calls = Vec::new();
+    for _ in 0..40 {
+        let mut client = gw.client.clone();
+        let key = key.clone();
+        calls.push(tokio::spawn(async move {
+            client.chat(authed(chat_req("m", "hi"), &key)).await
+        }));
+    }
+    let mut ok = 0u64;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(error_code(&e), "quota_exceeded", "{e:?}"),
+        }
+    }
+    assert!(ok >= 1);
+    assert!(
+        ok * 50 <= 1000,
+        "{ok} answers of 50 tokens admitted on a 1 000-token quota"
+    );
+    assert_eq!(up.count() as u64, ok);
+    gw.stop().await;
+    promo.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn package_model_restrictions_are_enforced() {
     let up = Upstream::always(openai_ok("ok", 1, 1)).await;
