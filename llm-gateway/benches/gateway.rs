@@ -32,6 +32,10 @@ use tonic::transport::{Channel, Endpoint};
 
 use upstream::{Upstream, openai_ok};
 
+/// The same allocator as the `llm-gateway` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Stats {
     rps: f64,
     p50_us: f64,
