@@ -277,3 +277,49 @@ async fn streamed_answers_are_accounted_like_unary_ones() {
     );
     env.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_wire_format_survives_arbitrary_network_chunking() {
+    // The same streams cut into 1-, 3- and 7-byte pieces, across events, CRLFs and multi-byte
+    // characters.
+    for chunk in [1usize, 3, 7] {
+        let up = Upstream::start(move |req, _| {
+            let stream = if req.path.ends_with("/chat/completions") {
+                openai_stream(PIECES, 5, 6)
+            } else if req.path.ends_with("/messages") {
+                anthropic_stream(PIECES, 5, 6)
+            } else if req.path.contains(":streamGenerateContent") {
+                gemini_stream(PIECES, 5, 6)
+            } else {
+                cohere_stream(PIECES, 5, 6)
+            };
+            stream.rechunked(chunk)
+        })
+        .await;
+        let toml = format!(
+            "{}{}{}{}{}{}{}{}",
+            provider("o", "openai", &up.url("/v1")),
+            provider("a", "anthropic", &up.url("/v1")),
+            provider("g", "gemini", &up.url("/v1beta")),
+            provider("c", "cohere", &up.url("/v2")),
+            model("mo", &[("o", "x", 1.0, 1.0)]),
+            model("ma", &[("a", "x", 1.0, 1.0)]),
+            model("mg", &[("g", "x", 1.0, 1.0)]),
+            model("mc", &[("c", "x", 1.0, 1.0)]),
+        );
+        let mut env = Env::start(&toml).await;
+        for m in ["mo", "ma", "mg", "mc"] {
+            let (events, err) = env.stream(m, "Salut").await.unwrap();
+            assert!(err.is_none(), "{m}/{chunk}: {err:?}");
+            let (text, end) = stream_text(&events);
+            assert_eq!(text, PIECES.concat(), "{m}/{chunk}");
+            let u = end.unwrap().usage.unwrap();
+            assert_eq!(
+                (u.prompt_tokens, u.completion_tokens),
+                (5, 6),
+                "{m}/{chunk}"
+            );
+        }
+        env.gw.stop().await;
+    }
+}

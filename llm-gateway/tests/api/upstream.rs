@@ -50,6 +50,9 @@ pub enum Reply {
     },
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
+    /// Like `Sse`, but the whole event stream is cut into pieces of `chunk` bytes regardless of
+    /// event, line or UTF-8 character boundaries.
+    SseChunked { events: Vec<String>, chunk: usize },
 }
 
 impl Reply {
@@ -89,6 +92,17 @@ impl Reply {
 
     pub fn delayed(self, d: Duration) -> Reply {
         Reply::Delay(d, Box::new(self))
+    }
+
+    /// The same stream re-cut into `chunk`-byte pieces.
+    pub fn rechunked(self, chunk: usize) -> Reply {
+        match self {
+            Reply::Sse { events, .. } => Reply::SseChunked {
+                events,
+                chunk: chunk.max(1),
+            },
+            other => other,
+        }
     }
 
     pub fn dropping_after(self, n: usize) -> Reply {
@@ -261,6 +275,23 @@ async fn serve_conn(sock: TcpStream, reqs: Arc<Mutex<Vec<Recorded>>>, handler: A
                 }
                 if drop_after.is_some() {
                     return;
+                }
+                wr.write_all(b"0\r\n\r\n").await.is_ok()
+            }
+            Reply::SseChunked { events, chunk } => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                if wr.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let all = events.concat().into_bytes();
+                for piece in all.chunks(chunk) {
+                    let mut c = format!("{:x}\r\n", piece.len()).into_bytes();
+                    c.extend_from_slice(piece);
+                    c.extend_from_slice(b"\r\n");
+                    if wr.write_all(&c).await.is_err() {
+                        return;
+                    }
+                    let _ = wr.flush().await;
                 }
                 wr.write_all(b"0\r\n\r\n").await.is_ok()
             }
