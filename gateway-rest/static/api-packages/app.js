@@ -103,7 +103,7 @@
 
     if (state.closedReason) {
       banner.dataset.state = 'over';
-      headline.textContent = `L\u2019offre de lancement ${CODE} n\u2019est plus disponible.`;
+      headline.textContent = 'L\u2019offre de lancement n\u2019est plus disponible.';
       counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
       filled.textContent = '';
       return;
@@ -125,7 +125,7 @@
 
     if (remaining === 0) {
       banner.dataset.state = 'over';
-      headline.textContent = `L\u2019offre de lancement ${CODE} est terminée : les ${total} places ont été prises.`;
+      headline.textContent = `L\u2019offre de lancement est terminée\u00a0: les ${total} places ont été prises.`;
       counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
       filled.textContent = `Complet : ${total} places sur ${total}`;
       return;

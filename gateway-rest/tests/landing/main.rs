@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use stack::{ADMIN_TOKEN, Stack};
+use stack::Stack;
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -71,7 +71,6 @@ async fn landing_page_in_chromium() {
         .env("LANDING_BASE_URL", &stack.base)
         .env("LANDING_STRICT_URL", &stack.strict_base)
         .env("LANDING_DOWN_URL", &stack.down_base)
-        .env("LANDING_ADMIN_TOKEN", ADMIN_TOKEN)
         .env("LANDING_ARTIFACTS", &artifacts)
         .env("LANDING_CHROMIUM", chromium_path())
         .stdin(Stdio::null())
