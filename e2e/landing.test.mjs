@@ -289,12 +289,20 @@ try {
   await step('a second page is open at the same time and shows 30', async () => {
     await b.goto(PAGE);
     await waitText(b, '#promo-counter', /^Plus que 30 places sur 30$/);
+    // Keyboard from a fresh load: the first Tab shows the skip link, Enter jumps to the content.
+    await b.bringToFront();
+    await b.keyboard.press('Tab');
+    assert.equal(await b.evaluate(() => document.activeElement?.className), 'skip-link', 'first Tab: the skip link');
+    assert.ok(await b.evaluate(() => document.activeElement.getBoundingClientRect().top >= 0), 'the focused skip link is visible');
+    await b.keyboard.press('Enter');
+    await waitFor(b, () => document.activeElement?.id === 'contenu', undefined, 'focus on the main content');
     await b.evaluate(() => { window.__notReloaded = true; });
   });
 
   await step('keyboard: Tab reaches a package CTA with a visible focus ring, Enter opens the form', async () => {
     await a.bringToFront();
-    await a.evaluate(() => { document.activeElement?.blur(); window.scrollTo(0, 0); });
+    // Start from the hero's first link; Tab must walk on to a package CTA.
+    await a.focus('.hero-actions a');
     let found = null;
     for (let i = 0; i < 40 && !found; i++) {
       await a.keyboard.press('Tab');
@@ -387,6 +395,7 @@ try {
     await a.click('#success-close');
     await waitFor(a, () => !document.getElementById('signup-dialog').open, undefined, 'the dialog to close');
     await waitFor(a, () => document.getElementById('api-key').value === '', undefined, 'the key to be wiped');
+    assert.equal(await a.evaluate(() => localStorage.length + sessionStorage.length), 0, 'something was stored');
     assert.ok(!(await a.content()).includes(apiKey), 'the key is still in the page');
   });
 
@@ -445,12 +454,14 @@ try {
   });
 
   await step('when LAUNCH30 is exhausted, both open pages switch the banner and prices to full price', async () => {
-    let left = await remaining();
-    while (left > 0) {
+    const takePlace = async () => {
       const r = await api(BASE, 'POST', '/api/promo/signup', { email: freshEmail('remplissage'), package: 'starter', promo_code: 'LAUNCH30' });
       assert.equal(r.status, 201, r.text);
-      left -= 1;
-    }
+    };
+    let left = await remaining();
+    while (left > 1) { await takePlace(); left -= 1; }
+    await waitText(b, '#promo-counter', /^Plus qu’une place sur 30 !$/);
+    await takePlace();
     assert.equal(await remaining(), 0);
     for (const pg of [a, b]) {
       current = pg;
