@@ -603,3 +603,164 @@ impl Router {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(threshold: u32, cooldown_ms: u64) -> RoutingSettings {
+        RoutingSettings {
+            breaker_failure_threshold: threshold,
+            breaker_cooldown: Duration::from_millis(cooldown_ms),
+            ..RoutingSettings::default()
+        }
+    }
+
+    #[test]
+    fn breaker_opens_half_opens_with_one_probe_and_reopens() {
+        let s = settings(3, 40);
+        let h = Health::default();
+        let err = ProviderError::Http {
+            status: 503,
+            retry_after: None,
+            message: String::new(),
+        };
+        for _ in 0..2 {
+            assert!(h.try_acquire(&s));
+            h.on_failure(&err, &s);
+        }
+        assert_eq!(h.snapshot().state, CircuitState::Closed);
+        h.on_failure(&err, &s);
+        assert_eq!(h.snapshot().state, CircuitState::Open);
+        assert!(!h.try_acquire(&s), "open: refused");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(h.try_acquire(&s), "cool-down over: one probe");
+        assert_eq!(h.snapshot().state, CircuitState::HalfOpen);
+        assert!(!h.try_acquire(&s), "only one probe at a time");
+        h.on_failure(&err, &s);
+        assert_eq!(
+            h.snapshot().state,
+            CircuitState::Open,
+            "failed probe reopens"
+        );
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(h.try_acquire(&s));
+        h.on_success(Duration::from_millis(10), &s);
+        let snap = h.snapshot();
+        assert_eq!(snap.state, CircuitState::Closed);
+        assert_eq!(snap.consecutive_failures, 0);
+        assert_eq!((snap.requests, snap.failures), (5, 4));
+        assert_eq!(snap.last_error, "http_503");
+    }
+
+    #[test]
+    fn success_resets_the_failure_run_and_client_errors_are_neutral() {
+        let s = settings(2, 1000);
+        let h = Health::default();
+        h.on_failure(&ProviderError::Timeout, &s);
+        h.on_success(Duration::from_millis(100), &s);
+        h.on_failure(&ProviderError::Timeout, &s);
+        h.on_neutral();
+        h.on_failure(&ProviderError::Timeout, &s);
+        assert_eq!(h.snapshot().state, CircuitState::Closed);
+        assert!((h.snapshot().ewma_latency_ms - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_jittered_and_honours_retry_after() {
+        let catalog = Catalog::from_toml("t", "");
+        assert!(catalog.is_ok());
+        let Ok(catalog) = catalog else { return };
+        let router = Router::new(
+            &catalog,
+            RoutingSettings {
+                backoff_base: Duration::from_millis(100),
+                backoff_max: Duration::from_millis(800),
+                ..RoutingSettings::default()
+            },
+            reqwest::Client::new(),
+            Arc::new(Metrics::default()),
+        );
+        for retry in 0..10 {
+            let d = router.backoff(retry, None);
+            let exp =
+                Duration::from_millis(100 * (1u64 << retry.min(3))).min(Duration::from_millis(800));
+            assert!(d >= exp / 2 && d <= exp, "retry {retry}: {d:?}");
+        }
+        assert!(router.backoff(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
+    }
+
+    #[test]
+    fn plans_follow_the_policy_and_skip_unconfigured_providers() {
+        let text = r#"
+[providers.a]
+kind = "openai"
+base_url = "http://127.0.0.1:1/v1"
+[providers.b]
+kind = "openai"
+base_url = "http://127.0.0.1:2/v1"
+[providers.c]
+kind = "openai"
+base_url = "http://127.0.0.1:3/v1"
+[[models]]
+name = "m"
+routes = [
+  { provider = "a", model = "a1", input_usd_per_mtok = 5.0, output_usd_per_mtok = 5.0 },
+  { provider = "b", model = "b1", input_usd_per_mtok = 1.0, output_usd_per_mtok = 1.0 },
+  { provider = "c", model = "c1", input_usd_per_mtok = 0.1, output_usd_per_mtok = 0.1 },
+]
+"#;
+        let catalog = Catalog::from_toml("t", text);
+        assert!(catalog.is_ok());
+        let Ok(mut catalog) = catalog else { return };
+        catalog.set_key("a", "k");
+        catalog.set_key("b", "k");
+        let router = Router::new(
+            &catalog,
+            RoutingSettings::default(),
+            reqwest::Client::new(),
+            Arc::new(Metrics::default()),
+        );
+        assert!(router.mock.is_none());
+        let Some(m) = router.model("m") else {
+            return;
+        };
+        let names = |p: Option<Policy>| -> Vec<String> {
+            router
+                .plan(m, p)
+                .iter()
+                .map(|r| r.provider.name.clone())
+                .collect()
+        };
+        assert_eq!(names(None), ["a", "b"], "c has no key");
+        assert_eq!(names(Some(Policy::LowestCost)), ["b", "a"]);
+        router.providers[0]
+            .health
+            .on_success(Duration::from_millis(5), &router.settings);
+        router.providers[1]
+            .health
+            .on_success(Duration::from_millis(50), &router.settings);
+        assert_eq!(names(Some(Policy::LowestLatency)), ["a", "b"]);
+        let route = &router.plan(m, None)[0];
+        assert!((route.cost_usd(1_000_000, 2_000_000) - 15.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn nothing_configured_means_the_mock_serves_every_model() {
+        let catalog = Catalog::builtin();
+        assert!(catalog.is_ok());
+        let Ok(catalog) = catalog else { return };
+        let router = Router::new(
+            &catalog,
+            RoutingSettings::default(),
+            reqwest::Client::new(),
+            Arc::new(Metrics::default()),
+        );
+        for m in router.models() {
+            let plan = router.plan(m, None);
+            assert_eq!(plan.len(), 1);
+            assert_eq!(plan[0].provider.name, "mock");
+            assert_eq!(plan[0].cost_usd(1000, 1000), 0.0);
+        }
+    }
+}
