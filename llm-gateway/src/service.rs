@@ -145,6 +145,15 @@ pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), Ga
     ))
 }
 
+/// At most 128 bytes of a client-supplied name, for logs (validation refuses longer ones later).
+fn short(s: &str) -> &str {
+    let mut end = s.len().min(128);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
 /// (`max_tokens`, or 256 when the caller sets none).
 pub fn token_hold(input: &ChatInput) -> u64 {
@@ -176,6 +185,7 @@ impl Shared {
         req: &pb::ChatRequest,
     ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
         let key = self.auth.authenticate(metadata).await?;
+        tracing::Span::current().record("key_id", key.key_id.as_str());
         let (input, policy) = validate(req)?;
         let model = self
             .router
@@ -239,6 +249,7 @@ impl Shared {
         cost
     }
 
+    #[tracing::instrument(name = "chat", skip_all, fields(model = short(&request.get_ref().model), key_id = tracing::field::Empty))]
     async fn chat(
         self: Arc<Self>,
         request: Request<pb::ChatRequest>,
@@ -292,6 +303,7 @@ impl Shared {
         })
     }
 
+    #[tracing::instrument(name = "chat_stream", skip_all, fields(model = short(&request.get_ref().model), key_id = tracing::field::Empty))]
     async fn chat_stream(
         self: Arc<Self>,
         request: Request<pb::ChatRequest>,
