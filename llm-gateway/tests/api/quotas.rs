@@ -282,6 +282,16 @@ async fn rpm_is_exact_across_two_replicas(backend: Backend) {
         assert_eq!((ok, limited), (10, 20));
         break;
     }
+    // Usage recorded by both replicas is seen from either once written (flush every 100 ms).
+    a.handle.flush_usage().await.unwrap();
+    b.handle.flush_usage().await.unwrap();
+    let mut client = a.client.clone();
+    let u = client
+        .get_usage(authed(pb::GetUsageRequest {}, &key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(u.requests, up.count() as u64);
     a.stop().await;
     b.stop().await;
     promo.stop().await;
@@ -371,7 +381,47 @@ async fn reservations_never_over_grant(backend: Backend) {
     db.drop().await;
 }
 
+/// Two replicas sharing one database cannot overrun the monthly tokens together either.
+async fn tokens_are_bounded_across_two_replicas(backend: Backend) {
+    let up = Upstream::always(openai_ok("ok", 30, 20).delayed(Duration::from_millis(20))).await;
+    let mut promo = Promo::start().await;
+    promo.set_package("dev", 100_000, 1000, "").await;
+    let (_, key) = promo.signup("dev").await;
+    let db = TestDb::new(backend).await;
+    let a = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
+    let b = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
+    let mut calls = Vec::new();
+    for i in 0..60 {
+        let mut client = if i % 2 == 0 {
+            a.client.clone()
+        } else {
+            b.client.clone()
+        };
+        let key = key.clone();
+        calls.push(tokio::spawn(async move {
+            client.chat(authed(chat_req("m", "hi"), &key)).await
+        }));
+    }
+    let mut ok = 0u64;
+    for c in calls {
+        match c.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(error_code(&e), "quota_exceeded", "{e:?}"),
+        }
+    }
+    assert!(ok >= 1);
+    assert!(
+        ok * 50 <= 1000,
+        "{ok} answers of 50 tokens on a 1 000-token quota"
+    );
+    a.stop().await;
+    b.stop().await;
+    promo.stop().await;
+    db.drop().await;
+}
+
 on_both_backends!(
+    tokens_are_bounded_across_two_replicas,
     rpm_is_exact_across_two_replicas,
     usage_survives_restart_and_leases_are_returned,
     reservations_never_over_grant,
