@@ -453,6 +453,34 @@ try {
     current = a;
   });
 
+  await step('a tab hidden for a minute lets go of its stream, and catches up when shown again', async () => {
+    const h = watch(await context.newPage(), 'hidden');
+    current = h;
+    await h.clock.install();
+    let streams = 0;
+    h.on('request', (q) => { if (q.url().endsWith('/api/promo/LAUNCH30/remaining/stream')) streams++; });
+    await h.goto(PAGE);
+    const before = await remaining();
+    await waitText(h, '#promo-counter', new RegExp(`^Plus que ${before} places sur 30$`));
+    assert.equal(streams, 1);
+    const setVisibility = (state) => h.evaluate((st) => {
+      Object.defineProperty(document, 'visibilityState', { value: st, configurable: true });
+      Object.defineProperty(document, 'hidden', { value: st === 'hidden', configurable: true });
+      document.dispatchEvent(new Event('visibilitychange'));
+    }, state);
+    await setVisibility('hidden');
+    await h.clock.fastForward(61000);
+    const r = await api(BASE, 'POST', '/api/promo/signup', { email: freshEmail('cache'), package: 'starter', promo_code: 'LAUNCH30' });
+    assert.equal(r.status, 201, r.text);
+    await h.waitForTimeout(1500);
+    assert.equal(await text(h, '#promo-counter'), `Plus que ${before} places sur 30`, 'a paused tab was still fed');
+    await setVisibility('visible');
+    await waitText(h, '#promo-counter', new RegExp(`^Plus que ${before - 1} places sur 30$`));
+    assert.equal(streams, 2, 'the stream was not reopened');
+    await h.close();
+    current = a;
+  });
+
   await step('when LAUNCH30 is exhausted, both open pages switch the banner and prices to full price', async () => {
     const takePlace = async () => {
       const r = await api(BASE, 'POST', '/api/promo/signup', { email: freshEmail('remplissage'), package: 'starter', promo_code: 'LAUNCH30' });

@@ -6,6 +6,7 @@
   const CODE = 'LAUNCH30';
   const POLL_MS = 30000; // polling period when the event stream is unavailable
   const STREAM_RETRY_MS = 60000; // how long to poll before trying the stream again
+  const HIDDEN_PAUSE_MS = 60000; // a tab hidden this long lets go of its stream (and polling)
   const VALIDATE_DEBOUNCE_MS = 350;
   const EXAMPLE_MODEL = 'llama-3.3-70b';
 
@@ -199,6 +200,28 @@
     });
     // Both a dropped connection and the server's own `error` event end up here.
     es.addEventListener('error', () => { if (stream === es) streamFailed(); });
+  }
+
+  // A tab left in the background stops listening after a while (browsers allow few connections
+  // per host over HTTP/1.1, and the server need not feed tabs nobody looks at); it reads the count
+  // again and reopens the stream when it is shown.
+  let hiddenTimer = null;
+  let paused = false;
+
+  function onVisibility() {
+    clearTimeout(hiddenTimer);
+    if (document.visibilityState === 'hidden') {
+      hiddenTimer = setTimeout(() => {
+        paused = true;
+        if (stream) { stream.close(); stream = null; }
+        clearTimeout(retryTimer);
+        stopPolling();
+      }, HIDDEN_PAUSE_MS);
+    } else if (paused) {
+      paused = false;
+      pollOnce();
+      startStream();
+    }
   }
 
   // ------------------------------------------------------------------------------------------
@@ -663,6 +686,7 @@
     buildCards();
     pollOnce();
     startStream();
+    document.addEventListener('visibilitychange', onVisibility);
     loadPackages();
     loadPlatformStatus();
   }
