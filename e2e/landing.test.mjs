@@ -341,6 +341,9 @@ try {
     await a.click('#signup-submit');
     await waitText(a, '#signup-email-error', /Cette adresse e-mail n’est pas valide/);
     assert.equal(await a.getAttribute('#signup-email', 'aria-invalid'), 'true');
+    await a.setViewportSize({ width: 360, height: 780 });
+    await a.screenshot({ path: path.join(ARTIFACTS, 'signup-error-360.png'), animations: 'disabled' });
+    await a.setViewportSize({ width: 1280, height: 900 });
     assert.equal(requests.filter((r) => r.url.endsWith('/api/promo/signup')).length, before);
   });
 
