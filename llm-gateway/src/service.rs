@@ -574,10 +574,25 @@ impl StreamTracker {
             return (usage, estimated, self.route.cost_usd(0, 0));
         }
         self.done = true;
-        let cost = self
-            .shared
-            .account(&self.key, &self.model, &self.route, usage, self.held)
-            .await;
+        // Accounted in its own task: if the client goes away while this awaits, the stream is
+        // dropped here but the accounting still completes.
+        let (shared, key, model, route, held) = (
+            self.shared.clone(),
+            self.key.clone(),
+            self.model.clone(),
+            self.route.clone(),
+            self.held,
+        );
+        let cost =
+            tokio::spawn(async move { shared.account(&key, &model, &route, usage, held).await })
+                .await
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "stream accounting task failed");
+                    self.route.cost_usd(
+                        u64::from(usage.prompt_tokens),
+                        u64::from(usage.completion_tokens),
+                    )
+                });
         (usage, estimated, cost)
     }
 }

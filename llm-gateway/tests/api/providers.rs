@@ -323,3 +323,48 @@ async fn every_wire_format_survives_arbitrary_network_chunking() {
         env.gw.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_abandoned_by_the_client_is_still_accounted() {
+    // Two content chunks, then the provider "thinks" for 3 s; the client leaves after the first.
+    let up = Upstream::always(
+        openai_stream(&["un ", "deux ", "trois"], 1, 3)
+            .pausing_at(3, std::time::Duration::from_secs(3)),
+    )
+    .await;
+    let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
+    let mut s = env
+        .gw
+        .client
+        .chat_stream(authed(chat_req("m", "Salut"), &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = s.message().await.unwrap().unwrap();
+    assert!(matches!(
+        first.event,
+        Some(iafactory::proto::iafactory::llm::v1::chat_stream_event::Event::Delta(_))
+    ));
+    drop(s);
+    let mut requests = 0;
+    for _ in 0..100 {
+        let u = env
+            .gw
+            .client
+            .get_usage(authed(
+                iafactory::proto::iafactory::llm::v1::GetUsageRequest {},
+                &env.key,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        requests = u.requests;
+        if requests == 1 {
+            assert!(u.total_tokens > 0, "estimated usage charged");
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(requests, 1);
+    env.gw.stop().await;
+}

@@ -48,6 +48,12 @@ pub enum Reply {
         events: Vec<String>,
         drop_after: Option<usize>,
     },
+    /// Like `Sse`, pausing `pause` before event number `at` (a provider thinking mid-answer).
+    SsePausing {
+        events: Vec<String>,
+        at: usize,
+        pause: Duration,
+    },
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
     /// Like `Sse`, but the whole event stream is cut into pieces of `chunk` bytes regardless of
@@ -92,6 +98,14 @@ impl Reply {
 
     pub fn delayed(self, d: Duration) -> Reply {
         Reply::Delay(d, Box::new(self))
+    }
+
+    /// The same stream, pausing before event number `at`.
+    pub fn pausing_at(self, at: usize, pause: Duration) -> Reply {
+        match self {
+            Reply::Sse { events, .. } => Reply::SsePausing { events, at, pause },
+            other => other,
+        }
     }
 
     /// The same stream re-cut into `chunk`-byte pieces.
@@ -275,6 +289,25 @@ async fn serve_conn(sock: TcpStream, reqs: Arc<Mutex<Vec<Recorded>>>, handler: A
                 }
                 if drop_after.is_some() {
                     return;
+                }
+                wr.write_all(b"0\r\n\r\n").await.is_ok()
+            }
+            Reply::SsePausing { events, at, pause } => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                if wr.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for (i, ev) in events.iter().enumerate() {
+                    if i == at {
+                        tokio::time::sleep(pause).await;
+                    }
+                    let mut c = format!("{:x}\r\n", ev.len()).into_bytes();
+                    c.extend_from_slice(ev.as_bytes());
+                    c.extend_from_slice(b"\r\n");
+                    if wr.write_all(&c).await.is_err() {
+                        return;
+                    }
+                    let _ = wr.flush().await;
                 }
                 wr.write_all(b"0\r\n\r\n").await.is_ok()
             }
