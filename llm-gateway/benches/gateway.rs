@@ -40,9 +40,22 @@ struct Stats {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// CPU time of the whole process (client + gateway + upstream) per call, in µs.
+    cpu_us: f64,
 }
 
-fn stats(mut lat: Vec<u32>, elapsed: Duration) -> Stats {
+/// CPU time used by this process so far, from `/proc/self/stat` (USER_HZ = 100 ticks/s).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+fn stats(mut lat: Vec<u32>, elapsed: Duration, cpu: Duration) -> Stats {
     lat.sort_unstable();
     let pct = |p: f64| {
         if lat.is_empty() {
@@ -55,6 +68,7 @@ fn stats(mut lat: Vec<u32>, elapsed: Duration) -> Stats {
         rps: lat.len() as f64 / elapsed.as_secs_f64(),
         p50_us: pct(0.50),
         p99_us: pct(0.99),
+        cpu_us: cpu.as_secs_f64() * 1e6 / (lat.len().max(1) as f64),
     }
 }
 
@@ -80,6 +94,7 @@ where
         w.await.unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let cpu_start = process_cpu();
     let started = Instant::now();
     let mut workers = Vec::new();
     for w in 0..concurrency {
@@ -108,10 +123,11 @@ where
         errors += e;
     }
     let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_start);
     if errors > 0 {
         println!("  ({errors} failed calls)");
     }
-    stats(all, elapsed)
+    stats(all, elapsed, cpu)
 }
 
 fn main() {
@@ -212,16 +228,19 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
         "\nllm-gateway overhead vs. a zero-latency local upstream ({secs} s per run, closed loop, loopback)\n"
     );
     println!(
-        "{:>5} | {:>12} {:>9} {:>9} | {:>12} {:>9} {:>9} | {:>10} {:>10} | {:>7}",
+        "{:>5} | {:>11} {:>8} {:>8} {:>8} | {:>11} {:>8} {:>8} {:>8} | {:>8} {:>8} {:>8} | {:>6}",
         "conc",
         "direct r/s",
         "p50 µs",
         "p99 µs",
+        "cpu µs",
         "gateway r/s",
         "p50 µs",
         "p99 µs",
+        "cpu µs",
         "+p50 µs",
         "+p99 µs",
+        "+cpu µs",
         "ratio"
     );
     for &c in &concurrencies {
@@ -267,20 +286,27 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
         })
         .await;
         println!(
-            "{:>5} | {:>12.0} {:>9.0} {:>9.0} | {:>12.0} {:>9.0} {:>9.0} | {:>10.0} {:>10.0} | {:>6.2}x",
+            "{:>5} | {:>11.0} {:>8.0} {:>8.0} {:>8.1} | {:>11.0} {:>8.0} {:>8.0} {:>8.1} | {:>8.0} {:>8.0} {:>8.1} | {:>5.2}x",
             c,
             direct.rps,
             direct.p50_us,
             direct.p99_us,
+            direct.cpu_us,
             via.rps,
             via.p50_us,
             via.p99_us,
+            via.cpu_us,
             via.p50_us - direct.p50_us,
             via.p99_us - direct.p99_us,
+            via.cpu_us - direct.cpu_us,
             direct.rps / via.rps.max(1.0),
         );
     }
-    println!("\nratio = direct throughput / gateway throughput at the same concurrency.");
+    println!(
+        "\nratio = direct throughput / gateway throughput at the same concurrency. cpu = CPU time of \
+         this whole process (load generator + gateway + upstream) per call: less sensitive than \
+         latency to other load on the machine."
+    );
     gw.flush_usage().await.unwrap();
     gw.shutdown().await.unwrap();
 }
