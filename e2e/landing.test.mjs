@@ -345,6 +345,14 @@ try {
     await a.screenshot({ path: path.join(ARTIFACTS, 'signup-error-360.png'), animations: 'disabled' });
     await a.setViewportSize({ width: 1280, height: 900 });
     assert.equal(requests.filter((r) => r.url.endsWith('/api/promo/signup')).length, before);
+    // One the page lets through but promo-service refuses (invalid_email, 400): same sentence.
+    await a.fill('#signup-email', 'nom..double@exemple.dz');
+    const answered = a.waitForResponse((r) => r.url().endsWith('/api/promo/signup'));
+    await a.click('#signup-submit');
+    assert.equal((await answered).status(), 400);
+    await waitText(a, '#signup-email-error', /^Cette adresse e-mail n’est pas valide\. Vérifiez-la, par exemple nom@domaine\.dz\.$/);
+    assert.equal(requests.filter((r) => r.url.endsWith('/api/promo/signup')).length, before + 1);
+    assert.equal(await remaining(), 30);
   });
 
   await step('inline validation of the code: unknown code, then lower-case launch30 on dev', async () => {
