@@ -111,7 +111,7 @@
     }
     if (state.unlimited) {
       banner.dataset.state = 'unlimited';
-      headline.textContent = `Offre de lancement : jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`;
+      headline.textContent = `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`;
       counter.textContent = `Code ${CODE} à saisir à l\u2019inscription.`;
       return;
     }
@@ -128,11 +128,11 @@
       banner.dataset.state = 'over';
       headline.textContent = `L\u2019offre de lancement est terminée\u00a0: les ${total} places ont été prises.`;
       counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
-      filled.textContent = `Complet : ${total} places sur ${total}`;
+      filled.textContent = `Complet\u00a0: ${total} places sur ${total}`;
       return;
     }
     banner.dataset.state = 'open';
-    headline.textContent = `Offre de lancement : jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`;
+    headline.textContent = `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`;
     const strong = el('strong', { id: 'promo-remaining', text: remaining === 1 ? 'une' : String(remaining) });
     counter.replaceChildren(
       remaining === 1 ? 'Plus qu\u2019' : 'Plus que ',
