@@ -71,6 +71,12 @@ impl ApiError {
             .get(iafactory::error::ERROR_CODE_METADATA)
             .is_some();
         if !has_code {
+            // tonic reports its own deadline (the channel's per-call timeout) as CANCELLED
+            // "Timeout expired": the backend did not answer in time. A client that went away
+            // never gets an answer, so CANCELLED here always means that.
+            if error.code == ErrorCode::Cancelled {
+                error.code = ErrorCode::Timeout;
+            }
             match error.code {
                 ErrorCode::Unavailable => {
                     tracing::warn!(status = %status.message(), "backend unavailable");

@@ -418,6 +418,21 @@ fn cases() -> Vec<Case> {
             .header("idempotency-key", b"key-bbbbbbbb-2")
             .json("{\"email\":\"idem@b.dz\",\"package\":\"dev\"}"),
         case(
+            "chat 10 MB",
+            M::POST,
+            "/v1/chat/completions",
+            413,
+            "payload_too_large",
+        )
+        .header("authorization", b"Bearer iaf_some_key")
+        .raw(Some("application/json"), {
+            let mut b =
+                b"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"".to_vec();
+            b.extend(vec![b'x'; 10 * 1024 * 1024]);
+            b.extend(b"\"}]}");
+            b
+        }),
+        case(
             "chat without key",
             M::POST,
             "/v1/chat/completions",

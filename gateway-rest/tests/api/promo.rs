@@ -317,3 +317,34 @@ async fn gateway_rest_with_dead_backends() -> Gateway {
     let config = gateway_rest::Config::new(dead_url().await, dead_url().await);
     Gateway::spawn(config).await
 }
+
+/// A backend that accepts connections but never speaks: the call ends at the time limit with a
+/// JSON error instead of hanging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_never_answers_is_cut_at_the_time_limit() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_url = format!("http://{}", silent.local_addr().unwrap());
+    // Accept and hold connections without a byte of HTTP/2.
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((sock, _)) = silent.accept().await {
+            held.push(sock);
+        }
+    });
+    let mut config = gateway_rest::Config::new(silent_url, dead_url().await);
+    config.request_timeout = std::time::Duration::from_millis(800);
+    let gw = Gateway::spawn(config).await;
+    let started = std::time::Instant::now();
+    let a = Answer::of(
+        gw.request(Method::GET, "/api/promo/LAUNCH30/remaining")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(matches!(a.error_code(), "timeout" | "unavailable"), "{a:?}");
+    assert!(matches!(a.status.as_u16(), 503 | 504), "{a:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    gw.stop().await.unwrap();
+    holder.abort();
+}
