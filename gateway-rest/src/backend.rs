@@ -130,17 +130,66 @@ pub fn request<T>(
                 format!("En-tête {name} répété."),
             ));
         }
-        let value = AsciiMetadataValue::try_from(value.as_bytes()).map_err(|_| {
-            let code = match f {
-                Forward::Authorization => ErrorCode::Unauthenticated,
-                Forward::IdempotencyKey => ErrorCode::InvalidArgument,
-            };
-            ApiError::new(
-                code,
-                format!("En-tête {name} invalide (ASCII visible attendu)."),
-            )
-        })?;
+        // `to_str` accepts visible ASCII only (the metadata type alone lets other bytes pass).
+        let value = value
+            .to_str()
+            .ok()
+            .and_then(|v| AsciiMetadataValue::try_from(v).ok())
+            .ok_or(())
+            .map_err(|()| {
+                let code = match f {
+                    Forward::Authorization => ErrorCode::Unauthenticated,
+                    Forward::IdempotencyKey => ErrorCode::InvalidArgument,
+                };
+                ApiError::new(
+                    code,
+                    format!("En-tête {name} invalide (ASCII visible attendu)."),
+                )
+            })?;
         md.insert(MetadataKey::from_static(name), value);
     }
     Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn forwards_request_id_and_listed_headers_only() {
+        let mut h = HeaderMap::new();
+        h.insert(&X_REQUEST_ID, HeaderValue::from_static("req-1"));
+        h.insert("authorization", HeaderValue::from_static("Bearer abc"));
+        h.insert("idempotency-key", HeaderValue::from_static("key-12345678"));
+        h.insert("cookie", HeaderValue::from_static("secret=1"));
+        let req = request((), &h, &[Forward::IdempotencyKey]);
+        let md = req.as_ref().map(|r| r.metadata().clone()).ok();
+        let get = |k: &str| {
+            md.as_ref()
+                .and_then(|m| m.get(k))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        assert_eq!(get("x-request-id").as_deref(), Some("req-1"));
+        assert_eq!(get("idempotency-key").as_deref(), Some("key-12345678"));
+        assert_eq!(get("authorization"), None);
+        assert_eq!(get("cookie"), None);
+    }
+
+    #[test]
+    fn refuses_headers_that_cannot_travel() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_bytes(b"Bearer \xc3\xa9").unwrap_or(HeaderValue::from_static("x")),
+        );
+        let err = request((), &h, &[Forward::Authorization]).err();
+        assert_eq!(err.map(|e| e.error.code), Some(ErrorCode::Unauthenticated));
+        let mut h = HeaderMap::new();
+        h.append("idempotency-key", HeaderValue::from_static("aaaaaaaa1"));
+        h.append("idempotency-key", HeaderValue::from_static("bbbbbbbb2"));
+        let err = request((), &h, &[Forward::IdempotencyKey]).err();
+        assert_eq!(err.map(|e| e.error.code), Some(ErrorCode::InvalidArgument));
+    }
 }

@@ -5,6 +5,7 @@ mod helpers;
 mod hostile;
 mod llm;
 mod ops;
+mod process;
 mod promo;
 mod ratelimit;
 mod schemathesis;

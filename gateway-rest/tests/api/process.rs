@@ -1,0 +1,85 @@
+//! The `gateway-rest` binary: configuration from the environment, start without backends,
+//! graceful exit on SIGTERM, and a clear refusal of a bad setting.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const BIN: &str = env!("CARGO_BIN_EXE_gateway-rest");
+
+async fn free_port() -> u16 {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_starts_without_backends_and_stops_on_sigterm() {
+    let port = free_port().await;
+    let mut child = tokio::process::Command::new(BIN)
+        .env("GATEWAY_REST_ADDR", format!("127.0.0.1:{port}"))
+        .env("PROMO_SERVICE_URL", dead_url().await)
+        .env("LLM_GATEWAY_URL", dead_url().await)
+        .env("CORS_ORIGINS", "https://iafactory.dz,http://localhost:3000")
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let mut health = None;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(&url).send().await {
+            health = Some(Answer::of(r).await);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let health = health.expect("the binary did not listen");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.body["status"], "degraded");
+    let promo = Answer::of(
+        http.get(format!("http://127.0.0.1:{port}/api/promo/health"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    promo.assert_error(503, "unavailable");
+
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("no exit after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_refuses_a_bad_setting_and_names_it() {
+    let out = tokio::process::Command::new(BIN)
+        .env("GATEWAY_REST_ADDR", "127.0.0.1:0")
+        .env("CORS_ORIGINS", "not an origin")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CORS_ORIGINS"), "{stderr}");
+    let out = tokio::process::Command::new(BIN)
+        .env("GATEWAY_REST_ADDR", "127.0.0.1:0")
+        .env("ADMIN_TOKEN", "short")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ADMIN_TOKEN"));
+}
