@@ -1,7 +1,7 @@
 //! Routing: from a public model name to an answer, across the providers that serve it.
 //!
 //! For each call the router orders the model's configured routes by policy (catalogue order,
-//! lowest moving-average latency, lowest price), then tries them in turn:
+//! lowest moving-average latency of the route (provider + model), lowest price), then tries them in turn:
 //! - a provider whose circuit breaker is open is skipped;
 //! - a transient failure (429, 5xx, connection error) is retried on the same provider with
 //!   exponential backoff and full jitter, waiting at least the provider's `Retry-After` (a longer
@@ -21,6 +21,7 @@
 //! success or reopens on its failure.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -263,9 +264,45 @@ pub struct Route {
     pub upstream_model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
+    /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
+    /// Per route rather than per provider: one provider can be fast for a small model and slow
+    /// for a large one.
+    ewma_ms_bits: AtomicU64,
 }
 
 impl Route {
+    pub fn new(
+        provider: Arc<ProviderHandle>,
+        upstream_model: String,
+        input_usd_per_mtok: f64,
+        output_usd_per_mtok: f64,
+    ) -> Route {
+        Route {
+            provider,
+            upstream_model,
+            input_usd_per_mtok,
+            output_usd_per_mtok,
+            ewma_ms_bits: AtomicU64::new(0),
+        }
+    }
+
+    /// The route's latency moving average in ms (0 before its first success).
+    pub fn ewma_latency_ms(&self) -> f64 {
+        f64::from_bits(self.ewma_ms_bits.load(Ordering::Relaxed))
+    }
+
+    fn observe_latency(&self, latency: Duration, alpha: f64) {
+        let ms = latency.as_secs_f64() * 1000.0;
+        // A lost update under a race only drops one sample of a moving average.
+        let old = self.ewma_latency_ms();
+        let new = if old == 0.0 {
+            ms
+        } else {
+            alpha * ms + (1.0 - alpha) * old
+        };
+        self.ewma_ms_bits.store(new.to_bits(), Ordering::Relaxed);
+    }
+
     /// Cost of `prompt` + `completion` tokens in US dollars.
     pub fn cost_usd(&self, prompt: u64, completion: u64) -> f64 {
         (prompt as f64 * self.input_usd_per_mtok + completion as f64 * self.output_usd_per_mtok)
@@ -338,12 +375,12 @@ impl Router {
                 .iter()
                 .filter_map(|r| {
                     by_name.get(r.provider.as_str()).map(|p| {
-                        Arc::new(Route {
-                            provider: p.clone(),
-                            upstream_model: r.model.clone(),
-                            input_usd_per_mtok: r.input_usd_per_mtok,
-                            output_usd_per_mtok: r.output_usd_per_mtok,
-                        })
+                        Arc::new(Route::new(
+                            p.clone(),
+                            r.model.clone(),
+                            r.input_usd_per_mtok,
+                            r.output_usd_per_mtok,
+                        ))
                     })
                 })
                 .collect();
@@ -389,12 +426,12 @@ impl Router {
     /// The routes to try, in order.
     pub fn plan(&self, model: &ModelEntry, policy: Option<Policy>) -> Vec<Arc<Route>> {
         if let Some(mock) = &self.mock {
-            return vec![Arc::new(Route {
-                provider: mock.clone(),
-                upstream_model: format!("mock/{}", model.name),
-                input_usd_per_mtok: 0.0,
-                output_usd_per_mtok: 0.0,
-            })];
+            return vec![Arc::new(Route::new(
+                mock.clone(),
+                format!("mock/{}", model.name),
+                0.0,
+                0.0,
+            ))];
         }
         let mut routes: Vec<Arc<Route>> = model
             .routes
@@ -409,10 +446,10 @@ impl Router {
                     .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
             }),
             Policy::LowestLatency => {
-                // Unmeasured providers (0) come first so that each gets measured.
+                // Unmeasured routes (0) come first so that each gets measured.
                 let mut keyed: Vec<(f64, Arc<Route>)> = routes
                     .into_iter()
-                    .map(|r| (r.provider.health.snapshot().ewma_latency_ms, r))
+                    .map(|r| (r.ewma_latency_ms(), r))
                     .collect();
                 keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
                 routes = keyed.into_iter().map(|(_, r)| r).collect();
@@ -488,6 +525,7 @@ impl Router {
                 let err = match result {
                     Ok(Ok(value)) => {
                         p.health.on_success(started.elapsed(), s);
+                        route.observe_latency(started.elapsed(), s.ewma_alpha);
                         self.metrics.attempt(&p.name, "ok", started.elapsed());
                         return Ok(Served {
                             value,
@@ -734,12 +772,10 @@ routes = [
         };
         assert_eq!(names(None), ["a", "b"], "c has no key");
         assert_eq!(names(Some(Policy::LowestCost)), ["b", "a"]);
-        router.providers[0]
-            .health
-            .on_success(Duration::from_millis(5), &router.settings);
-        router.providers[1]
-            .health
-            .on_success(Duration::from_millis(50), &router.settings);
+        m.routes[0].observe_latency(Duration::from_millis(50), 0.5);
+        m.routes[1].observe_latency(Duration::from_millis(5), 0.5);
+        assert_eq!(names(Some(Policy::LowestLatency)), ["b", "a"]);
+        m.routes[1].observe_latency(Duration::from_millis(500), 0.5);
         assert_eq!(names(Some(Policy::LowestLatency)), ["a", "b"]);
         let route = &router.plan(m, None)[0];
         assert!((route.cost_usd(1_000_000, 2_000_000) - 15.0).abs() < 1e-9);
