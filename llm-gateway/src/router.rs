@@ -1,7 +1,8 @@
 //! Routing: from a public model name to an answer, across the providers that serve it.
 //!
 //! For each call the router orders the model's configured routes by policy (catalogue order,
-//! lowest moving-average latency of the route (provider + model), lowest price), then tries them in turn:
+//! lowest moving-average latency of the route — provider and model —, lowest price), then tries
+//! them in turn:
 //! - a provider whose circuit breaker is open is skipped;
 //! - a transient failure (429, 5xx, connection error) is retried on the same provider with
 //!   exponential backoff and full jitter, waiting at least the provider's `Retry-After` (a longer
