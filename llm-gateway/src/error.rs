@@ -51,6 +51,15 @@ pub enum GatewayError {
     /// 504 / DEADLINE_EXCEEDED: no provider answered within the timeouts.
     #[error("no provider answered in time: {0}")]
     UpstreamTimeout(String),
+    /// 503 / UNAVAILABLE: every provider of the model has its circuit open; `retry-after` says
+    /// when the first one lets a trial call through.
+    #[error(
+        "every provider of model {model:?} is temporarily disabled after repeated failures; retry in {retry_after_secs} s"
+    )]
+    CircuitOpen {
+        model: String,
+        retry_after_secs: u64,
+    },
     /// 503 / UNAVAILABLE: a dependency (promo-service, the database) is unreachable, or no
     /// provider is configured for the model.
     #[error("{0}")]
@@ -89,7 +98,9 @@ impl GatewayError {
             },
             GatewayError::Upstream(_) => ErrorCode::UpstreamError,
             GatewayError::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
-            GatewayError::Unavailable(_) => ErrorCode::Unavailable,
+            GatewayError::Unavailable(_) | GatewayError::CircuitOpen { .. } => {
+                ErrorCode::Unavailable
+            }
             GatewayError::Internal(_) => ErrorCode::Internal,
         }
     }
@@ -102,6 +113,9 @@ impl GatewayError {
                 ServiceError::new(ErrorCode::Internal, "internal error, please retry")
             }
             GatewayError::Quota {
+                retry_after_secs, ..
+            }
+            | GatewayError::CircuitOpen {
                 retry_after_secs, ..
             } => {
                 ServiceError::new(self.code(), self.to_string()).with_retry_after(*retry_after_secs)

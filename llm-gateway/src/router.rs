@@ -234,6 +234,15 @@ impl Health {
         }
     }
 
+    /// Time until an open circuit lets a trial call through (None when not open).
+    pub fn open_remaining(&self, s: &RoutingSettings) -> Option<Duration> {
+        let h = self.lock();
+        match (h.state, h.opened_at) {
+            (CircuitState::Open, Some(t)) => Some(s.breaker_cooldown.saturating_sub(t.elapsed())),
+            _ => None,
+        }
+    }
+
     pub fn snapshot(&self) -> HealthSnapshot {
         let h = self.lock();
         HealthSnapshot {
@@ -497,12 +506,16 @@ impl Router {
         let mut errors: Vec<String> = Vec::new();
         let mut only_timeouts = true;
         let mut skipped_open = 0usize;
+        let mut reopen_in: Option<Duration> = None;
         'routes: for route in plan {
             let p = &route.provider;
             for try_no in 0..s.max_attempts_per_provider.max(1) {
                 if !p.health.try_acquire(s) {
                     if try_no == 0 {
                         skipped_open += 1;
+                        if let Some(d) = p.health.open_remaining(s) {
+                            reopen_in = Some(reopen_in.map_or(d, |r| r.min(d)));
+                        }
                         tracing::debug!(provider = %p.name, "circuit open, skipped");
                     }
                     continue 'routes;
@@ -575,10 +588,10 @@ impl Router {
             }
         }
         if errors.is_empty() && skipped_open > 0 {
-            return Err(GatewayError::Unavailable(format!(
-                "every provider of model {:?} is temporarily disabled after repeated failures; retry later",
-                model.name
-            )));
+            return Err(GatewayError::CircuitOpen {
+                model: model.name.clone(),
+                retry_after_secs: reopen_in.map_or(1, |d| d.as_secs().max(1)),
+            });
         }
         if Instant::now() >= deadline || (only_timeouts && !errors.is_empty()) {
             return Err(GatewayError::UpstreamTimeout(errors.join("; ")));

@@ -296,6 +296,8 @@ async fn all_circuits_open_is_unavailable_without_calling_anyone() {
     let err = env.chat("m", "hi").await.unwrap_err();
     assert_eq!(err.code(), Code::Unavailable);
     assert_eq!(error_code(&err), "unavailable");
+    let retry: u64 = md(&err, "retry-after").parse().unwrap();
+    assert!((1..=60).contains(&retry), "{retry}");
     assert_eq!(alpha.count(), 1);
     env.gw.stop().await;
 }
