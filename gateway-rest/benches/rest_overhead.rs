@@ -12,7 +12,7 @@
 //! machine's cores, as in PRODUCT.md's performance targets.
 //!
 //! Run: `cargo bench -p gateway-rest --bench rest_overhead -- [--secs 5] [--conc 1,8,32,64]
-//! [--postgres] [--backend-connections N]`.
+//! [--postgres] [--backend-connections N] [--cache]` (`--cache`: REMAINING_CACHE on).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -38,6 +38,7 @@ struct Args {
     conc: Vec<usize>,
     postgres: bool,
     backend_connections: usize,
+    cache: bool,
 }
 
 fn args() -> Args {
@@ -46,6 +47,7 @@ fn args() -> Args {
         conc: vec![1, 8, 32, 64],
         postgres: false,
         backend_connections: 2,
+        cache: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -58,6 +60,7 @@ fn args() -> Args {
                     .unwrap_or(a.conc)
             }
             "--postgres" => a.postgres = true,
+            "--cache" => a.cache = true,
             "--backend-connections" => {
                 a.backend_connections = it.next().and_then(|v| v.parse().ok()).unwrap_or(2)
             }
@@ -277,6 +280,7 @@ fn main() {
         gw_config.validate_rate = None;
         gw_config.signup_rate = None;
         gw_config.backend_connections = args.backend_connections;
+        gw_config.remaining_cache = args.cache;
         let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw_addr = gw_listener.local_addr().unwrap();
         tokio::spawn(gateway_rest::serve(
@@ -306,9 +310,10 @@ fn main() {
         .build()
         .unwrap();
     println!(
-        "gateway-rest REST -> gRPC overhead ({backend}, {} s per run, {} backend connection(s), {} cores)",
+        "gateway-rest REST -> gRPC overhead ({backend}, {} s per run, {} backend connection(s), remaining cache {}, {} cores)",
         args.secs,
         args.backend_connections,
+        if args.cache { "on" } else { "off" },
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
     println!(

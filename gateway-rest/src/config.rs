@@ -66,6 +66,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Interval of keep-alive comments on server-sent event streams.
     pub sse_keep_alive: Duration,
+    /// Answer `/api/promo/{code}/remaining` from a cache fed by `WatchRemaining` (see `cache`).
+    pub remaining_cache: bool,
 }
 
 impl Config {
@@ -87,6 +89,7 @@ impl Config {
             admin_token: None,
             max_in_flight: 10_000,
             sse_keep_alive: Duration::from_secs(15),
+            remaining_cache: false,
         }
     }
 }
@@ -181,6 +184,11 @@ pub struct Args {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
 
+    /// Answer /api/promo/{code}/remaining from memory, kept current by promo-service's live
+    /// counter stream (as fresh as the SSE counter; writes through this gateway are read back).
+    #[arg(long, env = "REMAINING_CACHE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub remaining_cache: bool,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -250,6 +258,7 @@ impl Args {
             )
         };
         config.static_dir = self.static_dir;
+        config.remaining_cache = self.remaining_cache;
         config.admin_token = match self.admin_token.filter(|t| !t.is_empty()) {
             Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
             Some(t) => Some(AdminToken::new(t)),

@@ -12,6 +12,7 @@
 #![recursion_limit = "512"]
 
 pub mod backend;
+pub mod cache;
 pub mod config;
 pub mod edge;
 pub mod error;
@@ -69,6 +70,8 @@ pub struct Inner {
     /// Turns true on shutdown: open event streams end so the server can drain.
     pub stop: watch::Receiver<bool>,
     pub openapi: bytes::Bytes,
+    /// Push-fed cache of `/remaining` answers, when enabled.
+    pub remaining_cache: Option<Arc<cache::RemainingCache>>,
     pub static_files: tower_http::services::ServeDir,
     request_ids: edge::RequestIds,
 }
@@ -166,6 +169,9 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
         validate_limiter: config.validate_rate.map(IpLimiter::new),
         signup_limiter: config.signup_rate.map(IpLimiter::new),
         openapi: openapi::document(),
+        remaining_cache: config
+            .remaining_cache
+            .then(|| Arc::new(cache::RemainingCache::new())),
         static_files: ops::static_files(&config),
         config,
         promo,

@@ -22,6 +22,7 @@ use tonic::transport::Channel;
 
 use crate::AppState;
 use crate::backend::{self, Forward};
+use crate::cache;
 use crate::error::ApiError;
 use crate::extract::read_json;
 use crate::ratelimit::{IpLimiter, client_ip};
@@ -170,9 +171,48 @@ pub async fn remaining(
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let code = path_param(code)?;
+    let Some(cache) = &state.remaining_cache else {
+        let req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
+        let r = client(&state).get_remaining(req).await?.into_inner();
+        return Ok(json(StatusCode::OK, &RemainingOut::from(r)));
+    };
+    let key = cache::key(&code);
+    if let Some(body) = cache.get(&key) {
+        return Ok(cached_json(body));
+    }
     let req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
     let r = client(&state).get_remaining(req).await?.into_inner();
+    // Watch under the canonical name promo-service answered with.
+    cache.watch(
+        cache::key(&r.code),
+        &state.promo,
+        state.stop.clone(),
+        encode_remaining,
+    );
     Ok(json(StatusCode::OK, &RemainingOut::from(r)))
+}
+
+fn encode_remaining(r: pb::Remaining) -> bytes::Bytes {
+    serde_json::to_vec(&RemainingOut::from(r))
+        .unwrap_or_default()
+        .into()
+}
+
+fn cached_json(body: bytes::Bytes) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert("x-iaf-cache", HeaderValue::from_static("hit"));
+    response
+}
+
+/// A write through this gateway changed a code's count or limit: drop its cached answer.
+fn invalidate_remaining(state: &AppState, code: &str) {
+    if let Some(cache) = &state.remaining_cache
+        && !code.is_empty()
+    {
+        cache.invalidate(&cache::key(code));
+    }
 }
 
 /// `GET /api/promo/{code}/remaining/stream`: one `remaining` event now, then one per change.
@@ -369,6 +409,7 @@ pub async fn signup(
         &[Forward::IdempotencyKey],
     )?;
     let s = client(&state).signup(req).await?.into_inner();
+    invalidate_remaining(&state, &s.promo_code);
     Ok(json(
         StatusCode::CREATED,
         &SignupOut {
@@ -559,6 +600,7 @@ pub async fn update_code(
         &[Forward::Authorization],
     )?;
     let c = client(&state).update_code(req).await?.into_inner();
+    invalidate_remaining(&state, &c.code);
     Ok(json(StatusCode::OK, &CodeOut::from(c)))
 }
 

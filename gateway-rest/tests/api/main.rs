@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
 
+mod cache;
 mod helpers;
 mod hostile;
 mod llm;
