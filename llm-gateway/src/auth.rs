@@ -2,7 +2,8 @@
 //!
 //! The cache keeps, per SHA-256 of the key (never the key itself), the key's owner, package
 //! limits and allowed models for `ttl` (5 s by default), and an unknown or revoked key's refusal
-//! for `negative_ttl` (1 s) so a flood of bad keys does not reach promo-service. Consequence,
+//! for `negative_ttl` (1 s) so a flood of bad keys does not reach promo-service. Entries past half
+//! their TTL are re-checked in the background while they keep serving. Consequence,
 //! stated in the product docs: **a revoked key keeps working for at most `ttl` on each gateway
 //! replica** that saw it recently. promo-service being unreachable is a 503 (never cached), not
 //! a refusal.
@@ -37,7 +38,8 @@ impl KeyInfo {
 }
 
 enum Cached {
-    Valid(Instant, Arc<KeyInfo>),
+    /// Checked at `.0`; `.2`: a background re-check is in flight.
+    Valid(Instant, Arc<KeyInfo>, bool),
     Refused(Instant),
 }
 
@@ -46,12 +48,31 @@ const MAX_KEY_LEN: usize = 256;
 /// Above this many cache entries, expired ones are swept on insert.
 const SWEEP_ABOVE: usize = 50_000;
 
-pub struct Authenticator {
+struct Inner {
     client: PromoServiceClient<Channel>,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     ttl: Duration,
     negative_ttl: Duration,
     call_timeout: Duration,
+}
+
+/// Outcome of one promo-service check.
+enum Checked {
+    Valid(Arc<KeyInfo>),
+    Refused,
+    /// promo-service unreachable or failing: not cached.
+    Unavailable,
+}
+
+/// Checks API keys with promo-service, caching the answers.
+///
+/// A valid entry older than half the TTL is re-checked in the background while it keeps
+/// serving, so a busy key never waits for promo-service at expiry (no latency spike every TTL);
+/// a valid entry older than the TTL is never served. A check's time is taken when it is sent,
+/// so a key revoked at any instant is refused at most one TTL (plus one call) later.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
 }
 
 impl Authenticator {
@@ -68,11 +89,13 @@ impl Authenticator {
             .http2_keep_alive_interval(Duration::from_secs(30))
             .connect_lazy();
         Ok(Authenticator {
-            client: PromoServiceClient::new(channel),
-            cache: Mutex::new(HashMap::new()),
-            ttl,
-            negative_ttl,
-            call_timeout: Duration::from_secs(3),
+            inner: Arc::new(Inner {
+                client: PromoServiceClient::new(channel),
+                cache: Mutex::new(HashMap::new()),
+                ttl,
+                negative_ttl,
+                call_timeout: Duration::from_secs(3),
+            }),
         })
     }
 
@@ -90,29 +113,64 @@ impl Authenticator {
             return Err(GatewayError::Unauthenticated("invalid API key"));
         }
         let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+        let inner = &self.inner;
         let now = Instant::now();
-        {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            match cache.get(&digest) {
-                Some(Cached::Valid(at, info)) if now.duration_since(*at) < self.ttl => {
-                    return Ok(info.clone());
+        let mut refresh = false;
+        let cached = {
+            let mut cache = inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+            match cache.get_mut(&digest) {
+                Some(Cached::Valid(at, info, refreshing))
+                    if now.duration_since(*at) < inner.ttl =>
+                {
+                    if now.duration_since(*at) >= inner.ttl / 2 && !*refreshing {
+                        *refreshing = true;
+                        refresh = true;
+                    }
+                    Some(Ok(info.clone()))
                 }
-                Some(Cached::Refused(at)) if now.duration_since(*at) < self.negative_ttl => {
-                    return Err(GatewayError::Unauthenticated("invalid or revoked API key"));
-                }
-                _ => {}
+                Some(Cached::Refused(at)) if now.duration_since(*at) < inner.negative_ttl => Some(
+                    Err(GatewayError::Unauthenticated("invalid or revoked API key")),
+                ),
+                _ => None,
             }
+        };
+        if refresh {
+            let (this, key) = (self.clone(), key.to_owned());
+            tokio::spawn(async move {
+                if matches!(this.check(&key, digest).await, Checked::Unavailable) {
+                    // Keep serving the entry until it expires; the next call retries.
+                    let mut cache = this.inner.cache.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(Cached::Valid(_, _, refreshing)) = cache.get_mut(&digest) {
+                        *refreshing = false;
+                    }
+                }
+            });
         }
+        if let Some(answer) = cached {
+            return answer;
+        }
+        match self.check(key, digest).await {
+            Checked::Valid(info) => Ok(info),
+            Checked::Refused => Err(GatewayError::Unauthenticated("invalid or revoked API key")),
+            Checked::Unavailable => Err(GatewayError::Unavailable(
+                "API key check unavailable, please retry".into(),
+            )),
+        }
+    }
+
+    /// Asks promo-service and caches the answer (unless promo-service failed).
+    async fn check(&self, key: &str, digest: [u8; 32]) -> Checked {
+        let inner = &self.inner;
+        let issued = Instant::now();
         let mut req = tonic::Request::new(AuthenticateKeyRequest {
             api_key: key.to_owned(),
         });
-        req.set_timeout(self.call_timeout);
-        let result = self.client.clone().authenticate_key(req).await;
-        let entry = match result {
+        req.set_timeout(inner.call_timeout);
+        let entry = match inner.client.clone().authenticate_key(req).await {
             Ok(resp) => {
                 let r = resp.into_inner();
                 let pkg = r.package.unwrap_or_default();
-                Ok(Arc::new(KeyInfo {
+                Checked::Valid(Arc::new(KeyInfo {
                     key_id: r.key_id,
                     user_id: r.user_id,
                     package: pkg.id,
@@ -126,33 +184,31 @@ impl Authenticator {
             Err(status) => match status.code() {
                 tonic::Code::Unauthenticated
                 | tonic::Code::NotFound
-                | tonic::Code::PermissionDenied => Err(()),
-                tonic::Code::InvalidArgument => Err(()),
+                | tonic::Code::PermissionDenied
+                | tonic::Code::InvalidArgument => Checked::Refused,
                 _ => {
                     tracing::warn!(code = ?status.code(), message = status.message(), "promo-service key check failed");
-                    return Err(GatewayError::Unavailable(
-                        "API key check unavailable, please retry".into(),
-                    ));
+                    return Checked::Unavailable;
                 }
             },
         };
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = inner.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() > SWEEP_ABOVE {
-            let (ttl, nttl) = (self.ttl, self.negative_ttl);
+            let (ttl, nttl, now) = (inner.ttl, inner.negative_ttl, Instant::now());
             cache.retain(|_, c| match c {
-                Cached::Valid(at, _) => now.duration_since(*at) < ttl,
+                Cached::Valid(at, _, _) => now.duration_since(*at) < ttl,
                 Cached::Refused(at) => now.duration_since(*at) < nttl,
             });
         }
-        match entry {
-            Ok(info) => {
-                cache.insert(digest, Cached::Valid(Instant::now(), info.clone()));
-                Ok(info)
+        match &entry {
+            Checked::Valid(info) => {
+                cache.insert(digest, Cached::Valid(issued, info.clone(), false));
             }
-            Err(()) => {
-                cache.insert(digest, Cached::Refused(Instant::now()));
-                Err(GatewayError::Unauthenticated("invalid or revoked API key"))
+            Checked::Refused => {
+                cache.insert(digest, Cached::Refused(issued));
             }
+            Checked::Unavailable => {}
         }
+        entry
     }
 }

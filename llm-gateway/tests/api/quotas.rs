@@ -217,6 +217,41 @@ async fn revoked_key_is_refused_after_the_cache_window() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoked_key_is_refused_even_under_continuous_traffic() {
+    // Background re-checks keep a busy key's entry fresh; they must not keep a revoked key alive.
+    let up = Upstream::always(openai_ok("ok", 1, 1)).await;
+    let mut promo = Promo::start().await;
+    let (user_id, key) = promo.signup("business").await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let mut cfg = config(&db, &promo, catalog(&single(&up)));
+    cfg.auth_cache_ttl = Duration::from_millis(300);
+    let mut gw = Gw::start(cfg).await;
+    // Traffic before the revocation: entries get re-checked in the background.
+    for _ in 0..10 {
+        gw.client
+            .chat(authed(chat_req("m", "hi"), &key))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    promo.revoke(&user_id).await;
+    let revoked_at = std::time::Instant::now();
+    // Keep calling for well over the cache window.
+    while revoked_at.elapsed() < Duration::from_millis(900) {
+        let _ = gw.client.chat(authed(chat_req("m", "hi"), &key)).await;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    let err = gw
+        .client
+        .chat(authed(chat_req("m", "hi"), &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    gw.stop().await;
+    promo.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn promo_service_down_is_unavailable_not_unauthenticated() {
     let up = Upstream::always(openai_ok("ok", 1, 1)).await;
     let promo = Promo::start().await;
