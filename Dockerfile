@@ -15,4 +15,6 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
  && useradd --system --uid 10001 --home /app iaf
 WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/
+COPY gateway-rest/static /app/static
+ENV STATIC_DIR=/app/static/api-packages
 USER iaf

@@ -46,6 +46,11 @@ pub struct Args {
     #[arg(long, env = "LIVE_POLL_MS", default_value_t = 500)]
     pub live_poll_ms: u64,
 
+    /// How long (ms) promo codes and packages read for validation are reused before re-reading
+    /// the shared database (a replica's own changes apply at once; redemption never relies on it).
+    #[arg(long, env = "READ_CACHE_MS", default_value_t = 1000)]
+    pub read_cache_ms: u64,
+
     /// Largest database connection pool.
     #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
@@ -145,6 +150,8 @@ impl std::fmt::Debug for MailConfig {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub mail: MailConfig,
+    /// Time to live of the read cache of codes and packages.
+    pub read_cache_ttl: Duration,
     pub database_url: String,
     pub admin_token: AdminToken,
     pub launch_code: CodeName,
@@ -181,6 +188,7 @@ impl Config {
             pool: PoolOptions::default(),
             grpc: ServeOptions::default(),
             mail: MailConfig::default(),
+            read_cache_ttl: Duration::from_secs(1),
         }
     }
 
@@ -231,6 +239,7 @@ impl Config {
         let mut config = Config::new(args.database_url.clone(), token);
         config.launch_code = launch_code;
         config.live_poll_interval = Duration::from_millis(args.live_poll_ms);
+        config.read_cache_ttl = Duration::from_millis(args.read_cache_ms);
         config.pool.max_connections = args.db_max_connections;
         config.grpc.request_timeout = Duration::from_secs(args.grpc_timeout_secs);
         config.mail = MailConfig {

@@ -3,6 +3,7 @@
 //! [`serve`] runs the service on a listener until a shutdown signal; `main.rs` only parses the
 //! configuration and calls it, so tests and the all-in-one local run start the very same thing.
 
+pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -165,6 +166,7 @@ async fn serve_with_db(
         config.launch_code.clone(),
         live,
         stop_rx,
+        config.read_cache_ttl,
     )
     .with_mail(config.mail.clone(), mail_wake);
     let (health, health_service) = tonic_health::server::health_reporter();

@@ -16,6 +16,7 @@ use prost::Message;
 use tokio::sync::{Notify, watch};
 use tonic::{Request, Response, Status};
 
+use crate::cache::ReadCache;
 use crate::config::MailConfig;
 use crate::domain::{self, CodeName, Discounts, Email, Percent, Refusal};
 use crate::error::{PromoError, Result};
@@ -43,6 +44,7 @@ pub struct PromoApi {
     stop: watch::Receiver<bool>,
     mail: MailConfig,
     mail_wake: Arc<Notify>,
+    cache: ReadCache,
 }
 
 impl PromoApi {
@@ -52,8 +54,10 @@ impl PromoApi {
         launch_code: CodeName,
         live: Arc<LiveCounts>,
         stop: watch::Receiver<bool>,
+        cache_ttl: std::time::Duration,
     ) -> PromoApi {
         PromoApi {
+            cache: ReadCache::new(db.clone(), cache_ttl),
             db,
             admin,
             launch_code,
@@ -133,12 +137,13 @@ impl PromoApi {
             None
         } else {
             let id = domain::package_id(&req.package)?;
-            repo::find_package(&self.db, &id)
+            self.cache
+                .package(&id)
                 .await?
                 .ok_or_else(|| PromoError::UnknownPackage(id.clone()))?;
             Some(id)
         };
-        let Some(row) = repo::find_code(&self.db, &code).await? else {
+        let Some(row) = self.cache.code(&code).await? else {
             return Ok(refused(Refusal::Unknown, String::new(), None));
         };
         let remaining = row.rules.remaining();
@@ -153,10 +158,10 @@ impl PromoApi {
                     row.rules.duration_months,
                     package.is_none() && row.rules.discounts.len() > 1,
                 ),
-                code: row.code,
+                code: row.code.clone(),
                 remaining,
             },
-            Err(reason) => refused(reason, row.code, remaining),
+            Err(reason) => refused(reason, row.code.clone(), remaining),
         })
     }
 
@@ -183,7 +188,9 @@ impl PromoApi {
             return Ok(answer);
         }
 
-        let package = repo::find_package(&self.db, &package_id)
+        let package = self
+            .cache
+            .package(&package_id)
             .await?
             .ok_or_else(|| PromoError::UnknownPackage(package_id.clone()))?;
         let now = Utc::now();
@@ -191,7 +198,9 @@ impl PromoApi {
         let promo = match &code {
             None => None,
             Some(code) => {
-                let row = repo::find_code(&self.db, code)
+                let row = self
+                    .cache
+                    .code(code)
                     .await?
                     .ok_or(PromoError::Refused(Refusal::Unknown))?;
                 let discount = row
@@ -233,10 +242,16 @@ impl PromoApi {
             }),
         };
         let mails = self.signup_mails(&plan);
-        match repo::signup(&self.db, &plan, claim.as_ref(), &mails).await? {
+        let outcome = repo::signup(&self.db, &plan, claim.as_ref(), &mails).await;
+        if let (Err(PromoError::Refused(_)), Some(p)) = (&outcome, &plan.promo) {
+            // The database refused what the cached code allowed: the cache is stale.
+            self.cache.forget_code(p.code.as_str());
+        }
+        match outcome? {
             SignupOutcome::Created => {
                 self.mail_wake.notify_one();
-                if plan.promo.is_some() {
+                if let Some(p) = &plan.promo {
+                    self.cache.forget_code(p.code.as_str());
                     self.live.changed();
                 }
                 tracing::info!(user_id = %plan.customer_id, package = %plan.package.id,
@@ -272,7 +287,9 @@ impl PromoApi {
 
     async fn remaining(&self, code: &str) -> Result<pb::Remaining> {
         let code = CodeName::lookup(code)?;
-        let row = repo::find_code(&self.db, &code)
+        let row = self
+            .cache
+            .code(&code)
             .await?
             .ok_or(PromoError::Refused(Refusal::Unknown))?;
         Ok(remaining_msg(
@@ -322,7 +339,7 @@ impl PromoApi {
     }
 
     async fn ensure_packages_exist(&self, discounts: &Discounts) -> Result<()> {
-        let known = repo::list_packages(&self.db).await?;
+        let known = self.cache.packages().await?;
         match discounts
             .iter()
             .find(|(id, _)| !known.iter().any(|p| &p.id == id))
@@ -612,9 +629,9 @@ impl PromoService for PromoApi {
         &self,
         _req: Request<pb::ListPackagesRequest>,
     ) -> Result<Response<pb::ListPackagesResponse>, Status> {
-        let packages = repo::list_packages(&self.db).await?;
+        let packages = self.cache.packages().await?;
         Ok(Response::new(pb::ListPackagesResponse {
-            packages: packages.into_iter().map(package_pb).collect(),
+            packages: packages.iter().cloned().map(package_pb).collect(),
         }))
     }
 
@@ -669,6 +686,7 @@ impl PromoService for PromoApi {
         let new = self.validate_new_code(req.into_inner())?;
         self.ensure_packages_exist(&new.discounts).await?;
         let row = repo::create_code(&self.db, &new).await?;
+        self.cache.forget_code(&row.code);
         tracing::info!(code = %row.code, "promo code created");
         Ok(Response::new(code_pb(row)))
     }
@@ -720,7 +738,10 @@ impl PromoService for PromoApi {
             duration_months: req.duration_months.map(check_duration).transpose()?,
             discounts,
         };
-        let row = repo::update_code(&self.db, &code, &change).await?;
+        let row = repo::update_code(&self.db, &code, &change).await;
+        // Forget the code even on failure: a refusal may reveal that the cached row is stale.
+        self.cache.forget_code(code.as_str());
+        let row = row?;
         self.live.changed();
         tracing::info!(code = %row.code, active = row.rules.active, "promo code updated");
         Ok(Response::new(code_pb(row)))

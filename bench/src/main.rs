@@ -1,0 +1,478 @@
+//! `loadgen`: the platform's benchmark suite.
+//!
+//! Starts the real services in this process (loopback, real gRPC and HTTP), once on SQLite files
+//! and once on PostgreSQL, and drives them with a closed-loop load:
+//! (a) `POST /api/promo/validate` and `GET /api/promo/{code}/remaining` through gateway-rest (two
+//!     hops) and the same RPCs straight to promo-service over gRPC;
+//! (b) 1 000 simultaneous signups racing for the last places of a code: decisions per second,
+//!     latency, and whether exactly the limit was granted;
+//! (c) chat completions against a zero-latency OpenAI-compatible upstream, called directly and
+//!     through gateway-rest → llm-gateway, or through any other OpenAI-compatible gateway given by
+//!     `--chat-target` (for comparisons on the same machine and load).
+//! Prints one table and writes the figures as JSON. Client, services and upstream share the
+//! machine's cores, as in the product's performance targets.
+
+mod load;
+mod stack;
+mod upstream;
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use iafactory::proto::iafactory::promo::v1 as pb;
+use load::{Caller, Http1, RunStats};
+use serde::Serialize;
+use stack::{Backend, Stack};
+
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "IAFactory benchmark suite")]
+struct Args {
+    /// Seconds measured per run (after a warm-up of a third of it).
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Concurrencies (connections) to run each scenario at.
+    #[arg(long, value_delimiter = ',', default_value = "1,8,32,64")]
+    concurrency: Vec<usize>,
+    /// Backends to run on.
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+    backends: Vec<String>,
+    /// Scenarios: promo, signup, chat.
+    #[arg(long, value_delimiter = ',', default_value = "promo,signup,chat")]
+    scenarios: Vec<String>,
+    /// Simultaneous signups in the contention scenario.
+    #[arg(long, default_value_t = 1000)]
+    signups: usize,
+    /// Places of the contended code.
+    #[arg(long, default_value_t = 30)]
+    places: u32,
+    /// PostgreSQL server (a database per run is created and dropped there).
+    #[arg(
+        long,
+        env = "TEST_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    pg: String,
+    /// Also aim the chat load at this OpenAI-compatible base URL (e.g. `http://127.0.0.1:4000`,
+    /// without `/v1`), with `--chat-key` and `--chat-model`.
+    #[arg(long)]
+    chat_target: Option<String>,
+    #[arg(long, default_value = "")]
+    chat_key: String,
+    #[arg(long, default_value = "llama-3.3-70b")]
+    chat_model: String,
+    /// Where the JSON results go.
+    #[arg(long, default_value = "target/bench-results.json")]
+    json: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct Row {
+    scenario: String,
+    backend: String,
+    target: String,
+    concurrency: usize,
+    #[serde(flatten)]
+    stats: RunStats,
+    note: String,
+}
+
+/// A REST call on its own keep-alive connection.
+struct RestCall {
+    http: Http1,
+    addr: SocketAddr,
+    method: &'static str,
+    path: String,
+    body: Option<Bytes>,
+    bearer: Option<String>,
+    expect: u16,
+}
+
+impl Caller for RestCall {
+    async fn call(&mut self) -> bool {
+        let req = load::request(
+            self.method,
+            self.addr,
+            &self.path,
+            self.body.as_ref(),
+            self.bearer.as_deref(),
+        );
+        matches!(self.http.request(req).await, Some((s, _)) if s == self.expect)
+    }
+}
+
+/// A gRPC call on its own channel.
+struct GrpcCall {
+    client: pb::promo_service_client::PromoServiceClient<tonic::transport::Channel>,
+    validate: bool,
+}
+
+impl Caller for GrpcCall {
+    async fn call(&mut self) -> bool {
+        if self.validate {
+            self.client
+                .validate_code(pb::ValidateCodeRequest {
+                    code: "LAUNCH30".into(),
+                    package: "dev".into(),
+                })
+                .await
+                .is_ok()
+        } else {
+            self.client
+                .get_remaining(pb::GetRemainingRequest {
+                    code: "LAUNCH30".into(),
+                })
+                .await
+                .is_ok()
+        }
+    }
+}
+
+struct Suite {
+    args: Args,
+    rows: Vec<Row>,
+    warmup: Duration,
+    duration: Duration,
+}
+
+impl Suite {
+    fn record(
+        &mut self,
+        scenario: &str,
+        backend: &str,
+        target: &str,
+        concurrency: usize,
+        stats: RunStats,
+        note: String,
+    ) {
+        let row = Row {
+            scenario: scenario.into(),
+            backend: backend.into(),
+            target: target.into(),
+            concurrency,
+            stats,
+            note,
+        };
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "  {:<10} {:<9} {:<22} c={:<4} {:>9.0} req/s  p50 {:>7} µs  p99 {:>7} µs  max {:>7} µs  errors {} {}",
+            row.scenario,
+            row.backend,
+            row.target,
+            row.concurrency,
+            row.stats.rps,
+            row.stats.p50_us,
+            row.stats.p99_us,
+            row.stats.max_us,
+            row.stats.errors,
+            row.note
+        );
+        self.rows.push(row);
+    }
+
+    fn rest_calls(
+        addr: SocketAddr,
+        n: usize,
+        method: &'static str,
+        path: &str,
+        body: Option<&str>,
+        bearer: Option<&str>,
+        expect: u16,
+    ) -> Vec<RestCall> {
+        (0..n)
+            .map(|_| RestCall {
+                http: Http1::new(addr),
+                addr,
+                method,
+                path: path.to_owned(),
+                body: body.map(|b| Bytes::copy_from_slice(b.as_bytes())),
+                bearer: bearer.map(str::to_owned),
+                expect,
+            })
+            .collect()
+    }
+
+    async fn promo(&mut self, backend: Backend, stack: &Stack) {
+        let b = backend.name();
+        for &c in &self.args.concurrency.clone() {
+            let calls = Self::rest_calls(
+                stack.rest,
+                c,
+                "POST",
+                "/api/promo/validate",
+                Some(r#"{"code":"LAUNCH30","package":"dev"}"#),
+                None,
+                200,
+            );
+            let s = load::closed_loop(calls, self.warmup, self.duration).await;
+            self.record("validate", b, "REST (2 hops)", c, s, String::new());
+            let mut grpc = Vec::new();
+            for _ in 0..c {
+                if let Ok(client) = stack::connect_promo(stack.promo).await {
+                    grpc.push(GrpcCall {
+                        client,
+                        validate: true,
+                    });
+                }
+            }
+            let s = load::closed_loop(grpc, self.warmup, self.duration).await;
+            self.record("validate", b, "gRPC direct", c, s, String::new());
+
+            let calls = Self::rest_calls(
+                stack.rest,
+                c,
+                "GET",
+                "/api/promo/LAUNCH30/remaining",
+                None,
+                None,
+                200,
+            );
+            let s = load::closed_loop(calls, self.warmup, self.duration).await;
+            self.record("remaining", b, "REST (2 hops)", c, s, String::new());
+            let mut grpc = Vec::new();
+            for _ in 0..c {
+                if let Ok(client) = stack::connect_promo(stack.promo).await {
+                    grpc.push(GrpcCall {
+                        client,
+                        validate: false,
+                    });
+                }
+            }
+            let s = load::closed_loop(grpc, self.warmup, self.duration).await;
+            self.record("remaining", b, "gRPC direct", c, s, String::new());
+        }
+    }
+
+    /// Every signup at once, each on its own connection, racing for the code's places.
+    async fn signup(&mut self, backend: Backend, stack: &Stack) {
+        let code = format!("RUSH{}", self.args.places);
+        if let Err(e) = stack.create_code(&code, self.args.places).await {
+            let _ = writeln!(std::io::stderr(), "cannot create {code}: {e}");
+            return;
+        }
+        let n = self.args.signups;
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let addr = stack.rest;
+            let body = format!(
+                r#"{{"email":"rush{i}@bench.dz","package":"starter","promo_code":"{code}"}}"#
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut http = Http1::new(addr);
+                let t = Instant::now();
+                let req = load::request(
+                    "POST",
+                    addr,
+                    "/api/promo/signup",
+                    Some(&Bytes::from(body)),
+                    None,
+                );
+                let status = http.request(req).await.map(|(s, _)| s);
+                (
+                    status,
+                    u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX),
+                )
+            }));
+        }
+        let mut lat = Vec::with_capacity(n);
+        let (mut granted, mut refused, mut errors) = (0, 0, 0);
+        for t in tasks {
+            match t.await {
+                Ok((Some(201), us)) => {
+                    granted += 1;
+                    lat.push(us);
+                }
+                Ok((Some(409), us)) => {
+                    refused += 1;
+                    lat.push(us);
+                }
+                _ => errors += 1,
+            }
+        }
+        let wall = started.elapsed();
+        let mut s = load::stats(lat, errors, wall);
+        s.rps = (granted + refused) as f64 / wall.as_secs_f64();
+        let verdict = if granted == self.args.places as usize {
+            "OK"
+        } else {
+            "WRONG"
+        };
+        let note = format!(
+            "granted {granted}/{} ({verdict}), refused {refused}, all answered in {} ms",
+            self.args.places,
+            wall.as_millis()
+        );
+        self.record("signup", backend.name(), "REST (2 hops)", n, s, note);
+    }
+
+    async fn chat(&mut self, backend: Backend, stack: &Stack, upstream: SocketAddr) {
+        let b = backend.name();
+        let body = format!(
+            r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
+            self.args.chat_model
+        );
+        for &c in &self.args.concurrency.clone() {
+            let calls = Self::rest_calls(
+                upstream,
+                c,
+                "POST",
+                "/v1/chat/completions",
+                Some(&body),
+                Some("bench-key"),
+                200,
+            );
+            let direct = load::closed_loop(calls, self.warmup, self.duration).await;
+            let calls = Self::rest_calls(
+                stack.rest,
+                c,
+                "POST",
+                "/v1/chat/completions",
+                Some(&body),
+                Some(&stack.api_key),
+                200,
+            );
+            let via = load::closed_loop(calls, self.warmup, self.duration).await;
+            let added = i64::from(via.p50_us) - i64::from(direct.p50_us);
+            let ratio = if direct.rps > 0.0 {
+                via.rps / direct.rps
+            } else {
+                0.0
+            };
+            self.record("chat", b, "upstream direct", c, direct, String::new());
+            self.record(
+                "chat",
+                b,
+                "REST→llm-gateway",
+                c,
+                via,
+                format!("added p50 {added} µs, throughput ×{ratio:.2}"),
+            );
+            if let Some(target) = self.args.chat_target.clone() {
+                let hostport = target.trim_start_matches("http://").trim_end_matches('/');
+                match hostport.parse::<SocketAddr>() {
+                    Ok(addr) => {
+                        let key = self.args.chat_key.clone();
+                        let calls = Self::rest_calls(
+                            addr,
+                            c,
+                            "POST",
+                            "/v1/chat/completions",
+                            Some(&body),
+                            Some(&key),
+                            200,
+                        );
+                        let s = load::closed_loop(calls, self.warmup, self.duration).await;
+                        self.record(
+                            "chat",
+                            b,
+                            &format!("target {hostport}"),
+                            c,
+                            s,
+                            String::new(),
+                        );
+                    }
+                    Err(_) => {
+                        let _ = writeln!(std::io::stderr(), "--chat-target must be http://IP:PORT");
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    out.push_str("| scenario | backend | target | conc. | req/s | p50 µs | p99 µs | max µs | errors | note |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            r.scenario,
+            r.backend,
+            r.target,
+            r.concurrency,
+            r.stats.rps,
+            r.stats.p50_us,
+            r.stats.p99_us,
+            r.stats.max_us,
+            r.stats.errors,
+            r.note
+        ));
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let duration = Duration::from_secs_f64(args.seconds.max(0.1));
+    let mut suite = Suite {
+        warmup: duration / 3,
+        duration,
+        rows: Vec::new(),
+        args,
+    };
+    let upstream = match upstream::start().await {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "cannot start the upstream: {e}");
+            return std::process::ExitCode::from(1);
+        }
+    };
+    for name in suite.args.backends.clone() {
+        let backend = match name.as_str() {
+            "sqlite" => Backend::Sqlite,
+            "postgres" => Backend::Postgres,
+            other => {
+                let _ = writeln!(std::io::stderr(), "unknown backend {other}");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        let _ = writeln!(std::io::stderr(), "== {name}");
+        let stack = match Stack::start(backend, upstream, &suite.args.pg).await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "cannot start the stack on {name}: {e}");
+                return std::process::ExitCode::from(1);
+            }
+        };
+        let scenarios = suite.args.scenarios.clone();
+        if scenarios.iter().any(|s| s == "promo") {
+            suite.promo(backend, &stack).await;
+        }
+        if scenarios.iter().any(|s| s == "chat") {
+            suite.chat(backend, &stack, upstream).await;
+        }
+        if scenarios.iter().any(|s| s == "signup") {
+            suite.signup(backend, &stack).await;
+        }
+        stack.stop().await;
+    }
+    let text = table(&suite.rows);
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes());
+    let json = serde_json::json!({
+        "machine": { "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "seconds_per_run": suite.args.seconds,
+        "rows": suite.rows,
+    });
+    if let Some(parent) = std::path::Path::new(&suite.args.json).parent() {
+        let _ = std::fs::create_dir_all(parent);
+    }
+    match std::fs::write(
+        &suite.args.json,
+        serde_json::to_string_pretty(&json).unwrap_or_default(),
+    ) {
+        Ok(()) => {
+            let _ = writeln!(out, "\nJSON: {}", suite.args.json);
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "cannot write {}: {e}", suite.args.json);
+        }
+    }
+    std::process::ExitCode::SUCCESS
+}

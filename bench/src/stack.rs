@@ -1,0 +1,228 @@
+//! The platform started in this process on loopback, on SQLite files or fresh PostgreSQL
+//! databases, with llm-gateway's `groq` provider pointed at the zero-latency upstream and the
+//! public rate limits off (the benchmark is one client address).
+
+use std::net::SocketAddr;
+
+use iafactory::proto::iafactory::promo::v1 as pb;
+use pb::promo_service_client::PromoServiceClient;
+use sqlx::Connection;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub const ADMIN: &str = "bench-admin-token-0123456789";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+pub struct Stack {
+    pub promo: SocketAddr,
+    pub rest: SocketAddr,
+    pub api_key: String,
+    stop: watch::Sender<bool>,
+    llm: Option<llm_gateway::GatewayHandle>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    pg_dbs: Vec<String>,
+    pg_admin: String,
+}
+
+async fn fresh_url(
+    backend: Backend,
+    dir: &std::path::Path,
+    name: &str,
+    pg_admin: &str,
+    created: &mut Vec<String>,
+) -> Result<String, String> {
+    match backend {
+        Backend::Sqlite => Ok(format!("sqlite://{}/{name}.db", dir.display())),
+        Backend::Postgres => {
+            let db = format!("iaf_bench_{name}_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::AnyConnection::connect(pg_admin)
+                .await
+                .map_err(|e| format!("{pg_admin}: {e}"))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            created.push(db.clone());
+            let base = pg_admin.rsplit_once('/').map_or(pg_admin, |(b, _)| b);
+            Ok(format!("{base}/{db}"))
+        }
+    }
+}
+
+impl Stack {
+    pub async fn start(
+        backend: Backend,
+        upstream: SocketAddr,
+        pg_admin: &str,
+    ) -> Result<Stack, String> {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut pg_dbs = Vec::new();
+        let promo_db = fresh_url(backend, dir.path(), "promo", pg_admin, &mut pg_dbs).await?;
+        let llm_db = fresh_url(backend, dir.path(), "llm", pg_admin, &mut pg_dbs).await?;
+        let (stop, stop_rx) = watch::channel(false);
+        let stopped = |rx: &watch::Receiver<bool>| {
+            let mut rx = rx.clone();
+            async move { iafactory::shutdown::stopped(&mut rx).await }
+        };
+        let mut tasks = Vec::new();
+
+        let promo_l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let promo = promo_l.local_addr().map_err(|e| e.to_string())?;
+        let mut promo_config = promo_service::Config::new(promo_db.clone(), ADMIN);
+        promo_config.pool.max_connections = 32;
+        let fut = promo_service::serve(promo_config, promo_l, stopped(&stop_rx));
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                eprintln!("promo-service: {e}");
+            }
+        }));
+        let mut client = connect_promo(promo).await?;
+
+        // Quotas stay enforced, but high enough never to refuse during a run.
+        let mut conn = sqlx::AnyConnection::connect(&promo_db)
+            .await
+            .map_err(|e| format!("{promo_db}: {e}"))?;
+        sqlx::query("UPDATE packages SET requests_per_minute = 1000000000, tokens_per_month = 1000000000000 WHERE id = 'premium'")
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let api_key = client
+            .signup(pb::SignupRequest {
+                email: "bench@iafactory.dz".into(),
+                package: "premium".into(),
+                promo_code: String::new(),
+            })
+            .await
+            .map_err(|e| e.to_string())?
+            .into_inner()
+            .api_key;
+
+        let llm_l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let llm_addr = llm_l.local_addr().map_err(|e| e.to_string())?;
+        let upstream_url = format!("http://{upstream}/v1");
+        let llm_config = llm_gateway::config::Args::try_parse_from_iter([
+            "llm-gateway",
+            "--database-url",
+            &llm_db,
+            "--promo-service-url",
+            &format!("http://{promo}"),
+        ])?
+        .into_config(|k| match k {
+            "GROQ_API_KEY" => Some("bench-key".to_owned()),
+            "GROQ_BASE_URL" => Some(upstream_url.clone()),
+            _ => None,
+        })
+        .map_err(|e| e.to_string())?;
+        let llm = llm_gateway::start(llm_config, llm_l)
+            .await
+            .map_err(|e| format!("llm-gateway: {e}"))?;
+
+        let rest_l = TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| e.to_string())?;
+        let rest = rest_l.local_addr().map_err(|e| e.to_string())?;
+        let mut rest_config =
+            gateway_rest::Config::new(format!("http://{promo}"), format!("http://{llm_addr}"));
+        rest_config.validate_rate = None;
+        rest_config.signup_rate = None;
+        rest_config.backend_connections = 4;
+        let fut = gateway_rest::serve(rest_config, rest_l, stopped(&stop_rx));
+        tasks.push(tokio::spawn(async move {
+            if let Err(e) = fut.await {
+                eprintln!("gateway-rest: {e}");
+            }
+        }));
+        Ok(Stack {
+            promo,
+            rest,
+            api_key,
+            stop,
+            llm: Some(llm),
+            tasks,
+            _dir: dir,
+            pg_dbs,
+            pg_admin: pg_admin.to_owned(),
+        })
+    }
+
+    pub async fn create_code(&self, code: &str, places: u32) -> Result<(), String> {
+        let mut c = connect_promo(self.promo).await?;
+        let mut req = tonic::Request::new(pb::CreateCodeRequest {
+            code: code.into(),
+            max_redemptions: Some(places),
+            duration_months: 6,
+            discounts: [("starter".to_owned(), 25)].into_iter().collect(),
+            ..Default::default()
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN}").parse().map_err(|_| "token")?,
+        );
+        c.create_code(req).await.map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(llm) = self.llm.take() {
+            let _ = llm.shutdown().await;
+        }
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+        if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.pg_admin).await {
+            for db in &self.pg_dbs {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        }
+    }
+}
+
+pub async fn connect_promo(
+    addr: SocketAddr,
+) -> Result<PromoServiceClient<tonic::transport::Channel>, String> {
+    // A bound listener accepts connections before the service is up: wait for a real answer.
+    for _ in 0..200 {
+        if let Ok(mut c) = PromoServiceClient::connect(format!("http://{addr}")).await
+            && c.get_summary(pb::GetSummaryRequest {}).await.is_ok()
+        {
+            return Ok(c);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    Err(format!("promo-service did not start on {addr}"))
+}
+
+trait TryParse: Sized {
+    fn try_parse_from_iter<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, String>;
+}
+
+impl TryParse for llm_gateway::config::Args {
+    fn try_parse_from_iter<'a>(args: impl IntoIterator<Item = &'a str>) -> Result<Self, String> {
+        <Self as clap::Parser>::try_parse_from(args).map_err(|e| e.to_string())
+    }
+}
