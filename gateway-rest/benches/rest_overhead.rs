@@ -12,7 +12,10 @@
 //! machine's cores, as in PRODUCT.md's performance targets.
 //!
 //! Run: `cargo bench -p gateway-rest --bench rest_overhead -- [--secs 5] [--conc 1,8,32,64]
-//! [--postgres] [--backend-connections N] [--cache]` (`--cache`: REMAINING_CACHE on).
+//! [--postgres] [--backend-connections N] [--cache] [--chat]` (`--cache`: REMAINING_CACHE on;
+//! `--chat`: also `POST /v1/chat/completions` through gateway-rest vs `Chat` straight to
+//! llm-gateway, with llm-gateway in-process in front of a zero-latency local upstream and a
+//! package raised so quotas never refuse).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -27,7 +30,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
+use iafactory::proto::iafactory::llm::v1 as llm_pb;
 use iafactory::proto::iafactory::promo::v1 as pb;
+use llm_pb::llm_gateway_client::LlmGatewayClient;
 use pb::promo_service_client::PromoServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
@@ -39,6 +44,7 @@ struct Args {
     postgres: bool,
     backend_connections: usize,
     cache: bool,
+    chat: bool,
 }
 
 fn args() -> Args {
@@ -48,6 +54,7 @@ fn args() -> Args {
         postgres: false,
         backend_connections: 2,
         cache: false,
+        chat: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -61,6 +68,7 @@ fn args() -> Args {
             }
             "--postgres" => a.postgres = true,
             "--cache" => a.cache = true,
+            "--chat" => a.chat = true,
             "--backend-connections" => {
                 a.backend_connections = it.next().and_then(|v| v.parse().ok()).unwrap_or(2)
             }
@@ -102,16 +110,39 @@ enum Target {
     RestValidate,
     GrpcRemaining,
     GrpcValidate,
+    RestChat,
+    GrpcChat,
+}
+
+/// Where the clients go.
+#[derive(Clone)]
+struct Addrs {
+    gw: SocketAddr,
+    promo: SocketAddr,
+    llm: Option<SocketAddr>,
+    key: Arc<str>,
 }
 
 enum Client {
     Http(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
     Grpc(PromoServiceClient<Channel>),
+    Llm(LlmGatewayClient<Channel>),
 }
 
-async fn connect(target: Target, gw: SocketAddr, promo: SocketAddr) -> Client {
+async fn connect(target: Target, a: &Addrs) -> Client {
+    let (gw, promo) = (a.gw, a.promo);
     match target {
-        Target::RestRemaining | Target::RestValidate => {
+        Target::GrpcChat => {
+            let llm = a.llm.unwrap();
+            let ch = Endpoint::from_shared(format!("http://{llm}"))
+                .unwrap()
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .unwrap();
+            Client::Llm(LlmGatewayClient::new(ch))
+        }
+        Target::RestRemaining | Target::RestValidate | Target::RestChat => {
             let tcp = tokio::net::TcpStream::connect(gw).await.unwrap();
             tcp.set_nodelay(true).unwrap();
             let (send, conn) =
@@ -133,8 +164,36 @@ async fn connect(target: Target, gw: SocketAddr, promo: SocketAddr) -> Client {
     }
 }
 
-async fn call(client: &mut Client, target: Target, gw: SocketAddr) -> bool {
+const CHAT_BODY: &[u8] =
+    br#"{"model":"bench","messages":[{"role":"user","content":"Bonjour"}],"max_tokens":16}"#;
+
+async fn call(client: &mut Client, target: Target, a: &Addrs) -> bool {
+    let gw = a.gw;
     match (client, target) {
+        (Client::Http(send), Target::RestChat) => {
+            let req = http::Request::post(format!("http://{gw}/v1/chat/completions"))
+                .header("content-type", "application/json")
+                .header("authorization", format!("Bearer {}", a.key))
+                .body(Full::new(Bytes::from_static(CHAT_BODY)))
+                .unwrap();
+            http_ok(send, req).await
+        }
+        (Client::Llm(c), _) => {
+            let mut req = tonic::Request::new(llm_pb::ChatRequest {
+                model: "bench".into(),
+                messages: vec![llm_pb::ChatMessage {
+                    role: llm_pb::Role::User as i32,
+                    content: "Bonjour".into(),
+                }],
+                max_tokens: Some(16),
+                ..Default::default()
+            });
+            req.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {}", a.key).parse().unwrap(),
+            );
+            c.chat(req).await.is_ok()
+        }
         (Client::Http(send), Target::RestRemaining) => {
             let req = http::Request::get(format!("http://{gw}/api/promo/LAUNCH30/remaining"))
                 .body(Full::new(Bytes::new()))
@@ -183,26 +242,21 @@ async fn http_ok(
 }
 
 /// `concurrency` workers, each with its own connection, in a closed loop for `secs`.
-async fn closed_loop(
-    target: Target,
-    concurrency: usize,
-    secs: f64,
-    gw: SocketAddr,
-    promo: SocketAddr,
-) -> Stats {
+async fn closed_loop(target: Target, concurrency: usize, secs: f64, addrs: &Addrs) -> Stats {
     let stop = Arc::new(AtomicBool::new(false));
     let measuring = Arc::new(AtomicBool::new(false));
     let mut workers = Vec::new();
     for _ in 0..concurrency {
         let stop = stop.clone();
         let measuring = measuring.clone();
+        let a = addrs.clone();
         workers.push(tokio::spawn(async move {
-            let mut client = connect(target, gw, promo).await;
+            let mut client = connect(target, &a).await;
             let mut lat = Vec::with_capacity(200_000);
             let mut errors = 0;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let ok = call(&mut client, target, gw).await;
+                let ok = call(&mut client, target, &a).await;
                 if measuring.load(Ordering::Relaxed) {
                     if ok {
                         lat.push(u32::try_from(t.elapsed().as_micros()).unwrap_or(u32::MAX));
@@ -211,7 +265,7 @@ async fn closed_loop(
                     }
                 }
                 if !ok {
-                    client = connect(target, gw, promo).await;
+                    client = connect(target, &a).await;
                 }
             }
             (lat, errors)
@@ -244,7 +298,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (promo_addr, gw_addr, backend) = servers.block_on(async {
+    let (addrs, backend) = servers.block_on(async {
         let (db_url, backend) = if args.postgres {
             let admin = std::env::var("TEST_DATABASE_URL")
                 .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
@@ -267,16 +321,22 @@ fn main() {
         };
         let promo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let promo_addr = promo_listener.local_addr().unwrap();
-        let config = promo_service::Config::new(db_url, ADMIN_TOKEN);
+        let config = promo_service::Config::new(db_url.clone(), ADMIN_TOKEN);
         tokio::spawn(promo_service::serve(
             config,
             promo_listener,
             std::future::pending(),
         ));
-        let mut gw_config = gateway_rest::Config::new(
-            format!("http://{promo_addr}"),
-            "http://127.0.0.1:9".to_owned(),
+        let (llm, key) = if args.chat {
+            start_llm(&db_url, promo_addr, dir.path()).await
+        } else {
+            (None, String::new())
+        };
+        let llm_url = llm.map_or_else(
+            || "http://127.0.0.1:9".to_owned(),
+            |a| format!("http://{a}"),
         );
+        let mut gw_config = gateway_rest::Config::new(format!("http://{promo_addr}"), llm_url);
         gw_config.validate_rate = None;
         gw_config.signup_rate = None;
         gw_config.backend_connections = args.backend_connections;
@@ -301,7 +361,13 @@ fn main() {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        (promo_addr, gw_addr, backend)
+        let addrs = Addrs {
+            gw: gw_addr,
+            promo: promo_addr,
+            llm,
+            key: key.into(),
+        };
+        (addrs, backend)
     });
 
     let load = tokio::runtime::Builder::new_multi_thread()
@@ -330,13 +396,17 @@ fn main() {
         "+p50 µs",
         "errors"
     );
-    for (name, rest, grpc) in [
+    let mut rows = vec![
         ("remaining", Target::RestRemaining, Target::GrpcRemaining),
         ("validate", Target::RestValidate, Target::GrpcValidate),
-    ] {
+    ];
+    if args.chat {
+        rows.push(("chat", Target::RestChat, Target::GrpcChat));
+    }
+    for (name, rest, grpc) in rows {
         for &c in &args.conc {
-            let r = load.block_on(closed_loop(rest, c, args.secs, gw_addr, promo_addr));
-            let g = load.block_on(closed_loop(grpc, c, args.secs, gw_addr, promo_addr));
+            let r = load.block_on(closed_loop(rest, c, args.secs, &addrs));
+            let g = load.block_on(closed_loop(grpc, c, args.secs, &addrs));
             println!(
                 "{:<11} {:>4} | {:>9.0} {:>8.0} {:>8.0} | {:>9.0} {:>8.0} {:>8.0} | {:>6.2} {:>9.0} {:>6}",
                 name,
@@ -355,4 +425,66 @@ fn main() {
     }
     drop(load);
     drop(servers);
+}
+
+/// A zero-latency OpenAI-compatible upstream, llm-gateway in front of it, and an API key whose
+/// package never limits the benchmark. Returns llm-gateway's address and the key.
+async fn start_llm(
+    promo_db: &str,
+    promo_addr: SocketAddr,
+    dir: &std::path::Path,
+) -> (Option<SocketAddr>, String) {
+    const ANSWER: &str = r#"{"id":"up","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"Bonjour !"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":4,"total_tokens":16}}"#;
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async { ([("content-type", "application/json")], ANSWER) }),
+    );
+    let up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let up_addr = up.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(up, app).await });
+
+    let mut promo = loop {
+        if let Ok(mut c) = PromoServiceClient::connect(format!("http://{promo_addr}")).await
+            && c.list_packages(pb::ListPackagesRequest {}).await.is_ok()
+        {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(promo_db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "UPDATE packages SET requests_per_minute = 100000000, tokens_per_month = 1000000000000 WHERE id = 'premium'",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let key = promo
+        .signup(pb::SignupRequest {
+            email: "bench@iafactory.dz".into(),
+            package: "premium".into(),
+            promo_code: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .api_key;
+    let toml = format!(
+        "[providers.local]\nkind = \"openai\"\nbase_url = \"http://{up_addr}/v1\"\nrequires_key = false\n\
+         [[models]]\nname = \"bench\"\nroutes = [{{ provider = \"local\", model = \"m\", input_usd_per_mtok = 0.5, output_usd_per_mtok = 1.5 }}]\n"
+    );
+    let catalog = llm_gateway::catalog::Catalog::from_toml("bench", &toml).unwrap();
+    let cfg = llm_gateway::Config::new(
+        format!("sqlite://{}/llm.db", dir.display()),
+        format!("http://{promo_addr}"),
+        catalog,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let handle = llm_gateway::start(cfg, listener).await.unwrap();
+    let addr = handle.addr;
+    // Runs for the whole benchmark.
+    std::mem::forget(handle);
+    (Some(addr), key)
 }
