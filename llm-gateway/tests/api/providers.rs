@@ -347,7 +347,7 @@ async fn a_stream_abandoned_by_the_client_is_still_accounted() {
     ));
     drop(s);
     let mut requests = 0;
-    for _ in 0..100 {
+    for _ in 0..250 {
         let u = env
             .gw
             .client

@@ -241,7 +241,8 @@ async fn circuit_opens_after_consecutive_failures_and_half_opens_after_cool_down
     let mut env = Env::start_with(&two(&alpha, &beta), |c| {
         c.routing.max_attempts_per_provider = 1;
         c.routing.breaker_failure_threshold = 3;
-        c.routing.breaker_cooldown = Duration::from_millis(500);
+        // Long enough that the calls made while open cannot outlast it even on a loaded machine.
+        c.routing.breaker_cooldown = Duration::from_millis(1500);
     })
     .await;
     for _ in 0..3 {
@@ -260,7 +261,7 @@ async fn circuit_opens_after_consecutive_failures_and_half_opens_after_cool_down
     assert_eq!(alpha.count(), 3, "no call reaches an open circuit");
 
     // After the cool-down one trial goes through; it succeeds and closes the circuit.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1700)).await;
     let r = env.chat("m", "hi").await.unwrap();
     assert_eq!(r.provider, "alpha");
     assert_eq!(alpha.count(), 4);
@@ -329,7 +330,7 @@ async fn lowest_cost_policy_prefers_the_cheaper_route() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lowest_latency_policy_learns_the_faster_provider() {
-    let alpha = Upstream::always(openai_ok("slow", 1, 1).delayed(Duration::from_millis(150))).await;
+    let alpha = Upstream::always(openai_ok("slow", 1, 1).delayed(Duration::from_millis(400))).await;
     let beta = Upstream::always(openai_ok("fast", 1, 1)).await;
     let mut env = Env::start(&two(&alpha, &beta)).await;
     let send = |env: &mut Env| {
