@@ -171,7 +171,10 @@ pub async fn start_with_metrics(
         bg_stop_rx,
     ));
     let options = grpc::ServeOptions {
-        request_timeout: config.routing.overall_timeout + Duration::from_secs(5),
+        request_timeout: config
+            .routing
+            .overall_timeout
+            .saturating_add(Duration::from_secs(5)),
         metrics: Some(registry.clone()),
         ..grpc::ServeOptions::default()
     };
