@@ -203,13 +203,6 @@ impl Shared {
         Ok((key, model, input, policy))
     }
 
-    /// Gives the held estimate back when a call produced nothing.
-    async fn refund(&self, key: &KeyInfo, input: &ChatInput) {
-        self.quotas
-            .settle(&key.key_id, token_hold(input), 0, now_millis())
-            .await;
-    }
-
     /// Settles the key's token hold against the real usage, records usage and metrics; returns
     /// the cost in USD.
     async fn account(
@@ -256,21 +249,13 @@ impl Shared {
     ) -> Result<pb::ChatResponse, GatewayError> {
         let started = Instant::now();
         let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
-        // Gives the hold back if the caller goes away while the call runs.
+        // Gives the hold back if the call fails, or if the caller goes away while it runs.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
             key_id: key.key_id.clone(),
             held: token_hold(&input),
         };
-        let served = match self.router.chat(&model, policy, &input).await {
-            Ok(s) => s,
-            Err(e) => {
-                hold.shared = None;
-                self.refund(&key, &input).await;
-                return Err(e);
-            }
-        };
-        hold.shared = None;
+        let served = self.router.chat(&model, policy, &input).await?;
         let c = served.value;
         let (usage, estimated) = match c.usage {
             Some(u) => (u, false),
@@ -285,6 +270,8 @@ impl Shared {
         let cost = self
             .account(&key, &model.name, &served.route, usage, token_hold(&input))
             .await;
+        // Settled by `account` (its only await is the settlement itself).
+        hold.shared = None;
         Ok(pb::ChatResponse {
             id: new_id(),
             model: model.name.clone(),
@@ -310,13 +297,14 @@ impl Shared {
     ) -> Result<BoxStream<'static, Result<pb::ChatStreamEvent, Status>>, GatewayError> {
         let started = Instant::now();
         let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
-        let served = match self.router.stream(&model, policy, &input).await {
-            Ok(s) => s,
-            Err(e) => {
-                self.refund(&key, &input).await;
-                return Err(e);
-            }
+        // Until the stream is committed (then the tracker settles), as for unary calls.
+        let mut hold = HoldGuard {
+            shared: Some(self.clone()),
+            key_id: key.key_id.clone(),
+            held: token_hold(&input),
         };
+        let served = self.router.stream(&model, policy, &input).await?;
+        hold.shared = None;
         let ttft = started.elapsed();
         let route = served.route.clone();
         let committed = served.value;
