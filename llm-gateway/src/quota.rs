@@ -91,7 +91,16 @@ struct KeyLease {
     /// A background reservation is in flight (at most one per kind).
     refilling_requests: bool,
     refilling_tokens: bool,
+    /// The store granted nothing for this minute at this limit: refuse from memory until the
+    /// minute ends (a refused client hammering the gateway must not cost a write per call).
+    requests_exhausted: Option<(i64, u32)>,
+    /// The store granted nothing for this month at this limit, at that instant: refuse from
+    /// memory for [`EXHAUSTED_RECHECK`] (other replicas may give leases back meanwhile).
+    tokens_exhausted: Option<(Instant, u64)>,
 }
+
+/// How long a replica trusts "no tokens left this month" before asking the store again.
+pub const EXHAUSTED_RECHECK: Duration = Duration::from_secs(2);
 
 /// Admission control and token charging for every key seen by this replica.
 pub struct QuotaManager {
@@ -120,6 +129,8 @@ impl QuotaManager {
             last_used: Instant::now(),
             refilling_requests: false,
             refilling_tokens: false,
+            requests_exhausted: None,
+            tokens_exhausted: None,
         }));
         keys.insert(key_id.to_owned(), l.clone());
         l
@@ -155,6 +166,19 @@ impl QuotaManager {
         if l.period != period {
             l.period = period;
             l.tokens_left = 0;
+            l.tokens_exhausted = None;
+        }
+        let tokens_refused = || GatewayError::Quota {
+            limit: QuotaLimit::TokensPerMonth,
+            limit_value: limits.tokens_per_month,
+            retry_after_secs: secs_until(now_ms, next_period_start_ms(now_ms)),
+        };
+        if l.tokens_left <= 0
+            && l.tokens_exhausted.is_some_and(|(at, lim)| {
+                lim == limits.tokens_per_month && at.elapsed() < EXHAUSTED_RECHECK
+            })
+        {
+            return Err(tokens_refused());
         }
         if l.tokens_left <= 0 {
             let limit = i64::try_from(limits.tokens_per_month).unwrap_or(i64::MAX);
@@ -165,18 +189,26 @@ impl QuotaManager {
                 .await?;
             l.tokens_left += granted;
             if l.tokens_left <= 0 {
-                return Err(GatewayError::Quota {
-                    limit: QuotaLimit::TokensPerMonth,
-                    limit_value: limits.tokens_per_month,
-                    retry_after_secs: secs_until(now_ms, next_period_start_ms(now_ms)),
-                });
+                l.tokens_exhausted = Some((Instant::now(), limits.tokens_per_month));
+                return Err(tokens_refused());
             }
+            l.tokens_exhausted = None;
         }
 
         let minute = now_ms.div_euclid(60_000);
         if l.minute != minute {
             l.minute = minute;
             l.requests_left = 0;
+        }
+        let requests_refused = || GatewayError::Quota {
+            limit: QuotaLimit::RequestsPerMinute,
+            limit_value: u64::from(limits.requests_per_minute),
+            retry_after_secs: secs_until(now_ms, (minute + 1) * 60_000),
+        };
+        if l.requests_left <= 0
+            && l.requests_exhausted == Some((minute, limits.requests_per_minute))
+        {
+            return Err(requests_refused());
         }
         if l.requests_left <= 0 {
             let granted = self
@@ -191,11 +223,8 @@ impl QuotaManager {
                 .await?;
             l.requests_left += granted;
             if l.requests_left <= 0 {
-                return Err(GatewayError::Quota {
-                    limit: QuotaLimit::RequestsPerMinute,
-                    limit_value: u64::from(limits.requests_per_minute),
-                    retry_after_secs: secs_until(now_ms, (minute + 1) * 60_000),
-                });
+                l.requests_exhausted = Some((minute, limits.requests_per_minute));
+                return Err(requests_refused());
             }
         }
         l.requests_left -= 1;
@@ -341,6 +370,46 @@ mod tests {
         assert_eq!(period_of(next_period_start_ms(dec)), "2027-01");
         assert_eq!(secs_until(0, 1), 1);
         assert_eq!(secs_until(0, 60_000), 60);
+    }
+
+    #[tokio::test]
+    async fn exhausted_limits_are_refused_from_memory_without_the_store() {
+        let dir = tempfile::tempdir();
+        assert!(dir.is_ok());
+        let Ok(dir) = dir else { return };
+        let store = Store::connect(&format!("sqlite://{}/q.db", dir.path().display())).await;
+        assert!(store.is_ok());
+        let Ok(store) = store else { return };
+        let q = QuotaManager::new(store.clone());
+        let limits = Limits {
+            requests_per_minute: 2,
+            tokens_per_month: 1_000,
+        };
+        // 30 s into a minute, so the three calls share it.
+        let t = 1_800_000_030_000;
+        assert!(q.admit_at("k", limits, 10, t).await.is_ok());
+        assert!(q.admit_at("k", limits, 10, t).await.is_ok());
+        let third = q.admit_at("k", limits, 10, t).await;
+        assert!(matches!(
+            third,
+            Err(GatewayError::Quota {
+                limit: QuotaLimit::RequestsPerMinute,
+                retry_after_secs: 30,
+                ..
+            })
+        ));
+        // With the store gone, the refusal still comes from memory (no write per refused call).
+        store.db.close().await;
+        let again = q.admit_at("k", limits, 10, t).await;
+        assert!(matches!(
+            again,
+            Err(GatewayError::Quota {
+                limit: QuotaLimit::RequestsPerMinute,
+                ..
+            })
+        ));
+        // A new minute needs the store: it is gone, so that is an error, not an admission.
+        assert!(q.admit_at("k", limits, 10, t + 60_000).await.is_err());
     }
 
     #[test]
