@@ -8,6 +8,9 @@ use std::time::Duration;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_client::LlmGatewayClient;
 
+use crate::helpers::{Promo, authed, chat_req};
+use crate::upstream::{Upstream, openai_ok};
+
 const KEY_VARS: &[&str] = &[
     "OPENAI_API_KEY",
     "ANTHROPIC_API_KEY",
@@ -127,4 +130,60 @@ async fn bad_configuration_is_refused_naming_the_setting() {
         assert!(stderr.contains(needle), "{var}: {stderr}");
         assert!(!stderr.contains("panicked"), "{stderr}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_serves_a_keyless_self_hosted_provider_from_a_catalogue_file() {
+    // An Ollama/vLLM-like endpoint: OpenAI wire format, no key.
+    let up = Upstream::always(openai_ok("local answer", 3, 2)).await;
+    let mut promo = Promo::start().await;
+    let (_, key) = promo.signup("starter").await;
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("catalog.toml");
+    std::fs::write(
+        &catalog,
+        format!(
+            "[providers.ollama]\nkind = \"openai\"\nbase_url = \"{}\"\nrequires_key = false\n\n\
+             [[models]]\nname = \"llama-3.3-70b\"\nroutes = [{{ provider = \"ollama\", model = \"llama3.3\", input_usd_per_mtok = 0, output_usd_per_mtok = 0 }}]\n",
+            up.url("/v1")
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut child = command(dir.path())
+        .env("LLM_GATEWAY_ADDR", format!("127.0.0.1:{port}"))
+        .env("PROMO_SERVICE_URL", promo.url())
+        .env("LLM_GATEWAY_CATALOG", &catalog)
+        .spawn()
+        .unwrap();
+    let mut client = None;
+    for _ in 0..200 {
+        if let Ok(c) = LlmGatewayClient::connect(format!("http://127.0.0.1:{port}")).await {
+            client = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut client = client.expect("the binary listens");
+    let r = client
+        .chat(authed(chat_req("llama-3.3-70b", "Salut"), &key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.provider, "ollama");
+    assert_eq!(r.upstream_model, "llama3.3");
+    assert_eq!(r.message.unwrap().content, "local answer");
+    assert_eq!(
+        up.requests()[0].header("authorization"),
+        None,
+        "no key sent"
+    );
+    let p = client
+        .list_providers(pb::ListProvidersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!p.mock_active, "a configured provider disables the mock");
+    child.kill().await.unwrap();
+    promo.stop().await;
 }
