@@ -66,6 +66,9 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Interval of keep-alive comments on server-sent event streams.
     pub sse_keep_alive: Duration,
+    /// Server-sent event streams open at once (live counter, streamed chat) before new ones are
+    /// refused with 503.
+    pub max_event_streams: usize,
     /// Answer `/api/promo/{code}/remaining` from a cache fed by `WatchRemaining` (see `cache`).
     pub remaining_cache: bool,
 }
@@ -90,6 +93,7 @@ impl Config {
             max_in_flight: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             remaining_cache: false,
+            max_event_streams: 10_000,
         }
     }
 }
@@ -184,6 +188,10 @@ pub struct Args {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
 
+    /// Server-sent event streams open at once before new ones are refused with 503.
+    #[arg(long, env = "MAX_EVENT_STREAMS", default_value_t = 10_000)]
+    pub max_event_streams: usize,
+
     /// Answer /api/promo/{code}/remaining from memory, kept current by promo-service's live
     /// counter stream (as fresh as the SSE counter; writes through this gateway are read back).
     #[arg(long, env = "REMAINING_CACHE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
@@ -246,6 +254,8 @@ impl Args {
         config.backend_connections =
             nonzero(self.backend_connections as u64, "BACKEND_CONNECTIONS")? as usize;
         config.max_in_flight = nonzero(self.max_in_flight as u64, "MAX_IN_FLIGHT")? as usize;
+        config.max_event_streams =
+            nonzero(self.max_event_streams as u64, "MAX_EVENT_STREAMS")? as usize;
         config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);
         config.signup_rate = RateSpec::new(self.rate_signup_per_min, self.rate_signup_burst);
         let header = self.client_ip_header.trim();

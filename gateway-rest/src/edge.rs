@@ -162,3 +162,30 @@ pub async fn not_found(req: Request) -> Response {
     .with_flavor(Flavor::of_path(req.uri().path()))
     .into_response()
 }
+
+/// One open server-sent event stream, counted until the stream is dropped (client gone, end,
+/// shutdown). Streams outlive the request's in-flight accounting, so they have their own cap.
+pub struct StreamSlot(AppState);
+
+impl StreamSlot {
+    pub fn acquire(state: &AppState, flavor: Flavor) -> Result<StreamSlot, ApiError> {
+        let open = state.metrics.event_streams.fetch_add(1, Ordering::Relaxed);
+        let slot = StreamSlot(state.clone());
+        if open >= state.config.max_event_streams as u64 {
+            state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "Trop de flux ouverts, veuillez réessayer.",
+            )
+            .with_flavor(flavor)
+            .with_retry_after(5));
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.metrics.event_streams.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -77,6 +77,8 @@ pub struct Metrics {
     pub backend_unavailable: AtomicU64,
     /// Requests being served right now.
     pub in_flight: AtomicU64,
+    /// Server-sent event streams open right now.
+    pub event_streams: AtomicU64,
 }
 
 /// Label of requests that matched no route.
@@ -100,6 +102,7 @@ impl Metrics {
             shed: AtomicU64::new(0),
             backend_unavailable: AtomicU64::new(0),
             in_flight: AtomicU64::new(0),
+            event_streams: AtomicU64::new(0),
         }
     }
 
@@ -188,7 +191,7 @@ impl Metrics {
                 r.label
             );
         }
-        let gauges: [(&str, &str, &str, &AtomicU64); 4] = [
+        let gauges: [(&str, &str, &str, &AtomicU64); 5] = [
             (
                 "gateway_rate_limited_total",
                 "counter",
@@ -212,6 +215,12 @@ impl Metrics {
                 "gauge",
                 "Requests being served.",
                 &self.in_flight,
+            ),
+            (
+                "gateway_event_streams_open",
+                "gauge",
+                "Server-sent event streams open.",
+                &self.event_streams,
             ),
         ];
         for (name, kind, help, value) in gauges {

@@ -20,6 +20,7 @@ use tonic::transport::Channel;
 
 use crate::AppState;
 use crate::backend::{self, Forward};
+use crate::edge::StreamSlot;
 use crate::error::ApiError;
 use crate::extract::read_json;
 use crate::promo::{json, sse};
@@ -356,6 +357,7 @@ async fn chat_stream(
     req: tonic::Request<pb::ChatRequest>,
     include_usage: bool,
 ) -> ApiResult {
+    let slot = StreamSlot::acquire(&state, crate::error::Flavor::OpenAi)?;
     let mut upstream = client(&state)
         .chat_stream(req)
         .await
@@ -376,6 +378,7 @@ async fn chat_stream(
     let created = chrono::Utc::now().timestamp();
     let mut stop = state.stop.clone();
     let events = async_stream::stream! {
+        let _slot = slot;
         let id = first.id.clone();
         let model = first.model.clone();
         // OpenAI's first chunk carries the role.

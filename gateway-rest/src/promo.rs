@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 use crate::AppState;
 use crate::backend::{self, Forward};
 use crate::cache;
+use crate::edge::StreamSlot;
 use crate::error::ApiError;
 use crate::extract::read_json;
 use crate::ratelimit::{IpLimiter, client_ip};
@@ -226,6 +227,7 @@ pub async fn remaining_stream(
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let code = path_param(code)?;
+    let slot = StreamSlot::acquire(&state, crate::error::Flavor::Rest)?;
     let mut req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
     // The channel's unary deadline must not cut a long-lived stream.
     req.set_timeout(Duration::from_secs(365 * 24 * 3600));
@@ -242,6 +244,7 @@ pub async fn remaining_stream(
     };
     let mut stop = state.stop.clone();
     let events = async_stream::stream! {
+        let _slot = slot;
         yield Ok::<Event, Infallible>(remaining_event(first));
         loop {
             tokio::select! {

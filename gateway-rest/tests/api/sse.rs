@@ -90,9 +90,28 @@ async fn remaining_stream_pushes_each_change_and_ends_cleanly() {
         .await
         .assert_error(404, "promo_unknown");
 
-    // The client going away ends the stream (the in-flight gauge goes back down), and shutdown
-    // is not held up by open streams.
+    // The client going away ends the stream: the open-stream gauge goes back down.
+    assert!(
+        s.get("/metrics")
+            .await
+            .text
+            .contains("gateway_event_streams_open 1")
+    );
     drop(events);
+    let mut closed = false;
+    for _ in 0..100 {
+        if s.get("/metrics")
+            .await
+            .text
+            .contains("gateway_event_streams_open 0")
+        {
+            closed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(closed, "the stream outlived its client");
+    // Shutdown is not held up by open streams.
     let second =
         s.gw.request(Method::GET, "/api/promo/LAUNCH30/remaining/stream")
             .send()
@@ -110,4 +129,41 @@ async fn remaining_stream_pushes_each_change_and_ends_cleanly() {
         .expect("stream not ended by shutdown");
     assert!(end.is_none());
     drop(promo);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_event_streams_are_capped() {
+    let s = Stack::spawn_with(|c| c.max_event_streams = 2).await;
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let r =
+            s.gw.request(Method::GET, "/api/promo/LAUNCH30/remaining/stream")
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        let mut events = Events::new(r.bytes_stream());
+        assert!(events.next().await.is_some());
+        open.push(events);
+    }
+    let refused = s.get("/api/promo/LAUNCH30/remaining/stream").await;
+    refused.assert_error(503, "unavailable");
+    assert!(refused.header("retry-after").is_some());
+    // Other routes are unaffected.
+    assert_eq!(s.get("/api/promo/LAUNCH30/remaining").await.status, 200);
+    drop(open);
+    let mut reopened = false;
+    for _ in 0..100 {
+        let r =
+            s.gw.request(Method::GET, "/api/promo/LAUNCH30/remaining/stream")
+                .send()
+                .await
+                .unwrap();
+        if r.status() == StatusCode::OK {
+            reopened = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(reopened);
 }
