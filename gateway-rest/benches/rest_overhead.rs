@@ -298,6 +298,7 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let pg_db: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
     let (addrs, backend) = servers.block_on(async {
         let (db_url, backend) = if args.postgres {
             let admin = std::env::var("TEST_DATABASE_URL")
@@ -312,6 +313,7 @@ fn main() {
                 .await
                 .unwrap();
             let base = admin.rsplit_once('/').unwrap().0.to_owned();
+            *pg_db.lock().unwrap() = Some((admin.clone(), name.clone()));
             (format!("{base}/{name}"), "PostgreSQL")
         } else {
             (
@@ -424,6 +426,18 @@ fn main() {
         }
     }
     drop(load);
+    // The benchmark's PostgreSQL database goes away with it.
+    if let Some((admin, name)) = pg_db.lock().unwrap().take() {
+        servers.block_on(async {
+            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
+            }
+        });
+    }
     drop(servers);
 }
 
