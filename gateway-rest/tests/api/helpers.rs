@@ -20,18 +20,74 @@ pub async fn dead_url() -> String {
     format!("http://{addr}")
 }
 
-/// A running promo-service on its own SQLite file.
+/// A running promo-service on its own SQLite file (or its own PostgreSQL database).
 pub struct Promo {
     pub addr: SocketAddr,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
+    pg: Option<PgDb>,
+}
+
+/// A fresh PostgreSQL database, dropped with the test's `Promo`.
+struct PgDb {
+    admin: String,
+    name: String,
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        // Best effort, off the async runtime.
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut conn) =
+                    <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
+                {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
 }
 
 impl Promo {
     pub async fn spawn() -> Promo {
-        iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/promo.db", dir.path().display());
+        Promo::spawn_on(url, dir, None).await
+    }
+
+    /// On a new database of the PostgreSQL server the suite requires
+    /// (`TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test).
+    pub async fn spawn_postgres() -> Promo {
+        sqlx::any::install_default_drivers();
+        let admin = std::env::var("TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let name = format!("iaf_gwrest_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required by the suite: {e}"));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').unwrap().0.to_owned();
+        let url = format!("{base}/{name}");
+        let pg = PgDb { admin, name };
+        Promo::spawn_on(url, tempfile::tempdir().unwrap(), Some(pg)).await
+    }
+
+    async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<PgDb>) -> Promo {
+        iafactory::telemetry::init_for_tests();
         let mut config = promo_service::Config::new(url, ADMIN_TOKEN);
         config.live_poll_interval = Duration::from_millis(100);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -44,11 +100,16 @@ impl Promo {
             addr,
             _stop: stop,
             _dir: dir,
+            pg,
         }
     }
 
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
     }
 }
 
@@ -111,7 +172,15 @@ impl Stack {
     /// With a tweak of the gateway's configuration (rate limits are off unless the tweak sets them,
     /// since every test client comes from 127.0.0.1).
     pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Stack {
-        let promo = Promo::spawn().await;
+        Stack::spawn_on(Promo::spawn().await, tweak).await
+    }
+
+    /// promo-service on PostgreSQL.
+    pub async fn spawn_postgres() -> Stack {
+        Stack::spawn_on(Promo::spawn_postgres().await, |_| {}).await
+    }
+
+    async fn spawn_on(promo: Promo, tweak: impl FnOnce(&mut Config)) -> Stack {
         let mut config = Config::new(promo.url(), dead_url().await);
         config.validate_rate = None;
         config.signup_rate = None;

@@ -2,6 +2,7 @@
 //! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
 
 mod cache;
+mod concurrency;
 mod helpers;
 mod hostile;
 mod llm;
