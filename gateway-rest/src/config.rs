@@ -66,6 +66,8 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Interval of keep-alive comments on server-sent event streams.
     pub sse_keep_alive: Duration,
+    /// Time a client has to send a request's headers (slow-header attacks; idle connections).
+    pub header_read_timeout: Duration,
     /// Server-sent event streams open at once (live counter, streamed chat) before new ones are
     /// refused with 503.
     pub max_event_streams: usize,
@@ -94,6 +96,7 @@ impl Config {
             sse_keep_alive: Duration::from_secs(15),
             remaining_cache: false,
             max_event_streams: 10_000,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -188,6 +191,10 @@ pub struct Args {
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
 
+    /// Seconds a client has to send a request's headers before the connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_read_timeout_secs: u64,
+
     /// Server-sent event streams open at once before new ones are refused with 503.
     #[arg(long, env = "MAX_EVENT_STREAMS", default_value_t = 10_000)]
     pub max_event_streams: usize,
@@ -254,6 +261,10 @@ impl Args {
         config.backend_connections =
             nonzero(self.backend_connections as u64, "BACKEND_CONNECTIONS")? as usize;
         config.max_in_flight = nonzero(self.max_in_flight as u64, "MAX_IN_FLIGHT")? as usize;
+        config.header_read_timeout = Duration::from_secs(nonzero(
+            self.header_read_timeout_secs,
+            "HEADER_READ_TIMEOUT_SECS",
+        )?);
         config.max_event_streams =
             nonzero(self.max_event_streams as u64, "MAX_EVENT_STREAMS")? as usize;
         config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);

@@ -25,13 +25,11 @@ pub mod promo;
 pub mod ratelimit;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::routing::{MethodRouter, get, patch, post};
-use axum::serve::ListenerExt;
 use http::{HeaderName, Method};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -241,11 +239,21 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
 }
 
 /// Serves until `shutdown` resolves, then ends open event streams and drains in-flight requests.
+///
+/// The accept loop is written out (rather than `axum::serve`) for what a public edge needs:
+/// a time limit on reading request headers (slow-header clients would otherwise hold a connection
+/// forever), TCP_NODELAY, HTTP/1.1 and HTTP/2 (h2c) on the same port, and a graceful drain.
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::server::graceful::GracefulShutdown;
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = state(config, stop_rx.clone())?;
     let janitor = tokio::spawn(shrink_limiters(state.clone(), stop_rx));
@@ -256,21 +264,59 @@ pub async fn serve(
         llm = %state.config.llm_url,
         "gateway-rest listening"
     );
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let listener = listener.tap_io(|tcp| {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .max_concurrent_streams(1024);
+    let app = router(state);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
-    });
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await;
+        let app = app.clone();
+        let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(req.map(axum::body::Body::new))
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+    // Phase 1: stop accepting. Phase 2: end event streams, let requests in flight finish.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    graceful.shutdown().await;
     janitor.abort();
     tracing::info!("gateway-rest stopped");
-    served.map_err(ServeError::from)
+    Ok(())
 }
 
 /// Forgets idle rate-limit buckets every minute so memory stays bounded.

@@ -588,3 +588,30 @@ async fn request_ids_are_kept_or_replaced() {
     let a = Answer::of(req.json(&json!({"code": "LAUNCH30"})).send().await.unwrap()).await;
     assert_eq!(a.status, StatusCode::OK, "{a:?}");
 }
+
+/// A client that never finishes its headers (slowloris) loses its connection at the time limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_header_clients_are_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s =
+        Stack::spawn_with(|c| c.header_read_timeout = std::time::Duration::from_millis(300)).await;
+    let mut tcp = tokio::net::TcpStream::connect(s.gw.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        tcp.read_to_end(&mut buf),
+    )
+    .await
+    .expect("slow client kept its connection");
+    // Closed (possibly after a 408); never a 5xx.
+    assert!(read.is_ok() || buf.is_empty(), "{read:?}");
+    let text = String::from_utf8_lossy(&buf);
+    assert!(!text.starts_with("HTTP/1.1 5"), "{text}");
+    // The server still serves others.
+    assert_eq!(s.get("/api/promo/health").await.status, StatusCode::OK);
+}
