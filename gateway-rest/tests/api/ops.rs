@@ -204,3 +204,21 @@ async fn shutdown_is_graceful() {
         .unwrap();
     drop(promo);
 }
+
+/// HTTP/2 without TLS (prior knowledge) is served on the same port, for proxies that speak it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h2c_is_served_on_the_same_port() {
+    let s = Stack::spawn().await;
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let r = h2
+        .get(s.gw.url("/api/promo/LAUNCH30/remaining"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.version(), reqwest::Version::HTTP_2);
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.headers().contains_key("x-request-id"));
+}
