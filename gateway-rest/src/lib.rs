@@ -41,7 +41,8 @@ use crate::backend::Backend;
 use crate::metrics::Metrics;
 use crate::ratelimit::IpLimiter;
 
-/// Why the gateway could not start or stopped with an error.
+/// Why the gateway could not start. (Once serving, failures are per connection or per request:
+/// logged and answered, never fatal.)
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("{name} URL {url:?} is not usable: {source}")]
@@ -50,8 +51,6 @@ pub enum ServeError {
         url: String,
         source: tonic::transport::Error,
     },
-    #[error("HTTP server failed: {0}")]
-    Io(#[from] std::io::Error),
 }
 
 /// Everything a handler needs, shared by every connection.
