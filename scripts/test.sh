@@ -8,4 +8,5 @@ scripts/test-setup.sh
 export PATH="$PWD/.venv/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
-cargo test --workspace
+cargo build --workspace --bins
+cargo test --workspace --no-fail-fast

@@ -14,7 +14,8 @@
 
 mod load;
 mod stack;
-mod upstream;
+
+use iafactory_bench::upstream;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
