@@ -288,3 +288,67 @@ impl Args {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Config, ConfigError> {
+        let mut all = vec!["gateway-rest"];
+        all.extend_from_slice(args);
+        Args::try_parse_from(all)
+            .map_err(|_| ConfigError::Zero("parse"))?
+            .into_config()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = parse(&[]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert!(c.cors_origins.is_empty());
+        assert_eq!(c.body_limit, 1024 * 1024);
+        assert!(c.validate_rate.is_some() && c.signup_rate.is_some());
+        assert!(c.admin_token.is_none());
+        assert!(!c.remaining_cache);
+        let c = parse(&[
+            "--cors-origins",
+            "https://iafactory.dz, http://localhost:3000",
+            "--rate-validate-per-min",
+            "0",
+            "--client-ip-header",
+            "X-Forwarded-For",
+            "--admin-token",
+            "0123456789abcdef",
+            "--remaining-cache",
+        ])
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.cors_origins.len(), 2);
+        assert!(c.validate_rate.is_none());
+        assert_eq!(
+            c.client_ip_header.as_ref().map(HeaderName::as_str),
+            Some("x-forwarded-for")
+        );
+        assert!(
+            c.admin_token
+                .as_ref()
+                .is_some_and(|t| t.matches("0123456789abcdef"))
+        );
+        assert!(
+            !format!("{c:?}").contains("0123456789abcdef"),
+            "token in Debug"
+        );
+        assert!(c.remaining_cache);
+    }
+
+    #[test]
+    fn mistakes_name_the_setting() {
+        let err = |args: &[&str]| parse(args).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err(&["--cors-origins", "iafactory.dz"]).contains("CORS_ORIGINS"));
+        assert!(err(&["--cors-origins", "https://iafactory.dz/"]).contains("CORS_ORIGINS"));
+        assert!(err(&["--request-timeout-secs", "0"]).contains("REQUEST_TIMEOUT_SECS"));
+        assert!(err(&["--client-ip-header", "bad header"]).contains("CLIENT_IP_HEADER"));
+        assert!(err(&["--admin-token", "short"]).contains("ADMIN_TOKEN"));
+        assert!(err(&["--max-event-streams", "0"]).contains("MAX_EVENT_STREAMS"));
+    }
+}
