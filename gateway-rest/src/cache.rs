@@ -7,11 +7,16 @@
 //! encoded answer, and polls are answered from memory.
 //!
 //! Freshness is the live counter's: a change is seen when promo-service pushes it (immediately
-//! for signups on the same promo-service replica, within its poll interval for others). A signup
-//! or a code change made through this gateway drops the entry at once, so a client reads its own
-//! writes. When the stream fails or ends (promo-service restarting), the entry is dropped and calls
+//! for signups on the same promo-service replica, within its poll interval for others). After a
+//! signup or a code change made through this gateway, polls of that code go to promo-service for
+//! `WRITE_GRACE` — longer than the live counter takes to push the change — so a client reads its
+//! own writes. When the stream fails or ends (promo-service restarting), the entry is dropped and calls
 //! go to promo-service again until a new stream is up. Codes nobody asked for in `IDLE` stop being
 //! watched. Only codes promo-service answered for get an entry, and at most `MAX_ENTRIES`.
+//!
+//! The live counter's event streams (`/remaining/stream`) of a watched code subscribe to the same
+//! entry, so a thousand visitors on the landing page cost promo-service one stream, not a
+//! thousand. When the entry goes away, their streams end (browsers' `EventSource` reconnects).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +34,18 @@ use crate::backend::Backend;
 const MAX_ENTRIES: usize = 1024;
 /// A code nobody polled for this long stops being watched.
 const IDLE: Duration = Duration::from_secs(300);
+/// After a write through this gateway, polls bypass the cache this long (the live counter's
+/// push delay is the promo-service poll interval, 500 ms by default).
+const WRITE_GRACE: Duration = Duration::from_secs(2);
 
 struct Entry {
-    /// The encoded JSON answer; `None` until the stream's first message or after a local write.
-    body: RwLock<Option<Bytes>>,
+    /// The encoded JSON answer; `None` until the stream's first message.
+    /// Event-stream subscribers hold receivers; the sender lives as long as the entry is watched.
+    body: watch::Sender<Option<Bytes>>,
     /// Milliseconds since `epoch` of the last poll.
     last_used: AtomicU64,
+    /// Until then (milliseconds since `epoch`), polls go to promo-service (a local write).
+    bypass_until: AtomicU64,
 }
 
 /// The cache (one per gateway process).
@@ -64,17 +75,36 @@ impl RemainingCache {
     pub fn get(&self, key: &str) -> Option<Bytes> {
         let entries = self.entries.read().ok()?;
         let entry = entries.get(key)?;
-        entry.last_used.store(self.now_ms(), Ordering::Relaxed);
-        entry.body.read().ok()?.clone()
+        let now = self.now_ms();
+        entry.last_used.store(now, Ordering::Relaxed);
+        if now < entry.bypass_until.load(Ordering::Relaxed) {
+            return None;
+        }
+        entry.body.borrow().clone()
     }
 
-    /// Drops the cached answer (a write through this gateway changed it); the stream refills it.
+    /// Updates of `key`'s answer, if it is watched and has a value: the current answer is marked
+    /// unseen so a new subscriber gets it first. Ends when the entry goes away.
+    pub fn subscribe(&self, key: &str) -> Option<watch::Receiver<Option<Bytes>>> {
+        let entries = self.entries.read().ok()?;
+        let entry = entries.get(key)?;
+        let mut rx = entry.body.subscribe();
+        if rx.borrow().is_none() {
+            return None;
+        }
+        rx.mark_changed();
+        Some(rx)
+    }
+
+    /// A write through this gateway changed `key`'s count or limit: polls bypass the cache for
+    /// `WRITE_GRACE`, while the stream brings the change. (Dropping the value instead would lose
+    /// it for good when the stream's push arrived before this call.)
     pub fn invalidate(&self, key: &str) {
         if let Ok(entries) = self.entries.read()
             && let Some(entry) = entries.get(key)
-            && let Ok(mut body) = entry.body.write()
         {
-            *body = None;
+            let until = self.now_ms() + u64::try_from(WRITE_GRACE.as_millis()).unwrap_or(0);
+            entry.bypass_until.fetch_max(until, Ordering::Relaxed);
         }
     }
 
@@ -94,8 +124,9 @@ impl RemainingCache {
                 return;
             }
             let entry = Arc::new(Entry {
-                body: RwLock::new(None),
+                body: watch::Sender::new(None),
                 last_used: AtomicU64::new(self.now_ms()),
+                bypass_until: AtomicU64::new(0),
             });
             entries.insert(key.clone(), entry.clone());
             entry
@@ -129,15 +160,14 @@ impl RemainingCache {
                 tokio::select! {
                     msg = stream.message() => match msg {
                         Ok(Some(r)) => {
-                            if let Ok(mut body) = entry.body.write() {
-                                *body = Some(encode(r));
-                            }
+                            entry.body.send_replace(Some(encode(r)));
                         }
                         Ok(None) | Err(_) => break,
                     },
                     _ = idle_check.tick() => {
                         let idle_ms = self.now_ms().saturating_sub(entry.last_used.load(Ordering::Relaxed));
-                        if idle_ms > u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX) {
+                        let idle = idle_ms > u64::try_from(IDLE.as_millis()).unwrap_or(u64::MAX);
+                        if idle && entry.body.receiver_count() == 0 {
                             break;
                         }
                     }

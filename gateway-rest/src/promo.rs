@@ -228,6 +228,24 @@ pub async fn remaining_stream(
 ) -> ApiResult {
     let code = path_param(code)?;
     let slot = StreamSlot::acquire(&state, crate::error::Flavor::Rest)?;
+    if let Some(cache) = &state.remaining_cache {
+        if let Some(rx) = cache.subscribe(&cache::key(&code)) {
+            return Ok(shared_remaining_stream(&state, rx, slot));
+        }
+        // Cold: this stream goes to promo-service itself; later ones share the cache's.
+        let req = backend::request(
+            pb::GetRemainingRequest { code: code.clone() },
+            &headers,
+            &[],
+        )?;
+        let r = client(&state).get_remaining(req).await?.into_inner();
+        cache.watch(
+            cache::key(&r.code),
+            &state.promo,
+            state.stop.clone(),
+            encode_remaining,
+        );
+    }
     let mut req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
     // The channel's unary deadline must not cut a long-lived stream.
     req.set_timeout(Duration::from_secs(365 * 24 * 3600));
@@ -264,6 +282,42 @@ pub async fn remaining_stream(
         }
     };
     Ok(sse(events, state.config.sse_keep_alive))
+}
+
+/// Live counter events from the cache's shared stream (see `cache`).
+fn shared_remaining_stream(
+    state: &AppState,
+    mut rx: tokio::sync::watch::Receiver<Option<bytes::Bytes>>,
+    slot: StreamSlot,
+) -> Response {
+    let mut stop = state.stop.clone();
+    let events = async_stream::stream! {
+        let _slot = slot;
+        let mut last: Option<bytes::Bytes> = None;
+        loop {
+            tokio::select! {
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let body = rx.borrow_and_update().clone();
+                    if let Some(body) = body
+                        && last.as_ref() != Some(&body)
+                    {
+                        let data = String::from_utf8_lossy(&body).into_owned();
+                        last = Some(body);
+                        yield Ok::<Event, Infallible>(Event::default().event("remaining").data(data));
+                    }
+                }
+                () = iafactory::shutdown::stopped(&mut stop) => break,
+            }
+        }
+    };
+    let mut response = sse(events, state.config.sse_keep_alive);
+    response
+        .headers_mut()
+        .insert("x-iaf-cache", HeaderValue::from_static("shared"));
+    response
 }
 
 fn remaining_event(r: pb::Remaining) -> Event {

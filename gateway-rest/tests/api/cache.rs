@@ -103,3 +103,50 @@ async fn remaining_cache_is_fed_by_the_live_counter_and_reads_own_writes() {
     last.assert_error(503, "unavailable");
     gw.stop().await.unwrap();
 }
+
+/// With the cache on, live counter streams of a watched code share one upstream stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_streams_share_the_cached_counter() {
+    use crate::sse::Events;
+    let s = Stack::spawn_with(|c| c.remaining_cache = true).await;
+    // Warm the cache.
+    remaining(&s, "LAUNCH30").await;
+    eventually(&s, "LAUNCH30", |a| a.header("x-iaf-cache") == Some("hit")).await;
+
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let r =
+            s.gw.request(Method::GET, "/api/promo/launch30/remaining/stream")
+                .send()
+                .await
+                .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()["x-iaf-cache"], "shared");
+        let mut events = Events::new(r.bytes_stream());
+        let (name, data) = events.next().await.unwrap();
+        assert_eq!(name, "remaining");
+        let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["remaining"], 30);
+        streams.push(events);
+    }
+    let a = s.signup("shared@x.dz", "starter", "LAUNCH30").await;
+    assert_eq!(a.status, StatusCode::CREATED);
+    for events in &mut streams {
+        let (_, data) = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("no event after a signup")
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(&data).unwrap();
+        assert_eq!(v["remaining"], 29);
+    }
+    // promo-service going away ends the shared streams (clients reconnect).
+    let Stack { promo, gw } = s;
+    drop(promo);
+    for events in &mut streams {
+        let end = tokio::time::timeout(Duration::from_secs(10), events.next())
+            .await
+            .expect("shared stream outlived its source");
+        assert!(end.is_none(), "{end:?}");
+    }
+    gw.stop().await.unwrap();
+}
