@@ -26,6 +26,7 @@
 //! generate beyond their estimate, the usual bound for post-paid token metering.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -88,15 +89,74 @@ struct KeyLease {
     period: String,
     tokens_left: i64,
     last_used: Instant,
-    /// A background reservation is in flight (at most one per kind).
-    refilling_requests: bool,
-    refilling_tokens: bool,
+    /// `period` as a number (months since year 0), the window id of token refills.
+    period_idx: i64,
+    /// Background reservations (at most one in flight per kind), delivered without the lock.
+    request_refill: Arc<Refill>,
+    token_refill: Arc<Refill>,
     /// The store granted nothing for this minute at this limit: refuse from memory until the
     /// minute ends (a refused client hammering the gateway must not cost a write per call).
     requests_exhausted: Option<(i64, u32)>,
     /// The store granted nothing for this month at this limit, at that instant: refuse from
     /// memory for [`EXHAUSTED_RECHECK`] (other replicas may give leases back meanwhile).
     tokens_exhausted: Option<(Instant, u64)>,
+}
+
+/// Units reserved by a background task for a window, handed over without the lease's lock (the
+/// lease may be locked by calls waiting for exactly these units).
+#[derive(Debug, Default)]
+struct Refill {
+    busy: AtomicBool,
+    /// (window, units delivered for it and not yet taken)
+    delivered: Mutex<(i64, i64)>,
+    done: tokio::sync::Notify,
+}
+
+impl Refill {
+    fn deliver(&self, window: i64, units: i64) {
+        let mut d = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        if d.0 != window {
+            // Units of an earlier window that nobody took are void: never count them twice.
+            *d = (window, 0);
+        }
+        d.1 += units;
+    }
+
+    /// The delivered units of `window` (units of another window are dropped).
+    fn take(&self, window: i64) -> i64 {
+        let mut d = self.delivered.lock().unwrap_or_else(|e| e.into_inner());
+        let units = if d.0 == window { d.1 } else { 0 };
+        d.1 = 0;
+        units
+    }
+
+    /// Waits for a refill in flight, then takes what it delivered: a call must not be refused
+    /// while units reserved for this replica are on their way (they would go unused).
+    async fn wait_take(&self, window: i64) -> i64 {
+        let notified = self.done.notified();
+        if self.busy.load(Ordering::Acquire) {
+            notified.await;
+        }
+        self.take(window)
+    }
+
+    /// Claims the right to start a refill.
+    fn start(&self) -> bool {
+        self.busy
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn finish(&self) {
+        self.busy.store(false, Ordering::Release);
+        self.done.notify_waiters();
+    }
+}
+
+/// Months since year 0 of an epoch-ms instant (the token window id).
+fn period_index(ms: i64) -> i64 {
+    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    i64::from(t.year()) * 12 + i64::from(t.month0())
 }
 
 /// How long a replica trusts "no tokens left this month" before asking the store again.
@@ -127,8 +187,9 @@ impl QuotaManager {
             period: String::new(),
             tokens_left: 0,
             last_used: Instant::now(),
-            refilling_requests: false,
-            refilling_tokens: false,
+            period_idx: -1,
+            request_refill: Arc::default(),
+            token_refill: Arc::default(),
             requests_exhausted: None,
             tokens_exhausted: None,
         }));
@@ -165,8 +226,15 @@ impl QuotaManager {
         let period = period_of(now_ms);
         if l.period != period {
             l.period = period;
+            l.period_idx = period_index(now_ms);
             l.tokens_left = 0;
             l.tokens_exhausted = None;
+        }
+        let pidx = l.period_idx;
+        l.tokens_left += l.token_refill.take(pidx);
+        if l.tokens_left <= 0 {
+            let refill = l.token_refill.clone();
+            l.tokens_left += refill.wait_take(pidx).await;
         }
         let tokens_refused = || GatewayError::Quota {
             limit: QuotaLimit::TokensPerMonth,
@@ -200,6 +268,11 @@ impl QuotaManager {
             l.minute = minute;
             l.requests_left = 0;
         }
+        l.requests_left += l.request_refill.take(minute);
+        if l.requests_left <= 0 {
+            let refill = l.request_refill.clone();
+            l.requests_left += refill.wait_take(minute).await;
+        }
         let requests_refused = || GatewayError::Quota {
             limit: QuotaLimit::RequestsPerMinute,
             limit_value: u64::from(limits.requests_per_minute),
@@ -231,61 +304,51 @@ impl QuotaManager {
         l.tokens_left = l
             .tokens_left
             .saturating_sub(i64::try_from(estimate).unwrap_or(i64::MAX));
-        self.prefetch(key_id, &lease, &mut l, limits, minute);
+        self.prefetch(key_id, &mut l, limits, minute);
         Ok(())
     }
 
     /// When a lease runs below half a block, reserves the next block in the background so that
     /// busy keys (almost) never wait for the database on the request path.
-    fn prefetch(
-        &self,
-        key_id: &str,
-        lease: &Arc<tokio::sync::Mutex<KeyLease>>,
-        l: &mut KeyLease,
-        limits: Limits,
-        minute: i64,
-    ) {
+    fn prefetch(&self, key_id: &str, l: &mut KeyLease, limits: Limits, minute: i64) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
         let rblock = request_block(limits.requests_per_minute);
-        if rblock > 1 && l.requests_left < rblock / 2 && !l.refilling_requests {
-            l.refilling_requests = true;
-            let (store, lease, key) = (self.store.clone(), lease.clone(), key_id.to_owned());
+        if rblock > 1 && l.requests_left < rblock / 2 && l.request_refill.start() {
+            let (store, refill, key) = (
+                self.store.clone(),
+                l.request_refill.clone(),
+                key_id.to_owned(),
+            );
             let limit = i64::from(limits.requests_per_minute);
             runtime.spawn(async move {
-                let granted = store
+                match store
                     .reserve(&key, "requests", &minute.to_string(), rblock, limit)
-                    .await;
-                let mut l = lease.lock().await;
-                l.refilling_requests = false;
-                match granted {
-                    // Units of a minute that has passed are simply unused.
-                    Ok(g) if l.minute == minute => l.requests_left += g,
-                    Ok(_) => {}
+                    .await
+                {
+                    Ok(g) => refill.deliver(minute, g),
                     Err(e) => tracing::warn!(error = %e, "background request lease failed"),
                 }
+                refill.finish();
             });
         }
         let tblock = token_block(limits.tokens_per_month);
-        if tblock > 1 && l.tokens_left < tblock / 2 && !l.refilling_tokens {
-            l.refilling_tokens = true;
-            let (store, lease, key) = (self.store.clone(), lease.clone(), key_id.to_owned());
-            let period = l.period.clone();
+        if tblock > 1 && l.tokens_left < tblock / 2 && l.token_refill.start() {
+            let (store, refill, key) = (
+                self.store.clone(),
+                l.token_refill.clone(),
+                key_id.to_owned(),
+            );
+            let (period, pidx) = (l.period.clone(), l.period_idx);
             let limit = i64::try_from(limits.tokens_per_month).unwrap_or(i64::MAX);
             runtime.spawn(async move {
-                let granted = store.reserve(&key, "tokens", &period, tblock, limit).await;
-                let mut l = lease.lock().await;
-                l.refilling_tokens = false;
-                match granted {
-                    Ok(g) if l.period == period => l.tokens_left += g,
-                    Ok(g) => {
-                        // The month turned: give the old month's units back.
-                        drop(l);
-                        let _ = store.release(&key, "tokens", &period, g).await;
-                    }
+                match store.reserve(&key, "tokens", &period, tblock, limit).await {
+                    // Delivered for its month: if the month has turned, nobody takes them.
+                    Ok(g) => refill.deliver(pidx, g),
                     Err(e) => tracing::warn!(error = %e, "background token lease failed"),
                 }
+                refill.finish();
             });
         }
     }
@@ -301,6 +364,7 @@ impl QuotaManager {
             // The month turned during the call: the hold belonged to the old month's lease;
             // charge the new month.
             l.period = period;
+            l.period_idx = period_index(now_ms);
             l.tokens_left = 0;
             0
         } else {
@@ -320,9 +384,14 @@ impl QuotaManager {
         };
         for (key_id, lease) in candidates {
             let mut l = lease.lock().await;
-            if l.last_used.elapsed() < idle || l.refilling_tokens || l.refilling_requests {
+            if l.last_used.elapsed() < idle
+                || l.token_refill.busy.load(Ordering::Acquire)
+                || l.request_refill.busy.load(Ordering::Acquire)
+            {
                 continue;
             }
+            let pidx = l.period_idx;
+            l.tokens_left += l.token_refill.take(pidx);
             if l.tokens_left > 0 {
                 if let Err(e) = self
                     .store
