@@ -10,7 +10,9 @@
 //!   spends a unit that the database granted exactly once);
 //! - the database is touched once per block, not per request (blocks are a fraction of the limit,
 //!   capped: [`request_block`], [`token_block`]), and the next block is reserved in the
-//!   background when a lease falls below half a block, so busy keys do not wait for it;
+//!   background when a lease falls below half a block, so busy keys do not wait for it (a call
+//!   that finds the lease empty while such a refill is in flight waits for it rather than being
+//!   refused, otherwise the refill's units could go unused);
 //! - the price is possible *under*-admission near the limit: units leased by one replica and
 //!   unused cannot serve another. Request leases die with their minute; token leases are given
 //!   back on graceful shutdown and when a key has been idle for [`IDLE_RELEASE`]. A replica that
