@@ -136,6 +136,12 @@ pub fn parse_usage(v: &Value) -> Option<Usage> {
     })
 }
 
+/// Usage in a stream chunk: top-level `usage` (OpenAI with `stream_options.include_usage`,
+/// Mistral, Together, DeepSeek, OpenRouter) or Groq's `x_groq.usage` in its last chunk.
+pub fn stream_usage(v: &Value) -> Option<Usage> {
+    parse_usage(v).or_else(|| v.get("x_groq").and_then(parse_usage))
+}
+
 pub fn normalise_finish(reason: &str) -> String {
     match reason {
         "stop" | "eos" | "end_turn" => "stop".into(),
@@ -215,7 +221,7 @@ impl Provider for OpenAi {
                     let finish_reason = choice
                         .and_then(|c| c["finish_reason"].as_str())
                         .map(normalise_finish);
-                    yield Chunk { delta, finish_reason, usage: parse_usage(&v) };
+                    yield Chunk { delta, finish_reason, usage: stream_usage(&v) };
                 }
                 if !done {
                     Err(ProviderError::StreamBroken("stream ended before [DONE]".into()))?;
@@ -224,5 +230,39 @@ impl Provider for OpenAi {
             Ok(s.boxed())
         }
         .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn completion_and_stream_usage_shapes() {
+        let c = parse_completion(
+            br#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
+        );
+        assert!(matches!(
+            c,
+            Ok(Completion { ref content, ref finish_reason, usage: Some(Usage { prompt_tokens: 3, completion_tokens: 4 }) })
+                if content == "hi" && finish_reason == "length"
+        ));
+        assert!(parse_completion(br#"{"choices":[]}"#).is_err());
+        assert!(parse_completion(b"not json").is_err());
+        let null_content = parse_completion(br#"{"choices":[{"message":{"content":null}}]}"#);
+        assert!(
+            matches!(null_content, Ok(Completion { ref content, usage: None, .. }) if content.is_empty())
+        );
+
+        let groq: Value = serde_json::json!({"choices":[{"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":7,"completion_tokens":9}}});
+        assert_eq!(
+            stream_usage(&groq),
+            Some(Usage {
+                prompt_tokens: 7,
+                completion_tokens: 9
+            })
+        );
+        let none: Value = serde_json::json!({"choices":[{"delta":{"content":"x"}}]});
+        assert_eq!(stream_usage(&none), None);
     }
 }
