@@ -144,8 +144,11 @@ pub enum FailureClass {
 impl ProviderError {
     pub fn class(&self) -> FailureClass {
         match self {
-            ProviderError::Http { status, .. } => match status {
+            ProviderError::Http {
+                status, message, ..
+            } => match status {
                 408 | 409 | 425 | 429 | 500..=599 => FailureClass::Retry,
+                400 | 413 | 422 if blames_the_provider_setup(message) => FailureClass::Fallback,
                 400 | 413 | 422 => FailureClass::Client,
                 _ => FailureClass::Fallback,
             },
@@ -176,6 +179,24 @@ impl ProviderError {
             ProviderError::Api(_) => "api_error".into(),
         }
     }
+}
+
+/// Some providers answer 400 for what is their configuration's fault, not the caller's: Gemini
+/// for a wrong key (`API_KEY_INVALID`), Mistral and others for an unknown model name. Those must
+/// fall back to the next provider (and count against the breaker) instead of being blamed on
+/// the customer.
+fn blames_the_provider_setup(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("api_key_invalid")
+        || m.contains("api key not valid")
+        || m.contains("invalid api key")
+        || m.contains("invalid_api_key")
+        || (m.contains("model")
+            && (m.contains("not found")
+                || m.contains("does not exist")
+                || m.contains("invalid model")
+                || m.contains("not supported")
+                || m.contains("decommissioned")))
 }
 
 /// One provider's client.
@@ -441,6 +462,31 @@ mod tests {
         assert_eq!(http(401).class(), FailureClass::Fallback);
         assert_eq!(http(404).class(), FailureClass::Fallback);
         assert_eq!(http(400).class(), FailureClass::Client);
+        let http400 = |message: &str| ProviderError::Http {
+            status: 400,
+            retry_after: None,
+            message: message.into(),
+        };
+        assert_eq!(
+            http400(r#"{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.","status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}"#).class(),
+            FailureClass::Fallback
+        );
+        assert_eq!(
+            http400(r#"{"object":"error","message":"Invalid model: mistral-tiny-xyz","type":"invalid_model"}"#).class(),
+            FailureClass::Fallback
+        );
+        assert_eq!(
+            http400(r#"{"error":{"message":"The model `llama-2` has been decommissioned"}}"#)
+                .class(),
+            FailureClass::Fallback
+        );
+        assert_eq!(
+            http400(
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens"}}"#
+            )
+            .class(),
+            FailureClass::Client
+        );
         assert_eq!(ProviderError::Timeout.class(), FailureClass::Fallback);
         assert_eq!(
             ProviderError::Connect(String::new()).class(),

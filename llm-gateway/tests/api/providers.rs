@@ -368,3 +368,26 @@ async fn a_stream_abandoned_by_the_client_is_still_accounted() {
     assert_eq!(requests, 1);
     env.gw.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_wrong_key_400_is_the_providers_fault_and_falls_back() {
+    // Gemini answers a bad key with 400 INVALID_ARGUMENT / API_KEY_INVALID, not 401.
+    let gemini = Upstream::always(Reply::json(
+        400,
+        json!({"error": {"code": 400, "message": "API key not valid. Please pass a valid API key.", "status": "INVALID_ARGUMENT",
+               "details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}]}}),
+    ))
+    .await;
+    let backup = Upstream::always(openai_ok("backup", 1, 1)).await;
+    let toml = format!(
+        "{}{}{}",
+        provider("g", "gemini", &gemini.url("/v1beta")),
+        provider("o", "openai", &backup.url("/v1")),
+        model("m", &[("g", "gemini-x", 1.0, 1.0), ("o", "gpt", 1.0, 1.0)])
+    );
+    let mut env = Env::start(&toml).await;
+    let r = env.chat("m", "hi").await.unwrap();
+    assert_eq!(r.provider, "o");
+    assert_eq!(gemini.count(), 1, "not retried");
+    env.gw.stop().await;
+}
