@@ -170,8 +170,14 @@ impl Authenticator {
             Ok(resp) => {
                 let r = resp.into_inner();
                 let pkg = r.package.unwrap_or_default();
+                // Usage and quotas are keyed by key id; never let an empty one pool keys.
+                let key_id = if r.key_id.is_empty() {
+                    format!("sha256:{}", hex::encode(digest))
+                } else {
+                    r.key_id
+                };
                 Checked::Valid(Arc::new(KeyInfo {
-                    key_id: r.key_id,
+                    key_id,
                     user_id: r.user_id,
                     package: pkg.id,
                     limits: Limits {
