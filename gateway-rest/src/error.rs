@@ -71,11 +71,16 @@ impl ApiError {
             .get(iafactory::error::ERROR_CODE_METADATA)
             .is_some();
         if !has_code {
-            // tonic reports its own deadline (the channel's per-call timeout) as CANCELLED
-            // "Timeout expired": the backend did not answer in time. A client that went away
-            // never gets an answer, so CANCELLED here always means that.
+            // CANCELLED without a platform code comes from the transport, never from our client
+            // (a client that went away gets no answer at all): tonic reports its own per-call
+            // deadline as CANCELLED "Timeout expired" (the backend did not answer in time), and a
+            // stream reset by a backend that is going away as CANCELLED too (retry elsewhere).
             if error.code == ErrorCode::Cancelled {
-                error.code = ErrorCode::Timeout;
+                error.code = if status.message() == "Timeout expired" {
+                    ErrorCode::Timeout
+                } else {
+                    ErrorCode::Unavailable
+                };
             }
             match error.code {
                 ErrorCode::Unavailable => {
