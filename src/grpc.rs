@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::Routes;
-use tonic::transport::Server;
+use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::metrics::Registry;
 use crate::proto::FILE_DESCRIPTOR_SET;
@@ -68,7 +68,6 @@ pub async fn serve(
         })
         .timeout(options.request_timeout)
         .concurrency_limit_per_connection(options.concurrency_per_connection)
-        .tcp_nodelay(true)
         .trace_fn(|req| {
             tracing::info_span!(
                 "grpc",
@@ -207,5 +206,60 @@ where
             registry.observe(RPC_LATENCY, &[("method", &method)], started.elapsed());
         }
         Poll::Ready(out)
+    }
+}
+
+/// A lazily connecting channel to a backend given as one URL or a comma-separated list of
+/// replicas (`http://promo-a:50051,http://promo-b:50051`). With several, calls are balanced
+/// (power of two choices over the replicas that are up): a replica that is down gets no calls
+/// while it is unreachable, and traffic returns to it when it is back. `configure` sets the
+/// timeouts and keep-alives of every endpoint. Needs a Tokio runtime.
+pub fn balanced_channel(
+    urls: &str,
+    configure: impl Fn(Endpoint) -> Endpoint,
+) -> Result<Channel, tonic::transport::Error> {
+    let endpoints = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| Endpoint::from_shared(u.to_owned()).map(&configure))
+        .collect::<Result<Vec<_>, _>>()?;
+    match endpoints.as_slice() {
+        [] => Endpoint::from_shared(String::new()).map(|e| e.connect_lazy()),
+        [one] => Ok(one.connect_lazy()),
+        _ => Ok(Channel::balance_list(endpoints.into_iter())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio_stream::StreamExt;
+
+    #[tokio::test]
+    async fn accepted_connections_do_not_use_nagle() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut incoming = Box::pin(incoming(listener));
+        let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), incoming.next());
+        assert!(client.is_ok());
+        assert!(accepted.unwrap().unwrap().nodelay().unwrap());
+    }
+
+    #[tokio::test]
+    async fn channels_from_one_or_several_urls() {
+        assert!(balanced_channel("http://127.0.0.1:1", |e| e).is_ok());
+        assert!(balanced_channel("http://127.0.0.1:1, http://127.0.0.1:2", |e| e).is_ok());
+        assert!(balanced_channel("not a url", |e| e).is_err());
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let mut md = tonic::metadata::MetadataMap::new();
+        assert_eq!(bearer_token(&md), None);
+        md.insert("authorization", "Bearer  abc ".parse().unwrap());
+        assert_eq!(bearer_token(&md), Some("abc"));
+        md.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer_token(&md), None);
     }
 }

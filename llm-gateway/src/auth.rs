@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use iafactory::proto::iafactory::promo::v1::AuthenticateKeyRequest;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use sha2::{Digest, Sha256};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::error::GatewayError;
 use crate::quota::Limits;
@@ -83,11 +83,12 @@ impl Authenticator {
         ttl: Duration,
         negative_ttl: Duration,
     ) -> Result<Self, tonic::transport::Error> {
-        let channel = Endpoint::from_shared(promo_url.to_owned())?
-            .connect_timeout(Duration::from_secs(2))
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .connect_lazy();
+        // One URL, or several promo-service replicas balanced.
+        let channel = iafactory::grpc::balanced_channel(promo_url, |e| {
+            e.connect_timeout(Duration::from_secs(2))
+                .tcp_nodelay(true)
+                .http2_keep_alive_interval(Duration::from_secs(30))
+        })?;
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 client: PromoServiceClient::new(channel),

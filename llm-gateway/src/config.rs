@@ -76,7 +76,8 @@ pub struct Args {
     )]
     pub database_url: String,
 
-    /// promo-service gRPC address, used to check API keys.
+    /// promo-service gRPC URL, used to check API keys; several replicas: comma-separated URLs,
+    /// balanced.
     #[arg(
         long,
         env = "PROMO_SERVICE_URL",
@@ -174,12 +175,14 @@ impl Args {
                 "LLM_ATTEMPT_TIMEOUT_SECS and LLM_OVERALL_TIMEOUT_SECS must be at most 3600".into(),
             ));
         }
-        if !(self.promo_service_url.starts_with("http://")
-            || self.promo_service_url.starts_with("https://"))
+        if let Some(bad) = self
+            .promo_service_url
+            .split(',')
+            .map(str::trim)
+            .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
         {
             return Err(ConfigError::Invalid(format!(
-                "PROMO_SERVICE_URL {:?} must start with http:// or https://",
-                self.promo_service_url
+                "PROMO_SERVICE_URL {bad:?} must start with http:// or https:// (several replicas: comma-separated)"
             )));
         }
         iafactory::db::Backend::from_url(&self.database_url)

@@ -113,12 +113,6 @@ pub async fn start_with_metrics(
     let addr = listener
         .local_addr()
         .map_err(|e| ServeError::Join(e.to_string()))?;
-    // `iafactory::grpc::serve` hands tonic an incoming stream, and tonic ignores its
-    // `tcp_nodelay` setting for those: accepted sockets kept Nagle's algorithm, and several
-    // calls multiplexed on one HTTP/2 connection stalled ~40 ms on delayed ACKs (p99 43 ms at 8
-    // concurrent calls in the benchmark, 4 ms without). Accepted sockets inherit TCP_NODELAY
-    // from the listening socket on Linux, so set it there.
-    set_listener_nodelay(&listener);
     let store = Store::connect(&config.database_url).await?;
     let http = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
@@ -246,13 +240,6 @@ pub async fn serve(
     handle.shutdown().await
 }
 
-/// TCP_NODELAY on a listening socket, inherited by the sockets it accepts (Linux).
-fn set_listener_nodelay(listener: &TcpListener) {
-    if let Err(e) = socket2::SockRef::from(listener).set_tcp_nodelay(true) {
-        tracing::warn!(error = %e, "cannot set TCP_NODELAY on the listener");
-    }
-}
-
 /// Periodic work off the request path: usage flushes, idle lease returns, old window pruning.
 async fn background(
     shared: Arc<Shared>,
@@ -282,28 +269,5 @@ async fn background(
                 tracing::warn!(error = %e, "pruning old rate windows failed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn accepted_connections_do_not_use_nagle() {
-        let listener = TcpListener::bind("127.0.0.1:0").await;
-        assert!(listener.is_ok());
-        let Ok(listener) = listener else { return };
-        set_listener_nodelay(&listener);
-        let Ok(addr) = listener.local_addr() else {
-            return;
-        };
-        let (client, accepted) =
-            tokio::join!(tokio::net::TcpStream::connect(addr), listener.accept());
-        assert!(client.is_ok() && accepted.is_ok());
-        let Ok((server_side, _)) = accepted else {
-            return;
-        };
-        assert!(matches!(server_side.nodelay(), Ok(true)));
     }
 }
