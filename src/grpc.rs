@@ -241,7 +241,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut incoming = Box::pin(incoming(listener));
-        let (client, accepted) = tokio::join!(tokio::net::TcpStream::connect(addr), incoming.next());
+        let (client, accepted) =
+            tokio::join!(tokio::net::TcpStream::connect(addr), incoming.next());
         assert!(client.is_ok());
         assert!(accepted.unwrap().unwrap().nodelay().unwrap());
     }

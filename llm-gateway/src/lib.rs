@@ -150,6 +150,7 @@ pub async fn start_with_metrics(
         quotas: QuotaManager::new(store.clone()),
         usage: UsageRecorder::new(store.clone()),
         metrics,
+        recent: Default::default(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();

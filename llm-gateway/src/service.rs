@@ -36,6 +36,53 @@ pub struct Shared {
     pub quotas: QuotaManager,
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
+    pub recent: RecentLatencies,
+}
+
+/// Latencies of the last calls a real provider answered (whole answer for unary calls, first
+/// token for streams), behind the landing page's "median latency" figure. The offline mock is
+/// left out: its speed says nothing about the platform.
+#[derive(Default)]
+pub struct RecentLatencies {
+    window: std::sync::Mutex<std::collections::VecDeque<u32>>,
+}
+
+impl RecentLatencies {
+    const WINDOW: usize = 512;
+
+    pub fn record(&self, provider: &str, latency: std::time::Duration) {
+        if provider == "mock" {
+            return;
+        }
+        let ms = u32::try_from(latency.as_millis()).unwrap_or(u32::MAX);
+        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
+        if w.len() == Self::WINDOW {
+            w.pop_front();
+        }
+        w.push_back(ms);
+    }
+
+    /// Median in milliseconds and the number of calls it is taken over.
+    pub fn median(&self) -> Option<(f64, u32)> {
+        let mut v: Vec<u32> = self
+            .window
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .copied()
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let n = v.len();
+        let median = if n % 2 == 1 {
+            f64::from(v[n / 2])
+        } else {
+            (f64::from(v[n / 2 - 1]) + f64::from(v[n / 2])) / 2.0
+        };
+        Some((median, u32::try_from(n).unwrap_or(u32::MAX)))
+    }
 }
 
 #[derive(Clone)]
@@ -272,6 +319,8 @@ impl Shared {
             .await;
         // Settled by `account` (its only await is the settlement itself).
         hold.shared = None;
+        self.recent
+            .record(&served.route.provider.name, started.elapsed());
         Ok(pb::ChatResponse {
             id: new_id(),
             model: model.name.clone(),
@@ -307,6 +356,7 @@ impl Shared {
         hold.shared = None;
         let ttft = started.elapsed();
         let route = served.route.clone();
+        self.recent.record(&route.provider.name, ttft);
         let committed = served.value;
         let mut tracker = StreamTracker {
             shared: self.clone(),
@@ -500,6 +550,8 @@ impl Shared {
                 })
                 .collect(),
             mock_active: self.router.mock.is_some(),
+            median_latency_ms: self.recent.median().map(|(m, _)| m),
+            recent_calls: self.recent.median().map_or(0, |(_, n)| n),
         }
     }
 }

@@ -36,6 +36,20 @@ async fn openai_unary_reports_provider_usage_cost_and_sends_the_real_request() {
     // 1000 × $1/M + 500 × $2/M
     assert!((r.cost_usd - 0.002).abs() < 1e-12, "{}", r.cost_usd);
 
+    // The call feeds the public "median latency of the last calls" figure.
+    let p = env
+        .gw
+        .client
+        .list_providers(iafactory::proto::iafactory::llm::v1::ListProvidersRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(p.recent_calls, 1);
+    assert!(
+        p.median_latency_ms
+            .is_some_and(|m| m >= 0.0 && m <= r.latency_ms as f64 + 1.0)
+    );
+
     let reqs = up.requests();
     assert_eq!(reqs.len(), 1);
     let q = &reqs[0];

@@ -389,6 +389,8 @@ async fn without_any_key_the_labelled_mock_answers() {
         .unwrap()
         .into_inner();
     assert!(p.mock_active);
+    // The mock's speed is not the platform's: no median latency is published from it.
+    assert_eq!((p.median_latency_ms, p.recent_calls), (None, 0));
     assert!(
         p.providers
             .iter()
