@@ -125,6 +125,11 @@ fn endpoints() -> Vec<Endpoint> {
             "/api/gateway/providers",
             get(openai::providers),
         ),
+        (
+            Method::GET,
+            "/api/platform/status",
+            get(openai::platform_status),
+        ),
         (Method::GET, "/healthz", get(ops::healthz)),
         (Method::GET, "/metrics", get(ops::metrics)),
         (Method::GET, "/openapi.json", get(ops::openapi)),

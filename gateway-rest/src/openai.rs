@@ -676,6 +676,44 @@ fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
+#[derive(Serialize)]
+struct PlatformStatus {
+    providers_configured: usize,
+    median_latency_ms: Option<f64>,
+    mock_active: bool,
+}
+
+/// `GET /api/platform/status` (public): the landing page's figures — how many real providers are
+/// configured and their median recent latency. Aggregates only: no names, URLs or error details.
+pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let req = backend::request(pb::ListProvidersRequest {}, &headers, &[])?;
+    let list = client(&state).list_providers(req).await?.into_inner();
+    let real: Vec<&pb::ProviderStatus> = list
+        .providers
+        .iter()
+        .filter(|p| p.configured && p.kind != "mock")
+        .collect();
+    let mut latencies: Vec<f64> = real
+        .iter()
+        .map(|p| p.ewma_latency_ms)
+        .filter(|l| l.is_finite() && *l > 0.0)
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let median_latency_ms = match latencies.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(latencies[n / 2]),
+        n => Some((latencies[n / 2 - 1] + latencies[n / 2]) / 2.0),
+    };
+    Ok(json(
+        StatusCode::OK,
+        &PlatformStatus {
+            providers_configured: real.len(),
+            median_latency_ms,
+            mock_active: list.mock_active,
+        },
+    ))
+}
+
 /// The provider list is operator information: it needs gateway-rest's admin token.
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = bearer(headers) else {

@@ -324,6 +324,17 @@ fn ops() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/api/platform/status",
+            summary: "Public figures for the landing page: real providers configured and their median recent latency.",
+            tag: "llm",
+            params: vec![],
+            body: None,
+            ok: (200, "Figures.", json_content(schema_ref("PlatformStatus"))),
+            errors: &[],
+            security: None,
+        },
+        Op {
+            method: "get",
             path: "/healthz",
             summary: "gateway-rest is up (always 200); status `ok` when every backend is SERVING, else `degraded`.",
             tag: "ops",
@@ -694,6 +705,14 @@ fn schemas() -> Value {
                         "last_error": nullable("string"), "last_error_at_ms": nullable("integer")
                     }
                 }}
+            }
+        },
+        "PlatformStatus": {
+            "type": "object", "required": ["providers_configured", "median_latency_ms", "mock_active"],
+            "properties": {
+                "providers_configured": {"type": "integer", "minimum": 0},
+                "median_latency_ms": {"type": ["number", "null"], "description": "Null before any successful call."},
+                "mock_active": {"type": "boolean"}
             }
         },
         "Healthz": {

@@ -363,6 +363,22 @@ async fn models_usage_providers_and_errors() {
     assert!(fake["requests"].as_u64().unwrap() >= 2);
     assert!(!p.text.contains("sk-fake"), "a provider key leaked");
 
+    // The landing page's public figures: counts only, nothing that names a provider.
+    let st = s.stack.get("/api/platform/status").await;
+    assert_eq!(st.status, StatusCode::OK, "{st:?}");
+    assert_eq!(st.body["providers_configured"], 1);
+    assert_eq!(st.body["mock_active"], false);
+    assert!(
+        st.body["median_latency_ms"]
+            .as_f64()
+            .is_some_and(|l| l >= 0.0),
+        "{st:?}"
+    );
+    assert!(
+        !st.text.contains("fake") && !st.text.contains("127.0.0.1"),
+        "{st:?}"
+    );
+
     // Both backends up: healthz says ok.
     let h = s.stack.get("/healthz").await;
     assert_eq!(h.body["status"], "ok", "{h:?}");
