@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use http::HeaderMap;
 use tonic::metadata::{AsciiMetadataValue, MetadataKey};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -40,18 +40,21 @@ impl Backend {
             url: url.to_owned(),
             source,
         };
-        let endpoint = Endpoint::from_shared(url.to_owned())
-            .map_err(bad_url)?
-            .connect_timeout(config.backend_connect_timeout)
-            .timeout(timeout)
-            .tcp_nodelay(true)
-            .http2_keep_alive_interval(Duration::from_secs(30))
-            .keep_alive_timeout(Duration::from_secs(10))
-            .keep_alive_while_idle(true)
-            .http2_adaptive_window(true);
+        // One URL, or several replicas (comma-separated) balanced within each channel.
         let channels = (0..config.backend_connections.max(1))
-            .map(|_| endpoint.connect_lazy())
-            .collect();
+            .map(|_| {
+                iafactory::grpc::balanced_channel(url, |e| {
+                    e.connect_timeout(config.backend_connect_timeout)
+                        .timeout(timeout)
+                        .tcp_nodelay(true)
+                        .http2_keep_alive_interval(Duration::from_secs(30))
+                        .keep_alive_timeout(Duration::from_secs(10))
+                        .keep_alive_while_idle(true)
+                        .http2_adaptive_window(true)
+                })
+            })
+            .collect::<Result<_, _>>()
+            .map_err(bad_url)?;
         Ok(Backend {
             name,
             channels,

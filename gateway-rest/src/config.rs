@@ -86,7 +86,7 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             chat_timeout: Duration::from_secs(120),
             backend_connect_timeout: Duration::from_secs(1),
-            backend_connections: 1,
+            backend_connections: 2,
             validate_rate: RateSpec::new(60, 20),
             signup_rate: RateSpec::new(10, 5),
             client_ip_header: None,
@@ -113,7 +113,7 @@ pub struct Args {
     #[arg(long, env = "GATEWAY_REST_ADDR", default_value = "0.0.0.0:8180")]
     pub listen: SocketAddr,
 
-    /// gRPC URL of promo-service.
+    /// gRPC URL of promo-service; several replicas: comma-separated URLs, balanced.
     #[arg(
         long,
         env = "PROMO_SERVICE_URL",
@@ -121,7 +121,7 @@ pub struct Args {
     )]
     pub promo_service_url: String,
 
-    /// gRPC URL of llm-gateway.
+    /// gRPC URL of llm-gateway; several replicas: comma-separated URLs, balanced.
     #[arg(
         long,
         env = "LLM_GATEWAY_URL",
@@ -150,7 +150,7 @@ pub struct Args {
     pub backend_connect_timeout_ms: u64,
 
     /// HTTP/2 connections per backend.
-    #[arg(long, env = "BACKEND_CONNECTIONS", default_value_t = 1)]
+    #[arg(long, env = "BACKEND_CONNECTIONS", default_value_t = 2)]
     pub backend_connections: usize,
 
     /// Per-IP requests per minute on POST /api/promo/validate (0: unlimited).

@@ -684,7 +684,7 @@ struct PlatformStatus {
 }
 
 /// `GET /api/platform/status` (public): the landing page's figures — how many real providers are
-/// configured and their median recent latency. Aggregates only: no names, URLs or error details.
+/// configured and the median latency of the last calls they answered. Aggregates only: no names, URLs or error details.
 pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let req = backend::request(pb::ListProvidersRequest {}, &headers, &[])?;
     let list = client(&state).list_providers(req).await?.into_inner();
@@ -693,17 +693,10 @@ pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) 
         .iter()
         .filter(|p| p.configured && p.kind != "mock")
         .collect();
-    let mut latencies: Vec<f64> = real
-        .iter()
-        .map(|p| p.ewma_latency_ms)
-        .filter(|l| l.is_finite() && *l > 0.0)
-        .collect();
-    latencies.sort_by(f64::total_cmp);
-    let median_latency_ms = match latencies.len() {
-        0 => None,
-        n if n % 2 == 1 => Some(latencies[n / 2]),
-        n => Some((latencies[n / 2 - 1] + latencies[n / 2]) / 2.0),
-    };
+    // The gateway's median over its last real-provider calls (the mock is never counted).
+    let median_latency_ms = list
+        .median_latency_ms
+        .filter(|m| m.is_finite() && list.recent_calls > 0);
     Ok(json(
         StatusCode::OK,
         &PlatformStatus {

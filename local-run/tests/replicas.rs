@@ -1,0 +1,302 @@
+//! The production topology as processes (no Docker engine here): two promo-service and two
+//! llm-gateway replicas, built binaries, on one PostgreSQL, with gateway-rest balancing over
+//! them. Signups and LLM calls go through gateway-rest and land on both replicas of each service;
+//! the 30-place limit and the per-minute quota hold across replicas.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use sqlx::Connection;
+
+const ADMIN: &str = "replica-admin-token-0123456789";
+
+/// The workspace's built binaries sit next to this test's executable (`target/<profile>/`);
+/// `cargo test --workspace` builds them.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().and_then(|d| d.parent()).unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --bins` (scripts/test.sh does)",
+        path.display()
+    );
+    path
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(name: &str, envs: &[(&str, String)]) -> Proc {
+    let mut cmd = Command::new(binary(name));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Proc(
+        cmd.stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn create_db(admin_url: &str, name: &str) -> String {
+    let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
+}
+
+async fn drop_db(admin_url: &str, name: &str) {
+    if let Ok(mut conn) = sqlx::AnyConnection::connect(admin_url).await {
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}
+
+async fn wait_http(url: &str) {
+    for _ in 0..300 {
+        if let Ok(r) = reqwest::get(url).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} never answered 200");
+}
+
+/// Sum of `iaf_grpc_requests_total` lines for `method` with code Ok, from a metrics endpoint.
+async fn ok_calls(metrics_port: u16, method: &str) -> u64 {
+    let text = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("iaf_grpc_requests_total{")
+                && l.contains(method)
+                && l.contains("code=\"Ok\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_of_each_service_on_one_postgres() {
+    sqlx::any::install_default_drivers();
+    let pg = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    let (promo_name, llm_name) = (
+        format!("iaf_rep_promo_{suffix}"),
+        format!("iaf_rep_llm_{suffix}"),
+    );
+    let promo_db = create_db(&pg, &promo_name).await;
+    let llm_db = create_db(&pg, &llm_name).await;
+    let upstream = iafactory_bench::upstream::start().await.unwrap();
+
+    let promo_ports = [free_port(), free_port()];
+    let promo_metrics = [free_port(), free_port()];
+    let _promos: Vec<Proc> = (0..2)
+        .map(|i| {
+            spawn(
+                "promo-service",
+                &[
+                    ("DATABASE_URL", promo_db.clone()),
+                    ("ADMIN_TOKEN", ADMIN.into()),
+                    (
+                        "PROMO_SERVICE_ADDR",
+                        format!("127.0.0.1:{}", promo_ports[i]),
+                    ),
+                    (
+                        "PROMO_METRICS_ADDR",
+                        format!("127.0.0.1:{}", promo_metrics[i]),
+                    ),
+                ],
+            )
+        })
+        .collect();
+    for p in promo_metrics {
+        wait_http(&format!("http://127.0.0.1:{p}/metrics")).await;
+    }
+    // A package whose per-minute limit is small enough to reach in a test.
+    let mut conn = sqlx::AnyConnection::connect(&promo_db).await.unwrap();
+    sqlx::query("UPDATE packages SET requests_per_minute = 20 WHERE id = 'starter'")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+
+    let promo_urls = promo_ports
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .join(",");
+    let llm_ports = [free_port(), free_port()];
+    let llm_metrics = [free_port(), free_port()];
+    let _llms: Vec<Proc> = (0..2)
+        .map(|i| {
+            spawn(
+                "llm-gateway",
+                &[
+                    ("DATABASE_URL", llm_db.clone()),
+                    ("PROMO_SERVICE_URL", promo_urls.clone()),
+                    ("LLM_GATEWAY_ADDR", format!("127.0.0.1:{}", llm_ports[i])),
+                    (
+                        "LLM_GATEWAY_METRICS_ADDR",
+                        format!("127.0.0.1:{}", llm_metrics[i]),
+                    ),
+                    ("GROQ_API_KEY", "replica-test".into()),
+                    ("GROQ_BASE_URL", format!("http://{upstream}/v1")),
+                ],
+            )
+        })
+        .collect();
+    for p in llm_metrics {
+        wait_http(&format!("http://127.0.0.1:{p}/metrics")).await;
+    }
+    let rest_port = free_port();
+    let _rest = spawn(
+        "gateway-rest",
+        &[
+            ("GATEWAY_REST_ADDR", format!("127.0.0.1:{rest_port}")),
+            ("PROMO_SERVICE_URL", promo_urls.clone()),
+            (
+                "LLM_GATEWAY_URL",
+                llm_ports.map(|p| format!("http://127.0.0.1:{p}")).join(","),
+            ),
+            ("ADMIN_TOKEN", ADMIN.into()),
+            ("RATE_SIGNUP_PER_MIN", "100000".into()),
+            ("RATE_SIGNUP_BURST", "100000".into()),
+            (
+                "STATIC_DIR",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../gateway-rest/static/api-packages"
+                )
+                .into(),
+            ),
+        ],
+    );
+    let base = format!("http://127.0.0.1:{rest_port}");
+    wait_http(&format!("{base}/healthz")).await;
+    let http = reqwest::Client::new();
+
+    // 200 signups at once for LAUNCH30's 30 places, through the edge, spread over both replicas.
+    let calls = (0..200).map(|i| {
+        let http = http.clone();
+        let url = format!("{base}/api/promo/signup");
+        tokio::spawn(async move {
+            let r = http
+                .post(url)
+                .json(&serde_json::json!({"email": format!("r{i}@replica.dz"), "package": "starter", "promo_code": "LAUNCH30"}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<serde_json::Value>().await.unwrap())
+        })
+    });
+    let mut keys = Vec::new();
+    let (mut granted, mut exhausted) = (0, 0);
+    for c in futures_join(calls).await {
+        match c {
+            (201, body) => {
+                granted += 1;
+                keys.push(body["api_key"].as_str().unwrap().to_owned());
+            }
+            (409, body) if body["error"]["code"] == "promo_exhausted" => exhausted += 1,
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    assert_eq!((granted, exhausted), (30, 170));
+    let rem: serde_json::Value = http
+        .get(format!("{base}/api/promo/LAUNCH30/remaining"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rem["remaining"], 0);
+    let per_replica = [
+        ok_calls(promo_metrics[0], "PromoService/Signup").await,
+        ok_calls(promo_metrics[1], "PromoService/Signup").await,
+    ];
+    assert_eq!(per_replica.iter().sum::<u64>(), 30);
+    assert!(
+        per_replica.iter().all(|&n| n > 0),
+        "signups did not reach both promo replicas: {per_replica:?}"
+    );
+
+    // One starter key (20 requests/minute): 40 calls through both gateway replicas → exactly 20 pass.
+    let key = keys[0].clone();
+    let chats = (0..40).map(|_| {
+        let http = http.clone();
+        let url = format!("{base}/v1/chat/completions");
+        let key = key.clone();
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(key)
+                .json(&serde_json::json!({"model": "llama-3.3-70b", "messages": [{"role": "user", "content": "Salut"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let statuses = futures_join(chats).await;
+    let ok = statuses.iter().filter(|&&s| s == 200).count();
+    let limited = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!((ok, limited), (20, 20), "{statuses:?}");
+    let per_gateway = [
+        ok_calls(llm_metrics[0], "LlmGateway/Chat").await,
+        ok_calls(llm_metrics[1], "LlmGateway/Chat").await,
+    ];
+    assert_eq!(per_gateway.iter().sum::<u64>(), 20, "{per_gateway:?}");
+    assert!(
+        per_gateway.iter().all(|&n| n > 0),
+        "LLM calls did not reach both gateway replicas: {per_gateway:?}"
+    );
+
+    drop(_rest);
+    drop(_llms);
+    drop(_promos);
+    drop_db(&pg, &promo_name).await;
+    drop_db(&pg, &llm_name).await;
+}
+
+async fn futures_join<T: Send + 'static>(
+    tasks: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
+    let mut out = Vec::new();
+    for t in tasks.collect::<Vec<_>>() {
+        out.push(t.await.unwrap());
+    }
+    out
+}
