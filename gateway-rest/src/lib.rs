@@ -113,6 +113,12 @@ fn endpoints() -> Vec<Endpoint> {
             "/api/promo/signups/{user_id}/revoke-key",
             post(promo::revoke_key),
         ),
+        (Method::GET, "/api/promo/outbox", get(promo::list_outbox)),
+        (
+            Method::POST,
+            "/api/promo/outbox/{id}/retry",
+            post(promo::retry_outbox),
+        ),
         (
             Method::POST,
             "/v1/chat/completions",

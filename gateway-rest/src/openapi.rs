@@ -272,6 +272,42 @@ fn ops() -> Vec<Op> {
             security: Some("adminToken"),
         },
         Op {
+            method: "get",
+            path: "/api/promo/outbox",
+            summary: "Signup e-mails of the transactional outbox and their delivery state, newest first (admin).",
+            tag: "admin",
+            params: vec![
+                json!({"name": "status", "in": "query", "required": false,
+                       "description": "pending, sent or dead; absent: all.",
+                       "schema": {"type": "string", "enum": ["pending", "sent", "dead"]}}),
+                json!({"name": "limit", "in": "query", "required": false,
+                       "description": "1 to 500; 0 or absent: 50.",
+                       "schema": {"type": "integer", "minimum": 0, "maximum": 500}}),
+            ],
+            body: None,
+            ok: (
+                200,
+                "E-mails.",
+                json_content(json!({
+                    "type": "object", "required": ["messages"],
+                    "properties": {"messages": {"type": "array", "items": schema_ref("OutboxMessage")}}
+                })),
+            ),
+            errors: &[400, 401],
+            security: Some("adminToken"),
+        },
+        Op {
+            method: "post",
+            path: "/api/promo/outbox/{id}/retry",
+            summary: "Re-queues a dead e-mail for immediate delivery with a fresh attempt budget (admin).",
+            tag: "admin",
+            params: vec![path_param("id", "E-mail id (`msg_…`).")],
+            body: None,
+            ok: (200, "Re-queued.", json_content(schema_ref("OutboxMessage"))),
+            errors: &[400, 401, 404, 409],
+            security: Some("adminToken"),
+        },
+        Op {
             method: "post",
             path: "/v1/chat/completions",
             summary: "OpenAI-compatible chat completion. With \"stream\": true, server-sent `chat.completion.chunk` events ending with `data: [DONE]`.",
@@ -611,6 +647,23 @@ fn schemas() -> Value {
                 }},
                 "next_page_token": nullable("string"),
                 "total": {"type": "integer"}
+            }
+        },
+        "OutboxMessage": {
+            "type": "object",
+            "required": ["id", "kind", "recipient", "status", "attempts", "last_error", "created_at",
+                         "next_attempt_at", "sent_at", "user_id"],
+            "properties": {
+                "id": {"type": "string"},
+                "kind": {"type": "string", "enum": ["customer_confirmation", "operator_notification"]},
+                "recipient": {"type": "string"},
+                "status": {"type": "string", "enum": ["pending", "sent", "dead", "unknown"]},
+                "attempts": {"type": "integer"},
+                "last_error": nullable("string"),
+                "created_at": {"type": "string"},
+                "next_attempt_at": nullable("string"),
+                "sent_at": nullable("string"),
+                "user_id": {"type": "string"}
             }
         },
         "ChatCompletionRequest": {

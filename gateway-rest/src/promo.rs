@@ -753,6 +753,105 @@ pub async fn revoke_key(
     Ok(json(StatusCode::OK, &Out { revoked: r.revoked }))
 }
 
+#[derive(Deserialize)]
+pub struct OutboxQuery {
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+struct OutboxRow {
+    id: String,
+    kind: String,
+    recipient: String,
+    status: &'static str,
+    attempts: u32,
+    last_error: Option<String>,
+    created_at: String,
+    next_attempt_at: Option<String>,
+    sent_at: Option<String>,
+    user_id: String,
+}
+
+fn outbox_row(m: pb::OutboxMessage) -> OutboxRow {
+    let status = match m.status() {
+        pb::OutboxStatus::Pending => "pending",
+        pb::OutboxStatus::Sent => "sent",
+        pb::OutboxStatus::Dead => "dead",
+        pb::OutboxStatus::Unspecified => "unknown",
+    };
+    OutboxRow {
+        id: m.id,
+        kind: m.kind,
+        recipient: m.recipient,
+        status,
+        attempts: m.attempts,
+        last_error: non_empty(m.last_error),
+        created_at: m.created_at,
+        next_attempt_at: non_empty(m.next_attempt_at),
+        sent_at: non_empty(m.sent_at),
+        user_id: m.user_id,
+    }
+}
+
+/// `GET /api/promo/outbox?status=dead&limit=50` (admin): signup e-mails and their delivery state.
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let status = match q.status.as_deref() {
+        None | Some("") => pb::OutboxStatus::Unspecified,
+        Some("pending") => pb::OutboxStatus::Pending,
+        Some("sent") => pb::OutboxStatus::Sent,
+        Some("dead") => pb::OutboxStatus::Dead,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "status vaut pending, sent ou dead.",
+            ));
+        }
+    };
+    let req = backend::request(
+        pb::ListOutboxRequest {
+            status: status.into(),
+            limit: q.limit.unwrap_or(0),
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let list = client(&state).list_outbox(req).await?.into_inner();
+    #[derive(Serialize)]
+    struct Out {
+        messages: Vec<OutboxRow>,
+    }
+    Ok(json(
+        StatusCode::OK,
+        &Out {
+            messages: list.messages.into_iter().map(outbox_row).collect(),
+        },
+    ))
+}
+
+/// `POST /api/promo/outbox/{id}/retry` (admin): re-queues a dead e-mail for immediate delivery.
+pub async fn retry_outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult {
+    let id = path_param(id)?;
+    let req = backend::request(
+        pb::RetryOutboxRequest { id },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let m = client(&state).retry_outbox(req).await?.into_inner();
+    Ok(json(StatusCode::OK, &outbox_row(m)))
+}
+
 /// Refuses a request without any `Authorization: Bearer …` before reading its body. Whether the
 /// token is the right one is promo-service's decision.
 fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {

@@ -281,6 +281,60 @@ async fn admin_code_management() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbox_is_listed_and_retried_by_the_operator() {
+    let s = Stack::spawn().await;
+    let ok = s.signup("mail@x.dz", "dev", "LAUNCH30").await;
+    assert_eq!(ok.status, StatusCode::CREATED, "{ok:?}");
+    // No SMTP relay in this stack: the confirmation waits in the outbox.
+    let list = s.admin_get("/api/promo/outbox?status=pending").await;
+    assert_eq!(list.status, StatusCode::OK, "{list:?}");
+    let messages = list.body["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 1);
+    let m = &messages[0];
+    assert_eq!(
+        (m["kind"].as_str(), m["recipient"].as_str()),
+        (Some("customer_confirmation"), Some("mail@x.dz"))
+    );
+    assert_eq!(
+        (m["status"].as_str(), m["attempts"].as_u64()),
+        (Some("pending"), Some(0))
+    );
+    assert_eq!(m["user_id"], ok.body["user_id"]);
+    assert_eq!(
+        s.admin_get("/api/promo/outbox?status=dead").await.body,
+        json!({"messages": []})
+    );
+    s.admin_get("/api/promo/outbox?status=lost")
+        .await
+        .assert_error(400, "invalid_argument");
+    s.get("/api/promo/outbox")
+        .await
+        .assert_error(401, "unauthenticated");
+
+    let id = m["id"].as_str().unwrap().to_owned();
+    let retry = |id: String, token: Option<&'static str>| {
+        let mut r =
+            s.gw.request(Method::POST, &format!("/api/promo/outbox/{id}/retry"));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send()
+    };
+    let r = Answer::of(retry(id.clone(), Some(ADMIN_TOKEN)).await.unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK, "{r:?}");
+    assert_eq!(
+        (r.body["id"].as_str(), r.body["status"].as_str()),
+        (Some(id.as_str()), Some("pending"))
+    );
+    Answer::of(retry("msg_nope".into(), Some(ADMIN_TOKEN)).await.unwrap())
+        .await
+        .assert_error(404, "not_found");
+    Answer::of(retry(id, None).await.unwrap())
+        .await
+        .assert_error(401, "unauthenticated");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_that_is_down_answers_503_with_retry_after() {
     // gateway-rest starts although neither backend exists.
     let gw = gateway_rest_with_dead_backends().await;
