@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod metrics;
+pub mod net;
 pub mod shutdown;
 pub mod telemetry;
 

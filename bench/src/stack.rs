@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_client::PromoServiceClient;
 use sqlx::Connection;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub const ADMIN: &str = "bench-admin-token-0123456789";
@@ -82,9 +81,8 @@ impl Stack {
         };
         let mut tasks = Vec::new();
 
-        let promo_l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
+        let promo_l =
+            iafactory::net::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
         let promo = promo_l.local_addr().map_err(|e| e.to_string())?;
         let mut promo_config = promo_service::Config::new(promo_db.clone(), ADMIN);
         promo_config.pool.max_connections = 32;
@@ -115,9 +113,7 @@ impl Stack {
             .into_inner()
             .api_key;
 
-        let llm_l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
+        let llm_l = iafactory::net::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
         let llm_addr = llm_l.local_addr().map_err(|e| e.to_string())?;
         let upstream_url = format!("http://{upstream}/v1");
         let llm_config = llm_gateway::config::Args::try_parse_from_iter([
@@ -137,9 +133,7 @@ impl Stack {
             .await
             .map_err(|e| format!("llm-gateway: {e}"))?;
 
-        let rest_l = TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|e| e.to_string())?;
+        let rest_l = iafactory::net::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
         let rest = rest_l.local_addr().map_err(|e| e.to_string())?;
         let mut rest_config =
             gateway_rest::Config::new(format!("http://{promo}"), format!("http://{llm_addr}"));

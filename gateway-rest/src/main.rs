@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
     if config.admin_token.is_none() {
         tracing::warn!("ADMIN_TOKEN is not set: /api/gateway/providers is refused");
     }
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match iafactory::net::bind(listen) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {listen}: {e}");

@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(listen).await {
+    let listener = match iafactory::net::bind(listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("llm-gateway: cannot listen on {listen} (LLM_GATEWAY_ADDR): {e}");
@@ -34,7 +34,7 @@ async fn main() -> ExitCode {
     };
     let metrics_listener = match metrics_listen {
         None => None,
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+        Some(addr) => match iafactory::net::bind(addr) {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("llm-gateway: cannot listen on {addr} (LLM_GATEWAY_METRICS_ADDR): {e}");

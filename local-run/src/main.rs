@@ -55,9 +55,7 @@ async fn main() -> ExitCode {
 
 async fn bind(host: IpAddr, port: u16, what: &str) -> Result<TcpListener, String> {
     let addr = SocketAddr::new(host, port);
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
+    iafactory::net::bind(addr).map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
 }
 
 fn sqlite_url(dir: &std::path::Path, file: &str) -> String {

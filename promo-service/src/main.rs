@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     if let Some(token) = generated_token {
         tracing::warn!(admin_token = %token, "dev mode: generated admin token (set ADMIN_TOKEN in production)");
     }
-    let listener = match tokio::net::TcpListener::bind(args.listen).await {
+    let listener = match iafactory::net::bind(args.listen) {
         Ok(l) => l,
         Err(e) => {
             tracing::error!("cannot listen on {}: {e}", args.listen);
@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
     };
     let metrics_listener = match args.metrics_listen {
         None => None,
-        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+        Some(addr) => match iafactory::net::bind(addr) {
             Ok(l) => Some(l),
             Err(e) => {
                 tracing::error!("cannot listen for metrics on {addr}: {e}");
