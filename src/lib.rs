@@ -10,6 +10,7 @@ pub mod error;
 pub mod grpc;
 pub mod metrics;
 pub mod net;
+pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
 

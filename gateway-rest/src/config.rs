@@ -1,37 +1,16 @@
 //! Configuration: the library's [`Config`] and the binary's flags ([`Args`], each with an
 //! environment variable), validated at start with errors that name the setting.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use iafactory::telemetry::LogFormat;
-use subtle::ConstantTimeEq;
 
 use crate::ratelimit::RateSpec;
 
-/// The admin token, compared in constant time and never printed.
-#[derive(Clone)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    pub fn new(token: impl Into<String>) -> AdminToken {
-        AdminToken(token.into())
-    }
-
-    /// True when `candidate` is the token.
-    pub fn matches(&self, candidate: &str) -> bool {
-        self.0.as_bytes().ct_eq(candidate.as_bytes()).into()
-    }
-}
-
-impl fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AdminToken(***)")
-    }
-}
+pub use iafactory::secret::AdminToken;
 
 /// What the library runs with.
 #[derive(Debug, Clone)]

@@ -14,7 +14,6 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 /// Every API key starts with this.
 pub const API_KEY_PREFIX: &str = "iaf_";
@@ -68,32 +67,7 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// The admin token, compared in constant time and never printed by `Debug`.
-#[derive(Clone)]
-pub struct AdminToken(String);
-
-impl AdminToken {
-    pub fn new(token: String) -> AdminToken {
-        AdminToken(token)
-    }
-
-    pub fn matches(&self, presented: &str) -> bool {
-        // Hash both sides so the comparison time does not depend on the lengths either.
-        let a = Sha256::digest(self.0.as_bytes());
-        let b = Sha256::digest(presented.as_bytes());
-        a.ct_eq(&b).into()
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for AdminToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("AdminToken(***)")
-    }
-}
+pub use iafactory::secret::AdminToken;
 
 /// Lookup hash of an Idempotency-Key (domain-separated from the sealing key).
 pub fn idempotency_key_hash(idempotency_key: &str) -> String {
@@ -159,15 +133,6 @@ mod tests {
         assert_ne!(generate_api_key().key, k.key);
         assert!(!looks_like_api_key("iaf_short"));
         assert!(!looks_like_api_key(&format!("sk_{}", &k.key[3..])));
-    }
-
-    #[test]
-    fn admin_token_comparison() {
-        let t = AdminToken::new("s3cret".into());
-        assert!(t.matches("s3cret"));
-        assert!(!t.matches("s3cre"));
-        assert!(!t.matches(""));
-        assert_eq!(format!("{t:?}"), "AdminToken(***)");
     }
 
     #[test]
