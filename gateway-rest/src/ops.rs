@@ -123,8 +123,29 @@ pub async fn static_file(State(state): State<AppState>, req: Request) -> Respons
     };
     parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
     let req = Request::from_parts(parts, body);
-    match state.static_files.clone().oneshot(req).await {
+    let mut response = match state.static_files.clone().oneshot(req).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(never) => match never {},
-    }
+    };
+    // The page's own CSP meta tag cannot forbid framing (clickjacking of the signup form) nor
+    // stop MIME sniffing: those need response headers.
+    let h = response.headers_mut();
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static(STATIC_CSP),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        http::HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::REFERRER_POLICY,
+        http::HeaderValue::from_static("same-origin"),
+    );
+    response
 }
+
+/// Same policy as the page's meta tag, plus `frame-ancestors`, which only a header can carry.
+const STATIC_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+     connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; \
+     frame-ancestors 'none'";

@@ -118,6 +118,16 @@ async fn landing_page_is_served_at_api_packages() {
             .unwrap()
             .starts_with("text/html")
     );
+    // Headers the page's meta tag cannot give: no framing, no MIME sniffing.
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
     assert!(r.text().await.unwrap().contains("IAFactory"));
     let r =
         s.gw.http
