@@ -197,7 +197,7 @@ impl Suite {
     }
 
     async fn promo(&mut self, backend: Backend, stack: &Stack) {
-        let b = backend.name();
+        let b = stack::name(backend);
         for &c in &self.args.concurrency.clone() {
             let calls = Self::rest_calls(
                 stack.rest,
@@ -307,11 +307,11 @@ impl Suite {
             self.args.places,
             wall.as_millis()
         );
-        self.record("signup", backend.name(), "REST (2 hops)", n, s, note);
+        self.record("signup", stack::name(backend), "REST (2 hops)", n, s, note);
     }
 
     async fn chat(&mut self, backend: Backend, stack: &Stack, upstream: SocketAddr) {
-        let b = backend.name();
+        let b = stack::name(backend);
         let body = format!(
             r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
             self.args.chat_model

@@ -5,24 +5,20 @@
 use std::net::SocketAddr;
 
 use iafactory::proto::iafactory::promo::v1 as pb;
+use iafactory_testkit::ScratchDb;
 use pb::promo_service_client::PromoServiceClient;
 use sqlx::Connection;
 use tokio::sync::watch;
 
 pub const ADMIN: &str = "bench-admin-token-0123456789";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use iafactory_testkit::Backend;
 
-impl Backend {
-    pub fn name(self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres => "postgres",
-        }
+/// The backend's name in the results.
+pub fn name(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
     }
 }
 
@@ -33,34 +29,8 @@ pub struct Stack {
     stop: watch::Sender<bool>,
     llm: Option<llm_gateway::GatewayHandle>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
-    pg_dbs: Vec<String>,
-    pg_admin: String,
-}
-
-async fn fresh_url(
-    backend: Backend,
-    dir: &std::path::Path,
-    name: &str,
-    pg_admin: &str,
-    created: &mut Vec<String>,
-) -> Result<String, String> {
-    match backend {
-        Backend::Sqlite => Ok(format!("sqlite://{}/{name}.db", dir.display())),
-        Backend::Postgres => {
-            let db = format!("iaf_bench_{name}_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = sqlx::AnyConnection::connect(pg_admin)
-                .await
-                .map_err(|e| format!("{pg_admin}: {e}"))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {db}")))
-                .execute(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            created.push(db.clone());
-            let base = pg_admin.rsplit_once('/').map_or(pg_admin, |(b, _)| b);
-            Ok(format!("{base}/{db}"))
-        }
-    }
+    /// Dropped (PostgreSQL) or deleted (SQLite) with the stack.
+    dbs: Vec<ScratchDb>,
 }
 
 impl Stack {
@@ -69,11 +39,9 @@ impl Stack {
         upstream: SocketAddr,
         pg_admin: &str,
     ) -> Result<Stack, String> {
-        sqlx::any::install_default_drivers();
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let mut pg_dbs = Vec::new();
-        let promo_db = fresh_url(backend, dir.path(), "promo", pg_admin, &mut pg_dbs).await?;
-        let llm_db = fresh_url(backend, dir.path(), "llm", pg_admin, &mut pg_dbs).await?;
+        let promo_scratch = ScratchDb::create_on(backend, "iaf_bench_promo", pg_admin).await?;
+        let llm_scratch = ScratchDb::create_on(backend, "iaf_bench_llm", pg_admin).await?;
+        let (promo_db, llm_db) = (promo_scratch.url.clone(), llm_scratch.url.clone());
         let (stop, stop_rx) = watch::channel(false);
         let stopped = |rx: &watch::Receiver<bool>| {
             let mut rx = rx.clone();
@@ -153,9 +121,7 @@ impl Stack {
             stop,
             llm: Some(llm),
             tasks,
-            _dir: dir,
-            pg_dbs,
-            pg_admin: pg_admin.to_owned(),
+            dbs: vec![promo_scratch, llm_scratch],
         })
     }
 
@@ -184,14 +150,8 @@ impl Stack {
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
-        if let Ok(mut conn) = sqlx::AnyConnection::connect(&self.pg_admin).await {
-            for db in &self.pg_dbs {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
+        for db in self.dbs.drain(..) {
+            db.close().await;
         }
     }
 }

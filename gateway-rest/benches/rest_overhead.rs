@@ -298,23 +298,17 @@ fn main() {
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let pg_db: std::sync::Mutex<Option<(String, String)>> = std::sync::Mutex::new(None);
+    let pg_db: std::sync::Mutex<Option<iafactory_testkit::ScratchDb>> = std::sync::Mutex::new(None);
     let (addrs, backend) = servers.block_on(async {
         let (db_url, backend) = if args.postgres {
-            let admin = std::env::var("TEST_DATABASE_URL")
-                .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-            sqlx::any::install_default_drivers();
-            let name = format!("iaf_bench_{}", uuid::Uuid::new_v4().simple());
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-                .await
-                .unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut conn)
-                .await
-                .unwrap();
-            let base = admin.rsplit_once('/').unwrap().0.to_owned();
-            *pg_db.lock().unwrap() = Some((admin.clone(), name.clone()));
-            (format!("{base}/{name}"), "PostgreSQL")
+            let db = iafactory_testkit::ScratchDb::new(
+                iafactory_testkit::Backend::Postgres,
+                "iaf_bench",
+            )
+            .await;
+            let url = db.url.clone();
+            *pg_db.lock().unwrap() = Some(db);
+            (url, "PostgreSQL")
         } else {
             (
                 format!("sqlite://{}/promo.db", dir.path().display()),
@@ -427,16 +421,8 @@ fn main() {
     }
     drop(load);
     // The benchmark's PostgreSQL database goes away with it.
-    if let Some((admin, name)) = pg_db.lock().unwrap().take() {
-        servers.block_on(async {
-            if let Ok(mut conn) = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        });
+    if let Some(db) = pg_db.lock().unwrap().take() {
+        servers.block_on(db.close());
     }
     drop(servers);
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use sqlx::Connection;
+use iafactory_testkit::{Backend, ScratchDb};
 
 const ADMIN: &str = "replica-admin-token-0123456789";
 
@@ -59,25 +59,6 @@ fn spawn(name: &str, envs: &[(&str, String)]) -> Proc {
     )
 }
 
-async fn create_db(admin_url: &str, name: &str) -> String {
-    let mut conn = sqlx::AnyConnection::connect(admin_url).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    format!("{}/{name}", admin_url.rsplit_once('/').unwrap().0)
-}
-
-async fn drop_db(admin_url: &str, name: &str) {
-    if let Ok(mut conn) = sqlx::AnyConnection::connect(admin_url).await {
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-        )))
-        .execute(&mut conn)
-        .await;
-    }
-}
-
 async fn wait_http(url: &str) {
     for _ in 0..300 {
         if let Ok(r) = reqwest::get(url).await
@@ -110,16 +91,8 @@ async fn ok_calls(metrics_port: u16, method: &str) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_of_each_service_on_one_postgres() {
-    sqlx::any::install_default_drivers();
-    let pg = std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let (promo_name, llm_name) = (
-        format!("iaf_rep_promo_{suffix}"),
-        format!("iaf_rep_llm_{suffix}"),
-    );
-    let promo_db = create_db(&pg, &promo_name).await;
-    let llm_db = create_db(&pg, &llm_name).await;
+    let promo_db = ScratchDb::new(Backend::Postgres, "iaf_rep_promo").await;
+    let llm_db = ScratchDb::new(Backend::Postgres, "iaf_rep_llm").await;
     let upstream = iafactory_bench::upstream::start().await.unwrap();
 
     let promo_ports = [free_port(), free_port()];
@@ -129,7 +102,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
             spawn(
                 "promo-service",
                 &[
-                    ("DATABASE_URL", promo_db.clone()),
+                    ("DATABASE_URL", promo_db.url.clone()),
                     ("ADMIN_TOKEN", ADMIN.into()),
                     (
                         "PROMO_SERVICE_ADDR",
@@ -147,11 +120,9 @@ async fn two_replicas_of_each_service_on_one_postgres() {
         wait_http(&format!("http://127.0.0.1:{p}/metrics")).await;
     }
     // A package whose per-minute limit is small enough to reach in a test.
-    let mut conn = sqlx::AnyConnection::connect(&promo_db).await.unwrap();
-    sqlx::query("UPDATE packages SET requests_per_minute = 20 WHERE id = 'starter'")
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    promo_db
+        .exec("UPDATE packages SET requests_per_minute = 20 WHERE id = 'starter'")
+        .await;
 
     let promo_urls = promo_ports
         .map(|p| format!("http://127.0.0.1:{p}"))
@@ -163,7 +134,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
             spawn(
                 "llm-gateway",
                 &[
-                    ("DATABASE_URL", llm_db.clone()),
+                    ("DATABASE_URL", llm_db.url.clone()),
                     ("PROMO_SERVICE_URL", promo_urls.clone()),
                     ("LLM_GATEWAY_ADDR", format!("127.0.0.1:{}", llm_ports[i])),
                     (
@@ -287,8 +258,8 @@ async fn two_replicas_of_each_service_on_one_postgres() {
     drop(_rest);
     drop(_llms);
     drop(_promos);
-    drop_db(&pg, &promo_name).await;
-    drop_db(&pg, &llm_name).await;
+    promo_db.close().await;
+    llm_db.close().await;
 }
 
 async fn futures_join<T: Send + 'static>(

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use gateway_rest::Config;
+use iafactory_testkit::{Backend, ScratchDb};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -25,38 +26,8 @@ pub struct Promo {
     pub addr: SocketAddr,
     _stop: oneshot::Sender<()>,
     _dir: tempfile::TempDir,
-    pg: Option<PgDb>,
-}
-
-/// A fresh PostgreSQL database, dropped with the test's `Promo`.
-struct PgDb {
-    admin: String,
-    name: String,
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        // Best effort, off the async runtime.
-        let (admin, name) = (self.admin.clone(), self.name.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut conn) =
-                    <sqlx::AnyConnection as sqlx::Connection>::connect(&admin).await
-                {
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                    )))
-                    .execute(&mut conn)
-                    .await;
-                }
-            });
-        })
-        .join();
-    }
+    /// The PostgreSQL database, dropped with the test's `Promo`.
+    pg: Option<ScratchDb>,
 }
 
 impl Promo {
@@ -69,24 +40,11 @@ impl Promo {
     /// On a new database of the PostgreSQL server the suite requires
     /// (`TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test).
     pub async fn spawn_postgres() -> Promo {
-        sqlx::any::install_default_drivers();
-        let admin = std::env::var("TEST_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-        let name = format!("iaf_gwrest_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required by the suite: {e}"));
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').unwrap().0.to_owned();
-        let url = format!("{base}/{name}");
-        let pg = PgDb { admin, name };
-        Promo::spawn_on(url, tempfile::tempdir().unwrap(), Some(pg)).await
+        let pg = ScratchDb::new(Backend::Postgres, "iaf_gwrest").await;
+        Promo::spawn_on(pg.url.clone(), tempfile::tempdir().unwrap(), Some(pg)).await
     }
 
-    async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<PgDb>) -> Promo {
+    async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<ScratchDb>) -> Promo {
         iafactory::telemetry::init_for_tests();
         let mut config = promo_service::Config::new(url, ADMIN_TOKEN);
         config.live_poll_interval = Duration::from_millis(100);

@@ -34,7 +34,7 @@ async fn run(args: &[&str]) -> String {
 async fn grpcurl_lists_describes_checks_health_and_chats() {
     let mut promo = Promo::start().await;
     let (_, key) = promo.signup("starter").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     // No provider key: the offline mock answers.
     let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
     let gw = Gw::start(config(&db, &promo, catalog)).await;

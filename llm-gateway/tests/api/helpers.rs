@@ -20,78 +20,14 @@ use tonic::{Request, Status};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+pub use iafactory_testkit::{Backend, ScratchDb};
 
 /// A database owned by one test.
-pub struct TestDb {
-    pub url: String,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
+pub type TestDb = ScratchDb;
 
-impl TestDb {
-    pub async fn new(backend: Backend) -> TestDb {
-        sqlx::any::install_default_drivers();
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                TestDb {
-                    url: format!("sqlite://{}/llm.db", dir.path().display()),
-                    pg_name: None,
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => {
-                let name = format!("iaf_llm_{}", uuid::Uuid::new_v4().simple());
-                let admin = pg_admin_url();
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is required: {e}"));
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-                TestDb {
-                    url: format!("{base}/{name}"),
-                    pg_name: Some(name),
-                    _dir: None,
-                }
-            }
-        }
-    }
-
-    pub async fn exec(&self, sql: &str) {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-    }
-
-    pub async fn drop(self) {
-        if let Some(name) = &self.pg_name
-            && let Ok(mut conn) =
-                <sqlx::AnyConnection as sqlx::Connection>::connect(&pg_admin_url()).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
-        }
-    }
+/// A fresh database for llm-gateway on `backend`.
+pub async fn test_db(backend: Backend) -> TestDb {
+    ScratchDb::new(backend, "iaf_llm").await
 }
 
 /// The real promo-service, in-process on a random port.
@@ -106,7 +42,7 @@ pub struct Promo {
 impl Promo {
     pub async fn start() -> Promo {
         iafactory::telemetry::init_for_tests();
-        let db = TestDb::new(Backend::Sqlite).await;
+        let db = test_db(Backend::Sqlite).await;
         let config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -281,7 +217,7 @@ impl Env {
     pub async fn start_with(catalog_toml: &str, tweak: impl FnOnce(&mut Config)) -> Env {
         let mut promo = Promo::start().await;
         let (user_id, key) = promo.signup("premium").await;
-        let db = TestDb::new(Backend::Sqlite).await;
+        let db = test_db(Backend::Sqlite).await;
         let mut cfg = config(&db, &promo, catalog(catalog_toml));
         tweak(&mut cfg);
         let gw = Gw::start(cfg).await;

@@ -27,7 +27,7 @@ async fn requests_per_minute_are_enforced_with_limit_and_reset() {
     let mut promo = Promo::start().await;
     promo.set_package("starter", 3, 1_000_000, "").await;
     let (_, key) = promo.signup("starter").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     early_in_minute().await;
     for _ in 0..3 {
@@ -65,7 +65,7 @@ async fn monthly_tokens_are_enforced_and_reported() {
     let mut promo = Promo::start().await;
     promo.set_package("dev", 1000, 1000, "").await;
     let (user_id, key) = promo.signup("dev").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     gw.client
         .chat(authed(chat_req("m", "hi"), &key))
@@ -121,7 +121,7 @@ async fn concurrent_calls_cannot_overrun_the_monthly_tokens() {
     let mut promo = Promo::start().await;
     promo.set_package("dev", 1000, 1000, "").await;
     let (_, key) = promo.signup("dev").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     let mut calls = Vec::new();
     for _ in 0..40 {
@@ -162,7 +162,7 @@ async fn package_model_restrictions_are_enforced() {
         .set_package("starter", 30, 1_000_000, "cheap,other")
         .await;
     let (_, key) = promo.signup("starter").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut gw = Gw::start(config(&db, &promo, catalog(&toml))).await;
     let err = gw
         .client
@@ -188,7 +188,7 @@ async fn revoked_key_is_refused_after_the_cache_window() {
     let up = Upstream::always(openai_ok("ok", 1, 1)).await;
     let mut promo = Promo::start().await;
     let (user_id, key) = promo.signup("starter").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut cfg = config(&db, &promo, catalog(&single(&up)));
     cfg.auth_cache_ttl = Duration::from_millis(300);
     let mut gw = Gw::start(cfg).await;
@@ -222,7 +222,7 @@ async fn revoked_key_is_refused_even_under_continuous_traffic() {
     let up = Upstream::always(openai_ok("ok", 1, 1)).await;
     let mut promo = Promo::start().await;
     let (user_id, key) = promo.signup("business").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut cfg = config(&db, &promo, catalog(&single(&up)));
     cfg.auth_cache_ttl = Duration::from_millis(300);
     let mut gw = Gw::start(cfg).await;
@@ -255,7 +255,7 @@ async fn revoked_key_is_refused_even_under_continuous_traffic() {
 async fn promo_service_down_is_unavailable_not_unauthenticated() {
     let up = Upstream::always(openai_ok("ok", 1, 1)).await;
     let promo = Promo::start().await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let mut cfg = config(&db, &promo, catalog(&single(&up)));
     // A port nobody listens on.
     let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -325,7 +325,7 @@ async fn rpm_is_exact_across_two_replicas(backend: Backend) {
     promo.set_package("premium", 100, 1_000_000, "").await;
     let (_, key) = promo.signup("business").await;
     let (_, big_key) = promo.signup("premium").await;
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let a = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     let b = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     assert_eq!(burst(&a, &b, &key, 30).await, (10, 20));
@@ -343,7 +343,7 @@ async fn rpm_is_exact_across_two_replicas(backend: Backend) {
     a.stop().await;
     b.stop().await;
     promo.stop().await;
-    db.drop().await;
+    db.close().await;
 }
 
 /// Usage is written in batches, survives a restart, and unused token leases are given back at
@@ -352,7 +352,7 @@ async fn usage_survives_restart_and_leases_are_returned(backend: Backend) {
     let up = Upstream::always(openai_ok("ok", 10, 5)).await;
     let mut promo = Promo::start().await;
     let (_, key) = promo.signup("starter").await;
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     for _ in 0..3 {
         gw.client
@@ -390,12 +390,12 @@ async fn usage_survives_restart_and_leases_are_returned(backend: Backend) {
     assert!((u.cost_usd - (30.0 * 2.0 + 15.0 * 4.0) / 1e6).abs() < 1e-12);
     gw.stop().await;
     promo.stop().await;
-    db.drop().await;
+    db.close().await;
 }
 
 /// Concurrent reservations never grant more than the limit in total.
 async fn reservations_never_over_grant(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let store = Store::connect(&db.url).await.unwrap();
     let mut tasks = Vec::new();
     for _ in 0..40 {
@@ -426,7 +426,7 @@ async fn reservations_never_over_grant(backend: Backend) {
         30
     );
     store.db.close().await;
-    db.drop().await;
+    db.close().await;
 }
 
 /// Two replicas sharing one database cannot overrun the monthly tokens together either.
@@ -435,7 +435,7 @@ async fn tokens_are_bounded_across_two_replicas(backend: Backend) {
     let mut promo = Promo::start().await;
     promo.set_package("dev", 100_000, 1000, "").await;
     let (_, key) = promo.signup("dev").await;
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let a = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     let b = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     let mut calls = Vec::new();
@@ -465,7 +465,7 @@ async fn tokens_are_bounded_across_two_replicas(backend: Backend) {
     a.stop().await;
     b.stop().await;
     promo.stop().await;
-    db.drop().await;
+    db.close().await;
 }
 
 on_both_backends!(

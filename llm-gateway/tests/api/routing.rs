@@ -357,7 +357,7 @@ async fn lowest_latency_policy_learns_the_faster_provider() {
 async fn without_any_key_the_labelled_mock_answers() {
     let mut promo = Promo::start().await;
     let (_, key) = promo.signup("starter").await;
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
     let mut gw = Gw::start(config(&db, &promo, catalog)).await;
     let r = gw

@@ -4,7 +4,7 @@ use tonic::{Code, Request};
 use crate::helpers::*;
 
 async fn admin_rpcs_need_the_admin_token(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let new_code = || pb::CreateCodeRequest {
@@ -85,11 +85,11 @@ async fn admin_rpcs_need_the_admin_token(backend: Backend) {
         .codes;
     assert!(launch[0].active);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn operators_manage_codes(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let created = create_code(&mut c, "summer-26", 3).await;
@@ -209,7 +209,7 @@ async fn operators_manage_codes(backend: Backend) {
         vec!["LAUNCH30", "SUMMER-26"]
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(admin_rpcs_need_the_admin_token, operators_manage_codes);

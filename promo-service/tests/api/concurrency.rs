@@ -35,7 +35,7 @@ async fn storm(
 }
 
 async fn exactly_30_of_300_concurrent_signups(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     create_code(&mut c, "RACE30", 30).await;
@@ -72,7 +72,7 @@ async fn exactly_30_of_300_concurrent_signups(backend: Backend) {
         Some(30)
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(exactly_30_of_300_concurrent_signups);
@@ -80,7 +80,7 @@ crate::on_both_backends!(exactly_30_of_300_concurrent_signups);
 /// Two replicas on one PostgreSQL, requests split between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_on_one_postgres_never_oversell() {
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = test_db(Backend::Postgres).await;
     let a = TestApp::spawn(&db).await;
     let b = TestApp::spawn(&db).await;
     let mut c = a.client.clone();
@@ -100,5 +100,5 @@ async fn two_replicas_on_one_postgres_never_oversell() {
     assert_eq!(db.count("redemptions").await, 30);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }

@@ -19,7 +19,7 @@ fn grpcurl(args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grpcurl_lists_describes_and_calls_through_reflection() {
-    let db = TestDb::new(Backend::Sqlite).await;
+    let db = test_db(Backend::Sqlite).await;
     let app = TestApp::spawn(&db).await;
     let addr = app.addr.to_string();
     let list = tokio::task::spawn_blocking({
@@ -84,5 +84,5 @@ async fn grpcurl_lists_describes_and_calls_through_reflection() {
     .unwrap();
     assert!(health.contains("SERVING"), "{health}");
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }

@@ -6,109 +6,20 @@ use std::net::SocketAddr;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_client::PromoServiceClient;
 use promo_service::Config;
-use sqlx::Row;
 use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
-/// The PostgreSQL server the suite runs against. It must be reachable: the suite fails rather
-/// than skip, so CI cannot pass without having tested PostgreSQL.
-pub fn pg_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
+pub use iafactory_testkit::{Backend, ScratchDb};
 
 /// A database owned by one test.
-pub struct TestDb {
-    pub url: String,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
+pub type TestDb = ScratchDb;
 
-impl TestDb {
-    pub async fn new(backend: Backend) -> TestDb {
-        sqlx::any::install_default_drivers();
-        match backend {
-            Backend::Sqlite => {
-                let dir = tempfile::tempdir().unwrap();
-                let url = format!("sqlite://{}/promo.db", dir.path().display());
-                TestDb {
-                    url,
-                    pg_name: None,
-                    _dir: Some(dir),
-                }
-            }
-            Backend::Postgres => {
-                let name = format!("iaf_promo_{}", uuid::Uuid::new_v4().simple());
-                let admin = pg_admin_url();
-                let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin)
-                    .await
-                    .unwrap_or_else(|e| {
-                        panic!("PostgreSQL at {admin} is required by the suite: {e}")
-                    });
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                    .execute(&mut conn)
-                    .await
-                    .unwrap();
-                let base = admin.rsplit_once('/').map(|(b, _)| b.to_owned()).unwrap();
-                TestDb {
-                    url: format!("{base}/{name}"),
-                    pg_name: Some(name),
-                    _dir: None,
-                }
-            }
-        }
-    }
-
-    /// A plain connection for assertions on what was (not) written.
-    pub async fn count(&self, table: &str) -> i64 {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT COUNT(*) AS n FROM {table}"
-        )))
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .try_get::<i64, _>("n")
-        .unwrap()
-    }
-
-    pub async fn query_strings(&self, sql: &str) -> Vec<String> {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.url)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_all(&mut conn)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get::<String, _>(0).unwrap())
-            .collect()
-    }
-
-    pub async fn drop(self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut conn) =
-                <sqlx::AnyConnection as sqlx::Connection>::connect(&pg_admin_url()).await
-            {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
-        }
-    }
+/// A fresh database for promo-service on `backend`.
+pub async fn test_db(backend: Backend) -> TestDb {
+    ScratchDb::new(backend, "iaf_promo").await
 }
 
 /// A running promo-service.

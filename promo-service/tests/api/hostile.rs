@@ -7,7 +7,7 @@ use tonic::Code;
 use crate::helpers::*;
 
 async fn bad_signups_are_refused_and_write_nothing(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let huge = "a".repeat(100_000);
@@ -115,11 +115,11 @@ async fn bad_signups_are_refused_and_write_nothing(backend: Backend) {
         .await
         .unwrap();
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn absurd_admin_values_are_refused(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let base = || pb::CreateCodeRequest {
@@ -317,7 +317,7 @@ async fn absurd_admin_values_are_refused(backend: Backend) {
     );
     assert_eq!(launch.discounts.get("dev"), Some(&33));
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(

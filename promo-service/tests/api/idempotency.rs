@@ -12,7 +12,7 @@ fn keyed(req: pb::SignupRequest, key: &str) -> Request<pb::SignupRequest> {
 }
 
 async fn same_key_same_body_replays_the_first_answer(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let key = uuid::Uuid::new_v4().to_string();
@@ -75,11 +75,11 @@ async fn same_key_same_body_replays_the_first_answer(backend: Backend) {
     );
     assert_eq!(db.count("idempotency_keys").await, 1);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn concurrent_retries_with_one_key_sign_up_once(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let key = uuid::Uuid::new_v4().to_string();
     let calls = (0..20).map(|_| {
@@ -115,7 +115,7 @@ async fn concurrent_retries_with_one_key_sign_up_once(backend: Backend) {
     let mut c = app.client.clone();
     assert_eq!(remaining(&mut c, "LAUNCH30").await, 29);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(

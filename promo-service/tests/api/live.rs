@@ -7,7 +7,7 @@ use tonic::Code;
 use crate::helpers::*;
 
 async fn watch_remaining_pushes_every_change(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     let mut stream = c
@@ -57,13 +57,13 @@ async fn watch_remaining_pushes_every_change(backend: Backend) {
         .await
         .expect("stream kept the server alive");
     assert!(end.is_none() || end.unwrap().is_err());
-    db.drop().await;
+    db.close().await;
 }
 
 /// A signup on one replica reaches a watcher connected to another.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn watchers_see_signups_made_on_other_replicas() {
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = test_db(Backend::Postgres).await;
     let a = TestApp::spawn(&db).await;
     let b = TestApp::spawn(&db).await;
     let mut ca = a.client.clone();
@@ -87,7 +87,7 @@ async fn watchers_see_signups_made_on_other_replicas() {
     assert_eq!(msg.remaining, 29);
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(watch_remaining_pushes_every_change);

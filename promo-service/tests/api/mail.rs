@@ -62,7 +62,7 @@ fn free_addr() -> std::net::SocketAddr {
 }
 
 async fn signup_emails_arrive_once_with_the_right_content(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let sink = SmtpSink::start().await;
     let url = sink.url();
     let app = TestApp::spawn_with(&db, |c| {
@@ -145,11 +145,11 @@ async fn signup_emails_arrive_once_with_the_right_content(backend: Backend) {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(sink.received().len(), 2);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn smtp_down_is_retried_until_it_comes_back(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let addr = free_addr(); // nothing listens here yet
     let app = TestApp::spawn_with(&db, |c| {
         c.mail.smtp_url = Some(format!("smtp://{addr}"));
@@ -176,11 +176,11 @@ async fn smtp_down_is_retried_until_it_comes_back(backend: Backend) {
     })
     .await;
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn without_smtp_the_outbox_keeps_everything_for_later(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     for i in 0..3 {
@@ -201,11 +201,11 @@ async fn without_smtp_the_outbox_keeps_everything_for_later(backend: Backend) {
     let to: HashSet<_> = got.iter().map(|m| m.to[0].clone()).collect();
     assert_eq!(to.len(), 3);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn dead_emails_are_visible_and_can_be_retried(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let addr = free_addr();
     let app = TestApp::spawn_with(&db, |c| {
         c.mail.smtp_url = Some(format!("smtp://{addr}"));
@@ -283,7 +283,7 @@ async fn dead_emails_are_visible_and_can_be_retried(backend: Backend) {
         "invalid_argument",
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(
@@ -297,7 +297,7 @@ crate::on_both_backends!(
 /// Two replicas on one PostgreSQL share the outbox: every e-mail is sent once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_send_each_email_once() {
-    let db = TestDb::new(Backend::Postgres).await;
+    let db = test_db(Backend::Postgres).await;
     let sink = SmtpSink::start().await;
     let tweak = |c: &mut promo_service::Config| {
         c.mail.smtp_url = Some(sink.url());
@@ -336,7 +336,7 @@ async fn two_replicas_send_each_email_once() {
     assert_eq!((got.len(), ids.len()), (40, 40), "duplicates were sent");
     a.stop().await.unwrap();
     b.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_promo-service");
@@ -359,7 +359,7 @@ fn start_bin(db_url: &str, port: u16, smtp: &str) -> Child {
 /// Delivery is at-least-once: a crash after the relay accepted an e-mail but before it was marked
 /// sent makes it go out again once the claim expires, with the same Message-ID.
 async fn crash_between_send_and_mark_sends_again(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let sink = SmtpSink::start_on("127.0.0.1:0".parse().unwrap(), true).await;
     let port = free_addr().port();
     let mut child = start_bin(&db.url, port, &sink.url());
@@ -389,5 +389,5 @@ async fn crash_between_send_and_mark_sends_again(backend: Backend) {
     assert_eq!(all[0].attempts, 2);
     child.kill().unwrap();
     child.wait().unwrap();
-    db.drop().await;
+    db.close().await;
 }

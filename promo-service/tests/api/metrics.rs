@@ -14,7 +14,7 @@ async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
 }
 
 async fn prometheus_metrics_show_calls_places_and_revenue(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let (addr, maddr) = (
@@ -59,7 +59,7 @@ async fn prometheus_metrics_show_calls_places_and_revenue(backend: Backend) {
     assert!(scrape(maddr, "/other").await.starts_with("HTTP/1.1 404"));
     let _ = stop.send(());
     task.await.unwrap().unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(prometheus_metrics_show_calls_places_and_revenue);

@@ -58,7 +58,7 @@ async fn wait_serving(port: u16) {
 }
 
 async fn sigkill_then_restart_keeps_every_count(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let port = free_port();
     let mut child = start(&db.url, port);
     wait_serving(port).await;
@@ -110,7 +110,7 @@ async fn sigkill_then_restart_keeps_every_count(backend: Backend) {
         .await
         .unwrap();
     assert!(status.success(), "{status:?}");
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(sigkill_then_restart_keeps_every_count);

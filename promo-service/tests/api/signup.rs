@@ -4,7 +4,7 @@ use tonic::Code;
 use crate::helpers::*;
 
 async fn signup_with_launch30_prices_and_key(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
 
@@ -170,11 +170,11 @@ async fn signup_with_launch30_prices_and_key(backend: Backend) {
         ("healthy", 1, 3)
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn one_account_per_email_and_failures_consume_nothing(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     c.signup(signup_req("Sara@Mail.dz", "dev", "LAUNCH30"))
@@ -203,11 +203,11 @@ async fn one_account_per_email_and_failures_consume_nothing(backend: Backend) {
     assert_eq!(db.count("api_keys").await, 1);
     assert_eq!(db.count("redemptions").await, 1);
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn signups_are_listed_newest_first_with_pages(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
     for i in 0..7 {
@@ -264,7 +264,7 @@ async fn signups_are_listed_newest_first_with_pages(backend: Backend) {
         "invalid_argument",
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(

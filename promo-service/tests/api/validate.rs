@@ -19,7 +19,7 @@ async fn validate(
 }
 
 async fn launch30_is_seeded_and_case_insensitive(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
 
@@ -77,11 +77,11 @@ async fn launch30_is_seeded_and_case_insensitive(backend: Backend) {
         ]
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 async fn refusals_say_why(backend: Backend) {
-    let db = TestDb::new(backend).await;
+    let db = test_db(backend).await;
     let app = TestApp::spawn(&db).await;
     let mut c = app.client.clone();
 
@@ -179,7 +179,7 @@ async fn refusals_say_why(backend: Backend) {
         "unknown_package",
     );
     app.stop().await.unwrap();
-    db.drop().await;
+    db.close().await;
 }
 
 crate::on_both_backends!(launch30_is_seeded_and_case_insensitive, refusals_say_why);
