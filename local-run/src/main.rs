@@ -136,7 +136,7 @@ async fn run(args: Args) -> Result<(), String> {
         let mut rx = rx.clone();
         async move { iafactory::shutdown::stopped(&mut rx).await }
     };
-    let promo = tokio::spawn(promo_service::serve(
+    let mut promo = tokio::spawn(promo_service::serve(
         promo_config,
         promo_listener,
         stopped(&stop_rx),
@@ -165,30 +165,27 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
 
-    tokio::select! {
-        () = iafactory::shutdown::signal() => {}
-        r = promo_done(&promo) => tracing::error!("promo-service stopped on its own: {r}"),
-    }
+    // promo-service ending before a signal means it failed: stop the rest too.
+    let early = tokio::select! {
+        () = iafactory::shutdown::signal() => None,
+        r = &mut promo => {
+            tracing::error!("promo-service stopped on its own");
+            Some(r)
+        }
+    };
     // Stop the edge first so no new work arrives, then the gateway (flushes usage), then promo.
     let _ = stop_tx.send(true);
     let rest_result = rest.await;
     let llm_result = llm.shutdown().await;
-    let promo_result = promo.await;
+    let promo_result = match early {
+        Some(r) => r,
+        None => promo.await,
+    };
     tracing::info!("all services stopped");
     match (rest_result, llm_result, promo_result) {
         (Ok(Ok(())), Ok(()), Ok(Ok(()))) => Ok(()),
         (r, l, p) => Err(format!(
             "unclean stop: gateway-rest {r:?}, llm-gateway {l:?}, promo-service {p:?}"
         )),
-    }
-}
-
-/// Resolves if promo-service ends before a signal (it failed); never otherwise.
-async fn promo_done<T>(task: &tokio::task::JoinHandle<T>) -> String {
-    loop {
-        if task.is_finished() {
-            return "see the log above".to_owned();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
