@@ -95,6 +95,11 @@ impl CodeName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The launch code, the default of `LAUNCH_CODE` (already canonical, so no validation).
+    pub fn launch30() -> CodeName {
+        CodeName("LAUNCH30".to_owned())
+    }
 }
 
 /// Validates a package id's shape before looking it up.
