@@ -10,9 +10,12 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::Migrator;
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
+use tokio::sync::watch;
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +68,20 @@ pub struct Migrations {
 /// On SQLite, writes go through a single-connection pool: SQLite has one writer at a time anyway,
 /// and queuing in-process avoids `SQLITE_BUSY` on lock upgrades. On PostgreSQL both handles are the
 /// same pool.
+///
+/// A pooled connection is never handed out inside a transaction: when a COMMIT or ROLLBACK fails
+/// (disk full, I/O error), SQLite may keep the transaction open while sqlx's own depth count stays
+/// above zero, and every later `begin()` on that connection would become a SAVEPOINT of a
+/// transaction that never commits — answers would succeed and nothing would be saved. Every
+/// connection released to the write pool is therefore checked ([`release_check`]) and closed
+/// unless it is back in autocommit mode; the pool opens a fresh one.
 #[derive(Clone, Debug)]
 pub struct Db {
     pub backend: Backend,
     pub read: AnyPool,
     pub write: AnyPool,
+    /// Whether the database accepted the last probe write (see [`Db::watch_writable`]).
+    writable: Arc<watch::Sender<bool>>,
 }
 
 /// Pool sizing.
@@ -106,6 +118,7 @@ impl Db {
             Backend::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
                 let write = sqlite_pool(1, options.acquire_timeout.max(Duration::from_secs(30)))
+                    .after_release(|conn, _meta| Box::pin(release_check(conn)))
                     .connect(&url)
                     .await
                     .map_err(connect_err)?;
@@ -122,12 +135,14 @@ impl Db {
                     backend,
                     read,
                     write,
+                    writable: Arc::new(watch::Sender::new(true)),
                 }
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
                     .max_connections(options.max_connections)
                     .acquire_timeout(options.acquire_timeout)
+                    .after_release(|conn, _meta| Box::pin(release_check(conn)))
                     .connect(url)
                     .await
                     .map_err(connect_err)?;
@@ -135,6 +150,7 @@ impl Db {
                     backend,
                     read: pool.clone(),
                     write: pool,
+                    writable: Arc::new(watch::Sender::new(true)),
                 }
             }
         };
@@ -149,11 +165,107 @@ impl Db {
         Ok(db)
     }
 
+    /// Follows whether the database accepts writes: `true` while the last probe write succeeded.
+    /// The value changes only while [`Db::probe_writes`] runs.
+    pub fn watch_writable(&self) -> watch::Receiver<bool> {
+        self.writable.subscribe()
+    }
+
+    /// Writes a small probe row every `interval` (every second while writes fail) until `stop`
+    /// turns true, publishing the outcome to [`Db::watch_writable`]. A disk that filled up, a file
+    /// or server turned read-only, a database that went away: health turns NOT_SERVING, and back
+    /// to SERVING by itself once a write succeeds again.
+    pub async fn probe_writes(self, interval: Duration, mut stop: watch::Receiver<bool>) {
+        loop {
+            let ok = match self.probe_once().await {
+                Ok(()) => true,
+                Err(e) => {
+                    if *self.writable.borrow() {
+                        tracing::error!(error = %e, "the database does not accept writes");
+                    }
+                    false
+                }
+            };
+            let changed = self
+                .writable
+                .send_if_modified(|w| std::mem::replace(w, ok) != ok);
+            if changed && ok {
+                tracing::info!("the database accepts writes again");
+            }
+            let wait = if ok {
+                interval
+            } else {
+                interval.min(Duration::from_secs(1))
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = crate::shutdown::stopped(&mut stop) => return,
+            }
+        }
+    }
+
+    /// One probe: a row with a few pages of padding, so that a disk with room for a one-page
+    /// change but not for a real transaction is not reported as healthy.
+    async fn probe_once(&self) -> Result<(), sqlx::Error> {
+        if self.probe_write().await.is_ok() {
+            return Ok(());
+        }
+        // The first probe creates its table. (Not at connect: replicas starting together would
+        // race on PostgreSQL's catalog; here a lost race just means the next write succeeds.)
+        let table = match self.backend {
+            Backend::Sqlite => PROBE_TABLE_SQLITE,
+            Backend::Postgres => PROBE_TABLE_POSTGRES,
+        };
+        let _ = self.write.execute(table).await;
+        self.probe_write().await
+    }
+
+    async fn probe_write(&self) -> Result<(), sqlx::Error> {
+        let pad = vec![0u8; PROBE_PAD_BYTES];
+        sqlx::query(
+            "INSERT INTO iaf_storage_probe (id, at, pad) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at, pad = excluded.pad",
+        )
+        .bind(now_millis())
+        .bind(pad)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
     /// Closes both pools, waiting for connections in use to be returned.
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
     }
+}
+
+/// The probe's table: not part of any service's migrations (every service's database has one).
+const PROBE_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS iaf_storage_probe \
+     (id INTEGER PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)";
+const PROBE_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS iaf_storage_probe \
+     (id INTEGER PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)";
+/// Padding written by each probe (four SQLite pages).
+const PROBE_PAD_BYTES: usize = 16 * 1024;
+
+/// Decides whether a connection released to the pool may be reused: only outside any
+/// transaction, both as sqlx counts it and, on SQLite, as the database sees it (a plain `BEGIN`
+/// fails inside a transaction). These statements queue behind the rollback that dropping a
+/// `Transaction` starts, so they see its outcome. (PostgreSQL ends a transaction whose COMMIT
+/// failed, and a connection that broke mid-transaction fails the pool's own ping and is closed.)
+async fn release_check(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
+    if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
+        if conn.execute("BEGIN").await.is_err() {
+            tracing::warn!("a pooled SQLite connection was left inside a transaction; closed");
+            return Ok(false);
+        }
+        conn.execute("ROLLBACK").await?;
+    }
+    if conn.is_in_transaction() {
+        tracing::warn!("a pooled connection was left inside a transaction; closed");
+        return Ok(false);
+    }
+    Ok(true)
 }
 
 fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
@@ -224,6 +336,42 @@ pub fn is_retryable(err: &sqlx::Error) -> bool {
             Some("40001" | "40P01" | "5" | "6" | "517" | "261")
         ),
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => false,
+        _ => false,
+    }
+}
+
+/// True when the error means the database cannot do the work now, through no fault of the request:
+/// unreachable or restarting, out of disk space, read-only, an I/O error. Such errors are answered
+/// `unavailable` (503 with `Retry-After`): retrying later can succeed.
+pub fn is_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::BeginFailed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some()
+            {
+                // PostgreSQL: connection exceptions (08), insufficient resources such as a full
+                // disk (53), operator intervention such as a shutdown (57P0x), and a read-only
+                // transaction on a standby (25006).
+                code.starts_with("08")
+                    || code.starts_with("53")
+                    || code.starts_with("57P")
+                    || code == "25006"
+            } else {
+                // SQLite (extended codes keep the primary code in their low byte): BUSY and
+                // LOCKED left after the retries, READONLY, IOERR, FULL, CANTOPEN.
+                code.parse::<i32>()
+                    .is_ok_and(|n| matches!(n & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+            }
+        }
         _ => false,
     }
 }

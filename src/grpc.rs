@@ -52,6 +52,30 @@ pub fn add_reflection(routes: Routes) -> Result<Routes, tonic_reflection::server
     Ok(routes.add_service(v1).add_service(v1alpha))
 }
 
+/// Mirrors whether the service's database accepts writes (see `Db::probe_writes`) into its health
+/// status, both under the service's name and overall (`""`, what load balancers and gateway-rest
+/// ask): NOT_SERVING while writes fail, SERVING again when they succeed. Ends when `writable`'s
+/// sender goes away.
+pub async fn follow_storage_health(
+    reporter: tonic_health::server::HealthReporter,
+    service_name: &'static str,
+    mut writable: tokio::sync::watch::Receiver<bool>,
+) {
+    use tonic_health::ServingStatus;
+    loop {
+        let status = if *writable.borrow_and_update() {
+            ServingStatus::Serving
+        } else {
+            ServingStatus::NotServing
+        };
+        reporter.set_service_status(service_name, status).await;
+        reporter.set_service_status("", status).await;
+        if writable.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
 /// Serves `routes` on `listener` until `shutdown` resolves, then drains in-flight calls.
 pub async fn serve(
     listener: TcpListener,

@@ -71,12 +71,11 @@ pub enum GatewayError {
 
 impl From<sqlx::Error> for GatewayError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                tracing::warn!(error = %e, "usage store unavailable");
-                GatewayError::Unavailable("usage store unavailable, please retry".into())
-            }
-            other => GatewayError::Internal(Box::new(other)),
+        if iafactory::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "usage store unavailable");
+            GatewayError::Unavailable("usage store unavailable, please retry".into())
+        } else {
+            GatewayError::Internal(Box::new(e))
         }
     }
 }

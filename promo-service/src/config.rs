@@ -158,6 +158,8 @@ pub struct Config {
     pub live_poll_interval: Duration,
     pub pool: PoolOptions,
     pub grpc: ServeOptions,
+    /// How often a probe write checks that the database accepts writes (health status).
+    pub storage_probe_interval: Duration,
 }
 
 /// A configuration mistake, naming the setting.
@@ -189,6 +191,7 @@ impl Config {
             grpc: ServeOptions::default(),
             mail: MailConfig::default(),
             read_cache_ttl: Duration::from_secs(1),
+            storage_probe_interval: Duration::from_secs(5),
         }
     }
 

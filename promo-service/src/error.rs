@@ -48,11 +48,10 @@ pub enum PromoError {
 
 impl From<sqlx::Error> for PromoError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-                PromoError::Unavailable(e)
-            }
-            other => PromoError::Internal(Box::new(other)),
+        if iafactory::db::is_unavailable(&e) {
+            PromoError::Unavailable(e)
+        } else {
+            PromoError::Internal(Box::new(e))
         }
     }
 }

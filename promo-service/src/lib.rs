@@ -159,6 +159,10 @@ async fn serve_with_db(
     let worker =
         outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
     let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let prober = tokio::spawn(
+        db.clone()
+            .probe_writes(config.storage_probe_interval, stop_rx.clone()),
+    );
 
     let api = service::PromoApi::new(
         db.clone(),
@@ -173,6 +177,11 @@ async fn serve_with_db(
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
         .await;
+    let storage_health = tokio::spawn(grpc::follow_storage_health(
+        health.clone(),
+        <PromoServiceServer<service::PromoApi> as tonic::server::NamedService>::NAME,
+        db.watch_writable(),
+    ));
     let promo = PromoServiceServer::new(api)
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
@@ -182,6 +191,7 @@ async fn serve_with_db(
     tracing::info!(?addr, backend = ?db.backend, "promo-service listening");
     let signal = async move {
         shutdown.await;
+        storage_health.abort();
         health
             .set_not_serving::<PromoServiceServer<service::PromoApi>>()
             .await;
@@ -191,6 +201,7 @@ async fn serve_with_db(
     let served = grpc::serve(listener, routes, &config.grpc, signal).await;
     poller.abort();
     janitor.abort();
+    prober.abort();
     // The worker finishes the e-mail it is sending (stop is checked between batches).
     let _ = tokio::time::timeout(Duration::from_secs(10), mailer).await;
     db.close().await;

@@ -37,8 +37,13 @@ impl TestApp {
 
     /// With a configuration tweak (SMTP relay, timings...).
     pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        Self::spawn_on(&db.url, tweak).await
+    }
+
+    /// On the database at `url` (one the test made itself).
+    pub async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
         iafactory::telemetry::init_for_tests();
-        let mut config = Config::new(db.url.clone(), ADMIN_TOKEN);
+        let mut config = Config::new(url, ADMIN_TOKEN);
         config.live_poll_interval = std::time::Duration::from_millis(100);
         config.mail.poll_interval = std::time::Duration::from_millis(100);
         tweak(&mut config);

@@ -13,6 +13,7 @@ mod smtp_sink;
 
 mod admin;
 mod concurrency;
+mod faults;
 mod grpcurl;
 mod hostile;
 mod idempotency;

@@ -1,0 +1,329 @@
+//! Storage faults: a disk that fills up under a signup rush (SQLite on a small tmpfs), and a
+//! PostgreSQL server that drops every connection mid-rush. What must hold: no signup is answered
+//! unless its rows are saved, a refused signup says `unavailable`, health turns NOT_SERVING while
+//! writes fail, and the service recovers by itself.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use iafactory::proto::iafactory::promo::v1 as pb;
+use pb::promo_service_client::PromoServiceClient;
+use sqlx::{AnyConnection, Connection};
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::helpers::*;
+
+/// A tmpfs of a few megabytes, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .expect("mount(8) is needed for the disk-full test");
+        assert!(
+            out.status.success(),
+            "cannot mount a tmpfs (the disk-full test runs as root, as CI does): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Fills the disk to the last byte with a file; returns its path.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write;
+        let path = self.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let byte = [0u8; 1];
+        while f.write_all(&byte).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+async fn health(addr: std::net::SocketAddr) -> ServingStatus {
+    let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+    else {
+        return ServingStatus::Unknown;
+    };
+    let mut client = HealthClient::new(channel);
+    match client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+    {
+        Ok(r) => ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown),
+        Err(_) => ServingStatus::Unknown,
+    }
+}
+
+async fn wait_health(addr: std::net::SocketAddr, want: ServingStatus, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if health(addr).await == want {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Signups answered and refused during a rush.
+#[derive(Default)]
+struct Rush {
+    answered: Vec<pb::SignupResponse>,
+    refused: Vec<tonic::Status>,
+}
+
+/// `n` signups, `parallel` at a time, half of them with LAUNCH30.
+async fn rush(client: &PromoServiceClient<Channel>, tag: &str, n: usize, parallel: usize) -> Rush {
+    let results: Vec<Result<pb::SignupResponse, tonic::Status>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let mut client = client.clone();
+            let code = if i % 2 == 0 { "LAUNCH30" } else { "" };
+            let email = format!("{tag}-{i}@rush.dz");
+            async move {
+                client
+                    .signup(signup_req(&email, "starter", code))
+                    .await
+                    .map(|r| r.into_inner())
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect()
+        .await;
+    let mut out = Rush::default();
+    for r in results {
+        match r {
+            Ok(s) => out.answered.push(s),
+            Err(s) => out.refused.push(s),
+        }
+    }
+    out
+}
+
+/// Every signup saved, by user id, and the places LAUNCH30 has used.
+async fn saved(client: &mut PromoServiceClient<Channel>) -> (HashSet<String>, u32) {
+    let mut ids = HashSet::new();
+    let mut token = String::new();
+    loop {
+        let page = client
+            .list_signups(admin(pb::ListSignupsRequest {
+                page_size: 500,
+                page_token: token.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        ids.extend(page.signups.into_iter().map(|s| s.user_id));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    let launch = client
+        .get_remaining(pb::GetRemainingRequest {
+            code: "LAUNCH30".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    (ids, launch.total - launch.remaining)
+}
+
+/// Every refusal is a clean `unavailable` (503), or `promo_exhausted` when LAUNCH30's places
+/// were really all taken (the caller checks that against the database). Returns whether
+/// `promo_exhausted` was seen.
+fn refused_cleanly(refused: &[tonic::Status]) -> bool {
+    let mut exhausted_seen = false;
+    for status in refused {
+        if error_code(status) == "promo_exhausted" {
+            exhausted_seen = true;
+            continue;
+        }
+        assert_eq!(
+            (status.code(), error_code(status).as_str()),
+            (tonic::Code::Unavailable, "unavailable"),
+            "a storage fault must be answered as unavailable: {status:?}"
+        );
+    }
+    exhausted_seen
+}
+
+/// Checks the rule against what a restarted service reads from the database.
+async fn assert_nothing_answered_unsaved(
+    client: &mut PromoServiceClient<Channel>,
+    answered: &[pb::SignupResponse],
+) {
+    let (ids, launch_used) = saved(client).await;
+    let missing: Vec<&str> = answered
+        .iter()
+        .map(|s| s.user_id.as_str())
+        .filter(|id| !ids.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} answered signups are not saved: {missing:?}",
+        missing.len(),
+        answered.len()
+    );
+    let launch_answered = answered
+        .iter()
+        .filter(|s| s.promo_code == "LAUNCH30")
+        .count();
+    assert!(
+        launch_answered <= launch_used as usize,
+        "LAUNCH30 answered {launch_answered} times for {launch_used} places saved"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn full_disk_never_answers_an_unsaved_signup_and_recovers_by_itself() {
+    let disk = SmallDisk::mount("3m");
+    let url = format!("sqlite://{}/promo.db", disk.path().display());
+    let app = TestApp::spawn_on(&url, |c| {
+        c.storage_probe_interval = Duration::from_millis(100);
+    })
+    .await;
+    let mut all_answered = Vec::new();
+
+    // Before: signups work.
+    let before = rush(&app.client, "before", 10, 4).await;
+    assert_eq!(before.answered.len(), 10, "{:?}", before.refused);
+    all_answered.extend(before.answered);
+
+    // The disk fills up; a rush follows. Some writes may still fit (SQLite reuses its WAL), but
+    // nothing may be answered without its rows, and every refusal must be a clean `unavailable`.
+    let filler = disk.fill();
+    let mut refused = Vec::new();
+    for round in 0..3 {
+        let during = rush(&app.client, &format!("full{round}"), 200, 8).await;
+        all_answered.extend(during.answered);
+        refused.extend(during.refused);
+    }
+    assert!(
+        !refused.is_empty(),
+        "the full disk refused nothing: the test did not exercise it"
+    );
+    let exhausted_seen = refused_cleanly(&refused);
+    assert!(
+        wait_health(app.addr, ServingStatus::NotServing, Duration::from_secs(5)).await,
+        "health must turn NOT_SERVING while writes fail"
+    );
+
+    // Space returns: the service recovers by itself, and a signup is saved and visible.
+    std::fs::remove_file(filler).unwrap();
+    assert!(
+        wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(10)).await,
+        "health must turn SERVING again once writes succeed"
+    );
+    let mut client = app.client.clone();
+    let after = client
+        .signup(signup_req("after@rush.dz", "dev", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    all_answered.push(after);
+    assert_nothing_answered_unsaved(&mut client, &all_answered).await;
+    if exhausted_seen {
+        assert_eq!(
+            saved(&mut client).await.1,
+            30,
+            "exhausted while places were left"
+        );
+    }
+
+    // And after a restart, from the file alone.
+    app.stop().await.unwrap();
+    let app = TestApp::spawn_on(&url, |_| {}).await;
+    let mut client = app.client.clone();
+    assert_nothing_answered_unsaved(&mut client, &all_answered).await;
+    app.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_dropping_every_connection_mid_rush_loses_no_answered_signup() {
+    let db = test_db(Backend::Postgres).await;
+    let app = TestApp::spawn(&db).await;
+    // Up and migrated before the connections start to drop.
+    let first = rush(&app.client, "first", 1, 1).await;
+    assert_eq!(first.answered.len(), 1, "{:?}", first.refused);
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+    let admin_url = iafactory_testkit::pg_admin_url();
+
+    // Kill every connection of the service's database, again and again, while signups run.
+    let killer = tokio::spawn(async move {
+        let mut conn = AnyConnection::connect(&admin_url).await.unwrap();
+        for _ in 0..40 {
+            let _ = sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&name)
+            .execute(&mut conn)
+            .await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    });
+    let during = rush(&app.client, "pg", 300, 16).await;
+    killer.await.unwrap();
+    let exhausted_seen = refused_cleanly(&during.refused);
+    // Recovers by itself.
+    let mut client = app.client.clone();
+    assert!(
+        during.answered.len() > 10,
+        "almost nothing went through: {:?}",
+        during.refused.first()
+    );
+    let mut answered = during.answered;
+    answered.extend(first.answered);
+    let mut after = None;
+    for _ in 0..50 {
+        match client.signup(signup_req("after@pg.dz", "dev", "")).await {
+            Ok(r) => {
+                after = Some(r.into_inner());
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    answered.push(after.expect("promo-service did not recover after the connections came back"));
+    assert_nothing_answered_unsaved(&mut client, &answered).await;
+    if exhausted_seen {
+        assert_eq!(
+            saved(&mut client).await.1,
+            30,
+            "exhausted while places were left"
+        );
+    }
+    app.stop().await.unwrap();
+}
