@@ -23,3 +23,16 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.bind(addr)?;
     socket.listen(ACCEPT_BACKLOG)
 }
+
+/// Raises the soft limit of open files to the hard limit and returns it. Every client
+/// connection, event-stream viewer and database connection holds a descriptor; the usual soft
+/// limit (1024) would cap a crowd long before memory or CPU does. Called first by every binary.
+pub fn raise_open_files_limit() -> u64 {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot raise the open-files limit");
+            rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(0, |(soft, _)| soft)
+        }
+    }
+}

@@ -25,6 +25,9 @@ pub struct Backend {
     pub name: &'static str,
     channels: Box<[Channel]>,
     next: AtomicUsize,
+    /// A connection of its own for long-lived server streams (the live counter's upstream
+    /// watches), so that nothing they do at the HTTP/2 level can disturb unary calls.
+    streams: Channel,
 }
 
 impl Backend {
@@ -41,24 +44,26 @@ impl Backend {
             source,
         };
         // One URL, or several replicas (comma-separated) balanced within each channel.
-        let channels = (0..config.backend_connections.max(1))
-            .map(|_| {
-                iafactory::grpc::balanced_channel(url, |e| {
-                    e.connect_timeout(config.backend_connect_timeout)
-                        .timeout(timeout)
-                        .tcp_nodelay(true)
-                        .http2_keep_alive_interval(Duration::from_secs(30))
-                        .keep_alive_timeout(Duration::from_secs(10))
-                        .keep_alive_while_idle(true)
-                        .http2_adaptive_window(true)
-                })
+        let channel = || {
+            iafactory::grpc::balanced_channel(url, |e| {
+                e.connect_timeout(config.backend_connect_timeout)
+                    .timeout(timeout)
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(30))
+                    .keep_alive_timeout(Duration::from_secs(10))
+                    .keep_alive_while_idle(true)
+                    .http2_adaptive_window(true)
             })
+        };
+        let channels = (0..config.backend_connections.max(1))
+            .map(|_| channel())
             .collect::<Result<_, _>>()
             .map_err(bad_url)?;
         Ok(Backend {
             name,
             channels,
             next: AtomicUsize::new(0),
+            streams: channel().map_err(bad_url)?,
         })
     }
 
@@ -66,6 +71,11 @@ impl Backend {
     pub fn channel(&self) -> Channel {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.channels.len();
         self.channels[i].clone()
+    }
+
+    /// The channel reserved for long-lived server streams.
+    pub fn stream_channel(&self) -> Channel {
+        self.streams.clone()
     }
 
     /// The backend's overall state from `grpc.health.v1.Health/Check`, or why it is unreachable.

@@ -45,13 +45,18 @@ pub struct Config {
     pub max_in_flight: usize,
     /// Interval of keep-alive comments on server-sent event streams.
     pub sse_keep_alive: Duration,
-    /// Time a client has to send a request's headers (slow-header attacks; idle connections).
+    /// Time a client has to send a request's headers (slow-header attacks), and a new
+    /// connection to start its first request (idle sockets, partial protocol prefaces).
     pub header_read_timeout: Duration,
     /// Server-sent event streams open at once (live counter, streamed chat) before new ones are
     /// refused with 503.
     pub max_event_streams: usize,
-    /// Answer `/api/promo/{code}/remaining` from a cache fed by `WatchRemaining` (see `cache`).
+    /// Answer `/api/promo/{code}/remaining` from the live counters (see `live`).
     pub remaining_cache: bool,
+    /// A connection with no request in progress for this long is closed (keep-alive idle).
+    pub idle_timeout: Duration,
+    /// Client connections open at once; past it new ones get a bare 503 and are closed.
+    pub max_connections: usize,
 }
 
 impl Config {
@@ -76,6 +81,8 @@ impl Config {
             remaining_cache: false,
             max_event_streams: 10_000,
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 15_000,
         }
     }
 }
@@ -178,6 +185,15 @@ pub struct Args {
     #[arg(long, env = "MAX_EVENT_STREAMS", default_value_t = 10_000)]
     pub max_event_streams: usize,
 
+    /// Seconds a connection may stay open with no request in progress (keep-alive idle).
+    #[arg(long, env = "IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+
+    /// Client connections open at once; past it, new ones get a 503 and are closed (keep it
+    /// below the open-files limit, which the process raises to its hard limit at start).
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 15_000)]
+    pub max_connections: usize,
+
     /// Answer /api/promo/{code}/remaining from memory, kept current by promo-service's live
     /// counter stream (as fresh as the SSE counter; writes through this gateway are read back).
     #[arg(long, env = "REMAINING_CACHE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
@@ -246,6 +262,9 @@ impl Args {
         )?);
         config.max_event_streams =
             nonzero(self.max_event_streams as u64, "MAX_EVENT_STREAMS")? as usize;
+        config.idle_timeout =
+            Duration::from_secs(nonzero(self.idle_timeout_secs, "IDLE_TIMEOUT_SECS")?);
+        config.max_connections = nonzero(self.max_connections as u64, "MAX_CONNECTIONS")? as usize;
         config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);
         config.signup_rate = RateSpec::new(self.rate_signup_per_min, self.rate_signup_burst);
         let header = self.client_ip_header.trim();

@@ -71,16 +71,21 @@ impl ApiError {
             .get(iafactory::error::ERROR_CODE_METADATA)
             .is_some();
         if !has_code {
+            // A status the client side made itself (tonic sets its `source`): the connection was
+            // refused, reset or told to go away (GOAWAY, including ENHANCE_YOUR_CALM, which tonic
+            // reports as RESOURCE_EXHAUSTED), or tonic's own per-call deadline passed (CANCELLED
+            // "Timeout expired"). None of it is the caller's doing: 504 for the deadline, 503 +
+            // Retry-After for the rest — never 429 (slow down) or 500.
+            let transport = std::error::Error::source(status).is_some();
             // CANCELLED without a platform code comes from the transport, never from our client
-            // (a client that went away gets no answer at all): tonic reports its own per-call
-            // deadline as CANCELLED "Timeout expired" (the backend did not answer in time), and a
-            // stream reset by a backend that is going away as CANCELLED too (retry elsewhere).
-            if error.code == ErrorCode::Cancelled {
-                error.code = if status.message() == "Timeout expired" {
-                    ErrorCode::Timeout
-                } else {
-                    ErrorCode::Unavailable
-                };
+            // (a client that went away gets no answer at all).
+            if transport || error.code == ErrorCode::Cancelled {
+                error.code =
+                    if status.message() == "Timeout expired" || error.code == ErrorCode::Timeout {
+                        ErrorCode::Timeout
+                    } else {
+                        ErrorCode::Unavailable
+                    };
             }
             match error.code {
                 ErrorCode::Unavailable => {
@@ -211,3 +216,50 @@ pub fn code_for_status(status: StatusCode) -> ErrorCode {
 
 /// Header name constants used across modules.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transport(err: impl std::error::Error + Send + Sync + 'static) -> tonic::Status {
+        tonic::Status::from_error(Box::new(err))
+    }
+
+    #[test]
+    fn transport_failures_are_unavailable_with_a_retry_and_a_clean_message() {
+        let goaway = transport(h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM));
+        assert_eq!(goaway.code(), tonic::Code::ResourceExhausted);
+        let reset = transport(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "connection reset by peer 10.0.0.7:50051",
+        ));
+        for status in [goaway, reset] {
+            let e = ApiError::from_status(&status);
+            assert_eq!(e.error.code, ErrorCode::Unavailable, "{status:?}");
+            assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(e.error.retry_after_secs, Some(1));
+            assert!(!e.error.message.contains("h2"), "{}", e.error.message);
+            assert!(!e.error.message.contains("10.0.0.7"), "{}", e.error.message);
+        }
+    }
+
+    #[test]
+    fn the_channel_deadline_is_a_timeout() {
+        let status = tonic::Status::cancelled("Timeout expired");
+        let e = ApiError::from_status(&status);
+        assert_eq!(e.status(), StatusCode::GATEWAY_TIMEOUT);
+    }
+
+    #[test]
+    fn a_backend_answer_keeps_its_code() {
+        let status: tonic::Status =
+            ServiceError::new(ErrorCode::RateLimited, "slow down").into_status();
+        let e = ApiError::from_status(&status);
+        assert_eq!(e.error.code, ErrorCode::RateLimited);
+        let plain = tonic::Status::resource_exhausted("quota");
+        assert_eq!(
+            ApiError::from_status(&plain).error.code,
+            ErrorCode::RateLimited
+        );
+    }
+}

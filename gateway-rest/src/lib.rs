@@ -12,11 +12,12 @@
 #![recursion_limit = "512"]
 
 pub mod backend;
-pub mod cache;
 pub mod config;
+pub mod conn;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod live;
 pub mod metrics;
 pub mod openai;
 pub mod openapi;
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod promo;
 pub mod ratelimit;
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,8 +69,9 @@ pub struct Inner {
     /// Turns true on shutdown: open event streams end so the server can drain.
     pub stop: watch::Receiver<bool>,
     pub openapi: bytes::Bytes,
-    /// Push-fed cache of `/remaining` answers, when enabled.
-    pub remaining_cache: Option<Arc<cache::RemainingCache>>,
+    /// The live counters: one upstream stream per code, fanned out to viewers (and to polls of
+    /// `/remaining` when `REMAINING_CACHE` is on).
+    pub live: Arc<live::LiveCounters>,
     pub static_files: tower_http::services::ServeDir,
     request_ids: edge::RequestIds,
 }
@@ -177,9 +180,11 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
         validate_limiter: config.validate_rate.map(IpLimiter::new),
         signup_limiter: config.signup_rate.map(IpLimiter::new),
         openapi: openapi::document(),
-        remaining_cache: config
-            .remaining_cache
-            .then(|| Arc::new(cache::RemainingCache::new())),
+        live: Arc::new(live::LiveCounters::new(
+            promo.stream_channel(),
+            stop.clone(),
+            promo::encode_remaining,
+        )),
         static_files: ops::static_files(&config),
         config,
         promo,
@@ -258,6 +263,7 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    use http_body_util::BodyExt;
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
     use hyper_util::server::graceful::GracefulShutdown;
@@ -284,7 +290,11 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10))
         .max_concurrent_streams(1024);
+    let first_request = state.config.header_read_timeout;
+    let idle = state.config.idle_timeout;
+    let open = conn::OpenConnections::new(state.config.max_connections);
     let app = router(state);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -301,22 +311,47 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Some(slot) = open.try_open() else {
+            tracing::debug!(%peer, open = open.open(), "connection cap reached; refused");
+            tokio::spawn(conn::refuse(tcp));
+            continue;
+        };
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         let app = app.clone();
+        let activity = conn::Activity::new();
+        let requests = Arc::clone(&activity);
         let service = tower::service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
             req.extensions_mut()
                 .insert(axum::extract::ConnectInfo(peer));
-            app.clone().oneshot(req.map(axum::body::Body::new))
+            // In progress until the response body is done (or dropped with the connection).
+            let guard = requests.begin();
+            let response = app.clone().oneshot(req.map(axum::body::Body::new));
+            async move {
+                let response = response.await?;
+                Ok::<_, Infallible>(response.map(|body| {
+                    axum::body::Body::new(body.map_frame(move |frame| {
+                        let _ = &guard;
+                        frame
+                    }))
+                }))
+            }
         });
         let conn = builder
             .serve_connection(TokioIo::new(tcp), TowerToHyperService::new(service))
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            let _slot = slot;
+            tokio::select! {
+                ended = conn => if let Err(e) = ended {
+                    tracing::debug!(error = %e, %peer, "connection ended with an error");
+                },
+                // Dropping the connection closes the socket.
+                () = activity.idle(first_request, idle) => {
+                    tracing::debug!(%peer, "idle connection closed");
+                }
             }
         });
     }

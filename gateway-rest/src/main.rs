@@ -9,6 +9,7 @@ use gateway_rest::Args;
 async fn main() -> ExitCode {
     let args = Args::parse();
     iafactory::telemetry::init(args.log_format);
+    let open_files = iafactory::net::raise_open_files_limit();
     let listen = args.listen;
     let config = match args.into_config() {
         Ok(config) => config,
@@ -17,6 +18,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if (config.max_connections as u64).saturating_add(512) > open_files {
+        tracing::warn!(
+            max_connections = config.max_connections,
+            open_files,
+            "MAX_CONNECTIONS is close to the open-files limit: past it, connections fail instead of getting a 503"
+        );
+    }
     if config.admin_token.is_none() {
         tracing::warn!("ADMIN_TOKEN is not set: /api/gateway/providers is refused");
     }

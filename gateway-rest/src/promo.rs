@@ -22,10 +22,10 @@ use tonic::transport::Channel;
 
 use crate::AppState;
 use crate::backend::{self, Forward};
-use crate::cache;
 use crate::edge::StreamSlot;
 use crate::error::ApiError;
 use crate::extract::read_json;
+use crate::live;
 use crate::ratelimit::{IpLimiter, client_ip};
 
 type ApiResult = Result<Response, ApiError>;
@@ -168,32 +168,47 @@ impl From<pb::Remaining> for RemainingOut {
 /// `GET /api/promo/{code}/remaining`
 pub async fn remaining(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let code = path_param(code)?;
-    let Some(cache) = &state.remaining_cache else {
-        let req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
-        let r = client(&state).get_remaining(req).await?.into_inner();
-        return Ok(json(StatusCode::OK, &RemainingOut::from(r)));
-    };
-    let key = cache::key(&code);
-    if let Some(body) = cache.get(&key) {
+    let cached = state.config.remaining_cache;
+    if cached && let Some(body) = state.live.get(&live::key(&code)) {
         return Ok(cached_json(body));
     }
     let req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
-    let r = client(&state).get_remaining(req).await?.into_inner();
-    // Watch under the canonical name promo-service answered with.
-    cache.watch(
-        cache::key(&r.code),
-        &state.promo,
-        state.stop.clone(),
-        encode_remaining,
-    );
+    let r = match client(&state).get_remaining(req).await {
+        Ok(r) => r.into_inner(),
+        Err(status) => return Err(probe_refusal(&state, peer, &headers, status.into())),
+    };
+    if cached {
+        // Watch under the canonical name promo-service answered with.
+        state.live.watch(live::key(&r.code));
+    }
     Ok(json(StatusCode::OK, &RemainingOut::from(r)))
 }
 
-fn encode_remaining(r: pb::Remaining) -> bytes::Bytes {
+/// An unknown code answered to `/remaining` (or its stream) counts against the client's
+/// code-guessing budget, the one `validate` draws from: past it, the client learns nothing more
+/// about which codes exist (429 instead of 404). Known codes cost nothing, so polling the
+/// counter is never limited.
+fn probe_refusal(
+    state: &AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    err: ApiError,
+) -> ApiError {
+    if err.error.code != ErrorCode::PromoUnknown {
+        return err;
+    }
+    match check_rate(state, state.validate_limiter.as_ref(), peer, headers) {
+        Ok(()) => err,
+        Err(limited) => limited,
+    }
+}
+
+pub(crate) fn encode_remaining(r: pb::Remaining) -> bytes::Bytes {
     serde_json::to_vec(&RemainingOut::from(r))
         .unwrap_or_default()
         .into()
@@ -207,106 +222,58 @@ fn cached_json(body: bytes::Bytes) -> Response {
     response
 }
 
-/// A write through this gateway changed a code's count or limit: drop its cached answer.
+/// A write through this gateway changed a code's count or limit: polls of it bypass the cache
+/// for a moment (see `live`).
 fn invalidate_remaining(state: &AppState, code: &str) {
-    if let Some(cache) = &state.remaining_cache
-        && !code.is_empty()
-    {
-        cache.invalidate(&cache::key(code));
+    if !code.is_empty() {
+        state.live.invalidate(&live::key(code));
     }
 }
 
 /// `GET /api/promo/{code}/remaining/stream`: one `remaining` event now, then one per change.
 ///
-/// The gRPC stream is opened before answering, so an unknown code is a plain 404 rather than an
-/// event stream that fails. The stream ends when the client goes away (the body is dropped, which
-/// cancels the gRPC call), when promo-service ends it, or on shutdown.
+/// Every viewer of a code shares the gateway's one upstream stream of it (see `live`). The first
+/// value is awaited before answering, so an unknown code is a plain 404 rather than an event
+/// stream that fails. The stream ends when the client goes away, when the upstream stream ends
+/// (the browser reconnects after the `retry:` delay the first event announced, jittered per
+/// viewer so a crowd does not come back at once), or on shutdown.
 pub async fn remaining_stream(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     code: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let code = path_param(code)?;
     let slot = StreamSlot::acquire(&state, crate::error::Flavor::Rest)?;
-    if let Some(cache) = &state.remaining_cache {
-        if let Some(rx) = cache.subscribe(&cache::key(&code)) {
-            return Ok(shared_remaining_stream(&state, rx, slot));
-        }
-        // Cold: this stream goes to promo-service itself; later ones share the cache's.
-        let req = backend::request(
-            pb::GetRemainingRequest { code: code.clone() },
-            &headers,
-            &[],
-        )?;
-        let r = client(&state).get_remaining(req).await?.into_inner();
-        cache.watch(
-            cache::key(&r.code),
-            &state.promo,
-            state.stop.clone(),
-            encode_remaining,
-        );
-    }
-    let mut req = backend::request(pb::GetRemainingRequest { code }, &headers, &[])?;
-    // The channel's unary deadline must not cut a long-lived stream.
-    req.set_timeout(Duration::from_secs(365 * 24 * 3600));
-    let mut upstream = client(&state).watch_remaining(req).await?.into_inner();
-    let first = match upstream.message().await {
-        Ok(Some(first)) => first,
-        Ok(None) => {
-            return Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "Le compteur n'est pas disponible.",
-            ));
-        }
-        Err(status) => return Err(status.into()),
-    };
+    let mut rx = state
+        .live
+        .subscribe(live::key(&code), state.config.request_timeout)
+        .await
+        .map_err(|e| probe_refusal(&state, peer, &headers, e))?;
     let mut stop = state.stop.clone();
-    let events = async_stream::stream! {
-        let _slot = slot;
-        yield Ok::<Event, Infallible>(remaining_event(first));
-        loop {
-            tokio::select! {
-                next = upstream.message() => match next {
-                    Ok(Some(r)) => yield Ok(remaining_event(r)),
-                    Ok(None) => break,
-                    Err(status) => {
-                        let err = ApiError::from_status(&status);
-                        yield Ok(Event::default().event("error").data(
-                            err.body_string(),
-                        ));
-                        break;
-                    }
-                },
-                () = iafactory::shutdown::stopped(&mut stop) => break,
-            }
-        }
-    };
-    Ok(sse(events, state.config.sse_keep_alive))
-}
-
-/// Live counter events from the cache's shared stream (see `cache`).
-fn shared_remaining_stream(
-    state: &AppState,
-    mut rx: tokio::sync::watch::Receiver<Option<bytes::Bytes>>,
-    slot: StreamSlot,
-) -> Response {
-    let mut stop = state.stop.clone();
+    let retry = reconnect_delay();
     let events = async_stream::stream! {
         let _slot = slot;
         let mut last: Option<bytes::Bytes> = None;
+        let mut retry = Some(retry);
         loop {
             tokio::select! {
                 changed = rx.changed() => {
                     if changed.is_err() {
                         break;
                     }
-                    let body = rx.borrow_and_update().clone();
-                    if let Some(body) = body
+                    let feed = rx.borrow_and_update().clone();
+                    if let live::Feed::Value(body) = feed
                         && last.as_ref() != Some(&body)
                     {
-                        let data = String::from_utf8_lossy(&body).into_owned();
+                        let mut event = Event::default()
+                            .event("remaining")
+                            .data(String::from_utf8_lossy(&body));
+                        if let Some(retry) = retry.take() {
+                            event = event.retry(retry);
+                        }
                         last = Some(body);
-                        yield Ok::<Event, Infallible>(Event::default().event("remaining").data(data));
+                        yield Ok::<Event, Infallible>(event);
                     }
                 }
                 () = iafactory::shutdown::stopped(&mut stop) => break,
@@ -317,13 +284,13 @@ fn shared_remaining_stream(
     response
         .headers_mut()
         .insert("x-iaf-cache", HeaderValue::from_static("shared"));
-    response
+    Ok(response)
 }
 
-fn remaining_event(r: pb::Remaining) -> Event {
-    let out = RemainingOut::from(r);
-    let data = serde_json::to_string(&out).unwrap_or_else(|_| "{}".to_owned());
-    Event::default().event("remaining").data(data)
+/// The reconnection delay announced to one viewer: 2 to 12 s, spread at random so that viewers
+/// whose streams end together (a restart) come back spread over ten seconds.
+fn reconnect_delay() -> Duration {
+    Duration::from_millis(rand::random_range(2_000..12_000))
 }
 
 /// An SSE answer with keep-alive comments and proxy buffering disabled.

@@ -15,6 +15,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let args = Args::parse();
     iafactory::telemetry::init(args.log_format);
+    let open_files = iafactory::net::raise_open_files_limit();
+    tracing::debug!(open_files, "open-files limit");
     let listen = args.listen;
     let metrics_listen = args.metrics_listen;
     let config = match args.into_config(|name| std::env::var(name).ok()) {

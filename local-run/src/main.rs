@@ -44,6 +44,8 @@ struct Args {
 async fn main() -> ExitCode {
     let args = Args::parse();
     iafactory::telemetry::init(args.log_format);
+    let open_files = iafactory::net::raise_open_files_limit();
+    tracing::debug!(open_files, "open-files limit");
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

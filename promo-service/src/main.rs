@@ -9,6 +9,8 @@ use promo_service::config::{Args, Config};
 async fn main() -> ExitCode {
     let args = Args::parse();
     iafactory::telemetry::init(args.log_format);
+    let open_files = iafactory::net::raise_open_files_limit();
+    tracing::debug!(open_files, "open-files limit");
     let (config, generated_token) = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {

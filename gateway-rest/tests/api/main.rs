@@ -3,6 +3,7 @@
 
 mod cache;
 mod concurrency;
+mod crowd;
 mod helpers;
 mod hostile;
 mod llm;
