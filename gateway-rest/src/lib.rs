@@ -72,7 +72,7 @@ pub struct Inner {
     /// The live counters: one upstream stream per code, fanned out to viewers (and to polls of
     /// `/remaining` when `REMAINING_CACHE` is on).
     pub live: Arc<live::LiveCounters>,
-    pub static_files: tower_http::services::ServeDir,
+    pub static_files: ops::StaticFiles,
     request_ids: edge::RequestIds,
 }
 

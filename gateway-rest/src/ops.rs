@@ -97,9 +97,71 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     response
 }
 
-/// The static file service for the landing page folder.
-pub fn static_files(config: &Config) -> ServeDir {
-    ServeDir::new(&config.static_dir).append_index_html_on_directories(true)
+/// The landing page folder: the file service, and the files it may serve.
+///
+/// Only the regular files found in the folder at start are served (paths as the URL spells them,
+/// `/` and `…/` meaning their `index.html`): a symbolic link is never followed, so a link placed
+/// in the folder cannot expose a file outside it; a request for anything else — an over-long
+/// name the file system would refuse, a path with `..` or encoded characters — is a 404 without
+/// touching the file system.
+#[derive(Clone)]
+pub struct StaticFiles {
+    service: ServeDir,
+    files: std::sync::Arc<std::collections::HashSet<String>>,
+}
+
+pub fn static_files(config: &Config) -> StaticFiles {
+    let mut files = std::collections::HashSet::new();
+    collect_files(&config.static_dir, "/", &mut files, 0);
+    if !files.contains("/index.html") {
+        tracing::warn!(dir = %config.static_dir.display(), "no index.html in the landing page folder");
+    }
+    StaticFiles {
+        service: ServeDir::new(&config.static_dir).append_index_html_on_directories(true),
+        files: std::sync::Arc::new(files),
+    }
+}
+
+/// Regular files under `dir`, as URL paths below `prefix` (a few levels deep at most).
+fn collect_files(
+    dir: &std::path::Path,
+    prefix: &str,
+    out: &mut std::collections::HashSet<String>,
+    depth: u32,
+) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let url_safe = name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !url_safe || name.starts_with('.') {
+            continue;
+        }
+        if kind.is_file() {
+            out.insert(format!("{prefix}{name}"));
+        } else if kind.is_dir() && depth < 4 {
+            collect_files(&entry.path(), &format!("{prefix}{name}/"), out, depth + 1);
+        }
+    }
+}
+
+impl StaticFiles {
+    /// Whether `path` (below the prefix, starting with `/`) names a file that may be served.
+    fn serves(&self, path: &str) -> bool {
+        if path.ends_with('/') {
+            self.files.contains(&format!("{path}index.html"))
+        } else {
+            self.files.contains(path)
+        }
+    }
 }
 
 /// `GET /api-packages` → `/api-packages/` (relative links of the page need the slash).
@@ -121,9 +183,12 @@ pub async fn static_file(State(state): State<AppState>, req: Request) -> Respons
     } else {
         rest
     };
+    if !state.static_files.serves(&rest) {
+        return crate::edge::not_found(Request::from_parts(parts, body)).await;
+    }
     parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
     let req = Request::from_parts(parts, body);
-    let mut response = match state.static_files.clone().oneshot(req).await {
+    let mut response = match state.static_files.service.clone().oneshot(req).await {
         Ok(response) => response.map(axum::body::Body::new),
         Err(never) => match never {},
     };

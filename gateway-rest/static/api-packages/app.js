@@ -5,7 +5,12 @@
 (() => {
   const CODE = 'LAUNCH30';
   const POLL_MS = 30000; // polling period when the event stream is unavailable
-  const STREAM_RETRY_MS = 60000; // how long to poll before trying the stream again
+  // When the server refused the stream (the browser does not retry by itself then): first retry
+  // after about 2 s, doubling up to a minute, each delay spread ±50 % so that a crowd refused
+  // together does not come back together. (A stream that merely ends is reopened by the browser
+  // after the `retry:` delay the server announced, already spread per viewer.)
+  const STREAM_RETRY_BASE_MS = 2000;
+  const STREAM_RETRY_MAX_MS = 60000;
   const HIDDEN_PAUSE_MS = 60000; // a tab hidden this long lets go of its stream (and polling)
   const VALIDATE_DEBOUNCE_MS = 350;
   const EXAMPLE_MODEL = 'llama-3.3-70b';
@@ -181,25 +186,35 @@
     pollTimer = null;
   }
 
-  function streamFailed() {
-    if (stream) { stream.close(); stream = null; }
+  let streamFailures = 0;
+
+  function jittered(ms) { return Math.round(ms * (0.5 + Math.random())); }
+
+  function streamFailed(es) {
+    // Keep the figure fresh meanwhile (polling starts at once; it is idempotent).
     startPolling();
+    if (es.readyState !== EventSource.CLOSED) return; // the browser reconnects by itself
+    if (stream === es) stream = null;
     clearTimeout(retryTimer);
-    retryTimer = setTimeout(startStream, STREAM_RETRY_MS);
+    const delay = Math.min(STREAM_RETRY_MAX_MS, STREAM_RETRY_BASE_MS * 2 ** streamFailures);
+    streamFailures += 1;
+    retryTimer = setTimeout(startStream, jittered(delay));
   }
 
   function startStream() {
     if (!('EventSource' in window)) { startPolling(); return; }
     clearTimeout(retryTimer);
+    if (stream) stream.close();
     const es = new EventSource(`/api/promo/${CODE}/remaining/stream`);
     stream = es;
     es.addEventListener('remaining', (ev) => {
       if (stream !== es) return;
+      streamFailures = 0;
       stopPolling();
       try { applyRemaining(JSON.parse(ev.data)); } catch (_) { /* ignore a malformed event */ }
     });
-    // Both a dropped connection and the server's own `error` event end up here.
-    es.addEventListener('error', () => { if (stream === es) streamFailed(); });
+    // A dropped connection, a refusal and the server's own `error` event all end up here.
+    es.addEventListener('error', () => { if (stream === es) streamFailed(es); });
   }
 
   // A tab left in the background stops listening after a while (browsers allow few connections
@@ -367,7 +382,25 @@
   let validateSeq = 0;
   let validateTimer = null;
   let lastValidation = null; // {code, package, valid, percent}
-  let idempotency = null; // {body, key}
+  // The pending attempt's {body, key}, kept in the tab's session storage: a retry after a network
+  // error — even after a reload — carries the same Idempotency-Key, so the server replays the
+  // first answer (API key included) instead of refusing an e-mail its first attempt registered.
+  const IDEMPOTENCY_STORE = 'iaf-signup-attempt';
+  let idempotency = loadAttempt();
+
+  function loadAttempt() {
+    try {
+      const v = JSON.parse(sessionStorage.getItem(IDEMPOTENCY_STORE) || 'null');
+      return v && typeof v.body === 'string' && typeof v.key === 'string' ? v : null;
+    } catch (_) { return null; }
+  }
+
+  function saveAttempt(v) {
+    try {
+      if (v) sessionStorage.setItem(IDEMPOTENCY_STORE, JSON.stringify(v));
+      else sessionStorage.removeItem(IDEMPOTENCY_STORE);
+    } catch (_) { /* storage disabled: the key lives in memory only */ }
+  }
 
   function newKey() {
     if (window.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
@@ -514,7 +547,10 @@
     if (code) body.promo_code = code;
     const bodyText = JSON.stringify(body);
     // The same attempt retried (double click, network error) carries the same key: one account.
-    if (!idempotency || idempotency.body !== bodyText) idempotency = { body: bodyText, key: newKey() };
+    if (!idempotency || idempotency.body !== bodyText) {
+      idempotency = { body: bodyText, key: newKey() };
+      saveAttempt(idempotency);
+    }
 
     const button = $('signup-submit');
     button.disabled = true;
@@ -533,6 +569,7 @@
     }
     if (a.status === 201 && a.data && typeof a.data.api_key === 'string') {
       idempotency = null;
+      saveAttempt(null);
       showSuccess(a.data);
       pollOnce();
       return;

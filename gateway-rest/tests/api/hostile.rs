@@ -223,6 +223,13 @@ fn cases() -> Vec<Case> {
             "route_not_found",
         ),
         case(
+            "static file name longer than the file system allows",
+            M::GET,
+            "/api-packages/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.js",
+            404,
+            "route_not_found",
+        ),
+        case(
             "missing static file",
             M::GET,
             "/api-packages/nope.js",
@@ -614,4 +621,31 @@ async fn slow_header_clients_are_disconnected() {
     assert!(!text.starts_with("HTTP/1.1 5"), "{text}");
     // The server still serves others.
     assert_eq!(s.get("/api/promo/health").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_in_the_static_folder_is_not_followed_out_of_it() {
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.txt"), "top secret").unwrap();
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(
+        site.path().join("index.html"),
+        "<!doctype html><title>ok</title>",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.txt"),
+        site.path().join("leak.txt"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(outside.path(), site.path().join("outside")).unwrap();
+    let dir = site.path().to_owned();
+    let s = Stack::spawn_with(move |c| c.static_dir = dir).await;
+    let page = s.get("/api-packages/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    for path in ["/api-packages/leak.txt", "/api-packages/outside/secret.txt"] {
+        let a = s.get(path).await;
+        a.assert_error(404, "route_not_found");
+        assert!(!a.text.contains("top secret"));
+    }
 }
