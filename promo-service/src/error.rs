@@ -14,6 +14,11 @@ pub enum PromoError {
     /// 400: not an e-mail address.
     #[error("adresse e-mail invalide : {0:?}")]
     InvalidEmail(String),
+    /// 400 (`invalid_email`): the address imitates another one by mixing alphabets (UTS #39).
+    #[error(
+        "adresse e-mail refusée : elle mélange des alphabets différents (par exemple des lettres latines et cyrilliques qui se ressemblent) ; écrivez-la dans un seul alphabet : {0:?}"
+    )]
+    EmailLookalike(String),
     /// 400: no such package.
     #[error("forfait inconnu : {0:?}")]
     UnknownPackage(String),
@@ -65,7 +70,7 @@ impl PromoError {
     pub fn code(&self) -> ErrorCode {
         match self {
             PromoError::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            PromoError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+            PromoError::InvalidEmail(_) | PromoError::EmailLookalike(_) => ErrorCode::InvalidEmail,
             PromoError::UnknownPackage(_) => ErrorCode::UnknownPackage,
             PromoError::Refused(r) => match r {
                 Refusal::Unknown => ErrorCode::PromoUnknown,
