@@ -43,6 +43,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection_error::Error),
     #[error(transparent)]
     Mail(#[from] outbox::worker::WorkerError),
+    #[error("cannot bring stored e-mails to the canonical form: {0}")]
+    Emails(#[source] error::PromoError),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -70,6 +72,18 @@ pub async fn serve_all(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Db::connect(&config.database_url, &MIGRATIONS, &config.pool).await?;
+    // Rows stored under an older e-mail rule join the canonical form before any signup is
+    // served, or a new spelling of their mailbox would pass the uniqueness check.
+    let rewrite = repo::recanonicalise_emails(&db)
+        .await
+        .map_err(ServeError::Emails)?;
+    if rewrite != repo::EmailRewrite::default() {
+        tracing::info!(
+            rewritten = rewrite.rewritten,
+            left = rewrite.left,
+            "stored e-mails brought to the canonical form"
+        );
+    }
     let registry = metrics::Registry::new();
     config.grpc.metrics = Some(Arc::clone(&registry));
     let (stop_tx, stop_rx) = watch::channel(false);

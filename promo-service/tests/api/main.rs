@@ -13,6 +13,7 @@ mod smtp_sink;
 
 mod admin;
 mod concurrency;
+mod email_identity;
 mod grpcurl;
 mod hostile;
 mod idempotency;
