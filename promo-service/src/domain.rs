@@ -298,6 +298,14 @@ pub struct CodeRules {
 }
 
 impl CodeRules {
+    /// Whether a public read of places left (`GetRemaining`, `WatchRemaining`) may show this
+    /// code. The launch code is public (the landing page counts its places) and always shows;
+    /// any other code is handed out privately, and once inactive it answers exactly like an
+    /// unknown code — otherwise those RPCs would tell which guessed names exist or existed.
+    pub fn publicly_visible(&self, is_launch_code: bool) -> bool {
+        self.active || is_launch_code
+    }
+
     pub fn remaining(&self) -> Option<u32> {
         self.max_redemptions.map(|m| m.saturating_sub(self.used))
     }

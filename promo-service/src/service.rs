@@ -291,6 +291,7 @@ impl PromoApi {
             .cache
             .code(&code)
             .await?
+            .filter(|row| row.rules.publicly_visible(code == self.launch_code))
             .ok_or(PromoError::Refused(Refusal::Unknown))?;
         Ok(remaining_msg(
             &row.code,
