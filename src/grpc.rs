@@ -115,6 +115,14 @@ pub fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Sets `authorization: Bearer <token>` on an outgoing call (a token that is not a valid header
+/// value is not sent, and the callee refuses the call as unauthenticated).
+pub fn set_bearer<T>(req: &mut tonic::Request<T>, token: &str) {
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        req.metadata_mut().insert("authorization", value);
+    }
+}
+
 /// Names of the per-RPC metrics every gRPC service exports.
 pub const RPC_REQUESTS: &str = "iaf_grpc_requests_total";
 pub const RPC_LATENCY: &str = "iaf_grpc_request_duration_seconds";

@@ -43,6 +43,11 @@ pub enum PromoError {
     /// 401: missing or wrong admin token / API key.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// 403: an internal RPC called without the internal token (the caller is not a service of
+    /// the platform). Distinct from 401 so that llm-gateway never mistakes its own missing
+    /// credential for a customer's invalid API key.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 503: the database is unreachable or overloaded.
     #[error("service momentanément indisponible, veuillez réessayer")]
     Unavailable(#[source] sqlx::Error),
@@ -86,6 +91,7 @@ impl PromoError {
             PromoError::Conflict(_) => ErrorCode::Conflict,
             PromoError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             PromoError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            PromoError::Forbidden(_) => ErrorCode::PermissionDenied,
             PromoError::Unavailable(_) => ErrorCode::Unavailable,
             PromoError::Internal(_) => ErrorCode::Internal,
         }

@@ -199,7 +199,8 @@ async fn serve_with_db(
         stop_rx,
         config.read_cache_ttl,
     )
-    .with_mail(config.mail.clone(), mail_wake);
+    .with_mail(config.mail.clone(), mail_wake)
+    .with_internal_token(config.internal_token.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
