@@ -115,6 +115,7 @@ async fn bogus_paths_and_private_codes_do_not_grow_the_series(backend: Backend) 
         let _ = call_path(channel.clone(), format!("/warmup.Svc/M{i}")).await;
     }
     let before = series(&scrape(maddr, "/metrics").await);
+    assert!(before > 20, "the scrape was read ({before} series)");
 
     for i in 0..200 {
         let status = call_path(channel.clone(), format!("/bogus{i}.Service/Method{i}"))
