@@ -1,9 +1,15 @@
 //! Serving a tonic router the same way in every service: reflection for `grpcurl`, a tracing span
 //! per call, size limits, and a graceful shutdown that lets in-flight calls finish.
+//!
+//! Invariant of the RPC metrics: every label value comes from a set fixed at build time (the
+//! methods of the platform's contracts, health and reflection; the gRPC status codes), whatever
+//! path a client sends — any other path is counted under `method="unknown"`. A label fed by the
+//! network would otherwise make one time series per bogus path, kept forever.
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -133,6 +139,14 @@ pub fn bearer_token(metadata: &tonic::metadata::MetadataMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Sets `authorization: Bearer <token>` on an outgoing call (a token that is not a valid header
+/// value is not sent, and the callee refuses the call as unauthenticated).
+pub fn set_bearer<T>(req: &mut tonic::Request<T>, token: &str) {
+    if let Ok(value) = format!("Bearer {token}").parse() {
+        req.metadata_mut().insert("authorization", value);
+    }
+}
+
 /// Names of the per-RPC metrics every gRPC service exports.
 pub const RPC_REQUESTS: &str = "iaf_grpc_requests_total";
 pub const RPC_LATENCY: &str = "iaf_grpc_request_duration_seconds";
@@ -148,6 +162,54 @@ fn describe_rpc_metrics(m: &Registry) {
         "histogram",
         "Time to the response headers of a gRPC call (whole call for unary RPCs), by method.",
     );
+}
+
+/// The `method` label of calls to a path outside [`known_methods`].
+pub const UNKNOWN_METHOD: &str = "unknown";
+
+/// gRPC reflection's paths (its descriptors are not in the sets read by [`known_methods`]).
+const REFLECTION_METHODS: [&str; 2] = [
+    "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+];
+
+/// Every `/package.Service/Method` path of the platform's contracts, gRPC health and reflection,
+/// read once from the embedded descriptors.
+pub fn known_methods() -> &'static BTreeSet<String> {
+    static KNOWN: OnceLock<BTreeSet<String>> = OnceLock::new();
+    KNOWN.get_or_init(|| {
+        use prost::Message as _;
+        let mut known: BTreeSet<String> =
+            REFLECTION_METHODS.iter().map(|m| (*m).to_owned()).collect();
+        for bytes in [FILE_DESCRIPTOR_SET, tonic_health::pb::FILE_DESCRIPTOR_SET] {
+            // Built into the binary by build.rs and tonic-health: decoding cannot fail at run
+            // time unless the build is broken, and then the paths are merely labelled `unknown`.
+            let Ok(set) = prost_types::FileDescriptorSet::decode(bytes) else {
+                continue;
+            };
+            for file in &set.file {
+                let package = file.package();
+                for service in &file.service {
+                    let full = if package.is_empty() {
+                        service.name().to_owned()
+                    } else {
+                        format!("{package}.{}", service.name())
+                    };
+                    for method in &service.method {
+                        known.insert(format!("/{full}/{}", method.name()));
+                    }
+                }
+            }
+        }
+        known
+    })
+}
+
+/// The metric label of a request path: the path itself if it is a known method, else `unknown`.
+pub fn method_label(path: &str) -> &'static str {
+    known_methods()
+        .get(path)
+        .map_or(UNKNOWN_METHOD, String::as_str)
 }
 
 /// Records every call's method, gRPC status and latency.
@@ -188,7 +250,7 @@ where
         let record = self
             .registry
             .clone()
-            .map(|r| (r, req.uri().path().to_owned(), Instant::now()));
+            .map(|r| (r, method_label(req.uri().path()), Instant::now()));
         RpcMetricsFuture {
             inner: self.inner.call(req),
             record,
@@ -200,7 +262,7 @@ pin_project_lite::pin_project! {
     struct RpcMetricsFuture<F> {
         #[pin]
         inner: F,
-        record: Option<(Arc<Registry>, String, Instant)>,
+        record: Option<(Arc<Registry>, &'static str, Instant)>,
     }
 }
 
@@ -226,8 +288,8 @@ where
                 Err(_) => tonic::Code::Unavailable,
             };
             let code = format!("{code:?}");
-            registry.inc(RPC_REQUESTS, &[("method", &method), ("code", &code)], 1.0);
-            registry.observe(RPC_LATENCY, &[("method", &method)], started.elapsed());
+            registry.inc(RPC_REQUESTS, &[("method", method), ("code", &code)], 1.0);
+            registry.observe(RPC_LATENCY, &[("method", method)], started.elapsed());
         }
         Poll::Ready(out)
     }
@@ -276,6 +338,24 @@ mod tests {
         assert!(balanced_channel("http://127.0.0.1:1", |e| e).is_ok());
         assert!(balanced_channel("http://127.0.0.1:1, http://127.0.0.1:2", |e| e).is_ok());
         assert!(balanced_channel("not a url", |e| e).is_err());
+    }
+
+    #[test]
+    fn method_labels_come_from_the_contracts_only() {
+        assert_eq!(
+            method_label("/iafactory.promo.v1.PromoService/Signup"),
+            "/iafactory.promo.v1.PromoService/Signup"
+        );
+        assert_eq!(
+            method_label("/grpc.health.v1.Health/Check"),
+            "/grpc.health.v1.Health/Check"
+        );
+        assert_eq!(method_label(REFLECTION_METHODS[0]), REFLECTION_METHODS[0]);
+        for bogus in ["/x.Y/Z", "/iafactory.promo.v1.PromoService/Nope", "", "/"] {
+            assert_eq!(method_label(bogus), UNKNOWN_METHOD);
+        }
+        // Bounded by the contracts: a few dozen paths, not one per request.
+        assert!((20..200).contains(&known_methods().len()));
     }
 
     #[test]

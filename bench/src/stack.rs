@@ -11,6 +11,8 @@ use sqlx::Connection;
 use tokio::sync::watch;
 
 pub const ADMIN: &str = "bench-admin-token-0123456789";
+/// INTERNAL_TOKEN shared by the services of the bench stack.
+pub const INTERNAL: &str = "bench-internal-token-0123456789";
 
 pub use iafactory_testkit::Backend;
 
@@ -53,6 +55,7 @@ impl Stack {
             iafactory::net::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
         let promo = promo_l.local_addr().map_err(|e| e.to_string())?;
         let mut promo_config = promo_service::Config::new(promo_db.clone(), ADMIN);
+        promo_config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL));
         promo_config.pool.max_connections = 32;
         let fut = promo_service::serve(promo_config, promo_l, stopped(&stop_rx));
         tasks.push(tokio::spawn(async move {
@@ -90,6 +93,8 @@ impl Stack {
             &llm_db,
             "--promo-service-url",
             &format!("http://{promo}"),
+            "--internal-token",
+            INTERNAL,
         ])?
         .into_config(|k| match k {
             "GROQ_API_KEY" => Some("bench-key".to_owned()),
@@ -108,6 +113,7 @@ impl Stack {
         rest_config.validate_rate = None;
         rest_config.signup_rate = None;
         rest_config.backend_connections = 4;
+        rest_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL));
         let fut = gateway_rest::serve(rest_config, rest_l, stopped(&stop_rx));
         tasks.push(tokio::spawn(async move {
             if let Err(e) = fut.await {

@@ -37,6 +37,7 @@ use pb::promo_service_client::PromoServiceClient;
 use tonic::transport::{Channel, Endpoint};
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+const INTERNAL_TOKEN: &str = "bench-internal-token-0123456789";
 
 struct Args {
     secs: f64,
@@ -317,7 +318,8 @@ fn main() {
         };
         let promo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let promo_addr = promo_listener.local_addr().unwrap();
-        let config = promo_service::Config::new(db_url.clone(), ADMIN_TOKEN);
+        let mut config = promo_service::Config::new(db_url.clone(), ADMIN_TOKEN);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         tokio::spawn(promo_service::serve(
             config,
             promo_listener,
@@ -337,6 +339,7 @@ fn main() {
         gw_config.signup_rate = None;
         gw_config.backend_connections = args.backend_connections;
         gw_config.remaining_cache = args.cache;
+        gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let gw_addr = gw_listener.local_addr().unwrap();
         tokio::spawn(gateway_rest::serve(
@@ -476,11 +479,12 @@ async fn start_llm(
          [[models]]\nname = \"bench\"\nroutes = [{{ provider = \"local\", model = \"m\", input_usd_per_mtok = 0.5, output_usd_per_mtok = 1.5 }}]\n"
     );
     let catalog = llm_gateway::catalog::Catalog::from_toml("bench", &toml).unwrap();
-    let cfg = llm_gateway::Config::new(
+    let mut cfg = llm_gateway::Config::new(
         format!("sqlite://{}/llm.db", dir.display()),
         format!("http://{promo_addr}"),
         catalog,
     );
+    cfg.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let handle = llm_gateway::start(cfg, listener).await.unwrap();
     let addr = handle.addr;

@@ -10,7 +10,7 @@ use iafactory::telemetry::LogFormat;
 
 use crate::ratelimit::RateSpec;
 
-pub use iafactory::secret::AdminToken;
+pub use iafactory::secret::{AdminToken, InternalToken};
 
 /// What the library runs with.
 #[derive(Debug, Clone)]
@@ -41,6 +41,9 @@ pub struct Config {
     pub static_dir: PathBuf,
     /// Token for `/api/gateway/providers` (promo admin routes are checked by promo-service).
     pub admin_token: Option<AdminToken>,
+    /// Sent to llm-gateway's `ListProviders` (behind `/api/gateway/providers` and the public
+    /// `/api/platform/status`); `None`: those two routes answer 503.
+    pub internal_token: Option<InternalToken>,
     /// Requests served at once before new ones are shed with 503.
     pub max_in_flight: usize,
     /// Interval of keep-alive comments on server-sent event streams.
@@ -76,6 +79,7 @@ impl Config {
             client_ip_header: None,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static/api-packages")),
             admin_token: None,
+            internal_token: None,
             max_in_flight: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             remaining_cache: false,
@@ -173,6 +177,12 @@ pub struct Args {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
+    /// Token shared by the platform's services (the same as promo-service's and llm-gateway's),
+    /// sent to llm-gateway to read provider status. Unset: /api/gateway/providers and
+    /// /api/platform/status answer 503.
+    #[arg(long, env = "INTERNAL_TOKEN", hide_env_values = true)]
+    pub internal_token: Option<String>,
+
     /// Requests served at once before shedding with 503.
     #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 10_000)]
     pub max_in_flight: usize,
@@ -215,6 +225,8 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("ADMIN_TOKEN is too short: use at least 16 characters")]
     WeakAdminToken,
+    #[error("INTERNAL_TOKEN is too short: use at least 16 characters")]
+    WeakInternalToken,
 }
 
 impl Args {
@@ -283,6 +295,11 @@ impl Args {
             Some(t) => Some(AdminToken::new(t)),
             None => None,
         };
+        config.internal_token = match self.internal_token.filter(|t| !t.trim().is_empty()) {
+            Some(t) if t.trim().len() < 16 => return Err(ConfigError::WeakInternalToken),
+            Some(t) => Some(InternalToken::new(t.trim())),
+            None => None,
+        };
         Ok(config)
     }
 }
@@ -347,6 +364,7 @@ mod tests {
         assert!(err(&["--request-timeout-secs", "0"]).contains("REQUEST_TIMEOUT_SECS"));
         assert!(err(&["--client-ip-header", "bad header"]).contains("CLIENT_IP_HEADER"));
         assert!(err(&["--admin-token", "short"]).contains("ADMIN_TOKEN"));
+        assert!(err(&["--internal-token", "short"]).contains("INTERNAL_TOKEN"));
         assert!(err(&["--max-event-streams", "0"]).contains("MAX_EVENT_STREAMS"));
     }
 }

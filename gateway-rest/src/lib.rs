@@ -37,7 +37,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use config::{AdminToken, Args, Config, ConfigError};
+pub use config::{AdminToken, Args, Config, ConfigError, InternalToken};
 
 use crate::backend::Backend;
 use crate::metrics::Metrics;

@@ -28,6 +28,11 @@ async fn main() -> ExitCode {
     if config.admin_token.is_none() {
         tracing::warn!("ADMIN_TOKEN is not set: /api/gateway/providers is refused");
     }
+    if config.internal_token.is_none() {
+        tracing::warn!(
+            "INTERNAL_TOKEN is not set: /api/gateway/providers and /api/platform/status answer 503"
+        );
+    }
     let listener = match iafactory::net::bind(listen) {
         Ok(l) => l,
         Err(e) => {

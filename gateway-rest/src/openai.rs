@@ -617,12 +617,7 @@ fn circuit_name(c: i32) -> &'static str {
 /// `GET /api/gateway/providers` (admin): provider configuration, circuit state, latency, errors.
 pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     require_admin(&state, &headers)?;
-    let req = backend::request(
-        pb::ListProvidersRequest {},
-        &headers,
-        &[Forward::Authorization],
-    )?;
-    let list = client(&state).list_providers(req).await?.into_inner();
+    let list = list_providers(&state, &headers).await?;
     #[derive(Serialize)]
     struct Out {
         mock_active: bool,
@@ -686,8 +681,7 @@ struct PlatformStatus {
 /// `GET /api/platform/status` (public): the landing page's figures — how many real providers are
 /// configured and the median latency of the last calls they answered. Aggregates only: no names, URLs or error details.
 pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let req = backend::request(pb::ListProvidersRequest {}, &headers, &[])?;
-    let list = client(&state).list_providers(req).await?.into_inner();
+    let list = list_providers(&state, &headers).await?;
     let real: Vec<&pb::ProviderStatus> = list
         .providers
         .iter()
@@ -705,6 +699,40 @@ pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) 
             mock_active: list.mock_active,
         },
     ))
+}
+
+/// llm-gateway's `ListProviders`, called with gateway-rest's internal token (llm-gateway answers
+/// only the platform's services). A token missing here or refused there is gateway-rest's own
+/// misconfiguration: a logged 503 for the caller, never a 401/403 that would read as theirs.
+async fn list_providers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<pb::ListProvidersResponse, ApiError> {
+    let unavailable = || {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "État des fournisseurs momentanément indisponible.",
+        )
+    };
+    let Some(token) = &state.config.internal_token else {
+        tracing::error!(
+            "INTERNAL_TOKEN is not set on gateway-rest: llm-gateway's provider list cannot be read"
+        );
+        return Err(unavailable());
+    };
+    let mut req = backend::request(pb::ListProvidersRequest {}, headers, &[])?;
+    iafactory::grpc::set_bearer(&mut req, token.expose());
+    match client(state).list_providers(req).await {
+        Ok(list) => Ok(list.into_inner()),
+        Err(status) if status.code() == tonic::Code::PermissionDenied => {
+            tracing::error!(
+                message = status.message(),
+                "llm-gateway refused gateway-rest's INTERNAL_TOKEN"
+            );
+            Err(unavailable())
+        }
+        Err(status) => Err(status.into()),
+    }
 }
 
 /// The provider list is operator information: it needs gateway-rest's admin token.

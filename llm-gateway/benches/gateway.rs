@@ -36,6 +36,9 @@ use upstream::{Upstream, openai_ok};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// INTERNAL_TOKEN shared by promo-service and the gateway under test.
+const INTERNAL_TOKEN: &str = "bench-internal-token-0123456789";
+
 struct Stats {
     rps: f64,
     p50_us: f64,
@@ -158,7 +161,9 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
     let promo_url = format!("sqlite://{}/promo.db", dir.path().display());
     let promo_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let promo_addr = promo_listener.local_addr().unwrap();
-    let promo_cfg = promo_service::Config::new(promo_url.clone(), "bench-admin-token-0123456789");
+    let mut promo_cfg =
+        promo_service::Config::new(promo_url.clone(), "bench-admin-token-0123456789");
+    promo_cfg.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     tokio::spawn(promo_service::serve(
         promo_cfg,
         promo_listener,
@@ -202,11 +207,12 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
         up.url("/v1")
     );
     let catalog = llm_gateway::catalog::Catalog::from_toml("bench", &toml).unwrap();
-    let cfg = llm_gateway::Config::new(
+    let mut cfg = llm_gateway::Config::new(
         format!("sqlite://{}/llm.db", dir.path().display()),
         format!("http://{promo_addr}"),
         catalog,
     );
+    cfg.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw = llm_gateway::start(cfg, listener).await.unwrap();
     let gw_addr = gw.addr;

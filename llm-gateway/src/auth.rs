@@ -1,4 +1,6 @@
-//! API key authentication through promo-service's `AuthenticateKey`, cached briefly.
+//! API key authentication through promo-service's `AuthenticateKey`, cached briefly. Each call
+//! carries the internal token (`INTERNAL_TOKEN`); promo-service refusing that token is a
+//! configuration error (503, logged), never an invalid key.
 //!
 //! The cache keeps, per SHA-256 of the key (never the key itself), the key's owner, package
 //! limits and allowed models for `ttl` (5 s by default), and an unknown or revoked key's refusal
@@ -16,6 +18,8 @@ use iafactory::proto::iafactory::promo::v1::AuthenticateKeyRequest;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
+
+use iafactory::secret::InternalToken;
 
 use crate::error::GatewayError;
 use crate::quota::Limits;
@@ -50,6 +54,8 @@ const SWEEP_ABOVE: usize = 50_000;
 
 struct Inner {
     client: PromoServiceClient<Channel>,
+    /// Presented on every `AuthenticateKey` call: promo-service answers only platform services.
+    token: Option<InternalToken>,
     cache: Mutex<HashMap<[u8; 32], Cached>>,
     ttl: Duration,
     negative_ttl: Duration,
@@ -80,6 +86,7 @@ impl Authenticator {
     /// promo-service is not up yet.
     pub fn new(
         promo_url: &str,
+        token: Option<InternalToken>,
         ttl: Duration,
         negative_ttl: Duration,
     ) -> Result<Self, tonic::transport::Error> {
@@ -92,6 +99,7 @@ impl Authenticator {
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 client: PromoServiceClient::new(channel),
+                token,
                 cache: Mutex::new(HashMap::new()),
                 ttl,
                 negative_ttl,
@@ -167,6 +175,9 @@ impl Authenticator {
             api_key: key.to_owned(),
         });
         req.set_timeout(inner.call_timeout);
+        if let Some(token) = &inner.token {
+            iafactory::grpc::set_bearer(&mut req, token.expose());
+        }
         let entry = match inner.client.clone().authenticate_key(req).await {
             Ok(resp) => {
                 let r = resp.into_inner();
@@ -191,8 +202,17 @@ impl Authenticator {
             Err(status) => match status.code() {
                 tonic::Code::Unauthenticated
                 | tonic::Code::NotFound
-                | tonic::Code::PermissionDenied
                 | tonic::Code::InvalidArgument => Checked::Refused,
+                // promo-service refuses this gateway, not the key: a configuration error
+                // (INTERNAL_TOKEN differs), reported as unavailable and never cached, so customers
+                // are not told their valid key is invalid.
+                tonic::Code::PermissionDenied => {
+                    tracing::error!(
+                        message = status.message(),
+                        "promo-service refused this gateway's INTERNAL_TOKEN: API keys cannot be checked"
+                    );
+                    return Checked::Unavailable;
+                }
                 _ => {
                     tracing::warn!(code = ?status.code(), message = status.message(), "promo-service key check failed");
                     return Checked::Unavailable;

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use iafactory::secret::InternalToken;
 use iafactory::telemetry::LogFormat;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -19,6 +20,10 @@ pub struct Config {
     pub database_url: String,
     /// promo-service gRPC URL, for API key checks.
     pub promo_service_url: String,
+    /// Presented to promo-service's `AuthenticateKey` and required from callers of
+    /// `ListProviders` (gateway-rest). `None`: key checks are refused by promo-service and
+    /// `ListProviders` answers nobody.
+    pub internal_token: Option<InternalToken>,
     /// Providers (with keys resolved) and models.
     pub catalog: Catalog,
     pub routing: RoutingSettings,
@@ -42,6 +47,7 @@ impl Config {
         Config {
             database_url: database_url.into(),
             promo_service_url: promo_service_url.into(),
+            internal_token: None,
             catalog,
             routing: RoutingSettings::default(),
             auth_cache_ttl: Duration::from_secs(5),
@@ -84,6 +90,12 @@ pub struct Args {
         default_value = "http://127.0.0.1:50051"
     )]
     pub promo_service_url: String,
+
+    /// Token shared by the platform's services (the same on promo-service and gateway-rest): sent to
+    /// promo-service to check API keys, and required (as `authorization: Bearer …`) by
+    /// `ListProviders`. Required; with promo-service in dev mode, use the value it logs.
+    #[arg(long, env = "INTERNAL_TOKEN", hide_env_values = true)]
+    pub internal_token: Option<String>,
 
     /// Model catalogue file (TOML) applied over the built-in one.
     #[arg(long, env = "LLM_GATEWAY_CATALOG")]
@@ -187,7 +199,21 @@ impl Args {
         }
         iafactory::db::Backend::from_url(&self.database_url)
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let internal = match self.internal_token.as_deref().map(str::trim) {
+            Some(t) if t.len() >= 16 => InternalToken::new(t),
+            Some(t) if !t.is_empty() => {
+                return Err(ConfigError::Invalid(
+                    "INTERNAL_TOKEN is too short: use at least 16 characters".into(),
+                ));
+            }
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "INTERNAL_TOKEN is not set: give llm-gateway the same value as promo-service (which checks it on API key lookups)".into(),
+                ));
+            }
+        };
         let mut config = Config::new(self.database_url, self.promo_service_url, catalog);
+        config.internal_token = Some(internal);
         config.auth_cache_ttl = Duration::from_millis(self.auth_cache_ttl_ms);
         config.usage_flush_interval = Duration::from_millis(self.usage_flush_ms);
         config.routing = RoutingSettings {
@@ -209,7 +235,12 @@ mod tests {
 
     #[test]
     fn defaults_resolve_and_errors_name_the_setting() {
-        let args = Args::try_parse_from(["llm-gateway"]);
+        let missing = Args::try_parse_from(["llm-gateway"])
+            .ok()
+            .and_then(|a| a.into_config(|_| None).err())
+            .map(|e| e.to_string());
+        assert!(missing.is_some_and(|e| e.contains("INTERNAL_TOKEN")));
+        let args = Args::try_parse_from(["llm-gateway", "--internal-token", "internal-0123456789"]);
         assert!(args.is_ok());
         let Ok(args) = args else { return };
         assert_eq!(args.listen.port(), 50052);

@@ -32,6 +32,10 @@ pub enum GatewayError {
     /// 401 / UNAUTHENTICATED: missing, unknown or revoked API key.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// 403 / PERMISSION_DENIED: an internal RPC (`ListProviders`) called without the internal
+    /// token.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 404 / NOT_FOUND: no public model with this name.
     #[error("unknown model {0:?}; see ListModels")]
     ModelNotFound(String),
@@ -89,6 +93,7 @@ impl GatewayError {
         match self {
             GatewayError::InvalidArgument(_) => ErrorCode::InvalidArgument,
             GatewayError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            GatewayError::Forbidden(_) => ErrorCode::PermissionDenied,
             GatewayError::ModelNotFound(_) => ErrorCode::ModelNotFound,
             GatewayError::ModelNotAllowed { .. } => ErrorCode::ModelNotAllowed,
             GatewayError::Quota { limit, .. } => match limit {

@@ -140,6 +140,7 @@ pub async fn start_with_metrics(
     }
     let auth = Authenticator::new(
         &config.promo_service_url,
+        config.internal_token.clone(),
         config.auth_cache_ttl,
         config.auth_negative_ttl,
     )
@@ -151,6 +152,7 @@ pub async fn start_with_metrics(
         usage: UsageRecorder::new(store.clone()),
         metrics,
         recent: Default::default(),
+        internal: config.internal_token.clone(),
     });
 
     let (health, health_service) = tonic_health::server::health_reporter();

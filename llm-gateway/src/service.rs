@@ -37,6 +37,9 @@ pub struct Shared {
     pub usage: UsageRecorder,
     pub metrics: Arc<Metrics>,
     pub recent: RecentLatencies,
+    /// Required by `ListProviders` (provider names, base URLs, error details are operator
+    /// information); `None`: nobody may call it.
+    pub internal: Option<iafactory::secret::InternalToken>,
 }
 
 /// Latencies of the last calls a real provider answered (whole answer for unary calls, first
@@ -703,8 +706,17 @@ impl LlmGateway for GatewayApi {
 
     async fn list_providers(
         &self,
-        _request: Request<pb::ListProvidersRequest>,
+        request: Request<pb::ListProvidersRequest>,
     ) -> Result<Response<pb::ListProvidersResponse>, Status> {
+        let allowed = iafactory::grpc::bearer_token(request.metadata())
+            .zip(self.shared.internal.as_ref())
+            .is_some_and(|(presented, token)| token.matches(presented));
+        if !allowed {
+            return Err(GatewayError::Forbidden(
+                "ListProviders is internal: send authorization: Bearer <INTERNAL_TOKEN>",
+            )
+            .into());
+        }
         Ok(Response::new(self.shared.list_providers()))
     }
 

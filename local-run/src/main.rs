@@ -71,6 +71,11 @@ async fn run(args: Args) -> Result<(), String> {
         Ok(t) if t.trim().len() >= 16 => t.trim().to_owned(),
         _ => promo_service::secrets::random_token(24),
     };
+    // One token for the three services' calls to each other (never printed: nobody types it).
+    let internal_token = match std::env::var("INTERNAL_TOKEN") {
+        Ok(t) if t.trim().len() >= 16 => t.trim().to_owned(),
+        _ => promo_service::secrets::random_token(24),
+    };
 
     let promo_listener = bind(args.host, args.promo_port, "promo-service").await?;
     let llm_listener = bind(args.host, args.llm_port, "llm-gateway").await?;
@@ -83,7 +88,7 @@ async fn run(args: Args) -> Result<(), String> {
     );
 
     // Each service reads the same flags and environment as its own binary; only the addresses,
-    // databases and the shared admin token are decided here.
+    // databases and the shared admin and internal tokens are decided here.
     let promo_args = promo_service::config::Args::try_parse_from([
         "promo-service",
         "--listen",
@@ -92,6 +97,8 @@ async fn run(args: Args) -> Result<(), String> {
         &sqlite_url(&args.data_dir, "promo.db"),
         "--admin-token",
         &admin_token,
+        "--internal-token",
+        &internal_token,
         "--public-url",
         &format!("http://{http_addr}"),
     ])
@@ -108,6 +115,8 @@ async fn run(args: Args) -> Result<(), String> {
         &sqlite_url(&args.data_dir, "llm-gateway.db"),
         "--promo-service-url",
         &promo_url,
+        "--internal-token",
+        &internal_token,
     ])
     .map_err(|e| format!("llm-gateway configuration: {e}"))?
     .into_config(|k| std::env::var(k).ok())
@@ -126,6 +135,8 @@ async fn run(args: Args) -> Result<(), String> {
         &llm_url,
         "--admin-token",
         &admin_token,
+        "--internal-token",
+        &internal_token,
         "--static-dir",
         &std::env::var("STATIC_DIR").unwrap_or_else(|_| static_dir.to_owned()),
     ])

@@ -11,6 +11,8 @@ use std::time::Duration;
 use iafactory_testkit::{Backend, ScratchDb};
 
 const ADMIN: &str = "replica-admin-token-0123456789";
+/// INTERNAL_TOKEN, the same on every process, as in docker-compose.yml.
+const INTERNAL: &str = "replica-internal-token-0123456789";
 
 /// The workspace's built binaries sit next to this test's executable (`target/<profile>/`);
 /// `cargo test --workspace` builds them.
@@ -104,6 +106,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
                 &[
                     ("DATABASE_URL", promo_db.url.clone()),
                     ("ADMIN_TOKEN", ADMIN.into()),
+                    ("INTERNAL_TOKEN", INTERNAL.into()),
                     (
                         "PROMO_SERVICE_ADDR",
                         format!("127.0.0.1:{}", promo_ports[i]),
@@ -136,6 +139,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
                 &[
                     ("DATABASE_URL", llm_db.url.clone()),
                     ("PROMO_SERVICE_URL", promo_urls.clone()),
+                    ("INTERNAL_TOKEN", INTERNAL.into()),
                     ("LLM_GATEWAY_ADDR", format!("127.0.0.1:{}", llm_ports[i])),
                     (
                         "LLM_GATEWAY_METRICS_ADDR",
@@ -161,6 +165,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
                 llm_ports.map(|p| format!("http://127.0.0.1:{p}")).join(","),
             ),
             ("ADMIN_TOKEN", ADMIN.into()),
+            ("INTERNAL_TOKEN", INTERNAL.into()),
             ("RATE_SIGNUP_PER_MIN", "100000".into()),
             ("RATE_SIGNUP_BURST", "100000".into()),
             (

@@ -106,6 +106,22 @@ async fn one_command_runs_everything_and_ctrl_c_stops_it() {
         .unwrap();
     assert_eq!(stats.status(), 200, "the printed admin token works");
 
+    // The services' internal token (generated once, given to all three) opens the internal
+    // calls: the chat above checked its key with it; provider status reads with it.
+    let status = http
+        .get(format!("{base}/api/platform/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 200, "public status without any credential");
+    let providers = http
+        .get(format!("{base}/api/gateway/providers"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(providers.status(), 200);
+
     // Ctrl-C stops all three, cleanly.
     let pid = child.id().to_string();
     assert!(

@@ -9,6 +9,7 @@ use iafactory::telemetry::LogFormat;
 
 use crate::domain::CodeName;
 use crate::secrets::{self, AdminToken};
+use iafactory::secret::InternalToken;
 
 /// Flags and environment of the `promo-service` binary.
 #[derive(Debug, Clone, clap::Parser)]
@@ -34,7 +35,14 @@ pub struct Args {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Local development: generate and log an admin token when none is given.
+    /// Token the other services present (as `authorization: Bearer …`) on internal RPCs:
+    /// llm-gateway's `AuthenticateKey` calls. Give the same value to llm-gateway and gateway-rest.
+    /// Required unless `--dev`.
+    #[arg(long, env = "INTERNAL_TOKEN", hide_env_values = true)]
+    pub internal_token: Option<String>,
+
+    /// Local development: generate and log an admin token and an internal token when none is
+    /// given.
     #[arg(long, env = "IAF_DEV", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub dev: bool,
 
@@ -146,6 +154,19 @@ impl std::fmt::Debug for MailConfig {
     }
 }
 
+/// Tokens generated in dev mode, for the operator to read in the log.
+#[derive(Default)]
+pub struct GeneratedTokens {
+    pub admin: Option<String>,
+    pub internal: Option<String>,
+}
+
+impl std::fmt::Debug for GeneratedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GeneratedTokens(***)")
+    }
+}
+
 /// The validated configuration the library runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -154,6 +175,9 @@ pub struct Config {
     pub read_cache_ttl: Duration,
     pub database_url: String,
     pub admin_token: AdminToken,
+    /// Required by `AuthenticateKey` (which answers with the key owner's e-mail); `None`: only the
+    /// admin token opens it.
+    pub internal_token: Option<InternalToken>,
     pub launch_code: CodeName,
     pub live_poll_interval: Duration,
     pub pool: PoolOptions,
@@ -171,6 +195,12 @@ pub enum ConfigError {
     MissingAdminToken,
     #[error("ADMIN_TOKEN is too short: use at least 16 characters")]
     WeakAdminToken,
+    #[error(
+        "INTERNAL_TOKEN is not set: set it (at least 16 characters, the same on llm-gateway and gateway-rest) or start with --dev / IAF_DEV=true for a generated one"
+    )]
+    MissingInternalToken,
+    #[error("INTERNAL_TOKEN is too short: use at least 16 characters")]
+    WeakInternalToken,
     #[error("LAUNCH_CODE is not a valid code: {0}")]
     LaunchCode(String),
     #[error("{0} must be greater than 0")]
@@ -185,6 +215,7 @@ impl Config {
         Config {
             database_url: database_url.into(),
             admin_token: AdminToken::new(admin_token.into()),
+            internal_token: None,
             launch_code: CodeName::launch30(),
             live_poll_interval: Duration::from_millis(500),
             pool: PoolOptions::default(),
@@ -195,20 +226,28 @@ impl Config {
         }
     }
 
-    /// Validates the flags. Returns the config and, in dev mode, the generated admin token.
-    pub fn from_args(args: &Args) -> Result<(Config, Option<String>), ConfigError> {
-        let (token, generated) = match args.admin_token.as_deref().map(str::trim) {
+    /// Validates the flags. Returns the config and, in dev mode, the tokens it generated.
+    pub fn from_args(args: &Args) -> Result<(Config, GeneratedTokens), ConfigError> {
+        let mut generated = GeneratedTokens::default();
+        let token = match args.admin_token.as_deref().map(str::trim) {
             Some(t) if !t.is_empty() => {
                 if t.len() < 16 {
                     return Err(ConfigError::WeakAdminToken);
                 }
-                (t.to_owned(), None)
+                t.to_owned()
             }
-            _ if args.dev => {
-                let t = secrets::random_token(24);
-                (t.clone(), Some(t))
-            }
+            _ if args.dev => generated.admin.insert(secrets::random_token(24)).clone(),
             _ => return Err(ConfigError::MissingAdminToken),
+        };
+        let internal = match args.internal_token.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => {
+                if t.len() < 16 {
+                    return Err(ConfigError::WeakInternalToken);
+                }
+                t.to_owned()
+            }
+            _ if args.dev => generated.internal.insert(secrets::random_token(24)).clone(),
+            _ => return Err(ConfigError::MissingInternalToken),
         };
         if args.live_poll_ms == 0 {
             return Err(ConfigError::Zero("LIVE_POLL_MS"));
@@ -240,6 +279,7 @@ impl Config {
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let mut config = Config::new(args.database_url.clone(), token);
+        config.internal_token = Some(InternalToken::new(internal));
         config.launch_code = launch_code;
         config.live_poll_interval = Duration::from_millis(args.live_poll_ms);
         config.read_cache_ttl = Duration::from_millis(args.read_cache_ms);

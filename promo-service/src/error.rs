@@ -14,6 +14,11 @@ pub enum PromoError {
     /// 400: not an e-mail address.
     #[error("adresse e-mail invalide : {0:?}")]
     InvalidEmail(String),
+    /// 400 (`invalid_email`): the address imitates another one by mixing alphabets (UTS #39).
+    #[error(
+        "adresse e-mail refusée : elle mélange des alphabets différents (par exemple des lettres latines et cyrilliques qui se ressemblent) ; écrivez-la dans un seul alphabet : {0:?}"
+    )]
+    EmailLookalike(String),
     /// 400: no such package.
     #[error("forfait inconnu : {0:?}")]
     UnknownPackage(String),
@@ -38,6 +43,11 @@ pub enum PromoError {
     /// 401: missing or wrong admin token / API key.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// 403: an internal RPC called without the internal token (the caller is not a service of
+    /// the platform). Distinct from 401 so that llm-gateway never mistakes its own missing
+    /// credential for a customer's invalid API key.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 503: the database is unreachable or overloaded.
     #[error("service momentanément indisponible, veuillez réessayer")]
     Unavailable(#[source] sqlx::Error),
@@ -64,7 +74,7 @@ impl PromoError {
     pub fn code(&self) -> ErrorCode {
         match self {
             PromoError::InvalidArgument(_) => ErrorCode::InvalidArgument,
-            PromoError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+            PromoError::InvalidEmail(_) | PromoError::EmailLookalike(_) => ErrorCode::InvalidEmail,
             PromoError::UnknownPackage(_) => ErrorCode::UnknownPackage,
             PromoError::Refused(r) => match r {
                 Refusal::Unknown => ErrorCode::PromoUnknown,
@@ -80,6 +90,7 @@ impl PromoError {
             PromoError::Conflict(_) => ErrorCode::Conflict,
             PromoError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             PromoError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            PromoError::Forbidden(_) => ErrorCode::PermissionDenied,
             PromoError::Unavailable(_) => ErrorCode::Unavailable,
             PromoError::Internal(_) => ErrorCode::Internal,
         }

@@ -43,6 +43,8 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection_error::Error),
     #[error(transparent)]
     Mail(#[from] outbox::worker::WorkerError),
+    #[error("cannot bring stored e-mails to the canonical form: {0}")]
+    Emails(#[source] error::PromoError),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -70,6 +72,18 @@ pub async fn serve_all(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let db = Db::connect(&config.database_url, &MIGRATIONS, &config.pool).await?;
+    // Rows stored under an older e-mail rule join the canonical form before any signup is
+    // served, or a new spelling of their mailbox would pass the uniqueness check.
+    let rewrite = repo::recanonicalise_emails(&db)
+        .await
+        .map_err(ServeError::Emails)?;
+    if rewrite != repo::EmailRewrite::default() {
+        tracing::info!(
+            rewritten = rewrite.rewritten,
+            left = rewrite.left,
+            "stored e-mails brought to the canonical form"
+        );
+    }
     let registry = metrics::Registry::new();
     config.grpc.metrics = Some(Arc::clone(&registry));
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -79,7 +93,11 @@ pub async fn serve_all(
         tokio::spawn(metrics::serve_metrics(
             l,
             Arc::clone(&registry),
-            Some(business_gauges(db.clone(), Arc::clone(&registry))),
+            Some(business_gauges(
+                db.clone(),
+                Arc::clone(&registry),
+                config.launch_code.clone(),
+            )),
             async move { iafactory::shutdown::stopped(&mut stop).await },
         ))
     });
@@ -91,16 +109,25 @@ pub async fn serve_all(
 }
 
 /// Gauges read from the shared database at scrape time.
-fn business_gauges(db: Db, registry: Arc<metrics::Registry>) -> metrics::Refresh {
+///
+/// Only the configured launch code (the one the landing page shows) appears as a `code` label:
+/// the other codes are handed out privately, and `/metrics` is usually less guarded than the
+/// admin RPCs (which list every code with its usage); it also keeps the label set to one value
+/// however many codes the operator creates.
+fn business_gauges(
+    db: Db,
+    registry: Arc<metrics::Registry>,
+    launch_code: domain::CodeName,
+) -> metrics::Refresh {
     registry.describe(
         "iaf_promo_places_remaining",
         "gauge",
-        "Places left on a limited promo code.",
+        "Places left on the launch code (LAUNCH_CODE), if it is limited.",
     );
     registry.describe(
         "iaf_promo_places_used",
         "gauge",
-        "Redemptions of a promo code.",
+        "Redemptions of the launch code (LAUNCH_CODE).",
     );
     registry.describe("iaf_promo_customers", "gauge", "Customers signed up.");
     registry.describe(
@@ -116,9 +143,13 @@ fn business_gauges(db: Db, registry: Arc<metrics::Registry>) -> metrics::Refresh
     Arc::new(move || {
         let db = db.clone();
         let registry = Arc::clone(&registry);
+        let launch_code = launch_code.clone();
         Box::pin(async move {
             if let Ok(counts) = repo::code_counts(&db).await {
-                for (code, used, max) in counts {
+                let launch = counts
+                    .into_iter()
+                    .filter(|(code, _, _)| code == launch_code.as_str());
+                for (code, used, max) in launch {
                     registry.set("iaf_promo_places_used", &[("code", &code)], f64::from(used));
                     if let Some(max) = max {
                         let left = f64::from(max.saturating_sub(used));
@@ -172,7 +203,8 @@ async fn serve_with_db(
         stop_rx,
         config.read_cache_ttl,
     )
-    .with_mail(config.mail.clone(), mail_wake);
+    .with_mail(config.mail.clone(), mail_wake)
+    .with_internal_token(config.internal_token.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()

@@ -11,15 +11,18 @@ async fn main() -> ExitCode {
     iafactory::telemetry::init(args.log_format);
     let open_files = iafactory::net::raise_open_files_limit();
     tracing::debug!(open_files, "open-files limit");
-    let (config, generated_token) = match Config::from_args(&args) {
+    let (config, generated) = match Config::from_args(&args) {
         Ok(c) => c,
         Err(e) => {
             tracing::error!("configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Some(token) = generated_token {
+    if let Some(token) = generated.admin {
         tracing::warn!(admin_token = %token, "dev mode: generated admin token (set ADMIN_TOKEN in production)");
+    }
+    if let Some(token) = generated.internal {
+        tracing::warn!(internal_token = %token, "dev mode: generated internal token, give it to llm-gateway and gateway-rest as INTERNAL_TOKEN");
     }
     let listener = match iafactory::net::bind(args.listen) {
         Ok(l) => l,

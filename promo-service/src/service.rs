@@ -27,6 +27,7 @@ use crate::repo::{
     SignupOutcome, SignupPlan,
 };
 use crate::secrets::{self, AdminToken};
+use iafactory::secret::InternalToken;
 
 /// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).
 pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
@@ -39,6 +40,8 @@ const MAX_PAGE_SIZE: u32 = 500;
 pub struct PromoApi {
     db: Db,
     admin: AdminToken,
+    /// Opens `AuthenticateKey` (besides the admin token); `None`: the admin token only.
+    internal: Option<InternalToken>,
     launch_code: CodeName,
     live: Arc<LiveCounts>,
     stop: watch::Receiver<bool>,
@@ -60,12 +63,19 @@ impl PromoApi {
             cache: ReadCache::new(db.clone(), cache_ttl),
             db,
             admin,
+            internal: None,
             launch_code,
             live,
             stop,
             mail: MailConfig::default(),
             mail_wake: Arc::new(Notify::new()),
         }
+    }
+
+    /// The token llm-gateway presents on `AuthenticateKey`.
+    pub fn with_internal_token(mut self, token: Option<InternalToken>) -> PromoApi {
+        self.internal = token;
+        self
     }
 
     /// Signup e-mails: who gets them, and the worker to wake after a signup.
@@ -128,6 +138,25 @@ impl PromoApi {
             None => Err(PromoError::Unauthenticated(
                 "jeton d'administration manquant (authorization: Bearer …)",
             )),
+        }
+    }
+
+    /// Internal RPCs answer only the platform's services (internal token) or the operator (admin
+    /// token). Refused as PERMISSION_DENIED, never UNAUTHENTICATED: the caller's missing
+    /// credential must not read as the customer's API key being invalid.
+    fn require_internal<T>(&self, req: &Request<T>) -> Result<()> {
+        let allowed = bearer_token(req.metadata()).is_some_and(|token| {
+            // Both compared, so the time taken does not tell which token was close.
+            let internal = self.internal.as_ref().is_some_and(|t| t.matches(token));
+            let admin = self.admin.matches(token);
+            internal | admin
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(PromoError::Forbidden(
+                "appel réservé aux services internes (authorization: Bearer INTERNAL_TOKEN)",
+            ))
         }
     }
 
@@ -291,6 +320,7 @@ impl PromoApi {
             .cache
             .code(&code)
             .await?
+            .filter(|row| row.rules.publicly_visible(code == self.launch_code))
             .ok_or(PromoError::Refused(Refusal::Unknown))?;
         Ok(remaining_msg(
             &row.code,
@@ -863,6 +893,7 @@ impl PromoService for PromoApi {
         &self,
         req: Request<pb::AuthenticateKeyRequest>,
     ) -> Result<Response<pb::AuthenticateKeyResponse>, Status> {
+        self.require_internal(&req)?;
         let key = req.get_ref().api_key.trim();
         let invalid = PromoError::Unauthenticated("clé API invalide ou révoquée");
         if !secrets::looks_like_api_key(key) {

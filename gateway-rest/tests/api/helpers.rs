@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// Shared by the three services, as `INTERNAL_TOKEN` is in production.
+pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
 /// A loopback URL where nothing listens (connections are refused at once).
 pub async fn dead_url() -> String {
@@ -47,6 +49,7 @@ impl Promo {
     async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<ScratchDb>) -> Promo {
         iafactory::telemetry::init_for_tests();
         let mut config = promo_service::Config::new(url, ADMIN_TOKEN);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         config.live_poll_interval = Duration::from_millis(100);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -143,6 +146,7 @@ impl Stack {
         config.validate_rate = None;
         config.signup_rate = None;
         config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         tweak(&mut config);
         let gw = Gateway::spawn(config).await;
         Stack::from_parts(promo, gw).await

@@ -123,6 +123,7 @@ impl LlmStack {
             catalog,
         );
         config.usage_flush_interval = Duration::from_millis(100);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let llm = llm_gateway::start(config, listener).await.unwrap();
         let llm_url = format!("http://{}", llm.addr);
@@ -130,6 +131,7 @@ impl LlmStack {
         gw_config.validate_rate = None;
         gw_config.signup_rate = None;
         gw_config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         tweak(&mut gw_config);
         let gw = Gateway::spawn(gw_config).await;
         let stack = Stack::from_parts(promo, gw).await;
@@ -383,6 +385,26 @@ async fn models_usage_providers_and_errors() {
     let h = s.stack.get("/healthz").await;
     assert_eq!(h.body["status"], "ok", "{h:?}");
     s.stop().await;
+}
+
+/// gateway-rest reads provider status from llm-gateway with the internal token: without it (or
+/// with a token llm-gateway refuses) both provider routes are a 503 — the operator's
+/// misconfiguration, not the caller's fault — and the public status never turns into a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_status_needs_the_internal_token_between_the_services() {
+    for token in [
+        None,
+        Some(gateway_rest::InternalToken::new("not-the-llm-token-0123")),
+    ] {
+        let s = LlmStack::spawn_with(|c| c.internal_token = token).await;
+        for path in ["/api/platform/status", "/api/gateway/providers"] {
+            let a = s.stack.admin_get(path).await;
+            a.assert_error(503, "unavailable");
+        }
+        let st = s.stack.get("/api/platform/status").await;
+        st.assert_error(503, "unavailable");
+        s.stop().await;
+    }
 }
 
 /// The official OpenAI Python SDK (from the project's .venv) against the running stack.

@@ -19,6 +19,8 @@ use tonic::transport::Channel;
 use tonic::{Request, Status};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// Shared by promo-service and the gateway, as `INTERNAL_TOKEN` is in production.
+pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
 pub use iafactory_testkit::{Backend, ScratchDb};
 
@@ -43,7 +45,8 @@ impl Promo {
     pub async fn start() -> Promo {
         iafactory::telemetry::init_for_tests();
         let db = test_db(Backend::Sqlite).await;
-        let config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
+        let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -174,6 +177,7 @@ pub fn catalog(toml_text: &str) -> Catalog {
 
 pub fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
     let mut c = Config::new(db.url.clone(), promo.url(), catalog);
+    c.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     c.routing = test_routing();
     c.usage_flush_interval = Duration::from_millis(100);
     c
@@ -263,7 +267,7 @@ impl Env {
     pub async fn providers(&mut self) -> pb::ListProvidersResponse {
         self.gw
             .client
-            .list_providers(pb::ListProvidersRequest {})
+            .list_providers(internal(pb::ListProvidersRequest {}))
             .await
             .unwrap()
             .into_inner()
@@ -287,6 +291,11 @@ pub fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
         max_tokens: Some(64),
         ..Default::default()
     }
+}
+
+/// A request carrying the internal token (what gateway-rest sends on `ListProviders`).
+pub fn internal<T>(msg: T) -> Request<T> {
+    authed(msg, INTERNAL_TOKEN)
 }
 
 pub fn authed<T>(msg: T, key: &str) -> Request<T> {

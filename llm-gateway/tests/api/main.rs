@@ -5,6 +5,7 @@
 
 mod grpcurl;
 mod helpers;
+mod internal_auth;
 mod process;
 mod providers;
 mod quotas;

@@ -41,6 +41,7 @@ fn command(dir: &std::path::Path) -> tokio::process::Command {
         format!("sqlite://{}/gw/llm.db", dir.display()),
     )
     .env("PROMO_SERVICE_URL", "http://127.0.0.1:9")
+    .env("INTERNAL_TOKEN", crate::helpers::INTERNAL_TOKEN)
     .env("RUST_LOG", "warn")
     .stdout(Stdio::null())
     .stderr(Stdio::piped())
@@ -67,7 +68,7 @@ async fn binary_starts_without_keys_serves_metrics_and_stops_on_sigterm() {
     }
     let mut client = client.expect("the binary listens");
     let p = client
-        .list_providers(pb::ListProvidersRequest {})
+        .list_providers(crate::helpers::internal(pb::ListProvidersRequest {}))
         .await
         .unwrap()
         .into_inner();
@@ -111,6 +112,8 @@ async fn bad_configuration_is_refused_naming_the_setting() {
     let cases = [
         ("USAGE_FLUSH_MS", "0", "USAGE_FLUSH_MS"),
         ("DATABASE_URL", "mysql://h/db", "DATABASE_URL"),
+        ("INTERNAL_TOKEN", "", "INTERNAL_TOKEN is not set"),
+        ("INTERNAL_TOKEN", "short", "INTERNAL_TOKEN is too short"),
         ("GROQ_BASE_URL", "not a url", "GROQ_BASE_URL"),
         (
             "LLM_GATEWAY_CATALOG",
@@ -179,7 +182,7 @@ async fn binary_serves_a_keyless_self_hosted_provider_from_a_catalogue_file() {
         "no key sent"
     );
     let p = client
-        .list_providers(pb::ListProvidersRequest {})
+        .list_providers(crate::helpers::internal(pb::ListProvidersRequest {}))
         .await
         .unwrap()
         .into_inner();

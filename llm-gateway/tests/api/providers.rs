@@ -40,7 +40,9 @@ async fn openai_unary_reports_provider_usage_cost_and_sends_the_real_request() {
     let p = env
         .gw
         .client
-        .list_providers(iafactory::proto::iafactory::llm::v1::ListProvidersRequest {})
+        .list_providers(crate::helpers::internal(
+            iafactory::proto::iafactory::llm::v1::ListProvidersRequest {},
+        ))
         .await
         .unwrap()
         .into_inner();

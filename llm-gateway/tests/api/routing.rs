@@ -384,7 +384,7 @@ async fn without_any_key_the_labelled_mock_answers() {
     assert!(end.is_some());
     let p = gw
         .client
-        .list_providers(pb::ListProvidersRequest {})
+        .list_providers(crate::helpers::internal(pb::ListProvidersRequest {}))
         .await
         .unwrap()
         .into_inner();

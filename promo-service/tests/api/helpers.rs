@@ -11,6 +11,8 @@ use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+/// What llm-gateway presents on `AuthenticateKey`.
+pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
 pub use iafactory_testkit::{Backend, ScratchDb};
 
@@ -44,6 +46,7 @@ impl TestApp {
     pub async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
         iafactory::telemetry::init_for_tests();
         let mut config = Config::new(url, ADMIN_TOKEN);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         config.live_poll_interval = std::time::Duration::from_millis(100);
         config.mail.poll_interval = std::time::Duration::from_millis(100);
         tweak(&mut config);
@@ -84,6 +87,11 @@ pub async fn connect(addr: SocketAddr) -> PromoServiceClient<Channel> {
 /// A request carrying the admin token.
 pub fn admin<T>(msg: T) -> Request<T> {
     with_token(msg, ADMIN_TOKEN)
+}
+
+/// A request carrying the internal token (llm-gateway's credential).
+pub fn internal<T>(msg: T) -> Request<T> {
+    with_token(msg, INTERNAL_TOKEN)
 }
 
 pub fn with_token<T>(msg: T, token: &str) -> Request<T> {

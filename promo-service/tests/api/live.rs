@@ -90,4 +90,52 @@ async fn watchers_see_signups_made_on_other_replicas() {
     db.close().await;
 }
 
-crate::on_both_backends!(watch_remaining_pushes_every_change);
+/// The status of a places-left read, reduced to what a caller can observe.
+fn observed<T: std::fmt::Debug>(r: Result<T, tonic::Status>) -> (tonic::Code, String, String) {
+    let s = r.expect_err("a refusal");
+    (s.code(), error_code(&s), s.message().to_owned())
+}
+
+async fn inactive_private_codes_answer_like_unknown_ones(backend: Backend) {
+    let db = test_db(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let mut c = app.client.clone();
+    create_code(&mut c, "VIP-ONLY", 5).await;
+    assert_eq!(remaining(&mut c, "vip-only").await, 5, "active: visible");
+    c.update_code(admin(pb::UpdateCodeRequest {
+        code: "VIP-ONLY".into(),
+        active: Some(false),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    c.update_code(admin(pb::UpdateCodeRequest {
+        code: "LAUNCH30".into(),
+        active: Some(false),
+        ..Default::default()
+    }))
+    .await
+    .unwrap();
+    let req = |code: &str| pb::GetRemainingRequest { code: code.into() };
+    let unknown = observed(c.get_remaining(req("NO-SUCH-CODE")).await);
+    assert_eq!(unknown.1, "promo_unknown");
+    // Through the read cache and straight after its expiry: the same answer.
+    for _ in 0..2 {
+        assert_eq!(observed(c.get_remaining(req("VIP-ONLY")).await), unknown);
+        assert_eq!(observed(c.watch_remaining(req("vip-only")).await), unknown);
+        assert_eq!(
+            observed(c.watch_remaining(req("NO-SUCH-CODE")).await),
+            unknown
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    // The launch code is public: its counter stays readable when it is switched off.
+    assert_eq!(remaining(&mut c, "LAUNCH30").await, 30);
+    app.stop().await.unwrap();
+    db.close().await;
+}
+
+crate::on_both_backends!(
+    watch_remaining_pushes_every_change,
+    inactive_private_codes_answer_like_unknown_ones,
+);

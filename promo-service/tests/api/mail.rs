@@ -346,6 +346,7 @@ fn start_bin(db_url: &str, port: u16, smtp: &str) -> Child {
         .env_clear()
         .env("DATABASE_URL", db_url)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("INTERNAL_TOKEN", INTERNAL_TOKEN)
         .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
         .env("SMTP_URL", smtp)
         .env("OUTBOX_LEASE_SECS", "1")

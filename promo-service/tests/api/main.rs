@@ -13,6 +13,7 @@ mod smtp_sink;
 
 mod admin;
 mod concurrency;
+mod email_identity;
 mod faults;
 mod grpcurl;
 mod hostile;

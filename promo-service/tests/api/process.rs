@@ -26,6 +26,7 @@ fn start(db_url: &str, port: u16) -> Child {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DATABASE_URL", db_url)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("INTERNAL_TOKEN", INTERNAL_TOKEN)
         .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -88,7 +89,7 @@ async fn sigkill_then_restart_keeps_every_count(backend: Backend) {
         .into_inner();
     assert_eq!((stats.total_signups, stats.launch30_used), (5, 5));
     for key in keys {
-        c.authenticate_key(pb::AuthenticateKeyRequest { api_key: key })
+        c.authenticate_key(internal(pb::AuthenticateKeyRequest { api_key: key }))
             .await
             .unwrap();
     }
@@ -143,8 +144,22 @@ async fn startup_errors_are_clear() {
     ]);
     assert!(e.contains("ADMIN_TOKEN is too short"), "{e}");
     let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("INTERNAL_TOKEN is not set"), "{e}");
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", "short"),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("INTERNAL_TOKEN is too short"), "{e}");
+    let e = run_expecting_failure(&[
         ("DATABASE_URL", "mysql://h/db"),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("PROMO_SERVICE_ADDR", &addr),
     ]);
     assert!(e.contains("DATABASE_URL is not usable"), "{e}");
@@ -152,6 +167,7 @@ async fn startup_errors_are_clear() {
     let e = run_expecting_failure(&[
         ("DATABASE_URL", "postgres://bob:hunter2@127.0.0.1:1/db"),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("PROMO_SERVICE_ADDR", &addr),
     ]);
     assert!(
@@ -164,13 +180,14 @@ async fn startup_errors_are_clear() {
     let e = run_expecting_failure(&[
         ("DATABASE_URL", &sqlite),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
         ("PROMO_SERVICE_ADDR", &taken_addr),
     ]);
     assert!(e.contains("cannot listen on"), "{e}");
 }
 
 #[tokio::test]
-async fn dev_mode_generates_an_admin_token() {
+async fn dev_mode_generates_an_admin_token_and_an_internal_token() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let mut child = Command::new(BIN)
@@ -207,4 +224,11 @@ async fn dev_mode_generates_an_admin_token() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     let token = v["admin_token"].as_str().unwrap();
     assert!(token.len() >= 24);
+    let line = out
+        .lines()
+        .find(|l| l.contains("internal_token"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    let internal = v["internal_token"].as_str().unwrap();
+    assert!(internal.len() >= 24 && internal != token);
 }

@@ -73,9 +73,9 @@ async fn signup_with_launch30_prices_and_key(backend: Backend) {
 
     // The key authenticates and carries the package's quotas.
     let who = c
-        .authenticate_key(pb::AuthenticateKeyRequest {
+        .authenticate_key(internal(pb::AuthenticateKeyRequest {
             api_key: r.api_key.clone(),
-        })
+        }))
         .await
         .unwrap()
         .into_inner();
@@ -91,21 +91,47 @@ async fn signup_with_launch30_prices_and_key(backend: Backend) {
     );
     assert!(who.key_id.starts_with("key_"));
     assert_status(
-        c.authenticate_key(pb::AuthenticateKeyRequest {
+        c.authenticate_key(internal(pb::AuthenticateKeyRequest {
             api_key: format!("{}x", &r.api_key[..r.api_key.len() - 1]),
-        })
+        }))
         .await,
         Code::Unauthenticated,
         "unauthenticated",
     );
     assert_status(
-        c.authenticate_key(pb::AuthenticateKeyRequest {
+        c.authenticate_key(internal(pb::AuthenticateKeyRequest {
             api_key: "nonsense".into(),
-        })
+        }))
         .await,
         Code::Unauthenticated,
         "unauthenticated",
     );
+
+    // The answer carries the owner's e-mail: holding the key is not enough, the caller must be
+    // a platform service (internal token) or the operator (admin token).
+    for (token, what) in [
+        (None, "no token"),
+        (Some("wrong-token-0123456789"), "wrong token"),
+    ] {
+        let req = pb::AuthenticateKeyRequest {
+            api_key: r.api_key.clone(),
+        };
+        let req = match token {
+            Some(t) => with_token(req, t),
+            None => tonic::Request::new(req),
+        };
+        let refused = c.authenticate_key(req).await;
+        assert!(
+            refused.as_ref().is_err_and(|s| !s.message().contains('@')),
+            "{what}: {refused:?}"
+        );
+        assert_status(refused, Code::PermissionDenied, "permission_denied");
+    }
+    c.authenticate_key(admin(pb::AuthenticateKeyRequest {
+        api_key: r.api_key.clone(),
+    }))
+    .await
+    .unwrap();
 
     // Revoked keys stop working; revoking twice says so.
     let rev = c
@@ -117,9 +143,9 @@ async fn signup_with_launch30_prices_and_key(backend: Backend) {
         .into_inner();
     assert!(rev.revoked);
     assert_status(
-        c.authenticate_key(pb::AuthenticateKeyRequest {
+        c.authenticate_key(internal(pb::AuthenticateKeyRequest {
             api_key: r.api_key.clone(),
-        })
+        }))
         .await,
         Code::Unauthenticated,
         "unauthenticated",
