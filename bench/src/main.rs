@@ -9,6 +9,8 @@
 //! (c) chat completions against a zero-latency OpenAI-compatible upstream, called directly and
 //!     through gateway-rest → llm-gateway, or through any other OpenAI-compatible gateway given by
 //!     `--chat-target` (for comparisons on the same machine and load).
+//! (d) a crowd watching the live counter: `--viewers` event streams opened at once on a cold code,
+//!     the memory they cost, and how long one signup's change takes to reach every one of them.
 //! Prints one table and writes the figures as JSON. Client, services and upstream share the
 //! machine's cores, as in the product's performance targets.
 
@@ -19,6 +21,7 @@ use iafactory_bench::upstream;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -40,9 +43,16 @@ struct Args {
     /// Backends to run on.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<String>,
-    /// Scenarios: promo, signup, chat.
-    #[arg(long, value_delimiter = ',', default_value = "promo,signup,chat")]
+    /// Scenarios: promo, signup, chat, viewers.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "promo,signup,chat,viewers"
+    )]
     scenarios: Vec<String>,
+    /// Event-stream viewers of the live counter in the viewers scenario.
+    #[arg(long, default_value_t = 10_000)]
+    viewers: usize,
     /// Simultaneous signups in the contention scenario.
     #[arg(long, default_value_t = 1000)]
     signups: usize,
@@ -310,6 +320,101 @@ impl Suite {
         self.record("signup", stack::name(backend), "REST (2 hops)", n, s, note);
     }
 
+    /// `--viewers` browsers open the live counter of a cold code at once; then one signup changes
+    /// the count. Reports the time until every viewer had its first event, the resident memory
+    /// they added (client and server share this process, so it is an upper bound of the
+    /// server's), the signup's latency among them, and when the change reached each viewer.
+    async fn viewers(&mut self, backend: Backend, stack: &Stack) {
+        let n = self.args.viewers;
+        let code = "CROWD1000";
+        if let Err(e) = stack.create_code(code, 1000).await {
+            let _ = writeln!(std::io::stderr(), "cannot create {code}: {e}");
+            return;
+        }
+        let rss_before = rss_kib();
+        let opened = Arc::new(tokio::sync::Semaphore::new(0));
+        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+        let started = Instant::now();
+        let viewers: Vec<_> = (0..n)
+            .map(|_| {
+                let opened = opened.clone();
+                let seen = seen_tx.clone();
+                let addr = stack.rest;
+                tokio::spawn(viewer(addr, code, opened, seen))
+            })
+            .collect();
+        drop(seen_tx);
+        let all_open = tokio::time::timeout(
+            Duration::from_secs(120),
+            opened.acquire_many(u32::try_from(n).unwrap_or(u32::MAX)),
+        )
+        .await;
+        let open_wall = started.elapsed();
+        if all_open.is_err() {
+            let failed = viewers.iter().filter(|v| v.is_finished()).count();
+            let _ = writeln!(
+                std::io::stderr(),
+                "viewers: only {} of {n} opened ({failed} failed)",
+                opened.available_permits()
+            );
+            for v in viewers {
+                v.abort();
+            }
+            return;
+        }
+        // Let the buffers settle before reading the memory.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let rss_open = rss_kib();
+        let per_viewer = (rss_open.saturating_sub(rss_before) as f64 * 1024.0) / n as f64;
+
+        // One signup: its latency among the crowd, and when the change reached each viewer.
+        let mut http = Http1::new(stack.rest);
+        let body =
+            format!(r#"{{"email":"watched@bench.dz","package":"starter","promo_code":"{code}"}}"#);
+        let req = load::request(
+            "POST",
+            stack.rest,
+            "/api/promo/signup",
+            Some(&Bytes::from(body)),
+            None,
+        );
+        let sent = Instant::now();
+        let status = http.request(req).await.map(|(s, _)| s);
+        let signup_us = sent.elapsed().as_micros();
+        let mut arrivals = Vec::with_capacity(n);
+        while arrivals.len() < n {
+            match tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await {
+                Ok(Some(at)) => arrivals.push(
+                    u32::try_from(at.saturating_duration_since(sent).as_micros())
+                        .unwrap_or(u32::MAX),
+                ),
+                _ => break,
+            }
+        }
+        let reached = arrivals.len();
+        let wall = sent.elapsed();
+        for v in viewers {
+            v.abort();
+        }
+        let stats = load::stats(arrivals, n - reached, wall);
+        let note = format!(
+            "{reached}/{n} saw the change; all open in {} ms; +{:.1} MiB RSS = {:.1} KiB per viewer              (client and server in one process); signup {} during the crowd in {} µs",
+            open_wall.as_millis(),
+            rss_open.saturating_sub(rss_before) as f64 / 1024.0,
+            per_viewer / 1024.0,
+            status.map_or("failed".to_owned(), |s| s.to_string()),
+            signup_us
+        );
+        self.record(
+            "viewers",
+            stack::name(backend),
+            "SSE fan-out (change→viewer)",
+            n,
+            stats,
+            note,
+        );
+    }
+
     async fn chat(&mut self, backend: Backend, stack: &Stack, upstream: SocketAddr) {
         let b = stack::name(backend);
         let body = format!(
@@ -385,6 +490,63 @@ impl Suite {
     }
 }
 
+/// One browser on the live counter: counts itself in `opened` at its first event, then reports
+/// when it saw the count change.
+async fn viewer(
+    addr: SocketAddr,
+    code: &'static str,
+    opened: Arc<tokio::sync::Semaphore>,
+    seen: tokio::sync::mpsc::UnboundedSender<Instant>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else {
+        return;
+    };
+    let req = format!("GET /api/promo/{code}/remaining/stream HTTP/1.1\r\nhost: bench\r\n\r\n");
+    if tcp.write_all(req.as_bytes()).await.is_err() {
+        return;
+    }
+    const MARK: &[u8] = b"event: remaining";
+    let mut buf = vec![0u8; 2048];
+    // The last bytes of the previous read, so a mark split across two reads is still seen.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut events = 0;
+    loop {
+        let Ok(n) = tcp.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        carry.extend_from_slice(&buf[..n]);
+        let new_events = carry.windows(MARK.len()).filter(|w| *w == MARK).count();
+        let keep = carry.len().min(MARK.len() - 1);
+        carry.drain(..carry.len() - keep);
+        for _ in 0..new_events {
+            events += 1;
+            if events == 1 {
+                opened.add_permits(1);
+            } else {
+                let _ = seen.send(Instant::now());
+                return;
+            }
+        }
+    }
+}
+
+/// Resident memory of this process, KiB (Linux).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     out.push_str("| scenario | backend | target | conc. | req/s | p50 µs | p99 µs | max µs | errors | note |\n");
@@ -410,6 +572,9 @@ fn table(rows: &[Row]) -> String {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    // Every viewer of the viewers scenario holds two descriptors here (client and server side).
+    let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, 65_536, 65_536);
+    iafactory::net::raise_open_files_limit();
     let duration = Duration::from_secs_f64(args.seconds.max(0.1));
     let mut suite = Suite {
         warmup: duration / 3,
@@ -450,6 +615,9 @@ async fn main() -> std::process::ExitCode {
         }
         if scenarios.iter().any(|s| s == "signup") {
             suite.signup(backend, &stack).await;
+        }
+        if scenarios.iter().any(|s| s == "viewers") {
+            suite.viewers(backend, &stack).await;
         }
         stack.stop().await;
     }

@@ -112,7 +112,11 @@ impl Stack {
             gateway_rest::Config::new(format!("http://{promo}"), format!("http://{llm_addr}"));
         rest_config.validate_rate = None;
         rest_config.signup_rate = None;
+        rest_config.auth_failure_rate = None;
         rest_config.backend_connections = 4;
+        // The viewers scenario opens tens of thousands of event streams.
+        rest_config.max_event_streams = 50_000;
+        rest_config.max_connections = 60_000;
         rest_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL));
         let fut = gateway_rest::serve(rest_config, rest_l, stopped(&stop_rx));
         tasks.push(tokio::spawn(async move {

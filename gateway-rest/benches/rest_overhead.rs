@@ -337,6 +337,7 @@ fn main() {
         let mut gw_config = gateway_rest::Config::new(format!("http://{promo_addr}"), llm_url);
         gw_config.validate_rate = None;
         gw_config.signup_rate = None;
+        gw_config.auth_failure_rate = None;
         gw_config.backend_connections = args.backend_connections;
         gw_config.remaining_cache = args.cache;
         gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));

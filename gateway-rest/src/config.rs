@@ -35,6 +35,8 @@ pub struct Config {
     pub validate_rate: Option<RateSpec>,
     /// Per-IP limit of `POST /api/promo/signup`; `None`: unlimited.
     pub signup_rate: Option<RateSpec>,
+    /// Per-IP budget of refused API keys on `/v1` (see `ratelimit::AuthFailures`); `None`: none.
+    pub auth_failure_rate: Option<RateSpec>,
     /// Header holding the client address when behind a trusted proxy (`x-forwarded-for`).
     pub client_ip_header: Option<HeaderName>,
     /// Folder served at `/api-packages/`.
@@ -76,6 +78,7 @@ impl Config {
             backend_connections: 2,
             validate_rate: RateSpec::new(60, 20),
             signup_rate: RateSpec::new(10, 5),
+            auth_failure_rate: RateSpec::new(60, 30),
             client_ip_header: None,
             static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static/api-packages")),
             admin_token: None,
@@ -158,6 +161,14 @@ pub struct Args {
     /// Burst allowed on POST /api/promo/signup.
     #[arg(long, env = "RATE_SIGNUP_BURST", default_value_t = 5)]
     pub rate_signup_burst: u32,
+
+    /// Per-IP refused API keys per minute on /v1 before the client gets 429 (0: unlimited).
+    #[arg(long, env = "RATE_AUTH_FAILURES_PER_MIN", default_value_t = 60)]
+    pub rate_auth_failures_per_min: u32,
+
+    /// Refused API keys allowed at once on /v1.
+    #[arg(long, env = "RATE_AUTH_FAILURES_BURST", default_value_t = 30)]
+    pub rate_auth_failures_burst: u32,
 
     /// Header carrying the client address, set by a trusted reverse proxy (`x-forwarded-for`).
     /// Leave empty when clients connect directly: the header would be theirs to forge.
@@ -279,6 +290,10 @@ impl Args {
         config.max_connections = nonzero(self.max_connections as u64, "MAX_CONNECTIONS")? as usize;
         config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);
         config.signup_rate = RateSpec::new(self.rate_signup_per_min, self.rate_signup_burst);
+        config.auth_failure_rate = RateSpec::new(
+            self.rate_auth_failures_per_min,
+            self.rate_auth_failures_burst,
+        );
         let header = self.client_ip_header.trim();
         config.client_ip_header = if header.is_empty() {
             None

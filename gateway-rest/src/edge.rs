@@ -77,9 +77,25 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     let request_id = caller_request_id(req.headers()).unwrap_or_else(|| state.request_ids.next());
     req.headers_mut().insert(&X_REQUEST_ID, request_id.clone());
 
+    // Clients whose API keys keep being refused are stopped here, before any backend call.
+    let auth_client = match (&state.auth_failures, flavor) {
+        (Some(failures), Flavor::OpenAi) => Some((failures, client_ip_of(&state, &req))),
+        _ => None,
+    };
+    let blocked = auth_client.and_then(|(failures, ip)| failures.blocked(ip));
+
     let in_flight = state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
     let guard = InFlight(&state.metrics.in_flight);
-    let mut response = if in_flight >= state.config.max_in_flight as u64 {
+    let mut response = if let Some(wait) = blocked {
+        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        ApiError::new(
+            ErrorCode::RateLimited,
+            format!("Too many requests with invalid API keys; retry in {wait} s."),
+        )
+        .with_flavor(flavor)
+        .with_retry_after(wait)
+        .into_response()
+    } else if in_flight >= state.config.max_in_flight as u64 {
         state.metrics.shed.fetch_add(1, Ordering::Relaxed);
         ApiError::new(
             ErrorCode::Unavailable,
@@ -104,6 +120,11 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     drop(guard);
 
     let status = response.status();
+    if status == http::StatusCode::UNAUTHORIZED
+        && let Some((failures, ip)) = auth_client
+    {
+        failures.failed(ip);
+    }
     if status.as_u16() >= 400 && !is_json_response(response.headers()) {
         response = as_json_error(response, flavor).await;
     }
@@ -112,6 +133,15 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .metrics
         .record(route, &method, status.as_u16(), start.elapsed());
     response
+}
+
+/// The client address of a request (the peer, or the trusted proxy's header).
+fn client_ip_of(state: &AppState, req: &Request) -> std::net::IpAddr {
+    let peer = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
+    crate::ratelimit::client_ip(peer, req.headers(), state.config.client_ip_header.as_ref())
 }
 
 fn is_json_response(headers: &HeaderMap) -> bool {

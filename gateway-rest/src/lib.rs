@@ -66,6 +66,7 @@ pub struct Inner {
     pub metrics: Metrics,
     pub validate_limiter: Option<IpLimiter>,
     pub signup_limiter: Option<IpLimiter>,
+    pub auth_failures: Option<ratelimit::AuthFailures>,
     /// Turns true on shutdown: open event streams end so the server can drain.
     pub stop: watch::Receiver<bool>,
     pub openapi: bytes::Bytes,
@@ -179,6 +180,7 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
     Ok(AppState(Arc::new(Inner {
         validate_limiter: config.validate_rate.map(IpLimiter::new),
         signup_limiter: config.signup_rate.map(IpLimiter::new),
+        auth_failures: config.auth_failure_rate.map(ratelimit::AuthFailures::new),
         openapi: openapi::document(),
         live: Arc::new(live::LiveCounters::new(
             promo.stream_channel(),
@@ -376,6 +378,9 @@ async fn shrink_limiters(state: AppState, mut stop: watch::Receiver<bool>) {
             .flatten()
         {
             limiter.shrink();
+        }
+        if let Some(failures) = &state.auth_failures {
+            failures.shrink();
         }
     }
 }

@@ -66,6 +66,63 @@ impl IpLimiter {
     }
 }
 
+/// Refused API keys per client: a client sending key after random key would make each one a
+/// lookup in promo-service (the gateway's negative cache is per key). Each 401 on `/v1` draws
+/// from the client's budget; past it the client is refused with 429 before anything is
+/// forwarded, until its budget has room again. Clients with valid keys never draw from it.
+pub struct AuthFailures {
+    limiter: IpLimiter,
+    /// Clients over budget, until when.
+    blocked: std::sync::RwLock<std::collections::HashMap<IpAddr, std::time::Instant>>,
+    /// Entries in `blocked`: the common case (none) costs one atomic load per request.
+    blocked_len: std::sync::atomic::AtomicUsize,
+}
+
+impl AuthFailures {
+    pub fn new(spec: RateSpec) -> AuthFailures {
+        AuthFailures {
+            limiter: IpLimiter::new(spec),
+            blocked: std::sync::RwLock::new(std::collections::HashMap::new()),
+            blocked_len: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// `Some(seconds to wait)` while `ip` is over its budget.
+    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+        if self.blocked_len.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let blocked = self.blocked.read().ok()?;
+        let until = *blocked.get(&key(ip))?;
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        (!left.is_zero()).then(|| left.as_secs() + u64::from(left.subsec_nanos() > 0))
+    }
+
+    /// `ip` had an API key refused.
+    pub fn failed(&self, ip: IpAddr) {
+        if let Err(wait) = self.limiter.check(ip)
+            && let Ok(mut blocked) = self.blocked.write()
+        {
+            let until = std::time::Instant::now() + Duration::from_secs(wait.max(1));
+            blocked.insert(key(ip), until);
+            self.blocked_len
+                .store(blocked.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Forgets expired blocks and idle budgets (keeps memory bounded).
+    pub fn shrink(&self) {
+        self.limiter.shrink();
+        if let Ok(mut blocked) = self.blocked.write() {
+            let now = std::time::Instant::now();
+            blocked.retain(|_, until| *until > now);
+            blocked.shrink_to_fit();
+            self.blocked_len
+                .store(blocked.len(), std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 fn key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,

@@ -145,6 +145,7 @@ impl Stack {
         let mut config = Config::new(promo.url(), dead_url().await);
         config.validate_rate = None;
         config.signup_rate = None;
+        config.auth_failure_rate = None;
         config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
         config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         tweak(&mut config);

@@ -130,6 +130,7 @@ impl LlmStack {
         let mut gw_config = gateway_rest::Config::new(promo.url(), llm_url);
         gw_config.validate_rate = None;
         gw_config.signup_rate = None;
+        gw_config.auth_failure_rate = None;
         gw_config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
         gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         tweak(&mut gw_config);
@@ -487,5 +488,37 @@ print(json.dumps(out))
     assert_eq!(out["stream_usage"], 12);
     assert_eq!(out["not_found"], "model_not_found");
     assert_eq!(out["auth"], 401);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_random_api_keys_is_stopped_at_the_edge() {
+    let s = LlmStack::spawn_with(|c| {
+        c.auth_failure_rate = gateway_rest::ratelimit::RateSpec::new(6, 5)
+    })
+    .await;
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let key = format!("iaf_{}{i:02}", "x".repeat(41));
+        let r = s.chat(&key, hello(false)).await;
+        let status = r.status();
+        let retry = r.headers().get("retry-after").cloned();
+        let body: Value = r.json().await.unwrap();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(retry.is_some(), "429 without Retry-After");
+            assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+            assert_eq!(body["error"]["type"], "rate_limit_error", "{body}");
+        } else {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        }
+        statuses.push(status.as_u16());
+    }
+    // The budget's burst of refusals, then the client is stopped before any backend call.
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        6,
+        "{statuses:?}"
+    );
+    assert!(statuses[6..].iter().all(|s| *s == 429), "{statuses:?}");
     s.stop().await;
 }
