@@ -249,18 +249,17 @@ const PROBE_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS iaf_storage_probe
 const PROBE_PAD_BYTES: usize = 16 * 1024;
 
 /// Decides whether a connection released to the pool may be reused: only outside any
-/// transaction, both as sqlx counts it and, on SQLite, as the database sees it (a plain `BEGIN`
-/// fails inside a transaction). These statements queue behind the rollback that dropping a
-/// `Transaction` starts, so they see its outcome. (PostgreSQL ends a transaction whose COMMIT
-/// failed, and a connection that broke mid-transaction fails the pool's own ping and is closed.)
+/// transaction as sqlx counts it. A COMMIT or ROLLBACK that failed leaves that count above zero
+/// (sqlx lowers it only on success), and dropping a `Transaction` queues a ROLLBACK that lowers
+/// it once the connection processes it — so a count above zero is first given one round trip
+/// to settle, then the connection is closed if it is still inside a transaction. The common
+/// case (committed, count zero) costs no round trip. (PostgreSQL ends a transaction whose
+/// COMMIT failed, and a connection that broke mid-transaction fails the pool's own ping.)
 async fn release_check(conn: &mut sqlx::AnyConnection) -> Result<bool, sqlx::Error> {
-    if conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME {
-        if conn.execute("BEGIN").await.is_err() {
-            tracing::warn!("a pooled SQLite connection was left inside a transaction; closed");
-            return Ok(false);
-        }
-        conn.execute("ROLLBACK").await?;
+    if !conn.is_in_transaction() {
+        return Ok(true);
     }
+    conn.ping().await?;
     if conn.is_in_transaction() {
         tracing::warn!("a pooled connection was left inside a transaction; closed");
         return Ok(false);
