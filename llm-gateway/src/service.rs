@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
 use futures::stream::BoxStream;
-use futures::{FutureExt, StreamExt};
 use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_server::LlmGateway;
@@ -435,25 +435,28 @@ impl Shared {
                 if !chunk.delta.is_empty() {
                     let end = tracker.delivered_chars + chunk.delta.chars().count();
                     if end > tracker.charged_chars {
-                        // Read ahead what the provider has already sent, so one durable write
-                        // covers it all, then charge everything received before this chunk
-                        // leaves: a crash after this point has charged at least what the
-                        // client got, and at most what the provider produced.
-                        for _ in 0..MAX_READ_AHEAD {
-                            if upstream_end.is_some() {
-                                break;
+                        // Charge everything received before this chunk leaves: a crash after
+                        // this point has charged at least what the client got, and at most
+                        // what the provider produced. While the write is awaited, keep reading
+                        // what the provider sends: the next write covers all of it, so a
+                        // stream needs one commit per round, not one per chunk, and keeps up
+                        // with its provider whatever the commit latency.
+                        let mut charge = std::pin::pin!(tracker.charge_received());
+                        let charged = loop {
+                            tokio::select! {
+                                biased;
+                                r = &mut charge => break r,
+                                next = rest.next(), if upstream_end.is_none() && pending.len() < MAX_READ_AHEAD => match next {
+                                    Some(Ok(c)) => {
+                                        tracker.received(&c);
+                                        pending.push_back(c);
+                                    }
+                                    Some(Err(e)) => upstream_end = Some(Err(e)),
+                                    None => upstream_end = Some(Ok(())),
+                                },
                             }
-                            match rest.next().now_or_never() {
-                                Some(Some(Ok(c))) => {
-                                    tracker.received(&c);
-                                    pending.push_back(c);
-                                }
-                                Some(Some(Err(e))) => upstream_end = Some(Err(e)),
-                                Some(None) => upstream_end = Some(Ok(())),
-                                None => break,
-                            }
-                        }
-                        if let Err(e) = tracker.charge_received().await {
+                        };
+                        if let Err(e) = charged {
                             yield Err(Status::from(e));
                             return;
                         }
@@ -622,7 +625,7 @@ impl Drop for HoldGuard {
     }
 }
 
-/// Chunks already sent by the provider that a stream reads ahead before one durable charge.
+/// Chunks a stream reads ahead from its provider while a charge is being written.
 const MAX_READ_AHEAD: usize = 64;
 
 /// What a stream has durably charged so far (the sum of its deltas).
@@ -715,12 +718,19 @@ impl StreamTracker {
     }
 
     /// Durably charges everything received so far (estimated: the provider's own count comes
-    /// at the end).
-    async fn charge_received(&mut self) -> Result<(), GatewayError> {
+    /// at the end). The charge is taken at the call; the future only waits for its commit, and
+    /// borrows nothing, so the stream can keep reading from the provider meanwhile.
+    fn charge_received(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<(), GatewayError>> + 'static {
         self.charged_chars = self.received_chars;
-        match self.delta(self.estimated()) {
-            Some((k, s)) => self.shared.usage.charge(k, s).await,
-            None => Ok(()),
+        let delta = self.delta(self.estimated());
+        let shared = self.shared.clone();
+        async move {
+            match delta {
+                Some((k, s)) => shared.usage.charge(k, s).await,
+                None => Ok(()),
+            }
         }
     }
 
