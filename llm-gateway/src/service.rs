@@ -398,8 +398,8 @@ impl Shared {
                 tracker.received(&c);
                 pending.push_back(c);
             }
-            // How the provider's stream ended, when that was read ahead while draining chunks
-            // already available (`Ok` for its end): acted on once `pending` is delivered.
+            // How the provider's stream ended, when that was read while a charge was being
+            // written (`Ok` for its end): acted on once `pending` is delivered.
             let mut upstream_end: Option<Result<(), providers::ProviderError>> = None;
             loop {
                 let next = match pending.pop_front() {

@@ -234,3 +234,73 @@ async fn write(store: &Store, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(k: &str) -> UsageKey {
+        UsageKey {
+            key_id: k.into(),
+            period: "2026-12".into(),
+            model: "m".into(),
+            provider: "p".into(),
+        }
+    }
+
+    fn one_call() -> UsageSums {
+        UsageSums {
+            user_id: "u".into(),
+            requests: 1,
+            prompt_tokens: 3,
+            completion_tokens: 2,
+            cost_nano_usd: 7,
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_acknowledged_charge_is_in_the_store_and_a_dead_store_is_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}/u.db", dir.path().display()))
+            .await
+            .unwrap();
+        let usage = Arc::new(UsageRecorder::start(store.clone()));
+        // 400 concurrent charges on 60 keys: batches of many calls, some beyond one
+        // statement's rows (a transaction), negative deltas included.
+        let mut tasks = Vec::new();
+        for i in 0..400 {
+            let usage = usage.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut sums = one_call();
+                if i % 4 == 0 {
+                    sums.completion_tokens = -1;
+                }
+                usage.charge(key(&format!("k{}", i % 60)), sums).await
+            }));
+        }
+        for t in tasks {
+            assert!(t.await.unwrap().is_ok());
+        }
+        let mut requests = 0;
+        let mut completion = 0;
+        for k in 0..60 {
+            for (_, s) in usage.report(&format!("k{k}"), "2026-12").await.unwrap() {
+                requests += s.requests;
+                completion += s.completion_tokens;
+            }
+        }
+        assert_eq!(requests, 400);
+        assert_eq!(completion, 300 * 2 - 100);
+
+        // The store goes away: a charge is refused, not acknowledged.
+        store.db.close().await;
+        let r = usage.charge(key("k0"), one_call()).await;
+        assert!(matches!(r, Err(GatewayError::Unavailable(_))), "{r:?}");
+        usage.close().await;
+        let r = usage.charge(key("k0"), one_call()).await;
+        assert!(
+            matches!(r, Err(GatewayError::Unavailable(_))),
+            "closed: {r:?}"
+        );
+    }
+}

@@ -1,7 +1,9 @@
 //! A SIGKILL of the `llm-gateway` binary under load loses no answered call: unary calls and
 //! streams run concurrently against a real gateway process, the process is killed, restarted
 //! on the same database, and its usage report is compared with what the clients received and
-//! what the (local, paced) upstream produced. On SQLite and on PostgreSQL.
+//! what the (local, paced) upstream produced. And a store that cannot take a charge turns the
+//! call into `UNAVAILABLE`, never into an uncharged answer, and recovers by itself. On SQLite
+//! and on PostgreSQL.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +13,9 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_client::LlmGatewayClient;
 use tonic::transport::Channel;
 
-use crate::helpers::{Backend, Promo, authed, chat_req, test_db};
+use crate::helpers::{
+    Backend, Gw, Promo, authed, catalog, chat_req, config, error_code, model, provider, test_db,
+};
 use crate::on_both_backends;
 use crate::process::{command, free_port};
 use crate::upstream::{Reply, Upstream, openai_ok, openai_stream};
@@ -299,4 +303,83 @@ async fn sigkill_loses_no_answered_call(backend: Backend) {
     db.close().await;
 }
 
-on_both_backends!(sigkill_loses_no_answered_call);
+/// The usage table as the migration creates it (the test drops it to break the store).
+const USAGE_TABLE: &str = "CREATE TABLE llm_usage (key_id TEXT NOT NULL, period TEXT NOT NULL, \
+     model TEXT NOT NULL, provider TEXT NOT NULL, user_id TEXT NOT NULL, \
+     requests BIGINT NOT NULL DEFAULT 0, prompt_tokens BIGINT NOT NULL DEFAULT 0, \
+     completion_tokens BIGINT NOT NULL DEFAULT 0, cost_nano_usd BIGINT NOT NULL DEFAULT 0, \
+     updated_at BIGINT NOT NULL, PRIMARY KEY (key_id, period, model, provider))";
+
+async fn store_failure_is_unavailable_never_an_uncharged_answer(backend: Backend) {
+    let up = Upstream::start(|req, _| {
+        if req.body["stream"].as_bool() == Some(true) {
+            openai_stream(&["un ", "deux"], 3, 2)
+        } else {
+            openai_ok("answer", 3, 2)
+        }
+    })
+    .await;
+    let mut promo = Promo::start().await;
+    let (_, key) = promo.signup("premium").await;
+    let db = test_db(backend).await;
+    let cat = catalog(&format!(
+        "{}{}",
+        provider("alpha", "openai", &up.url("/v1")),
+        model("m", &[("alpha", "a", 1.0, 2.0)])
+    ));
+    let mut gw = Gw::start(config(&db, &promo, cat)).await;
+    gw.client
+        .chat(authed(chat_req("m", "hi"), &key))
+        .await
+        .unwrap();
+
+    // The store cannot take a charge: the provider answers, the caller gets UNAVAILABLE.
+    db.exec("DROP TABLE llm_usage").await;
+    let before = up.count();
+    let err = gw
+        .client
+        .chat(authed(chat_req("m", "hi"), &key))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert_eq!(error_code(&err), "unavailable");
+    assert_eq!(up.count(), before + 1, "the provider did answer");
+    // A stream ends with UNAVAILABLE before its first chunk leaves.
+    let mut s = gw
+        .client
+        .chat_stream(authed(chat_req("m", "hi"), &key))
+        .await
+        .unwrap()
+        .into_inner();
+    let first = s.message().await;
+    match first {
+        Err(e) => assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}"),
+        Ok(ev) => panic!("a chunk left uncharged: {ev:?}"),
+    }
+
+    // Back by itself once the store is: the next call is answered and charged.
+    db.exec(USAGE_TABLE).await;
+    gw.client
+        .chat(authed(chat_req("m", "hi"), &key))
+        .await
+        .unwrap();
+    let u = gw
+        .client
+        .get_usage(authed(pb::GetUsageRequest {}, &key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        u.requests, 1,
+        "only the answer after the repair is in the new table"
+    );
+    assert_eq!(u.total_tokens, 5);
+    gw.stop().await;
+    promo.stop().await;
+    db.close().await;
+}
+
+on_both_backends!(
+    sigkill_loses_no_answered_call,
+    store_failure_is_unavailable_never_an_uncharged_answer,
+);
