@@ -240,14 +240,24 @@ impl Store {
     /// rows, one explicit transaction of several statements beyond. Rows must be distinct keys
     /// (the usage batch merges them), as PostgreSQL requires of one `ON CONFLICT DO UPDATE`.
     pub async fn add_usage(&self, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
+        let mut conn = self.db.write.acquire().await?;
+        Store::add_usage_on(&mut conn, rows).await
+    }
+
+    /// [`Store::add_usage`] on a connection the caller holds (the usage writer keeps one
+    /// between close batches).
+    pub async fn add_usage_on(
+        conn: &mut sqlx::AnyConnection,
+        rows: &[(UsageKey, UsageSums)],
+    ) -> Result<(), sqlx::Error> {
         let now = now_millis();
         if rows.len() <= ROWS_PER_STATEMENT {
             if let Some(q) = upsert(rows, now) {
-                q.execute(&self.db.write).await?;
+                q.execute(&mut *conn).await?;
             }
             return Ok(());
         }
-        let mut tx = self.db.write.begin().await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
             if let Some(q) = upsert(chunk, now) {
                 q.execute(&mut *tx).await?;

@@ -39,7 +39,9 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
 
 use tokio::sync::{Notify, watch};
 
@@ -185,8 +187,16 @@ impl UsageRecorder {
     }
 }
 
+/// How long the writer keeps its database connection across batches. Returning a connection
+/// to the pool costs a ping (for SQLite, one more round trip to its thread per batch, as much
+/// as the write itself); kept briefly, a steady stream of batches pays it once per `HOLD`. Other
+/// users of SQLite's single write connection (quota leases) wait at most this long for it.
+const HOLD: Duration = Duration::from_millis(5);
+
 /// The writer: takes the open batch, writes it, announces the outcome, until closed.
 async fn write_batches(store: Store, inner: Arc<Inner>) {
+    // The connection kept between batches, and since when.
+    let mut held: Option<(PoolConnection<sqlx::Any>, Instant)> = None;
     loop {
         let taken = {
             let mut open = inner.open.lock().unwrap_or_else(|e| e.into_inner());
@@ -206,11 +216,43 @@ async fn write_batches(store: Store, inner: Arc<Inner>) {
         let Some((rows, done)) = taken else {
             // `notify_one` keeps a permit when nobody waits, so a charge made between the
             // check above and this wait still wakes the writer.
-            inner.wake.notified().await;
+            let left = held.as_ref().map_or(Duration::ZERO, |(_, since)| {
+                HOLD.saturating_sub(since.elapsed())
+            });
+            if left.is_zero() {
+                held = None;
+                inner.wake.notified().await;
+            } else if tokio::time::timeout(left, inner.wake.notified())
+                .await
+                .is_err()
+            {
+                held = None;
+            }
             continue;
         };
+        if held
+            .as_ref()
+            .is_some_and(|(_, since)| since.elapsed() >= HOLD)
+        {
+            held = None;
+        }
+        let conn = match held.take() {
+            Some(c) => Ok(c),
+            None => store.db.write.acquire().await.map(|c| (c, Instant::now())),
+        };
         let rows: Vec<(UsageKey, UsageSums)> = rows.into_iter().collect();
-        let state = match write(&store, &rows).await {
+        let written = match conn {
+            Ok((mut c, since)) => {
+                let r = write(&mut c, &rows).await;
+                // A connection that failed goes back to the pool, which tests it.
+                if r.is_ok() {
+                    held = Some((c, since));
+                }
+                r
+            }
+            Err(e) => Err(e),
+        };
+        let state = match written {
             Ok(()) => BatchState::Written,
             Err(e) => {
                 tracing::error!(error = %e, rows = rows.len(), "usage batch not written; its calls fail as unavailable");
@@ -222,10 +264,13 @@ async fn write_batches(store: Store, inner: Arc<Inner>) {
 }
 
 /// Writes one batch, retrying only errors that guarantee nothing was committed.
-async fn write(store: &Store, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
+async fn write(
+    conn: &mut sqlx::AnyConnection,
+    rows: &[(UsageKey, UsageSums)],
+) -> Result<(), sqlx::Error> {
     let mut attempt = 1;
     loop {
-        match store.add_usage(rows).await {
+        match Store::add_usage_on(conn, rows).await {
             Err(e) if attempt < WRITE_ATTEMPTS && iafactory::db::is_retryable(&e) => {
                 tokio::time::sleep(Duration::from_millis(5 * u64::from(attempt))).await;
                 attempt += 1;
