@@ -9,9 +9,10 @@
 //! writes it in one statement (one transaction beyond [`crate::store::ROWS_PER_STATEMENT`]
 //! rows), then wakes every call of that batch. While it writes, new charges gather in the next
 //! batch, so under load many calls share one commit (and one fsync on PostgreSQL) and the
-//! writes per second stay bounded by the database's commit latency, not by the call rate: the
-//! hot path pays one lock, one wake-up and the wait, never a round trip of its own. Calls on
-//! the same key in one batch are merged into one row upsert.
+//! writes per second stay bounded by the database's commit latency, not by the call rate: under
+//! load a call pays one lock, one wake-up and the wait for a commit it shares. A call alone
+//! pays a commit of its own (there is nothing to share it with; see the README's figures).
+//! Calls on the same key in one batch are merged into one row upsert.
 //!
 //! Charges are *additive deltas* into `llm_usage` (`requests`, tokens, nano-dollars), so a call
 //! may be charged in several steps with no settlement and no orphan to sweep after a crash:
