@@ -31,7 +31,8 @@ pub struct Config {
     pub auth_cache_ttl: Duration,
     /// How long an invalid key's refusal is reused.
     pub auth_negative_ttl: Duration,
-    /// How often usage is written to the store.
+    /// How often idle token leases and old rate windows are looked at (usage itself is
+    /// charged before each answer, see [`crate::usage`]).
     pub usage_flush_interval: Duration,
     /// TCP connect timeout towards providers.
     pub connect_timeout: Duration,
@@ -125,7 +126,7 @@ pub struct Args {
     #[arg(long, env = "LLM_BREAKER_COOLDOWN_SECS", default_value_t = 30)]
     pub breaker_cooldown_secs: u64,
 
-    /// Milliseconds between usage writes to the database.
+    /// Milliseconds between housekeeping passes (usage itself is written before each answer).
     #[arg(long, env = "USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,
 

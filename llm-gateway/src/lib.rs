@@ -8,7 +8,8 @@
 //!   store, exact across replicas without a database round trip per call;
 //! - [`router`]: model catalogue → ordered routes, retries with backoff, circuit breakers,
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
-//! - [`usage`] / [`store`]: usage per key written in batches off the request path;
+//! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
+//!   concurrent calls sharing one commit (group commit);
 //! - [`metrics`]: Prometheus text.
 //!
 //! [`start`] runs it all on a listener and returns a handle; [`serve`] runs until a shutdown
@@ -80,13 +81,14 @@ impl GatewayHandle {
         self.shared.metrics.render(&self.shared.router)
     }
 
-    /// Writes pending usage now (tests, diagnostics).
-    pub async fn flush_usage(&self) -> Result<usize, sqlx::Error> {
+    /// Waits until every usage charge made so far is written (tests, diagnostics: answers wait
+    /// for their charge anyway).
+    pub async fn flush_usage(&self) -> Result<usize, crate::error::GatewayError> {
         self.shared.usage.flush().await
     }
 
-    /// Graceful stop: stop accepting, let in-flight calls finish, flush usage, give unused token
-    /// leases back, close the database.
+    /// Graceful stop: stop accepting, let in-flight calls finish (each charged before it
+    /// answers), stop the usage writer, give unused token leases back, close the database.
     pub async fn shutdown(mut self) -> Result<(), ServeError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -149,7 +151,7 @@ pub async fn start_with_metrics(
         router,
         auth,
         quotas: QuotaManager::new(store.clone()),
-        usage: UsageRecorder::new(store.clone()),
+        usage: UsageRecorder::start(store.clone()),
         metrics,
         recent: Default::default(),
         internal: config.internal_token.clone(),
@@ -215,9 +217,9 @@ pub async fn start_with_metrics(
         if let Some(e) = exporter {
             let _ = e.await;
         }
-        if let Err(e) = task_shared.usage.flush().await {
-            tracing::error!(error = %e, "final usage flush failed; the last interval's usage is lost");
-        }
+        // Every answered call is already charged; this writes the charges of calls cut by
+        // the drain (abandoned streams) and stops the writer.
+        task_shared.usage.close().await;
         task_shared.quotas.release_idle(Duration::ZERO).await;
         // Phase 4: close the store.
         store.db.close().await;
@@ -243,26 +245,24 @@ pub async fn serve(
     handle.shutdown().await
 }
 
-/// Periodic work off the request path: usage flushes, idle lease returns, old window pruning.
+/// Periodic work off the request path: idle lease returns, old window pruning (usage is not
+/// here: it is written before each answer, see [`usage`]).
 async fn background(
     shared: Arc<Shared>,
     store: Store,
-    flush_every: Duration,
+    tick_every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticks: u64 = 0;
-    let per_minute = (60_000 / flush_every.as_millis().max(1)).max(1) as u64;
+    let per_minute = (60_000 / tick_every.as_millis().max(1)).max(1) as u64;
     loop {
         tokio::select! {
-            () = tokio::time::sleep(flush_every) => {}
+            () = tokio::time::sleep(tick_every) => {}
             r = stop.changed() => {
                 if r.is_err() || *stop.borrow() {
                     return;
                 }
             }
-        }
-        if let Err(e) = shared.usage.flush().await {
-            tracing::warn!(error = %e, "usage flush failed; kept for the next one");
         }
         ticks += 1;
         if ticks.is_multiple_of(per_minute) {

@@ -386,11 +386,23 @@ impl QuotaManager {
         };
         for (key_id, lease) in candidates {
             let mut l = lease.lock().await;
-            if l.last_used.elapsed() < idle
-                || l.token_refill.busy.load(Ordering::Acquire)
-                || l.request_refill.busy.load(Ordering::Acquire)
-            {
+            if l.last_used.elapsed() < idle {
                 continue;
+            }
+            let refilling = l.token_refill.busy.load(Ordering::Acquire)
+                || l.request_refill.busy.load(Ordering::Acquire);
+            if refilling && !idle.is_zero() {
+                continue;
+            }
+            if refilling {
+                // Shutdown: a block still on its way must be given back too, or it stays
+                // reserved for the rest of the month. The refill tasks never take the lease's
+                // lock, so waiting for them here cannot deadlock.
+                let (tokens, requests) = (l.token_refill.clone(), l.request_refill.clone());
+                let (pidx, minute) = (l.period_idx, l.minute);
+                l.tokens_left += tokens.wait_take(pidx).await;
+                // Request units die with their minute: nothing to give back.
+                let _ = requests.wait_take(minute).await;
             }
             let pidx = l.period_idx;
             l.tokens_left += l.token_refill.take(pidx);

@@ -28,6 +28,59 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     m
 });
 
+/// Rows per `INSERT … VALUES (…), (…) ON CONFLICT …` statement: 10 parameters a row keeps a
+/// statement well below every SQLite build's parameter limit (999 for the oldest).
+pub const ROWS_PER_STATEMENT: usize = 50;
+
+/// `INSERT … VALUES` with `n` rows, for `n` in `1..=ROWS_PER_STATEMENT` (index `n - 1`): built
+/// once, so the statement text — and the statement prepared and cached per connection — is
+/// reused. Deltas add to the row (usage is charged in additive steps, see [`crate::usage`]).
+static UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_STATEMENT)
+        .map(|n| {
+            let values: Vec<String> = (0..n)
+                .map(|r| {
+                    let p: Vec<String> = (1..=10).map(|c| format!("${}", r * 10 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO llm_usage (key_id, period, model, provider, user_id, requests, \
+                   prompt_tokens, completion_tokens, cost_nano_usd, updated_at) VALUES {} \
+                 ON CONFLICT (key_id, period, model, provider) DO UPDATE SET \
+                   requests = llm_usage.requests + excluded.requests, \
+                   prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, \
+                   completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens, \
+                   cost_nano_usd = llm_usage.cost_nano_usd + excluded.cost_nano_usd, \
+                   updated_at = excluded.updated_at",
+                values.join(", ")
+            )
+        })
+        .collect()
+});
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// The upsert of `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
+fn upsert(rows: &[(UsageKey, UsageSums)], now: i64) -> Option<AnyQuery<'_>> {
+    let sql: &'static str = UPSERTS.get(rows.len().checked_sub(1)?)?.as_str();
+    let mut q = sqlx::query(sql);
+    for (k, s) in rows {
+        q = q
+            .bind(&k.key_id)
+            .bind(&k.period)
+            .bind(&k.model)
+            .bind(&k.provider)
+            .bind(&s.user_id)
+            .bind(s.requests)
+            .bind(s.prompt_tokens)
+            .bind(s.completion_tokens)
+            .bind(s.cost_nano_usd)
+            .bind(now);
+    }
+    Some(q)
+}
+
 /// One batch row of usage.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsageKey {
@@ -183,37 +236,32 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Adds a batch of usage in one transaction.
+    /// Adds a batch of usage: one statement (atomic on its own) up to [`ROWS_PER_STATEMENT`]
+    /// rows, one explicit transaction of several statements beyond. Rows must be distinct keys
+    /// (the usage batch merges them), as PostgreSQL requires of one `ON CONFLICT DO UPDATE`.
     pub async fn add_usage(&self, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
-        if rows.is_empty() {
+        let mut conn = self.db.write.acquire().await?;
+        Store::add_usage_on(&mut conn, rows).await
+    }
+
+    /// [`Store::add_usage`] on a connection the caller holds (the usage writer keeps one
+    /// between close batches).
+    pub async fn add_usage_on(
+        conn: &mut sqlx::AnyConnection,
+        rows: &[(UsageKey, UsageSums)],
+    ) -> Result<(), sqlx::Error> {
+        let now = now_millis();
+        if rows.len() <= ROWS_PER_STATEMENT {
+            if let Some(q) = upsert(rows, now) {
+                q.execute(&mut *conn).await?;
+            }
             return Ok(());
         }
-        let now = now_millis();
-        let mut tx = self.db.write.begin().await?;
-        for (k, s) in rows {
-            sqlx::query(
-                "INSERT INTO llm_usage (key_id, period, model, provider, user_id, requests, \
-                   prompt_tokens, completion_tokens, cost_nano_usd, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-                 ON CONFLICT (key_id, period, model, provider) DO UPDATE SET \
-                   requests = llm_usage.requests + excluded.requests, \
-                   prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, \
-                   completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens, \
-                   cost_nano_usd = llm_usage.cost_nano_usd + excluded.cost_nano_usd, \
-                   updated_at = excluded.updated_at",
-            )
-            .bind(&k.key_id)
-            .bind(&k.period)
-            .bind(&k.model)
-            .bind(&k.provider)
-            .bind(&s.user_id)
-            .bind(s.requests)
-            .bind(s.prompt_tokens)
-            .bind(s.completion_tokens)
-            .bind(s.cost_nano_usd)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            if let Some(q) = upsert(chunk, now) {
+                q.execute(&mut *tx).await?;
+            }
         }
         tx.commit().await
     }

@@ -3,6 +3,7 @@
 //! provider's wire format, SQLite files and PostgreSQL databases.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod crash;
 mod grpcurl;
 mod helpers;
 mod internal_auth;

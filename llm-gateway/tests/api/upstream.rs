@@ -56,6 +56,13 @@ pub enum Reply {
     },
     /// Waits, then answers.
     Delay(Duration, Box<Reply>),
+    /// Like `Sse`, one event every `every`, counting in `sent` the events fully handed to the
+    /// connection (what the provider has produced so far).
+    SsePaced {
+        events: Vec<String>,
+        every: Duration,
+        sent: Arc<std::sync::atomic::AtomicUsize>,
+    },
     /// Like `Sse`, but the whole event stream is cut into pieces of `chunk` bytes regardless of
     /// event, line or UTF-8 character boundaries.
     SseChunked { events: Vec<String>, chunk: usize },
@@ -308,6 +315,27 @@ async fn serve_conn(sock: TcpStream, reqs: Arc<Mutex<Vec<Recorded>>>, handler: A
                         return;
                     }
                     let _ = wr.flush().await;
+                }
+                wr.write_all(b"0\r\n\r\n").await.is_ok()
+            }
+            Reply::SsePaced {
+                events,
+                every,
+                sent,
+            } => {
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n";
+                if wr.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                for ev in &events {
+                    let mut c = format!("{:x}\r\n", ev.len()).into_bytes();
+                    c.extend_from_slice(ev.as_bytes());
+                    c.extend_from_slice(b"\r\n");
+                    if wr.write_all(&c).await.is_err() || wr.flush().await.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(every).await;
                 }
                 wr.write_all(b"0\r\n\r\n").await.is_ok()
             }
