@@ -53,6 +53,9 @@ struct Args {
     /// Event-stream viewers of the live counter in the viewers scenario.
     #[arg(long, default_value_t = 10_000)]
     viewers: usize,
+    /// Internal: run as the viewers' client process (`ADDR CODE N`), driven over stdin/stdout.
+    #[arg(long, num_args = 3, hide = true)]
+    viewer_client: Option<Vec<String>>,
     /// Simultaneous signups in the contention scenario.
     #[arg(long, default_value_t = 1000)]
     signups: usize,
@@ -321,51 +324,51 @@ impl Suite {
     }
 
     /// `--viewers` browsers open the live counter of a cold code at once; then one signup changes
-    /// the count. Reports the time until every viewer had its first event, the resident memory
-    /// they added (client and server share this process, so it is an upper bound of the
-    /// server's), the signup's latency among them, and when the change reached each viewer.
+    /// the count. The viewers live in a child process (each process may hold only so many open
+    /// files, and this way the memory measured here is the services' alone). Reports the time
+    /// until every viewer had its first event, the resident memory the services gained, the
+    /// signup's latency among the crowd, and when the change reached each viewer.
     async fn viewers(&mut self, backend: Backend, stack: &Stack) {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
         let n = self.args.viewers;
         let code = "CROWD1000";
+        let fail = |what: String| {
+            let _ = writeln!(std::io::stderr(), "viewers: {what}");
+        };
         if let Err(e) = stack.create_code(code, 1000).await {
-            let _ = writeln!(std::io::stderr(), "cannot create {code}: {e}");
-            return;
+            return fail(format!("cannot create {code}: {e}"));
         }
+        let Ok(exe) = std::env::current_exe() else {
+            return fail("cannot find the benchmark's own binary".into());
+        };
         let rss_before = rss_kib();
-        let opened = Arc::new(tokio::sync::Semaphore::new(0));
-        let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
-        let started = Instant::now();
-        let viewers: Vec<_> = (0..n)
-            .map(|_| {
-                let opened = opened.clone();
-                let seen = seen_tx.clone();
-                let addr = stack.rest;
-                tokio::spawn(viewer(addr, code, opened, seen))
-            })
-            .collect();
-        drop(seen_tx);
-        let all_open = tokio::time::timeout(
-            Duration::from_secs(120),
-            opened.acquire_many(u32::try_from(n).unwrap_or(u32::MAX)),
-        )
-        .await;
-        let open_wall = started.elapsed();
-        if all_open.is_err() {
-            let failed = viewers.iter().filter(|v| v.is_finished()).count();
-            let _ = writeln!(
-                std::io::stderr(),
-                "viewers: only {} of {n} opened ({failed} failed)",
-                opened.available_permits()
-            );
-            for v in viewers {
-                v.abort();
-            }
-            return;
-        }
-        // Let the buffers settle before reading the memory.
+        let child = tokio::process::Command::new(exe)
+            .arg("--viewer-client")
+            .args([stack.rest.to_string(), code.to_owned(), n.to_string()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(e) => return fail(format!("cannot start the client process: {e}")),
+        };
+        let (Some(mut to_child), Some(out)) = (child.stdin.take(), child.stdout.take()) else {
+            return fail("no pipes to the client process".into());
+        };
+        let mut lines = BufReader::new(out).lines();
+        // "OPEN <ms>" once every viewer had its first event.
+        let open_ms = match tokio::time::timeout(Duration::from_secs(180), lines.next_line()).await
+        {
+            Ok(Ok(Some(line))) => match line.strip_prefix("OPEN ") {
+                Some(ms) => ms.trim().to_owned(),
+                None => return fail(format!("client: {line}")),
+            },
+            other => return fail(format!("the viewers did not all open: {other:?}")),
+        };
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_open = rss_kib();
-        let per_viewer = (rss_open.saturating_sub(rss_before) as f64 * 1024.0) / n as f64;
+        let added_kib = rss_open.saturating_sub(rss_before);
 
         // One signup: its latency among the crowd, and when the change reached each viewer.
         let mut http = Http1::new(stack.rest);
@@ -378,32 +381,37 @@ impl Suite {
             Some(&Bytes::from(body)),
             None,
         );
-        let sent = Instant::now();
+        let sent = wall_us();
+        let t = Instant::now();
         let status = http.request(req).await.map(|(s, _)| s);
-        let signup_us = sent.elapsed().as_micros();
-        let mut arrivals = Vec::with_capacity(n);
-        while arrivals.len() < n {
-            match tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await {
-                Ok(Some(at)) => arrivals.push(
-                    u32::try_from(at.saturating_duration_since(sent).as_micros())
-                        .unwrap_or(u32::MAX),
-                ),
-                _ => break,
-            }
+        let signup_us = t.elapsed().as_micros();
+        if to_child
+            .write_all(format!("SENT {sent}\n").as_bytes())
+            .await
+            .is_err()
+        {
+            return fail("the client process went away".into());
         }
-        let reached = arrivals.len();
-        let wall = sent.elapsed();
-        for v in viewers {
-            v.abort();
-        }
-        let stats = load::stats(arrivals, n - reached, wall);
+        // "DONE <reached> <delay µs>..." once every viewer saw the change (or 30 s passed).
+        let done = match tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await {
+            Ok(Ok(Some(line))) => line,
+            other => return fail(format!("no report from the client process: {other:?}")),
+        };
+        let _ = child.kill().await;
+        let delays: Vec<u32> = done
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        let reached = delays.len();
+        let wall = Duration::from_micros(delays.iter().copied().max().unwrap_or(0).into());
+        let stats = load::stats(delays, n - reached, wall);
         let note = format!(
-            "{reached}/{n} saw the change; all open in {} ms; +{:.1} MiB RSS = {:.1} KiB per viewer              (client and server in one process); signup {} during the crowd in {} µs",
-            open_wall.as_millis(),
-            rss_open.saturating_sub(rss_before) as f64 / 1024.0,
-            per_viewer / 1024.0,
+            "{reached}/{n} saw the change; all open in {open_ms} ms; services +{:.1} MiB RSS = \
+             {:.1} KiB per viewer; a signup among them: {} in {signup_us} µs",
+            added_kib as f64 / 1024.0,
+            added_kib as f64 / n as f64,
             status.map_or("failed".to_owned(), |s| s.to_string()),
-            signup_us
         );
         self.record(
             "viewers",
@@ -490,15 +498,69 @@ impl Suite {
     }
 }
 
+/// The viewers' process: opens `n` event streams of `code` at once, prints `OPEN <ms>` when each
+/// had its first event, reads `SENT <wall µs>` (when the parent sent its signup), then prints
+/// `DONE` and, for each viewer that saw the change, its delay in µs after that instant.
+async fn viewer_client(addr: SocketAddr, code: String, n: usize) -> std::process::ExitCode {
+    use tokio::io::AsyncBufReadExt;
+    let started = Instant::now();
+    let opened = Arc::new(tokio::sync::Semaphore::new(0));
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let viewers: Vec<_> = (0..n)
+        .map(|_| tokio::spawn(viewer(addr, code.clone(), opened.clone(), seen_tx.clone())))
+        .collect();
+    drop(seen_tx);
+    let all = u32::try_from(n).unwrap_or(u32::MAX);
+    let mut out = std::io::stdout().lock();
+    match tokio::time::timeout(Duration::from_secs(150), opened.acquire_many(all)).await {
+        Ok(Ok(_)) => {
+            let _ = writeln!(out, "OPEN {}", started.elapsed().as_millis());
+        }
+        _ => {
+            let failed = viewers.iter().filter(|v| v.is_finished()).count();
+            let _ = writeln!(
+                out,
+                "FAILED only {} of {n} opened ({failed} ended early)",
+                opened.available_permits()
+            );
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    drop(out);
+    let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let sent: u64 = match stdin.next_line().await {
+        Ok(Some(line)) => line
+            .strip_prefix("SENT ")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0),
+        _ => return std::process::ExitCode::FAILURE,
+    };
+    let mut delays = Vec::with_capacity(n);
+    while delays.len() < n {
+        match tokio::time::timeout(Duration::from_secs(30), seen_rx.recv()).await {
+            Ok(Some(at)) => delays.push(at.saturating_sub(sent)),
+            _ => break,
+        }
+    }
+    let mut line = String::from("DONE");
+    for d in delays {
+        line.push(' ');
+        line.push_str(&d.to_string());
+    }
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+    std::process::ExitCode::SUCCESS
+}
+
 /// One browser on the live counter: counts itself in `opened` at its first event, then reports
-/// when it saw the count change.
+/// (wall-clock µs) when it saw the count change.
 async fn viewer(
     addr: SocketAddr,
-    code: &'static str,
+    code: String,
     opened: Arc<tokio::sync::Semaphore>,
-    seen: tokio::sync::mpsc::UnboundedSender<Instant>,
+    seen: tokio::sync::mpsc::UnboundedSender<u64>,
 ) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const MARK: &[u8] = b"event: remaining";
     let Ok(mut tcp) = tokio::net::TcpStream::connect(addr).await else {
         return;
     };
@@ -506,7 +568,6 @@ async fn viewer(
     if tcp.write_all(req.as_bytes()).await.is_err() {
         return;
     }
-    const MARK: &[u8] = b"event: remaining";
     let mut buf = vec![0u8; 2048];
     // The last bytes of the previous read, so a mark split across two reads is still seen.
     let mut carry: Vec<u8> = Vec::new();
@@ -527,11 +588,19 @@ async fn viewer(
             if events == 1 {
                 opened.add_permits(1);
             } else {
-                let _ = seen.send(Instant::now());
+                let _ = seen.send(wall_us());
                 return;
             }
         }
     }
+}
+
+/// Microseconds since the Unix epoch (the two processes share the machine's clock).
+fn wall_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// Resident memory of this process, KiB (Linux).
@@ -572,9 +641,18 @@ fn table(rows: &[Row]) -> String {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    // Every viewer of the viewers scenario holds two descriptors here (client and server side).
-    let _ = rlimit::setrlimit(rlimit::Resource::NOFILE, 65_536, 65_536);
+    // Every viewer holds a descriptor in each process (client side, server side).
     iafactory::net::raise_open_files_limit();
+    if let Some(v) = &args.viewer_client {
+        let (Some(addr), Some(code), Some(n)) = (
+            v.first().and_then(|a| a.parse().ok()),
+            v.get(1),
+            v.get(2).and_then(|n| n.parse().ok()),
+        ) else {
+            return std::process::ExitCode::from(2);
+        };
+        return viewer_client(addr, code.clone(), n).await;
+    }
     let duration = Duration::from_secs_f64(args.seconds.max(0.1));
     let mut suite = Suite {
         warmup: duration / 3,

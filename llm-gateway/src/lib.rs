@@ -159,6 +159,13 @@ pub async fn start_with_metrics(
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<LlmGatewayServer<GatewayApi>>().await;
+    // Calls are charged before they are answered: while the usage store refuses writes, the
+    // gateway cannot serve, and says so.
+    let storage_health = tokio::spawn(grpc::follow_storage_health(
+        health.clone(),
+        <LlmGatewayServer<GatewayApi> as tonic::server::NamedService>::NAME,
+        store.db.watch_writable(),
+    ));
     let api = LlmGatewayServer::new(GatewayApi {
         shared: shared.clone(),
     })
@@ -169,6 +176,12 @@ pub async fn start_with_metrics(
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (bg_stop_tx, bg_stop_rx) = watch::channel(false);
+    let prober = tokio::spawn(
+        store
+            .db
+            .clone()
+            .probe_writes(STORAGE_PROBE_INTERVAL, bg_stop_rx.clone()),
+    );
     let background = tokio::spawn(background(
         shared.clone(),
         store.clone(),
@@ -206,6 +219,7 @@ pub async fn start_with_metrics(
         // Phase 1: the signal; phase 2: stop accepting and drain in-flight calls.
         let signal = async move {
             let _ = stop_rx.await;
+            storage_health.abort();
             health
                 .set_not_serving::<LlmGatewayServer<GatewayApi>>()
                 .await;
@@ -214,6 +228,7 @@ pub async fn start_with_metrics(
         // Phase 3: background work stops, usage is flushed, leases go back.
         let _ = bg_stop_tx.send(true);
         let _ = background.await;
+        let _ = prober.await;
         if let Some(e) = exporter {
             let _ = e.await;
         }
@@ -247,6 +262,9 @@ pub async fn serve(
 
 /// Periodic work off the request path: idle lease returns, old window pruning (usage is not
 /// here: it is written before each answer, see [`usage`]).
+/// How often a probe write checks that the usage store accepts writes (health status).
+const STORAGE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+
 async fn background(
     shared: Arc<Shared>,
     store: Store,

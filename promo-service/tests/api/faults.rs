@@ -327,3 +327,72 @@ async fn postgres_dropping_every_connection_mid_rush_loses_no_answered_signup() 
     }
     app.stop().await.unwrap();
 }
+
+/// Sets PostgreSQL's read-only default for the database `name` and drops its connections, so
+/// that every new connection of the service is read-only (as on a standby after a failover).
+async fn set_read_only(name: &str, read_only: bool) {
+    let mut conn = AnyConnection::connect(&iafactory_testkit::pg_admin_url())
+        .await
+        .unwrap();
+    let value = if read_only { "on" } else { "off" };
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = {value}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(name)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_read_only_database_is_unavailable_and_not_serving_until_writable_again() {
+    let db = test_db(Backend::Postgres).await;
+    let app = TestApp::spawn_with(&db, |c| {
+        c.storage_probe_interval = Duration::from_millis(100);
+    })
+    .await;
+    let mut client = app.client.clone();
+    client
+        .signup(signup_req("before@ro.dz", "dev", ""))
+        .await
+        .unwrap();
+    assert!(wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(5)).await);
+    let name = db.url.rsplit('/').next().unwrap().to_owned();
+
+    set_read_only(&name, true).await;
+    assert!(
+        wait_health(app.addr, ServingStatus::NotServing, Duration::from_secs(10)).await,
+        "a read-only database must turn health NOT_SERVING"
+    );
+    let refused = client
+        .signup(signup_req("during@ro.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), error_code(&refused).as_str()),
+        (tonic::Code::Unavailable, "unavailable"),
+        "{refused:?}"
+    );
+    // Reads still work.
+    remaining(&mut client, "LAUNCH30").await;
+
+    set_read_only(&name, false).await;
+    assert!(
+        wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(10)).await,
+        "health must recover by itself"
+    );
+    let after = client
+        .signup(signup_req("after@ro.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_nothing_answered_unsaved(&mut client, &[after]).await;
+    app.stop().await.unwrap();
+}
