@@ -1,20 +1,33 @@
-# Multi-stage build of the three services. Build: docker build -t iafactory .
-# Each service is its own binary; pick one with the container command.
-FROM rust:1.95-slim-bookworm AS build
+# The platform's image: the three services and the all-in-one run, built by the same script CI
+# runs (scripts/build-release.sh), on a minimal runtime image, as a non-root user. Each container
+# picks its service with its command (see docker-compose.yml); the landing page is inside
+# gateway-rest. Build: docker build -t iafactory .
+#
+# Dependencies are compiled in a layer of their own (cargo-chef): a change to the sources rebuilds
+# only the workspace's crates.
+FROM rust:1.95-slim-bookworm AS chef
+RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
+
+FROM chef AS planner
 COPY . .
-RUN cargo build --release --locked --bins \
- && mkdir /out \
- && for b in promo-service llm-gateway gateway-rest; do \
-      if [ -f "target/release/$b" ]; then cp "target/release/$b" /out/; fi; \
-    done
+RUN cargo chef prepare --recipe-path recipe.json
+
+FROM chef AS build
+COPY --from=planner /src/recipe.json recipe.json
+RUN cargo chef cook --release --locked --recipe-path recipe.json
+COPY . .
+RUN scripts/build-release.sh /out
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
- && useradd --system --uid 10001 --home /app iaf
+ && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin iaf \
+ && mkdir -p /app /data && chown iaf:iaf /app /data
 WORKDIR /app
 COPY --from=build /out/ /usr/local/bin/
-COPY gateway-rest/static /app/static
-ENV STATIC_DIR=/app/static/api-packages
 USER iaf
+# SQLite files, when a service runs on the embedded default (production uses PostgreSQL).
+VOLUME ["/data"]
+EXPOSE 8180 50051 50052
+CMD ["iafactory-local", "--data-dir", "/data", "--host", "0.0.0.0"]

@@ -9,4 +9,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --bins
+# The release binaries, through the very script the Dockerfile runs (fails if one is missing or
+# does not start).
+grep -q 'scripts/build-release.sh' Dockerfile || { echo "the Dockerfile no longer uses scripts/build-release.sh" >&2; exit 1; }
+scripts/build-release.sh target/dist
 cargo test --workspace --no-fail-fast

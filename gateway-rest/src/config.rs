@@ -39,8 +39,8 @@ pub struct Config {
     pub auth_failure_rate: Option<RateSpec>,
     /// Header holding the client address when behind a trusted proxy (`x-forwarded-for`).
     pub client_ip_header: Option<HeaderName>,
-    /// Folder served at `/api-packages/`.
-    pub static_dir: PathBuf,
+    /// Folder served at `/api-packages/` instead of the landing page built into the binary.
+    pub static_dir: Option<PathBuf>,
     /// Token for `/api/gateway/providers` (promo admin routes are checked by promo-service).
     pub admin_token: Option<AdminToken>,
     /// Sent to llm-gateway's `ListProviders` (behind `/api/gateway/providers` and the public
@@ -80,7 +80,7 @@ impl Config {
             signup_rate: RateSpec::new(10, 5),
             auth_failure_rate: RateSpec::new(60, 30),
             client_ip_header: None,
-            static_dir: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/static/api-packages")),
+            static_dir: None,
             admin_token: None,
             internal_token: None,
             max_in_flight: 10_000,
@@ -175,13 +175,11 @@ pub struct Args {
     #[arg(long, env = "CLIENT_IP_HEADER", default_value = "")]
     pub client_ip_header: String,
 
-    /// Folder served at /api-packages/ (the landing page).
-    #[arg(
-        long,
-        env = "STATIC_DIR",
-        default_value = "gateway-rest/static/api-packages"
-    )]
-    pub static_dir: PathBuf,
+    /// Folder to serve at /api-packages/ instead of the landing page built into the binary (to
+    /// change the page without a rebuild); unset: the built-in page. A folder that does not exist
+    /// stops the start.
+    #[arg(long, env = "STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// Token required by /api/gateway/providers (the promo admin routes forward the caller's token
     /// to promo-service, which checks it). Unset: that route is refused.

@@ -53,6 +53,10 @@ pub enum ServeError {
         url: String,
         source: tonic::transport::Error,
     },
+    #[error(
+        "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
+    )]
+    StaticDir(std::path::PathBuf),
 }
 
 /// Everything a handler needs, shared by every connection.
@@ -187,7 +191,7 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
             stop.clone(),
             promo::encode_remaining,
         )),
-        static_files: ops::static_files(&config),
+        static_files: ops::static_files(&config)?,
         config,
         promo,
         llm,

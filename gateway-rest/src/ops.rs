@@ -97,29 +97,45 @@ pub async fn openapi(State(state): State<AppState>) -> Response {
     response
 }
 
-/// The landing page folder: the file service, and the files it may serve.
+/// The landing page, built into the binary (so a binary copied anywhere serves it).
+#[derive(rust_embed::Embed)]
+#[folder = "static/api-packages"]
+struct Landing;
+
+/// Where the landing page's files come from: the copy built into the binary, or a folder given
+/// at start (`STATIC_DIR`).
 ///
-/// Only the regular files found in the folder at start are served (paths as the URL spells them,
-/// `/` and `…/` meaning their `index.html`): a symbolic link is never followed, so a link placed
-/// in the folder cannot expose a file outside it; a request for anything else — an over-long
-/// name the file system would refuse, a path with `..` or encoded characters — is a 404 without
-/// touching the file system.
+/// From a folder, only the regular files found in it at start are served (paths as the URL
+/// spells them): a symbolic link is never followed, so a link placed in the folder cannot expose
+/// a file outside it; a request for anything else — an over-long name the file system would
+/// refuse, a path with `..` or encoded characters — is a 404 without touching the file system.
 #[derive(Clone)]
-pub struct StaticFiles {
-    service: ServeDir,
-    files: std::sync::Arc<std::collections::HashSet<String>>,
+pub enum StaticFiles {
+    Embedded,
+    Folder {
+        service: ServeDir,
+        files: std::sync::Arc<std::collections::HashSet<String>>,
+    },
 }
 
-pub fn static_files(config: &Config) -> StaticFiles {
+/// The landing page's files for `config`; an override folder that is not a folder is an error.
+pub fn static_files(config: &Config) -> Result<StaticFiles, crate::ServeError> {
+    let Some(dir) = &config.static_dir else {
+        return Ok(StaticFiles::Embedded);
+    };
+    if !dir.is_dir() {
+        return Err(crate::ServeError::StaticDir(dir.clone()));
+    }
     let mut files = std::collections::HashSet::new();
-    collect_files(&config.static_dir, "/", &mut files, 0);
+    collect_files(dir, "/", &mut files, 0);
     if !files.contains("/index.html") {
-        tracing::warn!(dir = %config.static_dir.display(), "no index.html in the landing page folder");
+        tracing::warn!(dir = %dir.display(), "no index.html in the landing page folder");
     }
-    StaticFiles {
-        service: ServeDir::new(&config.static_dir).append_index_html_on_directories(true),
+    tracing::info!(dir = %dir.display(), files = files.len(), "landing page served from a folder");
+    Ok(StaticFiles::Folder {
+        service: ServeDir::new(dir).append_index_html_on_directories(true),
         files: std::sync::Arc::new(files),
-    }
+    })
 }
 
 /// Regular files under `dir`, as URL paths below `prefix` (a few levels deep at most).
@@ -153,15 +169,36 @@ fn collect_files(
     }
 }
 
-impl StaticFiles {
-    /// Whether `path` (below the prefix, starting with `/`) names a file that may be served.
-    fn serves(&self, path: &str) -> bool {
-        if path.ends_with('/') {
-            self.files.contains(&format!("{path}index.html"))
-        } else {
-            self.files.contains(path)
-        }
+/// `/` and `…/` name their `index.html`.
+fn file_path(path: &str) -> std::borrow::Cow<'_, str> {
+    if path.ends_with('/') {
+        format!("{path}index.html").into()
+    } else {
+        path.into()
     }
+}
+
+/// A file of the built-in page, with its type and a validator (304 when the browser has it).
+fn embedded_file(path: &str, headers: &http::HeaderMap) -> Option<Response> {
+    let file = Landing::get(file_path(path).trim_start_matches('/'))?;
+    let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
+    let etag = HeaderValue::from_str(&etag).ok()?;
+    let fresh = headers
+        .get(http::header::IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes());
+    let mut response = if fresh {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, file.data.into_owned()).into_response()
+    };
+    let h = response.headers_mut();
+    if let Ok(mime) = HeaderValue::from_str(file.metadata.mimetype()) {
+        h.insert(CONTENT_TYPE, mime);
+    }
+    h.insert(http::header::ETAG, etag);
+    // Revalidated on every visit (the ETag makes that cheap): a new binary's page shows at once.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Some(response)
 }
 
 /// `GET /api-packages` → `/api-packages/` (relative links of the page need the slash).
@@ -183,14 +220,22 @@ pub async fn static_file(State(state): State<AppState>, req: Request) -> Respons
     } else {
         rest
     };
-    if !state.static_files.serves(&rest) {
-        return crate::edge::not_found(Request::from_parts(parts, body)).await;
-    }
-    parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
-    let req = Request::from_parts(parts, body);
-    let mut response = match state.static_files.service.clone().oneshot(req).await {
-        Ok(response) => response.map(axum::body::Body::new),
-        Err(never) => match never {},
+    let mut response = match &state.static_files {
+        StaticFiles::Embedded => match embedded_file(&rest, &parts.headers) {
+            Some(response) => response,
+            None => return crate::edge::not_found(Request::from_parts(parts, body)).await,
+        },
+        StaticFiles::Folder { service, files } => {
+            if !files.contains(file_path(&rest).as_ref()) {
+                return crate::edge::not_found(Request::from_parts(parts, body)).await;
+            }
+            parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
+            let req = Request::from_parts(parts, body);
+            match service.clone().oneshot(req).await {
+                Ok(response) => response.map(axum::body::Body::new),
+                Err(never) => match never {},
+            }
+        }
     };
     // The page's own CSP meta tag cannot forbid framing (clickjacking of the signup form) nor
     // stop MIME sniffing: those need response headers.

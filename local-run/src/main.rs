@@ -121,10 +121,6 @@ async fn run(args: Args) -> Result<(), String> {
     .map_err(|e| format!("llm-gateway configuration: {e}"))?
     .into_config(|k| std::env::var(k).ok())
     .map_err(|e| format!("llm-gateway configuration: {e}"))?;
-    let static_dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../gateway-rest/static/api-packages"
-    );
     let rest_config = gateway_rest::config::Args::try_parse_from([
         "gateway-rest",
         "--listen",
@@ -137,8 +133,6 @@ async fn run(args: Args) -> Result<(), String> {
         &admin_token,
         "--internal-token",
         &internal_token,
-        "--static-dir",
-        &std::env::var("STATIC_DIR").unwrap_or_else(|_| static_dir.to_owned()),
     ])
     .map_err(|e| format!("gateway-rest configuration: {e}"))?
     .into_config()

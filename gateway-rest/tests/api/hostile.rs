@@ -640,7 +640,7 @@ async fn a_symlink_in_the_static_folder_is_not_followed_out_of_it() {
     .unwrap();
     std::os::unix::fs::symlink(outside.path(), site.path().join("outside")).unwrap();
     let dir = site.path().to_owned();
-    let s = Stack::spawn_with(move |c| c.static_dir = dir).await;
+    let s = Stack::spawn_with(move |c| c.static_dir = Some(dir)).await;
     let page = s.get("/api-packages/").await;
     assert_eq!(page.status, StatusCode::OK);
     for path in ["/api-packages/leak.txt", "/api-packages/outside/secret.txt"] {

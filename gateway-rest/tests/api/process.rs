@@ -83,3 +83,79 @@ async fn binary_refuses_a_bad_setting_and_names_it() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("ADMIN_TOKEN"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_copied_far_from_the_sources_serves_the_landing_page() {
+    // The binary alone, in a folder of its own, started from there: the page is built in.
+    let far = tempfile::tempdir().unwrap();
+    let bin = far.path().join("gateway-rest");
+    std::fs::copy(BIN, &bin).unwrap();
+    let port = free_port().await;
+    let _child = tokio::process::Command::new(&bin)
+        .current_dir(far.path())
+        .env_remove("STATIC_DIR")
+        .env("GATEWAY_REST_ADDR", format!("127.0.0.1:{port}"))
+        .env("PROMO_SERVICE_URL", dead_url().await)
+        .env("LLM_GATEWAY_URL", dead_url().await)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}/api-packages/");
+    let mut page = None;
+    for _ in 0..200 {
+        if let Ok(r) = http.get(&base).send().await {
+            page = Some(r);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let page = page.expect("the binary did not listen");
+    assert_eq!(page.status(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    assert!(page.headers().contains_key("content-security-policy"));
+    let etag = page.headers()["etag"].clone();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("LAUNCH30"),
+        "not the landing page: {html:.200}"
+    );
+    for (file, kind) in [("app.js", "javascript"), ("styles.css", "text/css")] {
+        let r = http.get(format!("{base}{file}")).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{file}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.contains(kind), "{file}: {ct}");
+    }
+    // Revalidation: the browser's copy is still good.
+    let again = http
+        .get(&base)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    let missing = http.get(format!("{base}nope.js")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_dir_that_does_not_exist_stops_the_start() {
+    let out = tokio::process::Command::new(BIN)
+        .env("GATEWAY_REST_ADDR", "127.0.0.1:0")
+        .env("STATIC_DIR", "/nonexistent/landing")
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("STATIC_DIR"), "{stderr}");
+}
