@@ -18,11 +18,19 @@ pub struct SseEvent {
 /// A line longer than this is refused: no provider sends one, and it bounds memory against a
 /// broken or hostile upstream.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// An event whose `data:` lines add up to more than this is refused: each line is bounded, but an
+/// upstream sending `data:` lines without ever ending the event would otherwise grow the event
+/// without limit.
+pub const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// The stream broke the format badly enough to stop.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("server-sent event line longer than {MAX_LINE_BYTES} bytes")]
-pub struct LineTooLong;
+pub enum TooLarge {
+    #[error("server-sent event line longer than {MAX_LINE_BYTES} bytes")]
+    Line,
+    #[error("server-sent event data longer than {MAX_EVENT_BYTES} bytes")]
+    Event,
+}
 
 /// Incremental parser: feed chunks with [`SseParser::push`], then call [`SseParser::finish`] at
 /// end of stream.
@@ -42,7 +50,7 @@ impl SseParser {
     }
 
     /// Consumes `chunk`, appending every completed event to `out`.
-    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), LineTooLong> {
+    pub fn push(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) -> Result<(), TooLarge> {
         let mut rest = chunk;
         if self.skip_lf {
             self.skip_lf = false;
@@ -61,13 +69,22 @@ impl SseParser {
                     None => self.skip_lf = true,
                 }
             }
+            if self.line.len() > MAX_LINE_BYTES {
+                self.line.clear();
+                return Err(TooLarge::Line);
+            }
             let line = std::mem::take(&mut self.line);
             self.process_line(&line, out);
+            if self.data.len() > MAX_EVENT_BYTES {
+                self.data = String::new();
+                self.has_data = false;
+                return Err(TooLarge::Event);
+            }
         }
         self.line.extend_from_slice(rest);
         if self.line.len() > MAX_LINE_BYTES {
             self.line.clear();
-            return Err(LineTooLong);
+            return Err(TooLarge::Line);
         }
         Ok(())
     }
@@ -228,6 +245,32 @@ event: message_stop\r\ndata: {\"type\":\"message_stop\"}\r\n\r\n";
         let mut p = SseParser::new();
         let mut out = Vec::new();
         let big = vec![b'a'; MAX_LINE_BYTES + 1];
-        assert_eq!(p.push(&big, &mut out), Err(LineTooLong));
+        assert_eq!(p.push(&big, &mut out), Err(TooLarge::Line));
+    }
+
+    #[test]
+    fn endless_data_lines_stop_at_the_bound() {
+        // Every line is short, the event never ends: the parser stops at MAX_EVENT_BYTES instead
+        // of buffering forever.
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        let line = format!("data: {}\n", "x".repeat(1000));
+        let mut fed = 0usize;
+        let result = loop {
+            let r = p.push(line.as_bytes(), &mut out);
+            fed += line.len();
+            if r.is_err() || fed > 2 * MAX_EVENT_BYTES {
+                break r;
+            }
+        };
+        assert_eq!(result, Err(TooLarge::Event));
+        // The bound is on the data kept; what was fed also holds each line's `data: ` prefix.
+        let kept_per_line = line.len() - "data: ".len();
+        let lines = fed / line.len();
+        assert!(
+            lines * kept_per_line <= MAX_EVENT_BYTES + 2 * kept_per_line,
+            "stopped only after {lines} lines"
+        );
+        assert!(out.is_empty());
     }
 }
