@@ -304,7 +304,15 @@ impl HttpBase {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        let body = resp.bytes().await.unwrap_or_default();
+        // Only the start of an error body is kept: a broken or hostile upstream may send one
+        // without end, and nothing past 512 bytes is used.
+        let mut resp = resp;
+        let mut body = Vec::new();
+        while body.len() < 512
+            && let Ok(Some(chunk)) = resp.chunk().await
+        {
+            body.extend_from_slice(&chunk);
+        }
         let mut message = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
         if message.is_empty() {
             message = status.canonical_reason().unwrap_or("error").to_owned();
