@@ -103,7 +103,12 @@ impl Config {
 )]
 pub struct Args {
     /// Address to listen on for HTTP.
-    #[arg(long, env = "GATEWAY_REST_ADDR", default_value = "0.0.0.0:8180")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEWAY_REST_ADDR",
+        default_value = "0.0.0.0:8180"
+    )]
     pub listen: SocketAddr,
 
     /// gRPC URL of promo-service; several replicas: comma-separated URLs, balanced.
@@ -223,6 +228,20 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Without a subcommand: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `gateway-rest` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Ask the gateway-rest listening on `--listen` / `GATEWAY_REST_ADDR` (0.0.0.0 and [::] mean loopback)
+    /// for `GET /readyz`: exit 0 on 200 (both backends SERVING), 1 otherwise (503, unreachable,
+    /// no answer within 3 s), printing one line. For container health checks:
+    /// `["CMD", "gateway-rest", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// A configuration mistake, naming the setting.

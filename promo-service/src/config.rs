@@ -20,7 +20,12 @@ use iafactory::secret::InternalToken;
 )]
 pub struct Args {
     /// Address to listen on for gRPC.
-    #[arg(long, env = "PROMO_SERVICE_ADDR", default_value = "0.0.0.0:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "PROMO_SERVICE_ADDR",
+        default_value = "0.0.0.0:50051"
+    )]
     pub listen: SocketAddr,
 
     /// Address of the Prometheus `/metrics` endpoint (HTTP); unset: no endpoint.
@@ -107,6 +112,20 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Without a subcommand: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `promo-service` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Ask the promo-service listening on `--listen` / `PROMO_SERVICE_ADDR` (0.0.0.0 and [::] mean loopback) for
+    /// its gRPC health (`grpc.health.v1`, overall status): exit 0 when SERVING, 1 otherwise
+    /// (NOT_SERVING, unreachable, no answer within 3 s), printing one line. For container health
+    /// checks: `["CMD", "promo-service", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// Signup e-mail delivery.

@@ -268,7 +268,10 @@ async fn livez_is_up_while_readyz_names_the_backend_that_is_not_ready() {
     assert_eq!(ready.header("retry-after"), Some("1"), "{ready:?}");
     assert_eq!(ready.header("cache-control"), Some("no-store"));
     assert_eq!(ready.body["status"], "not_ready");
-    assert_eq!(ready.body["backends"]["llm-gateway"]["status"], "unreachable");
+    assert_eq!(
+        ready.body["backends"]["llm-gateway"]["status"],
+        "unreachable"
+    );
     assert_eq!(ready.body["backends"]["promo-service"]["status"], "serving");
     let message = ready.body["error"]["message"].as_str().unwrap();
     assert!(
@@ -314,7 +317,10 @@ async fn readyz_turns_503_when_promo_service_stops_and_200_when_it_returns() {
     assert_eq!(up.body["backends"]["promo-service"]["status"], "serving");
     eprintln!("/readyz answered 200 {took:?} after promo-service restarted");
     // And the data is still there: the same database.
-    assert_eq!(l.stack.get("/api/promo/LAUNCH30/remaining").await.status, 200);
+    assert_eq!(
+        l.stack.get("/api/promo/LAUNCH30/remaining").await.status,
+        200
+    );
     l.stop().await;
 }
 
@@ -332,7 +338,10 @@ async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
     config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (promo_addr, metrics_addr) = (listener.local_addr().unwrap(), metrics.local_addr().unwrap());
+    let (promo_addr, metrics_addr) = (
+        listener.local_addr().unwrap(),
+        metrics.local_addr().unwrap(),
+    );
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let promo = tokio::spawn(promo_service::serve_all(
         config,
@@ -372,10 +381,9 @@ async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
     let started = std::time::Instant::now();
     let mut polls = 0;
     while started.elapsed() < Duration::from_millis(2500) {
-        let answers = futures::future::join_all(
-            (0..50).map(|_| gw.request(Method::GET, "/readyz").send()),
-        )
-        .await;
+        let answers =
+            futures::future::join_all((0..50).map(|_| gw.request(Method::GET, "/readyz").send()))
+                .await;
         for a in answers {
             assert_eq!(a.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
             polls += 1;
@@ -388,7 +396,9 @@ async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
         (checks as f64) <= seconds.ceil() + 1.0,
         "{checks} health checks for {polls} polls in {seconds:.1} s"
     );
-    eprintln!("{polls} polls of /readyz in {seconds:.1} s: {checks} health checks of promo-service");
+    eprintln!(
+        "{polls} polls of /readyz in {seconds:.1} s: {checks} health checks of promo-service"
+    );
     let _ = stop.send(());
     let _ = promo.await;
     let _ = gw.stop().await;
