@@ -237,10 +237,11 @@ pub struct Args {
 /// Subcommands of the `gateway-rest` binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
-    /// Ask the gateway-rest listening on `--listen` / `GATEWAY_REST_ADDR` (0.0.0.0 and [::] mean loopback)
-    /// for `GET /readyz`: exit 0 on 200 (both backends SERVING), 1 otherwise (503, unreachable,
-    /// no answer within 3 s), printing one line. For container health checks:
-    /// `["CMD", "gateway-rest", "healthcheck"]`.
+    /// Container health check: exit 0 when the running service is ready (`/readyz` 200), 1 otherwise.
+    ///
+    /// Asks the gateway-rest listening on `--listen` / `GATEWAY_REST_ADDR` (`0.0.0.0` and `[::]` mean
+    /// loopback) for `GET /readyz` within 3 s and prints one line; exit 1 on a 503 (a backend not
+    /// SERVING), nothing listening or no answer. In compose: `["CMD", "gateway-rest", "healthcheck"]`.
     Healthcheck,
 }
 

@@ -147,10 +147,12 @@ pub struct Args {
 /// Subcommands of the `llm-gateway` binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
 pub enum Command {
-    /// Ask the llm-gateway listening on `--listen` / `LLM_GATEWAY_ADDR` (0.0.0.0 and [::] mean loopback) for
-    /// its gRPC health (`grpc.health.v1`, overall status): exit 0 when SERVING, 1 otherwise
-    /// (NOT_SERVING, unreachable, no answer within 3 s), printing one line. For container health
-    /// checks: `["CMD", "llm-gateway", "healthcheck"]`.
+    /// Container health check: exit 0 when the running service is SERVING, 1 otherwise.
+    ///
+    /// Asks the llm-gateway listening on `--listen` / `LLM_GATEWAY_ADDR` (`0.0.0.0` and `[::]` mean
+    /// loopback) for its overall `grpc.health.v1` status within 3 s and prints one line; exit 1
+    /// on NOT_SERVING (draining, database not accepting writes), nothing listening or no answer.
+    /// In compose: `["CMD", "llm-gateway", "healthcheck"]`.
     Healthcheck,
 }
 

@@ -79,7 +79,12 @@ fn render() -> String {
             let about = sub
                 .get_long_about()
                 .or(sub.get_about())
-                .map(|a| a.to_string().replace('\n', " "))
+                .map(|a| {
+                    a.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
                 .unwrap_or_default();
             let _ = write!(out, "\nSubcommand `{name} {}`: {about}\n", sub.get_name());
         }
