@@ -176,8 +176,13 @@ impl Db {
     /// or server turned read-only, a database that went away: health turns NOT_SERVING, and back
     /// to SERVING by itself once a write succeeds again.
     pub async fn probe_writes(self, interval: Duration, mut stop: watch::Receiver<bool>) {
+        let limit = self.probe_timeout();
         loop {
-            let ok = match self.probe_once().await {
+            let outcome = match tokio::time::timeout(limit, self.probe_once()).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {limit:?}")),
+            };
+            let ok = match outcome {
                 Ok(()) => true,
                 Err(e) => {
                     if *self.writable.borrow() {
@@ -201,6 +206,20 @@ impl Db {
                 () = tokio::time::sleep(wait) => {}
                 () = crate::shutdown::stopped(&mut stop) => return,
             }
+        }
+    }
+
+    /// How long one probe may take before the database counts as not accepting writes.
+    ///
+    /// PostgreSQL: [`PROBE_TIMEOUT_POSTGRES`], so that a server that went away (connections
+    /// refused, or packets silently dropped) turns health NOT_SERVING within a few seconds rather
+    /// than after the pool's acquire timeout — several of them, as a failed probe retries once.
+    /// SQLite: [`PROBE_TIMEOUT_SQLITE`]: the file cannot be unreachable, and its writes queue behind
+    /// one writer connection, so a short limit would report a busy file as a broken one.
+    fn probe_timeout(&self) -> Duration {
+        match self.backend {
+            Backend::Postgres => PROBE_TIMEOUT_POSTGRES,
+            Backend::Sqlite => PROBE_TIMEOUT_SQLITE,
         }
     }
 
@@ -245,6 +264,10 @@ const PROBE_TABLE_SQLITE: &str = "CREATE TABLE IF NOT EXISTS iaf_storage_probe \
      (id INTEGER PRIMARY KEY, at BIGINT NOT NULL, pad BLOB)";
 const PROBE_TABLE_POSTGRES: &str = "CREATE TABLE IF NOT EXISTS iaf_storage_probe \
      (id INTEGER PRIMARY KEY, at BIGINT NOT NULL, pad BYTEA)";
+/// Time limit of one probe on PostgreSQL (see [`Db::probe_timeout`]).
+pub const PROBE_TIMEOUT_POSTGRES: Duration = Duration::from_secs(3);
+/// Time limit of one probe on SQLite (the write pool's own acquire timeout).
+pub const PROBE_TIMEOUT_SQLITE: Duration = Duration::from_secs(30);
 /// Padding written by each probe (four SQLite pages).
 const PROBE_PAD_BYTES: usize = 16 * 1024;
 

@@ -8,6 +8,7 @@
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod healthcheck;
 pub mod metrics;
 pub mod net;
 pub mod secret;

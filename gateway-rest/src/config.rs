@@ -103,7 +103,12 @@ impl Config {
 )]
 pub struct Args {
     /// Address to listen on for HTTP.
-    #[arg(long, env = "GATEWAY_REST_ADDR", default_value = "0.0.0.0:8180")]
+    #[arg(
+        long,
+        global = true,
+        env = "GATEWAY_REST_ADDR",
+        default_value = "0.0.0.0:8180"
+    )]
     pub listen: SocketAddr,
 
     /// gRPC URL of promo-service; several replicas: comma-separated URLs, balanced.
@@ -221,6 +226,21 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Without a subcommand: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `gateway-rest` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Container health check: exit 0 when the running service is ready (`/readyz` 200), 1 otherwise.
+    ///
+    /// Asks the gateway-rest listening on `--listen` / `GATEWAY_REST_ADDR` (`0.0.0.0` and `[::]` mean
+    /// loopback) for `GET /readyz` within 3 s and prints one line; exit 1 on a 503 (a backend not
+    /// SERVING), nothing listening or no answer. In compose: `["CMD", "gateway-rest", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// A configuration mistake, naming the setting.

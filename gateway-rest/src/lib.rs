@@ -78,6 +78,8 @@ pub struct Inner {
     /// `/remaining` when `REMAINING_CACHE` is on).
     pub live: Arc<live::LiveCounters>,
     pub static_files: ops::StaticFiles,
+    /// The cached verdict of `/readyz`.
+    pub readiness: ops::Readiness,
     request_ids: edge::RequestIds,
 }
 
@@ -144,6 +146,8 @@ fn endpoints() -> Vec<Endpoint> {
             "/api/platform/status",
             get(openai::platform_status),
         ),
+        (Method::GET, "/livez", get(ops::livez)),
+        (Method::GET, "/readyz", get(ops::readyz)),
         (Method::GET, "/healthz", get(ops::healthz)),
         (Method::GET, "/metrics", get(ops::metrics)),
         (Method::GET, "/openapi.json", get(ops::openapi)),
@@ -192,6 +196,7 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
             promo::encode_remaining,
         )),
         static_files: ops::static_files(&config)?,
+        readiness: ops::Readiness::default(),
         config,
         promo,
         llm,

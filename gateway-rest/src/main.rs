@@ -8,6 +8,13 @@ use gateway_rest::Args;
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.command == Some(gateway_rest::config::Command::Healthcheck) {
+        // No logging set-up: one line on standard output and the exit code are the answer.
+        let outcome =
+            iafactory::healthcheck::http(args.listen, "/readyz", iafactory::healthcheck::TIMEOUT)
+                .await;
+        return iafactory::healthcheck::report("gateway-rest", &outcome);
+    }
     iafactory::telemetry::init(args.log_format);
     let open_files = iafactory::net::raise_open_files_limit();
     let listen = args.listen;

@@ -80,6 +80,15 @@ fn operation(op: &Op) -> Value {
             }),
         );
     }
+    if op.path == "/readyz" {
+        responses.insert(
+            "503".to_owned(),
+            json!({
+                "description": "A backend is not SERVING (or does not answer within 1 s); see Retry-After.",
+                "content": json_content(schema_ref("NotReady")),
+            }),
+        );
+    }
     let mut value = json!({
         "summary": op.summary,
         "operationId": format!("{}_{}", op.method, op.path.trim_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
@@ -371,6 +380,28 @@ fn ops() -> Vec<Op> {
         },
         Op {
             method: "get",
+            path: "/livez",
+            summary: "Liveness: 200 while gateway-rest serves HTTP; asks nothing of the backends.",
+            tag: "ops",
+            params: vec![],
+            body: None,
+            ok: (200, "Alive.", json_content(schema_ref("Livez"))),
+            errors: &[],
+            security: None,
+        },
+        Op {
+            method: "get",
+            path: "/readyz",
+            summary: "Readiness: 200 when promo-service and llm-gateway both answer grpc.health.v1 SERVING, else 503 (`unavailable`, Retry-After) naming the backends that are not; the verdict is cached 1 s.",
+            tag: "ops",
+            params: vec![],
+            body: None,
+            ok: (200, "Ready.", json_content(schema_ref("Readyz"))),
+            errors: &[],
+            security: None,
+        },
+        Op {
+            method: "get",
             path: "/healthz",
             summary: "gateway-rest is up (always 200); status `ok` when every backend is SERVING, else `degraded`.",
             tag: "ops",
@@ -486,6 +517,17 @@ fn schemas() -> Value {
             "message": {"type": "string", "description": "Human message (French on /api routes)."}
         }
     });
+    let backends = json!({
+        "type": "object",
+        "description": "Each backend's grpc.health.v1 state, by name (`promo-service`, `llm-gateway`).",
+        "additionalProperties": {
+            "type": "object", "required": ["status"],
+            "properties": {
+                "status": {"type": "string", "enum": ["serving", "not_serving", "unreachable"]},
+                "detail": {"type": "string"}
+            }
+        }
+    });
     let mut openai_inner = error_inner.clone();
     openai_inner["required"] = json!(["code", "message", "type"]);
     openai_inner["properties"]["type"] = json!({"type": "string"});
@@ -501,7 +543,7 @@ fn schemas() -> Value {
     json!({
         "Error": {
             "type": "object", "required": ["error"],
-            "properties": {"error": error_inner}
+            "properties": {"error": error_inner.clone()}
         },
         "OpenAiError": {
             "type": "object", "required": ["error"],
@@ -772,13 +814,27 @@ fn schemas() -> Value {
             "type": "object", "required": ["status", "backends"],
             "properties": {
                 "status": {"type": "string", "enum": ["ok", "degraded"]},
-                "backends": {"type": "object", "additionalProperties": {
-                    "type": "object", "required": ["status"],
-                    "properties": {
-                        "status": {"type": "string", "enum": ["serving", "not_serving", "unreachable"]},
-                        "detail": {"type": "string"}
-                    }
-                }}
+                "backends": backends.clone()
+            }
+        },
+        "Livez": {
+            "type": "object", "required": ["status"],
+            "properties": {"status": {"type": "string", "enum": ["ok"]}}
+        },
+        "Readyz": {
+            "type": "object", "required": ["status", "backends"],
+            "properties": {
+                "status": {"type": "string", "enum": ["ready"]},
+                "backends": backends.clone()
+            }
+        },
+        "NotReady": {
+            "type": "object", "required": ["error", "status", "backends"],
+            "description": "The error body (`unavailable`) with each backend's state.",
+            "properties": {
+                "error": error_inner,
+                "status": {"type": "string", "enum": ["not_ready"]},
+                "backends": backends
             }
         }
     })

@@ -1,7 +1,8 @@
-//! Operational routes: `/healthz` (backend reachability), `/metrics` (Prometheus), `/openapi.json`,
-//! and the landing page's static files under `/api-packages/`.
+//! Operational routes: `/livez` (the process serves), `/readyz` (both backends SERVING, else 503),
+//! `/healthz` (backend reachability, always 200), `/metrics` (Prometheus), `/openapi.json`, and the
+//! landing page's static files under `/api-packages/`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,10 +13,12 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
+use crate::error::ApiError;
 use crate::promo::json;
 use crate::{AppState, Config};
+use iafactory::ErrorCode;
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct BackendHealth {
     status: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -28,7 +31,7 @@ struct Healthz {
     backends: Backends,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Clone)]
 struct Backends {
     #[serde(rename = "promo-service")]
     promo: BackendHealth,
@@ -53,17 +56,104 @@ fn backend_health(result: Result<ServingStatus, String>) -> BackendHealth {
     }
 }
 
+/// Time each backend has to answer `grpc.health.v1` for `/healthz` and `/readyz`.
+pub const HEALTH_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a `/readyz` verdict is reused: a load balancer (or a crowd) polling it costs the
+/// backends at most one health check each per this interval.
+pub const READY_CACHE_TTL: Duration = Duration::from_secs(1);
+
+async fn check_backends(state: &AppState) -> Backends {
+    let (promo, llm) = tokio::join!(
+        state.promo.health(HEALTH_CHECK_TIMEOUT),
+        state.llm.health(HEALTH_CHECK_TIMEOUT)
+    );
+    Backends {
+        promo: backend_health(promo),
+        llm: backend_health(llm),
+    }
+}
+
+/// `GET /livez`: 200 as long as the process serves HTTP; asks nothing of the backends (a
+/// backend outage is no reason to restart the edge).
+pub async fn livez() -> Response {
+    no_store(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
+}
+
+/// The last `/readyz` verdict, reused for [`READY_CACHE_TTL`].
+#[derive(Default)]
+pub struct Readiness {
+    last: tokio::sync::Mutex<Option<(Instant, Backends)>>,
+}
+
+impl Readiness {
+    /// Both backends' state, checked at most once per [`READY_CACHE_TTL`]. The lock is held
+    /// during a check, so concurrent requests wait for it (at most [`HEALTH_CHECK_TIMEOUT`])
+    /// instead of each sending checks of their own.
+    async fn backends(&self, state: &AppState) -> Backends {
+        let mut last = self.last.lock().await;
+        if let Some((at, backends)) = last.as_ref()
+            && at.elapsed() < READY_CACHE_TTL
+        {
+            return backends.clone();
+        }
+        let backends = check_backends(state).await;
+        *last = Some((Instant::now(), backends.clone()));
+        backends
+    }
+}
+
+/// `GET /readyz`: 200 `{"status":"ready","backends":…}` when both promo-service and llm-gateway
+/// answer `grpc.health.v1` SERVING (within [`HEALTH_CHECK_TIMEOUT`]); otherwise 503 with the JSON
+/// error body (`unavailable`), `Retry-After`, and each backend's state under `backends`. The
+/// verdict is cached for [`READY_CACHE_TTL`]. The container health check
+/// (`gateway-rest healthcheck`) asks this route.
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let backends = state.readiness.backends(&state).await;
+    let not_ready: Vec<&str> = [
+        ("promo-service", &backends.promo),
+        ("llm-gateway", &backends.llm),
+    ]
+    .into_iter()
+    .filter(|(_, b)| b.status != "serving")
+    .map(|(name, _)| name)
+    .collect();
+    if not_ready.is_empty() {
+        return no_store(json(
+            StatusCode::OK,
+            &serde_json::json!({"status": "ready", "backends": backends}),
+        ));
+    }
+    let error = ApiError::new(
+        ErrorCode::Unavailable,
+        format!("Service pas prêt : {} indisponible.", not_ready.join(", ")),
+    )
+    .with_retry_after(READY_CACHE_TTL.as_secs().max(1));
+    let mut body = serde_json::from_slice::<serde_json::Value>(&error.body())
+        .unwrap_or_else(|_| serde_json::json!({}));
+    body["status"] = serde_json::json!("not_ready");
+    body["backends"] = serde_json::to_value(&backends).unwrap_or_default();
+    let mut response = no_store(json(StatusCode::SERVICE_UNAVAILABLE, &body));
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        HeaderValue::from(READY_CACHE_TTL.as_secs().max(1)),
+    );
+    response
+}
+
+fn no_store(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
 /// `GET /healthz`: gateway-rest itself is up (always 200 while it answers); `status` is `ok` when
 /// every backend answers `grpc.health.v1` as SERVING, `degraded` otherwise, with each backend's
 /// state. A load balancer should not take the edge out of rotation because one backend is down:
 /// the routes of the other keep working, and the failing ones answer 503 with Retry-After.
+/// Unchanged by `/livez` and `/readyz`, and not cached: a view for people and dashboards.
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let timeout = Duration::from_secs(1);
-    let (promo, llm) = tokio::join!(state.promo.health(timeout), state.llm.health(timeout));
-    let backends = Backends {
-        promo: backend_health(promo),
-        llm: backend_health(llm),
-    };
+    let backends = check_backends(&state).await;
     let ok = backends.promo.status == "serving" && backends.llm.status == "serving";
     let mut response = json(
         StatusCode::OK,

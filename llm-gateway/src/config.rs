@@ -68,7 +68,12 @@ impl Config {
 )]
 pub struct Args {
     /// Address to listen on for gRPC.
-    #[arg(long, env = "LLM_GATEWAY_ADDR", default_value = "0.0.0.0:50052")]
+    #[arg(
+        long,
+        global = true,
+        env = "LLM_GATEWAY_ADDR",
+        default_value = "0.0.0.0:50052"
+    )]
     pub listen: SocketAddr,
 
     /// Address of the Prometheus `/metrics` endpoint (HTTP); unset: no endpoint.
@@ -133,6 +138,22 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Without a subcommand: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `llm-gateway` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Container health check: exit 0 when the running service is SERVING, 1 otherwise.
+    ///
+    /// Asks the llm-gateway listening on `--listen` / `LLM_GATEWAY_ADDR` (`0.0.0.0` and `[::]` mean
+    /// loopback) for its overall `grpc.health.v1` status within 3 s and prints one line; exit 1
+    /// on NOT_SERVING (draining, database not accepting writes), nothing listening or no answer.
+    /// In compose: `["CMD", "llm-gateway", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// A configuration mistake, naming the setting.

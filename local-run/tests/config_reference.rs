@@ -75,6 +75,19 @@ fn render() -> String {
                 cell(&help)
             );
         }
+        for sub in cmd.get_subcommands() {
+            let about = sub
+                .get_long_about()
+                .or(sub.get_about())
+                .map(|a| {
+                    a.to_string()
+                        .split_whitespace()
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let _ = write!(out, "\nSubcommand `{name} {}`: {about}\n", sub.get_name());
+        }
     }
     out.push_str(
         "\n## llm-gateway: provider keys and base URLs\n\n\

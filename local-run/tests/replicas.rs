@@ -107,6 +107,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
                     ("DATABASE_URL", promo_db.url.clone()),
                     ("ADMIN_TOKEN", ADMIN.into()),
                     ("INTERNAL_TOKEN", INTERNAL.into()),
+                    ("PUBLIC_URL", "https://api.iafactory.test".into()),
                     (
                         "PROMO_SERVICE_ADDR",
                         format!("127.0.0.1:{}", promo_ports[i]),

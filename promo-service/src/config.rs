@@ -20,7 +20,12 @@ use iafactory::secret::InternalToken;
 )]
 pub struct Args {
     /// Address to listen on for gRPC.
-    #[arg(long, env = "PROMO_SERVICE_ADDR", default_value = "0.0.0.0:50051")]
+    #[arg(
+        long,
+        global = true,
+        env = "PROMO_SERVICE_ADDR",
+        default_value = "0.0.0.0:50051"
+    )]
     pub listen: SocketAddr,
 
     /// Address of the Prometheus `/metrics` endpoint (HTTP); unset: no endpoint.
@@ -84,9 +89,11 @@ pub struct Args {
     #[arg(long, env = "OPERATOR_EMAIL")]
     pub operator_email: Option<String>,
 
-    /// Public base URL of the REST API, used in the e-mails' quick-start.
-    #[arg(long, env = "PUBLIC_URL", default_value = "http://localhost:8180")]
-    pub public_url: String,
+    /// Public base URL of the REST API (`https://api.example.dz`), written into every signup
+    /// e-mail's quick-start — e-mails already queued keep the URL they were written with.
+    /// Required unless `--dev` (which uses `http://localhost:8180`).
+    #[arg(long, env = "PUBLIC_URL")]
+    pub public_url: Option<String>,
 
     /// Delivery attempts before an e-mail is marked dead.
     #[arg(long, env = "OUTBOX_MAX_ATTEMPTS", default_value_t = 8)]
@@ -107,6 +114,22 @@ pub struct Args {
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+
+    /// Without a subcommand: run the service.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands of the `promo-service` binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Container health check: exit 0 when the running service is SERVING, 1 otherwise.
+    ///
+    /// Asks the promo-service listening on `--listen` / `PROMO_SERVICE_ADDR` (`0.0.0.0` and `[::]` mean
+    /// loopback) for its overall `grpc.health.v1` status within 3 s and prints one line; exit 1
+    /// on NOT_SERVING (draining, database not accepting writes), nothing listening or no answer.
+    /// In compose: `["CMD", "promo-service", "healthcheck"]`.
+    Healthcheck,
 }
 
 /// Signup e-mail delivery.
@@ -129,7 +152,7 @@ impl Default for MailConfig {
             smtp_url: None,
             from: "IAFactory <no-reply@iafactory.dz>".into(),
             operator_email: None,
-            public_url: "http://localhost:8180".into(),
+            public_url: DEV_PUBLIC_URL.into(),
             max_attempts: 8,
             retry_base: Duration::from_secs(5),
             lease: Duration::from_secs(60),
@@ -207,7 +230,16 @@ pub enum ConfigError {
     Zero(&'static str),
     #[error("OPERATOR_EMAIL is not a valid e-mail address: {0}")]
     OperatorEmail(String),
+    #[error(
+        "PUBLIC_URL is not set: set it to the public base URL of the REST API (e.g. https://api.iafactory.dz), written into every signup e-mail, or start with --dev / IAF_DEV=true for http://localhost:8180"
+    )]
+    MissingPublicUrl,
+    #[error("PUBLIC_URL must be an http:// or https:// URL with a host: {0:?}")]
+    BadPublicUrl(String),
 }
+
+/// The public URL of a local development run.
+pub const DEV_PUBLIC_URL: &str = "http://localhost:8180";
 
 impl Config {
     /// Defaults for tests and the all-in-one run: the given database and admin token.
@@ -276,6 +308,11 @@ impl Config {
                     .to_owned(),
             ),
         };
+        let public_url = match args.public_url.as_deref().map(str::trim) {
+            Some(u) if !u.is_empty() => public_url(u)?,
+            _ if args.dev => DEV_PUBLIC_URL.to_owned(),
+            _ => return Err(ConfigError::MissingPublicUrl),
+        };
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let mut config = Config::new(args.database_url.clone(), token);
@@ -289,7 +326,7 @@ impl Config {
             smtp_url: args.smtp_url.clone().filter(|u| !u.trim().is_empty()),
             from: args.mail_from.clone(),
             operator_email,
-            public_url: args.public_url.trim_end_matches('/').to_owned(),
+            public_url,
             max_attempts: args.outbox_max_attempts,
             retry_base: Duration::from_millis(args.outbox_retry_base_ms.max(1)),
             lease: Duration::from_secs(args.outbox_lease_secs),
@@ -297,5 +334,72 @@ impl Config {
             batch_size: 20,
         };
         Ok((config, generated))
+    }
+}
+
+/// Checks the public URL (`http(s)://host…`) and drops trailing slashes.
+fn public_url(url: &str) -> Result<String, ConfigError> {
+    let host = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .map(|rest| rest.split(['/', '?', '#']).next().unwrap_or_default());
+    match host {
+        Some(h) if !h.is_empty() && !url.chars().any(char::is_whitespace) => {
+            Ok(url.trim_end_matches('/').to_owned())
+        }
+        _ => Err(ConfigError::BadPublicUrl(url.to_owned())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    fn parse(extra: &[&str]) -> Result<Config, ConfigError> {
+        let mut argv = vec![
+            "promo-service",
+            "--admin-token",
+            "admin-token-0123456789",
+            "--internal-token",
+            "internal-token-0123456789",
+        ];
+        argv.extend_from_slice(extra);
+        let args = Args::try_parse_from(argv).unwrap();
+        Config::from_args(&args).map(|(c, _)| c)
+    }
+
+    #[test]
+    fn public_url_is_required_unless_dev() {
+        assert!(matches!(parse(&[]), Err(ConfigError::MissingPublicUrl)));
+        assert!(matches!(
+            parse(&["--public-url", " "]),
+            Err(ConfigError::MissingPublicUrl)
+        ));
+        let dev = parse(&["--dev"]).map(|c| c.mail.public_url);
+        assert_eq!(dev.ok().as_deref(), Some(DEV_PUBLIC_URL));
+        let set = parse(&["--public-url", "https://api.iafactory.dz/"]).map(|c| c.mail.public_url);
+        assert_eq!(set.ok().as_deref(), Some("https://api.iafactory.dz"));
+        for bad in [
+            "api.iafactory.dz",
+            "ftp://x",
+            "https://",
+            "https:///x",
+            "http://a b",
+        ] {
+            assert!(
+                matches!(
+                    parse(&["--public-url", bad]),
+                    Err(ConfigError::BadPublicUrl(_))
+                ),
+                "{bad}"
+            );
+        }
+        assert!(
+            ConfigError::MissingPublicUrl
+                .to_string()
+                .contains("PUBLIC_URL"),
+            "the error names the setting"
+        );
     }
 }

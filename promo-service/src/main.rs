@@ -8,6 +8,12 @@ use promo_service::config::{Args, Config};
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
+    if args.command == Some(promo_service::config::Command::Healthcheck) {
+        // No logging set-up: one line on standard output and the exit code are the answer.
+        let outcome =
+            iafactory::healthcheck::grpc(args.listen, iafactory::healthcheck::TIMEOUT).await;
+        return iafactory::healthcheck::report("promo-service", &outcome);
+    }
     iafactory::telemetry::init(args.log_format);
     let open_files = iafactory::net::raise_open_files_limit();
     tracing::debug!(open_files, "open-files limit");

@@ -26,7 +26,10 @@ pub async fn dead_url() -> String {
 /// A running promo-service on its own SQLite file (or its own PostgreSQL database).
 pub struct Promo {
     pub addr: SocketAddr,
-    _stop: oneshot::Sender<()>,
+    /// Its database.
+    db_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), promo_service::ServeError>>>,
     _dir: tempfile::TempDir,
     /// The PostgreSQL database, dropped with the test's `Promo`.
     pg: Option<ScratchDb>,
@@ -48,21 +51,63 @@ impl Promo {
 
     async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<ScratchDb>) -> Promo {
         iafactory::telemetry::init_for_tests();
-        let mut config = promo_service::Config::new(url, ADMIN_TOKEN);
-        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
-        config.live_poll_interval = Duration::from_millis(100);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(promo_service::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
-        Promo {
+        let mut promo = Promo {
             addr,
-            _stop: stop,
+            db_url: url,
+            stop: None,
+            task: None,
             _dir: dir,
             pg,
+        };
+        promo.serve(listener);
+        promo
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let mut config = promo_service::Config::new(self.db_url.clone(), ADMIN_TOKEN);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        config.live_poll_interval = Duration::from_millis(100);
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stop = Some(stop);
+        self.task = Some(tokio::spawn(promo_service::serve(
+            config,
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+        )));
+    }
+
+    /// Stops it gracefully (as on SIGTERM) and waits until it has let go of its port.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
         }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .expect("promo-service did not stop")
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    /// Starts it again on the same port and database (after [`Promo::stop`]).
+    pub async fn restart(&mut self) {
+        assert!(self.task.is_none(), "stop it first");
+        let mut listener = None;
+        for _ in 0..100 {
+            match iafactory::net::bind(self.addr) {
+                Ok(l) => {
+                    listener = Some(l);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+        self.serve(listener.expect("the port of promo-service stayed taken"));
     }
 
     pub fn url(&self) -> String {

@@ -232,3 +232,174 @@ async fn h2c_is_served_on_the_same_port() {
     assert_eq!(r.status(), StatusCode::OK);
     assert!(r.headers().contains_key("x-request-id"));
 }
+
+/// Polls `path` until it answers `status`, for at most `within`; returns the answer and the
+/// time it took.
+async fn wait_for_status(
+    s: &Stack,
+    path: &str,
+    status: u16,
+    within: std::time::Duration,
+) -> (Answer, std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let a = s.get(path).await;
+        if a.status.as_u16() == status {
+            return (a, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < within,
+            "{path} did not answer {status} within {within:?}: last {a:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn livez_is_up_while_readyz_names_the_backend_that_is_not_ready() {
+    // llm-gateway is absent from this stack.
+    let s = Stack::spawn().await;
+    let live = s.get("/livez").await;
+    assert_eq!(live.status, StatusCode::OK, "{live:?}");
+    assert_eq!(live.body["status"], "ok");
+    assert_eq!(live.header("cache-control"), Some("no-store"));
+    let ready = s.get("/readyz").await;
+    ready.assert_error(503, "unavailable");
+    assert_eq!(ready.header("retry-after"), Some("1"), "{ready:?}");
+    assert_eq!(ready.header("cache-control"), Some("no-store"));
+    assert_eq!(ready.body["status"], "not_ready");
+    assert_eq!(
+        ready.body["backends"]["llm-gateway"]["status"],
+        "unreachable"
+    );
+    assert_eq!(ready.body["backends"]["promo-service"]["status"], "serving");
+    let message = ready.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("llm-gateway") && !message.contains("promo-service"),
+        "{message}"
+    );
+    // /healthz is unchanged: 200 with the same detail.
+    let h = s.get("/healthz").await;
+    assert_eq!(h.status, StatusCode::OK);
+    assert_eq!(h.body["status"], "degraded");
+}
+
+/// The acceptance test of readiness: 200 with both backends SERVING, 503 within a few seconds of
+/// promo-service stopping, 200 again once it is back on the same port and database — with no
+/// restart of gateway-rest, whose channels reconnect by themselves. `/livez` stays 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_turns_503_when_promo_service_stops_and_200_when_it_returns() {
+    use std::time::Duration;
+    let mut l = crate::llm::LlmStack::spawn().await;
+    let (ready, _) = wait_for_status(&l.stack, "/readyz", 200, Duration::from_secs(10)).await;
+    assert_eq!(ready.body["status"], "ready", "{ready:?}");
+    assert_eq!(ready.body["backends"]["promo-service"]["status"], "serving");
+    assert_eq!(ready.body["backends"]["llm-gateway"]["status"], "serving");
+
+    l.stack.promo.stop().await;
+    let (down, took) = wait_for_status(&l.stack, "/readyz", 503, Duration::from_secs(5)).await;
+    down.assert_error(503, "unavailable");
+    assert!(down.header("retry-after").is_some(), "{down:?}");
+    assert_ne!(down.body["backends"]["promo-service"]["status"], "serving");
+    assert_eq!(down.body["backends"]["llm-gateway"]["status"], "serving");
+    assert!(
+        down.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("promo-service"),
+        "{down:?}"
+    );
+    eprintln!("/readyz answered 503 {took:?} after promo-service stopped");
+    assert_eq!(l.stack.get("/livez").await.status, StatusCode::OK);
+
+    l.stack.promo.restart().await;
+    let (up, took) = wait_for_status(&l.stack, "/readyz", 200, Duration::from_secs(10)).await;
+    assert_eq!(up.body["backends"]["promo-service"]["status"], "serving");
+    eprintln!("/readyz answered 200 {took:?} after promo-service restarted");
+    // And the data is still there: the same database.
+    assert_eq!(
+        l.stack.get("/api/promo/LAUNCH30/remaining").await.status,
+        200
+    );
+    l.stop().await;
+}
+
+/// A crowd polling `/readyz` costs each backend one health check per second, not one per poll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
+    use std::time::Duration;
+    iafactory::telemetry::init_for_tests();
+    // promo-service with its metrics endpoint, which counts the health checks it answers.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = promo_service::Config::new(
+        format!("sqlite://{}/promo.db", dir.path().display()),
+        ADMIN_TOKEN,
+    );
+    config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (promo_addr, metrics_addr) = (
+        listener.local_addr().unwrap(),
+        metrics.local_addr().unwrap(),
+    );
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let promo = tokio::spawn(promo_service::serve_all(
+        config,
+        listener,
+        Some(metrics),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let mut gw_config = gateway_rest::Config::new(format!("http://{promo_addr}"), dead_url().await);
+    gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
+    let gw = Gateway::spawn(gw_config).await;
+    let health_checks = || async {
+        let text = reqwest::get(format!("http://{metrics_addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("iaf_grpc_requests_total{")
+                    && l.contains("/grpc.health.v1.Health/Check")
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    // Up: the first poll checks the backends.
+    for _ in 0..100 {
+        let r = gw.request(Method::GET, "/readyz").send().await;
+        if r.is_ok_and(|r| r.status() == StatusCode::SERVICE_UNAVAILABLE) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = health_checks().await;
+    let started = std::time::Instant::now();
+    let mut polls = 0;
+    while started.elapsed() < Duration::from_millis(2500) {
+        let answers =
+            futures::future::join_all((0..50).map(|_| gw.request(Method::GET, "/readyz").send()))
+                .await;
+        for a in answers {
+            assert_eq!(a.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+            polls += 1;
+        }
+    }
+    let checks = health_checks().await - before;
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(polls >= 200, "only {polls} polls");
+    assert!(
+        (checks as f64) <= seconds.ceil() + 1.0,
+        "{checks} health checks for {polls} polls in {seconds:.1} s"
+    );
+    eprintln!(
+        "{polls} polls of /readyz in {seconds:.1} s: {checks} health checks of promo-service"
+    );
+    let _ = stop.send(());
+    let _ = promo.await;
+    let _ = gw.stop().await;
+}

@@ -159,3 +159,57 @@ async fn a_static_dir_that_does_not_exist_stops_the_start() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("STATIC_DIR"), "{stderr}");
 }
+
+/// `gateway-rest healthcheck <env>`: exit code and the line printed.
+async fn healthcheck(addr: String) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(BIN)
+        .arg("healthcheck")
+        .env_clear()
+        .env("GATEWAY_REST_ADDR", addr)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
+    (out.status.code(), stdout)
+}
+
+/// `gateway-rest healthcheck`, the container health check: `GET /readyz` on the address of
+/// `--listen` / `GATEWAY_REST_ADDR` (0.0.0.0 meaning loopback); exit 0 when ready, 1 when a
+/// backend is not (503) or nothing answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand_asks_readyz() {
+    let l = crate::llm::LlmStack::spawn().await;
+    let port = l.stack.gw.base.rsplit(':').next().unwrap().to_owned();
+    let mut last = (None, String::new());
+    for _ in 0..100 {
+        last = healthcheck(format!("0.0.0.0:{port}")).await;
+        if last.0 == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.0, Some(0), "{}", last.1);
+    assert!(
+        last.1
+            .starts_with("gateway-rest healthcheck: ok: 200 OK from 127.0.0.1:"),
+        "{}",
+        last.1
+    );
+    l.stop().await;
+
+    // A gateway whose backends are down: 503, exit 1, the reason on the line.
+    let s = Stack::spawn().await;
+    let port = s.gw.base.rsplit(':').next().unwrap().to_owned();
+    let (code, line) = healthcheck(format!("127.0.0.1:{port}")).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(
+        line.contains("503") && line.contains("llm-gateway"),
+        "{line}"
+    );
+
+    // Nothing listens there.
+    let (code, line) = healthcheck(dead_url().await.replace("http://", "")).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(line.contains("unreachable"), "{line}");
+}

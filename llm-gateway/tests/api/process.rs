@@ -190,3 +190,51 @@ async fn binary_serves_a_keyless_self_hosted_provider_from_a_catalogue_file() {
     child.kill().await.unwrap();
     promo.stop().await;
 }
+
+/// `llm-gateway healthcheck`, the container health check: asks the running binary's
+/// `grpc.health.v1` on the address of `--listen` / `LLM_GATEWAY_ADDR` (0.0.0.0 meaning loopback),
+/// exit 0 when SERVING; 1 when nothing answers there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_subcommand_asks_the_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = command(dir.path())
+        .env("LLM_GATEWAY_ADDR", format!("127.0.0.1:{port}"))
+        .spawn()
+        .unwrap();
+    let healthcheck = |addr: String| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"))
+            .arg("healthcheck")
+            .env_clear()
+            .env("LLM_GATEWAY_ADDR", addr)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
+        (out.status.code(), stdout)
+    };
+    let mut last = (None, String::new());
+    for _ in 0..200 {
+        last = healthcheck(format!("0.0.0.0:{port}")).await;
+        if last.0 == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last.0, Some(0), "{}", last.1);
+    assert!(
+        last.1
+            .starts_with("llm-gateway healthcheck: ok: SERVING at 127.0.0.1:"),
+        "{}",
+        last.1
+    );
+
+    let (code, line) = healthcheck(format!("127.0.0.1:{}", free_port())).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(
+        line.contains("failed") && line.contains("unreachable"),
+        "{line}"
+    );
+    child.kill().await.unwrap();
+}

@@ -396,3 +396,210 @@ async fn a_read_only_database_is_unavailable_and_not_serving_until_writable_agai
     assert_nothing_answered_unsaved(&mut client, &[after]).await;
     app.stop().await.unwrap();
 }
+
+/// A TCP proxy between the service and the PostgreSQL server, which the test closes (the port
+/// refuses connections and every open one is cut, as when the server goes away), stalls (bytes
+/// stop flowing on every connection, new ones are accepted and never answered: a network
+/// partition) and reopens on the same port.
+struct DbProxy {
+    addr: std::net::SocketAddr,
+    upstream: String,
+    task: Option<tokio::task::JoinHandle<()>>,
+    stalled: tokio::sync::watch::Sender<bool>,
+}
+
+impl DbProxy {
+    /// A proxy to the server of the database at `db_url`; returns it and the URL through it.
+    async fn start(db_url: &str) -> (DbProxy, String) {
+        let (scheme, rest) = db_url.split_once("://").unwrap();
+        let (userinfo, rest) = rest.rsplit_once('@').map_or(("", rest), |(u, r)| (u, r));
+        let (host, path) = rest.split_once('/').unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut proxy = DbProxy {
+            addr,
+            upstream: host.to_owned(),
+            task: None,
+            stalled: tokio::sync::watch::Sender::new(false),
+        };
+        proxy.serve(listener);
+        let at = if userinfo.is_empty() {
+            String::new()
+        } else {
+            format!("{userinfo}@")
+        };
+        (proxy, format!("{scheme}://{at}{addr}/{path}"))
+    }
+
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        self.stalled.send_replace(false);
+        let stalled = self.stalled.subscribe();
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with this task: aborting it cuts every proxied connection.
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                let mut stalled = stalled.clone();
+                conns.spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => return,
+                        _ = stalled.wait_for(|s| *s) => {}
+                    }
+                    // Stalled: both sockets stay open, nothing is read or written.
+                    std::future::pending::<()>().await;
+                    drop((client, server));
+                });
+                while conns.try_join_next().is_some() {}
+            }
+        }));
+    }
+
+    /// A network partition: every connection, open or new, stops carrying bytes.
+    fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// The database becomes unreachable: connections refused, open ones cut.
+    async fn close(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Reachable again, on the same port.
+    async fn open(&mut self) {
+        let listener = iafactory::net::bind(self.addr).unwrap();
+        self.serve(listener);
+    }
+}
+
+/// `promo-service healthcheck` (the real binary) against the service at `addr`: exit code and line.
+async fn healthcheck_binary(addr: std::net::SocketAddr) -> (Option<i32>, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_promo-service"))
+        .arg("healthcheck")
+        .env_clear()
+        .env("PROMO_SERVICE_ADDR", addr.to_string())
+        .output()
+        .await
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+    )
+}
+
+/// PostgreSQL unreachable while the service runs (the proxy in front of it closed): health turns
+/// NOT_SERVING within a few seconds — the probe has a time limit of its own, shorter than the
+/// pool's acquire timeout — `healthcheck` exits 1, a signup is refused as `unavailable`; once the
+/// database is reachable again, the service is SERVING again by itself and signups are saved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unreachable_postgres_turns_health_not_serving_until_it_is_back() {
+    let db = test_db(Backend::Postgres).await;
+    let (mut proxy, url) = DbProxy::start(&db.url).await;
+    let app = TestApp::spawn_on(&url, |c| {
+        c.storage_probe_interval = Duration::from_millis(200);
+    })
+    .await;
+    let mut client = app.client.clone();
+    client
+        .signup(signup_req("before@down.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap();
+    assert!(wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(5)).await);
+    let (code, line) = healthcheck_binary(app.addr).await;
+    assert_eq!(code, Some(0), "{line}");
+    assert!(line.contains("SERVING"), "{line}");
+
+    proxy.close().await;
+    let lost = std::time::Instant::now();
+    assert!(
+        wait_health(app.addr, ServingStatus::NotServing, Duration::from_secs(6)).await,
+        "an unreachable database must turn health NOT_SERVING within a few seconds"
+    );
+    eprintln!(
+        "NOT_SERVING {:?} after the database went away",
+        lost.elapsed()
+    );
+    let (code, line) = healthcheck_binary(app.addr).await;
+    assert_eq!(code, Some(1), "{line}");
+    assert!(line.contains("NOT_SERVING"), "{line}");
+    let refused = client
+        .signup(signup_req("during@down.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.code(), error_code(&refused).as_str()),
+        (tonic::Code::Unavailable, "unavailable"),
+        "{refused:?}"
+    );
+
+    proxy.open().await;
+    assert!(
+        wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(10)).await,
+        "health must recover by itself once the database is reachable"
+    );
+    let (code, line) = healthcheck_binary(app.addr).await;
+    assert_eq!(code, Some(0), "{line}");
+    let after = client
+        .signup(signup_req("after@down.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_nothing_answered_unsaved(&mut client, &[after]).await;
+    app.stop().await.unwrap();
+    proxy.close().await;
+    db.close().await;
+}
+
+/// PostgreSQL behind a network partition (the proxy stalls: connections stay open and carry
+/// nothing, new ones are never answered): a probe would wait forever on its query, so only its
+/// time limit turns health NOT_SERVING — within a few seconds; back to SERVING once the
+/// database is reachable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn partitioned_postgres_turns_health_not_serving_within_seconds() {
+    let db = test_db(Backend::Postgres).await;
+    let (mut proxy, url) = DbProxy::start(&db.url).await;
+    let app = TestApp::spawn_on(&url, |c| {
+        c.storage_probe_interval = Duration::from_millis(200);
+    })
+    .await;
+    assert!(wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(5)).await);
+
+    proxy.stall();
+    let lost = std::time::Instant::now();
+    assert!(
+        wait_health(app.addr, ServingStatus::NotServing, Duration::from_secs(8)).await,
+        "a partitioned database must turn health NOT_SERVING within a few seconds"
+    );
+    let took = lost.elapsed();
+    eprintln!("NOT_SERVING {took:?} after the partition");
+    assert!(
+        took >= Duration::from_secs(2),
+        "the probe's time limit decides: {took:?}"
+    );
+    let (code, line) = healthcheck_binary(app.addr).await;
+    assert_eq!(code, Some(1), "{line}");
+
+    proxy.close().await;
+    proxy.open().await;
+    assert!(
+        wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(15)).await,
+        "health must recover by itself once the database is reachable"
+    );
+    app.client
+        .clone()
+        .signup(signup_req("after@partition.dz", "dev", ""))
+        .await
+        .unwrap();
+    app.stop().await.unwrap();
+    proxy.close().await;
+    db.close().await;
+}

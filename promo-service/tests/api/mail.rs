@@ -348,6 +348,7 @@ fn start_bin(db_url: &str, port: u16, smtp: &str) -> Child {
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
         .env("INTERNAL_TOKEN", INTERNAL_TOKEN)
         .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_URL", "https://api.iafactory.test")
         .env("SMTP_URL", smtp)
         .env("OUTBOX_LEASE_SECS", "1")
         .env("OUTBOX_POLL_MS", "100")

@@ -11,6 +11,8 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::helpers::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_promo-service");
+/// Required by the binary outside dev mode.
+const PUBLIC_URL: &str = "https://api.iafactory.test";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -27,6 +29,7 @@ fn start(db_url: &str, port: u16) -> Child {
         .env("DATABASE_URL", db_url)
         .env("ADMIN_TOKEN", ADMIN_TOKEN)
         .env("INTERNAL_TOKEN", INTERNAL_TOKEN)
+        .env("PUBLIC_URL", PUBLIC_URL)
         .env("PROMO_SERVICE_ADDR", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -157,9 +160,25 @@ async fn startup_errors_are_clear() {
     ]);
     assert!(e.contains("INTERNAL_TOKEN is too short"), "{e}");
     let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("PUBLIC_URL is not set"), "{e}");
+    let e = run_expecting_failure(&[
+        ("DATABASE_URL", &sqlite),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PUBLIC_URL", "api.iafactory.dz"),
+        ("PROMO_SERVICE_ADDR", &addr),
+    ]);
+    assert!(e.contains("PUBLIC_URL must be an http"), "{e}");
+    let e = run_expecting_failure(&[
         ("DATABASE_URL", "mysql://h/db"),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
         ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PUBLIC_URL", PUBLIC_URL),
         ("PROMO_SERVICE_ADDR", &addr),
     ]);
     assert!(e.contains("DATABASE_URL is not usable"), "{e}");
@@ -168,6 +187,7 @@ async fn startup_errors_are_clear() {
         ("DATABASE_URL", "postgres://bob:hunter2@127.0.0.1:1/db"),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
         ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PUBLIC_URL", PUBLIC_URL),
         ("PROMO_SERVICE_ADDR", &addr),
     ]);
     assert!(
@@ -181,6 +201,7 @@ async fn startup_errors_are_clear() {
         ("DATABASE_URL", &sqlite),
         ("ADMIN_TOKEN", ADMIN_TOKEN),
         ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PUBLIC_URL", PUBLIC_URL),
         ("PROMO_SERVICE_ADDR", &taken_addr),
     ]);
     assert!(e.contains("cannot listen on"), "{e}");
@@ -231,4 +252,88 @@ async fn dev_mode_generates_an_admin_token_and_an_internal_token() {
     let v: serde_json::Value = serde_json::from_str(line).unwrap();
     let internal = v["internal_token"].as_str().unwrap();
     assert!(internal.len() >= 24 && internal != token);
+}
+
+/// `promo-service healthcheck`, the container health check: reads the listen address from the
+/// same flag and environment as the service (0.0.0.0 meaning loopback), needs none of the
+/// service's other settings, prints one line and exits 0 when SERVING, 1 otherwise.
+#[tokio::test]
+async fn healthcheck_subcommand_asks_the_running_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = format!("sqlite://{}/p.db", dir.path().display());
+    let port = free_port();
+    let mut child = start(&sqlite, port);
+    wait_serving(port).await;
+    let healthcheck = |args: &[&str], env: Option<String>| {
+        let mut cmd = Command::new(BIN);
+        cmd.env_clear().args(args);
+        if let Some(addr) = env {
+            cmd.env("PROMO_SERVICE_ADDR", addr);
+        }
+        let out = cmd.output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(stdout.lines().count(), 1, "one line: {stdout:?}");
+        (out.status.code(), stdout)
+    };
+    let (code, line) = healthcheck(&["healthcheck"], Some(format!("0.0.0.0:{port}")));
+    assert_eq!(code, Some(0), "{line}");
+    assert!(
+        line.starts_with("promo-service healthcheck: ok: SERVING at 127.0.0.1:"),
+        "{line}"
+    );
+    // The flag works before or after the subcommand.
+    let addr = format!("127.0.0.1:{port}");
+    assert_eq!(
+        healthcheck(&["--listen", &addr, "healthcheck"], None).0,
+        Some(0)
+    );
+    assert_eq!(
+        healthcheck(&["healthcheck", "--listen", &addr], None).0,
+        Some(0)
+    );
+
+    // Nothing listens there: 1, quickly.
+    let dead = free_port();
+    let started = std::time::Instant::now();
+    let (code, line) = healthcheck(&["healthcheck"], Some(format!("127.0.0.1:{dead}")));
+    assert_eq!(code, Some(1), "{line}");
+    assert!(
+        line.contains("failed") && line.contains("unreachable"),
+        "{line}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// PostgreSQL unreachable at start: the process exits (non-zero) within seconds, naming the
+/// database — the container's restart policy starts it again, until the database is up.
+#[tokio::test]
+async fn unreachable_postgres_at_start_exits_quickly_with_a_clear_error() {
+    let port = free_port();
+    let dead_db = free_port();
+    let started = std::time::Instant::now();
+    let e = run_expecting_failure(&[
+        (
+            "DATABASE_URL",
+            &format!("postgres://postgres@127.0.0.1:{dead_db}/promo"),
+        ),
+        ("ADMIN_TOKEN", ADMIN_TOKEN),
+        ("INTERNAL_TOKEN", INTERNAL_TOKEN),
+        ("PUBLIC_URL", PUBLIC_URL),
+        ("PROMO_SERVICE_ADDR", &format!("127.0.0.1:{port}")),
+    ]);
+    let took = started.elapsed();
+    assert!(
+        e.contains(&format!(
+            "cannot connect to postgres://postgres@127.0.0.1:{dead_db}/promo"
+        )),
+        "{e}"
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    eprintln!(
+        "exited {took:?} after start: {}",
+        e.lines().last().unwrap_or("")
+    );
 }
