@@ -133,7 +133,10 @@ async fn online_sqlite_backup_restores_every_answered_signup() {
         answered.len()
     );
     assert!(before.len() >= 100);
-    assert!(answered.iter().any(|a| a.at > ended), "writers stopped early");
+    assert!(
+        answered.iter().any(|a| a.at > ended),
+        "writers stopped early"
+    );
     app.stop().await.unwrap();
 
     // Restore: the copy becomes the database of a new promo-service.
@@ -141,8 +144,7 @@ async fn online_sqlite_backup_restores_every_answered_signup() {
     let restored_dir = tempfile::tempdir().unwrap();
     let restored_db = restored_dir.path().join("promo.db");
     std::fs::copy(&backup, &restored_db).unwrap();
-    let restored =
-        TestApp::spawn_on(&format!("sqlite://{}", restored_db.display()), |_| {}).await;
+    let restored = TestApp::spawn_on(&format!("sqlite://{}", restored_db.display()), |_| {}).await;
     let mut c = restored.client.clone();
     let stats = c
         .get_stats(admin(pb::GetStatsRequest {}))
