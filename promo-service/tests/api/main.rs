@@ -12,6 +12,7 @@ mod helpers;
 mod smtp_sink;
 
 mod admin;
+mod backup;
 mod concurrency;
 mod email_identity;
 mod faults;
