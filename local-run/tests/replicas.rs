@@ -230,8 +230,31 @@ async fn two_replicas_of_each_service_on_one_postgres() {
         "signups did not reach both promo replicas: {per_replica:?}"
     );
 
-    // One starter key (20 requests/minute): 40 calls through both gateway replicas → exactly 20 pass.
+    // One starter key (20 requests/minute): 40 calls through both gateway replicas. The quota's
+    // guarantee (llm-gateway/src/quota.rs) is never more than 20 in a calendar minute; a replica's
+    // unspent lease can leave a few units unused (at most its block and the one prefetched,
+    // 2 + 2 at this limit, on each replica). The burst starts early in a minute so that it does
+    // not straddle two windows.
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute > 45 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
     let key = keys[0].clone();
+    // gateway-rest connects to each replica lazily: a few calls that cost no quota first, so the
+    // burst finds both connections up.
+    for _ in 0..20 {
+        let r = http
+            .get(format!("{base}/v1/models"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
     let chats = (0..40).map(|_| {
         let http = http.clone();
         let url = format!("{base}/v1/chat/completions");
@@ -250,12 +273,20 @@ async fn two_replicas_of_each_service_on_one_postgres() {
     let statuses = futures_join(chats).await;
     let ok = statuses.iter().filter(|&&s| s == 200).count();
     let limited = statuses.iter().filter(|&&s| s == 429).count();
-    assert_eq!((ok, limited), (20, 20), "{statuses:?}");
+    assert_eq!(ok + limited, 40, "{statuses:?}");
+    assert!(
+        (12..=20).contains(&ok),
+        "{ok} calls admitted for a limit of 20: {statuses:?}"
+    );
     let per_gateway = [
         ok_calls(llm_metrics[0], "LlmGateway/Chat").await,
         ok_calls(llm_metrics[1], "LlmGateway/Chat").await,
     ];
-    assert_eq!(per_gateway.iter().sum::<u64>(), 20, "{per_gateway:?}");
+    assert_eq!(
+        per_gateway.iter().sum::<u64>(),
+        ok as u64,
+        "{per_gateway:?}"
+    );
     assert!(
         per_gateway.iter().all(|&n| n > 0),
         "LLM calls did not reach both gateway replicas: {per_gateway:?}"
