@@ -284,13 +284,7 @@ async fn postgres_dropping_every_connection_mid_rush_loses_no_answered_signup() 
     let killer = tokio::spawn(async move {
         let mut conn = AnyConnection::connect(&admin_url).await.unwrap();
         for _ in 0..40 {
-            let _ = sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(&name)
-            .execute(&mut conn)
-            .await;
+            let _ = terminate_connections(&mut conn, &name).await;
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     });
@@ -341,14 +335,19 @@ async fn set_read_only(name: &str, read_only: bool) {
     .execute(&mut conn)
     .await
     .unwrap();
+    terminate_connections(&mut conn, name).await.unwrap();
+}
+
+/// Ends every connection to the database `name` but the caller's, as a server restart would.
+async fn terminate_connections(conn: &mut AnyConnection, name: &str) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
          WHERE datname = $1 AND pid <> pg_backend_pid()",
     )
     .bind(name)
-    .execute(&mut conn)
+    .execute(conn)
     .await
-    .unwrap();
+    .map(|_| ())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
