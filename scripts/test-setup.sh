@@ -48,38 +48,30 @@ if [ ! -x "$VENV/bin/docker-compose" ]; then
   "$VENV/bin/pip" install --quiet --disable-pip-version-check 'docker-compose==1.29.*'
 fi
 
-# promtool (Prometheus rules and config checks) from Debian's `prometheus` package. The package is
-# downloaded and only its promtool is unpacked into the virtualenv: installing it would start a
-# Prometheus server as a side effect of the test setup.
-if ! command -v promtool >/dev/null 2>&1 && [ ! -x "$VENV/bin/promtool" ]; then
-  log "unpacking promtool from Debian's prometheus package"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  tmp=$(mktemp -d)
-  if ! (cd "$tmp" && apt-get download prometheus >/dev/null 2>&1); then
-    $SUDO apt-get update -qq
-    (cd "$tmp" && apt-get download prometheus >/dev/null)
+# A tool taken from a Debian package without installing it: the package is downloaded and only
+# the binary is unpacked into the virtualenv (installing `prometheus` or `caddy` would start a
+# server as a side effect of the test setup).
+binary_from_deb() { # PACKAGE BINARY
+  local package=$1 binary=$2
+  if command -v "$binary" >/dev/null 2>&1 || [ -x "$VENV/bin/$binary" ]; then
+    return
   fi
-  dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/root"
-  install -m 0755 "$tmp/root/usr/bin/promtool" "$VENV/bin/promtool"
-  rm -rf "$tmp"
-fi
-
-# caddy (to adapt deploy/caddy/Caddyfile and check what it does with X-Forwarded-For), the same
-# way: only the binary of Debian's package, so no server starts.
-if ! command -v caddy >/dev/null 2>&1 && [ ! -x "$VENV/bin/caddy" ]; then
-  log "unpacking caddy from Debian's caddy package"
-  SUDO=""
-  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  log "unpacking $binary from Debian's $package package"
+  local sudo="" tmp
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
   tmp=$(mktemp -d)
-  if ! (cd "$tmp" && apt-get download caddy >/dev/null 2>&1); then
-    $SUDO apt-get update -qq
-    (cd "$tmp" && apt-get download caddy >/dev/null)
+  if ! (cd "$tmp" && apt-get download "$package" >/dev/null 2>&1); then
+    $sudo apt-get update -qq
+    (cd "$tmp" && apt-get download "$package" >/dev/null)
   fi
-  dpkg-deb -x "$tmp"/caddy_*.deb "$tmp/root"
-  install -m 0755 "$tmp/root/usr/bin/caddy" "$VENV/bin/caddy"
+  dpkg-deb -x "$tmp"/"$package"_*.deb "$tmp/root"
+  install -m 0755 "$tmp/root/usr/bin/$binary" "$VENV/bin/$binary"
   rm -rf "$tmp"
-fi
+}
+# promtool: Prometheus rules and config checks.
+binary_from_deb prometheus promtool
+# caddy: adapts deploy/caddy/Caddyfile to check what it does with X-Forwarded-For.
+binary_from_deb caddy caddy
 
 # sqlite3 CLI: scripts/backup-sqlite.sh (VACUUM INTO) and its restore drill test.
 if ! command -v sqlite3 >/dev/null 2>&1; then
