@@ -4,8 +4,6 @@
 
 use iafactory::{ErrorCode, ServiceError};
 
-use crate::domain::Refusal;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PromoError {
     /// 400: a field is missing, malformed or out of range.
@@ -54,6 +52,33 @@ pub enum PromoError {
     /// 500: anything else; the cause goes to the logs only.
     #[error("erreur interne")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Why a code cannot be used; mirrors the contract's `RefusalReason`. Decided by
+/// [`crate::domain::CodeRules::check`]; defined here, with the other reasons a request fails, so
+/// that this module needs nothing from `domain` (which returns these errors).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    Unknown,
+    Inactive,
+    NotYetValid,
+    Expired,
+    Exhausted,
+    NotForPackage,
+}
+
+impl Refusal {
+    /// The sentence shown on the landing page.
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::Unknown => "Ce code promo n'existe pas.",
+            Refusal::Inactive => "Ce code promo n'est plus actif.",
+            Refusal::NotYetValid => "Ce code promo n'est pas encore valable.",
+            Refusal::Expired => "Ce code promo a expiré.",
+            Refusal::Exhausted => "Désolé, toutes les places de ce code promo ont été prises.",
+            Refusal::NotForPackage => "Ce code promo ne s'applique pas à ce forfait.",
+        }
+    }
 }
 
 impl From<sqlx::Error> for PromoError {

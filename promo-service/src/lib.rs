@@ -4,9 +4,11 @@
 //! configuration and calls it, so tests and the all-in-one local run start the very same thing.
 
 pub mod cache;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod idempotency;
 pub mod live;
 pub mod outbox;
 pub mod repo;
@@ -206,7 +208,10 @@ async fn serve_with_db(
 ) -> Result<(), ServeError> {
     let live = live::LiveCounts::new(db.clone(), config.live_poll_interval);
     let poller = tokio::spawn(Arc::clone(&live).run(stop_rx.clone()));
-    let janitor = tokio::spawn(purge_idempotency_records(db.clone(), stop_rx.clone()));
+    let janitor = tokio::spawn(idempotency::store::purge_hourly(
+        db.clone(),
+        stop_rx.clone(),
+    ));
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let worker =
         outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
@@ -260,19 +265,4 @@ async fn serve_with_db(
     db.close().await;
     tracing::info!("promo-service stopped");
     served.map_err(ServeError::from)
-}
-
-/// Forgets idempotency records past their 24 h lifetime, hourly.
-async fn purge_idempotency_records(db: Db, mut stop: watch::Receiver<bool>) {
-    loop {
-        match repo::purge_idempotency(&db).await {
-            Ok(n) if n > 0 => tracing::info!(purged = n, "expired idempotency records removed"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "idempotency purge failed"),
-        }
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(3600)) => {}
-            () = iafactory::shutdown::stopped(&mut stop) => return,
-        }
-    }
 }

@@ -96,7 +96,7 @@ impl Worker {
     async fn deliver_due(&self, transport: &AsyncSmtpTransport<Tokio1Executor>) -> usize {
         let now = db::now_millis();
         let lease_ms = i64::try_from(self.config.lease.as_millis()).unwrap_or(i64::MAX);
-        let rows = match super::claim_due(
+        let rows = match super::store::claim_due(
             &self.db,
             &self.id,
             now,
@@ -120,7 +120,7 @@ impl Worker {
             let recorded = match outcome {
                 Ok(()) => {
                     tracing::info!(id = %row.id, "e-mail delivered");
-                    super::mark_sent(&self.db, &row.id, &self.id, db::now_millis()).await
+                    super::store::mark_sent(&self.db, &row.id, &self.id, db::now_millis()).await
                 }
                 Err(f) => {
                     let retry_at = (!f.permanent && row.attempts < self.config.max_attempts)
@@ -130,7 +130,8 @@ impl Worker {
                     } else {
                         tracing::error!(id = %row.id, attempt = row.attempts, error = %f.message, "e-mail delivery gave up: dead");
                     }
-                    super::mark_failed(&self.db, &row.id, &self.id, &f.message, retry_at).await
+                    super::store::mark_failed(&self.db, &row.id, &self.id, &f.message, retry_at)
+                        .await
                 }
             };
             if let Err(e) = recorded {

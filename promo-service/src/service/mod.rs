@@ -1,0 +1,264 @@
+//! The gRPC handlers: check the caller, read the request's metadata, decode and validate the
+//! request, apply the domain rules, call the repository, encode the answer. No SQL here, and no
+//! business rule that `domain` could hold. This file holds the service's state and the
+//! `PromoService` implementation, which only authenticates and hands each call to the file of its
+//! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs);
+//! `to_pb` encodes the answers.
+
+mod admin;
+mod public;
+mod signup;
+mod to_pb;
+
+use std::sync::Arc;
+
+use iafactory::db::Db;
+use iafactory::grpc::bearer_token;
+use iafactory::proto::iafactory::promo::v1 as pb;
+use iafactory::secret::InternalToken;
+use pb::promo_service_server::PromoService;
+use tokio::sync::{Notify, watch};
+use tonic::{Request, Response, Status};
+
+use crate::cache::ReadCache;
+use crate::config::MailConfig;
+use crate::domain::CodeName;
+use crate::error::{PromoError, Result};
+use crate::idempotency::IdempotencyKey;
+use crate::live::LiveCounts;
+use crate::repo;
+use crate::secrets::{self, AdminToken};
+use to_pb::package_pb;
+
+/// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).
+pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
+
+pub struct PromoApi {
+    db: Db,
+    admin: AdminToken,
+    /// Opens `AuthenticateKey` (besides the admin token); `None`: the admin token only.
+    internal: Option<InternalToken>,
+    launch_code: CodeName,
+    live: Arc<LiveCounts>,
+    stop: watch::Receiver<bool>,
+    mail: MailConfig,
+    mail_wake: Arc<Notify>,
+    cache: ReadCache,
+}
+
+impl PromoApi {
+    pub fn new(
+        db: Db,
+        admin: AdminToken,
+        launch_code: CodeName,
+        live: Arc<LiveCounts>,
+        stop: watch::Receiver<bool>,
+        cache_ttl: std::time::Duration,
+    ) -> PromoApi {
+        PromoApi {
+            cache: ReadCache::new(db.clone(), cache_ttl),
+            db,
+            admin,
+            internal: None,
+            launch_code,
+            live,
+            stop,
+            mail: MailConfig::default(),
+            mail_wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// The token llm-gateway presents on `AuthenticateKey`.
+    pub fn with_internal_token(mut self, token: Option<InternalToken>) -> PromoApi {
+        self.internal = token;
+        self
+    }
+
+    /// Signup e-mails: who gets them, and the worker to wake after a signup.
+    pub fn with_mail(mut self, mail: MailConfig, wake: Arc<Notify>) -> PromoApi {
+        self.mail = mail;
+        self.mail_wake = wake;
+        self
+    }
+
+    fn require_admin<T>(&self, req: &Request<T>) -> Result<()> {
+        match bearer_token(req.metadata()) {
+            Some(token) if self.admin.matches(token) => Ok(()),
+            Some(_) => Err(PromoError::Unauthenticated(
+                "jeton d'administration invalide",
+            )),
+            None => Err(PromoError::Unauthenticated(
+                "jeton d'administration manquant (authorization: Bearer …)",
+            )),
+        }
+    }
+
+    /// Internal RPCs answer only the platform's services (internal token) or the operator (admin
+    /// token). Refused as PERMISSION_DENIED, never UNAUTHENTICATED: the caller's missing
+    /// credential must not read as the customer's API key being invalid.
+    fn require_internal<T>(&self, req: &Request<T>) -> Result<()> {
+        let allowed = bearer_token(req.metadata()).is_some_and(|token| {
+            // Both compared, so the time taken does not tell which token was close.
+            let internal = self.internal.as_ref().is_some_and(|t| t.matches(token));
+            let admin = self.admin.matches(token);
+            internal | admin
+        });
+        if allowed {
+            Ok(())
+        } else {
+            Err(PromoError::Forbidden(
+                "appel réservé aux services internes (authorization: Bearer INTERNAL_TOKEN)",
+            ))
+        }
+    }
+}
+
+/// The Idempotency-Key of a signup, checked here where it enters the service.
+fn idempotency_key<T>(req: &Request<T>) -> Result<Option<IdempotencyKey>> {
+    let Some(value) = req.metadata().get(IDEMPOTENCY_METADATA) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .map_err(|_| PromoError::InvalidArgument("Idempotency-Key invalide".into()))?;
+    IdempotencyKey::parse(key).map(Some)
+}
+
+#[tonic::async_trait]
+impl PromoService for PromoApi {
+    #[tracing::instrument(skip_all, fields(code = %req.get_ref().code))]
+    async fn validate_code(
+        &self,
+        req: Request<pb::ValidateCodeRequest>,
+    ) -> Result<Response<pb::ValidateCodeResponse>, Status> {
+        Ok(Response::new(self.validate(req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(package = %req.get_ref().package))]
+    async fn signup(
+        &self,
+        req: Request<pb::SignupRequest>,
+    ) -> Result<Response<pb::SignupResponse>, Status> {
+        let key = idempotency_key(&req)?;
+        Ok(Response::new(self.signup(req.into_inner(), key).await?))
+    }
+
+    async fn get_remaining(
+        &self,
+        req: Request<pb::GetRemainingRequest>,
+    ) -> Result<Response<pb::Remaining>, Status> {
+        Ok(Response::new(self.remaining(&req.get_ref().code).await?))
+    }
+
+    type WatchRemainingStream = public::WatchStream;
+
+    async fn watch_remaining(
+        &self,
+        req: Request<pb::GetRemainingRequest>,
+    ) -> Result<Response<Self::WatchRemainingStream>, Status> {
+        Ok(Response::new(self.watch(&req.get_ref().code).await?))
+    }
+
+    async fn list_packages(
+        &self,
+        _req: Request<pb::ListPackagesRequest>,
+    ) -> Result<Response<pb::ListPackagesResponse>, Status> {
+        Ok(Response::new(self.packages().await?))
+    }
+
+    async fn get_summary(
+        &self,
+        _req: Request<pb::GetSummaryRequest>,
+    ) -> Result<Response<pb::Summary>, Status> {
+        Ok(Response::new(self.summary().await?))
+    }
+
+    async fn get_stats(
+        &self,
+        req: Request<pb::GetStatsRequest>,
+    ) -> Result<Response<pb::Stats>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.stats().await?))
+    }
+
+    async fn list_codes(
+        &self,
+        req: Request<pb::ListCodesRequest>,
+    ) -> Result<Response<pb::ListCodesResponse>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.codes().await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(code = %req.get_ref().code))]
+    async fn create_code(
+        &self,
+        req: Request<pb::CreateCodeRequest>,
+    ) -> Result<Response<pb::PromoCode>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.create(req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(code = %req.get_ref().code))]
+    async fn update_code(
+        &self,
+        req: Request<pb::UpdateCodeRequest>,
+    ) -> Result<Response<pb::PromoCode>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.update(req.into_inner()).await?))
+    }
+
+    async fn list_signups(
+        &self,
+        req: Request<pb::ListSignupsRequest>,
+    ) -> Result<Response<pb::ListSignupsResponse>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.signups(req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(user_id = %req.get_ref().user_id))]
+    async fn revoke_api_key(
+        &self,
+        req: Request<pb::RevokeApiKeyRequest>,
+    ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.revoke(&req.get_ref().user_id).await?))
+    }
+
+    async fn list_outbox(
+        &self,
+        req: Request<pb::ListOutboxRequest>,
+    ) -> Result<Response<pb::ListOutboxResponse>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.outbox(req.into_inner()).await?))
+    }
+
+    #[tracing::instrument(skip_all, fields(id = %req.get_ref().id))]
+    async fn retry_outbox(
+        &self,
+        req: Request<pb::RetryOutboxRequest>,
+    ) -> Result<Response<pb::OutboxMessage>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.retry_mail(&req.get_ref().id).await?))
+    }
+
+    async fn authenticate_key(
+        &self,
+        req: Request<pb::AuthenticateKeyRequest>,
+    ) -> Result<Response<pb::AuthenticateKeyResponse>, Status> {
+        self.require_internal(&req)?;
+        let key = req.get_ref().api_key.trim();
+        let invalid = PromoError::Unauthenticated("clé API invalide ou révoquée");
+        if !secrets::looks_like_api_key(key) {
+            return Err(invalid.into());
+        }
+        let owner = repo::find_live_key(&self.db, &secrets::hash_api_key(key))
+            .await?
+            .ok_or(invalid)?;
+        Ok(Response::new(pb::AuthenticateKeyResponse {
+            user_id: owner.user_id,
+            email: owner.email,
+            package: Some(package_pb(owner.package)),
+            key_id: owner.key_id,
+        }))
+    }
+}
