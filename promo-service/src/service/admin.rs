@@ -114,15 +114,7 @@ impl PromoApi {
         &self,
         req: pb::ListSignupsRequest,
     ) -> Result<pb::ListSignupsResponse> {
-        let size = match req.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n <= MAX_PAGE_SIZE => n,
-            n => {
-                return Err(PromoError::InvalidArgument(format!(
-                    "page_size doit être entre 1 et {MAX_PAGE_SIZE} (reçu {n})"
-                )));
-            }
-        };
+        let size = page_size("page_size", req.page_size)?;
         let after = parse_page_token(&req.page_token)?;
         let (rows, total) = repo::list_signups(&self.db, after, size).await?;
         let next_page_token = match rows.last() {
@@ -179,15 +171,7 @@ impl PromoApi {
                 )));
             }
         };
-        let limit = match req.limit {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n <= MAX_PAGE_SIZE => n,
-            n => {
-                return Err(PromoError::InvalidArgument(format!(
-                    "limit doit être entre 1 et {MAX_PAGE_SIZE} (reçu {n})"
-                )));
-            }
-        };
+        let limit = page_size("limit", req.limit)?;
         let rows = outbox::store::list(&self.db, status, limit).await?;
         Ok(pb::ListOutboxResponse {
             messages: rows.into_iter().map(outbox_pb).collect(),
@@ -203,6 +187,18 @@ impl PromoApi {
         self.mail_wake.notify_one();
         tracing::info!("outbox e-mail re-queued by operator");
         Ok(outbox_pb(row))
+    }
+}
+
+/// How many rows a list returns: `requested`, or the default for 0; `field` names it in the
+/// refusal.
+fn page_size(field: &str, requested: u32) -> Result<u32> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE_SIZE),
+        n if n <= MAX_PAGE_SIZE => Ok(n),
+        n => Err(PromoError::InvalidArgument(format!(
+            "{field} doit être entre 1 et {MAX_PAGE_SIZE} (reçu {n})"
+        ))),
     }
 }
 
