@@ -9,14 +9,14 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http::header::CONTENT_TYPE;
 use http::HeaderMap;
+use http::header::CONTENT_TYPE;
 use http_body_util::BodyExt;
 use iafactory::ErrorCode;
 
+use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
 use crate::request_id::caller_request_id;
 use crate::state::AppState;
-use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
 
 /// Decrements the in-flight gauge however the request ends (including a client going away).
 struct InFlight<'a>(&'a AtomicU64);

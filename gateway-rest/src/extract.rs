@@ -142,6 +142,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// A path parameter; a malformed one (bad percent-encoding, not UTF-8) is a 400 in our error
+/// shape rather than axum's plain-text rejection.
+pub fn path_param(
+    param: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    param
+        .map(|axum::extract::Path(p)| p)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is a non-empty one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,25 +222,4 @@ mod tests {
             Some(ErrorCode::InvalidArgument)
         );
     }
-}
-
-/// A path parameter; a malformed one (bad percent-encoding, not UTF-8) is a 400 in our error
-/// shape rather than axum's plain-text rejection.
-pub fn path_param(
-    param: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<String, ApiError> {
-    param
-        .map(|axum::extract::Path(p)| p)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
-}
-
-/// The token of an `Authorization: Bearer …` header, if there is a non-empty one.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty())
 }

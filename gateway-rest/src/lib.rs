@@ -355,6 +355,10 @@ mod tests {
     fn catch_all_is_written_as_a_plain_parameter() {
         let paths = &super::document().paths.paths;
         assert!(paths.contains_key("/api-packages/{path}"));
-        assert!(paths.keys().all(|p| !p.contains("{*")), "{:?}", paths.keys());
+        assert!(
+            paths.keys().all(|p| !p.contains("{*")),
+            "{:?}",
+            paths.keys()
+        );
     }
 }

@@ -112,4 +112,3 @@ pub fn embedded_file(path: &str, headers: &http::HeaderMap) -> Option<Response> 
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Some(response)
 }
-

@@ -504,7 +504,8 @@ async fn chat_stream(
     include_usage: bool,
 ) -> ApiResult {
     let slot = StreamSlot::acquire(&state, Flavor::OpenAi)?;
-    let mut upstream = state.llm_client()
+    let mut upstream = state
+        .llm_client()
         .chat_stream(req)
         .await
         .map_err(oa)?
@@ -664,7 +665,8 @@ fn policy_name(p: i32) -> &'static str {
 )]
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let req = backend::request(pb::ListModelsRequest {}, &headers, &[]).map_err(oa)?;
-    let list = state.llm_client()
+    let list = state
+        .llm_client()
         .list_models(req)
         .await
         .map_err(oa)?
@@ -752,7 +754,8 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
     require_bearer(&headers)?;
     let req = backend::request(pb::GetUsageRequest {}, &headers, &[Forward::Authorization])
         .map_err(oa)?;
-    let u = state.llm_client()
+    let u = state
+        .llm_client()
         .get_usage(req)
         .await
         .map_err(oa)?
