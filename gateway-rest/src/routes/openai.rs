@@ -20,7 +20,9 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use serde::{Deserialize, Serialize};
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
 use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -86,21 +88,8 @@ pub struct ChatCompletionRequest {
     n: Option<u32>,
     /// IAFactory extension: the routing policy for this call.
     #[serde(default)]
-    #[schema(inline, value_type = Option<RoutingPolicy>)]
+    #[schema(schema_with = routing_schema)]
     routing: Option<String>,
-}
-
-// The routing policies a call may ask for (documentation only: the field is read as a string
-// so an unknown one gets its own message).
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RoutingPolicy {
-    Fallback,
-    LowestLatency,
-    LowestCost,
-    Default,
-    #[serde(rename = "")]
-    None,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -114,6 +103,26 @@ struct StreamOptions {
 enum Stop {
     One(String),
     Many(Vec<String>),
+}
+
+/// `routing`'s schema, written out because the derive cannot name an empty-string value: the
+/// field is read as a string so an unknown policy gets its own message, and `""` or `default`
+/// mean the model's own policy.
+fn routing_schema() -> Schema {
+    let values = ["fallback", "lowest_latency", "lowest_cost", "default", ""];
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            values
+                .into_iter()
+                .map(serde_json::Value::from)
+                .chain([serde_json::Value::Null]),
+        ))
+        .description(Some(
+            "IAFactory extension: the routing policy for this call.",
+        ))
+        .build()
+        .into()
 }
 
 /// [`Stop`]'s schema, written out because the derive cannot bound a variant's list: one stop
