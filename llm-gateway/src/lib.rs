@@ -6,7 +6,8 @@
 //! - [`service`]: validation, package model restrictions, translation to and from protobuf;
 //! - [`quota`]: requests/minute and tokens/month admitted from leases reserved in the shared
 //!   store, exact across replicas without a database round trip per call;
-//! - [`router`]: model catalogue → ordered routes, retries with backoff, circuit breakers,
+//! - [`routing`]: model catalogue → ordered routes ([`routing::policy`]), retries with backoff
+//!   ([`routing::retry`]), circuit breakers ([`routing::breaker`]),
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
 //! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
 //!   concurrent calls sharing one commit (group commit);
@@ -22,7 +23,7 @@ pub mod error;
 pub mod metrics;
 pub mod providers;
 pub mod quota;
-pub mod router;
+pub mod routing;
 pub mod service;
 pub mod sse;
 pub mod store;
@@ -44,7 +45,7 @@ pub use config::Config;
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 use crate::quota::{IDLE_RELEASE, QuotaManager};
-use crate::router::Router;
+use crate::routing::Router;
 use crate::service::{GatewayApi, Shared};
 use crate::store::Store;
 use crate::usage::UsageRecorder;
