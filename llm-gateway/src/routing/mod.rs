@@ -36,7 +36,7 @@ use crate::catalog::{Catalog, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{
-    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, ProviderError,
+    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
 };
 
@@ -114,7 +114,6 @@ pub struct Router {
     /// Set when no provider is configured: the offline mock serves every model.
     pub mock: Option<Arc<ProviderHandle>>,
     pub settings: RoutingSettings,
-    pub metrics: Arc<Metrics>,
 }
 
 impl Router {
@@ -123,22 +122,46 @@ impl Router {
         catalog: &Catalog,
         settings: RoutingSettings,
         http: reqwest::Client,
-        metrics: Arc<Metrics>,
+        metrics: &Metrics,
     ) -> Router {
+        let handle = |name: String,
+                      kind: &'static str,
+                      base_url: String,
+                      configured: bool,
+                      client: Arc<dyn Provider>| {
+            let series = metrics.provider(&name, configured);
+            Arc::new(ProviderHandle {
+                health: Health::new(series.circuit.clone()),
+                metrics: series,
+                name,
+                kind,
+                base_url,
+                configured,
+                client,
+            })
+        };
         let providers: Vec<Arc<ProviderHandle>> = catalog
             .providers
             .iter()
             .map(|p| {
-                Arc::new(ProviderHandle {
-                    name: p.name.clone(),
-                    kind: p.kind.as_str(),
-                    base_url: p.base_url.clone(),
-                    configured: p.configured(),
-                    client: providers::build(p, http.clone()),
-                    health: Health::default(),
-                })
+                handle(
+                    p.name.clone(),
+                    p.kind.as_str(),
+                    p.base_url.clone(),
+                    p.configured(),
+                    providers::build(p, http.clone()),
+                )
             })
             .collect();
+        let mock = catalog.nothing_configured().then(|| {
+            handle(
+                MOCK_PROVIDER.to_owned(),
+                "mock",
+                "offline".to_owned(),
+                true,
+                Arc::new(Mock),
+            )
+        });
         let by_name: HashMap<&str, Arc<ProviderHandle>> = providers
             .iter()
             .map(|p| (p.name.as_str(), p.clone()))
@@ -156,10 +179,20 @@ impl Router {
                             r.model.clone(),
                             r.input_usd_per_mtok,
                             r.output_usd_per_mtok,
+                            metrics.usage(&p.metrics, &m.name),
                         ))
                     })
                 })
                 .collect();
+            let mock_route = mock.as_ref().map(|mock| {
+                Arc::new(Route::new(
+                    mock.clone(),
+                    format!("mock/{}", m.name),
+                    0.0,
+                    0.0,
+                    metrics.usage(&mock.metrics, &m.name),
+                ))
+            });
             model_order.push(m.name.clone());
             models.insert(
                 m.name.clone(),
@@ -167,26 +200,16 @@ impl Router {
                     name: m.name.clone(),
                     policy: m.policy,
                     routes,
+                    mock_route,
                 }),
             );
         }
-        let mock = catalog.nothing_configured().then(|| {
-            Arc::new(ProviderHandle {
-                name: MOCK_PROVIDER.to_owned(),
-                kind: "mock",
-                base_url: "offline".to_owned(),
-                configured: true,
-                client: Arc::new(Mock),
-                health: Health::default(),
-            })
-        });
         Router {
             providers,
             models,
             model_order,
             mock,
             settings,
-            metrics,
         }
     }
 
@@ -201,13 +224,8 @@ impl Router {
 
     /// The routes to try, in order.
     pub fn plan(&self, model: &ModelEntry, policy: Option<Policy>) -> Vec<Arc<Route>> {
-        if let Some(mock) = &self.mock {
-            return vec![Arc::new(Route::new(
-                mock.clone(),
-                format!("mock/{}", model.name),
-                0.0,
-                0.0,
-            ))];
+        if let Some(mock) = &model.mock_route {
+            return vec![mock.clone()];
         }
         let routes: Vec<Arc<Route>> = model
             .routes
@@ -272,7 +290,7 @@ impl Router {
                     Ok(Ok(value)) => {
                         p.health.on_success(started.elapsed(), s);
                         route.observe_latency(started.elapsed(), s.ewma_alpha);
-                        self.metrics.attempt(&p.name, "ok", started.elapsed());
+                        p.metrics.success(started.elapsed());
                         return Ok(Served {
                             value,
                             route,
@@ -282,8 +300,7 @@ impl Router {
                     Ok(Err(e)) => e,
                     Err(_) => ProviderError::Timeout,
                 };
-                self.metrics
-                    .attempt(&p.name, &err.kind_label(), started.elapsed());
+                p.metrics.failure(&err);
                 let class = err.class();
                 if class == FailureClass::Client {
                     p.health.on_neutral();
@@ -383,6 +400,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iafactory::metrics::Registry;
 
     #[test]
     fn plans_follow_the_policy_and_skip_unconfigured_providers() {
@@ -413,7 +431,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         assert!(router.mock.is_none());
         let Some(m) = router.model("m") else {
@@ -446,7 +464,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         for m in router.models() {
             let plan = router.plan(m, None);

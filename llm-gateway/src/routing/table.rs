@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::breaker::Health;
 use crate::catalog::Policy;
+use crate::metrics::{ProviderSeries, UsageSeries};
 use crate::providers::Provider;
 
 /// One provider as the router sees it.
@@ -18,6 +19,8 @@ pub struct ProviderHandle {
     pub configured: bool,
     pub client: Arc<dyn Provider>,
     pub health: Health,
+    /// Its attempt counts and latency.
+    pub metrics: ProviderSeries,
 }
 
 /// One way to serve a public model.
@@ -26,6 +29,8 @@ pub struct Route {
     pub upstream_model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
+    /// Tokens and cost of the answers it served.
+    pub usage: UsageSeries,
     /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
     /// Per route rather than per provider: one provider can be fast for a small model and slow
     /// for a large one.
@@ -38,12 +43,14 @@ impl Route {
         upstream_model: String,
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
+        usage: UsageSeries,
     ) -> Route {
         Route {
             provider,
             upstream_model,
             input_usd_per_mtok,
             output_usd_per_mtok,
+            usage,
             ewma_ms_bits: AtomicU64::new(0),
         }
     }
@@ -78,4 +85,6 @@ pub struct ModelEntry {
     pub policy: Policy,
     /// Every route in catalogue order, configured or not.
     pub routes: Vec<Arc<Route>>,
+    /// The route of the offline mock, when it serves every model.
+    pub mock_route: Option<Arc<Route>>,
 }

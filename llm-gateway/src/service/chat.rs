@@ -43,8 +43,7 @@ impl Shared {
                 },
             )
             .await?;
-        self.metrics
-            .usage(&route.provider.name, model, prompt, completion, cost);
+        route.usage.record(prompt, completion, cost);
         Ok(cost)
     }
 

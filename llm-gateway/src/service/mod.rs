@@ -16,7 +16,7 @@ mod stream;
 mod validate;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use iafactory::proto::iafactory::llm::v1 as pb;
@@ -26,7 +26,6 @@ use tonic::{Request, Response, Status};
 use crate::auth::{Authenticator, KeyInfo};
 use crate::catalog::Policy;
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
 use crate::providers::{ChatInput, Usage};
 use crate::quota::QuotaManager;
 use crate::routing::{ModelEntry, Route, Router};
@@ -44,7 +43,6 @@ pub struct Shared {
     pub auth: Authenticator,
     pub quotas: QuotaManager,
     pub usage: UsageRecorder,
-    pub metrics: Arc<Metrics>,
     pub recent: RecentLatencies,
     /// Required by `ListProviders` (provider names, base URLs, error details are operator
     /// information); `None`: nobody may call it.
@@ -125,24 +123,13 @@ impl Shared {
     }
 }
 
-fn outcome<T>(r: &Result<T, GatewayError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(e) => e.code().as_str(),
-    }
-}
-
 #[tonic::async_trait]
 impl LlmGateway for GatewayApi {
     async fn chat(
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
-        let started = Instant::now();
         let r = self.shared.clone().chat(request).await;
-        self.shared
-            .metrics
-            .request("Chat", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -152,11 +139,7 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
-        let started = Instant::now();
         let r = self.shared.clone().chat_stream(request).await;
-        self.shared
-            .metrics
-            .request("ChatStream", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -187,11 +170,7 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::UsageReport>, Status> {
-        let started = Instant::now();
         let r = self.shared.get_usage(request).await;
-        self.shared
-            .metrics
-            .request("GetUsage", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 }
