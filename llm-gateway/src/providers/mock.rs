@@ -10,8 +10,9 @@ use super::{
     estimate_tokens,
 };
 
-/// The provider name reported for mock answers.
-pub const MOCK_PROVIDER: &str = "mock";
+/// The provider name reported for mock answers (reserved by the catalogue, which owns the
+/// provider names).
+pub use crate::catalog::MOCK_PROVIDER;
 
 pub struct Mock;
 
