@@ -3,7 +3,6 @@
 //! and JSON error bodies for answers produced outside our handlers (axum's 405, the static file
 //! service's 404, extractor rejections).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
