@@ -17,6 +17,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -26,7 +27,9 @@ pub mod router;
 pub mod service;
 pub mod sse;
 pub mod store;
+pub mod translate;
 pub mod usage;
+pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -169,7 +172,10 @@ pub async fn start_with_metrics(
     let api = LlmGatewayServer::new(GatewayApi {
         shared: shared.clone(),
     })
-    .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES + 64 * 1024)
+    // Room for inline images (data URIs) on top of the text limit.
+    .max_decoding_message_size(
+        grpc::MAX_MESSAGE_BYTES + crate::validate::MAX_IMAGE_BYTES + 64 * 1024,
+    )
     .max_encoding_message_size(16 * 1024 * 1024);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
         .map_err(|e| ServeError::Reflection(e.to_string()))?;

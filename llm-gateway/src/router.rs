@@ -636,7 +636,7 @@ impl Router {
                 loop {
                     match rest.next().await {
                         Some(Ok(chunk)) => {
-                            let commit = !chunk.delta.is_empty() || chunk.finish_reason.is_some();
+                            let commit = chunk.has_content() || chunk.finish_reason.is_some();
                             first.push(chunk);
                             if commit {
                                 return Ok(CommittedStream { first, rest });

@@ -16,18 +16,16 @@ use crate::auth::{Authenticator, KeyInfo};
 use crate::catalog::Policy;
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
-use crate::providers::{self, ChatInput, Chunk, ChunkStream, Message, Role, Usage};
+use crate::providers::{self, ChatInput, Chunk, ChunkStream, Usage};
 use crate::quota::{QuotaManager, next_period_start_ms, period_of};
 use crate::router::{CircuitState, ModelEntry, Route, Router};
 use crate::store::{UsageKey, UsageSums};
+use crate::translate;
 use crate::usage::{UsageRecorder, to_nano_usd};
 
-/// Request limits (beyond the 1 MiB gRPC message limit).
-pub const MAX_MESSAGES: usize = 256;
-pub const MAX_STOP: usize = 4;
-pub const MAX_STOP_BYTES: usize = 256;
-pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
-pub const MAX_MAX_TOKENS: u32 = 1_000_000;
+pub use crate::validate::{
+    MAX_CONTENT_BYTES, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES, validate,
+};
 
 /// Everything the handlers share.
 pub struct Shared {
@@ -93,106 +91,12 @@ pub struct GatewayApi {
     pub shared: Arc<Shared>,
 }
 
-fn role_of(v: i32, i: usize) -> Result<Role, GatewayError> {
-    match pb::Role::try_from(v) {
-        Ok(pb::Role::System) => Ok(Role::System),
-        Ok(pb::Role::User) => Ok(Role::User),
-        Ok(pb::Role::Assistant) => Ok(Role::Assistant),
-        _ => Err(GatewayError::InvalidArgument(format!(
-            "messages[{i}].role must be ROLE_SYSTEM, ROLE_USER or ROLE_ASSISTANT"
-        ))),
-    }
-}
-
-fn policy_of(v: i32) -> Result<Option<Policy>, GatewayError> {
-    match pb::RoutingPolicy::try_from(v) {
-        Ok(pb::RoutingPolicy::Unspecified) => Ok(None),
-        Ok(pb::RoutingPolicy::Fallback) => Ok(Some(Policy::Fallback)),
-        Ok(pb::RoutingPolicy::LowestLatency) => Ok(Some(Policy::LowestLatency)),
-        Ok(pb::RoutingPolicy::LowestCost) => Ok(Some(Policy::LowestCost)),
-        Err(_) => Err(GatewayError::InvalidArgument(format!(
-            "unknown routing policy {v}"
-        ))),
-    }
-}
-
 fn policy_to_pb(p: Policy) -> pb::RoutingPolicy {
     match p {
         Policy::Fallback => pb::RoutingPolicy::Fallback,
         Policy::LowestLatency => pb::RoutingPolicy::LowestLatency,
         Policy::LowestCost => pb::RoutingPolicy::LowestCost,
     }
-}
-
-/// Checks a request and turns it into the domain's [`ChatInput`].
-pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), GatewayError> {
-    let bad = |m: String| Err(GatewayError::InvalidArgument(m));
-    if req.model.trim().is_empty() {
-        return bad("model is required (see ListModels)".into());
-    }
-    if req.model.len() > 128 {
-        return bad("model names are at most 128 bytes".into());
-    }
-    if req.messages.is_empty() {
-        return bad("messages must contain at least one message".into());
-    }
-    if req.messages.len() > MAX_MESSAGES {
-        return bad(format!("at most {MAX_MESSAGES} messages per request"));
-    }
-    let mut total = 0usize;
-    let mut messages = Vec::with_capacity(req.messages.len());
-    for (i, m) in req.messages.iter().enumerate() {
-        total += m.content.len();
-        messages.push(Message {
-            role: role_of(m.role, i)?,
-            content: m.content.clone(),
-        });
-    }
-    if total > MAX_CONTENT_BYTES {
-        return bad(format!(
-            "messages exceed {MAX_CONTENT_BYTES} bytes in total"
-        ));
-    }
-    if !messages.iter().any(|m| m.role != Role::System) {
-        return bad("messages need at least one user or assistant message".into());
-    }
-    if req
-        .temperature
-        .is_some_and(|t| !(t.is_finite() && (0.0..=2.0).contains(&t)))
-    {
-        return bad("temperature must be between 0 and 2".into());
-    }
-    if req
-        .top_p
-        .is_some_and(|p| !(p.is_finite() && (0.0..=1.0).contains(&p)))
-    {
-        return bad("top_p must be between 0 and 1".into());
-    }
-    if req.max_tokens.is_some_and(|m| m == 0 || m > MAX_MAX_TOKENS) {
-        return bad(format!("max_tokens must be between 1 and {MAX_MAX_TOKENS}"));
-    }
-    if req.stop.len() > MAX_STOP {
-        return bad(format!("at most {MAX_STOP} stop sequences"));
-    }
-    if req
-        .stop
-        .iter()
-        .any(|s| s.is_empty() || s.len() > MAX_STOP_BYTES)
-    {
-        return bad(format!(
-            "stop sequences must be 1 to {MAX_STOP_BYTES} bytes"
-        ));
-    }
-    Ok((
-        ChatInput {
-            messages,
-            temperature: req.temperature,
-            top_p: req.top_p,
-            max_tokens: req.max_tokens,
-            stop: req.stop.clone(),
-        },
-        policy_of(req.policy)?,
-    ))
 }
 
 /// At most 128 bytes of a client-supplied name, for logs (validation refuses longer ones later).
@@ -207,7 +111,8 @@ fn short(s: &str) -> &str {
 /// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
 /// (`max_tokens`, or 256 when the caller sets none).
 pub fn token_hold(input: &ChatInput) -> u64 {
-    u64::from(input.estimated_prompt_tokens()) + u64::from(input.max_tokens.unwrap_or(256))
+    u64::from(input.estimated_prompt_tokens())
+        + u64::from(input.max_tokens().unwrap_or(256)).saturating_mul(u64::from(input.choices()))
 }
 
 fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
@@ -314,7 +219,7 @@ impl Shared {
             None => (
                 Usage {
                     prompt_tokens: input.estimated_prompt_tokens(),
-                    completion_tokens: providers::estimate_tokens(c.content.chars().count()),
+                    completion_tokens: providers::estimate_tokens(c.generated_chars()),
                 },
                 true,
             ),
@@ -331,21 +236,22 @@ impl Shared {
             .await?;
         self.recent
             .record(&served.route.provider.name, started.elapsed());
+        let choices: Vec<pb::Choice> = c.choices.into_iter().map(translate::choice_pb).collect();
+        let first = choices.first().cloned().unwrap_or_default();
         Ok(pb::ChatResponse {
             id: new_id(),
             model: model.name.clone(),
             provider: served.route.provider.name.clone(),
             upstream_model: served.route.upstream_model.clone(),
-            message: Some(pb::ChatMessage {
-                role: pb::Role::Assistant as i32,
-                content: c.content,
-            }),
-            finish_reason: c.finish_reason,
+            message: first.message,
+            finish_reason: first.finish_reason,
             usage: Some(usage_pb(usage, estimated)),
             cost_usd: cost,
             latency_ms: millis(started.elapsed()),
             attempts: served.attempts,
             created: now_millis() / 1000,
+            choices,
+            system_fingerprint: c.system_fingerprint.unwrap_or_default(),
         })
     }
 
@@ -396,6 +302,7 @@ impl Shared {
         let mut rest: ChunkStream = committed.rest;
         let s = async_stream::stream! {
             let mut finish_reason: Option<String> = None;
+            let mut fingerprint: Option<String> = None;
             let mut pending: std::collections::VecDeque<Chunk> = std::collections::VecDeque::new();
             for c in first {
                 tracker.received(&c);
@@ -421,7 +328,7 @@ impl Shared {
                         },
                     },
                 };
-                let chunk = match next {
+                let mut chunk = match next {
                     Ok(c) => c,
                     Err(e) => {
                         let err = tracker.upstream_broke(&e, idle);
@@ -432,11 +339,14 @@ impl Shared {
                         return;
                     }
                 };
-                if chunk.finish_reason.is_some() {
+                if chunk.index == 0 && chunk.finish_reason.is_some() {
                     finish_reason = chunk.finish_reason.clone();
                 }
-                if !chunk.delta.is_empty() {
-                    let end = tracker.delivered_chars + chunk.delta.chars().count();
+                if chunk.system_fingerprint.is_some() {
+                    fingerprint = chunk.system_fingerprint.take();
+                }
+                if chunk.has_content() || chunk.finish_reason.is_some() {
+                    let end = tracker.delivered_chars + chunk.generated_chars();
                     if end > tracker.charged_chars {
                         // Charge everything received before this chunk leaves: a crash after
                         // this point has charged at least what the client got, and at most
@@ -466,9 +376,7 @@ impl Shared {
                     }
                     tracker.delivered_chars = end;
                     let mut ev = header.clone();
-                    ev.event = Some(pb::chat_stream_event::Event::Delta(pb::ContentDelta {
-                        content: chunk.delta,
-                    }));
+                    ev.event = Some(pb::chat_stream_event::Event::Delta(translate::delta_pb(chunk)));
                     yield Ok(ev);
                 }
             }
@@ -482,6 +390,7 @@ impl Shared {
                         latency_ms: millis(started.elapsed()),
                         time_to_first_token_ms: millis(ttft),
                         attempts,
+                        system_fingerprint: fingerprint.unwrap_or_default(),
                     }));
                     yield Ok(ev);
                 }
@@ -562,10 +471,12 @@ impl Shared {
                             input_usd_per_mtok: r.input_usd_per_mtok,
                             output_usd_per_mtok: r.output_usd_per_mtok,
                             configured: r.provider.configured,
+                            ..Default::default()
                         })
                         .collect(),
                     default_policy: policy_to_pb(m.policy) as i32,
                     available: mock || m.routes.iter().any(|r| r.provider.configured),
+                    ..Default::default()
                 })
                 .collect(),
         }
@@ -668,7 +579,7 @@ struct StreamTracker {
 
 impl StreamTracker {
     fn received(&mut self, c: &Chunk) {
-        self.received_chars += c.delta.chars().count();
+        self.received_chars += c.generated_chars();
         if let Some(u) = c.usage {
             self.usage = Some(u);
         }
@@ -883,6 +794,13 @@ impl LlmGateway for GatewayApi {
         Ok(Response::new(self.shared.list_models()))
     }
 
+    async fn embed(
+        &self,
+        _request: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
+        Err(Status::unimplemented("Embed is not implemented yet"))
+    }
+
     async fn list_providers(
         &self,
         request: Request<pb::ListProvidersRequest>,
@@ -909,136 +827,5 @@ impl LlmGateway for GatewayApi {
             .metrics
             .request("GetUsage", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::panic)]
-mod tests {
-    use super::*;
-
-    fn msg(role: pb::Role, content: &str) -> pb::ChatMessage {
-        pb::ChatMessage {
-            role: role as i32,
-            content: content.into(),
-        }
-    }
-
-    #[test]
-    fn validation_refuses_bad_requests_with_a_reason() {
-        let ok = pb::ChatRequest {
-            model: "m".into(),
-            messages: vec![msg(pb::Role::System, "be brief"), msg(pb::Role::User, "hi")],
-            ..Default::default()
-        };
-        assert!(validate(&ok).is_ok());
-        let cases: Vec<(pb::ChatRequest, &str)> = vec![
-            (
-                pb::ChatRequest {
-                    model: String::new(),
-                    ..ok.clone()
-                },
-                "model",
-            ),
-            (
-                pb::ChatRequest {
-                    messages: vec![],
-                    ..ok.clone()
-                },
-                "at least one",
-            ),
-            (
-                pb::ChatRequest {
-                    messages: vec![msg(pb::Role::System, "x")],
-                    ..ok.clone()
-                },
-                "user or assistant",
-            ),
-            (
-                pb::ChatRequest {
-                    messages: vec![pb::ChatMessage {
-                        role: 0,
-                        content: "x".into(),
-                    }],
-                    ..ok.clone()
-                },
-                "role",
-            ),
-            (
-                pb::ChatRequest {
-                    messages: vec![pb::ChatMessage {
-                        role: 42,
-                        content: "x".into(),
-                    }],
-                    ..ok.clone()
-                },
-                "role",
-            ),
-            (
-                pb::ChatRequest {
-                    temperature: Some(f32::NAN),
-                    ..ok.clone()
-                },
-                "temperature",
-            ),
-            (
-                pb::ChatRequest {
-                    temperature: Some(2.5),
-                    ..ok.clone()
-                },
-                "temperature",
-            ),
-            (
-                pb::ChatRequest {
-                    top_p: Some(-0.1),
-                    ..ok.clone()
-                },
-                "top_p",
-            ),
-            (
-                pb::ChatRequest {
-                    max_tokens: Some(0),
-                    ..ok.clone()
-                },
-                "max_tokens",
-            ),
-            (
-                pb::ChatRequest {
-                    stop: vec!["a".into(); 5],
-                    ..ok.clone()
-                },
-                "stop",
-            ),
-            (
-                pb::ChatRequest {
-                    stop: vec![String::new()],
-                    ..ok.clone()
-                },
-                "stop",
-            ),
-            (
-                pb::ChatRequest {
-                    policy: 9,
-                    ..ok.clone()
-                },
-                "policy",
-            ),
-            (
-                pb::ChatRequest {
-                    messages: vec![msg(pb::Role::User, "x"); MAX_MESSAGES + 1],
-                    ..ok.clone()
-                },
-                "at most",
-            ),
-        ];
-        for (req, needle) in cases {
-            match validate(&req) {
-                Err(GatewayError::InvalidArgument(m)) => assert!(m.contains(needle), "{m}"),
-                other => panic!(
-                    "expected InvalidArgument({needle}), got {:?}",
-                    other.map(|_| ())
-                ),
-            }
-        }
     }
 }

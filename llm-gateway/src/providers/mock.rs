@@ -20,15 +20,15 @@ fn answer(input: &ChatInput) -> String {
         .messages
         .iter()
         .rev()
-        .find(|m| m.role == Role::User)
-        .map(|m| m.content.as_str())
-        .unwrap_or("");
+        .find(|m| m.role() == Role::User)
+        .map(|m| m.plain_text())
+        .unwrap_or_default();
     let shown: String = last_user.chars().take(200).collect();
     let mut text = format!(
         "[mock] Offline mock answer from the IAFactory gateway: no LLM provider key is configured, \
          so no model was called. You said: \"{shown}\""
     );
-    if let Some(max) = input.max_tokens {
+    if let Some(max) = input.max_tokens() {
         let max_chars = usize::try_from(max).unwrap_or(usize::MAX).saturating_mul(4);
         if text.chars().count() > max_chars {
             text = text.chars().take(max_chars).collect();
@@ -52,11 +52,8 @@ impl Provider for Mock {
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         async move {
             let content = answer(input);
-            Ok(Completion {
-                usage: Some(usage(input, &content)),
-                content,
-                finish_reason: "stop".into(),
-            })
+            let usage = usage(input, &content);
+            Ok(Completion::text(content, "stop".into(), Some(usage)))
         }
         .boxed()
     }
@@ -82,6 +79,7 @@ impl Provider for Mock {
                 delta: String::new(),
                 finish_reason: Some("stop".into()),
                 usage: Some(usage),
+                ..Chunk::default()
             }));
             Ok(futures::stream::iter(chunks).boxed())
         }

@@ -21,83 +21,10 @@ use futures::stream::BoxStream;
 use crate::catalog::{ProviderKind, ProviderSettings};
 use crate::sse::{SseEvent, SseParser};
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-/// A validated chat request, independent of any wire format.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ChatInput {
-    pub messages: Vec<Message>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub stop: Vec<String>,
-}
-
-impl ChatInput {
-    /// System messages joined (for providers with a separate system field).
-    pub fn system_text(&self) -> Option<String> {
-        let parts: Vec<&str> = self
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-
-    /// Rough prompt size in tokens (about 4 characters each), used only when a provider reports
-    /// no usage.
-    pub fn estimated_prompt_tokens(&self) -> u32 {
-        let chars: usize = self
-            .messages
-            .iter()
-            .map(|m| m.content.chars().count())
-            .sum();
-        estimate_tokens(chars)
-    }
-}
-
-/// About 4 characters per token, at least 1 for a non-empty text.
-pub fn estimate_tokens(chars: usize) -> u32 {
-    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
-}
-
-/// Tokens reported by the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-}
-
-/// A whole answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    pub content: String,
-    /// Normalised: `stop`, `length`, `content_filter`, or the provider's own value.
-    pub finish_reason: String,
-    pub usage: Option<Usage>,
-}
-
-/// One piece of a streamed answer. A stream ends after the provider's terminal marker; a stream
-/// that ends without it yields [`ProviderError::StreamBroken`].
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Chunk {
-    pub delta: String,
-    pub finish_reason: Option<String>,
-    pub usage: Option<Usage>,
-}
+pub use crate::chat::{
+    ChatInput, Choice, Chunk, Completion, Content, Message, Part, Role, ToolCall, ToolCallDelta,
+    Turn, Usage, estimate_tokens,
+};
 
 pub type ChunkStream = BoxStream<'static, Result<Chunk, ProviderError>>;
 

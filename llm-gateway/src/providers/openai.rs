@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{
-    ChatInput, Chunk, ChunkStream, Completion, HttpBase, Provider, ProviderError, Role, Usage,
+    ChatInput, Chunk, ChunkStream, Completion, HttpBase, Provider, ProviderError, Usage,
     event_json, json_u32, sse_events,
 };
 
@@ -23,20 +23,12 @@ pub struct OpenAi {
     pub stream_usage_option: bool,
 }
 
-fn role(r: Role) -> &'static str {
-    match r {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-    }
-}
-
 /// The request body, serialised straight from borrowed data (no intermediate JSON tree: this is
 /// the hot path of the most used wire format).
 #[derive(Serialize)]
 struct Body<'a> {
     model: &'a str,
-    messages: Vec<WireMessage<'a>>,
+    messages: Vec<WireMessage>,
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f32>,
@@ -51,9 +43,9 @@ struct Body<'a> {
 }
 
 #[derive(Serialize)]
-struct WireMessage<'a> {
+struct WireMessage {
     role: &'static str,
-    content: &'a str,
+    content: String,
 }
 
 #[derive(Serialize)]
@@ -104,14 +96,14 @@ impl OpenAi {
                 .messages
                 .iter()
                 .map(|m| WireMessage {
-                    role: role(m.role),
-                    content: &m.content,
+                    role: m.role().as_str(),
+                    content: m.plain_text().into_owned(),
                 })
                 .collect(),
             stream,
             temperature: input.temperature,
             top_p: input.top_p,
-            max_tokens: input.max_tokens,
+            max_tokens: input.max_tokens(),
             stop: &input.stop,
             stream_options: (stream && self.stream_usage_option).then_some(StreamOptions {
                 include_usage: true,
@@ -160,22 +152,22 @@ pub fn parse_completion(body: &[u8]) -> Result<Completion, ProviderError> {
         .into_iter()
         .next()
         .ok_or_else(|| ProviderError::Malformed("no choices in chat completion".into()))?;
-    Ok(Completion {
-        content: choice
+    Ok(Completion::text(
+        choice
             .message
             .and_then(|m| m.content)
             .map(Cow::into_owned)
             .unwrap_or_default(),
-        finish_reason: choice
+        choice
             .finish_reason
             .as_deref()
             .map(normalise_finish)
             .unwrap_or_else(|| "stop".into()),
-        usage: v.usage.map(|u| Usage {
+        v.usage.map(|u| Usage {
             prompt_tokens: clamp_u32(u.prompt_tokens),
             completion_tokens: clamp_u32(u.completion_tokens),
         }),
-    })
+    ))
 }
 
 impl Provider for OpenAi {
@@ -221,7 +213,7 @@ impl Provider for OpenAi {
                     let finish_reason = choice
                         .and_then(|c| c["finish_reason"].as_str())
                         .map(normalise_finish);
-                    yield Chunk { delta, finish_reason, usage: stream_usage(&v) };
+                    yield Chunk { delta, finish_reason, usage: stream_usage(&v), ..Chunk::default() };
                 }
                 if !done {
                     Err(ProviderError::StreamBroken("stream ended before [DONE]".into()))?;
@@ -242,17 +234,23 @@ mod tests {
         let c = parse_completion(
             br#"{"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"length"}],"usage":{"prompt_tokens":3,"completion_tokens":4}}"#,
         );
-        assert!(matches!(
-            c,
-            Ok(Completion { ref content, ref finish_reason, usage: Some(Usage { prompt_tokens: 3, completion_tokens: 4 }) })
-                if content == "hi" && finish_reason == "length"
-        ));
+        let c = c.ok();
+        let first = c.as_ref().map(|c| &c.choices[0]);
+        assert_eq!(first.and_then(|f| f.content.as_deref()), Some("hi"));
+        assert_eq!(first.map(|f| f.finish_reason.as_str()), Some("length"));
+        assert_eq!(
+            c.as_ref().and_then(|c| c.usage),
+            Some(Usage {
+                prompt_tokens: 3,
+                completion_tokens: 4
+            })
+        );
         assert!(parse_completion(br#"{"choices":[]}"#).is_err());
         assert!(parse_completion(b"not json").is_err());
-        let null_content = parse_completion(br#"{"choices":[{"message":{"content":null}}]}"#);
-        assert!(
-            matches!(null_content, Ok(Completion { ref content, usage: None, .. }) if content.is_empty())
-        );
+        let null_content = parse_completion(br#"{"choices":[{"message":{"content":null}}]}"#).ok();
+        assert!(null_content.is_some_and(
+            |c| c.usage.is_none() && c.choices[0].content.as_deref().unwrap_or("").is_empty()
+        ));
 
         let groq: Value = serde_json::json!({"choices":[{"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":7,"completion_tokens":9}}});
         assert_eq!(
