@@ -555,13 +555,21 @@ impl Router {
                 let class = err.class();
                 if class == FailureClass::Client {
                     p.health.on_neutral();
-                    let msg = match &err {
-                        ProviderError::Http { message, .. } => message.chars().take(300).collect(),
-                        other => other.to_string(),
+                    let refusal = match &err {
+                        ProviderError::Http { message, .. } => {
+                            providers::UpstreamRefusal::parse(message)
+                        }
+                        other => providers::UpstreamRefusal {
+                            message: other.to_string(),
+                            code: None,
+                            param: None,
+                        },
                     };
-                    return Err(GatewayError::InvalidArgument(format!(
-                        "the provider rejected the request: {msg}"
-                    )));
+                    return Err(GatewayError::UpstreamRejected {
+                        message: refusal.message.chars().take(1000).collect(),
+                        upstream_code: refusal.code,
+                        param: refusal.param,
+                    });
                 }
                 p.health.on_failure(&err, s);
                 tracing::warn!(

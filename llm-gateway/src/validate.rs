@@ -424,6 +424,21 @@ fn response_format(req: &pb::ChatRequest) -> Result<Option<ResponseFormat>, Gate
     }))
 }
 
+/// Unmodelled fields whose answers the contract cannot carry back (legacy `function_call`,
+/// audio output, web search annotations): refused rather than answered with a part missing.
+pub const EXTRA_REFUSED: &[(&str, &str)] = &[
+    ("functions", "legacy functions are not supported: use tools"),
+    (
+        "function_call",
+        "legacy function_call is not supported: use tool_choice",
+    ),
+    ("audio", "audio output is not supported"),
+    (
+        "web_search_options",
+        "web search (answer annotations) is not supported",
+    ),
+];
+
 fn extra(text: &str) -> Result<Map<String, Value>, GatewayError> {
     if text.is_empty() {
         return Ok(Map::new());
@@ -437,6 +452,23 @@ fn extra(text: &str) -> Result<Map<String, Value>, GatewayError> {
             k.clone(),
             format!("{k} is a modelled field: send it in its own field, not among extra fields"),
         );
+    }
+    for (k, why) in EXTRA_REFUSED {
+        if map.contains_key(*k) {
+            return Err(GatewayError::Unsupported {
+                param: (*k).to_owned(),
+                message: format!("{k}: {why}"),
+            });
+        }
+    }
+    if let Some(m) = map.get("modalities")
+        && m.as_array()
+            .is_none_or(|a| a.iter().any(|x| x.as_str() != Some("text")))
+    {
+        return Err(GatewayError::Unsupported {
+            param: "modalities".into(),
+            message: "modalities: only [\"text\"] is supported (no audio output)".into(),
+        });
     }
     Ok(map)
 }

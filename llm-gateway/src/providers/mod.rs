@@ -207,6 +207,38 @@ pub struct HttpBase {
     pub api_key: String,
 }
 
+/// The start of an error answer kept.
+const ERROR_BODY_BYTES: usize = 4096;
+
+/// What an upstream said when it refused a request: its message, its own error code and the
+/// field it blamed, read from the JSON error shapes of the providers (OpenAI family
+/// `{"error":{"message","type","param","code"}}`, Anthropic `{"error":{"type","message"}}`,
+/// Gemini `{"error":{"code":400,"message","status"}}`, Cohere `{"message"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRefusal {
+    pub message: String,
+    pub code: Option<String>,
+    pub param: Option<String>,
+}
+
+impl UpstreamRefusal {
+    pub fn parse(body: &str) -> UpstreamRefusal {
+        let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+        let message = text(&e["message"])
+            .or_else(|| text(&v["message"]))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        UpstreamRefusal {
+            message,
+            code: text(&e["code"])
+                .or_else(|| text(&e["status"]))
+                .or_else(|| text(&e["type"])),
+            param: text(&e["param"]),
+        }
+    }
+}
+
 /// The largest answer body read into memory.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -232,15 +264,17 @@ impl HttpBase {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         // Only the start of an error body is kept: a broken or hostile upstream may send one
-        // without end, and nothing past 512 bytes is used.
+        // without end. 4 KiB holds a provider's JSON error whole (its code and param are read
+        // from it, see [`UpstreamRefusal::parse`]).
         let mut resp = resp;
         let mut body = Vec::new();
-        while body.len() < 512
+        while body.len() < ERROR_BODY_BYTES
             && let Ok(Some(chunk)) = resp.chunk().await
         {
             body.extend_from_slice(&chunk);
         }
-        let mut message = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+        let mut message =
+            String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES)]).into_owned();
         if message.is_empty() {
             message = status.canonical_reason().unwrap_or("error").to_owned();
         }
