@@ -6,7 +6,8 @@
 //! - [`service`]: validation, package model restrictions, translation to and from protobuf;
 //! - [`quota`]: requests/minute and tokens/month admitted from leases reserved in the shared
 //!   store, exact across replicas without a database round trip per call;
-//! - [`router`]: model catalogue → ordered routes, retries with backoff, circuit breakers,
+//! - [`routing`]: model catalogue → ordered routes ([`routing::policy`]), retries with backoff
+//!   ([`routing::retry`]), circuit breakers ([`routing::breaker`]),
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
 //! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
 //!   concurrent calls sharing one commit (group commit);
@@ -23,13 +24,11 @@ pub mod error;
 pub mod metrics;
 pub mod providers;
 pub mod quota;
-pub mod router;
+pub mod routing;
 pub mod service;
 pub mod sse;
 pub mod store;
-pub mod translate;
 pub mod usage;
-pub mod validate;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -47,7 +46,7 @@ pub use config::Config;
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 use crate::quota::{IDLE_RELEASE, QuotaManager};
-use crate::router::Router;
+use crate::routing::Router;
 use crate::service::{GatewayApi, Shared};
 use crate::store::Store;
 use crate::usage::UsageRecorder;
@@ -174,7 +173,7 @@ pub async fn start_with_metrics(
     })
     // Room for inline images (data URIs) on top of the text limit.
     .max_decoding_message_size(
-        grpc::MAX_MESSAGE_BYTES + crate::validate::MAX_IMAGE_BYTES + 64 * 1024,
+        grpc::MAX_MESSAGE_BYTES + crate::service::MAX_IMAGE_BYTES + 64 * 1024,
     )
     .max_encoding_message_size(16 * 1024 * 1024);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use iafactory::metrics::Registry;
 
-use crate::router::{CircuitState, Router};
+use crate::routing::{CircuitState, Router};
 
 pub const REQUESTS: &str = "llm_gateway_requests_total";
 pub const REQUEST_DURATION: &str = "llm_gateway_request_duration_seconds";

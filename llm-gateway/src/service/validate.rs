@@ -99,6 +99,14 @@ fn range(v: Option<f32>, lo: f32, hi: f32, param: &str) -> Result<(), GatewayErr
     Ok(())
 }
 
+pub(super) fn policy_to_pb(p: Policy) -> pb::RoutingPolicy {
+    match p {
+        Policy::Fallback => pb::RoutingPolicy::Fallback,
+        Policy::LowestLatency => pb::RoutingPolicy::LowestLatency,
+        Policy::LowestCost => pb::RoutingPolicy::LowestCost,
+    }
+}
+
 fn policy_of(v: i32) -> Result<Option<Policy>, GatewayError> {
     match pb::RoutingPolicy::try_from(v) {
         Ok(pb::RoutingPolicy::Unspecified) => Ok(None),

@@ -1,4 +1,4 @@
-//! Domain answers to protobuf (the request direction is [`crate::validate`]).
+//! Domain answers to protobuf (the request direction is [`super::validate`]).
 
 use iafactory::proto::iafactory::llm::v1 as pb;
 
