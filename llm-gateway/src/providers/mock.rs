@@ -23,8 +23,9 @@ use super::{
 };
 use crate::chat::{ResponseFormat, ToolChoice};
 
-/// The provider name reported for mock answers.
-pub const MOCK_PROVIDER: &str = "mock";
+/// The provider name reported for mock answers (reserved by the catalogue, which owns the
+/// provider names).
+pub use crate::catalog::MOCK_PROVIDER;
 
 pub struct Mock;
 
