@@ -18,6 +18,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod metrics;
@@ -173,7 +174,10 @@ pub async fn start_with_metrics(
     let api = LlmGatewayServer::new(GatewayApi {
         shared: shared.clone(),
     })
-    .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES + 64 * 1024)
+    // Room for inline images (data URIs) on top of the text limit.
+    .max_decoding_message_size(
+        grpc::MAX_MESSAGE_BYTES + crate::service::MAX_IMAGE_BYTES + 64 * 1024,
+    )
     .max_encoding_message_size(16 * 1024 * 1024);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
         .map_err(|e| ServeError::Reflection(e.to_string()))?;

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::breaker::Health;
-use crate::catalog::Policy;
+use crate::catalog::{Capabilities, ModelKind, Policy};
 use crate::metrics::{ProviderSeries, UsageSeries};
 use crate::providers::Provider;
 
@@ -29,6 +29,8 @@ pub struct Route {
     pub upstream_model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
+    /// What the catalogue states this route can do (see [`super::capabilities`]).
+    pub capabilities: Capabilities,
     /// Tokens and cost of the answers it served.
     pub usage: UsageSeries,
     /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
@@ -43,6 +45,7 @@ impl Route {
         upstream_model: String,
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
+        capabilities: Capabilities,
         usage: UsageSeries,
     ) -> Route {
         Route {
@@ -50,6 +53,7 @@ impl Route {
             upstream_model,
             input_usd_per_mtok,
             output_usd_per_mtok,
+            capabilities,
             usage,
             ewma_ms_bits: AtomicU64::new(0),
         }
@@ -83,6 +87,9 @@ impl Route {
 pub struct ModelEntry {
     pub name: String,
     pub policy: Policy,
+    pub kind: ModelKind,
+    pub created: i64,
+    pub owned_by: String,
     /// Every route in catalogue order, configured or not.
     pub routes: Vec<Arc<Route>>,
     /// The route of the offline mock, when it serves every model.

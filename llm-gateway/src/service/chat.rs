@@ -8,6 +8,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
 use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
@@ -67,7 +68,7 @@ impl Shared {
             None => (
                 Usage {
                     prompt_tokens: input.estimated_prompt_tokens(),
-                    completion_tokens: providers::estimate_tokens(c.content.chars().count()),
+                    completion_tokens: providers::estimate_tokens(c.generated_chars()),
                 },
                 true,
             ),
@@ -84,21 +85,22 @@ impl Shared {
             .await?;
         self.recent
             .record(&served.route.provider.name, started.elapsed());
+        let choices: Vec<pb::Choice> = c.choices.into_iter().map(translate::choice_pb).collect();
+        let first = choices.first().cloned().unwrap_or_default();
         Ok(pb::ChatResponse {
             id: new_id(),
             model: model.name.clone(),
             provider: served.route.provider.name.clone(),
             upstream_model: served.route.upstream_model.clone(),
-            message: Some(pb::ChatMessage {
-                role: pb::Role::Assistant as i32,
-                content: c.content,
-            }),
-            finish_reason: c.finish_reason,
+            message: first.message,
+            finish_reason: first.finish_reason,
             usage: Some(usage_pb(usage, estimated)),
             cost_usd: cost,
             latency_ms: millis(started.elapsed()),
             attempts: served.attempts,
             created: now_millis() / 1000,
+            choices,
+            system_fingerprint: c.system_fingerprint.unwrap_or_default(),
         })
     }
 }

@@ -2,6 +2,7 @@
 //! account. Handlers own translation between protobuf and the domain; the rules live in the
 //! modules they call. One file per kind of call:
 //! - [`validate`]: request checks and the protobuf → domain translation of a chat request;
+//! - [`translate`]: the domain → protobuf translation of answers;
 //! - [`chat`]: unary chat, charged before it answers;
 //! - [`stream`]: streamed chat, charged in durable steps as it is delivered;
 //! - [`report`]: a key's usage this month;
@@ -17,6 +18,7 @@ mod recent;
 mod report;
 mod shared;
 mod stream;
+mod translate;
 mod validate;
 
 use std::sync::Arc;
@@ -31,7 +33,8 @@ use crate::error::GatewayError;
 pub use recent::RecentLatencies;
 pub use shared::{Shared, token_hold};
 pub use validate::{
-    MAX_CONTENT_BYTES, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES, validate,
+    MAX_CONTENT_BYTES, MAX_IMAGE_BYTES, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES,
+    validate,
 };
 
 #[derive(Clone)]
@@ -61,9 +64,23 @@ impl LlmGateway for GatewayApi {
 
     async fn list_models(
         &self,
-        _request: Request<pb::ListModelsRequest>,
+        request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        Ok(Response::new(self.shared.list_models()))
+        // With a key: what that key can call; a key that does not authenticate is refused
+        // rather than shown the whole catalogue.
+        let key = if request.metadata().contains_key("authorization") {
+            Some(self.shared.auth.authenticate(request.metadata()).await?)
+        } else {
+            None
+        };
+        Ok(Response::new(self.shared.list_models(key.as_deref())))
+    }
+
+    async fn embed(
+        &self,
+        _request: Request<pb::EmbedRequest>,
+    ) -> Result<Response<pb::EmbedResponse>, Status> {
+        Err(Status::unimplemented("Embed is not implemented yet"))
     }
 
     async fn list_providers(

@@ -42,7 +42,8 @@ pub(crate) fn short(s: &str) -> &str {
 /// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
 /// (`max_tokens`, or 256 when the caller sets none).
 pub fn token_hold(input: &ChatInput) -> u64 {
-    u64::from(input.estimated_prompt_tokens()) + u64::from(input.max_tokens.unwrap_or(256))
+    u64::from(input.estimated_prompt_tokens())
+        + u64::from(input.max_tokens().unwrap_or(256)).saturating_mul(u64::from(input.choices()))
 }
 
 pub(crate) fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
@@ -82,6 +83,15 @@ impl Shared {
                 model: model.name.clone(),
                 package: key.package.clone(),
             });
+        }
+        if model.kind != crate::catalog::ModelKind::Chat {
+            return Err(GatewayError::param(
+                "model",
+                format!(
+                    "{:?} is an embedding model: use the embeddings API",
+                    model.name
+                ),
+            ));
         }
         let hold = token_hold(&input);
         self.quotas.admit(&key.key_id, key.limits, hold).await?;

@@ -11,6 +11,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::{Request, Status};
 
 use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
@@ -67,6 +68,7 @@ impl Shared {
         let mut rest: ChunkStream = committed.rest;
         let s = async_stream::stream! {
             let mut finish_reason: Option<String> = None;
+            let mut fingerprint: Option<String> = None;
             let mut pending: std::collections::VecDeque<Chunk> = std::collections::VecDeque::new();
             for c in first {
                 tracker.received(&c);
@@ -92,7 +94,7 @@ impl Shared {
                         },
                     },
                 };
-                let chunk = match next {
+                let mut chunk = match next {
                     Ok(c) => c,
                     Err(e) => {
                         let err = tracker.upstream_broke(&e, idle);
@@ -103,11 +105,14 @@ impl Shared {
                         return;
                     }
                 };
-                if chunk.finish_reason.is_some() {
+                if chunk.index == 0 && chunk.finish_reason.is_some() {
                     finish_reason = chunk.finish_reason.clone();
                 }
-                if !chunk.delta.is_empty() {
-                    let end = tracker.delivered_chars + chunk.delta.chars().count();
+                if chunk.system_fingerprint.is_some() {
+                    fingerprint = chunk.system_fingerprint.take();
+                }
+                if chunk.has_content() || chunk.finish_reason.is_some() {
+                    let end = tracker.delivered_chars + chunk.generated_chars();
                     if end > tracker.charged_chars {
                         // Charge everything received before this chunk leaves: a crash after
                         // this point has charged at least what the client got, and at most
@@ -137,9 +142,7 @@ impl Shared {
                     }
                     tracker.delivered_chars = end;
                     let mut ev = header.clone();
-                    ev.event = Some(pb::chat_stream_event::Event::Delta(pb::ContentDelta {
-                        content: chunk.delta,
-                    }));
+                    ev.event = Some(pb::chat_stream_event::Event::Delta(translate::delta_pb(chunk)));
                     yield Ok(ev);
                 }
             }
@@ -153,6 +156,7 @@ impl Shared {
                         latency_ms: millis(started.elapsed()),
                         time_to_first_token_ms: millis(ttft),
                         attempts,
+                        system_fingerprint: fingerprint.unwrap_or_default(),
                     }));
                     yield Ok(ev);
                 }
@@ -203,7 +207,7 @@ struct StreamTracker {
 
 impl StreamTracker {
     fn received(&mut self, c: &Chunk) {
-        self.received_chars += c.delta.chars().count();
+        self.received_chars += c.generated_chars();
         if let Some(u) = c.usage {
             self.usage = Some(u);
         }

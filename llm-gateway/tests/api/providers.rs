@@ -21,7 +21,7 @@ async fn openai_unary_reports_provider_usage_cost_and_sends_the_real_request() {
     let up = Upstream::always(openai_ok("Bonjour !", 1000, 500)).await;
     let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.as_ref().unwrap().content, "Bonjour !");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour !");
     assert_eq!(r.provider, "p");
     assert_eq!(r.upstream_model, "gpt-up");
     assert_eq!(r.model, "m");
@@ -108,7 +108,7 @@ async fn anthropic_messages_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("anthropic", "/v1", &up, "claude-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (20, 9));
     assert_eq!(r.finish_reason, "stop");
@@ -145,7 +145,7 @@ async fn gemini_generate_content_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("gemini", "/v1beta", &up, "gemini-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (30, 11));
 
@@ -186,7 +186,7 @@ async fn cohere_chat_v2_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("cohere", "/v2", &up, "command-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (8, 5));
 
