@@ -10,7 +10,7 @@ use std::time::Duration;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use iafactory::proto::iafactory::promo::v1 as promo_pb;
 use llm_gateway::catalog::Catalog;
-use llm_gateway::router::RoutingSettings;
+use llm_gateway::routing::RoutingSettings;
 use llm_gateway::{Config, GatewayHandle};
 use pb::llm_gateway_client::LlmGatewayClient;
 use promo_pb::promo_service_client::PromoServiceClient;

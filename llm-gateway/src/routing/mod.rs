@@ -1,10 +1,10 @@
 //! Routing: from a public model name to an answer, across the providers that serve it.
 //!
-//! For each call the router orders the model's configured routes by policy (catalogue order,
+//! For each call the router orders the model's configured routes by [`policy`] (catalogue order,
 //! lowest moving-average latency of the route — provider and model —, lowest price), then tries
 //! them in turn:
-//! - a provider whose circuit breaker is open is skipped;
-//! - a transient failure (429, 5xx, connection error) is retried on the same provider with
+//! - a provider whose circuit [`breaker`] is open is skipped;
+//! - a transient failure (429, 5xx, connection error) is [`retry`]-ed on the same provider with
 //!   exponential backoff and full jitter, waiting at least the provider's `Retry-After` (a longer
 //!   `Retry-After` than [`RoutingSettings::max_retry_after`] sends the call to the next provider
 //!   instead of making the customer wait);
@@ -17,18 +17,19 @@
 //! a provider at their first content token: before it, failures are retried like unary calls;
 //! after it, nothing is retried (the client already holds part of an answer).
 //!
-//! The circuit breaker of each provider opens after `breaker_failure_threshold` consecutive
-//! failures, lets one trial call through after `breaker_cooldown` (half-open), and closes on its
-//! success or reopens on its failure.
+//! [`table`] holds the catalogue as the router uses it (providers, routes, models).
+
+pub mod breaker;
+pub mod policy;
+pub mod retry;
+pub mod table;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use rand::Rng;
 use tracing::Instrument;
 
 use crate::catalog::{Catalog, Policy};
@@ -38,6 +39,10 @@ use crate::providers::{
     self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
 };
+
+pub use breaker::{CircuitState, Health, HealthSnapshot};
+pub use retry::AfterFailure;
+pub use table::{ModelEntry, ProviderHandle, Route};
 
 /// Retry, timeout and breaker knobs.
 #[derive(Debug, Clone)]
@@ -89,245 +94,6 @@ pub fn deadline_after(d: Duration) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }
 
-/// Circuit breaker state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    Closed,
-    Open,
-    HalfOpen,
-}
-
-/// A snapshot of a provider's health for status pages and metrics.
-#[derive(Debug, Clone)]
-pub struct HealthSnapshot {
-    pub state: CircuitState,
-    pub ewma_latency_ms: f64,
-    pub requests: u64,
-    pub failures: u64,
-    pub consecutive_failures: u32,
-    pub last_error: String,
-    pub last_error_at_ms: i64,
-}
-
-#[derive(Debug)]
-struct HealthState {
-    state: CircuitState,
-    opened_at: Option<Instant>,
-    probe_started: Option<Instant>,
-    consecutive_failures: u32,
-    requests: u64,
-    failures: u64,
-    ewma_ms: f64,
-    last_error: String,
-    last_error_at_ms: i64,
-}
-
-/// Breaker and statistics of one provider (shared by every call in this process).
-#[derive(Debug)]
-pub struct Health {
-    inner: Mutex<HealthState>,
-}
-
-impl Default for Health {
-    fn default() -> Self {
-        Health {
-            inner: Mutex::new(HealthState {
-                state: CircuitState::Closed,
-                opened_at: None,
-                probe_started: None,
-                consecutive_failures: 0,
-                requests: 0,
-                failures: 0,
-                ewma_ms: 0.0,
-                last_error: String::new(),
-                last_error_at_ms: 0,
-            }),
-        }
-    }
-}
-
-impl Health {
-    fn lock(&self) -> MutexGuard<'_, HealthState> {
-        // A panic while holding this lock cannot leave the counters inconsistent in a way that
-        // matters; keep serving.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// May a call go to this provider now? Open → no until the cool-down ends, then one trial
-    /// call (half-open). A trial that never reported back is replaced after another cool-down.
-    pub fn try_acquire(&self, s: &RoutingSettings) -> bool {
-        let mut h = self.lock();
-        let now = Instant::now();
-        match h.state {
-            CircuitState::Closed => true,
-            CircuitState::Open => {
-                if h.opened_at
-                    .is_none_or(|t| now.duration_since(t) >= s.breaker_cooldown)
-                {
-                    h.state = CircuitState::HalfOpen;
-                    h.probe_started = Some(now);
-                    true
-                } else {
-                    false
-                }
-            }
-            CircuitState::HalfOpen => {
-                if h.probe_started
-                    .is_none_or(|t| now.duration_since(t) >= s.breaker_cooldown)
-                {
-                    h.probe_started = Some(now);
-                    true
-                } else {
-                    false
-                }
-            }
-        }
-    }
-
-    pub fn on_success(&self, latency: Duration, s: &RoutingSettings) {
-        let mut h = self.lock();
-        h.requests += 1;
-        h.consecutive_failures = 0;
-        h.state = CircuitState::Closed;
-        h.opened_at = None;
-        h.probe_started = None;
-        let ms = latency.as_secs_f64() * 1000.0;
-        h.ewma_ms = if h.ewma_ms == 0.0 {
-            ms
-        } else {
-            s.ewma_alpha * ms + (1.0 - s.ewma_alpha) * h.ewma_ms
-        };
-    }
-
-    /// The provider answered but refused the request (client error): alive, no latency sample.
-    pub fn on_neutral(&self) {
-        let mut h = self.lock();
-        h.requests += 1;
-        h.consecutive_failures = 0;
-        if h.state == CircuitState::HalfOpen {
-            h.state = CircuitState::Closed;
-            h.opened_at = None;
-            h.probe_started = None;
-        }
-    }
-
-    pub fn on_failure(&self, err: &ProviderError, s: &RoutingSettings) {
-        let mut h = self.lock();
-        h.requests += 1;
-        h.failures += 1;
-        h.consecutive_failures = h.consecutive_failures.saturating_add(1);
-        h.last_error = err.kind_label();
-        h.last_error_at_ms = iafactory::db::now_millis();
-        let trip = h.state == CircuitState::HalfOpen
-            || (h.state == CircuitState::Closed
-                && h.consecutive_failures >= s.breaker_failure_threshold.max(1));
-        if trip {
-            if h.state != CircuitState::Open {
-                tracing::warn!(
-                    failures = h.consecutive_failures,
-                    "circuit opened after consecutive failures"
-                );
-            }
-            h.state = CircuitState::Open;
-            h.opened_at = Some(Instant::now());
-            h.probe_started = None;
-        }
-    }
-
-    /// Time until an open circuit lets a trial call through (None when not open).
-    pub fn open_remaining(&self, s: &RoutingSettings) -> Option<Duration> {
-        let h = self.lock();
-        match (h.state, h.opened_at) {
-            (CircuitState::Open, Some(t)) => Some(s.breaker_cooldown.saturating_sub(t.elapsed())),
-            _ => None,
-        }
-    }
-
-    pub fn snapshot(&self) -> HealthSnapshot {
-        let h = self.lock();
-        HealthSnapshot {
-            state: h.state,
-            ewma_latency_ms: h.ewma_ms,
-            requests: h.requests,
-            failures: h.failures,
-            consecutive_failures: h.consecutive_failures,
-            last_error: h.last_error.clone(),
-            last_error_at_ms: h.last_error_at_ms,
-        }
-    }
-}
-
-/// One provider as the router sees it.
-pub struct ProviderHandle {
-    pub name: String,
-    /// Wire format label (`openai`, `anthropic`, `gemini`, `cohere`, `mock`).
-    pub kind: &'static str,
-    pub base_url: String,
-    pub configured: bool,
-    pub client: Arc<dyn Provider>,
-    pub health: Health,
-}
-
-/// One way to serve a public model.
-pub struct Route {
-    pub provider: Arc<ProviderHandle>,
-    pub upstream_model: String,
-    pub input_usd_per_mtok: f64,
-    pub output_usd_per_mtok: f64,
-    /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
-    /// Per route rather than per provider: one provider can be fast for a small model and slow
-    /// for a large one.
-    ewma_ms_bits: AtomicU64,
-}
-
-impl Route {
-    pub fn new(
-        provider: Arc<ProviderHandle>,
-        upstream_model: String,
-        input_usd_per_mtok: f64,
-        output_usd_per_mtok: f64,
-    ) -> Route {
-        Route {
-            provider,
-            upstream_model,
-            input_usd_per_mtok,
-            output_usd_per_mtok,
-            ewma_ms_bits: AtomicU64::new(0),
-        }
-    }
-
-    /// The route's latency moving average in ms (0 before its first success).
-    pub fn ewma_latency_ms(&self) -> f64 {
-        f64::from_bits(self.ewma_ms_bits.load(Ordering::Relaxed))
-    }
-
-    fn observe_latency(&self, latency: Duration, alpha: f64) {
-        let ms = latency.as_secs_f64() * 1000.0;
-        // A lost update under a race only drops one sample of a moving average.
-        let old = self.ewma_latency_ms();
-        let new = if old == 0.0 {
-            ms
-        } else {
-            alpha * ms + (1.0 - alpha) * old
-        };
-        self.ewma_ms_bits.store(new.to_bits(), Ordering::Relaxed);
-    }
-
-    /// Cost of `prompt` + `completion` tokens in US dollars.
-    pub fn cost_usd(&self, prompt: u64, completion: u64) -> f64 {
-        (prompt as f64 * self.input_usd_per_mtok + completion as f64 * self.output_usd_per_mtok)
-            / 1_000_000.0
-    }
-}
-
-/// A public model.
-pub struct ModelEntry {
-    pub name: String,
-    pub policy: Policy,
-    /// Every route in catalogue order, configured or not.
-    pub routes: Vec<Arc<Route>>,
-}
-
 /// A successful call and where it was served.
 pub struct Served<T> {
     pub value: T,
@@ -348,7 +114,6 @@ pub struct Router {
     /// Set when no provider is configured: the offline mock serves every model.
     pub mock: Option<Arc<ProviderHandle>>,
     pub settings: RoutingSettings,
-    pub metrics: Arc<Metrics>,
 }
 
 impl Router {
@@ -357,22 +122,46 @@ impl Router {
         catalog: &Catalog,
         settings: RoutingSettings,
         http: reqwest::Client,
-        metrics: Arc<Metrics>,
+        metrics: &Metrics,
     ) -> Router {
+        let handle = |name: String,
+                      kind: &'static str,
+                      base_url: String,
+                      configured: bool,
+                      client: Arc<dyn Provider>| {
+            let series = metrics.provider(&name, configured);
+            Arc::new(ProviderHandle {
+                health: Health::new(series.circuit.clone()),
+                metrics: series,
+                name,
+                kind,
+                base_url,
+                configured,
+                client,
+            })
+        };
         let providers: Vec<Arc<ProviderHandle>> = catalog
             .providers
             .iter()
             .map(|p| {
-                Arc::new(ProviderHandle {
-                    name: p.name.clone(),
-                    kind: p.kind.as_str(),
-                    base_url: p.base_url.clone(),
-                    configured: p.configured(),
-                    client: providers::build(p, http.clone()),
-                    health: Health::default(),
-                })
+                handle(
+                    p.name.clone(),
+                    p.kind.as_str(),
+                    p.base_url.clone(),
+                    p.configured(),
+                    providers::build(p, http.clone()),
+                )
             })
             .collect();
+        let mock = catalog.nothing_configured().then(|| {
+            handle(
+                MOCK_PROVIDER.to_owned(),
+                "mock",
+                "offline".to_owned(),
+                true,
+                Arc::new(Mock),
+            )
+        });
         let by_name: HashMap<&str, Arc<ProviderHandle>> = providers
             .iter()
             .map(|p| (p.name.as_str(), p.clone()))
@@ -390,10 +179,20 @@ impl Router {
                             r.model.clone(),
                             r.input_usd_per_mtok,
                             r.output_usd_per_mtok,
+                            metrics.usage(&p.metrics, &m.name),
                         ))
                     })
                 })
                 .collect();
+            let mock_route = mock.as_ref().map(|mock| {
+                Arc::new(Route::new(
+                    mock.clone(),
+                    format!("mock/{}", m.name),
+                    0.0,
+                    0.0,
+                    metrics.usage(&mock.metrics, &m.name),
+                ))
+            });
             model_order.push(m.name.clone());
             models.insert(
                 m.name.clone(),
@@ -401,26 +200,16 @@ impl Router {
                     name: m.name.clone(),
                     policy: m.policy,
                     routes,
+                    mock_route,
                 }),
             );
         }
-        let mock = catalog.nothing_configured().then(|| {
-            Arc::new(ProviderHandle {
-                name: MOCK_PROVIDER.to_owned(),
-                kind: "mock",
-                base_url: "offline".to_owned(),
-                configured: true,
-                client: Arc::new(Mock),
-                health: Health::default(),
-            })
-        });
         Router {
             providers,
             models,
             model_order,
             mock,
             settings,
-            metrics,
         }
     }
 
@@ -435,55 +224,16 @@ impl Router {
 
     /// The routes to try, in order.
     pub fn plan(&self, model: &ModelEntry, policy: Option<Policy>) -> Vec<Arc<Route>> {
-        if let Some(mock) = &self.mock {
-            return vec![Arc::new(Route::new(
-                mock.clone(),
-                format!("mock/{}", model.name),
-                0.0,
-                0.0,
-            ))];
+        if let Some(mock) = &model.mock_route {
+            return vec![mock.clone()];
         }
-        let mut routes: Vec<Arc<Route>> = model
+        let routes: Vec<Arc<Route>> = model
             .routes
             .iter()
             .filter(|r| r.provider.configured)
             .cloned()
             .collect();
-        match policy.unwrap_or(model.policy) {
-            Policy::Fallback => {}
-            Policy::LowestCost => routes.sort_by(|a, b| {
-                (a.input_usd_per_mtok + a.output_usd_per_mtok)
-                    .total_cmp(&(b.input_usd_per_mtok + b.output_usd_per_mtok))
-            }),
-            Policy::LowestLatency => {
-                // Unmeasured routes (0) come first so that each gets measured.
-                let mut keyed: Vec<(f64, Arc<Route>)> = routes
-                    .into_iter()
-                    .map(|r| (r.ewma_latency_ms(), r))
-                    .collect();
-                keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-                routes = keyed.into_iter().map(|(_, r)| r).collect();
-            }
-        }
-        routes
-    }
-
-    fn backoff(&self, retry: u32, retry_after: Option<Duration>) -> Duration {
-        let s = &self.settings;
-        let exp = s
-            .backoff_base
-            .saturating_mul(1u32.checked_shl(retry.min(20)).unwrap_or(u32::MAX))
-            .min(s.backoff_max);
-        // Full jitter over the upper half keeps retries of many clients apart.
-        let half = exp / 2;
-        let jitter = if half.is_zero() {
-            Duration::ZERO
-        } else {
-            Duration::from_micros(
-                rand::rng().random_range(0..=u64::try_from(half.as_micros()).unwrap_or(u64::MAX)),
-            )
-        };
-        (half + jitter).max(retry_after.unwrap_or(Duration::ZERO))
+        policy::order(routes, policy.unwrap_or(model.policy))
     }
 
     /// Runs `attempt` over the plan with retries, fallbacks, breakers and timeouts.
@@ -540,7 +290,7 @@ impl Router {
                     Ok(Ok(value)) => {
                         p.health.on_success(started.elapsed(), s);
                         route.observe_latency(started.elapsed(), s.ewma_alpha);
-                        self.metrics.attempt(&p.name, "ok", started.elapsed());
+                        p.metrics.success(started.elapsed());
                         return Ok(Served {
                             value,
                             route,
@@ -550,8 +300,7 @@ impl Router {
                     Ok(Err(e)) => e,
                     Err(_) => ProviderError::Timeout,
                 };
-                self.metrics
-                    .attempt(&p.name, &err.kind_label(), started.elapsed());
+                p.metrics.failure(&err);
                 let class = err.class();
                 if class == FailureClass::Client {
                     p.health.on_neutral();
@@ -573,18 +322,10 @@ impl Router {
                 );
                 only_timeouts &= matches!(err, ProviderError::Timeout);
                 errors.push(format!("{}: {}", p.name, err.kind_label()));
-                if class == FailureClass::Fallback || try_no + 1 >= s.max_attempts_per_provider {
-                    continue 'routes;
+                match retry::after_failure(&err, try_no, s, deadline) {
+                    AfterFailure::Retry(wait) => tokio::time::sleep(wait).await,
+                    AfterFailure::NextRoute => continue 'routes,
                 }
-                let retry_after = err.retry_after();
-                if retry_after.is_some_and(|ra| ra > s.max_retry_after) {
-                    continue 'routes;
-                }
-                let wait = self.backoff(try_no, retry_after);
-                if Instant::now() + wait >= deadline {
-                    continue 'routes;
-                }
-                tokio::time::sleep(wait).await;
             }
         }
         if errors.is_empty() && skipped_open > 0 {
@@ -659,88 +400,7 @@ impl Router {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings(threshold: u32, cooldown_ms: u64) -> RoutingSettings {
-        RoutingSettings {
-            breaker_failure_threshold: threshold,
-            breaker_cooldown: Duration::from_millis(cooldown_ms),
-            ..RoutingSettings::default()
-        }
-    }
-
-    #[test]
-    fn breaker_opens_half_opens_with_one_probe_and_reopens() {
-        let s = settings(3, 40);
-        let h = Health::default();
-        let err = ProviderError::Http {
-            status: 503,
-            retry_after: None,
-            message: String::new(),
-        };
-        for _ in 0..2 {
-            assert!(h.try_acquire(&s));
-            h.on_failure(&err, &s);
-        }
-        assert_eq!(h.snapshot().state, CircuitState::Closed);
-        h.on_failure(&err, &s);
-        assert_eq!(h.snapshot().state, CircuitState::Open);
-        assert!(!h.try_acquire(&s), "open: refused");
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(h.try_acquire(&s), "cool-down over: one probe");
-        assert_eq!(h.snapshot().state, CircuitState::HalfOpen);
-        assert!(!h.try_acquire(&s), "only one probe at a time");
-        h.on_failure(&err, &s);
-        assert_eq!(
-            h.snapshot().state,
-            CircuitState::Open,
-            "failed probe reopens"
-        );
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(h.try_acquire(&s));
-        h.on_success(Duration::from_millis(10), &s);
-        let snap = h.snapshot();
-        assert_eq!(snap.state, CircuitState::Closed);
-        assert_eq!(snap.consecutive_failures, 0);
-        assert_eq!((snap.requests, snap.failures), (5, 4));
-        assert_eq!(snap.last_error, "http_503");
-    }
-
-    #[test]
-    fn success_resets_the_failure_run_and_client_errors_are_neutral() {
-        let s = settings(2, 1000);
-        let h = Health::default();
-        h.on_failure(&ProviderError::Timeout, &s);
-        h.on_success(Duration::from_millis(100), &s);
-        h.on_failure(&ProviderError::Timeout, &s);
-        h.on_neutral();
-        h.on_failure(&ProviderError::Timeout, &s);
-        assert_eq!(h.snapshot().state, CircuitState::Closed);
-        assert!((h.snapshot().ewma_latency_ms - 100.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn backoff_grows_is_capped_jittered_and_honours_retry_after() {
-        let catalog = Catalog::from_toml("t", "");
-        assert!(catalog.is_ok());
-        let Ok(catalog) = catalog else { return };
-        let router = Router::new(
-            &catalog,
-            RoutingSettings {
-                backoff_base: Duration::from_millis(100),
-                backoff_max: Duration::from_millis(800),
-                ..RoutingSettings::default()
-            },
-            reqwest::Client::new(),
-            Arc::new(Metrics::default()),
-        );
-        for retry in 0..10 {
-            let d = router.backoff(retry, None);
-            let exp =
-                Duration::from_millis(100 * (1u64 << retry.min(3))).min(Duration::from_millis(800));
-            assert!(d >= exp / 2 && d <= exp, "retry {retry}: {d:?}");
-        }
-        assert!(router.backoff(0, Some(Duration::from_secs(3))) >= Duration::from_secs(3));
-    }
+    use iafactory::metrics::Registry;
 
     #[test]
     fn plans_follow_the_policy_and_skip_unconfigured_providers() {
@@ -771,7 +431,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         assert!(router.mock.is_none());
         let Some(m) = router.model("m") else {
@@ -804,7 +464,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         for m in router.models() {
             let plan = router.plan(m, None);
