@@ -177,7 +177,8 @@ mod tests {
 
     #[tokio::test]
     async fn an_end_on_its_own_is_reported_by_ended_and_run_until() {
-        let mut handle = Handle::<Failed>::spawn(addr(), (), |_stop| async { Err(Failed::Serving) });
+        let mut handle =
+            Handle::<Failed>::spawn(addr(), (), |_stop| async { Err(Failed::Serving) });
         assert_eq!(handle.ended().await, Err(Failed::Serving));
         assert_eq!(handle.shutdown().await, Ok(()));
 

@@ -33,9 +33,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iafactory::{grpc, lifecycle};
 use iafactory::metrics::Registry;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
+use iafactory::{grpc, lifecycle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;

@@ -110,7 +110,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     let metrics_listener = match config.metrics_listen {
         None => None,
         Some(at) => Some(
-            iafactory::net::bind(at).map_err(|source| ServeError::MetricsListen { addr: at, source })?,
+            iafactory::net::bind(at)
+                .map_err(|source| ServeError::MetricsListen { addr: at, source })?,
         ),
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
