@@ -10,8 +10,8 @@ use super::{
     estimate_tokens,
 };
 
-/// The provider name reported for mock answers.
-pub const MOCK_PROVIDER: &str = "mock";
+/// The provider name reported for mock answers (the catalogue reserves it).
+pub use crate::catalog::MOCK_PROVIDER;
 
 pub struct Mock;
 
