@@ -9,6 +9,8 @@ export PATH="$PWD/.venv/bin:$PATH"
 # One pass over a fresh tree (CI) gains nothing from incremental caches, which double the disk
 # used; set CARGO_INCREMENTAL=1 to keep them.
 export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# No module imports another that imports it back (directly or through others).
+python3 scripts/module-cycles.py
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo build --workspace --bins

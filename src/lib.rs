@@ -9,6 +9,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod healthcheck;
+pub mod lifecycle;
 pub mod metrics;
 pub mod net;
 pub mod secret;

@@ -21,6 +21,27 @@ pub struct RunStats {
     pub p50_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
+    /// CPU time of this whole process (load generator, services, upstream) per successful call
+    /// while measuring, in µs; 0 when not measured. Less sensitive than latency to other load on
+    /// a shared machine.
+    pub cpu_us: f64,
+}
+
+/// CPU time used by this process so far, from `/proc/self/stat` (Linux; USER_HZ = 100 ticks/s),
+/// zero elsewhere.
+pub fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may contain spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 pub fn stats(mut lat: Vec<u32>, errors: usize, elapsed: Duration) -> RunStats {
@@ -39,6 +60,7 @@ pub fn stats(mut lat: Vec<u32>, errors: usize, elapsed: Duration) -> RunStats {
         p50_us: pct(0.50),
         p99_us: pct(0.99),
         max_us: lat.last().copied().unwrap_or(0),
+        cpu_us: 0.0,
     }
 }
 
@@ -78,10 +100,12 @@ pub async fn closed_loop<C: Caller>(
     }
     tokio::time::sleep(warmup).await;
     measuring.store(true, Ordering::Relaxed);
+    let cpu_started = process_cpu();
     let started = Instant::now();
     tokio::time::sleep(duration).await;
     measuring.store(false, Ordering::Relaxed);
     let elapsed = started.elapsed();
+    let cpu = process_cpu().saturating_sub(cpu_started);
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
     let mut errors = 0;
@@ -91,7 +115,9 @@ pub async fn closed_loop<C: Caller>(
             errors += e;
         }
     }
-    stats(all, errors, elapsed)
+    let mut s = stats(all, errors, elapsed);
+    s.cpu_us = cpu.as_secs_f64() * 1e6 / s.requests.max(1) as f64;
+    s
 }
 
 /// A lean HTTP/1.1 keep-alive connection (hyper's low-level client: no pool, no extra layers), so

@@ -10,7 +10,11 @@
 //!     through gateway-rest → llm-gateway, or through any other OpenAI-compatible gateway given by
 //!     `--chat-target` (for comparisons on the same machine and load).
 //! (d) a crowd watching the live counter: `--viewers` event streams opened at once on a cold code,
-//!     the memory they cost, and how long one signup's change takes to reach every one of them.
+//!     the memory they cost, and how long one signup's change takes to reach every one of them;
+//! (e) `llm-grpc`: llm-gateway alone, chat straight over gRPC (one HTTP/2 connection per 8
+//!     callers, as gateway-rest's channel pool does), against the same upstream called directly:
+//!     the gateway's own added latency and CPU per call.
+//! Every closed-loop row also gives the process's CPU time per call.
 //! Prints one table and writes the figures as JSON. Client, services and upstream share the
 //! machine's cores, as in the product's performance targets.
 
@@ -26,10 +30,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use clap::Parser;
+use iafactory::proto::iafactory::llm::v1 as llm_pb;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use load::{Caller, Http1, RunStats};
 use serde::Serialize;
-use stack::{Backend, Stack};
+use stack::{Backend, Stack, StackOptions};
 
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", about = "IAFactory benchmark suite")]
@@ -43,13 +48,19 @@ struct Args {
     /// Backends to run on.
     #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
     backends: Vec<String>,
-    /// Scenarios: promo, signup, chat, viewers.
+    /// Scenarios: promo, signup, chat, llm-grpc, viewers.
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "promo,signup,chat,viewers"
+        default_value = "promo,signup,chat,llm-grpc,viewers"
     )]
     scenarios: Vec<String>,
+    /// gateway-rest's REMAINING_CACHE (answers `remaining` from its own short cache).
+    #[arg(long)]
+    remaining_cache: bool,
+    /// gateway-rest's BACKEND_CONNECTIONS (HTTP/2 connections to each backend).
+    #[arg(long, default_value_t = 4)]
+    backend_connections: usize,
     /// Event-stream viewers of the live counter in the viewers scenario.
     #[arg(long, default_value_t = 10_000)]
     viewers: usize,
@@ -144,11 +155,57 @@ impl Caller for GrpcCall {
     }
 }
 
+/// A chat completion straight to llm-gateway over gRPC, on a channel shared with other workers.
+struct GrpcChat {
+    client: llm_pb::llm_gateway_client::LlmGatewayClient<tonic::transport::Channel>,
+    request: llm_pb::ChatRequest,
+    bearer: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Caller for GrpcChat {
+    async fn call(&mut self) -> bool {
+        let mut req = tonic::Request::new(self.request.clone());
+        req.metadata_mut()
+            .insert("authorization", self.bearer.clone());
+        self.client.chat(req).await.is_ok()
+    }
+}
+
+/// The chat request of the gRPC scenario: the REST scenario's body, as the contract's message.
+fn grpc_chat_request(model: &str) -> llm_pb::ChatRequest {
+    llm_pb::ChatRequest {
+        model: model.to_owned(),
+        messages: vec![llm_pb::ChatMessage {
+            role: llm_pb::Role::User as i32,
+            content: "Bonjour".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+/// "added p50 … µs, throughput ×…" of `via` against `base` (and the CPU added per call).
+fn compared(via: &RunStats, base: &RunStats) -> String {
+    let added = i64::from(via.p50_us) - i64::from(base.p50_us);
+    let ratio = if base.rps > 0.0 {
+        via.rps / base.rps
+    } else {
+        0.0
+    };
+    format!(
+        "added p50 {added} µs, +{:.0} µs CPU/call, throughput ×{ratio:.2}",
+        via.cpu_us - base.cpu_us
+    )
+}
+
 struct Suite {
     args: Args,
     rows: Vec<Row>,
     warmup: Duration,
     duration: Duration,
+    /// The upstream called directly, per (backend, concurrency): measured once, the baseline of
+    /// both chat scenarios.
+    direct_chat: std::collections::HashMap<(&'static str, usize), RunStats>,
 }
 
 impl Suite {
@@ -172,7 +229,7 @@ impl Suite {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
             err,
-            "  {:<10} {:<9} {:<22} c={:<4} {:>9.0} req/s  p50 {:>7} µs  p99 {:>7} µs  max {:>7} µs  errors {} {}",
+            "  {:<10} {:<9} {:<22} c={:<4} {:>9.0} req/s  p50 {:>7} µs  p99 {:>7} µs  max {:>7} µs  cpu {:>6.1} µs  errors {} {}",
             row.scenario,
             row.backend,
             row.target,
@@ -181,6 +238,7 @@ impl Suite {
             row.stats.p50_us,
             row.stats.p99_us,
             row.stats.max_us,
+            row.stats.cpu_us,
             row.stats.errors,
             row.note
         );
@@ -221,8 +279,7 @@ impl Suite {
                 None,
                 200,
             );
-            let s = load::closed_loop(calls, self.warmup, self.duration).await;
-            self.record("validate", b, "REST (2 hops)", c, s, String::new());
+            let rest = load::closed_loop(calls, self.warmup, self.duration).await;
             let mut grpc = Vec::new();
             for _ in 0..c {
                 if let Ok(client) = stack::connect_promo(stack.promo).await {
@@ -232,8 +289,10 @@ impl Suite {
                     });
                 }
             }
-            let s = load::closed_loop(grpc, self.warmup, self.duration).await;
-            self.record("validate", b, "gRPC direct", c, s, String::new());
+            let direct = load::closed_loop(grpc, self.warmup, self.duration).await;
+            let note = compared(&rest, &direct);
+            self.record("validate", b, "REST (2 hops)", c, rest, note);
+            self.record("validate", b, "gRPC direct", c, direct, String::new());
 
             let calls = Self::rest_calls(
                 stack.rest,
@@ -244,8 +303,7 @@ impl Suite {
                 None,
                 200,
             );
-            let s = load::closed_loop(calls, self.warmup, self.duration).await;
-            self.record("remaining", b, "REST (2 hops)", c, s, String::new());
+            let rest = load::closed_loop(calls, self.warmup, self.duration).await;
             let mut grpc = Vec::new();
             for _ in 0..c {
                 if let Ok(client) = stack::connect_promo(stack.promo).await {
@@ -255,8 +313,10 @@ impl Suite {
                     });
                 }
             }
-            let s = load::closed_loop(grpc, self.warmup, self.duration).await;
-            self.record("remaining", b, "gRPC direct", c, s, String::new());
+            let direct = load::closed_loop(grpc, self.warmup, self.duration).await;
+            let note = compared(&rest, &direct);
+            self.record("remaining", b, "REST (2 hops)", c, rest, note);
+            self.record("remaining", b, "gRPC direct", c, direct, String::new());
         }
     }
 
@@ -425,21 +485,9 @@ impl Suite {
 
     async fn chat(&mut self, backend: Backend, stack: &Stack, upstream: SocketAddr) {
         let b = stack::name(backend);
-        let body = format!(
-            r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
-            self.args.chat_model
-        );
+        let body = self.chat_body();
         for &c in &self.args.concurrency.clone() {
-            let calls = Self::rest_calls(
-                upstream,
-                c,
-                "POST",
-                "/v1/chat/completions",
-                Some(&body),
-                Some("bench-key"),
-                200,
-            );
-            let direct = load::closed_loop(calls, self.warmup, self.duration).await;
+            let direct = self.direct_chat(backend, upstream, c, &body).await;
             let calls = Self::rest_calls(
                 stack.rest,
                 c,
@@ -450,21 +498,9 @@ impl Suite {
                 200,
             );
             let via = load::closed_loop(calls, self.warmup, self.duration).await;
-            let added = i64::from(via.p50_us) - i64::from(direct.p50_us);
-            let ratio = if direct.rps > 0.0 {
-                via.rps / direct.rps
-            } else {
-                0.0
-            };
+            let note = compared(&via, &direct);
             self.record("chat", b, "upstream direct", c, direct, String::new());
-            self.record(
-                "chat",
-                b,
-                "REST→llm-gateway",
-                c,
-                via,
-                format!("added p50 {added} µs, throughput ×{ratio:.2}"),
-            );
+            self.record("chat", b, "REST→llm-gateway", c, via, note);
             if let Some(target) = self.args.chat_target.clone() {
                 let hostport = target.trim_start_matches("http://").trim_end_matches('/');
                 match hostport.parse::<SocketAddr>() {
@@ -494,6 +530,84 @@ impl Suite {
                     }
                 }
             }
+        }
+    }
+
+    fn chat_body(&self) -> String {
+        format!(
+            r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
+            self.args.chat_model
+        )
+    }
+
+    /// The upstream called directly with `body` at concurrency `c`, measured on first use.
+    async fn direct_chat(
+        &mut self,
+        backend: Backend,
+        upstream: SocketAddr,
+        c: usize,
+        body: &str,
+    ) -> RunStats {
+        if let Some(s) = self.direct_chat.get(&(stack::name(backend), c)) {
+            return s.clone();
+        }
+        let calls = Self::rest_calls(
+            upstream,
+            c,
+            "POST",
+            "/v1/chat/completions",
+            Some(body),
+            Some("bench-key"),
+            200,
+        );
+        let s = load::closed_loop(calls, self.warmup, self.duration).await;
+        self.direct_chat
+            .insert((stack::name(backend), c), s.clone());
+        s
+    }
+
+    /// llm-gateway alone: chat over gRPC, one HTTP/2 connection per 8 workers, against the
+    /// upstream called directly (the chat scenario's baseline when it ran).
+    async fn llm_grpc(&mut self, backend: Backend, stack: &Stack, upstream: SocketAddr) {
+        let b = stack::name(backend);
+        let request = grpc_chat_request(&self.args.chat_model);
+        let Ok(bearer) =
+            tonic::metadata::MetadataValue::try_from(format!("Bearer {}", stack.api_key))
+        else {
+            let _ = writeln!(
+                std::io::stderr(),
+                "llm-grpc: the API key is not a header value"
+            );
+            return;
+        };
+        let body = self.chat_body();
+        for &c in &self.args.concurrency.clone() {
+            let direct = self.direct_chat(backend, upstream, c, &body).await;
+            let mut channels = Vec::new();
+            for _ in 0..c.div_ceil(8) {
+                match stack::connect_llm(stack.llm).await {
+                    Ok(ch) => channels.push(ch),
+                    Err(e) => {
+                        let _ = writeln!(std::io::stderr(), "llm-grpc: {e}");
+                        return;
+                    }
+                }
+            }
+            let calls = (0..c)
+                .map(|w| GrpcChat {
+                    client: llm_pb::llm_gateway_client::LlmGatewayClient::new(
+                        channels[w / 8].clone(),
+                    ),
+                    request: request.clone(),
+                    bearer: bearer.clone(),
+                })
+                .collect();
+            let via = load::closed_loop(calls, self.warmup, self.duration).await;
+            let note = compared(&via, &direct);
+            if !self.args.scenarios.iter().any(|s| s == "chat") {
+                self.record("llm-grpc", b, "upstream direct", c, direct, String::new());
+            }
+            self.record("llm-grpc", b, "gRPC→llm-gateway", c, via, note);
         }
     }
 }
@@ -618,11 +732,11 @@ fn rss_kib() -> u64 {
 
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
-    out.push_str("| scenario | backend | target | conc. | req/s | p50 µs | p99 µs | max µs | errors | note |\n");
-    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| scenario | backend | target | conc. | req/s | p50 µs | p99 µs | max µs | CPU µs/call | errors | note |\n");
+    out.push_str("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.1} | {} | {} |\n",
             r.scenario,
             r.backend,
             r.target,
@@ -631,6 +745,7 @@ fn table(rows: &[Row]) -> String {
             r.stats.p50_us,
             r.stats.p99_us,
             r.stats.max_us,
+            r.stats.cpu_us,
             r.stats.errors,
             r.note
         ));
@@ -658,6 +773,7 @@ async fn main() -> std::process::ExitCode {
         warmup: duration / 3,
         duration,
         rows: Vec::new(),
+        direct_chat: std::collections::HashMap::new(),
         args,
     };
     let upstream = match upstream::start().await {
@@ -677,7 +793,11 @@ async fn main() -> std::process::ExitCode {
             }
         };
         let _ = writeln!(std::io::stderr(), "== {name}");
-        let stack = match Stack::start(backend, upstream, &suite.args.pg).await {
+        let options = StackOptions {
+            remaining_cache: suite.args.remaining_cache,
+            backend_connections: suite.args.backend_connections,
+        };
+        let stack = match Stack::start(backend, upstream, &suite.args.pg, &options).await {
             Ok(s) => s,
             Err(e) => {
                 let _ = writeln!(std::io::stderr(), "cannot start the stack on {name}: {e}");
@@ -690,6 +810,9 @@ async fn main() -> std::process::ExitCode {
         }
         if scenarios.iter().any(|s| s == "chat") {
             suite.chat(backend, &stack, upstream).await;
+        }
+        if scenarios.iter().any(|s| s == "llm-grpc") {
+            suite.llm_grpc(backend, &stack, upstream).await;
         }
         if scenarios.iter().any(|s| s == "signup") {
             suite.signup(backend, &stack).await;

@@ -8,7 +8,6 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 use iafactory_testkit::ScratchDb;
 use pb::promo_service_client::PromoServiceClient;
 use sqlx::Connection;
-use tokio::sync::watch;
 
 pub const ADMIN: &str = "bench-admin-token-0123456789";
 /// INTERNAL_TOKEN shared by the services of the bench stack.
@@ -24,13 +23,23 @@ pub fn name(backend: Backend) -> &'static str {
     }
 }
 
+/// gateway-rest settings a run may change.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// REMAINING_CACHE.
+    pub remaining_cache: bool,
+    /// BACKEND_CONNECTIONS.
+    pub backend_connections: usize,
+}
+
 pub struct Stack {
     pub promo: SocketAddr,
+    pub llm: SocketAddr,
     pub rest: SocketAddr,
     pub api_key: String,
-    stop: watch::Sender<bool>,
-    llm: Option<llm_gateway::GatewayHandle>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    promo_service: promo_service::Handle,
+    llm_gateway: llm_gateway::Handle,
+    gateway_rest: gateway_rest::Handle,
     /// Dropped (PostgreSQL) or deleted (SQLite) with the stack.
     dbs: Vec<ScratchDb>,
 }
@@ -40,16 +49,11 @@ impl Stack {
         backend: Backend,
         upstream: SocketAddr,
         pg_admin: &str,
+        options: &StackOptions,
     ) -> Result<Stack, String> {
         let promo_scratch = ScratchDb::create_on(backend, "iaf_bench_promo", pg_admin).await?;
         let llm_scratch = ScratchDb::create_on(backend, "iaf_bench_llm", pg_admin).await?;
         let (promo_db, llm_db) = (promo_scratch.url.clone(), llm_scratch.url.clone());
-        let (stop, stop_rx) = watch::channel(false);
-        let stopped = |rx: &watch::Receiver<bool>| {
-            let mut rx = rx.clone();
-            async move { iafactory::shutdown::stopped(&mut rx).await }
-        };
-        let mut tasks = Vec::new();
 
         let promo_l =
             iafactory::net::bind(([127, 0, 0, 1], 0).into()).map_err(|e| e.to_string())?;
@@ -57,12 +61,9 @@ impl Stack {
         let mut promo_config = promo_service::Config::new(promo_db.clone(), ADMIN);
         promo_config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL));
         promo_config.pool.max_connections = 32;
-        let fut = promo_service::serve(promo_config, promo_l, stopped(&stop_rx));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                eprintln!("promo-service: {e}");
-            }
-        }));
+        let promo_service = promo_service::start(promo_config, promo_l)
+            .await
+            .map_err(|e| format!("promo-service: {e}"))?;
         let mut client = connect_promo(promo).await?;
 
         // Quotas stay enforced, but high enough never to refuse during a run.
@@ -113,24 +114,23 @@ impl Stack {
         rest_config.validate_rate = None;
         rest_config.signup_rate = None;
         rest_config.auth_failure_rate = None;
-        rest_config.backend_connections = 4;
+        rest_config.backend_connections = options.backend_connections;
+        rest_config.remaining_cache = options.remaining_cache;
         // The viewers scenario opens tens of thousands of event streams.
         rest_config.max_event_streams = 50_000;
         rest_config.max_connections = 60_000;
         rest_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL));
-        let fut = gateway_rest::serve(rest_config, rest_l, stopped(&stop_rx));
-        tasks.push(tokio::spawn(async move {
-            if let Err(e) = fut.await {
-                eprintln!("gateway-rest: {e}");
-            }
-        }));
+        let gateway_rest = gateway_rest::start(rest_config, rest_l)
+            .await
+            .map_err(|e| format!("gateway-rest: {e}"))?;
         Ok(Stack {
             promo,
+            llm: llm_addr,
             rest,
             api_key,
-            stop,
-            llm: Some(llm),
-            tasks,
+            promo_service,
+            llm_gateway: llm,
+            gateway_rest,
             dbs: vec![promo_scratch, llm_scratch],
         })
     }
@@ -152,18 +152,46 @@ impl Stack {
         Ok(())
     }
 
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(llm) = self.llm.take() {
-            let _ = llm.shutdown().await;
+    /// Stops the services, edge first, then drops the databases.
+    pub async fn stop(self) {
+        for (name, stopped) in [
+            (
+                "gateway-rest",
+                self.gateway_rest
+                    .shutdown()
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+            (
+                "llm-gateway",
+                self.llm_gateway.shutdown().await.map_err(|e| e.to_string()),
+            ),
+            (
+                "promo-service",
+                self.promo_service
+                    .shutdown()
+                    .await
+                    .map_err(|e| e.to_string()),
+            ),
+        ] {
+            if let Err(e) = stopped {
+                eprintln!("{name}: {e}");
+            }
         }
-        for t in self.tasks.drain(..) {
-            let _ = t.await;
-        }
-        for db in self.dbs.drain(..) {
+        for db in self.dbs {
             db.close().await;
         }
     }
+}
+
+/// A channel to llm-gateway (up once `start` returned).
+pub async fn connect_llm(addr: SocketAddr) -> Result<tonic::transport::Channel, String> {
+    tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .map_err(|e| e.to_string())?
+        .tcp_nodelay(true)
+        .connect()
+        .await
+        .map_err(|e| format!("llm-gateway at {addr}: {e}"))
 }
 
 pub async fn connect_promo(

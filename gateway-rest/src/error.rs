@@ -15,7 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// Why the gateway could not start. (Once serving, failures are per connection or per request:
-/// logged and answered, never fatal.)
+/// logged and answered, never fatal; a panic of the serving task is the one exception.)
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error("{name} URL {url:?} is not usable: {source}")]
@@ -28,6 +28,10 @@ pub enum ServeError {
         "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
     )]
     StaticDir(std::path::PathBuf),
+    #[error("cannot read the listener's address: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error(transparent)]
+    Task(#[from] iafactory::lifecycle::TaskFailed),
 }
 
 /// Which error body shape a route speaks.

@@ -2,8 +2,8 @@
 //! OpenAI-compatible API (`/v1/*`) are decoded, sent to promo-service or llm-gateway over gRPC,
 //! and encoded back; no business rule lives here.
 //!
-//! [`serve`] runs it on a listener until a shutdown signal; `main.rs` only parses flags, so tests,
-//! the benchmark and the all-in-one run start the very same thing.
+//! [`start`] runs it on a listener and returns a [`Handle`] that stops it; `main.rs` only parses
+//! flags, so tests, the benchmark and the all-in-one run start the very same thing.
 //!
 //! Layout: [`routes`] (one room per resource, each with its router and its OpenAPI operations),
 //! [`respond`] (how answers are written), [`edge`] (request ids, metrics, timeouts, shedding,
@@ -186,15 +186,51 @@ fn cors_layer(config: &Config) -> Option<CorsLayer> {
     )
 }
 
-/// Serves until `shutdown` resolves, then ends open event streams and drains in-flight requests.
-///
-/// The accept loop is written out (rather than `axum::serve`) for what a public edge needs:
-/// a time limit on reading request headers (slow-header clients would otherwise hold a connection
-/// forever), TCP_NODELAY, HTTP/1.1 and HTTP/2 (h2c) on the same port, and a graceful drain.
+/// A running gateway-rest (see [`iafactory::lifecycle`]).
+pub type Handle = iafactory::lifecycle::Handle<ServeError>;
+
+/// Serves until `shutdown` resolves: kept for callers of the former entry point.
+#[deprecated(note = "use `start(config, listener)`, then `Handle::run_until(shutdown)`")]
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    start(config, listener).await?.run_until(shutdown).await
+}
+
+/// Builds the state (backends connect lazily: one that is down does not stop the start) and
+/// serves `listener`; returns once it is served. [`Handle::shutdown`] stops accepting, ends open
+/// event streams and lets requests in flight finish.
+///
+/// The accept loop is written out (rather than `axum::serve`) for what a public edge needs:
+/// a time limit on reading request headers (slow-header clients would otherwise hold a connection
+/// forever), TCP_NODELAY, HTTP/1.1 and HTTP/2 (h2c) on the same port, and a graceful drain.
+// Kept async like the other services' `start` (one call shape for every caller), though nothing
+// here awaits yet.
+#[allow(clippy::unused_async)]
+pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+    let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let state = state(config, stop_rx.clone())?;
+    let janitor = tokio::spawn(shrink_limiters(state.clone(), stop_rx));
+    tracing::info!(
+        %addr,
+        promo = %state.config.promo_url,
+        llm = %state.config.llm_url,
+        "gateway-rest listening"
+    );
+    Ok(Handle::spawn(addr, (), move |stop| {
+        accept_loop(state, listener, stop, stop_tx, janitor)
+    }))
+}
+
+async fn accept_loop(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: iafactory::lifecycle::Stop,
+    stop_tx: watch::Sender<bool>,
+    janitor: tokio::task::JoinHandle<()>,
 ) -> Result<(), ServeError> {
     use http_body_util::BodyExt;
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -203,16 +239,6 @@ pub async fn serve(
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let state = state(config, stop_rx.clone())?;
-    let janitor = tokio::spawn(shrink_limiters(state.clone(), stop_rx));
-    let addr = listener.local_addr().ok();
-    tracing::info!(
-        ?addr,
-        promo = %state.config.promo_url,
-        llm = %state.config.llm_url,
-        "gateway-rest listening"
-    );
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()

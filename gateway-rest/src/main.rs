@@ -1,4 +1,5 @@
-//! `gateway-rest` binary: parses flags (each with an environment variable) and runs the library.
+//! `gateway-rest` binary: parses flags (each with an environment variable), starts the library's
+//! service and runs it until SIGINT/SIGTERM (or an unexpected end), then stops it gracefully.
 
 use std::process::ExitCode;
 
@@ -47,7 +48,14 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match gateway_rest::serve(config, listener, iafactory::shutdown::signal()).await {
+    let handle = match gateway_rest::start(config, listener).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("gateway-rest cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match handle.run_until(iafactory::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("gateway-rest failed: {e}");

@@ -16,6 +16,8 @@ use crate::routing::RoutingSettings;
 /// The validated configuration the library runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where Prometheus `/metrics` is served over HTTP, bound by `start`; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     /// `sqlite://PATH` or `postgres://...` for usage and quota leases.
     pub database_url: String,
     /// promo-service gRPC URL, for API key checks.
@@ -46,6 +48,7 @@ impl Config {
         catalog: Catalog,
     ) -> Config {
         Config {
+            metrics_listen: None,
             database_url: database_url.into(),
             promo_service_url: promo_service_url.into(),
             internal_token: None,
@@ -235,6 +238,7 @@ impl Args {
             }
         };
         let mut config = Config::new(self.database_url, self.promo_service_url, catalog);
+        config.metrics_listen = self.metrics_listen;
         config.internal_token = Some(internal);
         config.auth_cache_ttl = Duration::from_millis(self.auth_cache_ttl_ms);
         config.usage_flush_interval = Duration::from_millis(self.usage_flush_ms);

@@ -13,8 +13,8 @@
 //!   concurrent calls sharing one commit (group commit);
 //! - [`metrics`]: the gateway's Prometheus families (the router records into them).
 //!
-//! [`start`] runs it all on a listener and returns a handle; [`serve`] runs until a shutdown
-//! future resolves. `main.rs` only parses configuration.
+//! [`start`] runs it all on a listener and returns a [`Handle`] that stops it; `main.rs` only
+//! parses configuration.
 
 pub mod auth;
 pub mod catalog;
@@ -30,16 +30,15 @@ pub mod sse;
 pub mod store;
 pub mod usage;
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iafactory::grpc;
 use iafactory::metrics::Registry;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
+use iafactory::{grpc, lifecycle};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tonic::service::Routes;
 
 pub use config::Config;
@@ -65,21 +64,24 @@ pub enum ServeError {
     Reflection(String),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
-    #[error("the server task ended abnormally: {0}")]
-    Join(String),
+    #[error("cannot read the listener's address: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("cannot listen on {addr} (LLM_GATEWAY_METRICS_ADDR): {source}")]
+    MetricsListen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Task(#[from] lifecycle::TaskFailed),
 }
 
-/// A running gateway.
-pub struct GatewayHandle {
-    /// The address it listens on.
-    pub addr: SocketAddr,
+/// What a running gateway exposes besides stopping, reached through its [`Handle`].
+pub struct Running {
     shared: Arc<Shared>,
     registry: Arc<Registry>,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
 
-impl GatewayHandle {
+impl Running {
     /// Prometheus text of this instance.
     pub fn metrics_text(&self) -> String {
         self.registry.render()
@@ -90,35 +92,31 @@ impl GatewayHandle {
     pub async fn flush_usage(&self) -> Result<usize, crate::error::GatewayError> {
         self.shared.usage.flush().await
     }
-
-    /// Graceful stop: stop accepting, let in-flight calls finish (each charged before it
-    /// answers), stop the usage writer, give unused token leases back, close the database.
-    pub async fn shutdown(mut self) -> Result<(), ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        match (&mut self.task).await {
-            Ok(r) => r,
-            Err(e) => Err(ServeError::Join(e.to_string())),
-        }
-    }
 }
 
-/// Connects to the store, builds providers and starts serving on `listener`. Startup errors
-/// (database, URLs) are returned here, before anything listens.
-pub async fn start(config: Config, listener: TcpListener) -> Result<GatewayHandle, ServeError> {
-    start_with_metrics(config, listener, None).await
-}
+/// A running gateway (see [`iafactory::lifecycle`]); its [`Running`] methods are reached
+/// directly (`handle.flush_usage()`).
+pub type Handle = lifecycle::Handle<ServeError, Running>;
 
-/// As [`start`], also serving Prometheus metrics (`GET /metrics`) on `metrics_listener`.
-pub async fn start_with_metrics(
-    config: Config,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-) -> Result<GatewayHandle, ServeError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|e| ServeError::Join(e.to_string()))?;
+/// The former name of [`Handle`].
+#[deprecated(note = "renamed `llm_gateway::Handle`")]
+pub type GatewayHandle = Handle;
+
+/// Binds the metrics listener (`config.metrics_listen`), connects to the store, builds
+/// providers and starts serving on `listener`. Startup errors (database, URLs, metrics address)
+/// are returned here. [`Handle::shutdown`] stops accepting, lets in-flight calls finish (each
+/// charged before it answers), stops the usage writer, gives unused token leases back and closes
+/// the database.
+pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+    let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let metrics_listener = match config.metrics_listen {
+        None => None,
+        Some(at) => Some(
+            iafactory::net::bind(at)
+                .map_err(|source| ServeError::MetricsListen { addr: at, source })?,
+        ),
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let store = Store::connect(&config.database_url).await?;
     let http = reqwest::Client::builder()
         .pool_idle_timeout(Duration::from_secs(90))
@@ -182,7 +180,6 @@ pub async fn start_with_metrics(
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (bg_stop_tx, bg_stop_rx) = watch::channel(false);
     let prober = tokio::spawn(
         store
@@ -205,7 +202,7 @@ pub async fn start_with_metrics(
         ..grpc::ServeOptions::default()
     };
     let exporter = metrics_listener.map(|l| {
-        tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
+        tracing::info!(addr = ?metrics_addr, "metrics endpoint listening");
         let mut stop = bg_stop_tx.subscribe();
         tokio::spawn(iafactory::metrics::serve_metrics(
             l,
@@ -217,11 +214,12 @@ pub async fn start_with_metrics(
         ))
     });
     let task_shared = shared.clone();
-    let task = tokio::spawn(async move {
-        tracing::info!(%addr, backend = ?store.db.backend, "llm-gateway listening");
+    tracing::info!(%addr, backend = ?store.db.backend, "llm-gateway listening");
+    let running = Running { shared, registry };
+    let handle = Handle::spawn(addr, running, move |stop| async move {
         // Phase 1: the signal; phase 2: stop accepting and drain in-flight calls.
         let signal = async move {
-            let _ = stop_rx.await;
+            stop.await;
             storage_health.abort();
             health
                 .set_not_serving::<LlmGatewayServer<GatewayApi>>()
@@ -244,30 +242,14 @@ pub async fn start_with_metrics(
         tracing::info!("llm-gateway stopped");
         served.map_err(ServeError::from)
     });
-    Ok(GatewayHandle {
-        addr,
-        shared,
-        registry,
-        stop: Some(stop_tx),
-        task,
-    })
+    Ok(handle.with_metrics_addr(metrics_addr))
 }
 
-/// Serves until `shutdown` resolves, then stops gracefully.
-pub async fn serve(
-    config: Config,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    let handle = start(config, listener).await?;
-    shutdown.await;
-    handle.shutdown().await
-}
+/// How often a probe write checks that the usage store accepts writes (health status).
+const STORAGE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Periodic work off the request path: idle lease returns, old window pruning (usage is not
 /// here: it is written before each answer, see [`usage`]).
-/// How often a probe write checks that the usage store accepts writes (health status).
-const STORAGE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 async fn background(
     shared: Arc<Shared>,

@@ -24,7 +24,6 @@ async fn main() -> ExitCode {
     let open_files = iafactory::net::raise_open_files_limit();
     tracing::debug!(open_files, "open-files limit");
     let listen = args.listen;
-    let metrics_listen = args.metrics_listen;
     let config = match args.into_config(|name| std::env::var(name).ok()) {
         Ok(c) => c,
         Err(e) => {
@@ -40,17 +39,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let metrics_listener = match metrics_listen {
-        None => None,
-        Some(addr) => match iafactory::net::bind(addr) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                eprintln!("llm-gateway: cannot listen on {addr} (LLM_GATEWAY_METRICS_ADDR): {e}");
-                return ExitCode::from(1);
-            }
-        },
-    };
-    let handle = match llm_gateway::start_with_metrics(config, listener, metrics_listener).await {
+    let handle = match llm_gateway::start(config, listener).await {
         Ok(h) => h,
         Err(e) => {
             tracing::error!("llm-gateway cannot start: {e}");
@@ -58,8 +47,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    iafactory::shutdown::signal().await;
-    match handle.shutdown().await {
+    match handle.run_until(iafactory::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("llm-gateway failed: {e}");

@@ -3,7 +3,7 @@
 //! gateway's request counts): upstream attempts by provider and outcome, upstream latency,
 //! tokens and cost by provider and public model, circuit state and configuration per provider.
 //! Served over HTTP at `/metrics` when `--metrics-listen` is set;
-//! [`crate::GatewayHandle::metrics_text`] renders it in-process.
+//! [`crate::Running::metrics_text`] renders it in-process.
 //!
 //! Providers and routes are known at start-up: the router keeps their series ([`ProviderSeries`],
 //! [`UsageSeries`]), each resolved on its first use, and a call records with atomic adds. Only a

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 /// Flags of the all-in-one run.
 #[derive(Debug, Parser)]
@@ -138,24 +137,16 @@ async fn run(args: Args) -> Result<(), String> {
     .into_config()
     .map_err(|e| format!("gateway-rest configuration: {e}"))?;
 
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = |rx: &watch::Receiver<bool>| {
-        let mut rx = rx.clone();
-        async move { iafactory::shutdown::stopped(&mut rx).await }
-    };
-    let mut promo = tokio::spawn(promo_service::serve(
-        promo_config,
-        promo_listener,
-        stopped(&stop_rx),
-    ));
-    let llm = llm_gateway::start(llm_config, llm_listener)
+    // In dependency order: promo-service is migrated and serving before the others start.
+    let mut promo = promo_service::start(promo_config, promo_listener)
+        .await
+        .map_err(|e| format!("promo-service: {e}"))?;
+    let mut llm = llm_gateway::start(llm_config, llm_listener)
         .await
         .map_err(|e| format!("llm-gateway: {e}"))?;
-    let rest = tokio::spawn(gateway_rest::serve(
-        rest_config,
-        http_listener,
-        stopped(&stop_rx),
-    ));
+    let mut rest = gateway_rest::start(rest_config, http_listener)
+        .await
+        .map_err(|e| format!("gateway-rest: {e}"))?;
 
     let banner = format!(
         "\nIAFactory platform running (data in {data}):\n\
@@ -172,25 +163,31 @@ async fn run(args: Args) -> Result<(), String> {
     let _ = out.flush();
     drop(out);
 
-    // promo-service ending before a signal means it failed: stop the rest too.
-    let early = tokio::select! {
-        () = iafactory::shutdown::signal() => None,
-        r = &mut promo => {
+    // A service ending before a signal means it failed: stop the others too.
+    let (mut rest_result, mut llm_result, mut promo_result) = (None, None, None);
+    tokio::select! {
+        () = iafactory::shutdown::signal() => {}
+        r = promo.ended() => {
             tracing::error!("promo-service stopped on its own");
-            Some(r)
+            promo_result = Some(r);
         }
-    };
+        r = llm.ended() => {
+            tracing::error!("llm-gateway stopped on its own");
+            llm_result = Some(r);
+        }
+        r = rest.ended() => {
+            tracing::error!("gateway-rest stopped on its own");
+            rest_result = Some(r);
+        }
+    }
     // Stop the edge first so no new work arrives, then the gateway (flushes usage), then promo.
-    let _ = stop_tx.send(true);
-    let rest_result = rest.await;
-    let llm_result = llm.shutdown().await;
-    let promo_result = match early {
-        Some(r) => r,
-        None => promo.await,
-    };
+    // A service that already ended gave its outcome above; its shutdown is then a no-op.
+    let rest_result = rest_result.unwrap_or(Ok(())).and(rest.shutdown().await);
+    let llm_result = llm_result.unwrap_or(Ok(())).and(llm.shutdown().await);
+    let promo_result = promo_result.unwrap_or(Ok(())).and(promo.shutdown().await);
     tracing::info!("all services stopped");
     match (rest_result, llm_result, promo_result) {
-        (Ok(Ok(())), Ok(()), Ok(Ok(()))) => Ok(()),
+        (Ok(()), Ok(()), Ok(())) => Ok(()),
         (r, l, p) => Err(format!(
             "unclean stop: gateway-rest {r:?}, llm-gateway {l:?}, promo-service {p:?}"
         )),

@@ -193,6 +193,8 @@ impl std::fmt::Debug for GeneratedTokens {
 /// The validated configuration the library runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where Prometheus `/metrics` is served over HTTP, bound by `start`; `None`: nowhere.
+    pub metrics_listen: Option<SocketAddr>,
     pub mail: MailConfig,
     /// Time to live of the read cache of codes and packages.
     pub read_cache_ttl: Duration,
@@ -245,6 +247,7 @@ impl Config {
     /// Defaults for tests and the all-in-one run: the given database and admin token.
     pub fn new(database_url: impl Into<String>, admin_token: impl Into<String>) -> Config {
         Config {
+            metrics_listen: None,
             database_url: database_url.into(),
             admin_token: AdminToken::new(admin_token.into()),
             internal_token: None,
@@ -316,6 +319,7 @@ impl Config {
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let mut config = Config::new(args.database_url.clone(), token);
+        config.metrics_listen = args.metrics_listen;
         config.internal_token = Some(InternalToken::new(internal));
         config.launch_code = launch_code;
         config.live_poll_interval = Duration::from_millis(args.live_poll_ms);

@@ -1,7 +1,8 @@
 //! promo-service: promo codes, packages, signups, API keys and launch statistics over gRPC.
 //!
-//! [`serve`] runs the service on a listener until a shutdown signal; `main.rs` only parses the
-//! configuration and calls it, so tests and the all-in-one local run start the very same thing.
+//! [`start`] runs the service on a listener and returns a [`Handle`] that stops it; `main.rs` only
+//! parses the configuration and calls it, so tests, the benchmark and the all-in-one local run
+//! start the very same thing.
 
 pub mod cache;
 pub mod clock;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
-use iafactory::{grpc, metrics};
+use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::service::Routes;
@@ -71,6 +72,15 @@ pub enum ServeError {
     Emails(#[source] error::PromoError),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot read the listener's address: {0}")]
+    Listen(#[source] std::io::Error),
+    #[error("cannot listen for metrics on {addr}: {source}")]
+    MetricsListen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Task(#[from] lifecycle::TaskFailed),
 }
 
 /// Re-exported so the error type above names a stable path.
@@ -78,23 +88,33 @@ pub mod tonic_reflection_error {
     pub use tonic_reflection::server::Error;
 }
 
-/// Connects to the database (running migrations) and serves until `shutdown` resolves, then
-/// ends open streams, lets in-flight calls finish and closes the database.
+/// A running promo-service (see [`iafactory::lifecycle`]).
+pub type Handle = lifecycle::Handle<ServeError>;
+
+/// Serves until `shutdown` resolves: kept for callers of the former entry point.
+#[deprecated(note = "use `start(config, listener)`, then `Handle::run_until(shutdown)`")]
 pub async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    serve_all(config, listener, None, shutdown).await
+    start(config, listener).await?.run_until(shutdown).await
 }
 
-/// As [`serve`], also exposing Prometheus metrics on `metrics_listener`.
-pub async fn serve_all(
-    mut config: Config,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
+/// Binds the metrics listener (`config.metrics_listen`), connects to the database (running
+/// migrations), starts the background work and serves gRPC on `listener`; returns once it is
+/// served. [`Handle::shutdown`] then ends open streams, lets in-flight calls finish, lets the
+/// e-mail worker finish its message and closes the database.
+pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+    let addr = listener.local_addr().map_err(ServeError::Listen)?;
+    let metrics_listener = match config.metrics_listen {
+        None => None,
+        Some(at) => Some(
+            iafactory::net::bind(at)
+                .map_err(|source| ServeError::MetricsListen { addr: at, source })?,
+        ),
+    };
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let db = Db::connect(&config.database_url, &migrations(), &config.pool).await?;
     // Rows stored under an older e-mail rule join the canonical form before any signup is
     // served, or a new spelling of their mailbox would pass the uniqueness check.
@@ -113,52 +133,17 @@ pub async fn serve_all(
     let gauges = Arc::new(gauges::BusinessGauges::register(&mut registry));
     let registry = Arc::new(registry);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let exporter = metrics_listener.map(|l| {
-        tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
-        let mut stop = stop_rx.clone();
-        tokio::spawn(metrics::serve_metrics(
-            l,
-            Arc::clone(&registry),
-            Some(gauges.refresh(db.clone(), config.launch_code.clone())),
-            async move { iafactory::shutdown::stopped(&mut stop).await },
-        ))
-    });
-    let result = serve_with_db(config, db, listener, stop_tx, stop_rx, shutdown).await;
-    if let Some(e) = exporter {
-        e.abort();
-    }
-    result
-}
 
-async fn serve_with_db(
-    config: Config,
-    db: Db,
-    listener: TcpListener,
-    stop_tx: watch::Sender<bool>,
-    stop_rx: watch::Receiver<bool>,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
     let live = live::LiveCounts::new(db.clone(), config.live_poll_interval);
-    let poller = tokio::spawn(Arc::clone(&live).run(stop_rx.clone()));
-    let janitor = tokio::spawn(idempotency::store::purge_hourly(
-        db.clone(),
-        stop_rx.clone(),
-    ));
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let worker =
         outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
-    let mailer = tokio::spawn(worker.run(stop_rx.clone()));
-    let prober = tokio::spawn(
-        db.clone()
-            .probe_writes(config.storage_probe_interval, stop_rx.clone()),
-    );
-
     let api = service::PromoApi::new(
         db.clone(),
         config.admin_token.clone(),
         config.launch_code.clone(),
-        live,
-        stop_rx,
+        Arc::clone(&live),
+        stop_rx.clone(),
         config.read_cache_ttl,
     )
     .with_mail(config.mail.clone(), mail_wake)
@@ -167,34 +152,60 @@ async fn serve_with_db(
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
         .await;
-    let storage_health = tokio::spawn(grpc::follow_storage_health(
-        health.clone(),
-        <PromoServiceServer<service::PromoApi> as tonic::server::NamedService>::NAME,
-        db.watch_writable(),
-    ));
     let promo = PromoServiceServer::new(api)
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(promo))?;
 
-    let addr = listener.local_addr().ok();
-    tracing::info!(?addr, backend = ?db.backend, "promo-service listening");
-    let signal = async move {
-        shutdown.await;
-        storage_health.abort();
-        health
-            .set_not_serving::<PromoServiceServer<service::PromoApi>>()
-            .await;
-        // Open WatchRemaining streams end now; unary calls in flight run to completion.
-        let _ = stop_tx.send(true);
-    };
-    let served = grpc::serve(listener, routes, &config.grpc, signal).await;
-    poller.abort();
-    janitor.abort();
-    prober.abort();
-    // The worker finishes the e-mail it is sending (stop is checked between batches).
-    let _ = tokio::time::timeout(Duration::from_secs(10), mailer).await;
-    db.close().await;
-    tracing::info!("promo-service stopped");
-    served.map_err(ServeError::from)
+    // Nothing below fails: the background work starts with the serving task.
+    let exporter = metrics_listener.map(|l| {
+        tracing::info!(addr = ?metrics_addr, "metrics endpoint listening");
+        let mut stop = stop_rx.clone();
+        tokio::spawn(metrics::serve_metrics(
+            l,
+            Arc::clone(&registry),
+            Some(gauges.refresh(db.clone(), config.launch_code.clone())),
+            async move { iafactory::shutdown::stopped(&mut stop).await },
+        ))
+    });
+    let poller = tokio::spawn(Arc::clone(&live).run(stop_rx.clone()));
+    let janitor = tokio::spawn(idempotency::store::purge_hourly(
+        db.clone(),
+        stop_rx.clone(),
+    ));
+    let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let prober = tokio::spawn(
+        db.clone()
+            .probe_writes(config.storage_probe_interval, stop_rx),
+    );
+    let storage_health = tokio::spawn(grpc::follow_storage_health(
+        health.clone(),
+        <PromoServiceServer<service::PromoApi> as tonic::server::NamedService>::NAME,
+        db.watch_writable(),
+    ));
+    tracing::info!(%addr, backend = ?db.backend, "promo-service listening");
+    let handle = Handle::spawn(addr, (), move |stop| async move {
+        let signal = async move {
+            stop.await;
+            storage_health.abort();
+            health
+                .set_not_serving::<PromoServiceServer<service::PromoApi>>()
+                .await;
+            // Open WatchRemaining streams end now; unary calls in flight run to completion.
+            let _ = stop_tx.send(true);
+        };
+        let served = grpc::serve(listener, routes, &config.grpc, signal).await;
+        poller.abort();
+        janitor.abort();
+        prober.abort();
+        if let Some(e) = exporter {
+            e.abort();
+        }
+        // The worker finishes the e-mail it is sending (stop is checked between batches).
+        let _ = tokio::time::timeout(Duration::from_secs(10), mailer).await;
+        db.close().await;
+        tracing::info!("promo-service stopped");
+        served.map_err(ServeError::from)
+    });
+    Ok(handle.with_metrics_addr(metrics_addr))
 }

@@ -1,4 +1,5 @@
-//! `promo-service` binary: parse the configuration, then run the library's `serve`.
+//! `promo-service` binary: parse the configuration, start the library's service, run it until
+//! SIGINT/SIGTERM (or an unexpected end), then stop it gracefully.
 
 use std::process::ExitCode;
 
@@ -37,24 +38,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let metrics_listener = match args.metrics_listen {
-        None => None,
-        Some(addr) => match iafactory::net::bind(addr) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::error!("cannot listen for metrics on {addr}: {e}");
-                return ExitCode::from(1);
-            }
-        },
+    let handle = match promo_service::start(config, listener).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::error!("promo-service cannot start: {e}");
+            return ExitCode::from(1);
+        }
     };
-    match promo_service::serve_all(
-        config,
-        listener,
-        metrics_listener,
-        iafactory::shutdown::signal(),
-    )
-    .await
-    {
+    match handle.run_until(iafactory::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("promo-service failed: {e}");

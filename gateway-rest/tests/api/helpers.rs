@@ -9,7 +9,6 @@ use iafactory_testkit::{Backend, ScratchDb};
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Shared by the three services, as `INTERNAL_TOKEN` is in production.
@@ -28,8 +27,7 @@ pub struct Promo {
     pub addr: SocketAddr,
     /// Its database.
     db_url: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), promo_service::ServeError>>>,
+    handle: Option<promo_service::Handle>,
     _dir: tempfile::TempDir,
     /// The PostgreSQL database, dropped with the test's `Promo`.
     pg: Option<ScratchDb>,
@@ -56,47 +54,34 @@ impl Promo {
         let mut promo = Promo {
             addr,
             db_url: url,
-            stop: None,
-            task: None,
+            handle: None,
             _dir: dir,
             pg,
         };
-        promo.serve(listener);
+        promo.serve(listener).await;
         promo
     }
 
-    fn serve(&mut self, listener: tokio::net::TcpListener) {
+    async fn serve(&mut self, listener: tokio::net::TcpListener) {
         let mut config = promo_service::Config::new(self.db_url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         config.live_poll_interval = Duration::from_millis(100);
-        let (stop, stopped) = oneshot::channel::<()>();
-        self.stop = Some(stop);
-        self.task = Some(tokio::spawn(promo_service::serve(
-            config,
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        )));
+        self.handle = Some(promo_service::start(config, listener).await.unwrap());
     }
 
     /// Stops it gracefully (as on SIGTERM) and waits until it has let go of its port.
     pub async fn stop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(15), task)
+        if let Some(handle) = self.handle.take() {
+            tokio::time::timeout(Duration::from_secs(15), handle.shutdown())
                 .await
                 .expect("promo-service did not stop")
-                .unwrap()
                 .unwrap();
         }
     }
 
     /// Starts it again on the same port and database (after [`Promo::stop`]).
     pub async fn restart(&mut self) {
-        assert!(self.task.is_none(), "stop it first");
+        assert!(self.handle.is_none(), "stop it first");
         let mut listener = None;
         for _ in 0..100 {
             match iafactory::net::bind(self.addr) {
@@ -107,7 +92,8 @@ impl Promo {
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
             }
         }
-        self.serve(listener.expect("the port of promo-service stayed taken"));
+        self.serve(listener.expect("the port of promo-service stayed taken"))
+            .await;
     }
 
     pub fn url(&self) -> String {
@@ -123,36 +109,27 @@ impl Promo {
 pub struct Gateway {
     pub base: String,
     pub http: reqwest::Client,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), gateway_rest::ServeError>>>,
+    handle: gateway_rest::Handle,
 }
 
 impl Gateway {
     pub async fn spawn(config: Config) -> Gateway {
         iafactory::telemetry::init_for_tests();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(gateway_rest::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let handle = gateway_rest::start(config, listener).await.unwrap();
         Gateway {
-            base: format!("http://{addr}"),
+            base: format!("http://{}", handle.addr),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .build()
                 .unwrap(),
-            stop: Some(stop),
-            task: Some(task),
+            handle,
         }
     }
 
-    /// Graceful stop; returns what `serve` returned.
-    pub async fn stop(mut self) -> Result<(), gateway_rest::ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.take().unwrap().await.unwrap()
+    /// Graceful stop; returns how serving went.
+    pub async fn stop(self) -> Result<(), gateway_rest::ServeError> {
+        self.handle.shutdown().await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -97,7 +97,7 @@ impl FakeUpstream {
 pub struct LlmStack {
     pub stack: Stack,
     pub upstream: FakeUpstream,
-    llm: Option<llm_gateway::GatewayHandle>,
+    llm: Option<llm_gateway::Handle>,
     _llm_dir: tempfile::TempDir,
 }
 

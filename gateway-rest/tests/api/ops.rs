@@ -336,21 +336,10 @@ async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
         ADMIN_TOKEN,
     );
     config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+    config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (promo_addr, metrics_addr) = (
-        listener.local_addr().unwrap(),
-        metrics.local_addr().unwrap(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let promo = tokio::spawn(promo_service::serve_all(
-        config,
-        listener,
-        Some(metrics),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let promo = promo_service::start(config, listener).await.unwrap();
+    let (promo_addr, metrics_addr) = (promo.addr, promo.metrics_addr.unwrap());
     let mut gw_config = gateway_rest::Config::new(format!("http://{promo_addr}"), dead_url().await);
     gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
     let gw = Gateway::spawn(gw_config).await;
@@ -399,7 +388,6 @@ async fn readyz_is_cached_so_polling_it_does_not_hammer_the_backends() {
     eprintln!(
         "{polls} polls of /readyz in {seconds:.1} s: {checks} health checks of promo-service"
     );
-    let _ = stop.send(());
-    let _ = promo.await;
+    let _ = promo.shutdown().await;
     let _ = gw.stop().await;
 }

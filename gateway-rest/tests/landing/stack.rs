@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use gateway_rest::Config;
 use gateway_rest::ratelimit::RateSpec;
-use tokio::sync::oneshot;
 
 pub const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
 
@@ -19,18 +18,6 @@ async fn dead_url() -> String {
     format!("http://{addr}")
 }
 
-struct Running {
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Running {
-    async fn stop(self) {
-        let _ = self.stop.send(());
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-    }
-}
-
 pub struct Stack {
     /// Base URL of the gateway without rate limits (`http://127.0.0.1:port`).
     pub base: String,
@@ -38,25 +25,17 @@ pub struct Stack {
     pub strict_base: String,
     /// Base URL of a gateway whose promo-service is unreachable.
     pub down_base: String,
-    gateways: Vec<Running>,
-    promo: Running,
+    gateways: Vec<gateway_rest::Handle>,
+    promo: promo_service::Handle,
     _dir: tempfile::TempDir,
 }
 
-async fn spawn_gateway(config: Config) -> (String, Running) {
+async fn spawn_gateway(config: Config) -> (String, gateway_rest::Handle) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        if let Err(e) = gateway_rest::serve(config, listener, async move {
-            let _ = stopped.await;
-        })
+    let gw = gateway_rest::start(config, listener)
         .await
-        {
-            panic!("gateway-rest failed: {e}");
-        }
-    });
-    (format!("http://{addr}"), Running { stop, task })
+        .unwrap_or_else(|e| panic!("gateway-rest failed: {e}"));
+    (format!("http://{}", gw.addr), gw)
 }
 
 impl Stack {
@@ -67,18 +46,10 @@ impl Stack {
         let mut promo_config = promo_service::Config::new(url, ADMIN_TOKEN);
         promo_config.live_poll_interval = Duration::from_millis(100);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let promo_addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            if let Err(e) = promo_service::serve(promo_config, listener, async move {
-                let _ = stopped.await;
-            })
+        let promo = promo_service::start(promo_config, listener)
             .await
-            {
-                panic!("promo-service failed: {e}");
-            }
-        });
-        let promo = Running { stop, task };
+            .unwrap_or_else(|e| panic!("promo-service failed: {e}"));
+        let promo_addr = promo.addr;
 
         let llm = dead_url().await;
         let mut open = Config::new(format!("http://{promo_addr}"), llm.clone());
@@ -126,9 +97,10 @@ impl Stack {
     }
 
     pub async fn stop(self) {
+        let wait = Duration::from_secs(10);
         for gw in self.gateways {
-            gw.stop().await;
+            let _ = tokio::time::timeout(wait, gw.shutdown()).await;
         }
-        self.promo.stop().await;
+        let _ = tokio::time::timeout(wait, self.promo.shutdown()).await;
     }
 }

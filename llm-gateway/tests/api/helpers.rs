@@ -11,10 +11,9 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use iafactory::proto::iafactory::promo::v1 as promo_pb;
 use llm_gateway::catalog::Catalog;
 use llm_gateway::routing::RoutingSettings;
-use llm_gateway::{Config, GatewayHandle};
+use llm_gateway::{Config, Handle};
 use pb::llm_gateway_client::LlmGatewayClient;
 use promo_pb::promo_service_client::PromoServiceClient;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
@@ -37,8 +36,7 @@ pub struct Promo {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub client: PromoServiceClient<Channel>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), promo_service::ServeError>>>,
+    handle: promo_service::Handle,
 }
 
 impl Promo {
@@ -48,30 +46,17 @@ impl Promo {
         let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(promo_service::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
-        // Ready once a real call answers (the listener accepts before migrations are done).
-        let mut client = None;
-        for _ in 0..200 {
-            if let Ok(mut c) = PromoServiceClient::connect(format!("http://{addr}")).await
-                && c.list_packages(promo_pb::ListPackagesRequest {})
-                    .await
-                    .is_ok()
-            {
-                client = Some(c);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        // Returns once migrated and served.
+        let handle = promo_service::start(config, listener).await.unwrap();
+        let addr = handle.addr;
+        let client = PromoServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
         Promo {
             addr,
             db,
-            client: client.expect("promo-service did not come up"),
-            stop: Some(stop),
-            task: Some(task),
+            client,
+            handle,
         }
     }
 
@@ -117,13 +102,8 @@ impl Promo {
         assert!(r.revoked);
     }
 
-    pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        if let Some(t) = self.task.take() {
-            let _ = t.await;
-        }
+    pub async fn stop(self) {
+        let _ = self.handle.shutdown().await;
     }
 }
 
@@ -185,7 +165,7 @@ pub fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
 
 /// A running gateway with a connected client.
 pub struct Gw {
-    pub handle: GatewayHandle,
+    pub handle: Handle,
     pub client: LlmGatewayClient<Channel>,
 }
 

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_client::PromoServiceClient;
 use promo_service::Config;
-use tokio::sync::oneshot;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
@@ -28,8 +27,8 @@ pub async fn test_db(backend: Backend) -> TestDb {
 pub struct TestApp {
     pub addr: SocketAddr,
     pub client: PromoServiceClient<Channel>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<Result<(), promo_service::ServeError>>>,
+    /// Dropped with the app: the service then stops (see `iafactory::lifecycle`).
+    handle: promo_service::Handle,
 }
 
 impl TestApp {
@@ -51,26 +50,19 @@ impl TestApp {
         config.mail.poll_interval = std::time::Duration::from_millis(100);
         tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(promo_service::serve(config, listener, async move {
-            let _ = stopped.await;
-        }));
+        let handle = promo_service::start(config, listener).await.unwrap();
+        let addr = handle.addr;
         let client = connect(addr).await;
         TestApp {
             addr,
             client,
-            stop: Some(stop),
-            task: Some(task),
+            handle,
         }
     }
 
-    /// Graceful stop; returns what `serve` returned.
-    pub async fn stop(mut self) -> Result<(), promo_service::ServeError> {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        self.task.take().unwrap().await.unwrap()
+    /// Graceful stop; returns how serving went.
+    pub async fn stop(self) -> Result<(), promo_service::ServeError> {
+        self.handle.shutdown().await
     }
 }
 

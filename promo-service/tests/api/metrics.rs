@@ -16,20 +16,10 @@ async fn scrape(addr: std::net::SocketAddr, path: &str) -> String {
 async fn prometheus_metrics_show_calls_places_and_revenue(backend: Backend) {
     let db = test_db(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, maddr) = (
-        listener.local_addr().unwrap(),
-        metrics.local_addr().unwrap(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(promo_service::serve_all(
-        promo_service::Config::new(db.url.clone(), ADMIN_TOKEN),
-        listener,
-        Some(metrics),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
+    config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+    let handle = promo_service::start(config, listener).await.unwrap();
+    let (addr, maddr) = (handle.addr, handle.metrics_addr.unwrap());
     let mut c = connect(addr).await;
     c.signup(signup_req("m@x.dz", "dev", "LAUNCH30"))
         .await
@@ -57,8 +47,7 @@ async fn prometheus_metrics_show_calls_places_and_revenue(backend: Backend) {
         assert!(text.contains(expected), "missing {expected:?} in\n{text}");
     }
     assert!(scrape(maddr, "/other").await.starts_with("HTTP/1.1 404"));
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    handle.shutdown().await.unwrap();
     db.close().await;
 }
 
@@ -86,20 +75,10 @@ fn series(text: &str) -> usize {
 async fn bogus_paths_and_private_codes_do_not_grow_the_series(backend: Backend) {
     let db = test_db(backend).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, maddr) = (
-        listener.local_addr().unwrap(),
-        metrics.local_addr().unwrap(),
-    );
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(promo_service::serve_all(
-        promo_service::Config::new(db.url.clone(), ADMIN_TOKEN),
-        listener,
-        Some(metrics),
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
+    config.metrics_listen = Some(([127, 0, 0, 1], 0).into());
+    let handle = promo_service::start(config, listener).await.unwrap();
+    let (addr, maddr) = (handle.addr, handle.metrics_addr.unwrap());
     let mut c = connect(addr).await;
     // A private code with a redemption: its name must not reach /metrics.
     create_code(&mut c, "SECRET-VIP", 5).await;
@@ -142,8 +121,7 @@ async fn bogus_paths_and_private_codes_do_not_grow_the_series(backend: Backend) 
         text.contains("iaf_promo_places_used{code=\"LAUNCH30\"} 0"),
         "{text}"
     );
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
+    handle.shutdown().await.unwrap();
     db.close().await;
 }
 
