@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod cohere;
 pub mod gemini;
 pub mod mock;
+pub mod native;
 pub mod openai;
 
 use std::sync::Arc;
@@ -53,6 +54,11 @@ pub enum ProviderError {
     /// The provider's API reported an error inside a 200 stream (Anthropic `error` event).
     #[error("provider error: {0}")]
     Api(String),
+    /// The provider's wire format cannot carry a field of the request (found while translating
+    /// it, before any network call): the router tries the next route, and answers
+    /// `unsupported_parameter` naming the field when no route can carry it.
+    #[error("{}", .0.message)]
+    Unsupported(native::Unsupported),
 }
 
 /// What the router does after a failed attempt.
@@ -81,7 +87,8 @@ impl ProviderError {
             },
             ProviderError::Connect(_) => FailureClass::Retry,
             ProviderError::Api(_) => FailureClass::Retry,
-            ProviderError::Timeout
+            ProviderError::Unsupported(_)
+            | ProviderError::Timeout
             | ProviderError::Malformed(_)
             | ProviderError::StreamBroken(_) => FailureClass::Fallback,
         }
@@ -104,6 +111,7 @@ impl ProviderError {
             ProviderError::Malformed(_) => "malformed".into(),
             ProviderError::StreamBroken(_) => "stream_broken".into(),
             ProviderError::Api(_) => "api_error".into(),
+            ProviderError::Unsupported(_) => "unsupported".into(),
         }
     }
 }
@@ -169,7 +177,10 @@ pub fn build(settings: &ProviderSettings, http: reqwest::Client) -> Arc<dyn Prov
                 Err(e) => Arc::new(Unusable(format!("invalid endpoint {endpoint}: {e}"))),
             }
         }
-        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic { base }),
+        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(
+            base,
+            std::collections::HashMap::new(),
+        )),
         ProviderKind::Gemini => Arc::new(gemini::Gemini { base }),
         ProviderKind::Cohere => Arc::new(cohere::Cohere { base }),
     }

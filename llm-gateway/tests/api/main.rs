@@ -7,6 +7,7 @@ mod crash;
 mod grpcurl;
 mod helpers;
 mod internal_auth;
+mod native;
 mod process;
 mod providers;
 mod quotas;
