@@ -20,10 +20,12 @@
 //! [`table`] holds the catalogue as the router uses it (providers, routes, models).
 
 pub mod breaker;
+pub mod capabilities;
 pub mod policy;
 pub mod retry;
 pub mod table;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,7 +42,9 @@ use crate::providers::{
     mock::{MOCK_PROVIDER, Mock},
 };
 
+use crate::chat::OutputLimit;
 pub use breaker::{CircuitState, Health, HealthSnapshot};
+pub use capabilities::Requirement;
 pub use retry::AfterFailure;
 pub use table::{ModelEntry, ProviderHandle, Route};
 
@@ -156,6 +160,7 @@ impl Router {
                             r.model.clone(),
                             r.input_usd_per_mtok,
                             r.output_usd_per_mtok,
+                            m.route_capabilities(r),
                         ))
                     })
                 })
@@ -166,6 +171,9 @@ impl Router {
                 Arc::new(ModelEntry {
                     name: m.name.clone(),
                     policy: m.policy,
+                    kind: m.kind,
+                    created: m.created,
+                    owned_by: m.owned_by.clone(),
                     routes,
                 }),
             );
@@ -207,6 +215,7 @@ impl Router {
                 format!("mock/{}", model.name),
                 0.0,
                 0.0,
+                capabilities::MOCK_CAPABILITIES,
             ))];
         }
         let routes: Vec<Arc<Route>> = model
@@ -223,6 +232,7 @@ impl Router {
         &self,
         model: &ModelEntry,
         policy: Option<Policy>,
+        reqs: &[Requirement],
         attempt: impl Fn(Arc<Route>) -> BoxFuture<'a, Result<T, ProviderError>>,
     ) -> Result<Served<T>, GatewayError> {
         let s = &self.settings;
@@ -234,6 +244,27 @@ impl Router {
                 model.name
             )));
         }
+        // Only routes that can carry everything the request asks for.
+        let plan = if reqs.is_empty() {
+            plan
+        } else {
+            let fit: Vec<Arc<Route>> = plan
+                .iter()
+                .filter(|r| {
+                    capabilities::first_unmet(r.provider.kind, &r.capabilities, reqs).is_none()
+                })
+                .cloned()
+                .collect();
+            if fit.is_empty() {
+                return Err(capabilities::refusal(
+                    &model.name,
+                    plan.iter()
+                        .map(|r| (r.provider.kind, r.provider.name.as_str(), r.capabilities)),
+                    reqs,
+                ));
+            }
+            fit
+        };
         let mut attempts = 0u32;
         let mut errors: Vec<String> = Vec::new();
         let mut only_timeouts = true;
@@ -358,12 +389,14 @@ impl Router {
         policy: Option<Policy>,
         input: &ChatInput,
     ) -> Result<Served<Completion>, GatewayError> {
-        self.run(model, policy, |route: Arc<Route>| {
+        let reqs = capabilities::requirements(input);
+        self.run(model, policy, &reqs, |route: Arc<Route>| {
             Box::pin(async move {
+                let input = for_route(&route, input);
                 route
                     .provider
                     .client
-                    .chat(&route.upstream_model, input)
+                    .chat(&route.upstream_model, &input)
                     .await
             })
         })
@@ -377,12 +410,14 @@ impl Router {
         policy: Option<Policy>,
         input: &ChatInput,
     ) -> Result<Served<CommittedStream>, GatewayError> {
-        self.run(model, policy, |route: Arc<Route>| {
+        let reqs = capabilities::requirements(input);
+        self.run(model, policy, &reqs, |route: Arc<Route>| {
             Box::pin(async move {
+                let input = for_route(&route, input);
                 let mut rest = route
                     .provider
                     .client
-                    .stream(&route.upstream_model, input)
+                    .stream(&route.upstream_model, &input)
                     .await?;
                 let mut first = Vec::new();
                 loop {
@@ -406,6 +441,22 @@ impl Router {
         })
         .await
     }
+}
+
+/// The request as `route` receives it. Anthropic requires an output bound: when the client set
+/// none, the route's `max_output_tokens` from the catalogue (the model's documented maximum) is
+/// sent rather than an arbitrary small default; a route without one keeps the client's request
+/// as is (its client then uses [`crate::providers::anthropic::DEFAULT_MAX_TOKENS`]).
+fn for_route<'i>(route: &Route, input: &'i ChatInput) -> Cow<'i, ChatInput> {
+    if route.provider.kind == "anthropic"
+        && input.output_limit.is_none()
+        && route.capabilities.max_output_tokens > 0
+    {
+        let mut owned = input.clone();
+        owned.output_limit = Some(OutputLimit::MaxTokens(route.capabilities.max_output_tokens));
+        return Cow::Owned(owned);
+    }
+    Cow::Borrowed(input)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::breaker::Health;
-use crate::catalog::Policy;
+use crate::catalog::{Capabilities, ModelKind, Policy};
 use crate::providers::Provider;
 
 /// One provider as the router sees it.
@@ -26,6 +26,8 @@ pub struct Route {
     pub upstream_model: String,
     pub input_usd_per_mtok: f64,
     pub output_usd_per_mtok: f64,
+    /// What the catalogue states this route can do (see [`super::capabilities`]).
+    pub capabilities: Capabilities,
     /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
     /// Per route rather than per provider: one provider can be fast for a small model and slow
     /// for a large one.
@@ -38,12 +40,14 @@ impl Route {
         upstream_model: String,
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
+        capabilities: Capabilities,
     ) -> Route {
         Route {
             provider,
             upstream_model,
             input_usd_per_mtok,
             output_usd_per_mtok,
+            capabilities,
             ewma_ms_bits: AtomicU64::new(0),
         }
     }
@@ -76,6 +80,9 @@ impl Route {
 pub struct ModelEntry {
     pub name: String,
     pub policy: Policy,
+    pub kind: ModelKind,
+    pub created: i64,
+    pub owned_by: String,
     /// Every route in catalogue order, configured or not.
     pub routes: Vec<Arc<Route>>,
 }

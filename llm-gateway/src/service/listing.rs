@@ -4,18 +4,40 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 
 use super::Shared;
 use super::validate::policy_to_pb;
-use crate::routing::CircuitState;
+use crate::auth::KeyInfo;
+use crate::catalog::{Capabilities, ModelKind};
+use crate::routing::{CircuitState, capabilities};
+
+fn capabilities_pb(c: &Capabilities) -> pb::Capabilities {
+    pb::Capabilities {
+        tools: c.tools,
+        vision: c.vision,
+        json_object: c.json_object,
+        json_schema: c.json_schema,
+        logprobs: c.logprobs,
+        multiple_choices: c.multiple_choices,
+        reasoning: c.reasoning,
+        context_length: c.context_length,
+        max_output_tokens: c.max_output_tokens,
+        dimensions: c.dimensions,
+    }
+}
 
 impl Shared {
-    pub(super) fn list_models(&self) -> pb::ListModelsResponse {
+    /// The catalogue; with a key (`key`), only the models it can call: allowed by its
+    /// package and served by a configured route or the offline mock.
+    pub(super) fn list_models(&self, key: Option<&KeyInfo>) -> pb::ListModelsResponse {
         let mock = self.router.mock.is_some();
         pb::ListModelsResponse {
             models: self
                 .router
                 .models()
-                .map(|m| pb::Model {
-                    name: m.name.clone(),
-                    routes: m
+                .filter_map(|m| {
+                    let available = mock || m.routes.iter().any(|r| r.provider.configured);
+                    if key.is_some_and(|k| !(available && k.may_use(&m.name))) {
+                        return None;
+                    }
+                    let mut routes: Vec<pb::ModelRoute> = m
                         .routes
                         .iter()
                         .map(|r| pb::ModelRoute {
@@ -24,12 +46,34 @@ impl Shared {
                             input_usd_per_mtok: r.input_usd_per_mtok,
                             output_usd_per_mtok: r.output_usd_per_mtok,
                             configured: r.provider.configured,
-                            ..Default::default()
+                            capabilities: Some(capabilities_pb(&capabilities::effective(
+                                r.provider.kind,
+                                &r.capabilities,
+                            ))),
                         })
-                        .collect(),
-                    default_policy: policy_to_pb(m.policy) as i32,
-                    available: mock || m.routes.iter().any(|r| r.provider.configured),
-                    ..Default::default()
+                        .collect();
+                    // The offline mock answers every model: listed as the route that serves.
+                    if let Some(mock) = &self.router.mock {
+                        routes.push(pb::ModelRoute {
+                            provider: mock.name.clone(),
+                            upstream_model: format!("mock/{}", m.name),
+                            configured: true,
+                            capabilities: Some(capabilities_pb(&capabilities::MOCK_CAPABILITIES)),
+                            ..Default::default()
+                        });
+                    }
+                    Some(pb::Model {
+                        name: m.name.clone(),
+                        routes,
+                        default_policy: policy_to_pb(m.policy) as i32,
+                        available,
+                        kind: match m.kind {
+                            ModelKind::Chat => pb::ModelKind::Chat,
+                            ModelKind::Embedding => pb::ModelKind::Embedding,
+                        } as i32,
+                        created: m.created,
+                        owned_by: m.owned_by.clone(),
+                    })
                 })
                 .collect(),
         }

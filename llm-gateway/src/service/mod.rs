@@ -26,7 +26,7 @@ use pb::llm_gateway_server::LlmGateway;
 use tonic::{Request, Response, Status};
 
 use crate::auth::{Authenticator, KeyInfo};
-use crate::catalog::Policy;
+use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{ChatInput, Usage};
@@ -113,6 +113,15 @@ impl Shared {
                 package: key.package.clone(),
             });
         }
+        if model.kind != ModelKind::Chat {
+            return Err(GatewayError::param(
+                "model",
+                format!(
+                    "{:?} is an embedding model: use the embeddings API",
+                    model.name
+                ),
+            ));
+        }
         let hold = token_hold(&input);
         self.quotas.admit(&key.key_id, key.limits, hold).await?;
         Ok((key, model, input, policy))
@@ -166,9 +175,16 @@ impl LlmGateway for GatewayApi {
 
     async fn list_models(
         &self,
-        _request: Request<pb::ListModelsRequest>,
+        request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
-        Ok(Response::new(self.shared.list_models()))
+        // With a key: what that key can call; a key that does not authenticate is refused
+        // rather than shown the whole catalogue.
+        let key = if request.metadata().contains_key("authorization") {
+            Some(self.shared.auth.authenticate(request.metadata()).await?)
+        } else {
+            None
+        };
+        Ok(Response::new(self.shared.list_models(key.as_deref())))
     }
 
     async fn embed(
