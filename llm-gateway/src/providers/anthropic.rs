@@ -15,7 +15,8 @@
 //!   equivalent and is refused;
 //! - `user` → `metadata.user_id`; `stop` → `stop_sequences`;
 //! - `max_tokens` is mandatory for Anthropic: the client's value, else the route's
-//!   `max_output_tokens` from the catalogue, else the request is refused naming `max_tokens`;
+//!   `max_output_tokens` from the catalogue (filled in by the router), else the request is
+//!   refused naming `max_tokens`;
 //! - `temperature` above 1 (Anthropic's range is 0..1) is refused, never clamped; `seed`,
 //!   penalties, `n` > 1, `logprobs`, `logit_bias`, `reasoning_effort`, message names and extra
 //!   fields are refused ([`super::native::check_common`]).
@@ -46,9 +47,6 @@ const NAME: &str = "Anthropic";
 
 pub struct Anthropic {
     pub base: HttpBase,
-    /// Upstream model → its largest answer (the catalogue's `max_output_tokens` of the route),
-    /// sent as `max_tokens` when the client sets none.
-    pub max_output_tokens: HashMap<String, u32>,
 }
 
 fn normalise_stop(reason: &str) -> String {
@@ -138,14 +136,7 @@ fn messages(input: &ChatInput) -> Result<Vec<Value>, Unsupported> {
 }
 
 impl Anthropic {
-    pub fn new(base: HttpBase, max_output_tokens: HashMap<String, u32>) -> Anthropic {
-        Anthropic {
-            base,
-            max_output_tokens,
-        }
-    }
-
-    fn body(&self, model: &str, input: &ChatInput, stream: bool) -> Result<Value, Unsupported> {
+    fn body(model: &str, input: &ChatInput, stream: bool) -> Result<Value, Unsupported> {
         native::check_common(
             NAME,
             input,
@@ -160,19 +151,13 @@ impl Anthropic {
                 "temperature above 1 is not supported by Anthropic (its range is 0 to 1)",
             ));
         }
-        let max_tokens = match input.max_tokens().or_else(|| {
-            self.max_output_tokens
-                .get(model)
-                .copied()
-                .filter(|n| *n > 0)
-        }) {
-            Some(n) => n,
-            None => {
-                return Err(Unsupported::new(
-                    "max_tokens",
-                    "Anthropic requires max_tokens and the catalogue states no max_output_tokens for this route: set max_tokens",
-                ));
-            }
+        // The router fills the route's `max_output_tokens` in when the client set no bound
+        // (see `routing::for_route`); a route without one cannot serve such a request.
+        let Some(max_tokens) = input.max_tokens() else {
+            return Err(Unsupported::new(
+                "max_tokens",
+                "Anthropic requires max_tokens and the catalogue states no max_output_tokens for this route: set max_tokens",
+            ));
         };
         let mut body = json!({
             "model": model,
@@ -328,9 +313,7 @@ impl Provider for Anthropic {
         input: &'a ChatInput,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
         async move {
-            let body = self
-                .body(model, input, false)
-                .map_err(ProviderError::Unsupported)?;
+            let body = Self::body(model, input, false).map_err(ProviderError::Unsupported)?;
             let v = self.base.send_json(self.request(&body)).await?;
             parse_message(&v)
         }
@@ -343,8 +326,7 @@ impl Provider for Anthropic {
         input: &'a ChatInput,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         async move {
-            let body = self
-                .body(model, input, true)
+            let body = Self::body(model, input, true)
                 .map_err(ProviderError::Unsupported)?;
             let resp = self.base.send(self.request(&body)).await?;
             let mut events = sse_events(resp);
@@ -444,17 +426,6 @@ mod tests {
     use super::*;
     use crate::chat::{Message, OutputLimit, Tool};
 
-    fn provider() -> Anthropic {
-        Anthropic::new(
-            HttpBase {
-                http: reqwest::Client::new(),
-                base_url: String::new(),
-                api_key: String::new(),
-            },
-            HashMap::from([("claude-x".to_owned(), 8192)]),
-        )
-    }
-
     fn input(messages: Vec<Message>) -> ChatInput {
         ChatInput {
             messages,
@@ -496,7 +467,7 @@ mod tests {
         }];
         i.tool_choice = Some(ToolChoice::Required);
         i.parallel_tool_calls = Some(false);
-        let b = provider().body("claude-x", &i, false).unwrap_or_default();
+        let b = Anthropic::body("claude-x", &i, false).unwrap_or_default();
         assert_eq!(b["system"], "be brief");
         assert_eq!(b["messages"][1]["content"][0]["type"], "tool_use");
         assert_eq!(b["messages"][1]["content"][0]["input"]["city"], "Oran");
@@ -513,8 +484,7 @@ mod tests {
 
     #[test]
     fn what_anthropic_cannot_take_is_refused_by_name() {
-        let p = provider();
-        let refused = |i: &ChatInput| p.body("claude-x", i, false).err().map(|u| u.param);
+        let refused = |i: &ChatInput| Anthropic::body("claude-x", i, false).err().map(|u| u.param);
         let mut hot = input(vec![Message::text(Turn::User, "hi")]);
         hot.temperature = Some(1.5);
         assert_eq!(refused(&hot).as_deref(), Some("temperature"));
@@ -525,19 +495,7 @@ mod tests {
         assert_eq!(refused(&json_mode).as_deref(), Some("response_format"));
         let mut no_limit = input(vec![Message::text(Turn::User, "hi")]);
         no_limit.output_limit = None;
-        assert_eq!(
-            p.body("claude-x", &no_limit, false)
-                .ok()
-                .map(|b| b["max_tokens"].clone()),
-            Some(json!(8192))
-        );
-        assert_eq!(
-            p.body("claude-unknown", &no_limit, false)
-                .err()
-                .map(|u| u.param)
-                .as_deref(),
-            Some("max_tokens")
-        );
+        assert_eq!(refused(&no_limit).as_deref(), Some("max_tokens"));
     }
 
     #[test]

@@ -177,10 +177,7 @@ pub fn build(settings: &ProviderSettings, http: reqwest::Client) -> Arc<dyn Prov
                 Err(e) => Arc::new(Unusable(format!("invalid endpoint {endpoint}: {e}"))),
             }
         }
-        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic::new(
-            base,
-            std::collections::HashMap::new(),
-        )),
+        ProviderKind::Anthropic => Arc::new(anthropic::Anthropic { base }),
         ProviderKind::Gemini => Arc::new(gemini::Gemini { base }),
         ProviderKind::Cohere => Arc::new(cohere::Cohere { base }),
     }

@@ -446,7 +446,7 @@ impl Router {
 /// The request as `route` receives it. Anthropic requires an output bound: when the client set
 /// none, the route's `max_output_tokens` from the catalogue (the model's documented maximum) is
 /// sent rather than an arbitrary small default; a route without one keeps the client's request
-/// as is (its client then uses [`crate::providers::anthropic::DEFAULT_MAX_TOKENS`]).
+/// as is (its client then refuses it, naming `max_tokens`, and the next route is tried).
 fn for_route<'i>(route: &Route, input: &'i ChatInput) -> Cow<'i, ChatInput> {
     if route.provider.kind == "anthropic"
         && input.output_limit.is_none()
