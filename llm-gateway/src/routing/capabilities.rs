@@ -202,7 +202,17 @@ pub fn wire_carries(kind: &str, need: Need) -> bool {
             Need::TopP(_) | Need::Tools | Need::Vision | Need::JsonSchema | Need::Field => true,
             _ => false,
         },
-        "gemini" => matches!(need, Need::Temperature(_) | Need::TopP(_)),
+        "gemini" => matches!(
+            need,
+            Need::Temperature(_)
+                | Need::TopP(_)
+                | Need::Tools
+                | Need::Vision
+                | Need::JsonObject
+                | Need::JsonSchema
+                | Need::MultipleChoices
+                | Need::Field
+        ),
         // Cohere: temperature 0..1 and p 0.01..0.99 (both were silently clamped before).
         "cohere" => match need {
             Need::Temperature(t) => t <= 1.0,

@@ -409,3 +409,166 @@ async fn a_field_one_route_cannot_carry_goes_to_a_route_that_can() {
     assert_eq!(r.provider, "a", "without the field the first route serves");
     env.gw.stop().await;
 }
+
+// --- Gemini --------------------------------------------------------------------------------
+
+/// Gemini: a function call (with a thought signature, as thinking models send) when the last
+/// turn is the question, text after a function response.
+fn gemini_upstream(req: &Recorded, _: usize) -> Reply {
+    let last = req.body["contents"]
+        .as_array()
+        .and_then(|c| c.last())
+        .cloned()
+        .unwrap_or_default();
+    let answered = last["parts"][0].get("functionResponse").is_some();
+    let stream = req.path.contains("streamGenerateContent");
+    let call = json!({"candidates":[{"content":{"role":"model","parts":[
+            {"functionCall":{"name":"get_weather","args":{"city":"Oran"}},"thoughtSignature":"c2lnMQ=="}]},
+            "finishReason":"STOP","index":0}],
+        "usageMetadata":{"promptTokenCount":30,"candidatesTokenCount":12,"thoughtsTokenCount":5,"totalTokenCount":47}});
+    match (answered, stream) {
+        (false, false) => Reply::json(200, call),
+        (false, true) => Reply::Sse {
+            events: vec![format!("data: {call}\r\n\r\n")],
+            drop_after: None,
+        },
+        (true, false) => gemini_ok("It is 21C and sunny.", 40, 8),
+        (true, true) => gemini_stream(&["It is 21C", " and sunny."], 40, 8),
+    }
+}
+
+fn assert_gemini_tool_turns(first: &Value, second: &Value, call_id: &str) {
+    assert_eq!(
+        first["systemInstruction"],
+        json!({"parts":[{"text":"Be brief."}]})
+    );
+    assert_eq!(
+        first["tools"],
+        json!([{"functionDeclarations":[{"name":"get_weather","description":"Current weather of a city",
+            "parameters":{"type":"OBJECT","properties":{"city":{"type":"STRING"}},"required":["city"]}}]}])
+    );
+    assert_eq!(
+        first["toolConfig"],
+        json!({"functionCallingConfig":{"mode":"ANY"}})
+    );
+    assert_eq!(
+        first["contents"],
+        json!([{"role":"user","parts":[{"text":"Weather in Oran?"}]}])
+    );
+    assert!(
+        call_id.starts_with("call_") && call_id.ends_with("__thought__c2lnMQ=="),
+        "a generated id carrying the thought signature: {call_id}"
+    );
+    assert_eq!(
+        second["contents"],
+        json!([
+            {"role":"user","parts":[{"text":"Weather in Oran?"}]},
+            {"role":"model","parts":[{"functionCall":{"name":"get_weather","args":{"city":"Oran"}},"thoughtSignature":"c2lnMQ=="}]},
+            {"role":"user","parts":[{"functionResponse":{"name":"get_weather","response":{"output":"21C, sunny"}}}]}
+        ])
+    );
+    assert!(second.get("toolConfig").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_tool_round_trip_unary_and_streamed() {
+    let up = Upstream::start(gemini_upstream).await;
+    let mut env = Env::start(&one("gemini", "/v1beta", &up)).await;
+    let unary = tool_loop(&mut env, "m", false).await;
+    let streamed = tool_loop(&mut env, "m", true).await;
+    assert_ne!(unary.id, streamed.id, "every call gets its own id");
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_gemini_tool_turns(&reqs[0].body, &reqs[1].body, &unary.id);
+    assert_gemini_tool_turns(&reqs[2].body, &reqs[3].body, &streamed.id);
+    assert!(reqs[2].path.ends_with(":streamGenerateContent?alt=sse"));
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_images_unary_and_streamed() {
+    let up = Upstream::start(|req, _| {
+        if req.path.contains("streamGenerateContent") {
+            gemini_stream(&["Two ", "cats."], 900, 3)
+        } else {
+            gemini_ok("Two cats.", 900, 3)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("gemini", "/v1beta", &up)).await;
+    for stream in [false, true] {
+        let a = ask(&mut env, image_turn("m"), stream).await.unwrap();
+        assert_eq!(a.text, "Two cats.");
+    }
+    for q in up.requests() {
+        assert_eq!(
+            q.body["contents"],
+            json!([{"role":"user","parts":[
+                {"text":"What is on them?"},
+                {"fileData":{"mimeType":"image/jpeg","fileUri":PHOTO}},
+                {"inlineData":{"mimeType":"image/png","data":"iVBORw0KGgo="}}
+            ]}])
+        );
+    }
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_structured_output_and_refusals() {
+    let up = Upstream::always(gemini_ok("{\"a\":1}", 5, 5)).await;
+    let mut env = Env::start(&one("gemini", "/v1beta", &up)).await;
+    let with_schema = |schema: Value| {
+        let mut r = chat_req("m", "hi");
+        r.response_format = Some(pb::ResponseFormat {
+            format: Some(pb::response_format::Format::JsonSchema(pb::JsonSchema {
+                name: "thing".into(),
+                description: String::new(),
+                schema_json: schema.to_string(),
+                strict: Some(true),
+            })),
+        });
+        r
+    };
+    let r = env
+        .gw
+        .client
+        .chat(authed(
+            with_schema(json!({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"],"additionalProperties":false})),
+            &env.key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(text_of(r.message.as_ref()), "{\"a\":1}");
+    let g = &up.requests()[0].body["generationConfig"];
+    assert_eq!(g["responseMimeType"], "application/json");
+    assert_eq!(
+        g["responseSchema"],
+        json!({"type":"OBJECT","properties":{"a":{"type":"INTEGER"}},"required":["a"]})
+    );
+
+    let e = env
+        .gw
+        .client
+        .chat(authed(
+            with_schema(json!({"type":"object","properties":{"a":{"oneOf":[{"type":"string"},{"type":"integer"}]}}})),
+            &env.key,
+        ))
+        .await
+        .unwrap_err();
+    let (param, message) = refused_param(&e);
+    assert_eq!(param, "response_format.json_schema.schema");
+    assert!(message.contains("oneOf"), "{message}");
+
+    let mut user = chat_req("m", "hi");
+    user.user = Some("u-1".into());
+    let e = env
+        .gw
+        .client
+        .chat(authed(user, &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_param(&e).0, "user");
+    assert_eq!(up.count(), 1, "refusals never reach the provider");
+    env.gw.stop().await;
+}
