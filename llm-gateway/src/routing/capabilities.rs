@@ -217,6 +217,7 @@ pub fn wire_carries(kind: &str, need: Need) -> bool {
         "cohere" => match need {
             Need::Temperature(t) => t <= 1.0,
             Need::TopP(p) => (0.01..=0.99).contains(&p),
+            Need::Tools | Need::Vision | Need::JsonObject | Need::JsonSchema | Need::Field => true,
             _ => false,
         },
         _ => false,

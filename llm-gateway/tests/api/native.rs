@@ -572,3 +572,183 @@ async fn gemini_structured_output_and_refusals() {
     assert_eq!(up.count(), 1, "refusals never reach the provider");
     env.gw.stop().await;
 }
+
+// --- Cohere --------------------------------------------------------------------------------
+
+fn cohere_events(events: &[Value]) -> Reply {
+    Reply::Sse {
+        events: events
+            .iter()
+            .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
+            .collect(),
+        drop_after: None,
+    }
+}
+
+/// Cohere: a tool call (with its tool plan) when the last turn is the question, text after a
+/// tool result.
+fn cohere_upstream(req: &Recorded, _: usize) -> Reply {
+    let last = req.body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .cloned()
+        .unwrap_or_default();
+    let answered = last["role"] == "tool";
+    let stream = req.body["stream"] == true;
+    let usage = json!({"billed_units":{"input_tokens":30,"output_tokens":12},"tokens":{"input_tokens":30,"output_tokens":12}});
+    match (answered, stream) {
+        (false, false) => Reply::json(
+            200,
+            json!({"id":"c1","finish_reason":"TOOL_CALL","message":{"role":"assistant",
+                "tool_plan":"I will look the weather up.",
+                "tool_calls":[{"id":"get_weather_7k2m","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Oran\"}"}}]},
+                "usage":usage}),
+        ),
+        (false, true) => cohere_events(&[
+            json!({"type":"message-start","id":"c1","delta":{"message":{"role":"assistant"}}}),
+            json!({"type":"tool-plan-delta","delta":{"message":{"tool_plan":"I will look the weather up."}}}),
+            json!({"type":"tool-call-start","index":0,"delta":{"message":{"tool_calls":{"id":"get_weather_7k2m","type":"function","function":{"name":"get_weather","arguments":""}}}}}),
+            json!({"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":"{\"city\":"}}}}}),
+            json!({"type":"tool-call-delta","index":0,"delta":{"message":{"tool_calls":{"function":{"arguments":" \"Oran\"}"}}}}}),
+            json!({"type":"tool-call-end","index":0}),
+            json!({"type":"message-end","delta":{"finish_reason":"TOOL_CALL","usage":usage}}),
+        ]),
+        (true, false) => cohere_ok("It is 21C and sunny.", 40, 8),
+        (true, true) => cohere_stream(&["It is 21C", " and sunny."], 40, 8),
+    }
+}
+
+fn assert_cohere_tool_turns(first: &Value, second: &Value, call_id: &str) {
+    assert_eq!(
+        first["tools"],
+        json!([{"type":"function","function":{"name":"get_weather","description":"Current weather of a city",
+            "parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}])
+    );
+    assert_eq!(first["tool_choice"], "REQUIRED");
+    let question = json!([
+        {"role":"system","content":"Be brief."},
+        {"role":"user","content":"Weather in Oran?"}
+    ]);
+    assert_eq!(first["messages"], question);
+    assert_eq!(call_id, "get_weather_7k2m", "Cohere's own call id is kept");
+    let mut turns = question.as_array().cloned().unwrap_or_default();
+    turns.push(
+        json!({"role":"assistant","tool_calls":[{"id":"get_weather_7k2m","type":"function",
+        "function":{"name":"get_weather","arguments":"{\"city\":\"Oran\"}"}}]}),
+    );
+    turns.push(json!({"role":"tool","tool_call_id":"get_weather_7k2m","content":"21C, sunny"}));
+    assert_eq!(second["messages"], Value::Array(turns));
+    assert!(second.get("tool_choice").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohere_tool_round_trip_unary_and_streamed() {
+    let up = Upstream::start(cohere_upstream).await;
+    let mut env = Env::start(&one("cohere", "/v2", &up)).await;
+    let unary = tool_loop(&mut env, "m", false).await;
+    let streamed = tool_loop(&mut env, "m", true).await;
+    let reqs = up.requests();
+    assert_eq!(reqs.len(), 4);
+    assert_cohere_tool_turns(&reqs[0].body, &reqs[1].body, &unary.id);
+    // The streamed arguments arrive in fragments: reassembled they are the same JSON.
+    let mut streamed_second = reqs[3].body.clone();
+    streamed_second["messages"][2]["tool_calls"][0]["function"]["arguments"] =
+        json!("{\"city\":\"Oran\"}");
+    assert_eq!(
+        reqs[3].body["messages"][2]["tool_calls"][0]["function"]["arguments"],
+        "{\"city\": \"Oran\"}",
+        "the arguments text is sent back exactly as the client holds it"
+    );
+    assert_cohere_tool_turns(&reqs[2].body, &streamed_second, &streamed.id);
+    assert_eq!(reqs[2].body["stream"], true);
+
+    // The tool plan is the text of the turn that made the call.
+    let first = ask(&mut env, tool_turn("m"), false).await.unwrap();
+    assert_eq!(first.text, "I will look the weather up.");
+    let first = ask(&mut env, tool_turn("m"), true).await.unwrap();
+    assert_eq!(first.text, "I will look the weather up.");
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohere_images_unary_and_streamed() {
+    let up = Upstream::start(|req, _| {
+        if req.body["stream"] == true {
+            cohere_stream(&["Two ", "cats."], 900, 3)
+        } else {
+            cohere_ok("Two cats.", 900, 3)
+        }
+    })
+    .await;
+    let mut env = Env::start(&one("cohere", "/v2", &up)).await;
+    for stream in [false, true] {
+        let a = ask(&mut env, image_turn("m"), stream).await.unwrap();
+        assert_eq!(a.text, "Two cats.");
+    }
+    for q in up.requests() {
+        assert_eq!(
+            q.body["messages"],
+            json!([{"role":"user","content":[
+                {"type":"text","text":"What is on them?"},
+                {"type":"image_url","image_url":{"url":PHOTO}},
+                {"type":"image_url","image_url":{"url":PNG}}
+            ]}])
+        );
+    }
+    env.gw.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cohere_structured_output_and_refusals() {
+    let up = Upstream::always(cohere_ok("{\"a\":1}", 5, 5)).await;
+    let mut env = Env::start(&one("cohere", "/v2", &up)).await;
+    let schema = json!({"type":"object","properties":{"a":{"type":"integer"}},"required":["a"]});
+    let mut r = chat_req("m", "hi");
+    r.response_format = Some(pb::ResponseFormat {
+        format: Some(pb::response_format::Format::JsonSchema(pb::JsonSchema {
+            name: "thing".into(),
+            description: String::new(),
+            schema_json: schema.to_string(),
+            strict: None,
+        })),
+    });
+    r.seed = Some(3);
+    let r = env
+        .gw
+        .client
+        .chat(authed(r, &env.key))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(text_of(r.message.as_ref()), "{\"a\":1}");
+    let q = &up.requests()[0].body;
+    assert_eq!(
+        q["response_format"],
+        json!({"type":"json_object","json_schema":schema})
+    );
+    assert_eq!(q["seed"], 3);
+
+    let mut named = tool_turn("m");
+    named.tool_choice = Some(pb::ToolChoice {
+        choice: Some(pb::tool_choice::Choice::Function("get_weather".into())),
+    });
+    let e = env
+        .gw
+        .client
+        .chat(authed(named, &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_param(&e).0, "tool_choice");
+
+    let mut several = chat_req("m", "hi");
+    several.n = Some(2);
+    let e = env
+        .gw
+        .client
+        .chat(authed(several, &env.key))
+        .await
+        .unwrap_err();
+    assert_eq!(refused_param(&e).0, "n");
+    assert_eq!(up.count(), 1, "refusals never reach the provider");
+    env.gw.stop().await;
+}
