@@ -19,9 +19,6 @@ pub const MOCK_PROVIDER: &str = "mock";
 /// The built-in catalogue.
 pub const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
 
-/// The provider name of the offline mock, which no configured provider may take.
-pub const MOCK_PROVIDER: &str = "mock";
-
 /// Wire format spoken by a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]

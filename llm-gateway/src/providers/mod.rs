@@ -9,6 +9,7 @@ pub mod anthropic;
 pub mod cohere;
 pub mod gemini;
 pub mod mock;
+pub mod native;
 pub mod openai;
 
 use std::sync::Arc;
@@ -53,6 +54,11 @@ pub enum ProviderError {
     /// The provider's API reported an error inside a 200 stream (Anthropic `error` event).
     #[error("provider error: {0}")]
     Api(String),
+    /// The provider's wire format cannot carry a field of the request (found while translating
+    /// it, before any network call): the router tries the next route, and answers
+    /// `unsupported_parameter` naming the field when no route can carry it.
+    #[error("{}", .0.message)]
+    Unsupported(native::Unsupported),
 }
 
 /// What the router does after a failed attempt.
@@ -81,7 +87,8 @@ impl ProviderError {
             },
             ProviderError::Connect(_) => FailureClass::Retry,
             ProviderError::Api(_) => FailureClass::Retry,
-            ProviderError::Timeout
+            ProviderError::Unsupported(_)
+            | ProviderError::Timeout
             | ProviderError::Malformed(_)
             | ProviderError::StreamBroken(_) => FailureClass::Fallback,
         }
@@ -104,6 +111,7 @@ impl ProviderError {
             ProviderError::Malformed(_) => ErrorKind::Malformed,
             ProviderError::StreamBroken(_) => ErrorKind::StreamBroken,
             ProviderError::Api(_) => ErrorKind::Api,
+            ProviderError::Unsupported(_) => ErrorKind::Unsupported,
         }
     }
 
@@ -122,6 +130,7 @@ pub enum ErrorKind {
     Malformed,
     StreamBroken,
     Api,
+    Unsupported,
 }
 
 impl std::fmt::Display for ErrorKind {
@@ -133,6 +142,7 @@ impl std::fmt::Display for ErrorKind {
             ErrorKind::Malformed => f.write_str("malformed"),
             ErrorKind::StreamBroken => f.write_str("stream_broken"),
             ErrorKind::Api => f.write_str("api_error"),
+            ErrorKind::Unsupported => f.write_str("unsupported"),
         }
     }
 }

@@ -150,6 +150,15 @@ impl Health {
         };
     }
 
+    /// A call acquired but never sent (the request could not be translated for this provider):
+    /// nothing learnt; a half-open circuit's trial slot is freed for the next call.
+    pub fn release_untried(&self) {
+        let mut h = self.lock();
+        if h.state == CircuitState::HalfOpen {
+            h.probe_started = None;
+        }
+    }
+
     /// The provider answered but refused the request (client error): alive, no latency sample.
     pub fn on_neutral(&self) {
         let mut h = self.lock();

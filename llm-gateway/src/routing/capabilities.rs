@@ -3,11 +3,11 @@
 //! A route carries a need when both hold:
 //! - its catalogue entry states the capability (tools, vision, json_object, json_schema,
 //!   logprobs, multiple_choices, reasoning) — the model can do it;
-//! - its provider's client can put it on the wire — today the OpenAI-family client carries
-//!   everything; the native clients (Anthropic, Gemini, Cohere) carry text conversations with
-//!   temperature (within the provider's range), top_p, stop and the output bound, and nothing
-//!   else until their translations exist; the offline mock carries what it implements (see
-//!   [`crate::providers::mock`]).
+//! - its provider's client can put it on the wire — the OpenAI-family client carries
+//!   everything; the native clients (Anthropic, Gemini, Cohere) what their translations carry
+//!   ([`wire_carries`]; a field a translation still cannot take is refused by the client itself,
+//!   naming it, and the router tries the next route); the offline mock carries what it
+//!   implements (see [`crate::providers::mock`]).
 //!
 //! A request goes only to routes carrying all its needs; when none of the model's configured
 //! routes does, the call is refused with `unsupported_parameter` naming the field: never sent
@@ -194,17 +194,30 @@ pub fn wire_carries(kind: &str, need: Need) -> bool {
             need,
             Need::Tools | Need::JsonObject | Need::Field | Need::Temperature(_) | Need::TopP(_)
         ),
-        // Anthropic's temperature range is 0..1 (it was silently capped before).
+        // Anthropic's temperature range is 0..1 (it was silently capped before). `Field`:
+        // the translation carries `user` and refuses the others by name
+        // (`ProviderError::Unsupported`: the router then tries the next route).
         "anthropic" => match need {
             Need::Temperature(t) => t <= 1.0,
-            Need::TopP(_) => true,
+            Need::TopP(_) | Need::Tools | Need::Vision | Need::JsonSchema | Need::Field => true,
             _ => false,
         },
-        "gemini" => matches!(need, Need::Temperature(_) | Need::TopP(_)),
+        "gemini" => matches!(
+            need,
+            Need::Temperature(_)
+                | Need::TopP(_)
+                | Need::Tools
+                | Need::Vision
+                | Need::JsonObject
+                | Need::JsonSchema
+                | Need::MultipleChoices
+                | Need::Field
+        ),
         // Cohere: temperature 0..1 and p 0.01..0.99 (both were silently clamped before).
         "cohere" => match need {
             Need::Temperature(t) => t <= 1.0,
             Need::TopP(p) => (0.01..=0.99).contains(&p),
+            Need::Tools | Need::Vision | Need::JsonObject | Need::JsonSchema | Need::Field => true,
             _ => false,
         },
         _ => false,

@@ -240,6 +240,9 @@ impl Router {
         let mut only_timeouts = true;
         let mut skipped_open = 0usize;
         let mut reopen_in: Option<Duration> = None;
+        // The first field a route's wire format could not carry (native providers): another
+        // route may carry it; when none did, the client is told which field.
+        let mut unsupported: Option<providers::native::Unsupported> = None;
         'routes: for route in plan {
             let p = &route.provider;
             for try_no in 0..s.max_attempts_per_provider.max(1) {
@@ -280,6 +283,15 @@ impl Router {
                             attempts,
                         });
                     }
+                    Ok(Err(ProviderError::Unsupported(u))) => {
+                        // Refused while translating, before any network call: not an attempt,
+                        // says nothing of the provider's health.
+                        attempts -= 1;
+                        p.health.release_untried();
+                        tracing::debug!(provider = %p.name, param = %u.param, "route cannot carry a field");
+                        unsupported.get_or_insert(u);
+                        continue 'routes;
+                    }
                     Ok(Err(e)) => e,
                     Err(_) => ProviderError::Timeout,
                 };
@@ -318,6 +330,14 @@ impl Router {
                     AfterFailure::NextRoute => continue 'routes,
                 }
             }
+        }
+        if errors.is_empty()
+            && let Some(u) = unsupported
+        {
+            return Err(GatewayError::Unsupported {
+                message: format!("{} (model {:?})", u.message, model.name),
+                param: u.param,
+            });
         }
         if errors.is_empty() && skipped_open > 0 {
             return Err(GatewayError::CircuitOpen {
@@ -395,7 +415,7 @@ impl Router {
 /// The request as `route` receives it. Anthropic requires an output bound: when the client set
 /// none, the route's `max_output_tokens` from the catalogue (the model's documented maximum) is
 /// sent rather than an arbitrary small default; a route without one keeps the client's request
-/// as is (its client then uses [`crate::providers::anthropic::DEFAULT_MAX_TOKENS`]).
+/// as is (its client then refuses it, naming `max_tokens`, and the next route is tried).
 fn for_route<'i>(route: &Route, input: &'i ChatInput) -> Cow<'i, ChatInput> {
     if route.provider.kind == "anthropic"
         && input.output_limit.is_none()

@@ -30,6 +30,9 @@ pub const MAX_TOP_LOGPROBS: u32 = 20;
 pub const MAX_LOGIT_BIAS: usize = 1024;
 /// `user`, message `name`, `reasoning_effort`: short identifiers.
 pub const MAX_LABEL_BYTES: usize = 256;
+/// Tool-call ids: the gateway's ids for Gemini calls carry the call's thought signature (see
+/// `providers::gemini`), which runs to a few kilobytes.
+pub const MAX_TOOL_CALL_ID_BYTES: usize = 16 * 1024;
 
 /// Top-level fields of the Chat Completions request the contract models: an `extra_json` field
 /// with one of these names is refused (it would silently override the modelled value).
@@ -264,11 +267,11 @@ fn message(m: &pb::ChatMessage, i: usize, sizes: &mut Sizes) -> Result<Message, 
         pb::Role::Developer => Turn::Developer,
         pb::Role::User => Turn::User,
         pb::Role::Tool => {
-            if m.tool_call_id.is_empty() || m.tool_call_id.len() > MAX_LABEL_BYTES {
+            if m.tool_call_id.is_empty() || m.tool_call_id.len() > MAX_TOOL_CALL_ID_BYTES {
                 return bad(
                     format!("messages[{i}].tool_call_id"),
                     format!(
-                        "messages[{i}].tool_call_id is required on tool messages (1 to {MAX_LABEL_BYTES} bytes)"
+                        "messages[{i}].tool_call_id is required on tool messages (1 to {MAX_TOOL_CALL_ID_BYTES} bytes)"
                     ),
                 );
             }
@@ -280,10 +283,10 @@ fn message(m: &pb::ChatMessage, i: usize, sizes: &mut Sizes) -> Result<Message, 
             let mut calls = Vec::with_capacity(m.tool_calls.len());
             for (j, c) in m.tool_calls.iter().enumerate() {
                 let p = format!("messages[{i}].tool_calls[{j}]");
-                if c.id.is_empty() || c.id.len() > MAX_LABEL_BYTES {
+                if c.id.is_empty() || c.id.len() > MAX_TOOL_CALL_ID_BYTES {
                     return bad(
                         format!("{p}.id"),
-                        format!("{p}.id must be 1 to {MAX_LABEL_BYTES} bytes"),
+                        format!("{p}.id must be 1 to {MAX_TOOL_CALL_ID_BYTES} bytes"),
                     );
                 }
                 if !valid_fn_name(&c.name) {

@@ -8,6 +8,7 @@ mod fidelity;
 mod grpcurl;
 mod helpers;
 mod internal_auth;
+mod native;
 mod process;
 mod providers;
 mod quotas;
