@@ -228,7 +228,7 @@ mod tests {
             "iaf_http_requests_total{route=\"/b/{x}\",method=\"GET\",status=\"200\"} 2",
             "iaf_http_requests_total{route=\"unmatched\",method=\"POST\",status=\"404\"} 1",
             "iaf_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"other\"} 1",
-            "iaf_http_request_duration_seconds_bucket{route=\"/b/{x}\",le=\"0.0005\"} 1",
+            "iaf_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/b/{x}\"} 1",
             "iaf_http_request_duration_seconds_count{route=\"/b/{x}\"} 2",
             "iaf_http_rate_limited_total 1",
             "iaf_http_in_flight 0",

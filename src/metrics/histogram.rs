@@ -50,8 +50,8 @@ impl EncodeMetric for Histogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         let mut buckets = [(0.0, 0u64); LATENCY_BUCKETS.len() + 1];
         for (i, out) in buckets.iter_mut().enumerate() {
-            // The encoder writes `f64::MAX` as `+Inf`.
-            let bound = LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::MAX);
+            // The encoder writes an infinite bound as `+Inf`.
+            let bound = LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
             *out = (bound, self.cells.buckets[i].load(Ordering::Relaxed));
         }
         // The count is the buckets' total, so that a scrape racing an observation stays

@@ -219,9 +219,9 @@ mod tests {
             "iaf_requests_total{method=\"/a.B/C\",code=\"Ok\"} 3",
             "iaf_places{code=\"LAUNCH\\\"30\"} 29",
             "# TYPE iaf_latency_seconds histogram",
-            "iaf_latency_seconds_bucket{method=\"/a.B/C\",code=\"Ok\",le=\"0.0025\"} 0",
-            "iaf_latency_seconds_bucket{method=\"/a.B/C\",code=\"Ok\",le=\"0.005\"} 1",
-            "iaf_latency_seconds_bucket{method=\"/a.B/C\",code=\"Ok\",le=\"+Inf\"} 1",
+            "iaf_latency_seconds_bucket{le=\"0.0025\",method=\"/a.B/C\",code=\"Ok\"} 0",
+            "iaf_latency_seconds_bucket{le=\"0.005\",method=\"/a.B/C\",code=\"Ok\"} 1",
+            "iaf_latency_seconds_bucket{le=\"+Inf\",method=\"/a.B/C\",code=\"Ok\"} 1",
             "iaf_latency_seconds_count{method=\"/a.B/C\",code=\"Ok\"} 1",
         ] {
             assert!(text.contains(expected), "missing {expected:?} in\n{text}");

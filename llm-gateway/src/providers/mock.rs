@@ -10,7 +10,8 @@ use super::{
     estimate_tokens,
 };
 
-/// The provider name reported for mock answers (the catalogue reserves it).
+/// The provider name reported for mock answers (reserved by the catalogue, which owns the
+/// provider names).
 pub use crate::catalog::MOCK_PROVIDER;
 
 pub struct Mock;

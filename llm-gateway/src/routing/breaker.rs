@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use iafactory::metrics::Gauge;
 
-use super::RoutingSettings;
+use super::settings::RoutingSettings;
 use crate::providers::ProviderError;
 
 /// Circuit breaker state.

@@ -7,7 +7,7 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
-use super::{Shared, millis, new_id, short, token_hold, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
@@ -100,27 +100,5 @@ impl Shared {
             attempts: served.attempts,
             created: now_millis() / 1000,
         })
-    }
-}
-
-/// Returns a token hold to the lease when a unary call is dropped before it settled.
-pub(super) struct HoldGuard {
-    /// `None` once settled by other means.
-    pub(super) shared: Option<Arc<Shared>>,
-    pub(super) key_id: String,
-    pub(super) held: u64,
-}
-
-impl Drop for HoldGuard {
-    fn drop(&mut self) {
-        let Some(shared) = self.shared.take() else {
-            return;
-        };
-        let (key_id, held) = (std::mem::take(&mut self.key_id), self.held);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                shared.quotas.settle(&key_id, held, 0, now_millis()).await;
-            });
-        }
     }
 }

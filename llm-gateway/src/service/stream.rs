@@ -10,8 +10,7 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::{Request, Status};
 
-use super::chat::HoldGuard;
-use super::{Shared, millis, new_id, short, token_hold, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
