@@ -13,7 +13,12 @@
 //!   metrics the services register, as do the alert rules;
 //! - Caddy: the Caddyfile adapts (`caddy adapt`), overwrites X-Forwarded-For, keeps /metrics
 //!   private and proxies to gateway-rest.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

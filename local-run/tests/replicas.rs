@@ -2,7 +2,12 @@
 //! llm-gateway replicas, built binaries, on one PostgreSQL, with gateway-rest balancing over
 //! them. Signups and LLM calls go through gateway-rest and land on both replicas of each service;
 //! the 30-place limit and the per-minute quota hold across replicas.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

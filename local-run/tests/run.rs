@@ -1,6 +1,11 @@
 //! The README's run command, as a user would: start it with no configuration, use the landing
 //! page, sign up, call the OpenAI-compatible API, press Ctrl-C, and check that everything stopped.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 //! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
 
 mod cache;

@@ -1,4 +1,9 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 //! Browser tests of the landing page (`/api-packages/`), issue 5.
 //!
 //! Starts the real stack in-process on random loopback ports — promo-service on a SQLite file in

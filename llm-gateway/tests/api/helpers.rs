@@ -2,7 +2,7 @@
 //! packages, the real gateway on a random loopback port with its own database (SQLite file or a
 //! fresh PostgreSQL database), local upstreams speaking the providers' wire formats, and typed
 //! gRPC helpers.
-#![allow(dead_code)]
+#![expect(dead_code, reason = "shared by several test files, each using a part")]
 
 use std::net::SocketAddr;
 use std::time::Duration;

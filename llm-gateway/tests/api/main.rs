@@ -1,7 +1,12 @@
 //! Integration tests of llm-gateway, compiled as one binary: the real gateway over gRPC on
 //! loopback, the real promo-service for keys and packages, local upstreams speaking each
 //! provider's wire format, SQLite files and PostgreSQL databases.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support outside #[test] functions: a failed step stops the test"
+)]
 
 mod crash;
 mod fidelity;

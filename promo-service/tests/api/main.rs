@@ -1,11 +1,12 @@
 //! promo-service integration suite: the real service over real gRPC on loopback, against a real
 //! SQLite file and a real PostgreSQL database. One binary, so the harness compiles once.
-#![allow(
+#![expect(
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::panic,
     clippy::print_stdout,
-    clippy::collapsible_if
+    clippy::collapsible_if,
+    reason = "test support outside #[test] functions: a failed step stops the test"
 )]
 
 mod helpers;
