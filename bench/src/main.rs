@@ -177,7 +177,7 @@ fn grpc_chat_request(model: &str) -> llm_pb::ChatRequest {
         model: model.to_owned(),
         messages: vec![llm_pb::ChatMessage {
             role: llm_pb::Role::User as i32,
-            content: "Bonjour".into(),
+            content: Some(llm_pb::chat_message::Content::Text("Bonjour".into())),
             ..Default::default()
         }],
         ..Default::default()

@@ -11,6 +11,11 @@ use std::fmt;
 
 use serde::Deserialize;
 
+/// The name of the offline mock provider, reserved: the catalogue refuses it for a configured
+/// provider. (Defined here rather than next to the mock so the catalogue does not depend on the
+/// providers, which depend on it.)
+pub const MOCK_PROVIDER: &str = "mock";
+
 /// The built-in catalogue.
 pub const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
 

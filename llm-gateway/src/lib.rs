@@ -250,7 +250,6 @@ const STORAGE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Periodic work off the request path: idle lease returns, old window pruning (usage is not
 /// here: it is written before each answer, see [`usage`]).
-
 async fn background(
     shared: Arc<Shared>,
     store: Store,
