@@ -63,10 +63,7 @@ fn check_rate(
     };
     let ip = client_ip(peer, headers, state.config.client_ip_header.as_ref());
     limiter.check(ip).map_err(|wait| {
-        state
-            .metrics
-            .rate_limited
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        state.metrics.rate_limited.inc();
         ApiError::new(
             ErrorCode::RateLimited,
             format!("Trop de requêtes, réessayez dans {wait} s."),

@@ -14,6 +14,9 @@ use serde::Deserialize;
 /// The built-in catalogue.
 pub const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
 
+/// The provider name of the offline mock, which no configured provider may take.
+pub const MOCK_PROVIDER: &str = "mock";
+
 /// Wire format spoken by a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -316,7 +319,7 @@ impl Catalog {
                     "provider name {name:?} must be 1-64 characters among a-z, 0-9, '-', '_'"
                 )));
             }
-            if name == crate::providers::mock::MOCK_PROVIDER {
+            if name == MOCK_PROVIDER {
                 return Err(CatalogError::Invalid(
                     "provider name \"mock\" is reserved for the offline mock".into(),
                 ));

@@ -11,7 +11,7 @@
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
 //! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
 //!   concurrent calls sharing one commit (group commit);
-//! - [`metrics`]: Prometheus text.
+//! - [`metrics`]: the gateway's Prometheus families (the router records into them).
 //!
 //! [`start`] runs it all on a listener and returns a handle; [`serve`] runs until a shutdown
 //! future resolves. `main.rs` only parses configuration.
@@ -36,6 +36,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::grpc;
+use iafactory::metrics::Registry;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -73,6 +74,7 @@ pub struct GatewayHandle {
     /// The address it listens on.
     pub addr: SocketAddr,
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -80,7 +82,7 @@ pub struct GatewayHandle {
 impl GatewayHandle {
     /// Prometheus text of this instance.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(&self.shared.router)
+        self.registry.render()
     }
 
     /// Waits until every usage charge made so far is written (tests, diagnostics: answers wait
@@ -126,14 +128,16 @@ pub async fn start_with_metrics(
         .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(ServeError::HttpClient)?;
-    let registry = iafactory::metrics::Registry::new();
-    let metrics = Arc::new(Metrics::new(registry.clone()));
+    // Every family is registered before the registry is shared.
+    let mut registry = Registry::new();
+    let rpc_metrics = grpc::rpc_metrics(&mut registry);
     let router = Router::new(
         &config.catalog,
         config.routing.clone(),
         http,
-        metrics.clone(),
+        &Metrics::register(&mut registry),
     );
+    let registry = Arc::new(registry);
     if router.mock.is_some() {
         tracing::warn!(
             "no provider key configured: the offline `mock` provider answers every model (answers are labelled provider=mock)"
@@ -154,7 +158,6 @@ pub async fn start_with_metrics(
         auth,
         quotas: QuotaManager::new(store.clone()),
         usage: UsageRecorder::start(store.clone()),
-        metrics,
         recent: Default::default(),
         internal: config.internal_token.clone(),
     });
@@ -198,21 +201,16 @@ pub async fn start_with_metrics(
             .routing
             .overall_timeout
             .saturating_add(Duration::from_secs(5)),
-        metrics: Some(registry.clone()),
+        metrics: Some(rpc_metrics),
         ..grpc::ServeOptions::default()
     };
     let exporter = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
-        let refresh_shared = shared.clone();
-        let refresh: iafactory::metrics::Refresh = Arc::new(move || {
-            let s = refresh_shared.clone();
-            Box::pin(async move { s.metrics.refresh(&s.router) })
-        });
         let mut stop = bg_stop_tx.subscribe();
         tokio::spawn(iafactory::metrics::serve_metrics(
             l,
             registry.clone(),
-            Some(refresh),
+            None,
             async move {
                 let _ = stop.wait_for(|v| *v).await;
             },
@@ -249,6 +247,7 @@ pub async fn start_with_metrics(
     Ok(GatewayHandle {
         addr,
         shared,
+        registry,
         stop: Some(stop_tx),
         task,
     })

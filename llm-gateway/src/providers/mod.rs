@@ -102,16 +102,47 @@ impl ProviderError {
         }
     }
 
+    /// The kind of failure, without its details (metrics label it without allocating).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProviderError::Http { status, .. } => ErrorKind::Http(*status),
+            ProviderError::Connect(_) => ErrorKind::Connect,
+            ProviderError::Timeout => ErrorKind::Timeout,
+            ProviderError::Malformed(_) => ErrorKind::Malformed,
+            ProviderError::StreamBroken(_) => ErrorKind::StreamBroken,
+            ProviderError::Api(_) => ErrorKind::Api,
+            ProviderError::Unsupported(_) => ErrorKind::Unsupported,
+        }
+    }
+
     /// A short label for status pages and metrics (`http_503`, `timeout`, ...).
     pub fn kind_label(&self) -> String {
+        self.kind().to_string()
+    }
+}
+
+/// A [`ProviderError`]'s kind; displayed as its label (`http_503`, `timeout`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Http(u16),
+    Connect,
+    Timeout,
+    Malformed,
+    StreamBroken,
+    Api,
+    Unsupported,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProviderError::Http { status, .. } => format!("http_{status}"),
-            ProviderError::Connect(_) => "connect".into(),
-            ProviderError::Timeout => "timeout".into(),
-            ProviderError::Malformed(_) => "malformed".into(),
-            ProviderError::StreamBroken(_) => "stream_broken".into(),
-            ProviderError::Api(_) => "api_error".into(),
-            ProviderError::Unsupported(_) => "unsupported".into(),
+            ErrorKind::Http(status) => write!(f, "http_{status}"),
+            ErrorKind::Connect => f.write_str("connect"),
+            ErrorKind::Timeout => f.write_str("timeout"),
+            ErrorKind::Malformed => f.write_str("malformed"),
+            ErrorKind::StreamBroken => f.write_str("stream_broken"),
+            ErrorKind::Api => f.write_str("api_error"),
+            ErrorKind::Unsupported => f.write_str("unsupported"),
         }
     }
 }

@@ -2,12 +2,15 @@
 //!
 //! A provider's circuit opens after `breaker_failure_threshold` consecutive failures, lets one
 //! trial call through after `breaker_cooldown` (half-open), and closes on its success or reopens
-//! on its failure. A client error (the provider refused the request itself) is neutral.
+//! on its failure. A client error (the provider refused the request itself) is neutral. The
+//! breaker sets its provider's `iaf_llm_circuit_state` gauge on every change of state.
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::RoutingSettings;
+use iafactory::metrics::Gauge;
+
+use super::settings::RoutingSettings;
 use crate::providers::ProviderError;
 
 /// Circuit breaker state.
@@ -47,11 +50,34 @@ struct HealthState {
 #[derive(Debug)]
 pub struct Health {
     inner: Mutex<HealthState>,
+    /// The state as a metric: 0 closed, 1 half-open, 2 open.
+    circuit: Gauge,
+}
+
+impl CircuitState {
+    /// The value of the state's gauge.
+    pub fn gauge_value(self) -> i64 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        }
+    }
 }
 
 impl Default for Health {
+    /// A breaker whose gauge is in no registry.
     fn default() -> Self {
+        Health::new(Gauge::default())
+    }
+}
+
+impl Health {
+    /// A closed breaker reporting its state to `circuit`.
+    pub fn new(circuit: Gauge) -> Self {
+        circuit.set(CircuitState::Closed.gauge_value());
         Health {
+            circuit,
             inner: Mutex::new(HealthState {
                 state: CircuitState::Closed,
                 opened_at: None,
@@ -65,9 +91,13 @@ impl Default for Health {
             }),
         }
     }
-}
 
-impl Health {
+    /// Changes the state, under the lock so the gauge follows the order of changes.
+    fn set_state(&self, h: &mut HealthState, state: CircuitState) {
+        h.state = state;
+        self.circuit.set(state.gauge_value());
+    }
+
     fn lock(&self) -> MutexGuard<'_, HealthState> {
         // A panic while holding this lock cannot leave the counters inconsistent in a way that
         // matters; keep serving.
@@ -85,7 +115,7 @@ impl Health {
                 if h.opened_at
                     .is_none_or(|t| now.duration_since(t) >= s.breaker_cooldown)
                 {
-                    h.state = CircuitState::HalfOpen;
+                    self.set_state(&mut h, CircuitState::HalfOpen);
                     h.probe_started = Some(now);
                     true
                 } else {
@@ -109,7 +139,7 @@ impl Health {
         let mut h = self.lock();
         h.requests += 1;
         h.consecutive_failures = 0;
-        h.state = CircuitState::Closed;
+        self.set_state(&mut h, CircuitState::Closed);
         h.opened_at = None;
         h.probe_started = None;
         let ms = latency.as_secs_f64() * 1000.0;
@@ -135,7 +165,7 @@ impl Health {
         h.requests += 1;
         h.consecutive_failures = 0;
         if h.state == CircuitState::HalfOpen {
-            h.state = CircuitState::Closed;
+            self.set_state(&mut h, CircuitState::Closed);
             h.opened_at = None;
             h.probe_started = None;
         }
@@ -158,7 +188,7 @@ impl Health {
                     "circuit opened after consecutive failures"
                 );
             }
-            h.state = CircuitState::Open;
+            self.set_state(&mut h, CircuitState::Open);
             h.opened_at = Some(Instant::now());
             h.probe_started = None;
         }
@@ -247,5 +277,20 @@ mod tests {
         h.on_failure(&ProviderError::Timeout, &s);
         assert_eq!(h.snapshot().state, CircuitState::Closed);
         assert!((h.snapshot().ewma_latency_ms - 100.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_gauge_follows_the_state() {
+        let s = settings(1, 40);
+        let gauge = Gauge::default();
+        let h = Health::new(gauge.clone());
+        assert_eq!(gauge.get(), 0);
+        h.on_failure(&ProviderError::Timeout, &s);
+        assert_eq!(gauge.get(), 2);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(h.try_acquire(&s));
+        assert_eq!(gauge.get(), 1);
+        h.on_success(Duration::from_millis(1), &s);
+        assert_eq!(gauge.get(), 0);
     }
 }

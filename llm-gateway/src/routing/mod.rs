@@ -23,6 +23,7 @@ pub mod breaker;
 pub mod capabilities;
 pub mod policy;
 pub mod retry;
+pub mod settings;
 pub mod table;
 
 use std::borrow::Cow;
@@ -38,7 +39,7 @@ use crate::catalog::{Catalog, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{
-    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, ProviderError,
+    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
 };
 
@@ -46,57 +47,8 @@ use crate::chat::OutputLimit;
 pub use breaker::{CircuitState, Health, HealthSnapshot};
 pub use capabilities::Requirement;
 pub use retry::AfterFailure;
+pub use settings::{RoutingSettings, deadline_after};
 pub use table::{ModelEntry, ProviderHandle, Route};
-
-/// Retry, timeout and breaker knobs.
-#[derive(Debug, Clone)]
-pub struct RoutingSettings {
-    /// Tries per provider for transient failures (1 = no retry).
-    pub max_attempts_per_provider: u32,
-    /// First backoff delay; doubles on each retry.
-    pub backoff_base: Duration,
-    /// Largest backoff delay.
-    pub backoff_max: Duration,
-    /// A provider asking to wait longer than this (`Retry-After`) is left for the next one.
-    pub max_retry_after: Duration,
-    /// Budget of one upstream attempt (for streams: until the first token).
-    pub attempt_timeout: Duration,
-    /// Budget of the whole call, retries and fallbacks included (for streams: until the first
-    /// token).
-    pub overall_timeout: Duration,
-    /// Longest silence allowed between two chunks of a committed stream.
-    pub stream_idle_timeout: Duration,
-    /// Consecutive failures that open a provider's circuit.
-    pub breaker_failure_threshold: u32,
-    /// How long an open circuit stays open before a trial call.
-    pub breaker_cooldown: Duration,
-    /// Weight of the newest sample in the latency moving average (0..1).
-    pub ewma_alpha: f64,
-}
-
-impl Default for RoutingSettings {
-    fn default() -> Self {
-        RoutingSettings {
-            max_attempts_per_provider: 2,
-            backoff_base: Duration::from_millis(200),
-            backoff_max: Duration::from_secs(2),
-            max_retry_after: Duration::from_secs(10),
-            attempt_timeout: Duration::from_secs(60),
-            overall_timeout: Duration::from_secs(120),
-            stream_idle_timeout: Duration::from_secs(60),
-            breaker_failure_threshold: 5,
-            breaker_cooldown: Duration::from_secs(30),
-            ewma_alpha: 0.2,
-        }
-    }
-}
-
-/// `now + d`, saturating far in the future instead of overflowing.
-pub fn deadline_after(d: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(d)
-        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
-}
 
 /// A successful call and where it was served.
 pub struct Served<T> {
@@ -118,7 +70,6 @@ pub struct Router {
     /// Set when no provider is configured: the offline mock serves every model.
     pub mock: Option<Arc<ProviderHandle>>,
     pub settings: RoutingSettings,
-    pub metrics: Arc<Metrics>,
 }
 
 impl Router {
@@ -127,22 +78,46 @@ impl Router {
         catalog: &Catalog,
         settings: RoutingSettings,
         http: reqwest::Client,
-        metrics: Arc<Metrics>,
+        metrics: &Metrics,
     ) -> Router {
+        let handle = |name: String,
+                      kind: &'static str,
+                      base_url: String,
+                      configured: bool,
+                      client: Arc<dyn Provider>| {
+            let series = metrics.provider(&name, configured);
+            Arc::new(ProviderHandle {
+                health: Health::new(series.circuit.clone()),
+                metrics: series,
+                name,
+                kind,
+                base_url,
+                configured,
+                client,
+            })
+        };
         let providers: Vec<Arc<ProviderHandle>> = catalog
             .providers
             .iter()
             .map(|p| {
-                Arc::new(ProviderHandle {
-                    name: p.name.clone(),
-                    kind: p.kind.as_str(),
-                    base_url: p.base_url.clone(),
-                    configured: p.configured(),
-                    client: providers::build(p, http.clone()),
-                    health: Health::default(),
-                })
+                handle(
+                    p.name.clone(),
+                    p.kind.as_str(),
+                    p.base_url.clone(),
+                    p.configured(),
+                    providers::build(p, http.clone()),
+                )
             })
             .collect();
+        let mock = catalog.nothing_configured().then(|| {
+            handle(
+                MOCK_PROVIDER.to_owned(),
+                "mock",
+                "offline".to_owned(),
+                true,
+                Arc::new(Mock),
+            )
+        });
         let by_name: HashMap<&str, Arc<ProviderHandle>> = providers
             .iter()
             .map(|p| (p.name.as_str(), p.clone()))
@@ -161,10 +136,21 @@ impl Router {
                             r.input_usd_per_mtok,
                             r.output_usd_per_mtok,
                             m.route_capabilities(r),
+                            metrics.usage(&p.metrics, &m.name),
                         ))
                     })
                 })
                 .collect();
+            let mock_route = mock.as_ref().map(|mock| {
+                Arc::new(Route::new(
+                    mock.clone(),
+                    format!("mock/{}", m.name),
+                    0.0,
+                    0.0,
+                    capabilities::MOCK_CAPABILITIES,
+                    metrics.usage(&mock.metrics, &m.name),
+                ))
+            });
             model_order.push(m.name.clone());
             models.insert(
                 m.name.clone(),
@@ -175,26 +161,16 @@ impl Router {
                     created: m.created,
                     owned_by: m.owned_by.clone(),
                     routes,
+                    mock_route,
                 }),
             );
         }
-        let mock = catalog.nothing_configured().then(|| {
-            Arc::new(ProviderHandle {
-                name: MOCK_PROVIDER.to_owned(),
-                kind: "mock",
-                base_url: "offline".to_owned(),
-                configured: true,
-                client: Arc::new(Mock),
-                health: Health::default(),
-            })
-        });
         Router {
             providers,
             models,
             model_order,
             mock,
             settings,
-            metrics,
         }
     }
 
@@ -209,14 +185,8 @@ impl Router {
 
     /// The routes to try, in order.
     pub fn plan(&self, model: &ModelEntry, policy: Option<Policy>) -> Vec<Arc<Route>> {
-        if let Some(mock) = &self.mock {
-            return vec![Arc::new(Route::new(
-                mock.clone(),
-                format!("mock/{}", model.name),
-                0.0,
-                0.0,
-                capabilities::MOCK_CAPABILITIES,
-            ))];
+        if let Some(mock) = &model.mock_route {
+            return vec![mock.clone()];
         }
         let routes: Vec<Arc<Route>> = model
             .routes
@@ -306,7 +276,7 @@ impl Router {
                     Ok(Ok(value)) => {
                         p.health.on_success(started.elapsed(), s);
                         route.observe_latency(started.elapsed(), s.ewma_alpha);
-                        self.metrics.attempt(&p.name, "ok", started.elapsed());
+                        p.metrics.success(started.elapsed());
                         return Ok(Served {
                             value,
                             route,
@@ -325,8 +295,7 @@ impl Router {
                     Ok(Err(e)) => e,
                     Err(_) => ProviderError::Timeout,
                 };
-                self.metrics
-                    .attempt(&p.name, &err.kind_label(), started.elapsed());
+                p.metrics.failure(&err);
                 let class = err.class();
                 if class == FailureClass::Client {
                     p.health.on_neutral();
@@ -462,6 +431,7 @@ fn for_route<'i>(route: &Route, input: &'i ChatInput) -> Cow<'i, ChatInput> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use iafactory::metrics::Registry;
 
     #[test]
     fn plans_follow_the_policy_and_skip_unconfigured_providers() {
@@ -492,7 +462,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         assert!(router.mock.is_none());
         let Some(m) = router.model("m") else {
@@ -525,7 +495,7 @@ routes = [
             &catalog,
             RoutingSettings::default(),
             reqwest::Client::new(),
-            Arc::new(Metrics::default()),
+            &Metrics::register(&mut Registry::new()),
         );
         for m in router.models() {
             let plan = router.plan(m, None);

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-use super::RoutingSettings;
+use super::settings::RoutingSettings;
 use crate::providers::{FailureClass, ProviderError};
 
 /// What follows a failed attempt the caller is not to blame for.

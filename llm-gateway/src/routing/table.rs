@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::breaker::Health;
 use crate::catalog::{Capabilities, ModelKind, Policy};
+use crate::metrics::{ProviderSeries, UsageSeries};
 use crate::providers::Provider;
 
 /// One provider as the router sees it.
@@ -18,6 +19,8 @@ pub struct ProviderHandle {
     pub configured: bool,
     pub client: Arc<dyn Provider>,
     pub health: Health,
+    /// Its attempt counts and latency.
+    pub metrics: ProviderSeries,
 }
 
 /// One way to serve a public model.
@@ -28,6 +31,8 @@ pub struct Route {
     pub output_usd_per_mtok: f64,
     /// What the catalogue states this route can do (see [`super::capabilities`]).
     pub capabilities: Capabilities,
+    /// Tokens and cost of the answers it served.
+    pub usage: UsageSeries,
     /// Moving average of this route's successful latency in ms (bits of an f64; 0 = unmeasured).
     /// Per route rather than per provider: one provider can be fast for a small model and slow
     /// for a large one.
@@ -41,6 +46,7 @@ impl Route {
         input_usd_per_mtok: f64,
         output_usd_per_mtok: f64,
         capabilities: Capabilities,
+        usage: UsageSeries,
     ) -> Route {
         Route {
             provider,
@@ -48,6 +54,7 @@ impl Route {
             input_usd_per_mtok,
             output_usd_per_mtok,
             capabilities,
+            usage,
             ewma_ms_bits: AtomicU64::new(0),
         }
     }
@@ -85,4 +92,6 @@ pub struct ModelEntry {
     pub owned_by: String,
     /// Every route in catalogue order, configured or not.
     pub routes: Vec<Arc<Route>>,
+    /// The route of the offline mock, when it serves every model.
+    pub mock_route: Option<Arc<Route>>,
 }

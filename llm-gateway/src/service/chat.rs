@@ -7,7 +7,8 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
-use super::{Shared, millis, new_id, short, token_hold, translate, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
@@ -43,8 +44,7 @@ impl Shared {
                 },
             )
             .await?;
-        self.metrics
-            .usage(&route.provider.name, model, prompt, completion, cost);
+        route.usage.record(prompt, completion, cost);
         Ok(cost)
     }
 
@@ -102,27 +102,5 @@ impl Shared {
             choices,
             system_fingerprint: c.system_fingerprint.unwrap_or_default(),
         })
-    }
-}
-
-/// Returns a token hold to the lease when a unary call is dropped before it settled.
-pub(super) struct HoldGuard {
-    /// `None` once settled by other means.
-    pub(super) shared: Option<Arc<Shared>>,
-    pub(super) key_id: String,
-    pub(super) held: u64,
-}
-
-impl Drop for HoldGuard {
-    fn drop(&mut self) {
-        let Some(shared) = self.shared.take() else {
-            return;
-        };
-        let (key_id, held) = (std::mem::take(&mut self.key_id), self.held);
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                shared.quotas.settle(&key_id, held, 0, now_millis()).await;
-            });
-        }
     }
 }

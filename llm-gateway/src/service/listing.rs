@@ -2,7 +2,7 @@
 
 use iafactory::proto::iafactory::llm::v1 as pb;
 
-use super::Shared;
+use super::shared::Shared;
 use super::validate::policy_to_pb;
 use crate::auth::KeyInfo;
 use crate::catalog::{Capabilities, ModelKind};

@@ -7,142 +7,39 @@
 //! - [`stream`]: streamed chat, charged in durable steps as it is delivered;
 //! - [`report`]: a key's usage this month;
 //! - [`listing`]: the model catalogue and provider status;
-//! - [`recent`]: the latency window behind the landing page's median.
+//! - [`recent`]: the latency window behind the landing page's median;
+//! - [`shared`]: what they share (the gateway's parts, admission, the quota hold).
+//!
+//! This file only maps each RPC to its handler.
 
 mod chat;
 mod listing;
 mod recent;
 mod report;
+mod shared;
 mod stream;
 mod translate;
 mod validate;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use futures::stream::BoxStream;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_server::LlmGateway;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Authenticator, KeyInfo};
-use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
-use crate::metrics::Metrics;
-use crate::providers::{ChatInput, Usage};
-use crate::quota::QuotaManager;
-use crate::routing::{ModelEntry, Route, Router};
-use crate::store::UsageKey;
-use crate::usage::UsageRecorder;
 
 pub use recent::RecentLatencies;
+pub use shared::{Shared, token_hold};
 pub use validate::{
     MAX_CONTENT_BYTES, MAX_IMAGE_BYTES, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES,
     validate,
 };
 
-/// Everything the handlers share.
-pub struct Shared {
-    pub router: Router,
-    pub auth: Authenticator,
-    pub quotas: QuotaManager,
-    pub usage: UsageRecorder,
-    pub metrics: Arc<Metrics>,
-    pub recent: RecentLatencies,
-    /// Required by `ListProviders` (provider names, base URLs, error details are operator
-    /// information); `None`: nobody may call it.
-    pub internal: Option<iafactory::secret::InternalToken>,
-}
-
 #[derive(Clone)]
 pub struct GatewayApi {
     pub shared: Arc<Shared>,
-}
-
-/// At most 128 bytes of a client-supplied name, for logs (validation refuses longer ones later).
-fn short(s: &str) -> &str {
-    let mut end = s.len().min(128);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
-}
-
-/// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
-/// (`max_tokens`, or 256 when the caller sets none).
-pub fn token_hold(input: &ChatInput) -> u64 {
-    u64::from(input.estimated_prompt_tokens())
-        + u64::from(input.max_tokens().unwrap_or(256)).saturating_mul(u64::from(input.choices()))
-}
-
-fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
-    pb::TokenUsage {
-        prompt_tokens: u.prompt_tokens,
-        completion_tokens: u.completion_tokens,
-        total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
-        estimated,
-    }
-}
-
-fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
-
-fn new_id() -> String {
-    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
-}
-
-impl Shared {
-    /// Authentication, validation, model and package checks, quota admission.
-    async fn admit(
-        &self,
-        metadata: &tonic::metadata::MetadataMap,
-        req: &pb::ChatRequest,
-    ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
-        let key = self.auth.authenticate(metadata).await?;
-        tracing::Span::current().record("key_id", key.key_id.as_str());
-        let (input, policy) = validate(req)?;
-        let model = self
-            .router
-            .model(&req.model)
-            .cloned()
-            .ok_or_else(|| GatewayError::ModelNotFound(req.model.clone()))?;
-        if !key.may_use(&model.name) {
-            return Err(GatewayError::ModelNotAllowed {
-                model: model.name.clone(),
-                package: key.package.clone(),
-            });
-        }
-        if model.kind != ModelKind::Chat {
-            return Err(GatewayError::param(
-                "model",
-                format!(
-                    "{:?} is an embedding model: use the embeddings API",
-                    model.name
-                ),
-            ));
-        }
-        let hold = token_hold(&input);
-        self.quotas.admit(&key.key_id, key.limits, hold).await?;
-        Ok((key, model, input, policy))
-    }
-
-    /// The usage row a call of `key` on `model` through `route` is charged to in `period`.
-    fn usage_key(key: &KeyInfo, model: &str, route: &Route, period: String) -> UsageKey {
-        UsageKey {
-            key_id: key.key_id.clone(),
-            period,
-            model: model.to_owned(),
-            provider: route.provider.name.clone(),
-        }
-    }
-}
-
-fn outcome<T>(r: &Result<T, GatewayError>) -> &'static str {
-    match r {
-        Ok(_) => "ok",
-        Err(e) => e.code().as_str(),
-    }
 }
 
 #[tonic::async_trait]
@@ -151,11 +48,7 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
-        let started = Instant::now();
         let r = self.shared.clone().chat(request).await;
-        self.shared
-            .metrics
-            .request("Chat", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -165,11 +58,7 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
-        let started = Instant::now();
         let r = self.shared.clone().chat_stream(request).await;
-        self.shared
-            .metrics
-            .request("ChatStream", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -214,11 +103,7 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::GetUsageRequest>,
     ) -> Result<Response<pb::UsageReport>, Status> {
-        let started = Instant::now();
         let r = self.shared.get_usage(request).await;
-        self.shared
-            .metrics
-            .request("GetUsage", outcome(&r), started.elapsed());
         r.map(Response::new).map_err(Status::from)
     }
 }

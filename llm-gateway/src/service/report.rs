@@ -4,7 +4,7 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
-use super::Shared;
+use super::shared::Shared;
 use crate::error::GatewayError;
 use crate::quota::{next_period_start_ms, period_of};
 

@@ -10,8 +10,8 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::{Request, Status};
 
-use super::chat::HoldGuard;
-use super::{Shared, millis, new_id, short, token_hold, translate, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
@@ -314,11 +314,10 @@ impl StreamTracker {
         let delta = self.delta(usage);
         // In its own task: if the client goes away while this awaits, the stream is dropped
         // here but the settlement and the charge still complete.
-        let (shared, key_id, held, model, route) = (
+        let (shared, key_id, held, route) = (
             self.shared.clone(),
             self.key.key_id.clone(),
             self.held,
-            self.model.clone(),
             self.route.clone(),
         );
         tokio::spawn(async move {
@@ -329,9 +328,7 @@ impl StreamTracker {
             if let Some((k, s)) = delta {
                 shared.usage.charge(k, s).await?;
             }
-            shared
-                .metrics
-                .usage(&route.provider.name, &model, p, c, cost);
+            route.usage.record(p, c, cost);
             Ok::<(), GatewayError>(())
         })
         .await
@@ -352,11 +349,10 @@ impl Drop for StreamTracker {
             u64::from(usage.completion_tokens),
         );
         let delta = self.delta(usage);
-        let (shared, key_id, held, model, route) = (
+        let (shared, key_id, held, route) = (
             self.shared.clone(),
             self.key.key_id.clone(),
             self.held,
-            self.model.clone(),
             self.route.clone(),
         );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -371,10 +367,7 @@ impl Drop for StreamTracker {
                     tracing::error!(error = %e, "usage of an abandoned stream not charged");
                     return;
                 }
-                let cost = route.cost_usd(p, c);
-                shared
-                    .metrics
-                    .usage(&route.provider.name, &model, p, c, cost);
+                route.usage.record(p, c, route.cost_usd(p, c));
             });
         }
     }

@@ -85,7 +85,7 @@ async fn binary_starts_without_keys_serves_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("llm_gateway_circuit_state{provider=\"mock\"} 0"),
+        metrics.contains("iaf_llm_circuit_state{provider=\"mock\"} 0"),
         "{metrics}"
     );
     assert!(

@@ -283,12 +283,13 @@ async fn streamed_answers_are_accounted_like_unary_ones() {
     assert_eq!((u.prompt_tokens, u.completion_tokens), (110, 55));
     let metrics = env.gw.handle.metrics_text();
     assert!(
-        metrics.contains("llm_gateway_requests_total{rpc=\"ChatStream\",code=\"ok\"} 1"),
+        metrics.contains(
+            "iaf_grpc_requests_total{method=\"/iafactory.llm.v1.LlmGateway/ChatStream\",code=\"Ok\"} 1"
+        ),
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains("llm_gateway_tokens_total{provider=\"p\",model=\"m\",kind=\"prompt\"} 110"),
+        metrics.contains("iaf_llm_tokens_total{provider=\"p\",model=\"m\",kind=\"prompt\"} 110"),
         "{metrics}"
     );
     env.gw.stop().await;

@@ -272,7 +272,7 @@ async fn circuit_opens_after_consecutive_failures_and_half_opens_after_cool_down
         env.gw
             .handle
             .metrics_text()
-            .contains("llm_gateway_circuit_state{provider=\"alpha\"} 0")
+            .contains("iaf_llm_circuit_state{provider=\"alpha\"} 0")
     );
     env.gw.stop().await;
 }
