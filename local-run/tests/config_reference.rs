@@ -3,12 +3,6 @@
 //! says, and `UPDATE_DOCS=1 cargo test -p iafactory-local --test config_reference` rewrites it.
 //! That docker-compose.yml gives each service only variables it reads is checked, per binary,
 //! by deploy.rs (from this file's output).
-#![expect(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "test support outside #[test] functions: a failed step stops the test"
-)]
 
 use std::fmt::Write as _;
 

@@ -4,7 +4,6 @@
 //! the 30-place limit and the per-minute quota hold across replicas.
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     reason = "test support outside #[test] functions: a failed step stops the test"
 )]

@@ -2,7 +2,6 @@
 //! page, sign up, call the OpenAI-compatible API, press Ctrl-C, and check that everything stopped.
 #![expect(
     clippy::unwrap_used,
-    clippy::expect_used,
     clippy::panic,
     reason = "test support outside #[test] functions: a failed step stops the test"
 )]

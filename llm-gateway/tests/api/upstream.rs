@@ -2,7 +2,6 @@
 //! HTTP/1.1 (keep-alive, `Content-Length` answers, chunked server-sent event streams), driven by
 //! a script and recording every request it receives, so tests assert on what a provider would
 //! actually have seen. Shared by the integration tests and the benchmark.
-#![expect(dead_code, reason = "shared by several test files, each using a part")]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
