@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod idempotency;
 pub mod live;
+pub mod notices;
 pub mod outbox;
 pub mod repo;
 pub mod secrets;
@@ -46,6 +47,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
     Migrator::with_migrations(vec![
         migration(1, "init", include_str!("../migrations/0001_init.sql")),
         migration(2, "outbox", include_str!("../migrations/0002_outbox.sql")),
+        migration(
+            3,
+            "accounts",
+            include_str!("../migrations/0003_accounts.sql"),
+        ),
     ])
 });
 
@@ -216,6 +222,16 @@ async fn serve_with_db(
     let worker =
         outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
     let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let account_jobs = tokio::spawn(
+        notices::AccountJobs {
+            db: db.clone(),
+            clock: config.clock.clone(),
+            public_url: config.mail.public_url.clone(),
+            mail_wake: Arc::clone(&mail_wake),
+            interval: config.account_jobs_interval,
+        }
+        .run(stop_rx.clone()),
+    );
     let prober = tokio::spawn(
         db.clone()
             .probe_writes(config.storage_probe_interval, stop_rx.clone()),
@@ -230,7 +246,8 @@ async fn serve_with_db(
         config.read_cache_ttl,
     )
     .with_mail(config.mail.clone(), mail_wake)
-    .with_internal_token(config.internal_token.clone());
+    .with_internal_token(config.internal_token.clone())
+    .with_clock(config.clock.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
@@ -259,6 +276,7 @@ async fn serve_with_db(
     let served = grpc::serve(listener, routes, &config.grpc, signal).await;
     poller.abort();
     janitor.abort();
+    account_jobs.abort();
     prober.abort();
     // The worker finishes the e-mail it is sending (stop is checked between batches).
     let _ = tokio::time::timeout(Duration::from_secs(10), mailer).await;

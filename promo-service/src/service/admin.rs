@@ -116,7 +116,7 @@ impl PromoApi {
     ) -> Result<pb::ListSignupsResponse> {
         let size = page_size("page_size", req.page_size)?;
         let after = parse_page_token(&req.page_token)?;
-        let (rows, total) = repo::list_signups(&self.db, after, size).await?;
+        let (rows, total) = repo::list_signups(&self.db, after, size, self.clock.now_ms()).await?;
         let next_page_token = match rows.last() {
             Some(last) if rows.len() == size as usize => {
                 page_token(last.created_at, &last.signup_id)
@@ -150,7 +150,7 @@ impl PromoApi {
         if user_id.is_empty() || user_id.len() > 64 {
             return Err(PromoError::InvalidArgument("user_id invalide".into()));
         }
-        let revoked = repo::revoke_keys(&self.db, user_id).await?;
+        let revoked = repo::revoke_keys(&self.db, user_id, self.clock.now_ms()).await?;
         tracing::info!(revoked, "api key revocation");
         Ok(pb::RevokeApiKeyResponse { revoked })
     }

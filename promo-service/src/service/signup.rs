@@ -9,7 +9,7 @@ use crate::clock;
 use crate::domain::{self, CodeName, Email};
 use crate::error::{PromoError, Refusal, Result};
 use crate::idempotency::{IdempotencyKey, IdempotentRequest};
-use crate::outbox::{MailKind, NewMail, SignupMail};
+use crate::outbox::{MailKind, MailPayload, NewMail, SignupMail};
 use crate::repo::{self, PlannedRedemption, SignupOutcome, SignupPlan};
 use crate::secrets;
 
@@ -152,7 +152,7 @@ impl PromoApi {
             kind: MailKind::CustomerConfirmation,
             recipient: plan.email.as_str().to_owned(),
             customer_id: plan.customer_id.clone(),
-            payload: payload.clone(),
+            payload: MailPayload::Signup(payload.clone()),
         }];
         if let Some(operator) = &self.mail.operator_email {
             mails.push(NewMail {
@@ -160,7 +160,7 @@ impl PromoApi {
                 kind: MailKind::OperatorNotification,
                 recipient: operator.clone(),
                 customer_id: plan.customer_id.clone(),
-                payload,
+                payload: MailPayload::Signup(payload),
             });
         }
         mails
