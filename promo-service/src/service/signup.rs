@@ -1,7 +1,6 @@
 //! `Signup`: from the request to the signup plan (prices and discount from `domain`), the
 //! e-mails it queues, the idempotent replay, and the answer.
 
-use chrono::Utc;
 use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
@@ -47,7 +46,7 @@ impl PromoApi {
             .package(&package_id)
             .await?
             .ok_or_else(|| PromoError::UnknownPackage(package_id.clone()))?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let now_ms = now.timestamp_millis();
         let promo = match &code {
             None => None,
