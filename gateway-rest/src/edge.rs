@@ -9,54 +9,14 @@ use std::time::Instant;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http::HeaderMap;
 use http::header::CONTENT_TYPE;
-use http::{HeaderMap, HeaderValue};
 use http_body_util::BodyExt;
 use iafactory::ErrorCode;
 
-use crate::AppState;
 use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
-
-/// Route template of the static files under `/api-packages/`.
-pub const STATIC_ROUTE_LABEL: &str = "/api-packages/{*path}";
-
-/// Generates request ids: a random per-process prefix and a counter (unique across replicas, and
-/// no system call per request, unlike a random UUID each time).
-pub(crate) struct RequestIds {
-    prefix: String,
-    counter: AtomicU64,
-}
-
-impl RequestIds {
-    pub(crate) fn new() -> RequestIds {
-        let prefix = uuid::Uuid::new_v4().simple().to_string();
-        RequestIds {
-            prefix: prefix.get(..16).unwrap_or(&prefix).to_owned(),
-            counter: AtomicU64::new(0),
-        }
-    }
-
-    fn next(&self) -> HeaderValue {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::try_from(format!("{}-{n:x}", self.prefix))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
-    }
-}
-
-/// A caller's `x-request-id` is kept when it is short and plain; anything else is replaced.
-fn caller_request_id(headers: &HeaderMap) -> Option<HeaderValue> {
-    let mut values = headers.get_all(&X_REQUEST_ID).iter();
-    let value = values.next()?;
-    if values.next().is_some() {
-        return None;
-    }
-    let bytes = value.as_bytes();
-    let plain = (1..=128).contains(&bytes.len())
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(b));
-    plain.then(|| value.clone())
-}
+use crate::request_id::caller_request_id;
+use crate::state::AppState;
 
 /// Decrements the in-flight gauge however the request ends (including a client going away).
 struct InFlight<'a>(&'a AtomicU64);

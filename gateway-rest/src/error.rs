@@ -3,13 +3,32 @@
 //! Every error is a [`ServiceError`] from the platform's one code table (`iafactory::error`): its
 //! stable code gives the HTTP status, so the gRPC services and this shim can never disagree. The
 //! body is `{"error":{"code","message"}}`; on the OpenAI-compatible `/v1` routes it also carries
-//! OpenAI's `type` field so the official SDKs raise the right exception class.
+//! OpenAI's `type` field so the official SDKs raise the right exception class. The body types
+//! are also the document's `Error` and `OpenAiError` schemas. [`ServeError`] is the other kind:
+//! why the gateway could not start.
 
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderName, StatusCode};
 use iafactory::{ErrorCode, ServiceError};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Why the gateway could not start. (Once serving, failures are per connection or per request:
+/// logged and answered, never fatal.)
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{name} URL {url:?} is not usable: {source}")]
+    BackendUrl {
+        name: &'static str,
+        url: String,
+        source: tonic::transport::Error,
+    },
+    #[error(
+        "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
+    )]
+    StaticDir(std::path::PathBuf),
+}
 
 /// Which error body shape a route speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,34 +140,63 @@ impl ApiError {
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
+    /// The `{"code","message"}` inside the body.
+    pub fn detail(&self) -> ErrorDetail<'_> {
+        ErrorDetail {
+            code: self.error.code.as_str(),
+            message: &self.error.message,
+        }
+    }
+
     /// The JSON body.
     pub fn body(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Body<'a> {
-            error: Inner<'a>,
-        }
-        #[derive(Serialize)]
-        struct Inner<'a> {
-            code: &'a str,
-            message: &'a str,
-            #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-            kind: Option<&'static str>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            param: Option<Option<()>>,
-        }
-        let openai = self.flavor == Flavor::OpenAi;
-        let body = Body {
-            error: Inner {
-                code: self.error.code.as_str(),
-                message: &self.error.message,
-                kind: openai.then(|| openai_type(self.error.code)),
-                param: openai.then_some(None),
-            },
+        let detail = self.detail();
+        let body = match self.flavor {
+            Flavor::Rest => serde_json::to_vec(&Error { error: detail }),
+            Flavor::OpenAi => serde_json::to_vec(&OpenAiError {
+                error: OpenAiErrorDetail {
+                    detail,
+                    kind: openai_type(self.error.code),
+                    param: None,
+                },
+            }),
         };
-        serde_json::to_vec(&body).unwrap_or_else(|_| {
+        body.unwrap_or_else(|_| {
             br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
         })
     }
+}
+
+/// The error body of `/api` and the operational routes (also its OpenAPI schema).
+#[derive(Serialize, ToSchema)]
+pub struct Error<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail<'a> {
+    /// Stable machine code (`promo_exhausted`, `invalid_email`, ...).
+    code: &'a str,
+    /// Human message (French on /api routes).
+    message: &'a str,
+}
+
+/// The error body of `/v1`: OpenAI's shape, so the official SDKs raise the right exception.
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiError<'a> {
+    error: OpenAiErrorDetail<'a>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OpenAiErrorDetail<'a> {
+    #[serde(flatten)]
+    detail: ErrorDetail<'a>,
+    /// OpenAI's error class (`invalid_request_error`, `authentication_error`, ...).
+    #[serde(rename = "type")]
+    kind: &'static str,
+    /// Always null: no error names a single parameter.
+    #[schema(schema_with = crate::schema::null)]
+    param: Option<()>,
 }
 
 /// OpenAI's error `type` for a code (the SDKs map the HTTP status to an exception class anyway).

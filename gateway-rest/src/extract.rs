@@ -1,4 +1,5 @@
-//! Reading request bodies: content-type check (415), size limit (413), JSON decoding (400).
+//! Reading requests: bodies (content-type check 415, size limit 413, JSON decoding 400), path
+//! parameters, and the bearer token.
 //!
 //! An oversized body is read and thrown away (up to [`DRAIN_CAP`]) before answering 413: a server
 //! that answers early and closes a socket with unread data makes the kernel send a reset, and the
@@ -139,6 +140,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// A path parameter; a malformed one (bad percent-encoding, not UTF-8) is a 400 in our error
+/// shape rather than axum's plain-text rejection.
+pub fn path_param(
+    param: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    param
+        .map(|axum::extract::Path(p)| p)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
+}
+
+/// The token of an `Authorization: Bearer …` header, if there is a non-empty one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

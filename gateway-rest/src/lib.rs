@@ -5,11 +5,11 @@
 //! [`serve`] runs it on a listener until a shutdown signal; `main.rs` only parses flags, so tests,
 //! the benchmark and the all-in-one run start the very same thing.
 //!
-//! Layout: [`edge`] (request ids, metrics, timeouts, shedding, JSON error bodies for everything),
-//! [`promo`] and [`openai`] (route handlers), [`ops`] (health, metrics, OpenAPI, static files),
-//! [`backend`] (one lazily connecting channel set per backend).
-
-#![recursion_limit = "512"]
+//! Layout: [`routes`] (one room per resource, each with its router and its OpenAPI operations),
+//! [`respond`] (how answers are written), [`edge`] (request ids, metrics, timeouts, shedding,
+//! JSON error bodies for everything), [`state`] (what handlers share), [`backend`] (one lazily
+//! connecting channel set per backend), [`openapi`] (what every documented operation shares).
+//! This file only assembles them.
 
 pub mod backend;
 pub mod config;
@@ -17,155 +17,88 @@ pub mod conn;
 pub mod edge;
 pub mod error;
 pub mod extract;
+pub mod health;
 pub mod live;
 pub mod metrics;
-pub mod openai;
 pub mod openapi;
-pub mod ops;
-pub mod promo;
 pub mod ratelimit;
+pub mod request_id;
+pub mod respond;
+pub mod routes;
+pub mod schema;
+pub mod state;
+pub mod static_files;
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use axum::routing::{MethodRouter, get, patch, post};
 use http::{HeaderName, Method};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use config::{AdminToken, Args, Config, ConfigError, InternalToken};
+pub use error::ServeError;
+pub use state::AppState;
 
 use crate::backend::Backend;
 use crate::metrics::Metrics;
 use crate::ratelimit::IpLimiter;
+use crate::state::Inner;
 
-/// Why the gateway could not start. (Once serving, failures are per connection or per request:
-/// logged and answered, never fatal.)
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{name} URL {url:?} is not usable: {source}")]
-    BackendUrl {
-        name: &'static str,
-        url: String,
-        source: tonic::transport::Error,
-    },
-    #[error(
-        "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
-    )]
-    StaticDir(std::path::PathBuf),
+/// The route templates as axum matches them (`{*path}` for the catch-all), with the served
+/// document: both generated once per process from [`routes::api`].
+struct Api {
+    templates: Vec<String>,
+    document: utoipa::openapi::OpenApi,
+    json: bytes::Bytes,
 }
 
-/// Everything a handler needs, shared by every connection.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-pub struct Inner {
-    pub config: Config,
-    pub promo: Backend,
-    pub llm: Backend,
-    pub metrics: Metrics,
-    pub validate_limiter: Option<IpLimiter>,
-    pub signup_limiter: Option<IpLimiter>,
-    pub auth_failures: Option<ratelimit::AuthFailures>,
-    /// Turns true on shutdown: open event streams end so the server can drain.
-    pub stop: watch::Receiver<bool>,
-    pub openapi: bytes::Bytes,
-    /// The live counters: one upstream stream per code, fanned out to viewers (and to polls of
-    /// `/remaining` when `REMAINING_CACHE` is on).
-    pub live: Arc<live::LiveCounters>,
-    pub static_files: ops::StaticFiles,
-    /// The cached verdict of `/readyz`.
-    pub readiness: ops::Readiness,
-    request_ids: edge::RequestIds,
+fn api() -> &'static Api {
+    static API: OnceLock<Api> = OnceLock::new();
+    API.get_or_init(|| {
+        let raw = routes::api().into_openapi();
+        let templates = raw.paths.paths.keys().cloned().collect();
+        let document = openapi::finish(raw);
+        let json = serde_json::to_vec(&document).unwrap_or_default().into();
+        Api {
+            templates,
+            document,
+            json,
+        }
+    })
 }
 
-impl std::ops::Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
+/// The OpenAPI document served at `/openapi.json`.
+pub fn document() -> &'static utoipa::openapi::OpenApi {
+    &api().document
+}
+
+/// Every (method, path template) the router serves through [`routes::api`], in the document's
+/// spelling, for the OpenAPI consistency test. The router and the document are built from the
+/// same definitions, so this is also the document's list; the test checks the served
+/// `/openapi.json` against it and that each entry really answers.
+pub fn served_routes() -> Vec<(Method, String)> {
+    let mut routes = Vec::new();
+    for (path, item) in &document().paths.paths {
+        for (method, op) in [
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::OPTIONS, &item.options),
+            (Method::HEAD, &item.head),
+            (Method::PATCH, &item.patch),
+            (Method::TRACE, &item.trace),
+        ] {
+            if op.is_some() {
+                routes.push((method.clone(), path.clone()));
+            }
+        }
     }
-}
-
-/// One route: method, path template (axum syntax, which is OpenAPI's) and handler.
-type Endpoint = (Method, &'static str, MethodRouter<AppState>);
-
-fn endpoints() -> Vec<Endpoint> {
-    vec![
-        (Method::GET, "/api/promo/health", get(promo::health)),
-        (Method::GET, "/api/promo/packages", get(promo::packages)),
-        (
-            Method::GET,
-            "/api/promo/{code}/remaining",
-            get(promo::remaining),
-        ),
-        (
-            Method::GET,
-            "/api/promo/{code}/remaining/stream",
-            get(promo::remaining_stream),
-        ),
-        (Method::POST, "/api/promo/validate", post(promo::validate)),
-        (Method::POST, "/api/promo/signup", post(promo::signup)),
-        (Method::GET, "/api/promo/stats", get(promo::stats)),
-        (Method::GET, "/api/promo/codes", get(promo::list_codes)),
-        (Method::POST, "/api/promo/codes", post(promo::create_code)),
-        (
-            Method::PATCH,
-            "/api/promo/codes/{code}",
-            patch(promo::update_code),
-        ),
-        (Method::GET, "/api/promo/signups", get(promo::list_signups)),
-        (
-            Method::POST,
-            "/api/promo/signups/{user_id}/revoke-key",
-            post(promo::revoke_key),
-        ),
-        (Method::GET, "/api/promo/outbox", get(promo::list_outbox)),
-        (
-            Method::POST,
-            "/api/promo/outbox/{id}/retry",
-            post(promo::retry_outbox),
-        ),
-        (
-            Method::POST,
-            "/v1/chat/completions",
-            post(openai::chat_completions),
-        ),
-        (Method::GET, "/v1/models", get(openai::models)),
-        (Method::GET, "/v1/usage", get(openai::usage)),
-        (
-            Method::GET,
-            "/api/gateway/providers",
-            get(openai::providers),
-        ),
-        (
-            Method::GET,
-            "/api/platform/status",
-            get(openai::platform_status),
-        ),
-        (Method::GET, "/livez", get(ops::livez)),
-        (Method::GET, "/readyz", get(ops::readyz)),
-        (Method::GET, "/healthz", get(ops::healthz)),
-        (Method::GET, "/metrics", get(ops::metrics)),
-        (Method::GET, "/openapi.json", get(ops::openapi)),
-    ]
-}
-
-/// Path of the landing page's static files.
-pub const STATIC_PREFIX: &str = "/api-packages/";
-
-/// Every (method, path template) served, for the OpenAPI consistency test. The static files are
-/// listed as `/api-packages/` and `/api-packages/{path}`.
-pub fn served_routes() -> Vec<(Method, &'static str)> {
-    let mut routes: Vec<(Method, &'static str)> = endpoints()
-        .into_iter()
-        .map(|(method, path, _)| (method, path))
-        .collect();
-    routes.push((Method::GET, "/api-packages/"));
-    routes.push((Method::GET, "/api-packages/{path}"));
     routes
 }
 
@@ -179,51 +112,40 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
         config.request_timeout,
     )?;
     let llm = Backend::new("llm-gateway", &config.llm_url, &config, config.chat_timeout)?;
+    let api = api();
+    // One metrics slot per route template axum reports, plus the redirect that is not documented.
     let metrics = Metrics::new(
-        served_routes()
-            .into_iter()
-            .map(|(_, path)| path)
-            .chain([edge::STATIC_ROUTE_LABEL, "/api-packages"]),
+        api.templates
+            .iter()
+            .map(String::as_str)
+            .chain(["/api-packages"]),
     );
     Ok(AppState(Arc::new(Inner {
         validate_limiter: config.validate_rate.map(IpLimiter::new),
         signup_limiter: config.signup_rate.map(IpLimiter::new),
         auth_failures: config.auth_failure_rate.map(ratelimit::AuthFailures::new),
-        openapi: openapi::document(),
+        openapi: api.json.clone(),
         live: Arc::new(live::LiveCounters::new(
             promo.stream_channel(),
             stop.clone(),
-            promo::encode_remaining,
+            routes::live::encode_remaining,
         )),
-        static_files: ops::static_files(&config)?,
-        readiness: ops::Readiness::default(),
+        static_files: static_files::static_files(&config)?,
+        readiness: health::Readiness::default(),
         config,
         promo,
         llm,
         metrics,
         stop,
-        request_ids: edge::RequestIds::new(),
+        request_ids: request_id::RequestIds::new(),
     })))
 }
 
-/// The full router: routes, static files, fallbacks and the edge layers.
+/// The full router: routes, fallbacks and the edge layers.
 pub fn router(state: AppState) -> Router {
-    let mut router: Router<AppState> = Router::new();
-    let mut grouped: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
-    for (_, path, handler) in endpoints() {
-        match grouped.iter_mut().find(|(p, _)| *p == path) {
-            Some((_, existing)) => *existing = std::mem::take(existing).merge(handler),
-            None => grouped.push((path, handler)),
-        }
-    }
-    for (path, handler) in grouped {
-        router = router.route(path, handler);
-    }
+    let (router, _) = routes::api().split_for_parts();
     let cors = cors_layer(&state.config);
     let router = router
-        .route("/api-packages", get(ops::static_redirect))
-        .route("/api-packages/", get(ops::static_file))
-        .route(edge::STATIC_ROUTE_LABEL, get(ops::static_file))
         .fallback(edge::not_found)
         // Runs after routing (so it sees the matched route template), for every route and the
         // fallback: request id, metrics, timeout, shedding, JSON bodies on every error.
@@ -391,5 +313,52 @@ async fn shrink_limiters(state: AppState, mut stop: watch::Receiver<bool>) {
         if let Some(failures) = &state.auth_failures {
             failures.shrink();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::openapi::RefOr;
+
+    /// An annotation's error type must match its status (`(status = 404, response =
+    /// inline(rest::Conflict))` would compile), and `/v1` answers in OpenAI's shape.
+    #[test]
+    fn every_error_answer_matches_its_status_and_flavor() {
+        let doc = super::document();
+        let mut seen = 0;
+        for (path, item) in &doc.paths.paths {
+            let ops = [&item.get, &item.post, &item.patch, &item.put, &item.delete];
+            for op in ops.into_iter().flatten() {
+                for (status, response) in &op.responses.responses {
+                    let code: u16 = status.parse().unwrap();
+                    if code < 400 || (path == "/readyz" && code == 503) {
+                        continue;
+                    }
+                    let RefOr::T(response) = response else {
+                        panic!("{path} {status}: a reference")
+                    };
+                    let body = serde_json::to_value(response).unwrap();
+                    let expected = serde_json::to_value(super::openapi::error_response(
+                        code,
+                        crate::error::Flavor::of_path(path),
+                    ))
+                    .unwrap();
+                    assert_eq!(body, expected, "{path} {status}");
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 50, "{seen}");
+    }
+
+    #[test]
+    fn catch_all_is_written_as_a_plain_parameter() {
+        let paths = &super::document().paths.paths;
+        assert!(paths.contains_key("/api-packages/{path}"));
+        assert!(
+            paths.keys().all(|p| !p.contains("{*")),
+            "{:?}",
+            paths.keys()
+        );
     }
 }

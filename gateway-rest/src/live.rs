@@ -169,6 +169,13 @@ impl LiveCounters {
         }
     }
 
+    /// [`Self::invalidate`] for a code as the client wrote it (empty: no code, nothing to do).
+    pub fn invalidate_code(&self, code: &str) {
+        if !code.is_empty() {
+            self.invalidate(&key(code));
+        }
+    }
+
     /// The entry of `key`, started if needed; `None` when the hub is full.
     fn entry(self: &Arc<Self>, key: String) -> Option<Arc<Entry>> {
         let now = self.now_ms();

@@ -1,9 +1,14 @@
-//! `/v1/*`: the OpenAI-compatible API over llm-gateway, plus the operator's provider status.
+//! `/v1/*`: the OpenAI-compatible API over llm-gateway.
 //!
 //! Requests and answers follow OpenAI's Chat Completions shapes closely enough for the official
 //! SDKs: `chat.completion` objects, `chat.completion.chunk` server-sent events ending with
 //! `data: [DONE]`, `{"object":"list","data":[…]}` for models, and `{"error":{…,"type"}}` errors.
 //! The customer's `Authorization: Bearer iaf_…` travels to llm-gateway as gRPC metadata.
+
+//!
+//! Each DTO's schema is derived from the type itself: a new request field or answer field is one
+//! field here (with its `#[schema(…)]` constraints when it has any), a new route one annotated
+//! handler plus its line in [`router`].
 
 use std::convert::Infallible;
 
@@ -14,22 +19,30 @@ use axum::response::sse::Event;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1 as pb;
-use pb::llm_gateway_client::LlmGatewayClient;
 use serde::{Deserialize, Serialize};
-use tonic::transport::Channel;
+use utoipa::openapi::schema::{
+    ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::AppState;
 use crate::backend::{self, Forward};
 use crate::edge::StreamSlot;
-use crate::error::ApiError;
-use crate::extract::read_json;
-use crate::promo::{json, sse};
+use crate::error::{ApiError, Flavor};
+use crate::extract::{bearer, read_json};
+use crate::openapi::openai as errors;
+use crate::respond::{json, sse};
+use crate::schema::null;
+use crate::state::AppState;
 
 type ApiResult = Result<Response, ApiError>;
 
-fn client(state: &AppState) -> LlmGatewayClient<Channel> {
-    LlmGatewayClient::new(state.llm.channel())
-        .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(StreamSchemas::openapi())
+        .routes(routes!(chat_completions))
+        .routes(routes!(models))
+        .routes(routes!(usage))
 }
 
 fn oa(e: impl Into<ApiError>) -> ApiError {
@@ -43,32 +56,43 @@ fn invalid(message: impl Into<String>) -> ApiError {
 // ---------------------------------------------------------------------------------------------
 // Request
 
-#[derive(Deserialize)]
-pub struct ChatCompletionIn {
+/// OpenAI's Chat Completions request; other OpenAI fields are accepted and ignored.
+#[derive(Deserialize, ToSchema)]
+pub struct ChatCompletionRequest {
+    #[schema(min_length = 1, max_length = 200)]
     model: String,
+    #[schema(min_items = 1, max_items = 256)]
     messages: Vec<MessageIn>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2)]
     temperature: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 1)]
     top_p: Option<f32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
     max_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
     max_completion_tokens: Option<u32>,
     #[serde(default)]
+    #[schema(schema_with = stop_schema)]
     stop: Option<Stop>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
+    #[schema(inline)]
     stream_options: Option<StreamOptions>,
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 1)]
     n: Option<u32>,
-    /// IAFactory extension: `fallback`, `lowest_latency` or `lowest_cost`.
+    /// IAFactory extension: the routing policy for this call.
     #[serde(default)]
+    #[schema(schema_with = routing_schema)]
     routing: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct StreamOptions {
     #[serde(default)]
     include_usage: Option<bool>,
@@ -81,26 +105,80 @@ enum Stop {
     Many(Vec<String>),
 }
 
-#[derive(Deserialize)]
+/// `routing`'s schema, written out because the derive cannot name an empty-string value: the
+/// field is read as a string so an unknown policy gets its own message, and `""` or `default`
+/// mean the model's own policy.
+fn routing_schema() -> Schema {
+    let values = ["fallback", "lowest_latency", "lowest_cost", "default", ""];
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            values
+                .into_iter()
+                .map(serde_json::Value::from)
+                .chain([serde_json::Value::Null]),
+        ))
+        .description(Some(
+            "IAFactory extension: the routing policy for this call.",
+        ))
+        .build()
+        .into()
+}
+
+/// [`Stop`]'s schema, written out because the derive cannot bound a variant's list: one stop
+/// sequence or up to four.
+fn stop_schema() -> Schema {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    OneOfBuilder::new()
+        .item(string())
+        .item(ArrayBuilder::new().items(string()).max_items(Some(4)))
+        .item(null())
+        .build()
+        .into()
+}
+
+#[derive(Deserialize, ToSchema)]
 struct MessageIn {
+    #[schema(inline, value_type = Role)]
     role: String,
     #[serde(default)]
+    #[schema(inline)]
     content: Option<Content>,
 }
 
-#[derive(Deserialize)]
+// The roles a message may have (documentation only: the field is read as a string so an
+// unsupported one gets its own message).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    Developer,
+    User,
+    Assistant,
+}
+
+#[derive(Deserialize, ToSchema)]
 #[serde(untagged)]
 enum Content {
     Text(String),
     Parts(Vec<Part>),
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct Part {
     #[serde(rename = "type")]
+    #[schema(inline, value_type = PartType)]
     kind: String,
     #[serde(default)]
+    #[schema(required = true)]
     text: Option<String>,
+}
+
+// Content part types (documentation only: only text parts are supported).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum PartType {
+    Text,
 }
 
 struct Translated {
@@ -109,7 +187,7 @@ struct Translated {
     include_usage: bool,
 }
 
-fn translate(input: ChatCompletionIn) -> Result<Translated, ApiError> {
+fn translate(input: ChatCompletionRequest) -> Result<Translated, ApiError> {
     if input.n.is_some_and(|n| n != 1) {
         return Err(invalid("Only n = 1 is supported."));
     }
@@ -185,17 +263,17 @@ fn translate(input: ChatCompletionIn) -> Result<Translated, ApiError> {
 // ---------------------------------------------------------------------------------------------
 // Answers
 
-#[derive(Serialize)]
-struct UsageOut {
+#[derive(Serialize, ToSchema)]
+struct TokenUsage {
     prompt_tokens: u32,
     completion_tokens: u32,
     total_tokens: u32,
 }
 
-impl From<Option<pb::TokenUsage>> for UsageOut {
+impl From<Option<pb::TokenUsage>> for TokenUsage {
     fn from(u: Option<pb::TokenUsage>) -> Self {
         let u = u.unwrap_or_default();
-        UsageOut {
+        TokenUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
@@ -203,22 +281,32 @@ impl From<Option<pb::TokenUsage>> for UsageOut {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct ChoiceMessage {
-    role: &'static str,
+    #[schema(inline)]
+    role: AssistantRole,
     content: String,
 }
 
-#[derive(Serialize)]
+/// The role of an answer.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum AssistantRole {
+    Assistant,
+}
+
+#[derive(Serialize, ToSchema)]
 struct Choice {
     index: u32,
     message: ChoiceMessage,
     finish_reason: String,
+    #[schema(schema_with = null)]
     logprobs: Option<()>,
 }
 
-/// What the platform adds to OpenAI's object (also sent as `x-iaf-*` headers).
-#[derive(Serialize)]
+/// What the platform adds to OpenAI's object: provider, upstream model, cost, latency, attempts
+/// (also sent as `x-iaf-*` headers).
+#[derive(Serialize, ToSchema)]
 struct IafInfo {
     provider: String,
     upstream_model: String,
@@ -228,16 +316,25 @@ struct IafInfo {
     usage_estimated: bool,
 }
 
-#[derive(Serialize)]
-struct Completion {
+#[derive(Serialize, ToSchema)]
+struct ChatCompletion {
     id: String,
-    object: &'static str,
+    #[schema(inline)]
+    object: CompletionObject,
     created: i64,
     model: String,
+    #[schema(value_type = Vec<Choice>, min_items = 1, max_items = 1)]
     choices: [Choice; 1],
-    usage: UsageOut,
+    usage: TokenUsage,
+    #[schema(schema_with = null)]
     system_fingerprint: Option<()>,
     iaf: IafInfo,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+enum CompletionObject {
+    #[serde(rename = "chat.completion")]
+    ChatCompletion,
 }
 
 fn set_iaf_headers(
@@ -260,7 +357,37 @@ fn set_iaf_headers(
     }
 }
 
-/// `POST /v1/chat/completions`
+/// OpenAI-compatible chat completion. With "stream": true, server-sent `chat.completion.chunk` events ending with `data: [DONE]`.
+#[utoipa::path(
+    post,
+    path = "/v1/chat/completions",
+    tag = "llm",
+    security(("apiKey" = [])),
+    request_body = ChatCompletionRequest,
+    responses(
+        (
+            status = 200,
+            description = "The completion (or its event stream).",
+            content(
+                (ChatCompletion = "application/json"),
+                (ChatCompletionEvent = "text/event-stream"),
+            ),
+            headers(
+                ("x-iaf-provider" = String, description = "Provider that served the answer."),
+                ("x-iaf-latency-ms" = i64, description = "Gateway latency in milliseconds (non-streaming)."),
+                ("x-iaf-cost-usd" = String, description = "Cost of the call in US dollars (non-streaming)."),
+            ),
+        ),
+        (status = 400, response = inline(errors::BadRequest)),
+        (status = 401, response = inline(errors::Unauthorized)),
+        (status = 403, response = inline(errors::Forbidden)),
+        (status = 404, response = inline(errors::NotFound)),
+        (status = 413, response = inline(errors::PayloadTooLarge)),
+        (status = 415, response = inline(errors::UnsupportedMediaType)),
+        (status = 429, response = inline(errors::TooManyRequests)),
+        (status = 502, response = inline(errors::BadGateway)),
+    ),
+)]
 pub async fn chat_completions(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -268,7 +395,7 @@ pub async fn chat_completions(
 ) -> ApiResult {
     // Like OpenAI: a request without credentials is a 401 whatever its body.
     require_bearer(&headers)?;
-    let input: ChatCompletionIn = read_json(&headers, body, state.config.body_limit)
+    let input: ChatCompletionRequest = read_json(&headers, body, state.config.body_limit)
         .await
         .map_err(ApiError::openai)?;
     let t = translate(input)?;
@@ -276,26 +403,26 @@ pub async fn chat_completions(
     if t.stream {
         return chat_stream(state, req, t.include_usage).await;
     }
-    let r = client(&state).chat(req).await.map_err(oa)?.into_inner();
+    let r = state.llm_client().chat(req).await.map_err(oa)?.into_inner();
     let content = r.message.map(|m| m.content).unwrap_or_default();
     let estimated = r.usage.is_some_and(|u| u.estimated);
     let mut response = json(
         StatusCode::OK,
-        &Completion {
+        &ChatCompletion {
             id: r.id,
-            object: "chat.completion",
+            object: CompletionObject::ChatCompletion,
             created: r.created,
             model: r.model,
             choices: [Choice {
                 index: 0,
                 message: ChoiceMessage {
-                    role: "assistant",
+                    role: AssistantRole::Assistant,
                     content,
                 },
                 finish_reason: r.finish_reason,
                 logprobs: None,
             }],
-            usage: UsageOut::from(r.usage),
+            usage: TokenUsage::from(r.usage),
             system_fingerprint: None,
             iaf: IafInfo {
                 provider: r.provider.clone(),
@@ -316,36 +443,64 @@ pub async fn chat_completions(
     Ok(response)
 }
 
-#[derive(Serialize)]
-struct Chunk<'a> {
+/// One event of a streamed completion.
+#[derive(Serialize, ToSchema)]
+struct ChatCompletionChunk<'a> {
     id: &'a str,
-    object: &'static str,
+    #[schema(inline)]
+    object: ChunkObject,
     created: i64,
     model: &'a str,
     choices: Vec<ChunkChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    usage: Option<UsageOut>,
+    usage: Option<TokenUsage>,
     #[serde(skip_serializing_if = "Option::is_none")]
     iaf: Option<IafInfo>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema, Clone, Copy)]
+enum ChunkObject {
+    #[serde(rename = "chat.completion.chunk")]
+    ChatCompletionChunk,
+}
+
+#[derive(Serialize, ToSchema)]
 struct ChunkChoice {
     index: u32,
     delta: Delta,
+    #[schema(required = true)]
     finish_reason: Option<String>,
+    #[schema(schema_with = null)]
     logprobs: Option<()>,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Serialize, Default, ToSchema)]
 struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
+    #[schema(inline)]
+    role: Option<AssistantRole>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<String>,
 }
 
-fn chunk_event(chunk: &Chunk<'_>) -> Event {
+/// One server-sent event of a streamed chat completion.
+// Documentation only: axum's `Event` writes it.
+#[derive(ToSchema)]
+pub struct ChatCompletionEvent {
+    pub event: Option<String>,
+    /// JSON of a `ChatCompletionChunk`, or `[DONE]` at the end of the stream.
+    pub data: String,
+    pub id: Option<String>,
+    pub retry: Option<u64>,
+}
+
+/// The chunk travels as text inside the events' `data`, where no derive can point at it: it is
+/// listed among the document's schemas so clients still see its shape.
+#[derive(OpenApi)]
+#[openapi(components(schemas(ChatCompletionChunk)))]
+struct StreamSchemas;
+
+fn chunk_event(chunk: &ChatCompletionChunk<'_>) -> Event {
     Event::default().data(serde_json::to_string(chunk).unwrap_or_else(|_| "{}".to_owned()))
 }
 
@@ -357,8 +512,9 @@ async fn chat_stream(
     req: tonic::Request<pb::ChatRequest>,
     include_usage: bool,
 ) -> ApiResult {
-    let slot = StreamSlot::acquire(&state, crate::error::Flavor::OpenAi)?;
-    let mut upstream = client(&state)
+    let slot = StreamSlot::acquire(&state, Flavor::OpenAi)?;
+    let mut upstream = state
+        .llm_client()
         .chat_stream(req)
         .await
         .map_err(oa)?
@@ -382,9 +538,9 @@ async fn chat_stream(
         let id = first.id.clone();
         let model = first.model.clone();
         // OpenAI's first chunk carries the role.
-        yield Ok::<Event, Infallible>(chunk_event(&Chunk {
-            id: &id, object: "chat.completion.chunk", created, model: &model,
-            choices: vec![ChunkChoice { index: 0, delta: Delta { role: Some("assistant"), content: Some(String::new()) }, finish_reason: None, logprobs: None }],
+        yield Ok::<Event, Infallible>(chunk_event(&ChatCompletionChunk {
+            id: &id, object: ChunkObject::ChatCompletionChunk, created, model: &model,
+            choices: vec![ChunkChoice { index: 0, delta: Delta { role: Some(AssistantRole::Assistant), content: Some(String::new()) }, finish_reason: None, logprobs: None }],
             usage: None, iaf: None,
         }));
         let mut next = Some(Ok(Some(first)));
@@ -400,8 +556,8 @@ async fn chat_stream(
                 Ok(Some(ev)) => match ev.event {
                     Some(pb::chat_stream_event::Event::Delta(d)) => {
                         if d.content.is_empty() { continue; }
-                        yield Ok(chunk_event(&Chunk {
-                            id: &id, object: "chat.completion.chunk", created, model: &model,
+                        yield Ok(chunk_event(&ChatCompletionChunk {
+                            id: &id, object: ChunkObject::ChatCompletionChunk, created, model: &model,
                             choices: vec![ChunkChoice { index: 0, delta: Delta { role: None, content: Some(d.content) }, finish_reason: None, logprobs: None }],
                             usage: None, iaf: None,
                         }));
@@ -412,15 +568,15 @@ async fn chat_stream(
                             cost_usd: end.cost_usd, latency_ms: end.latency_ms, attempts: end.attempts,
                             usage_estimated: end.usage.is_some_and(|u| u.estimated),
                         };
-                        yield Ok(chunk_event(&Chunk {
-                            id: &id, object: "chat.completion.chunk", created, model: &model,
+                        yield Ok(chunk_event(&ChatCompletionChunk {
+                            id: &id, object: ChunkObject::ChatCompletionChunk, created, model: &model,
                             choices: vec![ChunkChoice { index: 0, delta: Delta::default(), finish_reason: Some(end.finish_reason), logprobs: None }],
                             usage: None, iaf: Some(info),
                         }));
                         if include_usage {
-                            yield Ok(chunk_event(&Chunk {
-                                id: &id, object: "chat.completion.chunk", created, model: &model,
-                                choices: Vec::new(), usage: Some(UsageOut::from(end.usage)), iaf: None,
+                            yield Ok(chunk_event(&ChatCompletionChunk {
+                                id: &id, object: ChunkObject::ChatCompletionChunk, created, model: &model,
+                                choices: Vec::new(), usage: Some(TokenUsage::from(end.usage)), iaf: None,
                             }));
                         }
                         yield Ok(Event::default().data("[DONE]"));
@@ -447,8 +603,9 @@ async fn chat_stream(
     Ok(response)
 }
 
-#[derive(Serialize)]
-struct RouteOut {
+/// A provider route behind a public model name, with its prices.
+#[derive(Serialize, ToSchema)]
+struct ModelRoute {
     provider: String,
     upstream_model: String,
     input_usd_per_mtok: f64,
@@ -456,15 +613,47 @@ struct RouteOut {
     configured: bool,
 }
 
-#[derive(Serialize)]
-struct ModelOut {
+#[derive(Serialize, ToSchema)]
+struct Model {
     id: String,
-    object: &'static str,
+    #[schema(inline)]
+    object: ModelObject,
     created: i64,
     owned_by: &'static str,
     available: bool,
+    #[schema(inline, value_type = DefaultPolicy)]
     default_policy: &'static str,
-    routes: Vec<RouteOut>,
+    routes: Vec<ModelRoute>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ModelObject {
+    Model,
+}
+
+// A model's default routing policy (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum DefaultPolicy {
+    Fallback,
+    LowestLatency,
+    LowestCost,
+    Default,
+}
+
+/// Public model names, OpenAI's list format.
+#[derive(Serialize, ToSchema)]
+struct ModelList {
+    #[schema(inline)]
+    object: ListObject,
+    data: Vec<Model>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum ListObject {
+    List,
 }
 
 fn policy_name(p: i32) -> &'static str {
@@ -476,29 +665,31 @@ fn policy_name(p: i32) -> &'static str {
     }
 }
 
-/// `GET /v1/models` (OpenAI list format, with the platform's routes per model).
+/// Public model names (OpenAI list format) with the provider routes behind each.
+#[utoipa::path(
+    get,
+    path = "/v1/models",
+    tag = "llm",
+    responses((status = 200, description = "Models.", body = ModelList)),
+)]
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     let req = backend::request(pb::ListModelsRequest {}, &headers, &[]).map_err(oa)?;
-    let list = client(&state)
+    let list = state
+        .llm_client()
         .list_models(req)
         .await
         .map_err(oa)?
         .into_inner();
-    #[derive(Serialize)]
-    struct Out {
-        object: &'static str,
-        data: Vec<ModelOut>,
-    }
     Ok(json(
         StatusCode::OK,
-        &Out {
-            object: "list",
+        &ModelList {
+            object: ListObject::List,
             data: list
                 .models
                 .into_iter()
-                .map(|m| ModelOut {
+                .map(|m| Model {
                     id: m.name,
-                    object: "model",
+                    object: ModelObject::Model,
                     created: 0,
                     owned_by: "iafactory",
                     available: m.available,
@@ -506,7 +697,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
                     routes: m
                         .routes
                         .into_iter()
-                        .map(|r| RouteOut {
+                        .map(|r| ModelRoute {
                             provider: r.provider,
                             upstream_model: r.upstream_model,
                             input_usd_per_mtok: r.input_usd_per_mtok,
@@ -520,8 +711,8 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
     ))
 }
 
-#[derive(Serialize)]
-struct ModelUsageOut {
+#[derive(Serialize, ToSchema)]
+struct ModelUsage {
     model: String,
     requests: u64,
     prompt_tokens: u64,
@@ -529,9 +720,11 @@ struct ModelUsageOut {
     cost_usd: f64,
 }
 
-#[derive(Serialize)]
-struct UsageReportOut {
-    object: &'static str,
+/// The calling key's usage this month against its package quota.
+#[derive(Serialize, ToSchema)]
+struct Usage {
+    #[schema(inline)]
+    object: UsageObject,
     key_id: String,
     user_id: String,
     package: String,
@@ -545,23 +738,41 @@ struct UsageReportOut {
     tokens_remaining: u64,
     requests_per_minute: u32,
     resets_at: String,
-    models: Vec<ModelUsageOut>,
+    models: Vec<ModelUsage>,
 }
 
-/// `GET /v1/usage`: the calling key's usage this month against its package quota.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum UsageObject {
+    Usage,
+}
+
+/// The calling key's usage this month against its package quota.
+#[utoipa::path(
+    get,
+    path = "/v1/usage",
+    tag = "llm",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "Usage.", body = Usage),
+        (status = 400, response = inline(errors::BadRequest)),
+        (status = 401, response = inline(errors::Unauthorized)),
+    ),
+)]
 pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     require_bearer(&headers)?;
     let req = backend::request(pb::GetUsageRequest {}, &headers, &[Forward::Authorization])
         .map_err(oa)?;
-    let u = client(&state)
+    let u = state
+        .llm_client()
         .get_usage(req)
         .await
         .map_err(oa)?
         .into_inner();
     Ok(json(
         StatusCode::OK,
-        &UsageReportOut {
-            object: "usage",
+        &Usage {
+            object: UsageObject::Usage,
             key_id: u.key_id,
             user_id: u.user_id,
             package: u.package,
@@ -578,7 +789,7 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
             models: u
                 .models
                 .into_iter()
-                .map(|m| ModelUsageOut {
+                .map(|m| ModelUsage {
                     model: m.model,
                     requests: m.requests,
                     prompt_tokens: m.prompt_tokens,
@@ -588,74 +799,6 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
                 .collect(),
         },
     ))
-}
-
-#[derive(Serialize)]
-struct ProviderOut {
-    name: String,
-    kind: String,
-    base_url: String,
-    configured: bool,
-    circuit_state: &'static str,
-    ewma_latency_ms: f64,
-    requests: u64,
-    failures: u64,
-    consecutive_failures: u32,
-    last_error: Option<String>,
-    last_error_at_ms: Option<i64>,
-}
-
-fn circuit_name(c: i32) -> &'static str {
-    match pb::CircuitState::try_from(c) {
-        Ok(pb::CircuitState::Closed) => "closed",
-        Ok(pb::CircuitState::Open) => "open",
-        Ok(pb::CircuitState::HalfOpen) => "half_open",
-        _ => "unspecified",
-    }
-}
-
-/// `GET /api/gateway/providers` (admin): provider configuration, circuit state, latency, errors.
-pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    require_admin(&state, &headers)?;
-    let list = list_providers(&state, &headers).await?;
-    #[derive(Serialize)]
-    struct Out {
-        mock_active: bool,
-        providers: Vec<ProviderOut>,
-    }
-    Ok(json(
-        StatusCode::OK,
-        &Out {
-            mock_active: list.mock_active,
-            providers: list
-                .providers
-                .into_iter()
-                .map(|p| ProviderOut {
-                    name: p.name,
-                    kind: p.kind,
-                    base_url: p.base_url,
-                    configured: p.configured,
-                    circuit_state: circuit_name(p.circuit_state),
-                    ewma_latency_ms: p.ewma_latency_ms,
-                    requests: p.requests,
-                    failures: p.failures,
-                    consecutive_failures: p.consecutive_failures,
-                    last_error: (!p.last_error.is_empty()).then_some(p.last_error),
-                    last_error_at_ms: (p.last_error_at_ms != 0).then_some(p.last_error_at_ms),
-                })
-                .collect(),
-        },
-    ))
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 /// Refuses a call without any `Authorization: Bearer …` before decoding its body; whether the
@@ -668,90 +811,5 @@ fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
             "Missing API key: send Authorization: Bearer iaf_…",
         )
         .openai()),
-    }
-}
-
-#[derive(Serialize)]
-struct PlatformStatus {
-    providers_configured: usize,
-    median_latency_ms: Option<f64>,
-    mock_active: bool,
-}
-
-/// `GET /api/platform/status` (public): the landing page's figures — how many real providers are
-/// configured and the median latency of the last calls they answered. Aggregates only: no names, URLs or error details.
-pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let list = list_providers(&state, &headers).await?;
-    let real: Vec<&pb::ProviderStatus> = list
-        .providers
-        .iter()
-        .filter(|p| p.configured && p.kind != "mock")
-        .collect();
-    // The gateway's median over its last real-provider calls (the mock is never counted).
-    let median_latency_ms = list
-        .median_latency_ms
-        .filter(|m| m.is_finite() && list.recent_calls > 0);
-    Ok(json(
-        StatusCode::OK,
-        &PlatformStatus {
-            providers_configured: real.len(),
-            median_latency_ms,
-            mock_active: list.mock_active,
-        },
-    ))
-}
-
-/// llm-gateway's `ListProviders`, called with gateway-rest's internal token (llm-gateway answers
-/// only the platform's services). A token missing here or refused there is gateway-rest's own
-/// misconfiguration: a logged 503 for the caller, never a 401/403 that would read as theirs.
-async fn list_providers(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<pb::ListProvidersResponse, ApiError> {
-    let unavailable = || {
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "État des fournisseurs momentanément indisponible.",
-        )
-    };
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!(
-            "INTERNAL_TOKEN is not set on gateway-rest: llm-gateway's provider list cannot be read"
-        );
-        return Err(unavailable());
-    };
-    let mut req = backend::request(pb::ListProvidersRequest {}, headers, &[])?;
-    iafactory::grpc::set_bearer(&mut req, token.expose());
-    match client(state).list_providers(req).await {
-        Ok(list) => Ok(list.into_inner()),
-        Err(status) if status.code() == tonic::Code::PermissionDenied => {
-            tracing::error!(
-                message = status.message(),
-                "llm-gateway refused gateway-rest's INTERNAL_TOKEN"
-            );
-            Err(unavailable())
-        }
-        Err(status) => Err(status.into()),
-    }
-}
-
-/// The provider list is operator information: it needs gateway-rest's admin token.
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = bearer(headers) else {
-        return Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Jeton d'administration manquant (Authorization: Bearer …).",
-        ));
-    };
-    match &state.config.admin_token {
-        Some(expected) if expected.matches(token) => Ok(()),
-        Some(_) => Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Jeton d'administration invalide.",
-        )),
-        None => Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "Route d'administration désactivée : ADMIN_TOKEN n'est pas configuré sur gateway-rest.",
-        )),
     }
 }

@@ -1,0 +1,51 @@
+//! How every room writes its answers: JSON bodies, event streams, and the proto convention that
+//! an empty string means "none" (JSON `null`).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::Stream;
+use http::header::CONTENT_TYPE;
+use http::{HeaderValue, StatusCode};
+use iafactory::ErrorCode;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// Serializes `value` as the JSON answer.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match serde_json::to_vec(value) {
+        Ok(body) => {
+            let mut response = (status, body).into_response();
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            response
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot encode a response");
+            ApiError::new(ErrorCode::Internal, "Erreur interne.").into_response()
+        }
+    }
+}
+
+/// An SSE answer with keep-alive comments and proxy buffering disabled.
+pub fn sse<S>(events: S, keep_alive: Duration) -> Response
+where
+    S: Stream<Item = Result<Event, Infallible>> + Send + 'static,
+{
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(keep_alive).text("keep-alive"))
+        .into_response();
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+/// proto3 has no absent string: an empty one is answered as `null`.
+pub fn non_empty(s: String) -> Option<String> {
+    (!s.is_empty()).then_some(s)
+}

@@ -1,0 +1,30 @@
+//! The routes, one room per resource, each with its own `router()`. A room's router carries its
+//! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
+//! router and the one document.
+
+pub mod live;
+pub mod openai;
+pub mod ops;
+pub mod platform;
+pub mod promo_admin;
+pub mod promo_public;
+pub mod site;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::openapi::ApiDoc;
+use crate::state::AppState;
+
+/// Every route with its documentation (paths as axum spells them; see
+/// [`crate::openapi::finish`] for the served document).
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(promo_public::router())
+        .merge(live::router())
+        .merge(promo_admin::router())
+        .merge(openai::router())
+        .merge(platform::router())
+        .merge(ops::router())
+        .merge(site::router())
+}

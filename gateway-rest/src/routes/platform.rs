@@ -1,0 +1,205 @@
+//! The platform's provider status, from llm-gateway: the operator's detailed view
+//! (`/api/gateway/providers`, admin) and the landing page's public figures
+//! (`/api/platform/status`).
+
+use axum::extract::State;
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use iafactory::ErrorCode;
+use iafactory::proto::iafactory::llm::v1 as pb;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::backend;
+use crate::error::ApiError;
+use crate::extract::bearer;
+use crate::openapi::rest;
+use crate::respond::json;
+use crate::state::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(providers))
+        .routes(routes!(platform_status))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Providers {
+    mock_active: bool,
+    providers: Vec<Provider>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Provider {
+    name: String,
+    kind: String,
+    base_url: String,
+    configured: bool,
+    #[schema(inline)]
+    circuit_state: CircuitState,
+    ewma_latency_ms: f64,
+    requests: u64,
+    failures: u64,
+    consecutive_failures: u32,
+    last_error: Option<String>,
+    last_error_at_ms: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+    Unspecified,
+}
+
+impl From<i32> for CircuitState {
+    fn from(c: i32) -> Self {
+        match pb::CircuitState::try_from(c) {
+            Ok(pb::CircuitState::Closed) => CircuitState::Closed,
+            Ok(pb::CircuitState::Open) => CircuitState::Open,
+            Ok(pb::CircuitState::HalfOpen) => CircuitState::HalfOpen,
+            _ => CircuitState::Unspecified,
+        }
+    }
+}
+
+/// Provider status: configured, circuit state, recent latency, errors (admin).
+#[utoipa::path(
+    get,
+    path = "/api/gateway/providers",
+    tag = "admin",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "Providers.", body = Providers),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 403, response = inline(rest::Forbidden)),
+    ),
+)]
+pub async fn providers(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    require_admin(&state, &headers)?;
+    let list = list_providers(&state, &headers).await?;
+    Ok(json(
+        StatusCode::OK,
+        &Providers {
+            mock_active: list.mock_active,
+            providers: list
+                .providers
+                .into_iter()
+                .map(|p| Provider {
+                    name: p.name,
+                    kind: p.kind,
+                    base_url: p.base_url,
+                    configured: p.configured,
+                    circuit_state: CircuitState::from(p.circuit_state),
+                    ewma_latency_ms: p.ewma_latency_ms,
+                    requests: p.requests,
+                    failures: p.failures,
+                    consecutive_failures: p.consecutive_failures,
+                    last_error: (!p.last_error.is_empty()).then_some(p.last_error),
+                    last_error_at_ms: (p.last_error_at_ms != 0).then_some(p.last_error_at_ms),
+                })
+                .collect(),
+        },
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlatformStatus {
+    providers_configured: usize,
+    /// Null before any successful call.
+    #[schema(required = true)]
+    median_latency_ms: Option<f64>,
+    mock_active: bool,
+}
+
+/// Public figures for the landing page: real providers configured and their median recent latency.
+//
+// Aggregates only: no names, URLs or error details.
+#[utoipa::path(
+    get,
+    path = "/api/platform/status",
+    tag = "llm",
+    responses((status = 200, description = "Figures.", body = PlatformStatus)),
+)]
+pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let list = list_providers(&state, &headers).await?;
+    let real: Vec<&pb::ProviderStatus> = list
+        .providers
+        .iter()
+        .filter(|p| p.configured && p.kind != "mock")
+        .collect();
+    // The gateway's median over its last real-provider calls (the mock is never counted).
+    let median_latency_ms = list
+        .median_latency_ms
+        .filter(|m| m.is_finite() && list.recent_calls > 0);
+    Ok(json(
+        StatusCode::OK,
+        &PlatformStatus {
+            providers_configured: real.len(),
+            median_latency_ms,
+            mock_active: list.mock_active,
+        },
+    ))
+}
+
+/// llm-gateway's `ListProviders`, called with gateway-rest's internal token (llm-gateway answers
+/// only the platform's services). A token missing here or refused there is gateway-rest's own
+/// misconfiguration: a logged 503 for the caller, never a 401/403 that would read as theirs.
+async fn list_providers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<pb::ListProvidersResponse, ApiError> {
+    let unavailable = || {
+        ApiError::new(
+            ErrorCode::Unavailable,
+            "État des fournisseurs momentanément indisponible.",
+        )
+    };
+    let Some(token) = &state.config.internal_token else {
+        tracing::error!(
+            "INTERNAL_TOKEN is not set on gateway-rest: llm-gateway's provider list cannot be read"
+        );
+        return Err(unavailable());
+    };
+    let mut req = backend::request(pb::ListProvidersRequest {}, headers, &[])?;
+    iafactory::grpc::set_bearer(&mut req, token.expose());
+    match state.llm_client().list_providers(req).await {
+        Ok(list) => Ok(list.into_inner()),
+        Err(status) if status.code() == tonic::Code::PermissionDenied => {
+            tracing::error!(
+                message = status.message(),
+                "llm-gateway refused gateway-rest's INTERNAL_TOKEN"
+            );
+            Err(unavailable())
+        }
+        Err(status) => Err(status.into()),
+    }
+}
+
+/// The provider list is operator information: it needs gateway-rest's admin token.
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = bearer(headers) else {
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Jeton d'administration manquant (Authorization: Bearer …).",
+        ));
+    };
+    match &state.config.admin_token {
+        Some(expected) if expected.matches(token) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Jeton d'administration invalide.",
+        )),
+        None => Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "Route d'administration désactivée : ADMIN_TOKEN n'est pas configuré sur gateway-rest.",
+        )),
+    }
+}

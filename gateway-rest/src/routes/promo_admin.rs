@@ -1,0 +1,576 @@
+//! The operator's admin routes under `/api/promo`: statistics, promo codes, signups, the e-mail
+//! outbox. The caller's `Authorization` is forwarded; promo-service checks it.
+
+use std::collections::BTreeMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use http::{HeaderMap, StatusCode};
+use iafactory::ErrorCode;
+use iafactory::proto::iafactory::promo::v1 as pb;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::backend::{self, Forward};
+use crate::error::ApiError;
+use crate::extract::{bearer, path_param, read_json};
+use crate::openapi::rest;
+use crate::respond::{json, non_empty};
+use crate::state::AppState;
+
+type ApiResult = Result<Response, ApiError>;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(stats))
+        .routes(routes!(list_codes, create_code))
+        .routes(routes!(update_code))
+        .routes(routes!(list_signups))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_outbox))
+        .routes(routes!(retry_outbox))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PromoCode {
+    code: String,
+    description: String,
+    active: bool,
+    #[schema(required = true)]
+    max_redemptions: Option<u32>,
+    used: u32,
+    #[schema(required = true)]
+    remaining: Option<u32>,
+    duration_months: u32,
+    valid_from: String,
+    #[schema(required = true)]
+    valid_until: Option<String>,
+    discounts: BTreeMap<String, u32>,
+    created_at: String,
+}
+
+impl From<pb::PromoCode> for PromoCode {
+    fn from(c: pb::PromoCode) -> Self {
+        PromoCode {
+            remaining: c.max_redemptions.map(|m| m.saturating_sub(c.used)),
+            code: c.code,
+            description: c.description,
+            active: c.active,
+            max_redemptions: c.max_redemptions,
+            used: c.used,
+            duration_months: c.duration_months,
+            valid_from: c.valid_from,
+            valid_until: c.valid_until,
+            discounts: c.discounts.into_iter().collect(),
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Stats {
+    total_signups: u64,
+    launch30_used: u32,
+    launch30_remaining: u32,
+    revenue_monthly_dzd: u64,
+    breakdown: BTreeMap<String, u64>,
+    clients: Vec<String>,
+    codes: Vec<PromoCode>,
+}
+
+/// Signups, revenue, breakdown, customer e-mails and code usage (admin).
+#[utoipa::path(
+    get,
+    path = "/api/promo/stats",
+    tag = "admin",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "Statistics.", body = Stats),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let req = backend::request(pb::GetStatsRequest {}, &headers, &[Forward::Authorization])?;
+    let s = state.promo_client().get_stats(req).await?.into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &Stats {
+            total_signups: s.total_signups,
+            launch30_used: s.launch30_used,
+            launch30_remaining: s.launch30_remaining,
+            revenue_monthly_dzd: s.revenue_monthly_dzd,
+            breakdown: s.breakdown.into_iter().collect(),
+            clients: s.clients,
+            codes: s.codes.into_iter().map(PromoCode::from).collect(),
+        },
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Codes {
+    codes: Vec<PromoCode>,
+}
+
+/// Every promo code with its usage (admin).
+#[utoipa::path(
+    get,
+    path = "/api/promo/codes",
+    tag = "admin",
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "Codes.", body = Codes),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let req = backend::request(pb::ListCodesRequest {}, &headers, &[Forward::Authorization])?;
+    let list = state.promo_client().list_codes(req).await?.into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &Codes {
+            codes: list.codes.into_iter().map(PromoCode::from).collect(),
+        },
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCodeRequest {
+    #[schema(pattern = "^[A-Za-z0-9_-]{3,32}$")]
+    code: String,
+    #[serde(default)]
+    #[schema(max_length = 500)]
+    description: Option<String>,
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 1000000)]
+    max_redemptions: Option<u32>,
+    #[schema(minimum = 1, maximum = 120)]
+    duration_months: u32,
+    /// RFC 3339; empty or absent: now.
+    #[serde(default)]
+    valid_from: Option<String>,
+    /// RFC 3339; empty or absent: never.
+    #[serde(default)]
+    valid_until: Option<String>,
+    discounts: BTreeMap<String, u32>,
+}
+
+/// Creates a promo code (admin).
+#[utoipa::path(
+    post,
+    path = "/api/promo/codes",
+    tag = "admin",
+    security(("adminToken" = [])),
+    request_body = CreateCodeRequest,
+    responses(
+        (status = 201, description = "Created.", body = PromoCode),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 409, response = inline(rest::Conflict)),
+        (status = 413, response = inline(rest::PayloadTooLarge)),
+        (status = 415, response = inline(rest::UnsupportedMediaType)),
+    ),
+)]
+pub async fn create_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    // The token is checked before the body is even decoded: an anonymous caller learns nothing
+    // about the expected shape. promo-service checks it again (it is the authority).
+    require_bearer(&headers)?;
+    let input: CreateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let req = backend::request(
+        pb::CreateCodeRequest {
+            code: input.code,
+            description: input.description.unwrap_or_default(),
+            max_redemptions: input.max_redemptions,
+            duration_months: input.duration_months,
+            valid_from: input.valid_from.unwrap_or_default(),
+            valid_until: input.valid_until.unwrap_or_default(),
+            discounts: input.discounts.into_iter().collect(),
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let c = state.promo_client().create_code(req).await?.into_inner();
+    Ok(json(StatusCode::CREATED, &PromoCode::from(c)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCodeRequest {
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    max_redemptions: Option<u32>,
+    #[serde(default)]
+    unlimited: Option<bool>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    valid_from: Option<String>,
+    /// Empty string removes the end date.
+    #[serde(default)]
+    valid_until: Option<String>,
+    #[serde(default)]
+    discounts: Option<BTreeMap<String, u32>>,
+    #[serde(default)]
+    duration_months: Option<u32>,
+}
+
+/// Changes a promo code: activate/deactivate, limit, dates, discounts (admin).
+#[utoipa::path(
+    patch,
+    path = "/api/promo/codes/{code}",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("code" = String, Path, description = "Promo code, any case (`launch30` = `LAUNCH30`).")),
+    request_body = UpdateCodeRequest,
+    responses(
+        (status = 200, description = "Updated.", body = PromoCode),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+        (status = 409, response = inline(rest::Conflict)),
+        (status = 413, response = inline(rest::PayloadTooLarge)),
+        (status = 415, response = inline(rest::UnsupportedMediaType)),
+    ),
+)]
+pub async fn update_code(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    code: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Body,
+) -> ApiResult {
+    let code = path_param(code)?;
+    require_bearer(&headers)?;
+    let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let req = backend::request(
+        pb::UpdateCodeRequest {
+            code,
+            active: input.active,
+            max_redemptions: input.max_redemptions,
+            unlimited: input.unlimited,
+            description: input.description,
+            valid_from: input.valid_from,
+            valid_until: input.valid_until,
+            discounts: input.discounts.unwrap_or_default().into_iter().collect(),
+            duration_months: input.duration_months,
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let c = state.promo_client().update_code(req).await?.into_inner();
+    state.live.invalidate_code(&c.code);
+    Ok(json(StatusCode::OK, &PromoCode::from(c)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SignupsQuery {
+    /// 1 to 500; 0 or absent: 50.
+    #[serde(default)]
+    #[param(minimum = 0, maximum = 500)]
+    page_size: Option<u32>,
+    /// next_page_token of the previous page.
+    #[serde(default)]
+    page_token: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Signups {
+    signups: Vec<Signup>,
+    #[schema(required = true)]
+    next_page_token: Option<String>,
+    total: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Signup {
+    user_id: String,
+    email: String,
+    package: String,
+    base_price_dzd: u64,
+    price_dzd: u64,
+    discount_percent: u32,
+    #[schema(required = true)]
+    promo_code: Option<String>,
+    #[schema(required = true)]
+    discount_ends_at: Option<String>,
+    created_at: String,
+    api_key_prefix: String,
+    api_key_revoked: bool,
+}
+
+/// Signups, newest first, paginated (admin). Never shows API keys.
+#[utoipa::path(
+    get,
+    path = "/api/promo/signups",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(SignupsQuery),
+    responses(
+        (status = 200, description = "A page of signups.", body = Signups),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn list_signups(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<SignupsQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let req = backend::request(
+        pb::ListSignupsRequest {
+            page_size: q.page_size.unwrap_or(0),
+            page_token: q.page_token.unwrap_or_default(),
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let list = state.promo_client().list_signups(req).await?.into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &Signups {
+            signups: list
+                .signups
+                .into_iter()
+                .map(|s| Signup {
+                    user_id: s.user_id,
+                    email: s.email,
+                    package: s.package,
+                    base_price_dzd: s.base_price_dzd,
+                    price_dzd: s.price_dzd,
+                    discount_percent: s.discount_percent,
+                    promo_code: non_empty(s.promo_code),
+                    discount_ends_at: non_empty(s.discount_ends_at),
+                    created_at: s.created_at,
+                    api_key_prefix: s.api_key_prefix,
+                    api_key_revoked: s.api_key_revoked,
+                })
+                .collect(),
+            next_page_token: non_empty(list.next_page_token),
+            total: list.total,
+        },
+    ))
+}
+
+/// `revoked` is false when the key was already revoked.
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    revoked: bool,
+}
+
+/// Revokes a customer's API key (admin).
+#[utoipa::path(
+    post,
+    path = "/api/promo/signups/{user_id}/revoke-key",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("user_id" = String, Path, description = "Customer id (`usr_…`).")),
+    responses(
+        (status = 200, description = "revoked is false when the key was already revoked.", body = Revoked),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+    ),
+)]
+pub async fn revoke_key(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult {
+    let user_id = path_param(user_id)?;
+    let req = backend::request(
+        pb::RevokeApiKeyRequest { user_id },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let r = state.promo_client().revoke_api_key(req).await?.into_inner();
+    Ok(json(StatusCode::OK, &Revoked { revoked: r.revoked }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OutboxQuery {
+    /// pending, sent or dead; absent: all.
+    #[serde(default)]
+    #[param(inline, value_type = Option<OutboxStatusFilter>)]
+    status: Option<String>,
+    /// 1 to 500; 0 or absent: 50.
+    #[serde(default)]
+    #[param(minimum = 0, maximum = 500)]
+    limit: Option<u32>,
+}
+
+// The states a list can be filtered on (documentation only: the parameter is read as a string
+// so a wrong one gets its own message).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum OutboxStatusFilter {
+    Pending,
+    Sent,
+    Dead,
+}
+
+/// An e-mail's delivery state (`unknown` only if promo-service answers a state this gateway
+/// does not know).
+#[derive(Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum OutboxStatus {
+    Pending,
+    Sent,
+    Dead,
+    Unknown,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxMessages {
+    messages: Vec<OutboxMessage>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OutboxMessage {
+    id: String,
+    #[schema(inline, value_type = OutboxKind)]
+    kind: String,
+    recipient: String,
+    #[schema(inline)]
+    status: OutboxStatus,
+    attempts: u32,
+    #[schema(required = true)]
+    last_error: Option<String>,
+    created_at: String,
+    #[schema(required = true)]
+    next_attempt_at: Option<String>,
+    #[schema(required = true)]
+    sent_at: Option<String>,
+    user_id: String,
+}
+
+// The kinds of e-mail promo-service sends (documentation only: the field is its string).
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum OutboxKind {
+    CustomerConfirmation,
+    OperatorNotification,
+}
+
+fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {
+    let status = match m.status() {
+        pb::OutboxStatus::Pending => OutboxStatus::Pending,
+        pb::OutboxStatus::Sent => OutboxStatus::Sent,
+        pb::OutboxStatus::Dead => OutboxStatus::Dead,
+        pb::OutboxStatus::Unspecified => OutboxStatus::Unknown,
+    };
+    OutboxMessage {
+        id: m.id,
+        kind: m.kind,
+        recipient: m.recipient,
+        status,
+        attempts: m.attempts,
+        last_error: non_empty(m.last_error),
+        created_at: m.created_at,
+        next_attempt_at: non_empty(m.next_attempt_at),
+        sent_at: non_empty(m.sent_at),
+        user_id: m.user_id,
+    }
+}
+
+/// Signup e-mails of the transactional outbox and their delivery state, newest first (admin).
+#[utoipa::path(
+    get,
+    path = "/api/promo/outbox",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(OutboxQuery),
+    responses(
+        (status = 200, description = "E-mails.", body = OutboxMessages),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult {
+    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let status = match q.status.as_deref() {
+        None | Some("") => pb::OutboxStatus::Unspecified,
+        Some("pending") => pb::OutboxStatus::Pending,
+        Some("sent") => pb::OutboxStatus::Sent,
+        Some("dead") => pb::OutboxStatus::Dead,
+        Some(_) => {
+            return Err(ApiError::new(
+                ErrorCode::InvalidArgument,
+                "status vaut pending, sent ou dead.",
+            ));
+        }
+    };
+    let req = backend::request(
+        pb::ListOutboxRequest {
+            status: status.into(),
+            limit: q.limit.unwrap_or(0),
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let list = state.promo_client().list_outbox(req).await?.into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &OutboxMessages {
+            messages: list.messages.into_iter().map(outbox_message).collect(),
+        },
+    ))
+}
+
+/// Re-queues a dead e-mail for immediate delivery with a fresh attempt budget (admin).
+#[utoipa::path(
+    post,
+    path = "/api/promo/outbox/{id}/retry",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("id" = String, Path, description = "E-mail id (`msg_…`).")),
+    responses(
+        (status = 200, description = "Re-queued.", body = OutboxMessage),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+        (status = 409, response = inline(rest::Conflict)),
+    ),
+)]
+pub async fn retry_outbox(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+) -> ApiResult {
+    let id = path_param(id)?;
+    let req = backend::request(
+        pb::RetryOutboxRequest { id },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let m = state.promo_client().retry_outbox(req).await?.into_inner();
+    Ok(json(StatusCode::OK, &outbox_message(m)))
+}
+
+/// Refuses a request without any `Authorization: Bearer …` before reading its body. Whether the
+/// token is the right one is promo-service's decision.
+fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
+    match bearer(headers) {
+        Some(_) => Ok(()),
+        None => Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "Jeton d'administration manquant (Authorization: Bearer …).",
+        )),
+    }
+}

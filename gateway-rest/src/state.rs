@@ -1,0 +1,89 @@
+//! What every handler shares: configuration, the backends, limiters, metrics, caches.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http::HeaderMap;
+use iafactory::ErrorCode;
+use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
+use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
+use tokio::sync::watch;
+use tonic::transport::Channel;
+
+use crate::backend::Backend;
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::health::Readiness;
+use crate::live::LiveCounters;
+use crate::metrics::Metrics;
+use crate::ratelimit::{AuthFailures, IpLimiter, client_ip};
+use crate::request_id::RequestIds;
+use crate::static_files::StaticFiles;
+
+/// Everything a handler needs, shared by every connection.
+#[derive(Clone)]
+pub struct AppState(pub(crate) Arc<Inner>);
+
+pub struct Inner {
+    pub config: Config,
+    pub promo: Backend,
+    pub llm: Backend,
+    pub metrics: Metrics,
+    pub validate_limiter: Option<IpLimiter>,
+    pub signup_limiter: Option<IpLimiter>,
+    pub auth_failures: Option<AuthFailures>,
+    /// Turns true on shutdown: open event streams end so the server can drain.
+    pub stop: watch::Receiver<bool>,
+    /// `/openapi.json`, serialized once.
+    pub openapi: bytes::Bytes,
+    /// The live counters: one upstream stream per code, fanned out to viewers (and to polls of
+    /// `/remaining` when `REMAINING_CACHE` is on).
+    pub live: Arc<LiveCounters>,
+    pub static_files: StaticFiles,
+    /// The cached verdict of `/readyz`.
+    pub readiness: Readiness,
+    pub(crate) request_ids: RequestIds,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn promo_client(&self) -> PromoServiceClient<Channel> {
+        PromoServiceClient::new(self.promo.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn llm_client(&self) -> LlmGatewayClient<Channel> {
+        LlmGatewayClient::new(self.llm.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// Charges one request to the client's budget in `limiter` (none: unlimited); past it, a
+    /// 429 with the wait in Retry-After.
+    pub fn check_rate(
+        &self,
+        limiter: Option<&IpLimiter>,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
+        let ip = client_ip(peer, headers, self.config.client_ip_header.as_ref());
+        limiter.check(ip).map_err(|wait| {
+            self.metrics
+                .rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            ApiError::new(
+                ErrorCode::RateLimited,
+                format!("Trop de requêtes, réessayez dans {wait} s."),
+            )
+            .with_retry_after(wait.max(1))
+        })
+    }
+}
