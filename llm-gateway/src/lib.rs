@@ -19,6 +19,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod error;
+pub mod keys_usage;
 pub mod metrics;
 pub mod providers;
 pub mod quota;

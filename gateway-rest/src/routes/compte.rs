@@ -51,6 +51,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(request_link))
         .routes(routes!(open_session, close_session))
         .routes(routes!(get_account))
+        .routes(routes!(usage))
         .routes(routes!(list_keys, create_key))
         .routes(routes!(revoke_key))
         .routes(routes!(rotate_key))
@@ -429,6 +430,118 @@ pub async fn get_account(State(state): State<AppState>, headers: HeaderMap) -> A
     ok(&account(
         state.promo_client().get_account(req).await?.into_inner(),
     ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ModelUsage {
+    model: String,
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KeyUsage {
+    id: String,
+    prefix: String,
+    name: String,
+    requests: u64,
+    total_tokens: u64,
+    /// RFC 3339 instant of the key's last charged call; null if never used.
+    last_used_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    /// Calendar month counted, UTC (`2026-11`).
+    period: String,
+    /// When the monthly token quota resets (first day of next month, 00:00 UTC).
+    resets_at: String,
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+    /// The package's monthly tokens.
+    tokens_per_month: u64,
+    tokens_remaining: u64,
+    models: Vec<ModelUsage>,
+    keys: Vec<KeyUsage>,
+}
+
+/// This month's usage of the account's keys (from llm-gateway), against the package's quota.
+//
+// The customer's keys come from promo-service in the session (so only the caller's own keys are
+// ever asked about); llm-gateway answers for them on gateway-rest's internal token.
+#[utoipa::path(
+    get,
+    path = "/api/compte/consommation",
+    tag = "compte",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Usage this month.", body = Usage),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let mut promo = state.promo_client();
+    let account = promo
+        .get_account(in_session(pb::GetAccountRequest {}, &headers, false)?)
+        .await?
+        .into_inner();
+    let keys = promo
+        .list_keys(in_session(pb::ListKeysRequest {}, &headers, false)?)
+        .await?
+        .into_inner()
+        .keys;
+    let Some(token) = &state.config.internal_token else {
+        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: usage cannot be read");
+        return Err(ApiError::new(
+            ErrorCode::Unavailable,
+            "Consommation momentanément indisponible.",
+        ));
+    };
+    let mut req = backend::request(
+        iafactory::proto::iafactory::llm::v1::GetKeysUsageRequest {
+            key_ids: keys.iter().map(|k| k.id.clone()).collect(),
+        },
+        &headers,
+        &[],
+    )?;
+    iafactory::grpc::set_bearer(&mut req, token.expose());
+    let u = state.llm_client().get_keys_usage(req).await?.into_inner();
+    let quota = account.package.map_or(0, |p| p.tokens_per_month);
+    ok(&Usage {
+        period: u.period,
+        resets_at: u.resets_at,
+        requests: u.requests,
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.total_tokens,
+        tokens_per_month: quota,
+        tokens_remaining: quota.saturating_sub(u.total_tokens),
+        models: u
+            .models
+            .into_iter()
+            .map(|m| ModelUsage {
+                model: m.model,
+                requests: m.requests,
+                prompt_tokens: m.prompt_tokens,
+                completion_tokens: m.completion_tokens,
+            })
+            .collect(),
+        keys: keys
+            .into_iter()
+            .zip(u.keys)
+            .map(|(k, used)| KeyUsage {
+                id: k.id,
+                prefix: k.prefix,
+                name: k.name,
+                requests: used.requests,
+                total_tokens: used.total_tokens,
+                last_used_at: non_empty(used.last_used_at),
+            })
+            .collect(),
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -371,3 +371,89 @@ async fn pages_and_link_limits() {
     a.assert_error(429, "rate_limited");
     assert!(a.header("retry-after").is_some());
 }
+
+/// With llm-gateway: usage of a few calls on the dashboard, a key created in the account works,
+/// and once revoked it gets 401 from `/v1/chat/completions` within the documented cache window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn usage_and_keys_with_llm_gateway() {
+    use crate::llm::{LlmStack, MODEL};
+    let s = LlmStack::spawn().await;
+    let stack = &s.stack;
+    let signup = stack.signup("conso@exemple.dz", "starter", "").await;
+    let first_key = signup.body["api_key"].as_str().unwrap().to_owned();
+    let body = json!({"model": MODEL, "messages": [{"role": "user", "content": "Salut"}]});
+    for _ in 0..3 {
+        let r = s.chat(&first_key, body.clone()).await;
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let (me, _) = sign_in(stack, "conso@exemple.dz", None, false).await;
+    let u = call(
+        stack,
+        Method::GET,
+        "/api/compte/consommation",
+        Some(&me),
+        false,
+        None,
+    )
+    .await;
+    assert_eq!(u.status, StatusCode::OK, "{u:?}");
+    assert_eq!(u.body["requests"], 3, "{u:?}");
+    assert!(u.body["total_tokens"].as_u64().unwrap() > 0);
+    assert_eq!(u.body["tokens_per_month"], 1_000_000);
+    assert_eq!(u.body["models"][0]["model"], MODEL);
+    assert!(u.body["keys"][0]["last_used_at"].is_string(), "{u:?}");
+    assert!(
+        u.body["resets_at"]
+            .as_str()
+            .unwrap()
+            .ends_with("T00:00:00Z")
+    );
+    call(
+        stack,
+        Method::GET,
+        "/api/compte/consommation",
+        None,
+        false,
+        None,
+    )
+    .await
+    .assert_error(401, "unauthenticated");
+
+    let created = call(
+        stack,
+        Method::POST,
+        "/api/compte/cles",
+        Some(&me),
+        true,
+        Some(json!({"name": "ci"})),
+    )
+    .await;
+    let key = created.body["api_key"].as_str().unwrap().to_owned();
+    let id = created.body["key"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(s.chat(&key, body.clone()).await.status(), StatusCode::OK);
+    call(
+        stack,
+        Method::POST,
+        &format!("/api/compte/cles/{id}/revocation"),
+        Some(&me),
+        true,
+        None,
+    )
+    .await;
+    // llm-gateway caches a key's check for 5 s (AUTH_CACHE_TTL_MS): the revoked key is refused
+    // within that window.
+    let started = std::time::Instant::now();
+    loop {
+        let status = s.chat(&key, body.clone()).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "still {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(s.chat(&first_key, body).await.status(), StatusCode::OK);
+    s.stop().await;
+}

@@ -3,7 +3,7 @@
 // never sees; state-changing calls carry the session's CSRF token (X-CSRF-Token).
 "use strict";
 (function () {
-  var state = { csrf: "", account: null };
+  var state = { csrf: "", account: null, lastUsed: {}, keys: null };
   var $ = function (id) { return document.getElementById(id); };
 
   var nf = new Intl.NumberFormat("fr-FR");
@@ -151,8 +151,14 @@
       meter.appendChild(fill);
       box.appendChild(meter);
       box.appendChild(make("p", "muted", "Quota remis à zéro le " + date(u.resets_at) + "."));
-      renderChart(u.days || []);
+      // The daily chart needs per-day usage, which llm-gateway does not keep yet: shown only
+      // when the answer carries it.
+      $("chart-card").hidden = !u.days;
+      if (u.days) renderChart(u.days);
       renderModels(u.models || []);
+      state.lastUsed = {};
+      (u.keys || []).forEach(function (k) { state.lastUsed[k.id] = k.last_used_at; });
+      if (state.keys) renderKeys(state.keys);
     }).catch(function (e) {
       if (e.status === 401) { signedOut(); return; }
       box.textContent = "";
@@ -220,6 +226,7 @@
     api("GET", "/api/compte/cles").then(renderKeys).catch(failed($("keys-status")));
   }
   function renderKeys(list) {
+    state.keys = list;
     var body = $("keys-body");
     body.textContent = "";
     list.keys.forEach(function (k) {
@@ -227,6 +234,8 @@
       tr.appendChild(make("td", null, k.name || "Clé d'inscription"));
       var code = make("td"); code.appendChild(make("code", null, k.prefix + "…")); tr.appendChild(code);
       tr.appendChild(make("td", null, date(k.created_at)));
+      var used = state.lastUsed[k.id];
+      tr.appendChild(make("td", null, used ? dateTime(used) : (k.id in state.lastUsed ? "Jamais" : "—")));
       var st = STATUS[k.status] || k.status;
       if (k.status === "grace") st += " — fonctionne jusqu'au " + dateTime(k.revoked_at);
       if (k.status === "revoked" && k.revoked_by === "operator") st += " par l'opérateur";
