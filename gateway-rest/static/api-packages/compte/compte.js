@@ -268,6 +268,9 @@
         actions.appendChild(grace); actions.appendChild(rotate); actions.appendChild(revoke);
       }
       tr.appendChild(actions);
+      ["Nom", "Début de la clé", "Créée le", "Dernière utilisation", "État"].forEach(function (label, i) {
+        tr.children[i].setAttribute("data-label", label);
+      });
       body.appendChild(tr);
     });
   }
