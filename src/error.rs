@@ -93,6 +93,9 @@ error_codes! {
     RateLimited => "rate_limited", ResourceExhausted, 429;
     /// The package's quota is used up.
     QuotaExceeded => "quota_exceeded", ResourceExhausted, 429;
+    /// A field, or a capability it needs (tools, images, json_schema...), that no configured
+    /// route of the model can carry: refused rather than dropped.
+    UnsupportedParameter => "unsupported_parameter", InvalidArgument, 400;
     /// The package does not include this model.
     ModelNotAllowed => "model_not_allowed", PermissionDenied, 403;
     /// No model with this name.

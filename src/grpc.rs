@@ -19,6 +19,7 @@ use tonic::service::Routes;
 use tonic::transport::{Channel, Endpoint, Server};
 
 use crate::metrics::Registry;
+use crate::metrics::rpc::RpcMetrics;
 use crate::proto::FILE_DESCRIPTOR_SET;
 
 /// Largest gRPC message accepted or sent (requests are small; this bounds hostile clients).
@@ -31,8 +32,9 @@ pub struct ServeOptions {
     pub request_timeout: Duration,
     /// Concurrent calls per HTTP/2 connection.
     pub concurrency_per_connection: usize,
-    /// Where per-RPC request counts and latencies go (RED metrics); `None` records nothing.
-    pub metrics: Option<Arc<Registry>>,
+    /// Where per-RPC request counts and latencies go (RED metrics, see [`rpc_metrics`]); `None`
+    /// records nothing.
+    pub metrics: Option<Arc<RpcMetrics>>,
 }
 
 impl Default for ServeOptions {
@@ -89,12 +91,9 @@ pub async fn serve(
     options: &ServeOptions,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    if let Some(m) = &options.metrics {
-        describe_rpc_metrics(m);
-    }
     Server::builder()
         .layer(RpcMetricsLayer {
-            registry: options.metrics.clone(),
+            metrics: options.metrics.clone(),
         })
         .timeout(options.request_timeout)
         .concurrency_limit_per_connection(options.concurrency_per_connection)
@@ -147,23 +146,6 @@ pub fn set_bearer<T>(req: &mut tonic::Request<T>, token: &str) {
     }
 }
 
-/// Names of the per-RPC metrics every gRPC service exports.
-pub const RPC_REQUESTS: &str = "iaf_grpc_requests_total";
-pub const RPC_LATENCY: &str = "iaf_grpc_request_duration_seconds";
-
-fn describe_rpc_metrics(m: &Registry) {
-    m.describe(
-        RPC_REQUESTS,
-        "counter",
-        "gRPC calls by method and status code.",
-    );
-    m.describe(
-        RPC_LATENCY,
-        "histogram",
-        "Time to the response headers of a gRPC call (whole call for unary RPCs), by method.",
-    );
-}
-
 /// The `method` label of calls to a path outside [`known_methods`].
 pub const UNKNOWN_METHOD: &str = "unknown";
 
@@ -205,6 +187,16 @@ pub fn known_methods() -> &'static BTreeSet<String> {
     })
 }
 
+/// Registers the per-RPC metrics of a server in `registry` (at start-up, before it is shared),
+/// labelled by the methods of [`known_methods`].
+pub fn rpc_metrics(registry: &mut Registry) -> Arc<RpcMetrics> {
+    RpcMetrics::register(
+        registry,
+        known_methods().iter().map(String::as_str),
+        UNKNOWN_METHOD,
+    )
+}
+
 /// The metric label of a request path: the path itself if it is a known method, else `unknown`.
 pub fn method_label(path: &str) -> &'static str {
     known_methods()
@@ -215,26 +207,26 @@ pub fn method_label(path: &str) -> &'static str {
 /// Records every call's method, gRPC status and latency.
 #[derive(Clone)]
 struct RpcMetricsLayer {
-    registry: Option<Arc<Registry>>,
+    metrics: Option<Arc<RpcMetrics>>,
 }
 
 impl<S> tower::Layer<S> for RpcMetricsLayer {
-    type Service = RpcMetrics<S>;
+    type Service = RecordRpc<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        RpcMetrics {
+        RecordRpc {
             inner,
-            registry: self.registry.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
 
 #[derive(Clone)]
-struct RpcMetrics<S> {
+struct RecordRpc<S> {
     inner: S,
-    registry: Option<Arc<Registry>>,
+    metrics: Option<Arc<RpcMetrics>>,
 }
 
-impl<S, B, R> tower::Service<http::Request<B>> for RpcMetrics<S>
+impl<S, B, R> tower::Service<http::Request<B>> for RecordRpc<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<R>>,
 {
@@ -247,10 +239,10 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        let record = self
-            .registry
-            .clone()
-            .map(|r| (r, method_label(req.uri().path()), Instant::now()));
+        let record = self.metrics.clone().map(|m| {
+            let slot = m.method_slot(req.uri().path());
+            (m, slot, Instant::now())
+        });
         RpcMetricsFuture {
             inner: self.inner.call(req),
             record,
@@ -262,7 +254,7 @@ pin_project_lite::pin_project! {
     struct RpcMetricsFuture<F> {
         #[pin]
         inner: F,
-        record: Option<(Arc<Registry>, &'static str, Instant)>,
+        record: Option<(Arc<RpcMetrics>, usize, Instant)>,
     }
 }
 
@@ -275,7 +267,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let out = std::task::ready!(this.inner.poll(cx));
-        if let Some((registry, method, started)) = this.record.take() {
+        if let Some((metrics, slot, started)) = this.record.take() {
             // Errors are trailers-only responses: their grpc-status is in the headers. A response
             // without it in the headers carries OK (or a later stream error) in its trailers.
             let code = match &out {
@@ -287,9 +279,7 @@ where
                     .map_or(tonic::Code::Ok, tonic::Code::from_i32),
                 Err(_) => tonic::Code::Unavailable,
             };
-            let code = format!("{code:?}");
-            registry.inc(RPC_REQUESTS, &[("method", method), ("code", &code)], 1.0);
-            registry.observe(RPC_LATENCY, &[("method", method)], started.elapsed());
+            metrics.record(slot, code, started.elapsed());
         }
         Poll::Ready(out)
     }

@@ -184,7 +184,8 @@ async fn call(client: &mut Client, target: Target, a: &Addrs) -> bool {
                 model: "bench".into(),
                 messages: vec![llm_pb::ChatMessage {
                     role: llm_pb::Role::User as i32,
-                    content: "Bonjour".into(),
+                    content: Some(llm_pb::chat_message::Content::Text("Bonjour".into())),
+                    ..Default::default()
                 }],
                 max_tokens: Some(16),
                 ..Default::default()

@@ -3,7 +3,6 @@
 //! and JSON error bodies for answers produced outside our handlers (axum's 405, the static file
 //! service's 404, extractor rejections).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
@@ -13,17 +12,18 @@ use http::HeaderMap;
 use http::header::CONTENT_TYPE;
 use http_body_util::BodyExt;
 use iafactory::ErrorCode;
+use iafactory::metrics::CountGauge;
 
 use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
 use crate::request_id::caller_request_id;
 use crate::state::AppState;
 
 /// Decrements the in-flight gauge however the request ends (including a client going away).
-struct InFlight<'a>(&'a AtomicU64);
+struct InFlight<'a>(&'a CountGauge);
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
@@ -44,10 +44,10 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     };
     let blocked = auth_client.and_then(|(failures, ip)| failures.blocked(ip));
 
-    let in_flight = state.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let in_flight = state.metrics.in_flight.inc();
     let guard = InFlight(&state.metrics.in_flight);
     let mut response = if let Some(wait) = blocked {
-        state.metrics.rate_limited.fetch_add(1, Ordering::Relaxed);
+        state.metrics.rate_limited.inc();
         ApiError::new(
             ErrorCode::RateLimited,
             format!("Too many requests with invalid API keys; retry in {wait} s."),
@@ -56,7 +56,7 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .with_retry_after(wait)
         .into_response()
     } else if in_flight >= state.config.max_in_flight as u64 {
-        state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+        state.metrics.shed.inc();
         ApiError::new(
             ErrorCode::Unavailable,
             "Trop de requêtes en cours, veuillez réessayer.",
@@ -159,10 +159,10 @@ pub struct StreamSlot(AppState);
 
 impl StreamSlot {
     pub fn acquire(state: &AppState, flavor: Flavor) -> Result<StreamSlot, ApiError> {
-        let open = state.metrics.event_streams.fetch_add(1, Ordering::Relaxed);
+        let open = state.metrics.event_streams.inc();
         let slot = StreamSlot(state.clone());
         if open >= state.config.max_event_streams as u64 {
-            state.metrics.shed.fetch_add(1, Ordering::Relaxed);
+            state.metrics.shed.inc();
             return Err(ApiError::new(
                 ErrorCode::Unavailable,
                 "Trop de flux ouverts, veuillez réessayer.",
@@ -176,6 +176,6 @@ impl StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.metrics.event_streams.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.event_streams.dec();
     }
 }

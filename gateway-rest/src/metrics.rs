@@ -1,22 +1,21 @@
-//! Prometheus metrics without a lock or an allocation on the request path.
+//! gateway-rest's HTTP metrics, in the platform's registry ([`iafactory::metrics`]), without a
+//! lock or an allocation on the request path.
 //!
-//! The routes are known when the router is built, so every counter exists from the start: a
-//! request finds its route's slot with one hash lookup of the matched path template and bumps
-//! atomics. `/metrics` renders the text exposition format.
+//! The routes are known when the router is built, so every series has its slot from the start: a
+//! request finds its route with one hash lookup of the matched path template, and its series
+//! (route × method × status) is a handle resolved on its first use, bumped with an atomic add
+//! afterwards. `/metrics` renders the registry.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::Method;
+use iafactory::metrics::{
+    CountGauge, Counter, EncodeLabelSet, EncodeLabelValue, Family, Handle, Histogram,
+    LabelValueEncoder, Registry,
+};
 
-/// Upper bounds (seconds) of the latency histogram buckets.
-const BUCKETS: [f64; 14] = [
-    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
-];
-
-/// Statuses counted individually; anything else lands in the last slot ("other").
+/// Statuses counted individually; anything else is labelled `other`.
 const STATUSES: [u16; 22] = [
     200, 201, 204, 206, 301, 304, 307, 308, 400, 401, 403, 404, 405, 409, 413, 415, 429, 499, 500,
     502, 503, 504,
@@ -43,42 +42,68 @@ fn status_slot(status: u16) -> usize {
         .unwrap_or(STATUSES.len())
 }
 
-struct RouteMetrics {
-    label: &'static str,
-    counts: Vec<AtomicU64>,
-    buckets: [AtomicU64; BUCKETS.len()],
-    sum_micros: AtomicU64,
-    count: AtomicU64,
-}
+/// A status label: one of [`STATUSES`], or `other`.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct Status(usize);
 
-impl RouteMetrics {
-    fn new(label: &'static str) -> RouteMetrics {
-        RouteMetrics {
-            label,
-            counts: (0..METHODS.len() * STATUS_SLOTS)
-                .map(|_| AtomicU64::new(0))
-                .collect(),
-            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
+impl EncodeLabelValue for Status {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write as _;
+        match STATUSES.get(self.0) {
+            Some(s) => write!(encoder, "{s}"),
+            None => encoder.write_str("other"),
         }
     }
 }
 
-/// The registry.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: &'static str,
+    method: &'static str,
+    status: Status,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: &'static str,
+}
+
+struct RouteSeries {
+    label: &'static str,
+    /// One per method × status slot.
+    requests: Vec<Handle<Counter>>,
+    latency: Handle<Histogram>,
+}
+
+impl RouteSeries {
+    fn new(label: &'static str) -> RouteSeries {
+        RouteSeries {
+            label,
+            requests: (0..METHODS.len() * STATUS_SLOTS)
+                .map(|_| Handle::default())
+                .collect(),
+            latency: Handle::default(),
+        }
+    }
+}
+
+/// The registry of gateway-rest and its series.
 pub struct Metrics {
-    routes: Vec<RouteMetrics>,
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RouteLabels, Histogram>,
+    routes: Vec<RouteSeries>,
     by_path: HashMap<&'static str, usize>,
     /// Requests refused by the per-IP rate limiter.
-    pub rate_limited: AtomicU64,
+    pub rate_limited: Counter,
     /// Requests refused because too many were in flight.
-    pub shed: AtomicU64,
+    pub shed: Counter,
     /// Calls to a backend that failed as unavailable.
-    pub backend_unavailable: AtomicU64,
+    pub backend_unavailable: Counter,
     /// Requests being served right now.
-    pub in_flight: AtomicU64,
+    pub in_flight: CountGauge,
     /// Server-sent event streams open right now.
-    pub event_streams: AtomicU64,
+    pub event_streams: CountGauge,
 }
 
 /// Label of requests that matched no route.
@@ -87,22 +112,61 @@ pub const UNMATCHED: &str = "unmatched";
 impl Metrics {
     /// A registry with one slot per route template (plus one for unmatched requests).
     pub fn new(paths: impl IntoIterator<Item = &'static str>) -> Metrics {
-        let mut routes = vec![RouteMetrics::new(UNMATCHED)];
+        let mut registry = Registry::new();
+        let requests = registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status.",
+            Family::default(),
+        );
+        let latency = registry.register(
+            "http_request_duration_seconds",
+            "Time to the response head, by route template.",
+            Family::default(),
+        );
+        let rate_limited = registry.register(
+            "http_rate_limited",
+            "Requests refused by the per-IP rate limits.",
+            Counter::default(),
+        );
+        let shed = registry.register(
+            "http_shed",
+            "Requests refused because too many were in flight.",
+            Counter::default(),
+        );
+        let backend_unavailable = registry.register(
+            "http_backend_unavailable",
+            "Backend calls that failed as unavailable.",
+            Counter::default(),
+        );
+        let in_flight = registry.register(
+            "http_in_flight",
+            "Requests being served.",
+            CountGauge::default(),
+        );
+        let event_streams = registry.register(
+            "http_event_streams_open",
+            "Server-sent event streams open.",
+            CountGauge::default(),
+        );
+        let mut routes = vec![RouteSeries::new(UNMATCHED)];
         let mut by_path = HashMap::new();
         for path in paths {
-            if !by_path.contains_key(path) {
-                by_path.insert(path, routes.len());
-                routes.push(RouteMetrics::new(path));
-            }
+            by_path.entry(path).or_insert_with(|| {
+                routes.push(RouteSeries::new(path));
+                routes.len() - 1
+            });
         }
         Metrics {
+            registry,
+            requests,
+            latency,
             routes,
             by_path,
-            rate_limited: AtomicU64::new(0),
-            shed: AtomicU64::new(0),
-            backend_unavailable: AtomicU64::new(0),
-            in_flight: AtomicU64::new(0),
-            event_streams: AtomicU64::new(0),
+            rate_limited,
+            shed,
+            backend_unavailable,
+            in_flight,
+            event_streams,
         }
     }
 
@@ -118,119 +182,29 @@ impl Metrics {
         let Some(r) = self.routes.get(route) else {
             return;
         };
-        let slot = method_slot(method) * STATUS_SLOTS + status_slot(status);
-        if let Some(c) = r.counts.get(slot) {
-            c.fetch_add(1, Ordering::Relaxed);
+        let (m, s) = (method_slot(method), status_slot(status));
+        if let Some(handle) = r.requests.get(m * STATUS_SLOTS + s) {
+            handle
+                .get(&self.requests, || RequestLabels {
+                    route: r.label,
+                    method: METHODS[m],
+                    status: Status(s),
+                })
+                .inc();
         }
-        let secs = elapsed.as_secs_f64();
-        if let Some(i) = BUCKETS.iter().position(|&b| secs <= b) {
-            r.buckets[i].fetch_add(1, Ordering::Relaxed);
-        }
-        let micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX);
-        r.sum_micros.fetch_add(micros, Ordering::Relaxed);
-        r.count.fetch_add(1, Ordering::Relaxed);
+        r.latency
+            .get(&self.latency, || RouteLabels { route: r.label })
+            .observe(elapsed);
     }
 
-    /// The Prometheus text exposition.
+    /// The exposition (OpenMetrics text, which the Prometheus text parser also reads).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        out.push_str(
-            "# HELP gateway_http_requests_total HTTP requests answered, by route template, method and status.\n\
-             # TYPE gateway_http_requests_total counter\n",
-        );
-        for r in &self.routes {
-            for (m, method) in METHODS.iter().enumerate() {
-                for s in 0..STATUS_SLOTS {
-                    let n = r.counts[m * STATUS_SLOTS + s].load(Ordering::Relaxed);
-                    if n == 0 {
-                        continue;
-                    }
-                    let status = STATUSES
-                        .get(s)
-                        .map_or_else(|| "other".to_owned(), u16::to_string);
-                    let _ = writeln!(
-                        out,
-                        "gateway_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}",
-                        r.label
-                    );
-                }
-            }
-        }
-        out.push_str(
-            "# HELP gateway_http_request_duration_seconds Time to the response head, by route template.\n\
-             # TYPE gateway_http_request_duration_seconds histogram\n",
-        );
-        for r in &self.routes {
-            let count = r.count.load(Ordering::Relaxed);
-            if count == 0 {
-                continue;
-            }
-            let mut cumulative = 0;
-            for (i, le) in BUCKETS.iter().enumerate() {
-                cumulative += r.buckets[i].load(Ordering::Relaxed);
-                let _ = writeln!(
-                    out,
-                    "gateway_http_request_duration_seconds_bucket{{route=\"{}\",le=\"{le}\"}} {cumulative}",
-                    r.label
-                );
-            }
-            let _ = writeln!(
-                out,
-                "gateway_http_request_duration_seconds_bucket{{route=\"{}\",le=\"+Inf\"}} {count}",
-                r.label
-            );
-            let sum = r.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-            let _ = writeln!(
-                out,
-                "gateway_http_request_duration_seconds_sum{{route=\"{}\"}} {sum}",
-                r.label
-            );
-            let _ = writeln!(
-                out,
-                "gateway_http_request_duration_seconds_count{{route=\"{}\"}} {count}",
-                r.label
-            );
-        }
-        let gauges: [(&str, &str, &str, &AtomicU64); 5] = [
-            (
-                "gateway_rate_limited_total",
-                "counter",
-                "Requests refused by the per-IP rate limits.",
-                &self.rate_limited,
-            ),
-            (
-                "gateway_shed_total",
-                "counter",
-                "Requests refused because too many were in flight.",
-                &self.shed,
-            ),
-            (
-                "gateway_backend_unavailable_total",
-                "counter",
-                "Backend calls that failed as unavailable.",
-                &self.backend_unavailable,
-            ),
-            (
-                "gateway_http_in_flight",
-                "gauge",
-                "Requests being served.",
-                &self.in_flight,
-            ),
-            (
-                "gateway_event_streams_open",
-                "gauge",
-                "Server-sent event streams open.",
-                &self.event_streams,
-            ),
-        ];
-        for (name, kind, help, value) in gauges {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                value.load(Ordering::Relaxed)
-            );
-        }
-        out
+        self.registry.render()
+    }
+
+    /// The names this registry exports (see [`Registry::exported_names`]).
+    pub fn exported_names(&self) -> &[String] {
+        self.registry.exported_names()
     }
 }
 
@@ -248,16 +222,22 @@ mod tests {
         m.record(i, &Method::GET, 200, Duration::from_millis(30));
         m.record(0, &Method::POST, 404, Duration::from_micros(10));
         m.record(0, &Method::DELETE, 599, Duration::from_micros(10));
+        m.rate_limited.inc();
         let text = m.render();
-        assert!(text.contains(
-            "gateway_http_requests_total{route=\"/b/{x}\",method=\"GET\",status=\"200\"} 2"
-        ));
-        assert!(text.contains(
-            "gateway_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"other\"} 1"
-        ));
-        assert!(text.contains(
-            "gateway_http_request_duration_seconds_bucket{route=\"/b/{x}\",le=\"0.0005\"} 1"
-        ));
-        assert!(text.contains("gateway_http_request_duration_seconds_count{route=\"/b/{x}\"} 2"));
+        for expected in [
+            "iaf_http_requests_total{route=\"/b/{x}\",method=\"GET\",status=\"200\"} 2",
+            "iaf_http_requests_total{route=\"unmatched\",method=\"POST\",status=\"404\"} 1",
+            "iaf_http_requests_total{route=\"unmatched\",method=\"OTHER\",status=\"other\"} 1",
+            "iaf_http_request_duration_seconds_bucket{le=\"0.0005\",route=\"/b/{x}\"} 1",
+            "iaf_http_request_duration_seconds_count{route=\"/b/{x}\"} 2",
+            "iaf_http_rate_limited_total 1",
+            "iaf_http_in_flight 0",
+        ] {
+            assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+        }
+        assert!(
+            !text.contains("route=\"/a\""),
+            "unobserved routes are not listed"
+        );
     }
 }

@@ -76,9 +76,7 @@ impl AppState {
         };
         let ip = client_ip(peer, headers, self.config.client_ip_header.as_ref());
         limiter.check(ip).map_err(|wait| {
-            self.metrics
-                .rate_limited
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.metrics.rate_limited.inc();
             ApiError::new(
                 ErrorCode::RateLimited,
                 format!("Trop de requêtes, réessayez dans {wait} s."),

@@ -281,7 +281,8 @@ async fn run(secs: f64, concurrencies: Vec<usize>) {
                 model: "bench".into(),
                 messages: vec![pb::ChatMessage {
                     role: pb::Role::User as i32,
-                    content: "Bonjour".into(),
+                    content: Some(pb::chat_message::Content::Text("Bonjour".into())),
+                    ..Default::default()
                 }],
                 max_tokens: Some(16),
                 ..Default::default()

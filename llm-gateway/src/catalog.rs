@@ -14,6 +14,9 @@ use serde::Deserialize;
 /// The built-in catalogue.
 pub const DEFAULT_CATALOG: &str = include_str!("default_catalog.toml");
 
+/// The provider name of the offline mock, which no configured provider may take.
+pub const MOCK_PROVIDER: &str = "mock";
+
 /// Wire format spoken by a provider.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +98,94 @@ impl ProviderSettings {
     }
 }
 
+/// What a public model does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    /// Chat completions.
+    #[default]
+    Chat,
+    /// Embeddings (the Embed RPC).
+    Embedding,
+}
+
+/// What a route can carry, as the catalogue states it (from the provider's documentation).
+/// Unstated means no: a request needing a capability only goes to routes that state it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Function calling (`tools`, `tool_choice`, tool messages).
+    pub tools: bool,
+    /// Image content parts.
+    pub vision: bool,
+    /// `response_format: json_object`.
+    pub json_object: bool,
+    /// `response_format: json_schema`.
+    pub json_schema: bool,
+    /// `logprobs` / `top_logprobs`.
+    pub logprobs: bool,
+    /// `n` above 1.
+    pub multiple_choices: bool,
+    /// `reasoning_effort`.
+    pub reasoning: bool,
+    /// Embedding models: `dimensions` (shortened vectors).
+    pub dimensions: bool,
+    /// Context window in tokens; 0 when unknown.
+    pub context_length: u32,
+    /// Largest answer in tokens; 0 when unknown. Anthropic routes send it as `max_tokens` when
+    /// the client sets none (Anthropic requires one).
+    pub max_output_tokens: u32,
+}
+
+/// Capabilities as written in the catalogue: on a model (its default for every route) and on a
+/// route (overriding the model's, field by field).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CapabilitySpec {
+    pub tools: Option<bool>,
+    pub vision: Option<bool>,
+    pub json_object: Option<bool>,
+    pub json_schema: Option<bool>,
+    pub logprobs: Option<bool>,
+    pub multiple_choices: Option<bool>,
+    pub reasoning: Option<bool>,
+    pub dimensions: Option<bool>,
+    pub context_length: Option<u32>,
+    pub max_output_tokens: Option<u32>,
+}
+
+impl CapabilitySpec {
+    /// `self` with `over`'s stated fields on top.
+    pub fn overlay(self, over: &CapabilitySpec) -> CapabilitySpec {
+        CapabilitySpec {
+            tools: over.tools.or(self.tools),
+            vision: over.vision.or(self.vision),
+            json_object: over.json_object.or(self.json_object),
+            json_schema: over.json_schema.or(self.json_schema),
+            logprobs: over.logprobs.or(self.logprobs),
+            multiple_choices: over.multiple_choices.or(self.multiple_choices),
+            reasoning: over.reasoning.or(self.reasoning),
+            dimensions: over.dimensions.or(self.dimensions),
+            context_length: over.context_length.or(self.context_length),
+            max_output_tokens: over.max_output_tokens.or(self.max_output_tokens),
+        }
+    }
+
+    pub fn resolve(self) -> Capabilities {
+        Capabilities {
+            tools: self.tools.unwrap_or(false),
+            vision: self.vision.unwrap_or(false),
+            json_object: self.json_object.unwrap_or(false),
+            json_schema: self.json_schema.unwrap_or(false),
+            logprobs: self.logprobs.unwrap_or(false),
+            multiple_choices: self.multiple_choices.unwrap_or(false),
+            reasoning: self.reasoning.unwrap_or(false),
+            dimensions: self.dimensions.unwrap_or(false),
+            context_length: self.context_length.unwrap_or(0),
+            max_output_tokens: self.max_output_tokens.unwrap_or(0),
+        }
+    }
+}
+
 /// One way to serve a public model.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +194,11 @@ pub struct RouteSpec {
     /// The provider's model name.
     pub model: String,
     pub input_usd_per_mtok: f64,
+    /// Required even for embedding routes (0 there): a forgotten price must not bill as free.
     pub output_usd_per_mtok: f64,
+    /// Overrides of the model's capabilities for this route.
+    #[serde(default)]
+    pub capabilities: CapabilitySpec,
 }
 
 /// A public model.
@@ -113,7 +208,26 @@ pub struct ModelSpec {
     pub name: String,
     #[serde(default)]
     pub policy: Policy,
+    /// Chat (default) or embedding.
+    #[serde(default)]
+    pub kind: ModelKind,
+    /// Unix time (seconds) the model was added to the catalogue (OpenAI's `created`).
+    #[serde(default)]
+    pub created: i64,
+    /// Who makes the model (`meta`, `openai`, ...): OpenAI's `owned_by`.
+    #[serde(default)]
+    pub owned_by: String,
+    /// Capabilities of every route unless a route says otherwise.
+    #[serde(default)]
+    pub capabilities: CapabilitySpec,
     pub routes: Vec<RouteSpec>,
+}
+
+impl ModelSpec {
+    /// A route's capabilities: the model's, with the route's overrides.
+    pub fn route_capabilities(&self, route: &RouteSpec) -> Capabilities {
+        self.capabilities.overlay(&route.capabilities).resolve()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -205,7 +319,7 @@ impl Catalog {
                     "provider name {name:?} must be 1-64 characters among a-z, 0-9, '-', '_'"
                 )));
             }
-            if name == crate::providers::mock::MOCK_PROVIDER {
+            if name == MOCK_PROVIDER {
                 return Err(CatalogError::Invalid(
                     "provider name \"mock\" is reserved for the offline mock".into(),
                 ));

@@ -11,7 +11,7 @@ use iafactory::secret::InternalToken;
 use iafactory::telemetry::LogFormat;
 
 use crate::catalog::{Catalog, CatalogError};
-use crate::router::RoutingSettings;
+use crate::routing::RoutingSettings;
 
 /// The validated configuration the library runs with.
 #[derive(Debug, Clone)]

@@ -8,6 +8,14 @@ use tonic::metadata::MetadataValue;
 /// Metadata key naming which quota refused a call (`requests_per_minute` or `tokens_per_month`).
 pub const QUOTA_LIMIT_METADATA: &str = "x-iaf-quota-limit";
 
+/// Metadata key naming the request field at fault, as an OpenAI client writes it
+/// (`messages[2].tool_call_id`, `tools[0].function.name`, `top_logprobs`).
+pub const PARAM_METADATA: &str = "x-iaf-param";
+
+/// Metadata key carrying the upstream's own error code when it refused the call
+/// (`context_length_exceeded`, `content_filter`, ...).
+pub const UPSTREAM_CODE_METADATA: &str = "x-iaf-upstream-code";
+
 /// Which package limit refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QuotaLimit {
@@ -29,6 +37,21 @@ pub enum GatewayError {
     /// 400 / INVALID_ARGUMENT: the request is malformed or out of range (also an upstream 400).
     #[error("{0}")]
     InvalidArgument(String),
+    /// 400 / INVALID_ARGUMENT: one field of the request is wrong; `param` names it.
+    #[error("{message}")]
+    BadParam { param: String, message: String },
+    /// 400 / INVALID_ARGUMENT `unsupported_parameter`: a field, or a capability it needs, that
+    /// no configured route of the model can carry; `param` names it.
+    #[error("{message}")]
+    Unsupported { param: String, message: String },
+    /// 400 / INVALID_ARGUMENT: the upstream refused the request itself; its own error code and
+    /// the field it blamed are kept.
+    #[error("the provider rejected the request: {message}")]
+    UpstreamRejected {
+        message: String,
+        upstream_code: Option<String>,
+        param: Option<String>,
+    },
     /// 401 / UNAUTHENTICATED: missing, unknown or revoked API key.
     #[error("{0}")]
     Unauthenticated(&'static str),
@@ -91,7 +114,10 @@ impl GatewayError {
 
     pub fn code(&self) -> ErrorCode {
         match self {
-            GatewayError::InvalidArgument(_) => ErrorCode::InvalidArgument,
+            GatewayError::InvalidArgument(_)
+            | GatewayError::BadParam { .. }
+            | GatewayError::UpstreamRejected { .. } => ErrorCode::InvalidArgument,
+            GatewayError::Unsupported { .. } => ErrorCode::UnsupportedParameter,
             GatewayError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             GatewayError::Forbidden(_) => ErrorCode::PermissionDenied,
             GatewayError::ModelNotFound(_) => ErrorCode::ModelNotFound,
@@ -106,6 +132,14 @@ impl GatewayError {
                 ErrorCode::Unavailable
             }
             GatewayError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// A bad-field error naming it.
+    pub fn param(param: impl Into<String>, message: impl Into<String>) -> Self {
+        GatewayError::BadParam {
+            param: param.into(),
+            message: message.into(),
         }
     }
 
@@ -132,11 +166,31 @@ impl GatewayError {
 impl From<GatewayError> for tonic::Status {
     fn from(e: GatewayError) -> Self {
         let mut status = e.to_service_error().into_status();
-        if let GatewayError::Quota { limit, .. } = e {
-            status.metadata_mut().insert(
-                QUOTA_LIMIT_METADATA,
-                MetadataValue::from_static(limit.as_str()),
-            );
+        let md = status.metadata_mut();
+        // Client-supplied or upstream text: only inserted when it is a valid metadata value.
+        let mut insert = |key: &'static str, v: &str| {
+            if let Ok(v) = MetadataValue::try_from(v) {
+                md.insert(key, v);
+            }
+        };
+        match &e {
+            GatewayError::Quota { limit, .. } => insert(QUOTA_LIMIT_METADATA, limit.as_str()),
+            GatewayError::BadParam { param, .. } | GatewayError::Unsupported { param, .. } => {
+                insert(PARAM_METADATA, param)
+            }
+            GatewayError::UpstreamRejected {
+                upstream_code,
+                param,
+                ..
+            } => {
+                if let Some(c) = upstream_code {
+                    insert(UPSTREAM_CODE_METADATA, c);
+                }
+                if let Some(p) = param {
+                    insert(PARAM_METADATA, p);
+                }
+            }
+            _ => {}
         }
         status
     }

@@ -6,24 +6,26 @@
 //! - [`service`]: validation, package model restrictions, translation to and from protobuf;
 //! - [`quota`]: requests/minute and tokens/month admitted from leases reserved in the shared
 //!   store, exact across replicas without a database round trip per call;
-//! - [`router`]: model catalogue → ordered routes, retries with backoff, circuit breakers,
+//! - [`routing`]: model catalogue → ordered routes ([`routing::policy`]), retries with backoff
+//!   ([`routing::retry`]), circuit breakers ([`routing::breaker`]),
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
 //! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
 //!   concurrent calls sharing one commit (group commit);
-//! - [`metrics`]: Prometheus text.
+//! - [`metrics`]: the gateway's Prometheus families (the router records into them).
 //!
 //! [`start`] runs it all on a listener and returns a handle; [`serve`] runs until a shutdown
 //! future resolves. `main.rs` only parses configuration.
 
 pub mod auth;
 pub mod catalog;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod keys_usage;
 pub mod metrics;
 pub mod providers;
 pub mod quota;
-pub mod router;
+pub mod routing;
 pub mod service;
 pub mod sse;
 pub mod store;
@@ -35,6 +37,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::grpc;
+use iafactory::metrics::Registry;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, watch};
@@ -45,7 +48,7 @@ pub use config::Config;
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 use crate::quota::{IDLE_RELEASE, QuotaManager};
-use crate::router::Router;
+use crate::routing::Router;
 use crate::service::{GatewayApi, Shared};
 use crate::store::Store;
 use crate::usage::UsageRecorder;
@@ -72,6 +75,7 @@ pub struct GatewayHandle {
     /// The address it listens on.
     pub addr: SocketAddr,
     shared: Arc<Shared>,
+    registry: Arc<Registry>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), ServeError>>,
 }
@@ -79,7 +83,7 @@ pub struct GatewayHandle {
 impl GatewayHandle {
     /// Prometheus text of this instance.
     pub fn metrics_text(&self) -> String {
-        self.shared.metrics.render(&self.shared.router)
+        self.registry.render()
     }
 
     /// Waits until every usage charge made so far is written (tests, diagnostics: answers wait
@@ -125,14 +129,16 @@ pub async fn start_with_metrics(
         .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(ServeError::HttpClient)?;
-    let registry = iafactory::metrics::Registry::new();
-    let metrics = Arc::new(Metrics::new(registry.clone()));
+    // Every family is registered before the registry is shared.
+    let mut registry = Registry::new();
+    let rpc_metrics = grpc::rpc_metrics(&mut registry);
     let router = Router::new(
         &config.catalog,
         config.routing.clone(),
         http,
-        metrics.clone(),
+        &Metrics::register(&mut registry),
     );
+    let registry = Arc::new(registry);
     if router.mock.is_some() {
         tracing::warn!(
             "no provider key configured: the offline `mock` provider answers every model (answers are labelled provider=mock)"
@@ -153,7 +159,6 @@ pub async fn start_with_metrics(
         auth,
         quotas: QuotaManager::new(store.clone()),
         usage: UsageRecorder::start(store.clone()),
-        metrics,
         recent: Default::default(),
         internal: config.internal_token.clone(),
     });
@@ -170,7 +175,10 @@ pub async fn start_with_metrics(
     let api = LlmGatewayServer::new(GatewayApi {
         shared: shared.clone(),
     })
-    .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES + 64 * 1024)
+    // Room for inline images (data URIs) on top of the text limit.
+    .max_decoding_message_size(
+        grpc::MAX_MESSAGE_BYTES + crate::service::MAX_IMAGE_BYTES + 64 * 1024,
+    )
     .max_encoding_message_size(16 * 1024 * 1024);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
@@ -194,21 +202,16 @@ pub async fn start_with_metrics(
             .routing
             .overall_timeout
             .saturating_add(Duration::from_secs(5)),
-        metrics: Some(registry.clone()),
+        metrics: Some(rpc_metrics),
         ..grpc::ServeOptions::default()
     };
     let exporter = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
-        let refresh_shared = shared.clone();
-        let refresh: iafactory::metrics::Refresh = Arc::new(move || {
-            let s = refresh_shared.clone();
-            Box::pin(async move { s.metrics.refresh(&s.router) })
-        });
         let mut stop = bg_stop_tx.subscribe();
         tokio::spawn(iafactory::metrics::serve_metrics(
             l,
             registry.clone(),
-            Some(refresh),
+            None,
             async move {
                 let _ = stop.wait_for(|v| *v).await;
             },
@@ -245,6 +248,7 @@ pub async fn start_with_metrics(
     Ok(GatewayHandle {
         addr,
         shared,
+        registry,
         stop: Some(stop_tx),
         task,
     })

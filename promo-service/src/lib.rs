@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod gauges;
 pub mod idempotency;
 pub mod live;
 pub mod notices;
@@ -113,8 +114,10 @@ pub async fn serve_all(
             "stored e-mails brought to the canonical form"
         );
     }
-    let registry = metrics::Registry::new();
-    config.grpc.metrics = Some(Arc::clone(&registry));
+    let mut registry = metrics::Registry::new();
+    config.grpc.metrics = Some(grpc::rpc_metrics(&mut registry));
+    let gauges = Arc::new(gauges::BusinessGauges::register(&mut registry));
+    let registry = Arc::new(registry);
     let (stop_tx, stop_rx) = watch::channel(false);
     let exporter = metrics_listener.map(|l| {
         tracing::info!(addr = ?l.local_addr().ok(), "metrics endpoint listening");
@@ -122,11 +125,7 @@ pub async fn serve_all(
         tokio::spawn(metrics::serve_metrics(
             l,
             Arc::clone(&registry),
-            Some(business_gauges(
-                db.clone(),
-                Arc::clone(&registry),
-                config.launch_code.clone(),
-            )),
+            Some(gauges.refresh(db.clone(), config.launch_code.clone())),
             async move { iafactory::shutdown::stopped(&mut stop).await },
         ))
     });
@@ -135,73 +134,6 @@ pub async fn serve_all(
         e.abort();
     }
     result
-}
-
-/// Gauges read from the shared database at scrape time.
-///
-/// Only the configured launch code (the one the landing page shows) appears as a `code` label:
-/// the other codes are handed out privately, and `/metrics` is usually less guarded than the
-/// admin RPCs (which list every code with its usage); it also keeps the label set to one value
-/// however many codes the operator creates.
-fn business_gauges(
-    db: Db,
-    registry: Arc<metrics::Registry>,
-    launch_code: domain::CodeName,
-) -> metrics::Refresh {
-    registry.describe(
-        "iaf_promo_places_remaining",
-        "gauge",
-        "Places left on the launch code (LAUNCH_CODE), if it is limited.",
-    );
-    registry.describe(
-        "iaf_promo_places_used",
-        "gauge",
-        "Redemptions of the launch code (LAUNCH_CODE).",
-    );
-    registry.describe("iaf_promo_customers", "gauge", "Customers signed up.");
-    registry.describe(
-        "iaf_promo_revenue_monthly_dzd",
-        "gauge",
-        "Sum of the monthly prices currently paid, in DZD.",
-    );
-    registry.describe(
-        "iaf_outbox_messages",
-        "gauge",
-        "Outbox e-mails by delivery status.",
-    );
-    Arc::new(move || {
-        let db = db.clone();
-        let registry = Arc::clone(&registry);
-        let launch_code = launch_code.clone();
-        Box::pin(async move {
-            if let Ok(counts) = repo::code_counts(&db).await {
-                let launch = counts
-                    .into_iter()
-                    .filter(|(code, _, _)| code == launch_code.as_str());
-                for (code, used, max) in launch {
-                    registry.set("iaf_promo_places_used", &[("code", &code)], f64::from(used));
-                    if let Some(max) = max {
-                        let left = f64::from(max.saturating_sub(used));
-                        registry.set("iaf_promo_places_remaining", &[("code", &code)], left);
-                    }
-                }
-            }
-            match repo::gauges(&db, iafactory::db::now_millis()).await {
-                Ok(g) => {
-                    registry.set("iaf_promo_customers", &[], g.customers as f64);
-                    registry.set(
-                        "iaf_promo_revenue_monthly_dzd",
-                        &[],
-                        g.revenue_monthly_dzd as f64,
-                    );
-                    for (status, n) in g.outbox {
-                        registry.set("iaf_outbox_messages", &[("status", &status)], n as f64);
-                    }
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot read business gauges"),
-            }
-        })
-    })
 }
 
 async fn serve_with_db(

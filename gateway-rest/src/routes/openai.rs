@@ -223,7 +223,8 @@ fn translate(input: ChatCompletionRequest) -> Result<Translated, ApiError> {
         };
         messages.push(pb::ChatMessage {
             role: role as i32,
-            content,
+            content: Some(pb::chat_message::Content::Text(content)),
+            ..Default::default()
         });
     }
     let policy = match input.routing.as_deref() {
@@ -251,6 +252,7 @@ fn translate(input: ChatCompletionRequest) -> Result<Translated, ApiError> {
             max_tokens: input.max_completion_tokens.or(input.max_tokens),
             stop,
             policy: policy as i32,
+            ..Default::default()
         },
         stream: input.stream.unwrap_or(false),
         include_usage: input
@@ -404,7 +406,15 @@ pub async fn chat_completions(
         return chat_stream(state, req, t.include_usage).await;
     }
     let r = state.llm_client().chat(req).await.map_err(oa)?.into_inner();
-    let content = r.message.map(|m| m.content).unwrap_or_default();
+    let content = r
+        .message
+        .and_then(|m| m.content)
+        .map(|c| match c {
+            pb::chat_message::Content::Text(t) => t,
+            // The gateway answers with text only (parts are a request shape).
+            pb::chat_message::Content::Parts(_) => String::new(),
+        })
+        .unwrap_or_default();
     let estimated = r.usage.is_some_and(|u| u.estimated);
     let mut response = json(
         StatusCode::OK,

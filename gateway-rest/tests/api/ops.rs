@@ -32,24 +32,24 @@ async fn metrics_count_requests_by_route_template_and_status() {
     assert!(m.header("content-type").unwrap().starts_with("text/plain"));
     let t = &m.text;
     assert!(
-        t.contains(r#"gateway_http_requests_total{route="/api/promo/{code}/remaining",method="GET",status="200"} 2"#),
+        t.contains(r#"iaf_http_requests_total{route="/api/promo/{code}/remaining",method="GET",status="200"} 2"#),
         "{t}"
     );
     assert!(
-        t.contains(r#"gateway_http_requests_total{route="/api/promo/{code}/remaining",method="GET",status="404"} 1"#),
+        t.contains(r#"iaf_http_requests_total{route="/api/promo/{code}/remaining",method="GET",status="404"} 1"#),
         "{t}"
     );
     assert!(
-        t.contains(r#"gateway_http_requests_total{route="unmatched",method="GET",status="404"} 1"#),
+        t.contains(r#"iaf_http_requests_total{route="unmatched",method="GET",status="404"} 1"#),
         "{t}"
     );
     assert!(
         t.contains(
-            r#"gateway_http_request_duration_seconds_count{route="/api/promo/{code}/remaining"} 3"#
+            r#"iaf_http_request_duration_seconds_count{route="/api/promo/{code}/remaining"} 3"#
         ),
         "{t}"
     );
-    assert!(t.contains("# TYPE gateway_http_request_duration_seconds histogram"));
+    assert!(t.contains("# TYPE iaf_http_request_duration_seconds histogram"));
 }
 
 /// Every served route is in the OpenAPI document and every documented operation is served.

@@ -67,7 +67,7 @@ async fn validate_and_signup_are_limited_per_ip_across_connections() {
     }
     let m = s.get("/metrics").await;
     assert!(
-        m.text.contains("gateway_rate_limited_total 3"),
+        m.text.contains("iaf_http_rate_limited_total 3"),
         "{}",
         m.text
     );

@@ -95,7 +95,7 @@ async fn remaining_stream_pushes_each_change_and_ends_cleanly() {
         s.get("/metrics")
             .await
             .text
-            .contains("gateway_event_streams_open 1")
+            .contains("iaf_http_event_streams_open 1")
     );
     drop(events);
     let mut closed = false;
@@ -103,7 +103,7 @@ async fn remaining_stream_pushes_each_change_and_ends_cleanly() {
         if s.get("/metrics")
             .await
             .text
-            .contains("gateway_event_streams_open 0")
+            .contains("iaf_http_event_streams_open 0")
         {
             closed = true;
             break;

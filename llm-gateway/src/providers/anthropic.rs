@@ -36,20 +36,20 @@ impl Anthropic {
         let messages: Vec<Value> = input
             .messages
             .iter()
-            .filter(|m| m.role != Role::System)
+            .filter(|m| !matches!(m.role(), Role::System | Role::Developer))
             .map(|m| {
-                let role = if m.role == Role::Assistant {
+                let role = if m.role() == Role::Assistant {
                     "assistant"
                 } else {
                     "user"
                 };
-                json!({"role": role, "content": m.content})
+                json!({"role": role, "content": m.plain_text()})
             })
             .collect();
         let mut body = json!({
             "model": model,
             "messages": messages,
-            "max_tokens": input.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS),
+            "max_tokens": input.max_tokens().unwrap_or(DEFAULT_MAX_TOKENS),
         });
         if stream {
             body["stream"] = json!(true);
@@ -93,14 +93,14 @@ fn parse_message(v: &Value) -> Result<Completion, ProviderError> {
         prompt_tokens: json_u32(&u["input_tokens"]),
         completion_tokens: json_u32(&u["output_tokens"]),
     });
-    Ok(Completion {
+    Ok(Completion::text(
         content,
-        finish_reason: v["stop_reason"]
+        v["stop_reason"]
             .as_str()
             .map(normalise_stop)
             .unwrap_or_else(|| "stop".into()),
         usage,
-    })
+    ))
 }
 
 impl Provider for Anthropic {
@@ -156,6 +156,7 @@ impl Provider for Anthropic {
                                 delta: String::new(),
                                 finish_reason: v["delta"]["stop_reason"].as_str().map(normalise_stop),
                                 usage,
+                                ..Chunk::default()
                             };
                         }
                         "message_stop" => {

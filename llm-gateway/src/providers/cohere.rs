@@ -46,12 +46,13 @@ impl Cohere {
             .messages
             .iter()
             .map(|m| {
-                let role = match m.role {
-                    Role::System => "system",
-                    Role::User => "user",
+                // The router sends Cohere only text conversations (no tool turns yet).
+                let role = match m.role() {
+                    Role::System | Role::Developer => "system",
+                    Role::User | Role::Tool => "user",
                     Role::Assistant => "assistant",
                 };
-                json!({"role": role, "content": m.content})
+                json!({"role": role, "content": m.plain_text()})
             })
             .collect();
         let mut body = json!({"model": model, "messages": messages, "stream": stream});
@@ -61,7 +62,7 @@ impl Cohere {
         if let Some(p) = input.top_p {
             body["p"] = json!(p.clamp(0.01, 0.99));
         }
-        if let Some(m) = input.max_tokens {
+        if let Some(m) = input.max_tokens() {
             body["max_tokens"] = json!(m);
         }
         if !input.stop.is_empty() {
@@ -94,14 +95,14 @@ impl Provider for Cohere {
                 ProviderError::Malformed("no message.content array in answer".into())
             })?;
             let content: String = blocks.iter().filter_map(|b| b["text"].as_str()).collect();
-            Ok(Completion {
+            Ok(Completion::text(
                 content,
-                finish_reason: v["finish_reason"]
+                v["finish_reason"]
                     .as_str()
                     .map(normalise_finish)
                     .unwrap_or_else(|| "stop".into()),
-                usage: parse_usage(&v["usage"]),
-            })
+                parse_usage(&v["usage"]),
+            ))
         }
         .boxed()
     }
@@ -134,6 +135,7 @@ impl Provider for Cohere {
                                 delta: String::new(),
                                 finish_reason: v["delta"]["finish_reason"].as_str().map(normalise_finish),
                                 usage: parse_usage(&v["delta"]["usage"]),
+                                ..Chunk::default()
                             };
                             done = true;
                             break;

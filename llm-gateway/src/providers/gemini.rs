@@ -33,14 +33,14 @@ impl Gemini {
         let contents: Vec<Value> = input
             .messages
             .iter()
-            .filter(|m| m.role != Role::System)
+            .filter(|m| !matches!(m.role(), Role::System | Role::Developer))
             .map(|m| {
-                let role = if m.role == Role::Assistant {
+                let role = if m.role() == Role::Assistant {
                     "model"
                 } else {
                     "user"
                 };
-                json!({"role": role, "parts": [{"text": m.content}]})
+                json!({"role": role, "parts": [{"text": m.plain_text()}]})
             })
             .collect();
         let mut body = json!({"contents": contents});
@@ -54,7 +54,7 @@ impl Gemini {
         if let Some(p) = input.top_p {
             gen_cfg.insert("topP".into(), json!(p));
         }
-        if let Some(m) = input.max_tokens {
+        if let Some(m) = input.max_tokens() {
             gen_cfg.insert("maxOutputTokens".into(), json!(m));
         }
         if !input.stop.is_empty() {
@@ -112,14 +112,14 @@ impl Provider for Gemini {
             if !v["candidates"].is_array() {
                 return Err(ProviderError::Malformed("no candidates in answer".into()));
             }
-            Ok(Completion {
-                content: candidate_text(&v),
-                finish_reason: v["candidates"][0]["finishReason"]
+            Ok(Completion::text(
+                candidate_text(&v),
+                v["candidates"][0]["finishReason"]
                     .as_str()
                     .map(normalise_finish)
                     .unwrap_or_else(|| "stop".into()),
-                usage: parse_usage(&v),
-            })
+                parse_usage(&v),
+            ))
         }
         .boxed()
     }
@@ -144,7 +144,7 @@ impl Provider for Gemini {
                         .as_str()
                         .map(normalise_finish);
                     finished |= finish_reason.is_some();
-                    yield Chunk { delta: candidate_text(&v), finish_reason, usage: parse_usage(&v) };
+                    yield Chunk { delta: candidate_text(&v), finish_reason, usage: parse_usage(&v), ..Chunk::default() };
                 }
                 if !finished {
                     Err(ProviderError::StreamBroken("stream ended without finishReason".into()))?;

@@ -1,17 +1,31 @@
 //! The offline `mock` provider: answers without any network call so a fresh checkout (no
 //! provider key at all) runs end to end. Every answer is labelled: provider `mock`, and the text
 //! itself says no model was called. It is never used when any real provider is configured.
+//!
+//! What it implements (its capabilities, [`crate::routing::capabilities::MOCK_CAPABILITIES`]):
+//! - tools: with `tool_choice` `required` it calls the first tool, with a named function that
+//!   one, with arguments holding the schema's required properties set to empty values of their
+//!   type (`""`, `0`, `false`, `[]`, `{}`), finish reason `tool_calls`; with `auto` or `none`
+//!   it answers text (a model may decide not to call);
+//! - `response_format: json_object`: the answer is `{}`.
+//!
+//! Everything else a request may ask (images, schemas, logprobs, several choices, reasoning,
+//! OpenAI-only fields) is refused by the router before reaching it.
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 
-use super::{
-    ChatInput, Chunk, ChunkStream, Completion, Provider, ProviderError, Role, Usage,
-    estimate_tokens,
-};
+use serde_json::{Map, Value};
 
-/// The provider name reported for mock answers.
-pub const MOCK_PROVIDER: &str = "mock";
+use super::{
+    ChatInput, Choice, Chunk, ChunkStream, Completion, Provider, ProviderError, Role, ToolCall,
+    ToolCallDelta, Usage, estimate_tokens,
+};
+use crate::chat::{ResponseFormat, ToolChoice};
+
+/// The provider name reported for mock answers (reserved by the catalogue, which owns the
+/// provider names).
+pub use crate::catalog::MOCK_PROVIDER;
 
 pub struct Mock;
 
@@ -20,15 +34,15 @@ fn answer(input: &ChatInput) -> String {
         .messages
         .iter()
         .rev()
-        .find(|m| m.role == Role::User)
-        .map(|m| m.content.as_str())
-        .unwrap_or("");
+        .find(|m| m.role() == Role::User)
+        .map(|m| m.plain_text())
+        .unwrap_or_default();
     let shown: String = last_user.chars().take(200).collect();
     let mut text = format!(
         "[mock] Offline mock answer from the IAFactory gateway: no LLM provider key is configured, \
          so no model was called. You said: \"{shown}\""
     );
-    if let Some(max) = input.max_tokens {
+    if let Some(max) = input.max_tokens() {
         let max_chars = usize::try_from(max).unwrap_or(usize::MAX).saturating_mul(4);
         if text.chars().count() > max_chars {
             text = text.chars().take(max_chars).collect();
@@ -37,10 +51,79 @@ fn answer(input: &ChatInput) -> String {
     text
 }
 
-fn usage(input: &ChatInput, text: &str) -> Usage {
-    Usage {
-        prompt_tokens: input.estimated_prompt_tokens(),
-        completion_tokens: estimate_tokens(text.chars().count()),
+/// The call the mock makes, when the request forces one.
+fn forced_call(input: &ChatInput) -> Option<ToolCall> {
+    let tool = match input.tool_choice.as_ref()? {
+        ToolChoice::Required => input.tools.first()?,
+        ToolChoice::Function(name) => input.tools.iter().find(|t| &t.name == name)?,
+        ToolChoice::None | ToolChoice::Auto => return None,
+    };
+    let schema = tool.parameters.as_ref();
+    let mut args = Map::new();
+    let required = schema
+        .and_then(|s| s.get("required"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for name in required.iter().filter_map(Value::as_str) {
+        let ty = schema
+            .and_then(|s| s.get("properties"))
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get("type"))
+            .and_then(Value::as_str)
+            .unwrap_or("string");
+        let empty = match ty {
+            "integer" | "number" => Value::from(0),
+            "boolean" => Value::from(false),
+            "array" => Value::Array(Vec::new()),
+            "object" => Value::Object(Map::new()),
+            "null" => Value::Null,
+            _ => Value::from(""),
+        };
+        args.insert(name.to_owned(), empty);
+    }
+    Some(ToolCall {
+        id: format!("call_mock_{}", tool.name),
+        name: tool.name.clone(),
+        arguments: Value::Object(args).to_string(),
+    })
+}
+
+/// The whole answer: a forced tool call, `{}` for JSON mode, else the labelled text.
+fn completion(input: &ChatInput) -> Completion {
+    let (choice, generated) = if let Some(call) = forced_call(input) {
+        let chars = call.name.len() + call.arguments.len();
+        (
+            Choice {
+                tool_calls: vec![call],
+                finish_reason: "tool_calls".into(),
+                ..Choice::default()
+            },
+            chars,
+        )
+    } else {
+        let text = if input.response_format == Some(ResponseFormat::JsonObject) {
+            "{}".to_owned()
+        } else {
+            answer(input)
+        };
+        let chars = text.chars().count();
+        (
+            Choice {
+                content: Some(text),
+                finish_reason: "stop".into(),
+                ..Choice::default()
+            },
+            chars,
+        )
+    };
+    Completion {
+        choices: vec![choice],
+        usage: Some(Usage {
+            prompt_tokens: input.estimated_prompt_tokens(),
+            completion_tokens: estimate_tokens(generated),
+        }),
+        system_fingerprint: None,
     }
 }
 
@@ -50,15 +133,7 @@ impl Provider for Mock {
         _model: &'a str,
         input: &'a ChatInput,
     ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        async move {
-            let content = answer(input);
-            Ok(Completion {
-                usage: Some(usage(input, &content)),
-                content,
-                finish_reason: "stop".into(),
-            })
-        }
-        .boxed()
+        async move { Ok(completion(input)) }.boxed()
     }
 
     fn stream<'a>(
@@ -67,8 +142,37 @@ impl Provider for Mock {
         input: &'a ChatInput,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>> {
         async move {
-            let content = answer(input);
-            let usage = usage(input, &content);
+            let whole = completion(input);
+            let usage = whole.usage;
+            let choice = whole.choices.into_iter().next().unwrap_or_default();
+            if !choice.tool_calls.is_empty() || choice.content.as_deref() == Some("{}") {
+                // One piece with the whole call (or JSON), then the end.
+                let chunks: Vec<Result<Chunk, ProviderError>> = vec![
+                    Ok(Chunk {
+                        delta: choice.content.unwrap_or_default(),
+                        tool_calls: choice
+                            .tool_calls
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, c)| ToolCallDelta {
+                                index: u32::try_from(i).unwrap_or(0),
+                                id: Some(c.id),
+                                name: Some(c.name),
+                                arguments: c.arguments,
+                            })
+                            .collect(),
+                        ..Chunk::default()
+                    }),
+                    Ok(Chunk {
+                        finish_reason: Some(choice.finish_reason),
+                        usage,
+                        ..Chunk::default()
+                    }),
+                ];
+                return Ok(futures::stream::iter(chunks).boxed());
+            }
+            let content = choice.content.unwrap_or_default();
+            let usage = usage.unwrap_or_default();
             let mut chunks: Vec<Result<Chunk, ProviderError>> = content
                 .split_inclusive(' ')
                 .map(|w| {
@@ -82,6 +186,7 @@ impl Provider for Mock {
                 delta: String::new(),
                 finish_reason: Some("stop".into()),
                 usage: Some(usage),
+                ..Chunk::default()
             }));
             Ok(futures::stream::iter(chunks).boxed())
         }

@@ -21,83 +21,10 @@ use futures::stream::BoxStream;
 use crate::catalog::{ProviderKind, ProviderSettings};
 use crate::sse::{SseEvent, SseParser};
 
-/// Who wrote a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    System,
-    User,
-    Assistant,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-/// A validated chat request, independent of any wire format.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct ChatInput {
-    pub messages: Vec<Message>,
-    pub temperature: Option<f32>,
-    pub top_p: Option<f32>,
-    pub max_tokens: Option<u32>,
-    pub stop: Vec<String>,
-}
-
-impl ChatInput {
-    /// System messages joined (for providers with a separate system field).
-    pub fn system_text(&self) -> Option<String> {
-        let parts: Vec<&str> = self
-            .messages
-            .iter()
-            .filter(|m| m.role == Role::System)
-            .map(|m| m.content.as_str())
-            .collect();
-        (!parts.is_empty()).then(|| parts.join("\n\n"))
-    }
-
-    /// Rough prompt size in tokens (about 4 characters each), used only when a provider reports
-    /// no usage.
-    pub fn estimated_prompt_tokens(&self) -> u32 {
-        let chars: usize = self
-            .messages
-            .iter()
-            .map(|m| m.content.chars().count())
-            .sum();
-        estimate_tokens(chars)
-    }
-}
-
-/// About 4 characters per token, at least 1 for a non-empty text.
-pub fn estimate_tokens(chars: usize) -> u32 {
-    u32::try_from(chars.div_ceil(4)).unwrap_or(u32::MAX)
-}
-
-/// Tokens reported by the provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Usage {
-    pub prompt_tokens: u32,
-    pub completion_tokens: u32,
-}
-
-/// A whole answer.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    pub content: String,
-    /// Normalised: `stop`, `length`, `content_filter`, or the provider's own value.
-    pub finish_reason: String,
-    pub usage: Option<Usage>,
-}
-
-/// One piece of a streamed answer. A stream ends after the provider's terminal marker; a stream
-/// that ends without it yields [`ProviderError::StreamBroken`].
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Chunk {
-    pub delta: String,
-    pub finish_reason: Option<String>,
-    pub usage: Option<Usage>,
-}
+pub use crate::chat::{
+    ChatInput, Choice, Chunk, Completion, Content, Message, Part, Role, ToolCall, ToolCallDelta,
+    Turn, Usage, estimate_tokens,
+};
 
 pub type ChunkStream = BoxStream<'static, Result<Chunk, ProviderError>>;
 
@@ -168,15 +95,44 @@ impl ProviderError {
         }
     }
 
+    /// The kind of failure, without its details (metrics label it without allocating).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ProviderError::Http { status, .. } => ErrorKind::Http(*status),
+            ProviderError::Connect(_) => ErrorKind::Connect,
+            ProviderError::Timeout => ErrorKind::Timeout,
+            ProviderError::Malformed(_) => ErrorKind::Malformed,
+            ProviderError::StreamBroken(_) => ErrorKind::StreamBroken,
+            ProviderError::Api(_) => ErrorKind::Api,
+        }
+    }
+
     /// A short label for status pages and metrics (`http_503`, `timeout`, ...).
     pub fn kind_label(&self) -> String {
+        self.kind().to_string()
+    }
+}
+
+/// A [`ProviderError`]'s kind; displayed as its label (`http_503`, `timeout`, ...).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    Http(u16),
+    Connect,
+    Timeout,
+    Malformed,
+    StreamBroken,
+    Api,
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProviderError::Http { status, .. } => format!("http_{status}"),
-            ProviderError::Connect(_) => "connect".into(),
-            ProviderError::Timeout => "timeout".into(),
-            ProviderError::Malformed(_) => "malformed".into(),
-            ProviderError::StreamBroken(_) => "stream_broken".into(),
-            ProviderError::Api(_) => "api_error".into(),
+            ErrorKind::Http(status) => write!(f, "http_{status}"),
+            ErrorKind::Connect => f.write_str("connect"),
+            ErrorKind::Timeout => f.write_str("timeout"),
+            ErrorKind::Malformed => f.write_str("malformed"),
+            ErrorKind::StreamBroken => f.write_str("stream_broken"),
+            ErrorKind::Api => f.write_str("api_error"),
         }
     }
 }
@@ -280,6 +236,38 @@ pub struct HttpBase {
     pub api_key: String,
 }
 
+/// The start of an error answer kept.
+const ERROR_BODY_BYTES: usize = 4096;
+
+/// What an upstream said when it refused a request: its message, its own error code and the
+/// field it blamed, read from the JSON error shapes of the providers (OpenAI family
+/// `{"error":{"message","type","param","code"}}`, Anthropic `{"error":{"type","message"}}`,
+/// Gemini `{"error":{"code":400,"message","status"}}`, Cohere `{"message"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamRefusal {
+    pub message: String,
+    pub code: Option<String>,
+    pub param: Option<String>,
+}
+
+impl UpstreamRefusal {
+    pub fn parse(body: &str) -> UpstreamRefusal {
+        let text = |v: &serde_json::Value| v.as_str().filter(|s| !s.is_empty()).map(str::to_owned);
+        let v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+        let e = v.get("error").filter(|e| e.is_object()).unwrap_or(&v);
+        let message = text(&e["message"])
+            .or_else(|| text(&v["message"]))
+            .unwrap_or_else(|| body.chars().take(300).collect());
+        UpstreamRefusal {
+            message,
+            code: text(&e["code"])
+                .or_else(|| text(&e["status"]))
+                .or_else(|| text(&e["type"])),
+            param: text(&e["param"]),
+        }
+    }
+}
+
 /// The largest answer body read into memory.
 const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
@@ -305,15 +293,17 @@ impl HttpBase {
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
         // Only the start of an error body is kept: a broken or hostile upstream may send one
-        // without end, and nothing past 512 bytes is used.
+        // without end. 4 KiB holds a provider's JSON error whole (its code and param are read
+        // from it, see [`UpstreamRefusal::parse`]).
         let mut resp = resp;
         let mut body = Vec::new();
-        while body.len() < 512
+        while body.len() < ERROR_BODY_BYTES
             && let Ok(Some(chunk)) = resp.chunk().await
         {
             body.extend_from_slice(&chunk);
         }
-        let mut message = String::from_utf8_lossy(&body[..body.len().min(512)]).into_owned();
+        let mut message =
+            String::from_utf8_lossy(&body[..body.len().min(ERROR_BODY_BYTES)]).into_owned();
         if message.is_empty() {
             message = status.canonical_reason().unwrap_or("error").to_owned();
         }

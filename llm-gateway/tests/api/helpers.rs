@@ -10,7 +10,7 @@ use std::time::Duration;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use iafactory::proto::iafactory::promo::v1 as promo_pb;
 use llm_gateway::catalog::Catalog;
-use llm_gateway::router::RoutingSettings;
+use llm_gateway::routing::RoutingSettings;
 use llm_gateway::{Config, GatewayHandle};
 use pb::llm_gateway_client::LlmGatewayClient;
 use promo_pb::promo_service_client::PromoServiceClient;
@@ -280,11 +280,15 @@ pub fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
         messages: vec![
             pb::ChatMessage {
                 role: pb::Role::System as i32,
-                content: "Réponds en français.".into(),
+                content: Some(pb::chat_message::Content::Text(
+                    "Réponds en français.".into(),
+                )),
+                ..Default::default()
             },
             pb::ChatMessage {
                 role: pb::Role::User as i32,
-                content: text.into(),
+                content: Some(pb::chat_message::Content::Text(text.into())),
+                ..Default::default()
             },
         ],
         temperature: Some(0.5),
@@ -320,6 +324,14 @@ pub fn md<'a>(status: &'a Status, key: &str) -> &'a str {
         .get(key)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
+}
+
+/// The text of an answer's message (empty when it has none).
+pub fn text_of(m: Option<&pb::ChatMessage>) -> &str {
+    match m.and_then(|m| m.content.as_ref()) {
+        Some(pb::chat_message::Content::Text(t)) => t,
+        _ => "",
+    }
 }
 
 /// Concatenated deltas and the end event of a stream.

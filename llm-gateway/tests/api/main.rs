@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod crash;
+mod fidelity;
 mod grpcurl;
 mod helpers;
 mod internal_auth;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_client::LlmGatewayClient;
 
-use crate::helpers::{Promo, authed, chat_req};
+use crate::helpers::{Promo, authed, chat_req, text_of};
 use crate::upstream::{Upstream, openai_ok};
 
 const KEY_VARS: &[&str] = &[
@@ -85,7 +85,7 @@ async fn binary_starts_without_keys_serves_metrics_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert!(
-        metrics.contains("llm_gateway_circuit_state{provider=\"mock\"} 0"),
+        metrics.contains("iaf_llm_circuit_state{provider=\"mock\"} 0"),
         "{metrics}"
     );
     assert!(
@@ -175,7 +175,7 @@ async fn binary_serves_a_keyless_self_hosted_provider_from_a_catalogue_file() {
         .into_inner();
     assert_eq!(r.provider, "ollama");
     assert_eq!(r.upstream_model, "llama3.3");
-    assert_eq!(r.message.unwrap().content, "local answer");
+    assert_eq!(text_of(r.message.as_ref()), "local answer");
     assert_eq!(
         up.requests()[0].header("authorization"),
         None,

@@ -21,7 +21,7 @@ async fn openai_unary_reports_provider_usage_cost_and_sends_the_real_request() {
     let up = Upstream::always(openai_ok("Bonjour !", 1000, 500)).await;
     let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.as_ref().unwrap().content, "Bonjour !");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour !");
     assert_eq!(r.provider, "p");
     assert_eq!(r.upstream_model, "gpt-up");
     assert_eq!(r.model, "m");
@@ -108,7 +108,7 @@ async fn anthropic_messages_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("anthropic", "/v1", &up, "claude-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (20, 9));
     assert_eq!(r.finish_reason, "stop");
@@ -145,7 +145,7 @@ async fn gemini_generate_content_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("gemini", "/v1beta", &up, "gemini-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (30, 11));
 
@@ -186,7 +186,7 @@ async fn cohere_chat_v2_unary_and_stream() {
     .await;
     let mut env = Env::start(&one("cohere", "/v2", &up, "command-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
-    assert_eq!(r.message.unwrap().content, "Bonjour");
+    assert_eq!(text_of(r.message.as_ref()), "Bonjour");
     let u = r.usage.unwrap();
     assert_eq!((u.prompt_tokens, u.completion_tokens), (8, 5));
 
@@ -283,12 +283,13 @@ async fn streamed_answers_are_accounted_like_unary_ones() {
     assert_eq!((u.prompt_tokens, u.completion_tokens), (110, 55));
     let metrics = env.gw.handle.metrics_text();
     assert!(
-        metrics.contains("llm_gateway_requests_total{rpc=\"ChatStream\",code=\"ok\"} 1"),
+        metrics.contains(
+            "iaf_grpc_requests_total{method=\"/iafactory.llm.v1.LlmGateway/ChatStream\",code=\"Ok\"} 1"
+        ),
         "{metrics}"
     );
     assert!(
-        metrics
-            .contains("llm_gateway_tokens_total{provider=\"p\",model=\"m\",kind=\"prompt\"} 110"),
+        metrics.contains("iaf_llm_tokens_total{provider=\"p\",model=\"m\",kind=\"prompt\"} 110"),
         "{metrics}"
     );
     env.gw.stop().await;

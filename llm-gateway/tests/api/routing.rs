@@ -40,7 +40,7 @@ async fn rate_limited_upstream_is_retried_after_its_retry_after() {
     let mut env = Env::start(&two(&alpha, &beta)).await;
     let r = env.chat("m", "hi").await.unwrap();
     assert_eq!(r.provider, "alpha");
-    assert_eq!(r.message.unwrap().content, "second try");
+    assert_eq!(text_of(r.message.as_ref()), "second try");
     assert_eq!(r.attempts, 2);
     assert_eq!(alpha.count(), 2);
     assert_eq!(beta.count(), 0);
@@ -272,7 +272,7 @@ async fn circuit_opens_after_consecutive_failures_and_half_opens_after_cool_down
         env.gw
             .handle
             .metrics_text()
-            .contains("llm_gateway_circuit_state{provider=\"alpha\"} 0")
+            .contains("iaf_llm_circuit_state{provider=\"alpha\"} 0")
     );
     env.gw.stop().await;
 }
@@ -367,7 +367,7 @@ async fn without_any_key_the_labelled_mock_answers() {
         .unwrap()
         .into_inner();
     assert_eq!(r.provider, "mock");
-    assert!(r.message.unwrap().content.starts_with("[mock]"));
+    assert!(text_of(r.message.as_ref()).starts_with("[mock]"));
     assert_eq!(r.cost_usd, 0.0);
     let mut s = gw
         .client

@@ -1,0 +1,132 @@
+//! What every handler shares: the gateway's parts, admission (authentication, validation, model
+//! and package checks, quota), the quota hold of a running call, and small translation helpers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use iafactory::db::now_millis;
+use iafactory::proto::iafactory::llm::v1 as pb;
+
+use super::recent::RecentLatencies;
+use super::validate::validate;
+use crate::auth::{Authenticator, KeyInfo};
+use crate::catalog::Policy;
+use crate::error::GatewayError;
+use crate::providers::{ChatInput, Usage};
+use crate::quota::QuotaManager;
+use crate::routing::{ModelEntry, Route, Router};
+use crate::store::UsageKey;
+use crate::usage::UsageRecorder;
+
+/// Everything the handlers share.
+pub struct Shared {
+    pub router: Router,
+    pub auth: Authenticator,
+    pub quotas: QuotaManager,
+    pub usage: UsageRecorder,
+    pub recent: RecentLatencies,
+    /// Required by `ListProviders` (provider names, base URLs, error details are operator
+    /// information); `None`: nobody may call it.
+    pub internal: Option<iafactory::secret::InternalToken>,
+}
+
+/// At most 128 bytes of a client-supplied name, for logs (validation refuses longer ones later).
+pub(crate) fn short(s: &str) -> &str {
+    let mut end = s.len().min(128);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Tokens held from the quota while a call runs: the prompt estimate plus the answer's bound
+/// (`max_tokens`, or 256 when the caller sets none).
+pub fn token_hold(input: &ChatInput) -> u64 {
+    u64::from(input.estimated_prompt_tokens())
+        + u64::from(input.max_tokens().unwrap_or(256)).saturating_mul(u64::from(input.choices()))
+}
+
+pub(crate) fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
+    pb::TokenUsage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
+        estimated,
+    }
+}
+
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(crate) fn new_id() -> String {
+    format!("chatcmpl-{}", uuid::Uuid::new_v4().simple())
+}
+
+impl Shared {
+    /// Authentication, validation, model and package checks, quota admission.
+    pub(crate) async fn admit(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+        req: &pb::ChatRequest,
+    ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
+        let key = self.auth.authenticate(metadata).await?;
+        tracing::Span::current().record("key_id", key.key_id.as_str());
+        let (input, policy) = validate(req)?;
+        let model = self
+            .router
+            .model(&req.model)
+            .cloned()
+            .ok_or_else(|| GatewayError::ModelNotFound(req.model.clone()))?;
+        if !key.may_use(&model.name) {
+            return Err(GatewayError::ModelNotAllowed {
+                model: model.name.clone(),
+                package: key.package.clone(),
+            });
+        }
+        if model.kind != crate::catalog::ModelKind::Chat {
+            return Err(GatewayError::param(
+                "model",
+                format!(
+                    "{:?} is an embedding model: use the embeddings API",
+                    model.name
+                ),
+            ));
+        }
+        let hold = token_hold(&input);
+        self.quotas.admit(&key.key_id, key.limits, hold).await?;
+        Ok((key, model, input, policy))
+    }
+
+    /// The usage row a call of `key` on `model` through `route` is charged to in `period`.
+    pub(crate) fn usage_key(key: &KeyInfo, model: &str, route: &Route, period: String) -> UsageKey {
+        UsageKey {
+            key_id: key.key_id.clone(),
+            period,
+            model: model.to_owned(),
+            provider: route.provider.name.clone(),
+        }
+    }
+}
+
+/// Returns a token hold to the lease when a unary call is dropped before it settled.
+pub(crate) struct HoldGuard {
+    /// `None` once settled by other means.
+    pub(crate) shared: Option<Arc<Shared>>,
+    pub(crate) key_id: String,
+    pub(crate) held: u64,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.take() else {
+            return;
+        };
+        let (key_id, held) = (std::mem::take(&mut self.key_id), self.held);
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                shared.quotas.settle(&key_id, held, 0, now_millis()).await;
+            });
+        }
+    }
+}
