@@ -85,6 +85,10 @@ error_codes! {
     Unauthenticated => "unauthenticated", Unauthenticated, 401;
     /// The credentials do not allow this operation.
     PermissionDenied => "permission_denied", PermissionDenied, 403;
+    /// The operator suspended the customer's account.
+    AccountSuspended => "account_suspended", PermissionDenied, 403;
+    /// A state-changing account request without the session's CSRF token.
+    CsrfFailed => "csrf_failed", PermissionDenied, 403;
     /// Too many requests from this client.
     RateLimited => "rate_limited", ResourceExhausted, 429;
     /// The package's quota is used up.

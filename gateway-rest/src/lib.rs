@@ -118,7 +118,7 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
         api.templates
             .iter()
             .map(String::as_str)
-            .chain(["/api-packages"]),
+            .chain(["/api-packages", "/compte"]),
     );
     Ok(AppState(Arc::new(Inner {
         validate_limiter: config.validate_rate.map(IpLimiter::new),

@@ -41,6 +41,16 @@ impl Modify for SecuritySchemes {
             scheme.description = Some(description.to_owned());
             components.add_security_scheme(name, SecurityScheme::Http(scheme));
         }
+        let mut session = utoipa::openapi::security::ApiKeyValue::new("iaf_session");
+        session.description = Some(
+            "The customer's session cookie, set by POST /api/compte/session (HttpOnly, \
+             SameSite=Strict). State-changing calls also need the X-CSRF-Token header."
+                .to_owned(),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(session)),
+        );
     }
 }
 

@@ -21,6 +21,7 @@ pub mod catalog;
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod keys_usage;
 pub mod metrics;
 pub mod providers;
 pub mod quota;

@@ -300,4 +300,13 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// When the key was last charged (any month), from the rows' `updated_at`.
+    pub async fn last_used(&self, key_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        let row = sqlx::query("SELECT MAX(updated_at) FROM llm_usage WHERE key_id = $1")
+            .bind(key_id)
+            .fetch_one(&self.db.read)
+            .await?;
+        row.try_get(0)
+    }
 }

@@ -186,6 +186,11 @@ impl UsageRecorder {
     ) -> Result<Vec<(UsageKey, UsageSums)>, sqlx::Error> {
         self.store.usage(key_id, period).await
     }
+
+    /// When the key was last charged, if ever.
+    pub async fn last_used(&self, key_id: &str) -> Result<Option<i64>, sqlx::Error> {
+        self.store.last_used(key_id).await
+    }
 }
 
 /// How long the writer keeps its database connection across batches. Returning a connection

@@ -1,8 +1,67 @@
 //! Instants as the service stores them (milliseconds since the Unix epoch, UTC, in `BIGINT`
 //! columns: the same type on SQLite and PostgreSQL) and as it reads and shows them: RFC 3339 on
-//! the wire, a French date in e-mails.
+//! the wire, a French date in e-mails; and [`Clock`], the "now" of the rules that depend on dates
+//! (sign-in links and sessions expiring, billing periods, notices), injectable so tests can move
+//! time instead of waiting.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use chrono::{DateTime, Datelike, SecondsFormat, Utc};
+
+/// The service's "now". The system clock in production; tests hand the service a manual one and
+/// move it (`set`, `advance`) to reach an expiry or a period boundary.
+#[derive(Clone, Default)]
+pub struct Clock(Option<Arc<AtomicI64>>);
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            None => f.write_str("Clock(system)"),
+            Some(ms) => write!(f, "Clock(manual {})", rfc3339(ms.load(Ordering::Relaxed))),
+        }
+    }
+}
+
+impl Clock {
+    pub fn system() -> Clock {
+        Clock(None)
+    }
+
+    /// A clock standing at `ms` until moved.
+    pub fn manual(ms: i64) -> Clock {
+        Clock(Some(Arc::new(AtomicI64::new(ms))))
+    }
+
+    /// Milliseconds since the Unix epoch.
+    pub fn now_ms(&self) -> i64 {
+        match &self.0 {
+            None => iafactory::db::now_millis(),
+            Some(ms) => ms.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        to_datetime(self.now_ms())
+    }
+
+    /// Moves a manual clock to `ms` (no effect on the system clock).
+    pub fn set(&self, ms: i64) {
+        if let Some(c) = &self.0 {
+            c.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves a manual clock forward (no effect on the system clock).
+    pub fn advance(&self, by: std::time::Duration) {
+        if let Some(c) = &self.0 {
+            c.fetch_add(
+                i64::try_from(by.as_millis()).unwrap_or(i64::MAX),
+                Ordering::Relaxed,
+            );
+        }
+    }
+}
 
 use crate::error::{PromoError, Result};
 

@@ -209,6 +209,12 @@ pub struct Config {
     pub grpc: ServeOptions,
     /// How often a probe write checks that the database accepts writes (health status).
     pub storage_probe_interval: Duration,
+    /// "Now" for the date rules (sign-in links, sessions, periods, notices): the system clock,
+    /// or a manual one that tests move. Not a flag.
+    pub clock: crate::clock::Clock,
+    /// How often the account jobs run (notices, due downgrades, purge). Not a flag: a minute
+    /// keeps notices timely at one cheap query; tests shorten it.
+    pub account_jobs_interval: Duration,
 }
 
 /// A configuration mistake, naming the setting.
@@ -258,6 +264,8 @@ impl Config {
             mail: MailConfig::default(),
             read_cache_ttl: Duration::from_secs(1),
             storage_probe_interval: Duration::from_secs(5),
+            clock: crate::clock::Clock::system(),
+            account_jobs_interval: Duration::from_secs(60),
         }
     }
 

@@ -46,6 +46,15 @@ pub enum PromoError {
     /// credential for a customer's invalid API key.
     #[error("{0}")]
     Forbidden(&'static str),
+    /// 403 (`account_suspended`): the operator suspended the account.
+    #[error("votre compte est suspendu : contactez-nous pour le réactiver")]
+    Suspended,
+    /// 403 (`csrf_failed`): a state-changing account request without the session's CSRF token.
+    #[error("requête refusée : jeton anti-CSRF manquant ou invalide, rechargez la page")]
+    Csrf,
+    /// 429 (`rate_limited`): too many sign-in links asked for; retry after this many seconds.
+    #[error("trop de demandes de lien de connexion : réessayez dans {0} s")]
+    RateLimited(u64),
     /// 503: the database is unreachable or overloaded.
     #[error("service momentanément indisponible, veuillez réessayer")]
     Unavailable(#[source] sqlx::Error),
@@ -116,6 +125,9 @@ impl PromoError {
             PromoError::IdempotencyKeyReused => ErrorCode::IdempotencyKeyReused,
             PromoError::Unauthenticated(_) => ErrorCode::Unauthenticated,
             PromoError::Forbidden(_) => ErrorCode::PermissionDenied,
+            PromoError::Suspended => ErrorCode::AccountSuspended,
+            PromoError::Csrf => ErrorCode::CsrfFailed,
+            PromoError::RateLimited(_) => ErrorCode::RateLimited,
             PromoError::Unavailable(_) => ErrorCode::Unavailable,
             PromoError::Internal(_) => ErrorCode::Internal,
         }
@@ -135,6 +147,9 @@ impl From<PromoError> for tonic::Status {
         let mut err = ServiceError::new(code, e.to_string());
         if code == ErrorCode::Unavailable {
             err = err.with_retry_after(1);
+        }
+        if let PromoError::RateLimited(secs) = &e {
+            err = err.with_retry_after(*secs);
         }
         err.into_status()
     }

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gauges;
 pub mod idempotency;
 pub mod live;
+pub mod notices;
 pub mod outbox;
 pub mod repo;
 pub mod secrets;
@@ -48,6 +49,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
     Migrator::with_migrations(vec![
         migration(1, "init", include_str!("../migrations/0001_init.sql")),
         migration(2, "outbox", include_str!("../migrations/0002_outbox.sql")),
+        migration(
+            3,
+            "accounts",
+            include_str!("../migrations/0003_accounts.sql"),
+        ),
     ])
 });
 
@@ -146,8 +152,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         stop_rx.clone(),
         config.read_cache_ttl,
     )
-    .with_mail(config.mail.clone(), mail_wake)
-    .with_internal_token(config.internal_token.clone());
+    .with_mail(config.mail.clone(), Arc::clone(&mail_wake))
+    .with_internal_token(config.internal_token.clone())
+    .with_clock(config.clock.clone());
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
@@ -174,6 +181,16 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         stop_rx.clone(),
     ));
     let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let account_jobs = tokio::spawn(
+        notices::AccountJobs {
+            db: db.clone(),
+            clock: config.clock.clone(),
+            public_url: config.mail.public_url.clone(),
+            mail_wake: Arc::clone(&mail_wake),
+            interval: config.account_jobs_interval,
+        }
+        .run(stop_rx.clone()),
+    );
     let prober = tokio::spawn(
         db.clone()
             .probe_writes(config.storage_probe_interval, stop_rx),
@@ -197,6 +214,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         let served = grpc::serve(listener, routes, &config.grpc, signal).await;
         poller.abort();
         janitor.abort();
+        account_jobs.abort();
         prober.abort();
         if let Some(e) = exporter {
             e.abort();

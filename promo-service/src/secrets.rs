@@ -61,6 +61,41 @@ pub fn random_token(bytes: usize) -> String {
     URL_SAFE_NO_PAD.encode(buf)
 }
 
+/// A sign-in link or session token: 256 random bits, URL-safe (43 characters).
+pub fn new_token() -> String {
+    random_token(32)
+}
+
+/// The stored form of a sign-in link or session token (only this reaches the database).
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// True when `token` has the shape [`new_token`] gives (cheap check before any lookup).
+pub fn looks_like_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The CSRF token of a session, derived from the session token: a page of another origin can
+/// make the browser send the session cookie but never read it, so it cannot compute this. Being
+/// derived, it needs no storage and survives on every replica.
+pub fn csrf_token(session_token: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(
+        format!("iafactory-csrf:{session_token}").as_bytes(),
+    ))
+}
+
+/// Whether `presented` is the session's CSRF token, compared in constant time.
+pub fn csrf_matches(session_token: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let expected = Sha256::digest(csrf_token(session_token).as_bytes());
+    let got = Sha256::digest(presented.as_bytes());
+    expected.ct_eq(&got).into()
+}
+
 pub use iafactory::secret::AdminToken;
 
 #[cfg(test)]
@@ -77,5 +112,16 @@ mod tests {
         assert_ne!(generate_api_key().key, k.key);
         assert!(!looks_like_api_key("iaf_short"));
         assert!(!looks_like_api_key(&format!("sk_{}", &k.key[3..])));
+    }
+
+    #[test]
+    fn session_tokens_and_their_csrf() {
+        let t = new_token();
+        assert!(looks_like_token(&t), "{t}");
+        assert_ne!(hash_token(&t), t);
+        let csrf = csrf_token(&t);
+        assert!(csrf_matches(&t, &csrf));
+        assert!(!csrf_matches(&t, ""));
+        assert!(!csrf_matches(&new_token(), &csrf));
     }
 }

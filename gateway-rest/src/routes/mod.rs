@@ -2,6 +2,7 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod compte;
 pub mod live;
 pub mod openai;
 pub mod ops;
@@ -27,4 +28,5 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(platform::router())
         .merge(ops::router())
         .merge(site::router())
+        .merge(compte::router())
 }

@@ -59,18 +59,25 @@ pub async fn landing_page(state: State<AppState>, req: Request) -> Response {
         (status = 404, response = inline(rest::NotFound)),
     ),
 )]
-pub async fn static_file(State(state): State<AppState>, req: Request) -> Response {
-    let (mut parts, body) = req.into_parts();
-    let rest = parts
-        .uri
+pub async fn static_file(state: State<AppState>, req: Request) -> Response {
+    let rest = req
+        .uri()
         .path()
         .strip_prefix("/api-packages")
         .unwrap_or("/")
         .to_owned();
-    let rest = if rest.is_empty() {
+    serve_path(state, req, rest).await
+}
+
+/// Serves the file at `path` of the landing page's folder (`/` and `…/` name their
+/// `index.html`) with the security headers; a JSON 404 when absent. Also serves the account
+/// pages, which live in its `compte/` folder so they share its style sheet and its checks.
+pub async fn serve_path(State(state): State<AppState>, req: Request, path: String) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let rest = if path.is_empty() {
         "/".to_owned()
     } else {
-        rest
+        path
     };
     let mut response = match &state.static_files {
         StaticFiles::Embedded => match static_files::embedded_file(&rest, &parts.headers) {

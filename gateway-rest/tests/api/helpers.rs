@@ -100,6 +100,11 @@ impl Promo {
         format!("http://{}", self.addr)
     }
 
+    /// Its database (tests read what it stored, e.g. the sign-in link of an unsent e-mail).
+    pub fn db_url(&self) -> &str {
+        &self.db_url
+    }
+
     pub fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }

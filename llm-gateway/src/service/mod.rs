@@ -106,4 +106,26 @@ impl LlmGateway for GatewayApi {
         let r = self.shared.get_usage(request).await;
         r.map(Response::new).map_err(Status::from)
     }
+
+    async fn get_keys_usage(
+        &self,
+        request: Request<pb::GetKeysUsageRequest>,
+    ) -> Result<Response<pb::KeysUsage>, Status> {
+        let allowed = iafactory::grpc::bearer_token(request.metadata())
+            .zip(self.shared.internal.as_ref())
+            .is_some_and(|(presented, token)| token.matches(presented));
+        if !allowed {
+            return Err(GatewayError::Forbidden(
+                "GetKeysUsage is internal: send authorization: Bearer <INTERNAL_TOKEN>",
+            )
+            .into());
+        }
+        let report = crate::keys_usage::keys_usage(
+            &self.shared.usage,
+            request.get_ref(),
+            iafactory::db::now_millis(),
+        )
+        .await?;
+        Ok(Response::new(report))
+    }
 }

@@ -4,6 +4,7 @@
 //! code exists in the rest of the service only in the canonical form built here ([`Email`],
 //! [`CodeName`]), so uniqueness checked on that form is uniqueness of the mailbox or code.
 
+pub mod account;
 pub mod code;
 pub mod code_admin;
 pub mod email;

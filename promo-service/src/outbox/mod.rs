@@ -1,7 +1,8 @@
-//! Transactional outbox for signup e-mails.
+//! Transactional outbox for signup and account e-mails.
 //!
-//! The signup transaction writes one row per e-mail (customer confirmation, operator notice), so
-//! an e-mail exists if and only if the signup committed. A worker in every replica claims due rows
+//! The transaction that causes an e-mail writes its row (signup: customer confirmation, operator
+//! notice; account: sign-in link, key and package notices), so an e-mail exists if and only if
+//! what it reports committed. A worker in every replica claims due rows
 //! with a guarded single-row `UPDATE` (the claim succeeds for one worker only, on SQLite and on
 //! PostgreSQL), sends them over SMTP and marks them sent. Delivery is at-least-once: a worker that
 //! dies after the relay accepted a message but before marking it leaves a claim that expires, and
@@ -21,22 +22,50 @@ pub use store::MailRow;
 pub enum MailKind {
     CustomerConfirmation,
     OperatorNotification,
+    SignInLink,
+    KeyCreated,
+    KeyRevoked,
+    PackageChanged,
+    DiscountEnding,
+    QuotaLevel,
 }
+
+/// Every kind, for tests and template registration.
+pub const ALL_KINDS: [MailKind; 8] = [
+    MailKind::CustomerConfirmation,
+    MailKind::OperatorNotification,
+    MailKind::SignInLink,
+    MailKind::KeyCreated,
+    MailKind::KeyRevoked,
+    MailKind::PackageChanged,
+    MailKind::DiscountEnding,
+    MailKind::QuotaLevel,
+];
 
 impl MailKind {
     pub fn as_str(self) -> &'static str {
         match self {
             MailKind::CustomerConfirmation => "customer_confirmation",
             MailKind::OperatorNotification => "operator_notification",
+            MailKind::SignInLink => "sign_in_link",
+            MailKind::KeyCreated => "key_created",
+            MailKind::KeyRevoked => "key_revoked",
+            MailKind::PackageChanged => "package_changed",
+            MailKind::DiscountEnding => "discount_ending",
+            MailKind::QuotaLevel => "quota_level",
         }
     }
 
     pub fn parse(s: &str) -> Option<MailKind> {
-        match s {
-            "customer_confirmation" => Some(MailKind::CustomerConfirmation),
-            "operator_notification" => Some(MailKind::OperatorNotification),
-            _ => None,
-        }
+        ALL_KINDS.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Signup e-mails carry a [`SignupMail`], the others an [`AccountMail`].
+    pub fn is_signup(self) -> bool {
+        matches!(
+            self,
+            MailKind::CustomerConfirmation | MailKind::OperatorNotification
+        )
     }
 }
 
@@ -87,14 +116,60 @@ pub struct SignupMail {
     pub public_url: String,
 }
 
-/// A row to write in the signup transaction.
+/// Template variables of an account e-mail; a kind leaves the fields it does not use empty.
+/// `link` (a sign-in link) is a credential: the row's payload is scrubbed once it is sent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AccountMail {
+    pub email: String,
+    /// Base URL of the public site, for links to `/compte/`.
+    pub public_url: String,
+    pub link: String,
+    pub key_prefix: String,
+    pub key_name: String,
+    pub package_name: String,
+    pub from_package_name: String,
+    pub price_dzd: u64,
+    pub base_price_dzd: u64,
+    pub discount_percent: u32,
+    /// The date the e-mail is about (link expiry, change, revocation, discount end), in French.
+    pub date_fr: String,
+    /// A sentence computed by the rules (package change plan, who revoked a key, the period).
+    pub message: String,
+    pub percent: u32,
+    pub tokens_used: u64,
+    pub tokens_per_month: u64,
+}
+
+/// What a row's template is rendered with; stored as the bare JSON object of either.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum MailPayload {
+    Signup(SignupMail),
+    Account(AccountMail),
+}
+
+/// A row to write in the transaction that causes it.
 #[derive(Debug, Clone)]
 pub struct NewMail {
     pub id: String,
     pub kind: MailKind,
     pub recipient: String,
     pub customer_id: String,
-    pub payload: SignupMail,
+    pub payload: MailPayload,
+}
+
+impl NewMail {
+    /// An account e-mail to the customer, with a fresh id.
+    pub fn account(kind: MailKind, customer_id: &str, mail: AccountMail) -> NewMail {
+        NewMail {
+            id: format!("msg_{}", uuid::Uuid::now_v7().simple()),
+            kind,
+            recipient: mail.email.clone(),
+            customer_id: customer_id.to_owned(),
+            payload: MailPayload::Account(mail),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -103,10 +178,7 @@ mod tests {
 
     #[test]
     fn kinds_round_trip() {
-        for k in [
-            MailKind::CustomerConfirmation,
-            MailKind::OperatorNotification,
-        ] {
+        for k in ALL_KINDS {
             assert_eq!(MailKind::parse(k.as_str()), Some(k));
         }
     }

@@ -122,7 +122,9 @@ pub async fn claim_due(
 /// Marks a claimed row sent. Only its current claimant can.
 pub async fn mark_sent(db: &Db, id: &str, worker: &str, now: i64) -> Result<()> {
     sqlx::query(
-        "UPDATE outbox SET status = 'sent', sent_at = $3, claimed_until = NULL, last_error = '' \
+        // A sign-in link is a credential: once delivered, the row keeps no copy of it.
+        "UPDATE outbox SET status = 'sent', sent_at = $3, claimed_until = NULL, last_error = '', \
+         payload = CASE WHEN kind = 'sign_in_link' THEN '{}' ELSE payload END \
          WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
     )
     .bind(id)

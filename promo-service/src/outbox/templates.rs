@@ -3,7 +3,8 @@
 
 use minijinja::{Environment, Value};
 
-use super::{MailKind, SignupMail};
+use super::{AccountMail, MailKind, SignupMail};
+use crate::domain::account::thousands;
 
 /// A rendered e-mail.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,74 @@ pub struct Rendered {
     pub html: String,
 }
 
+/// Every template, by file name (`<kind>.txt`, `<kind>.html`).
+const SOURCES: [(&str, &str); 16] = [
+    (
+        "customer_confirmation.txt",
+        include_str!("../../templates/customer_confirmation.txt"),
+    ),
+    (
+        "customer_confirmation.html",
+        include_str!("../../templates/customer_confirmation.html"),
+    ),
+    (
+        "operator_notification.txt",
+        include_str!("../../templates/operator_notification.txt"),
+    ),
+    (
+        "operator_notification.html",
+        include_str!("../../templates/operator_notification.html"),
+    ),
+    (
+        "sign_in_link.txt",
+        include_str!("../../templates/sign_in_link.txt"),
+    ),
+    (
+        "sign_in_link.html",
+        include_str!("../../templates/sign_in_link.html"),
+    ),
+    (
+        "key_created.txt",
+        include_str!("../../templates/key_created.txt"),
+    ),
+    (
+        "key_created.html",
+        include_str!("../../templates/key_created.html"),
+    ),
+    (
+        "key_revoked.txt",
+        include_str!("../../templates/key_revoked.txt"),
+    ),
+    (
+        "key_revoked.html",
+        include_str!("../../templates/key_revoked.html"),
+    ),
+    (
+        "package_changed.txt",
+        include_str!("../../templates/package_changed.txt"),
+    ),
+    (
+        "package_changed.html",
+        include_str!("../../templates/package_changed.html"),
+    ),
+    (
+        "discount_ending.txt",
+        include_str!("../../templates/discount_ending.txt"),
+    ),
+    (
+        "discount_ending.html",
+        include_str!("../../templates/discount_ending.html"),
+    ),
+    (
+        "quota_level.txt",
+        include_str!("../../templates/quota_level.txt"),
+    ),
+    (
+        "quota_level.html",
+        include_str!("../../templates/quota_level.html"),
+    ),
+];
+
 pub struct Templates {
     env: Environment<'static>,
 }
@@ -21,39 +90,59 @@ impl Templates {
     pub fn new() -> Result<Templates, minijinja::Error> {
         let mut env = Environment::new();
         // Auto-escaping follows the name: `.html` escapes, `.txt` does not.
-        env.add_template(
-            "customer_confirmation.txt",
-            include_str!("../../templates/customer_confirmation.txt"),
-        )?;
-        env.add_template(
-            "customer_confirmation.html",
-            include_str!("../../templates/customer_confirmation.html"),
-        )?;
-        env.add_template(
-            "operator_notification.txt",
-            include_str!("../../templates/operator_notification.txt"),
-        )?;
-        env.add_template(
-            "operator_notification.html",
-            include_str!("../../templates/operator_notification.html"),
-        )?;
+        for (name, source) in SOURCES {
+            env.add_template(name, source)?;
+        }
         env.add_filter("dzd", |v: u64| format!("{} DZD", thousands(v)));
         env.add_filter("thousands", thousands);
         Ok(Templates { env })
     }
 
+    /// A signup e-mail (customer confirmation or operator notification).
     pub fn render(&self, kind: MailKind, mail: &SignupMail) -> Result<Rendered, minijinja::Error> {
-        let ctx = Value::from_serialize(mail);
-        let name = kind.as_str();
         let subject = match kind {
-            MailKind::CustomerConfirmation => {
-                format!("Bienvenue sur IAFactory — forfait {}", mail.package_name)
-            }
             MailKind::OperatorNotification => format!(
                 "Nouvelle inscription : {} ({})",
                 mail.email, mail.package_name
             ),
+            _ => format!("Bienvenue sur IAFactory — forfait {}", mail.package_name),
         };
+        self.render_with(kind, subject, Value::from_serialize(mail))
+    }
+
+    /// An account e-mail.
+    pub fn render_account(
+        &self,
+        kind: MailKind,
+        mail: &AccountMail,
+    ) -> Result<Rendered, minijinja::Error> {
+        let subject = match kind {
+            MailKind::SignInLink => "Votre lien de connexion IAFactory".to_owned(),
+            MailKind::KeyCreated => {
+                format!("Avis de sécurité : nouvelle clé API {}…", mail.key_prefix)
+            }
+            MailKind::KeyRevoked => {
+                format!("Avis de sécurité : clé API {}… révoquée", mail.key_prefix)
+            }
+            MailKind::PackageChanged => {
+                format!("Changement de forfait : {}", mail.package_name)
+            }
+            MailKind::DiscountEnding => {
+                format!("Votre réduction se termine le {}", mail.date_fr)
+            }
+            MailKind::QuotaLevel if mail.percent >= 100 => "Tokens du mois épuisés".to_owned(),
+            _ => format!("{} % de vos tokens du mois utilisés", mail.percent),
+        };
+        self.render_with(kind, subject, Value::from_serialize(mail))
+    }
+
+    fn render_with(
+        &self,
+        kind: MailKind,
+        subject: String,
+        ctx: Value,
+    ) -> Result<Rendered, minijinja::Error> {
+        let name = kind.as_str();
         Ok(Rendered {
             subject: subject.replace(['\r', '\n'], " "),
             text: self
@@ -66,19 +155,6 @@ impl Templates {
                 .render(&ctx)?,
         })
     }
-}
-
-/// 1234567 → "1 234 567" (French grouping, narrow no-break spaces).
-fn thousands(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3 * 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push('\u{202f}');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -138,10 +214,41 @@ mod tests {
     }
 
     #[test]
-    fn thousands_grouping() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1000), "1\u{202f}000");
-        assert_eq!(thousands(100_000_000), "100\u{202f}000\u{202f}000");
+    fn every_account_kind_renders_and_escapes() {
+        let t = Templates::new().unwrap();
+        let mail = AccountMail {
+            email: "a@b.dz".into(),
+            public_url: "http://localhost:8180".into(),
+            link: "http://localhost:8180/compte/connexion#jeton=abc".into(),
+            key_prefix: "iaf_AbCdEf".into(),
+            key_name: "<script>x</script>".into(),
+            package_name: "Business".into(),
+            from_package_name: "Dev".into(),
+            price_dzd: 75_000,
+            base_price_dzd: 100_000,
+            discount_percent: 25,
+            date_fr: "6 juin 2026".into(),
+            message: "révoquée par vous".into(),
+            percent: 80,
+            tokens_used: 800_000,
+            tokens_per_month: 1_000_000,
+        };
+        for kind in super::super::ALL_KINDS
+            .into_iter()
+            .filter(|k| !k.is_signup())
+        {
+            let r = t.render_account(kind, &mail).unwrap();
+            assert!(!r.html.contains("<script>"), "{kind:?}: {}", r.html);
+            assert!(!r.text.is_empty() && !r.subject.is_empty(), "{kind:?}");
+        }
+        let link = t.render_account(MailKind::SignInLink, &mail).unwrap();
+        assert!(link.text.contains("#jeton=abc"), "{}", link.text);
+        let ending = t.render_account(MailKind::DiscountEnding, &mail).unwrap();
+        assert!(
+            ending.text.contains("100\u{202f}000 DZD"),
+            "{}",
+            ending.text
+        );
+        assert!(ending.text.contains("6 juin 2026"));
     }
 }

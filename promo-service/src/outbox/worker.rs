@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{Notify, watch};
 
 use super::templates::Templates;
-use super::{MailKind, MailRow, SignupMail};
+use super::{AccountMail, MailKind, MailRow, SignupMail};
 use crate::config::MailConfig;
 
 /// Why a delivery attempt failed, and whether trying again can help.
@@ -163,12 +163,15 @@ impl Worker {
         };
         let kind = MailKind::parse(&row.kind)
             .ok_or_else(|| permanent(format!("unknown e-mail kind {:?}", row.kind)))?;
-        let mail: SignupMail = serde_json::from_str(&row.payload)
-            .map_err(|e| permanent(format!("bad payload: {e}")))?;
-        let rendered = self
-            .templates
-            .render(kind, &mail)
-            .map_err(|e| permanent(format!("template: {e}")))?;
+        let bad_payload = |e: serde_json::Error| permanent(format!("bad payload: {e}"));
+        let rendered = if kind.is_signup() {
+            let mail: SignupMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
+            self.templates.render(kind, &mail)
+        } else {
+            let mail: AccountMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
+            self.templates.render_account(kind, &mail)
+        }
+        .map_err(|e| permanent(format!("template: {e}")))?;
         let to = row
             .recipient
             .parse::<Mailbox>()

@@ -1,20 +1,36 @@
 //! All SQL of the promo service but the outbox's and idempotency's (each in its own room), one
 //! file per group of tables. Handlers call these functions with validated domain values; the
-//! signup transaction, which writes across groups, is in `signups`.
+//! signup transaction, which writes across groups, is in `signups`; sign-in and sessions in
+//! `sessions`; the subscription in force and its changes in `subscriptions`; notices written
+//! once in `notices`.
 
 mod codes;
 mod emails;
 mod keys;
+mod notices;
 mod packages;
+mod sessions;
 mod signups;
 mod stats;
+mod subscriptions;
 
 pub use codes::{CodeRow, code_counts, create_code, find_code, list_codes, update_code};
 pub use emails::{EmailRewrite, recanonicalise_emails};
-pub use keys::{KeyOwner, find_live_key, revoke_keys};
+pub use keys::{
+    KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key, revoke_keys,
+    rotate_key,
+};
+pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
 pub use packages::{PackageRow, find_package, list_packages};
+pub use sessions::{
+    LinkRequest, OpenedSession, consume_link, purge_expired, request_link, session_customer,
+    session_refused, sign_out,
+};
 pub use signups::{PlannedRedemption, SignupOutcome, SignupPlan, SignupRow, list_signups, signup};
 pub use stats::{Gauges, StatsRows, gauges, stats, summary};
+pub use subscriptions::{
+    SubscriptionRow, apply_due_changes, change_package, find_subscription, set_cancellation,
+};
 
 /// A count or an amount read from a `BIGINT` column; never negative as written.
 fn u64_of(v: i64) -> u64 {

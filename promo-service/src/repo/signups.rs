@@ -232,7 +232,9 @@ pub struct SignupRow {
     pub promo_code: Option<String>,
     pub discount_ends_at: Option<i64>,
     pub created_at: i64,
+    /// The signup key's prefix (a customer may have created more since).
     pub api_key_prefix: String,
+    /// True when none of the customer's keys works any more.
     pub api_key_revoked: bool,
 }
 
@@ -241,16 +243,18 @@ pub async fn list_signups(
     db: &Db,
     after: Option<(i64, String)>,
     limit: u32,
+    now: i64,
 ) -> Result<(Vec<SignupRow>, u64)> {
     let (before_ts, before_id) = after.unwrap_or((i64::MAX, String::new()));
     let unbounded = before_id.is_empty();
     let rows = sqlx::query(
         "SELECT s.id AS signup_id, c.id AS user_id, c.email, s.package_id, s.base_price_dzd, \
            s.price_dzd, s.discount_percent, s.promo_code, s.discount_ends_at, s.created_at, \
-           COALESCE(k.prefix, '') AS prefix, \
-           CASE WHEN k.id IS NULL OR k.revoked_at IS NOT NULL THEN 1 ELSE 0 END AS revoked \
+           COALESCE((SELECT k.prefix FROM api_keys k WHERE k.customer_id = c.id \
+             ORDER BY k.created_at, k.id LIMIT 1), '') AS prefix, \
+           CASE WHEN EXISTS (SELECT 1 FROM api_keys k WHERE k.customer_id = c.id \
+             AND (k.revoked_at IS NULL OR k.revoked_at > $5)) THEN 0 ELSE 1 END AS revoked \
          FROM signups s JOIN customers c ON c.id = s.customer_id \
-         LEFT JOIN api_keys k ON k.customer_id = c.id \
          WHERE ($4 = 1 OR s.created_at < $1 OR (s.created_at = $1 AND s.id < $2)) \
          ORDER BY s.created_at DESC, s.id DESC LIMIT $3",
     )
@@ -258,6 +262,7 @@ pub async fn list_signups(
     .bind(&before_id)
     .bind(i64::from(limit))
     .bind(i64::from(unbounded))
+    .bind(now)
     .fetch_all(&db.read)
     .await?;
     let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM signups")

@@ -3,7 +3,6 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use iafactory::db;
 use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
@@ -20,7 +19,7 @@ const MAX_PAGE_SIZE: u32 = 500;
 
 impl PromoApi {
     pub(super) async fn stats(&self) -> Result<pb::Stats> {
-        let stats = repo::stats(&self.db, db::now_millis()).await?;
+        let stats = repo::stats(&self.db, self.clock.now_ms()).await?;
         let codes = repo::list_codes(&self.db).await?;
         let launch = codes.iter().find(|c| c.code == self.launch_code.as_str());
         Ok(pb::Stats {
@@ -52,7 +51,7 @@ impl PromoApi {
                 valid_until: &req.valid_until,
                 discounts: &req.discounts,
             },
-            db::now_millis(),
+            self.clock.now_ms(),
         )?;
         self.ensure_packages_exist(&new.discounts).await?;
         let row = repo::create_code(&self.db, &new).await?;
@@ -116,7 +115,7 @@ impl PromoApi {
     ) -> Result<pb::ListSignupsResponse> {
         let size = page_size("page_size", req.page_size)?;
         let after = parse_page_token(&req.page_token)?;
-        let (rows, total) = repo::list_signups(&self.db, after, size).await?;
+        let (rows, total) = repo::list_signups(&self.db, after, size, self.clock.now_ms()).await?;
         let next_page_token = match rows.last() {
             Some(last) if rows.len() == size as usize => {
                 page_token(last.created_at, &last.signup_id)
@@ -150,7 +149,7 @@ impl PromoApi {
         if user_id.is_empty() || user_id.len() > 64 {
             return Err(PromoError::InvalidArgument("user_id invalide".into()));
         }
-        let revoked = repo::revoke_keys(&self.db, user_id).await?;
+        let revoked = repo::revoke_keys(&self.db, user_id, self.clock.now_ms()).await?;
         tracing::info!(revoked, "api key revocation");
         Ok(pb::RevokeApiKeyResponse { revoked })
     }

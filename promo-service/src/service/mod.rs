@@ -2,9 +2,10 @@
 //! request, apply the domain rules, call the repository, encode the answer. No SQL here, and no
 //! business rule that `domain` could hold. This file holds the service's state and the
 //! `PromoService` implementation, which only authenticates and hands each call to the file of its
-//! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs);
-//! `to_pb` encodes the answers.
+//! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
+//! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers.
 
+mod account;
 mod admin;
 mod public;
 mod signup;
@@ -21,6 +22,7 @@ use tokio::sync::{Notify, watch};
 use tonic::{Request, Response, Status};
 
 use crate::cache::ReadCache;
+use crate::clock::Clock;
 use crate::config::MailConfig;
 use crate::domain::CodeName;
 use crate::error::{PromoError, Result};
@@ -32,6 +34,12 @@ use to_pb::package_pb;
 
 /// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).
 pub const IDEMPOTENCY_METADATA: &str = "idempotency-key";
+/// Metadata key of the customer's session token (gateway-rest forwards the cookie's value).
+pub const SESSION_METADATA: &str = "x-iaf-session";
+/// Metadata key of the session's CSRF token on state-changing account RPCs.
+pub const CSRF_METADATA: &str = "x-iaf-csrf";
+/// Metadata key of the browser's address, as gateway-rest determined it (sign-in limits).
+pub const CLIENT_IP_METADATA: &str = "x-iaf-client-ip";
 
 pub struct PromoApi {
     db: Db,
@@ -44,6 +52,7 @@ pub struct PromoApi {
     mail: MailConfig,
     mail_wake: Arc<Notify>,
     cache: ReadCache,
+    clock: Clock,
 }
 
 impl PromoApi {
@@ -65,7 +74,14 @@ impl PromoApi {
             stop,
             mail: MailConfig::default(),
             mail_wake: Arc::new(Notify::new()),
+            clock: Clock::system(),
         }
+    }
+
+    /// The clock of the date rules (a manual one in tests).
+    pub fn with_clock(mut self, clock: Clock) -> PromoApi {
+        self.clock = clock;
+        self
     }
 
     /// The token llm-gateway presents on `AuthenticateKey`.
@@ -110,6 +126,42 @@ impl PromoApi {
                 "appel réservé aux services internes (authorization: Bearer INTERNAL_TOKEN)",
             ))
         }
+    }
+}
+
+fn metadata_str<'a, T>(req: &'a Request<T>, key: &str) -> Option<&'a str> {
+    req.metadata()
+        .get(key)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+impl PromoApi {
+    /// The live session named by the call's `x-iaf-session` metadata.
+    async fn session<T>(&self, req: &Request<T>) -> Result<account::Session> {
+        let token = metadata_str(req, SESSION_METADATA)
+            .filter(|t| secrets::looks_like_token(t))
+            .ok_or_else(repo::session_refused)?;
+        let customer_id =
+            repo::session_customer(&self.db, &secrets::hash_token(token), self.clock.now_ms())
+                .await?
+                .ok_or_else(repo::session_refused)?;
+        Ok(account::Session {
+            customer_id,
+            token: token.to_owned(),
+        })
+    }
+
+    /// As [`Self::session`], for a state-changing call: the CSRF token must match too.
+    async fn session_for_change<T>(&self, req: &Request<T>) -> Result<account::Session> {
+        let session = self.session(req).await?;
+        let presented = metadata_str(req, CSRF_METADATA).unwrap_or("");
+        if !secrets::csrf_matches(&session.token, presented) {
+            tracing::warn!(user_id = %session.customer_id, "account change without a valid CSRF token");
+            return Err(PromoError::Csrf);
+        }
+        Ok(session)
     }
 }
 
@@ -251,7 +303,7 @@ impl PromoService for PromoApi {
         if !secrets::looks_like_api_key(key) {
             return Err(invalid.into());
         }
-        let owner = repo::find_live_key(&self.db, &secrets::hash_api_key(key))
+        let owner = repo::find_live_key(&self.db, &secrets::hash_api_key(key), self.clock.now_ms())
             .await?
             .ok_or(invalid)?;
         Ok(Response::new(pb::AuthenticateKeyResponse {
@@ -260,5 +312,121 @@ impl PromoService for PromoApi {
             package: Some(package_pb(owner.package)),
             key_id: owner.key_id,
         }))
+    }
+
+    async fn request_sign_in_link(
+        &self,
+        req: Request<pb::RequestSignInLinkRequest>,
+    ) -> Result<Response<pb::RequestSignInLinkResponse>, Status> {
+        self.require_internal(&req)?;
+        let ip = metadata_str(&req, CLIENT_IP_METADATA).map(|ip| ip.chars().take(64).collect());
+        Ok(Response::new(
+            self.request_sign_in_link(req.into_inner(), ip).await?,
+        ))
+    }
+
+    async fn consume_sign_in_link(
+        &self,
+        req: Request<pb::ConsumeSignInLinkRequest>,
+    ) -> Result<Response<pb::SessionGrant>, Status> {
+        Ok(Response::new(
+            self.consume_sign_in_link(req.into_inner()).await?,
+        ))
+    }
+
+    async fn sign_out(
+        &self,
+        req: Request<pb::SignOutRequest>,
+    ) -> Result<Response<pb::SignOutResponse>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.sign_out(&session, req.get_ref().everywhere).await?,
+        ))
+    }
+
+    async fn get_account(
+        &self,
+        req: Request<pb::GetAccountRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let session = self.session(&req).await?;
+        Ok(Response::new(self.account(&session).await?))
+    }
+
+    async fn list_keys(
+        &self,
+        req: Request<pb::ListKeysRequest>,
+    ) -> Result<Response<pb::ListKeysResponse>, Status> {
+        let session = self.session(&req).await?;
+        Ok(Response::new(self.keys(&session).await?))
+    }
+
+    async fn create_key(
+        &self,
+        req: Request<pb::CreateKeyRequest>,
+    ) -> Result<Response<pb::CreatedKey>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.create_key(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn revoke_key(
+        &self,
+        req: Request<pb::RevokeKeyRequest>,
+    ) -> Result<Response<pb::ApiKeyInfo>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.revoke_key(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn rotate_key(
+        &self,
+        req: Request<pb::RotateKeyRequest>,
+    ) -> Result<Response<pb::CreatedKey>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.rotate_key(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn preview_package_change(
+        &self,
+        req: Request<pb::PreviewPackageChangeRequest>,
+    ) -> Result<Response<pb::PackageChangePlan>, Status> {
+        let session = self.session(&req).await?;
+        Ok(Response::new(
+            self.preview_change(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn change_package(
+        &self,
+        req: Request<pb::ChangePackageRequest>,
+    ) -> Result<Response<pb::PackageChangePlan>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.change_package(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn cancel_subscription(
+        &self,
+        req: Request<pb::CancelSubscriptionRequest>,
+    ) -> Result<Response<pb::Account>, Status> {
+        let session = self.session_for_change(&req).await?;
+        Ok(Response::new(
+            self.cancel(&session, req.into_inner()).await?,
+        ))
+    }
+
+    async fn report_quota_level(
+        &self,
+        req: Request<pb::ReportQuotaLevelRequest>,
+    ) -> Result<Response<pb::ReportQuotaLevelResponse>, Status> {
+        self.require_internal(&req)?;
+        Ok(Response::new(
+            self.report_quota_level(req.into_inner()).await?,
+        ))
     }
 }

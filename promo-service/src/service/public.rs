@@ -3,9 +3,7 @@
 
 use std::pin::Pin;
 
-use chrono::Utc;
 use futures::Stream;
-use iafactory::db;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use tonic::Status;
 
@@ -37,22 +35,24 @@ impl PromoApi {
             return Ok(refused(Refusal::Unknown, String::new(), None));
         };
         let remaining = row.rules.remaining();
-        Ok(match row.rules.check(package.as_deref(), Utc::now()) {
-            Ok(pct) => pb::ValidateCodeResponse {
-                valid: true,
-                reason: pb::RefusalReason::Unspecified.into(),
-                discount_percent: pct.get(),
-                duration_months: row.rules.duration_months,
-                message: domain::discount_message(
-                    pct,
-                    row.rules.duration_months,
-                    package.is_none() && row.rules.discounts.len() > 1,
-                ),
-                code: row.code.clone(),
-                remaining,
+        Ok(
+            match row.rules.check(package.as_deref(), self.clock.now()) {
+                Ok(pct) => pb::ValidateCodeResponse {
+                    valid: true,
+                    reason: pb::RefusalReason::Unspecified.into(),
+                    discount_percent: pct.get(),
+                    duration_months: row.rules.duration_months,
+                    message: domain::discount_message(
+                        pct,
+                        row.rules.duration_months,
+                        package.is_none() && row.rules.discounts.len() > 1,
+                    ),
+                    code: row.code.clone(),
+                    remaining,
+                },
+                Err(reason) => refused(reason, row.code.clone(), remaining),
             },
-            Err(reason) => refused(reason, row.code.clone(), remaining),
-        })
+        )
     }
 
     pub(super) async fn remaining(&self, code: &str) -> Result<pb::Remaining> {
@@ -110,7 +110,7 @@ impl PromoApi {
     }
 
     pub(super) async fn summary(&self) -> Result<pb::Summary> {
-        let (active, clients) = crate::repo::summary(&self.db, db::now_millis()).await?;
+        let (active, clients) = crate::repo::summary(&self.db, self.clock.now_ms()).await?;
         Ok(pb::Summary {
             status: "healthy".into(),
             promo_codes_active: active,

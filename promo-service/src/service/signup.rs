@@ -1,7 +1,6 @@
 //! `Signup`: from the request to the signup plan (prices and discount from `domain`), the
 //! e-mails it queues, the idempotent replay, and the answer.
 
-use chrono::Utc;
 use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
@@ -9,7 +8,7 @@ use crate::clock;
 use crate::domain::{self, CodeName, Email};
 use crate::error::{PromoError, Refusal, Result};
 use crate::idempotency::{IdempotencyKey, IdempotentRequest};
-use crate::outbox::{MailKind, NewMail, SignupMail};
+use crate::outbox::{MailKind, MailPayload, NewMail, SignupMail};
 use crate::repo::{self, PlannedRedemption, SignupOutcome, SignupPlan};
 use crate::secrets;
 
@@ -47,7 +46,7 @@ impl PromoApi {
             .package(&package_id)
             .await?
             .ok_or_else(|| PromoError::UnknownPackage(package_id.clone()))?;
-        let now = Utc::now();
+        let now = self.clock.now();
         let now_ms = now.timestamp_millis();
         let promo = match &code {
             None => None,
@@ -152,7 +151,7 @@ impl PromoApi {
             kind: MailKind::CustomerConfirmation,
             recipient: plan.email.as_str().to_owned(),
             customer_id: plan.customer_id.clone(),
-            payload: payload.clone(),
+            payload: MailPayload::Signup(payload.clone()),
         }];
         if let Some(operator) = &self.mail.operator_email {
             mails.push(NewMail {
@@ -160,7 +159,7 @@ impl PromoApi {
                 kind: MailKind::OperatorNotification,
                 recipient: operator.clone(),
                 customer_id: plan.customer_id.clone(),
-                payload,
+                payload: MailPayload::Signup(payload),
             });
         }
         mails

@@ -12,6 +12,7 @@
 mod helpers;
 mod smtp_sink;
 
+mod account;
 mod admin;
 mod backup;
 mod concurrency;

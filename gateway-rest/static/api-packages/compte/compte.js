@@ -1,0 +1,330 @@
+// The account page: sign-in by e-mailed link, then the dashboard, keys and package.
+// Every call goes to /api/compte (same origin); the session is an HttpOnly cookie this script
+// never sees; state-changing calls carry the session's CSRF token (X-CSRF-Token).
+"use strict";
+(function () {
+  var state = { csrf: "", account: null, lastUsed: {}, keys: null };
+  var $ = function (id) { return document.getElementById(id); };
+
+  var nf = new Intl.NumberFormat("fr-FR");
+  function dzd(v) { return nf.format(v) + " DZD"; }
+  function date(iso) {
+    if (!iso) return "";
+    return new Date(iso).toLocaleDateString("fr-FR", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+  }
+  function dateTime(iso) {
+    return new Date(iso).toLocaleString("fr-FR", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC";
+  }
+  function text(el, s) { el.textContent = s; return el; }
+  function make(tag, cls, s) { var e = document.createElement(tag); if (cls) e.className = cls; if (s != null) e.textContent = s; return e; }
+
+  function api(method, path, body) {
+    var headers = { "Accept": "application/json" };
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+    return fetch(path, {
+      method: method, headers: headers, credentials: "same-origin",
+      body: body === undefined ? undefined : JSON.stringify(body)
+    }).then(function (r) {
+      return r.text().then(function (t) {
+        var data = null;
+        try { data = t ? JSON.parse(t) : null; } catch (e) { data = null; }
+        if (!r.ok) {
+          var err = new Error((data && data.error && data.error.message) || ("Erreur " + r.status));
+          err.status = r.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+
+  function show(id) {
+    ["connexion", "ouverture", "espace"].forEach(function (s) { $(s).hidden = s !== id; });
+    document.querySelectorAll("[data-signed-in]").forEach(function (e) { e.hidden = id !== "espace"; });
+  }
+  function pageError(msg) { var e = $("page-error"); e.hidden = !msg; text(e, msg || ""); }
+
+  function signedOut() { state.csrf = ""; state.account = null; show("connexion"); }
+  function failed(statusEl) {
+    return function (err) {
+      if (err.status === 401) { signedOut(); return; }
+      text(statusEl, err.message);
+    };
+  }
+
+  // --- Sign-in ---------------------------------------------------------------------------
+  $("link-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var email = $("email").value.trim();
+    var status = $("link-status");
+    if (!email) { text(status, "Indiquez votre adresse e-mail."); $("email").focus(); return; }
+    text(status, "Envoi…");
+    api("POST", "/api/compte/lien", { email: email })
+      .then(function (r) { text(status, r.message); })
+      .catch(function (e) { text(status, e.message); });
+  });
+
+  function openSession(token) {
+    show("ouverture");
+    text($("ouverture-status"), "Connexion en cours…");
+    api("POST", "/api/compte/session", { token: token }).then(function (r) {
+      state.csrf = r.csrf_token;
+      history.replaceState(null, "", "/compte/");
+      loadDashboard();
+    }).catch(function (e) {
+      history.replaceState(null, "", "/compte/");
+      text($("ouverture-status"), e.message);
+      var again = $("open-session");
+      again.hidden = false;
+      text(again, "Demander un nouveau lien");
+      again.onclick = function () { show("connexion"); $("email").focus(); };
+    });
+  }
+
+  function signOut(everywhere) {
+    api("DELETE", "/api/compte/session" + (everywhere ? "?partout=true" : ""))
+      .then(signedOut).catch(signedOut);
+  }
+  $("signout").addEventListener("click", function () { signOut(false); });
+  $("signout-all").addEventListener("click", function () { signOut(true); });
+
+  // --- Dashboard -------------------------------------------------------------------------
+  function loadDashboard() {
+    return api("GET", "/api/compte").then(function (a) {
+      state.account = a;
+      state.csrf = a.csrf_token;
+      pageError("");
+      show("espace");
+      renderAccount(a);
+      loadKeys();
+      loadUsage();
+    }).catch(function (e) {
+      if (e.status === 401) signedOut(); else pageError(e.message);
+    });
+  }
+
+  function renderAccount(a) {
+    text($("account-email"), "Connecté en tant que " + a.email + " — client " + a.user_id);
+    var p = a.package || { name: "?", tokens_per_month: 0 };
+    text($("pkg-name"), p.name);
+    text($("pkg-price"), dzd(a.price_dzd) + " par mois" + (a.discount_percent ? " (−" + a.discount_percent + " % avec " + a.promo_code + ")" : ""));
+    text($("pkg-after"), a.discount_ends_at
+      ? "À partir du " + date(a.discount_ends_at) + " : " + dzd(a.base_price_dzd) + " par mois."
+      : "Période en cours : du " + date(a.period_start) + " au " + date(a.period_end) + ".");
+    var pending = $("pkg-pending");
+    pending.hidden = !a.pending_package;
+    if (a.pending_package) text(pending, "Passage au forfait " + a.pending_package + " le " + date(a.pending_from) + ".");
+    var cancel = $("pkg-cancel");
+    cancel.hidden = !a.cancel_at;
+    if (a.cancel_at) text(cancel, "Abonnement résilié : il prend fin le " + date(a.cancel_at) + ".");
+    $("pkg-suspended").hidden = !a.suspended;
+    text($("cancel-btn"), a.cancel_at ? "Annuler la résiliation" : "Résilier à la fin de la période");
+    text($("cancel-text"), a.cancel_at
+      ? "Votre abonnement prend fin le " + date(a.cancel_at) + ". Vous pouvez encore changer d'avis."
+      : "La résiliation prend effet à la fin de la période en cours, le " + date(a.period_end) + " ; vos clés fonctionnent jusque-là.");
+    var select = $("package");
+    select.textContent = "";
+    a.packages.forEach(function (pk) {
+      if (pk.id === p.id) return;
+      var o = make("option", null, pk.name + " — " + dzd(pk.monthly_price_dzd) + " / mois, " + nf.format(pk.tokens_per_month) + " tokens");
+      o.value = pk.id;
+      select.appendChild(o);
+    });
+    $("plan").hidden = true;
+  }
+
+  // --- Usage -----------------------------------------------------------------------------
+  function loadUsage() {
+    var box = $("usage-figures");
+    api("GET", "/api/compte/consommation").then(function (u) {
+      box.textContent = "";
+      var pct = u.tokens_per_month ? Math.min(100, Math.round(100 * u.total_tokens / u.tokens_per_month)) : 0;
+      box.appendChild(make("p", "big", nf.format(u.total_tokens) + " tokens"));
+      box.appendChild(make("p", "muted", "sur " + nf.format(u.tokens_per_month) + " inclus (" + pct + " %) — " + nf.format(u.requests) + " requêtes"));
+      var meter = make("div", "meter");
+      meter.setAttribute("role", "progressbar");
+      meter.setAttribute("aria-label", "Part du quota mensuel de tokens utilisée");
+      meter.setAttribute("aria-valuemin", "0"); meter.setAttribute("aria-valuemax", "100"); meter.setAttribute("aria-valuenow", String(pct));
+      var fill = make("div", "meter-fill" + (pct >= 80 ? " high" : ""));
+      fill.style.width = pct + "%";
+      meter.appendChild(fill);
+      box.appendChild(meter);
+      box.appendChild(make("p", "muted", "Quota remis à zéro le " + date(u.resets_at) + "."));
+      // The daily chart needs per-day usage, which llm-gateway does not keep yet: shown only
+      // when the answer carries it.
+      $("chart-card").hidden = !u.days;
+      if (u.days) renderChart(u.days);
+      renderModels(u.models || []);
+      state.lastUsed = {};
+      (u.keys || []).forEach(function (k) { state.lastUsed[k.id] = k.last_used_at; });
+      if (state.keys) renderKeys(state.keys);
+    }).catch(function (e) {
+      if (e.status === 401) { signedOut(); return; }
+      box.textContent = "";
+      box.appendChild(make("p", "muted", "Consommation momentanément indisponible."));
+    });
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function svg(tag, attrs) {
+    var e = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
+    return e;
+  }
+  function renderChart(days) {
+    var box = $("chart");
+    box.textContent = "";
+    var w = 720, h = 220, left = 8, bottom = 24, top = 12;
+    var max = days.reduce(function (m, d) { return Math.max(m, d.tokens); }, 0) || 1;
+    var total = days.reduce(function (m, d) { return m + d.tokens; }, 0);
+    var chart = svg("svg", { viewBox: "0 0 " + w + " " + h, role: "img", "aria-label":
+      "Tokens consommés par jour ce mois-ci : " + nf.format(total) + " au total, au plus " + nf.format(max) + " en un jour." });
+    chart.appendChild(svg("line", { x1: left, y1: h - bottom, x2: w, y2: h - bottom, "class": "chart-axis" }));
+    var n = Math.max(days.length, 1), slot = (w - left) / n;
+    days.forEach(function (d, i) {
+      var bh = d.tokens ? Math.max(2, (h - bottom - top) * d.tokens / max) : 0;
+      var x = left + i * slot + slot * 0.15;
+      var bar = svg("rect", { x: x, y: h - bottom - bh, width: slot * 0.7, height: bh, "class": "chart-bar" });
+      var title = svg("title", {});
+      title.textContent = d.day + " : " + nf.format(d.tokens) + " tokens";
+      bar.appendChild(title);
+      chart.appendChild(bar);
+      if (i % 5 === 0 || i === days.length - 1) {
+        var label = svg("text", { x: x, y: h - 6, "class": "chart-label" });
+        label.textContent = String(Number(d.day.slice(8)));
+        chart.appendChild(label);
+      }
+    });
+    box.appendChild(chart);
+  }
+  function renderModels(models) {
+    var box = $("models");
+    box.textContent = "";
+    if (!models.length) { box.appendChild(make("p", "muted", "Aucun appel ce mois-ci.")); return; }
+    var t = make("table", "models");
+    var cap = make("caption", "visually-hidden", "Consommation par modèle");
+    t.appendChild(cap);
+    var head = make("tr");
+    ["Modèle", "Requêtes", "Tokens"].forEach(function (s) { var th = make("th", null, s); th.scope = "col"; head.appendChild(th); });
+    var thead = make("thead"); thead.appendChild(head); t.appendChild(thead);
+    var body = make("tbody");
+    models.forEach(function (m) {
+      var tr = make("tr");
+      tr.appendChild(make("td", null, m.model));
+      tr.appendChild(make("td", null, nf.format(m.requests)));
+      tr.appendChild(make("td", null, nf.format(m.prompt_tokens + m.completion_tokens)));
+      body.appendChild(tr);
+    });
+    t.appendChild(body);
+    box.appendChild(t);
+  }
+
+  // --- Keys ------------------------------------------------------------------------------
+  var STATUS = { active: "Active", grace: "Remplacée", revoked: "Révoquée" };
+  function loadKeys() {
+    api("GET", "/api/compte/cles").then(renderKeys).catch(failed($("keys-status")));
+  }
+  function renderKeys(list) {
+    state.keys = list;
+    var body = $("keys-body");
+    body.textContent = "";
+    list.keys.forEach(function (k) {
+      var tr = make("tr");
+      tr.appendChild(make("td", null, k.name || "Clé d'inscription"));
+      var code = make("td"); code.appendChild(make("code", null, k.prefix + "…")); tr.appendChild(code);
+      tr.appendChild(make("td", null, date(k.created_at)));
+      var used = state.lastUsed[k.id];
+      tr.appendChild(make("td", null, used ? dateTime(used) : (k.id in state.lastUsed ? "Jamais" : "—")));
+      var st = STATUS[k.status] || k.status;
+      if (k.status === "grace") st += " — fonctionne jusqu'au " + dateTime(k.revoked_at);
+      if (k.status === "revoked" && k.revoked_by === "operator") st += " par l'opérateur";
+      tr.appendChild(make("td", "status-" + k.status, st));
+      var actions = make("td");
+      if (k.status === "active") {
+        var label = k.name || k.prefix;
+        var grace = make("select");
+        grace.setAttribute("aria-label", "Délai avant révocation de l'ancienne clé " + label);
+        [["3600", "ancienne clé : 1 h"], ["86400", "ancienne clé : 24 h"], ["604800", "ancienne clé : 7 jours"], ["0", "ancienne clé : aussitôt"]].forEach(function (g) {
+          var o = make("option", null, g[1]); o.value = g[0]; grace.appendChild(o);
+        });
+        var rotate = make("button", "btn btn-ghost-dark", "Remplacer");
+        rotate.type = "button";
+        rotate.setAttribute("aria-label", "Remplacer la clé " + label);
+        rotate.addEventListener("click", function () {
+          api("POST", "/api/compte/cles/" + encodeURIComponent(k.id) + "/rotation", { grace_seconds: Number(grace.value) })
+            .then(function (c) { showNewKey(c.api_key, "Clé de remplacement"); loadKeys(); })
+            .catch(failed($("keys-status")));
+        });
+        var revoke = make("button", "btn btn-ghost-dark", "Révoquer");
+        revoke.type = "button";
+        revoke.setAttribute("aria-label", "Révoquer la clé " + label);
+        revoke.addEventListener("click", function () {
+          if (!window.confirm("Révoquer la clé " + k.prefix + "… ? Elle cessera de fonctionner tout de suite.")) return;
+          api("POST", "/api/compte/cles/" + encodeURIComponent(k.id) + "/revocation")
+            .then(function () { text($("keys-status"), "Clé " + k.prefix + "… révoquée."); loadKeys(); })
+            .catch(failed($("keys-status")));
+        });
+        actions.appendChild(grace); actions.appendChild(rotate); actions.appendChild(revoke);
+      }
+      tr.appendChild(actions);
+      ["Nom", "Début de la clé", "Créée le", "Dernière utilisation", "État"].forEach(function (label, i) {
+        tr.children[i].setAttribute("data-label", label);
+      });
+      body.appendChild(tr);
+    });
+  }
+  function showNewKey(key, title) {
+    text($("new-key-title"), title);
+    text($("new-key-value"), key);
+    text($("copy-status"), "");
+    var box = $("new-key");
+    box.hidden = false;
+    box.focus();
+  }
+  $("copy-key").addEventListener("click", function () {
+    var key = $("new-key-value").textContent;
+    if (navigator.clipboard) {
+      navigator.clipboard.writeText(key).then(function () { text($("copy-status"), "Clé copiée."); },
+        function () { text($("copy-status"), "Copie impossible : sélectionnez la clé."); });
+    }
+  });
+  $("key-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var name = $("key-name").value.trim();
+    if (!name) { text($("keys-status"), "Donnez un nom à la clé."); $("key-name").focus(); return; }
+    api("POST", "/api/compte/cles", { name: name })
+      .then(function (c) { $("key-name").value = ""; showNewKey(c.api_key, "Nouvelle clé « " + name + " »"); text($("keys-status"), ""); loadKeys(); })
+      .catch(failed($("keys-status")));
+  });
+
+  // --- Package ---------------------------------------------------------------------------
+  $("change-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var pkg = $("package").value;
+    text($("change-status"), "");
+    api("GET", "/api/compte/forfait/apercu?package=" + encodeURIComponent(pkg)).then(function (plan) {
+      text($("plan-message"), plan.message);
+      $("plan").hidden = false;
+      $("plan").focus();
+      $("plan-confirm").onclick = function () {
+        api("POST", "/api/compte/forfait", { package: pkg }).then(function (done) {
+          text($("change-status"), done.kind === "upgrade" ? "Changement effectué." : "Changement programmé.");
+          loadDashboard();
+        }).catch(failed($("change-status")));
+      };
+    }).catch(failed($("change-status")));
+  });
+  $("cancel-btn").addEventListener("click", function () {
+    var undo = !!(state.account && state.account.cancel_at);
+    if (!undo && !window.confirm("Résilier votre abonnement à la fin de la période en cours ?")) return;
+    api("POST", "/api/compte/resiliation", { undo: undo }).then(function (a) {
+      text($("cancel-status"), undo ? "Résiliation annulée." : "Résiliation enregistrée.");
+      state.account = a; renderAccount(a);
+    }).catch(failed($("cancel-status")));
+  });
+
+  // --- Start -----------------------------------------------------------------------------
+  var m = /[#&]jeton=([A-Za-z0-9_-]+)/.exec(location.hash);
+  if (m) openSession(m[1]); else loadDashboard();
+})();
