@@ -462,6 +462,12 @@ pub struct OutboxMessage {
 pub enum OutboxKind {
     CustomerConfirmation,
     OperatorNotification,
+    SignInLink,
+    KeyCreated,
+    KeyRevoked,
+    PackageChanged,
+    DiscountEnding,
+    QuotaLevel,
 }
 
 fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {
