@@ -36,6 +36,13 @@ pub struct KeyInfo {
 }
 
 impl KeyInfo {
+    /// Whose quota a call spends: the customer's. The package, and with it the requests per
+    /// minute and tokens per month, belongs to the customer; a customer holding several keys
+    /// (named keys, a rotation's grace period) shares one budget across them.
+    pub fn quota_subject(&self) -> &str {
+        &self.user_id
+    }
+
     pub fn may_use(&self, model: &str) -> bool {
         self.allowed_models.is_empty() || self.allowed_models.iter().any(|m| m == model)
     }

@@ -1,8 +1,10 @@
 //! Package quotas (requests per minute, tokens per month), exact across replicas without a
-//! database round trip per request.
+//! database round trip per request. Quotas belong to the customer (the package is theirs), so
+//! every key of a customer spends one budget: the ledger's subject is the customer id
+//! ([`crate::auth::KeyInfo::quota_subject`]).
 //!
 //! # Design: leases
-//! The shared store ([`crate::store::Store::reserve`]) holds, per key and window, how much of the
+//! The shared store ([`crate::store::Store::reserve`]) holds, per customer and window, how much of the
 //! limit has been *granted* to replicas. A replica reserves a block (a lease) with one guarded
 //! UPDATE that can never take the total past the limit, then admits requests from memory until
 //! the block is spent. So:
@@ -10,13 +12,13 @@
 //!   spends a unit that the database granted exactly once);
 //! - the database is touched once per block, not per request (blocks are a fraction of the limit,
 //!   capped: [`request_block`], [`token_block`]), and the next block is reserved in the
-//!   background when a lease falls below half a block, so busy keys do not wait for it (a call
+//!   background when a lease falls below half a block, so busy customers do not wait for it (a call
 //!   that finds the lease empty while such a refill is in flight waits for it rather than being
 //!   refused, otherwise the refill's units could go unused);
 //! - the price is possible *under*-admission near the limit: units leased by one replica and
 //!   unused cannot serve another. Request leases die with their minute; token leases are given
-//!   back on graceful shutdown and when a key has been idle for [`IDLE_RELEASE`]. A replica that
-//!   crashes loses at most one token block per key for the month.
+//!   back on graceful shutdown and when a customer has been idle for [`IDLE_RELEASE`]. A replica
+//!   that crashes loses at most one token block per customer for the month.
 //!
 //! Requests per minute use fixed windows of calendar minutes (UTC, the wall clock every replica
 //! shares); a refusal says when the next minute starts. Tokens per month are counted per
@@ -37,10 +39,10 @@ use chrono::{Datelike, TimeZone, Utc};
 use crate::error::{GatewayError, QuotaLimit};
 use crate::store::Store;
 
-/// A key unused for this long gives its token lease back.
+/// A customer unseen for this long gives their token lease back.
 pub const IDLE_RELEASE: Duration = Duration::from_secs(300);
 
-/// The limits of a key's package.
+/// The limits of a customer's package.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub requests_per_minute: u32,
@@ -164,7 +166,7 @@ fn period_index(ms: i64) -> i64 {
 /// How long a replica trusts "no tokens left this month" before asking the store again.
 pub const EXHAUSTED_RECHECK: Duration = Duration::from_secs(2);
 
-/// Admission control and token charging for every key seen by this replica.
+/// Admission control and token charging for every customer seen by this replica.
 pub struct QuotaManager {
     store: Store,
     keys: Mutex<HashMap<String, Arc<tokio::sync::Mutex<KeyLease>>>>,
@@ -178,9 +180,9 @@ impl QuotaManager {
         }
     }
 
-    fn lease(&self, key_id: &str) -> Arc<tokio::sync::Mutex<KeyLease>> {
+    fn lease(&self, subject: &str) -> Arc<tokio::sync::Mutex<KeyLease>> {
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(l) = keys.get(key_id) {
+        if let Some(l) = keys.get(subject) {
             return l.clone();
         }
         let l = Arc::new(tokio::sync::Mutex::new(KeyLease {
@@ -195,32 +197,32 @@ impl QuotaManager {
             requests_exhausted: None,
             tokens_exhausted: None,
         }));
-        keys.insert(key_id.to_owned(), l.clone());
+        keys.insert(subject.to_owned(), l.clone());
         l
     }
 
-    /// Admits one request for `key_id` or says which limit refuses it and for how long.
+    /// Admits one request for `subject` or says which limit refuses it and for how long.
     /// `estimate` tokens (prompt estimate + max_tokens) are held from the lease until
     /// [`QuotaManager::settle`], so concurrent calls cannot all slip through on the last units.
     pub async fn admit(
         &self,
-        key_id: &str,
+        subject: &str,
         limits: Limits,
         estimate: u64,
     ) -> Result<(), GatewayError> {
-        self.admit_at(key_id, limits, estimate, iafactory::db::now_millis())
+        self.admit_at(subject, limits, estimate, iafactory::db::now_millis())
             .await
     }
 
     /// [`QuotaManager::admit`] at a given wall-clock instant (tests).
     pub async fn admit_at(
         &self,
-        key_id: &str,
+        subject: &str,
         limits: Limits,
         estimate: u64,
         now_ms: i64,
     ) -> Result<(), GatewayError> {
-        let lease = self.lease(key_id);
+        let lease = self.lease(subject);
         let mut l = lease.lock().await;
         l.last_used = Instant::now();
 
@@ -255,7 +257,7 @@ impl QuotaManager {
             let want = token_block(limits.tokens_per_month).saturating_add(-l.tokens_left);
             let granted = self
                 .store
-                .reserve(key_id, "tokens", &l.period, want, limit)
+                .reserve(subject, "tokens", &l.period, want, limit)
                 .await?;
             l.tokens_left += granted;
             if l.tokens_left <= 0 {
@@ -289,7 +291,7 @@ impl QuotaManager {
             let granted = self
                 .store
                 .reserve(
-                    key_id,
+                    subject,
                     "requests",
                     &minute.to_string(),
                     request_block(limits.requests_per_minute),
@@ -306,13 +308,13 @@ impl QuotaManager {
         l.tokens_left = l
             .tokens_left
             .saturating_sub(i64::try_from(estimate).unwrap_or(i64::MAX));
-        self.prefetch(key_id, &mut l, limits, minute);
+        self.prefetch(subject, &mut l, limits, minute);
         Ok(())
     }
 
     /// When a lease runs below half a block, reserves the next block in the background so that
-    /// busy keys (almost) never wait for the database on the request path.
-    fn prefetch(&self, key_id: &str, l: &mut KeyLease, limits: Limits, minute: i64) {
+    /// busy customers (almost) never wait for the database on the request path.
+    fn prefetch(&self, subject: &str, l: &mut KeyLease, limits: Limits, minute: i64) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
@@ -321,7 +323,7 @@ impl QuotaManager {
             let (store, refill, key) = (
                 self.store.clone(),
                 l.request_refill.clone(),
-                key_id.to_owned(),
+                subject.to_owned(),
             );
             let limit = i64::from(limits.requests_per_minute);
             runtime.spawn(async move {
@@ -340,7 +342,7 @@ impl QuotaManager {
             let (store, refill, key) = (
                 self.store.clone(),
                 l.token_refill.clone(),
-                key_id.to_owned(),
+                subject.to_owned(),
             );
             let (period, pidx) = (l.period.clone(), l.period_idx);
             let limit = i64::try_from(limits.tokens_per_month).unwrap_or(i64::MAX);
@@ -358,8 +360,8 @@ impl QuotaManager {
     /// Settles an admitted call: gives back the `held` estimate and charges the `actual` tokens
     /// (0 for a call that produced nothing). The balance may go negative: a debt repaid from the
     /// next block (see the module docs).
-    pub async fn settle(&self, key_id: &str, held: u64, actual: u64, now_ms: i64) {
-        let lease = self.lease(key_id);
+    pub async fn settle(&self, subject: &str, held: u64, actual: u64, now_ms: i64) {
+        let lease = self.lease(subject);
         let mut l = lease.lock().await;
         let period = period_of(now_ms);
         let held = if l.period != period {
@@ -378,13 +380,13 @@ impl QuotaManager {
             .saturating_sub(i64::try_from(actual).unwrap_or(i64::MAX));
     }
 
-    /// Gives back the token leases of keys idle for `idle` (all keys with `Duration::ZERO`).
+    /// Gives back the token leases of customers idle for `idle` (all of them with `Duration::ZERO`).
     pub async fn release_idle(&self, idle: Duration) {
         let candidates: Vec<(String, Arc<tokio::sync::Mutex<KeyLease>>)> = {
             let keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
             keys.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
-        for (key_id, lease) in candidates {
+        for (subject, lease) in candidates {
             let mut l = lease.lock().await;
             if l.last_used.elapsed() < idle {
                 continue;
@@ -409,7 +411,7 @@ impl QuotaManager {
             if l.tokens_left > 0 {
                 if let Err(e) = self
                     .store
-                    .release(&key_id, "tokens", &l.period, l.tokens_left)
+                    .release(&subject, "tokens", &l.period, l.tokens_left)
                     .await
                 {
                     tracing::warn!(error = %e, "cannot give a token lease back; kept");
@@ -421,8 +423,11 @@ impl QuotaManager {
                 drop(l);
                 let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
                 // Only forget the entry if nobody picked it up meanwhile.
-                if keys.get(&key_id).is_some_and(|v| Arc::strong_count(v) <= 2) {
-                    keys.remove(&key_id);
+                if keys
+                    .get(&subject)
+                    .is_some_and(|v| Arc::strong_count(v) <= 2)
+                {
+                    keys.remove(&subject);
                 }
             }
         }

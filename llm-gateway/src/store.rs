@@ -1,5 +1,5 @@
 //! The gateway's own storage (SQLite by default, PostgreSQL for several replicas): usage per key,
-//! and the quota leases that let replicas enforce package limits without a database round trip
+//! and the quota leases (per customer) that let replicas enforce package limits without a database round trip
 //! per request (see [`crate::quota`]).
 //!
 //! All SQL is portable between SQLite and PostgreSQL (and PostgreSQL-wire distributed databases):
@@ -15,15 +15,27 @@ use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
-    let mut m = Migrator::with_migrations(vec![Migration::new(
-        1,
-        Cow::Borrowed("usage and quota leases"),
-        MigrationType::Simple,
-        sqlx::SqlStr::from_static(include_str!(
-            "../migrations/0001_usage_and_quota_leases.sql"
-        )),
-        false,
-    )]);
+    let migration = |version, description, sql| {
+        Migration::new(
+            version,
+            Cow::Borrowed(description),
+            MigrationType::Simple,
+            sqlx::SqlStr::from_static(sql),
+            false,
+        )
+    };
+    let mut m = Migrator::with_migrations(vec![
+        migration(
+            1,
+            "usage and quota leases",
+            include_str!("../migrations/0001_usage_and_quota_leases.sql"),
+        ),
+        migration(
+            2,
+            "quota per customer",
+            include_str!("../migrations/0002_quota_per_customer.sql"),
+        ),
+    ]);
     m.dangerous_set_table_name("_llm_gateway_migrations");
     m
 });
@@ -137,7 +149,7 @@ impl Store {
     /// the row lock and can never over-grant.
     pub async fn reserve(
         &self,
-        key_id: &str,
+        subject: &str,
         kind: &str,
         window: &str,
         want: i64,
@@ -148,10 +160,10 @@ impl Store {
         }
         let now = now_millis();
         sqlx::query(
-            "INSERT INTO llm_quota_leases (key_id, kind, window_id, reserved, last_grant, updated_at) \
-             VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (key_id, kind, window_id) DO NOTHING",
+            "INSERT INTO llm_quota_leases (subject, kind, window_id, reserved, last_grant, updated_at) \
+             VALUES ($1, $2, $3, 0, 0, $4) ON CONFLICT (subject, kind, window_id) DO NOTHING",
         )
-        .bind(key_id)
+        .bind(subject)
         .bind(kind)
         .bind(window)
         .bind(now)
@@ -162,10 +174,10 @@ impl Store {
                last_grant = CASE WHEN reserved + $4 <= $5 THEN $4 ELSE $5 - reserved END, \
                reserved = CASE WHEN reserved + $4 <= $5 THEN reserved + $4 ELSE $5 END, \
                updated_at = $6 \
-             WHERE key_id = $1 AND kind = $2 AND window_id = $3 AND reserved < $5 \
+             WHERE subject = $1 AND kind = $2 AND window_id = $3 AND reserved < $5 \
              RETURNING last_grant",
         )
-        .bind(key_id)
+        .bind(subject)
         .bind(kind)
         .bind(window)
         .bind(want)
@@ -182,7 +194,7 @@ impl Store {
     /// Gives back an unused part of a lease (graceful shutdown, idle keys).
     pub async fn release(
         &self,
-        key_id: &str,
+        subject: &str,
         kind: &str,
         window: &str,
         amount: i64,
@@ -193,9 +205,9 @@ impl Store {
         sqlx::query(
             "UPDATE llm_quota_leases SET \
                reserved = CASE WHEN reserved > $4 THEN reserved - $4 ELSE 0 END, updated_at = $5 \
-             WHERE key_id = $1 AND kind = $2 AND window_id = $3",
+             WHERE subject = $1 AND kind = $2 AND window_id = $3",
         )
-        .bind(key_id)
+        .bind(subject)
         .bind(kind)
         .bind(window)
         .bind(amount)
@@ -208,14 +220,14 @@ impl Store {
     /// Total reserved for a window (tests and diagnostics).
     pub async fn reserved(
         &self,
-        key_id: &str,
+        subject: &str,
         kind: &str,
         window: &str,
     ) -> Result<i64, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT reserved FROM llm_quota_leases WHERE key_id = $1 AND kind = $2 AND window_id = $3",
+            "SELECT reserved FROM llm_quota_leases WHERE subject = $1 AND kind = $2 AND window_id = $3",
         )
-        .bind(key_id)
+        .bind(subject)
         .bind(kind)
         .bind(window)
         .fetch_optional(&self.db.read)
@@ -299,6 +311,20 @@ impl Store {
             ));
         }
         Ok(out)
+    }
+
+    /// Tokens (prompt + completion) a customer used in a period, over all their keys: what
+    /// their package's monthly quota is spent by.
+    pub async fn customer_tokens(&self, user_id: &str, period: &str) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) \
+             FROM llm_usage WHERE user_id = $1 AND period = $2",
+        )
+        .bind(user_id)
+        .bind(period)
+        .fetch_one(&self.db.read)
+        .await?;
+        row.try_get::<i64, _>(0)
     }
 
     /// When the key was last charged (any month), from the rows' `updated_at`.

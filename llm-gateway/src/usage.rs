@@ -187,6 +187,12 @@ impl UsageRecorder {
         self.store.usage(key_id, period).await
     }
 
+    /// Tokens a customer used in `period` over all their keys.
+    pub async fn customer_tokens(&self, user_id: &str, period: &str) -> Result<u64, sqlx::Error> {
+        let used = self.store.customer_tokens(user_id, period).await?;
+        Ok(u64::try_from(used).unwrap_or(0))
+    }
+
     /// When the key was last charged, if ever.
     pub async fn last_used(&self, key_id: &str) -> Result<Option<i64>, sqlx::Error> {
         self.store.last_used(key_id).await

@@ -58,7 +58,7 @@ impl Shared {
         // Gives the hold back if the call fails, or if the caller goes away while it runs.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
-            key_id: key.key_id.clone(),
+            subject: key.quota_subject().to_owned(),
             held: token_hold(&input),
         };
         let served = self.router.chat(&model, policy, &input).await?;
@@ -75,7 +75,12 @@ impl Shared {
         };
         let actual = u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
         self.quotas
-            .settle(&key.key_id, token_hold(&input), actual, now_millis())
+            .settle(
+                key.quota_subject(),
+                token_hold(&input),
+                actual,
+                now_millis(),
+            )
             .await;
         hold.shared = None;
         // Durable before the answer leaves; if the store cannot take it, the call fails

@@ -1,4 +1,5 @@
-//! A key's usage this month, summed per model from the usage store.
+//! A key's usage this month, summed per model from the usage store, against its customer's
+//! monthly quota.
 
 use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
@@ -55,10 +56,9 @@ impl Shared {
         }
         report.total_tokens = report.prompt_tokens + report.completion_tokens;
         report.cost_usd = cost_nano as f64 / 1e9;
-        report.tokens_remaining = key
-            .limits
-            .tokens_per_month
-            .saturating_sub(report.total_tokens);
+        // The quota is the customer's: what is left depends on all their keys.
+        let customer_used = self.usage.customer_tokens(&key.user_id, &period).await?;
+        report.tokens_remaining = key.limits.tokens_per_month.saturating_sub(customer_used);
         report.models = per_model.into_values().collect();
         Ok(report)
     }

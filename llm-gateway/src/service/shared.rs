@@ -94,7 +94,9 @@ impl Shared {
             ));
         }
         let hold = token_hold(&input);
-        self.quotas.admit(&key.key_id, key.limits, hold).await?;
+        self.quotas
+            .admit(key.quota_subject(), key.limits, hold)
+            .await?;
         Ok((key, model, input, policy))
     }
 
@@ -113,7 +115,8 @@ impl Shared {
 pub(crate) struct HoldGuard {
     /// `None` once settled by other means.
     pub(crate) shared: Option<Arc<Shared>>,
-    pub(crate) key_id: String,
+    /// The quota subject the hold was taken from ([`KeyInfo::quota_subject`]).
+    pub(crate) subject: String,
     pub(crate) held: u64,
 }
 
@@ -122,10 +125,10 @@ impl Drop for HoldGuard {
         let Some(shared) = self.shared.take() else {
             return;
         };
-        let (key_id, held) = (std::mem::take(&mut self.key_id), self.held);
+        let (subject, held) = (std::mem::take(&mut self.subject), self.held);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                shared.quotas.settle(&key_id, held, 0, now_millis()).await;
+                shared.quotas.settle(&subject, held, 0, now_millis()).await;
             });
         }
     }

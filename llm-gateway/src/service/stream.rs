@@ -31,7 +31,7 @@ impl Shared {
         // Until the stream is committed (then the tracker settles), as for unary calls.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
-            key_id: key.key_id.clone(),
+            subject: key.quota_subject().to_owned(),
             held: token_hold(&input),
         };
         let served = self.router.stream(&model, policy, &input).await?;
@@ -314,16 +314,16 @@ impl StreamTracker {
         let delta = self.delta(usage);
         // In its own task: if the client goes away while this awaits, the stream is dropped
         // here but the settlement and the charge still complete.
-        let (shared, key_id, held, route) = (
+        let (shared, subject, held, route) = (
             self.shared.clone(),
-            self.key.key_id.clone(),
+            self.key.quota_subject().to_owned(),
             self.held,
             self.route.clone(),
         );
         tokio::spawn(async move {
             shared
                 .quotas
-                .settle(&key_id, held, p + c, now_millis())
+                .settle(&subject, held, p + c, now_millis())
                 .await;
             if let Some((k, s)) = delta {
                 shared.usage.charge(k, s).await?;
@@ -349,9 +349,9 @@ impl Drop for StreamTracker {
             u64::from(usage.completion_tokens),
         );
         let delta = self.delta(usage);
-        let (shared, key_id, held, route) = (
+        let (shared, subject, held, route) = (
             self.shared.clone(),
-            self.key.key_id.clone(),
+            self.key.quota_subject().to_owned(),
             self.held,
             self.route.clone(),
         );
@@ -359,7 +359,7 @@ impl Drop for StreamTracker {
             handle.spawn(async move {
                 shared
                     .quotas
-                    .settle(&key_id, held, p + c, now_millis())
+                    .settle(&subject, held, p + c, now_millis())
                     .await;
                 if let Some((k, s)) = delta
                     && let Err(e) = shared.usage.charge(k, s).await

@@ -19,7 +19,7 @@ use crate::helpers::{
 };
 use crate::on_both_backends;
 use crate::process::{command, free_port};
-use crate::upstream::{Reply, Upstream, openai_ok, openai_stream};
+use iafactory_testkit::upstream::{Reply, Upstream, openai_ok, openai_stream};
 
 /// Tokens the upstream reports for a unary answer.
 const UNARY_PROMPT: u64 = 7;

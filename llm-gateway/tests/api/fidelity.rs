@@ -11,7 +11,7 @@ use serde_json::json;
 use tonic::Code;
 
 use crate::helpers::*;
-use crate::upstream::*;
+use iafactory_testkit::upstream::*;
 
 const ALL_CAPS: &str = "capabilities = { tools = true, vision = true, json_object = true, json_schema = true, logprobs = true, multiple_choices = true, reasoning = true }";
 

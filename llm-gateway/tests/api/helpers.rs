@@ -80,6 +80,59 @@ impl Promo {
         (r.user_id, r.api_key)
     }
 
+    /// Signs a customer up and gives them a second, named key the way a customer does on
+    /// `/compte/` (sign-in link from the outbox, session, CSRF); returns (user_id, first key,
+    /// second key).
+    pub async fn signup_with_two_keys(&mut self, package: &str) -> (String, String, String) {
+        let email = format!("{}@test.dz", uuid::Uuid::new_v4().simple());
+        let r = self
+            .client
+            .signup(promo_pb::SignupRequest {
+                email: email.clone(),
+                package: package.into(),
+                promo_code: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        self.client
+            .request_sign_in_link(internal(promo_pb::RequestSignInLinkRequest {
+                email: email.clone(),
+            }))
+            .await
+            .unwrap();
+        let payload = self
+            .db
+            .query_strings(&format!(
+                "SELECT payload FROM outbox WHERE kind = 'sign_in_link' AND recipient = '{email}'"
+            ))
+            .await
+            .remove(0);
+        let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+        let token = payload["link"]
+            .as_str()
+            .unwrap()
+            .split("#jeton=")
+            .nth(1)
+            .unwrap();
+        let grant = self
+            .client
+            .consume_sign_in_link(promo_pb::ConsumeSignInLinkRequest {
+                token: token.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let mut req = Request::new(promo_pb::CreateKeyRequest {
+            name: "second".into(),
+        });
+        let md = req.metadata_mut();
+        md.insert("x-iaf-session", grant.session_token.parse().unwrap());
+        md.insert("x-iaf-csrf", grant.csrf_token.parse().unwrap());
+        let second = self.client.create_key(req).await.unwrap().into_inner();
+        (r.user_id, r.api_key, second.api_key)
+    }
+
     /// The operator changes a package's quotas (in promo-service's own database).
     pub async fn set_package(&self, id: &str, rpm: u32, tokens: u64, allowed_models: &str) {
         self.db

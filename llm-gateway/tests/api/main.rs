@@ -18,4 +18,3 @@ mod process;
 mod providers;
 mod quotas;
 mod routing;
-mod upstream;

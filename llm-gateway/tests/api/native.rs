@@ -8,7 +8,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
-use crate::upstream::*;
+use iafactory_testkit::upstream::*;
 
 const PNG: &str = "data:image/png;base64,iVBORw0KGgo=";
 const PHOTO: &str = "https://img.test/cat.jpg";

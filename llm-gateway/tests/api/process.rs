@@ -9,7 +9,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use pb::llm_gateway_client::LlmGatewayClient;
 
 use crate::helpers::{Promo, authed, chat_req, text_of};
-use crate::upstream::{Upstream, openai_ok};
+use iafactory_testkit::upstream::{Upstream, openai_ok};
 
 const KEY_VARS: &[&str] = &[
     "OPENAI_API_KEY",

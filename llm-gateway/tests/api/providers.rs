@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::helpers::*;
-use crate::upstream::*;
+use iafactory_testkit::upstream::*;
 
 const PIECES: &[&str] = &["Bon", "jour ", "é✓🚀", " !"];
 

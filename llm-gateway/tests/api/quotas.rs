@@ -11,7 +11,7 @@ use tonic::Code;
 
 use crate::helpers::*;
 use crate::on_both_backends;
-use crate::upstream::*;
+use iafactory_testkit::upstream::*;
 
 fn single(up: &Upstream) -> String {
     format!(
@@ -54,6 +54,73 @@ async fn requests_per_minute_are_enforced_with_limit_and_reset() {
         .unwrap_err();
     assert_eq!(error_code(&err), "rate_limited");
     assert_eq!(up.count(), 3, "refused calls never reach a provider");
+    gw.stop().await;
+    promo.stop().await;
+}
+
+/// The package is the customer's: two keys of one customer spend one budget, requests per
+/// minute and tokens per month alike, and either key sees the refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_keys_share_one_quota() {
+    let up = Upstream::always(openai_ok("ok", 10, 10)).await;
+    let mut promo = Promo::start().await;
+    promo.set_package("starter", 4, 1_000_000, "").await;
+    let (_, first, second) = promo.signup_with_two_keys("starter").await;
+    let (_, other) = promo.signup("starter").await;
+    let db = test_db(Backend::Sqlite).await;
+    let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
+    early_in_minute().await;
+    for key in [&first, &second, &first, &second] {
+        gw.client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap();
+    }
+    for key in [&first, &second] {
+        let err = gw
+            .client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap_err();
+        assert_eq!(error_code(&err), "rate_limited");
+    }
+    // Another customer's budget is their own.
+    gw.client
+        .chat(authed(chat_req("m", "hi"), &other))
+        .await
+        .unwrap();
+    gw.stop().await;
+
+    // Tokens: 1 000 a month, 600 per answer (400 + 200): one call of each key, then neither.
+    let up = Upstream::always(openai_ok("ok", 400, 200)).await;
+    promo.set_package("starter", 1000, 1000, "").await;
+    let (_, first, second) = promo.signup_with_two_keys("starter").await;
+    let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
+    for key in [&first, &second] {
+        gw.client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap();
+    }
+    gw.handle.flush_usage().await.unwrap();
+    let u = gw
+        .client
+        .get_usage(authed(pb::GetUsageRequest {}, &first))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(u.total_tokens, 600, "the key's own usage");
+    assert_eq!(
+        u.tokens_remaining, 0,
+        "the customer's quota, spent by both keys"
+    );
+    let err = gw
+        .client
+        .chat(authed(chat_req("m", "hi"), &first))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted);
+    assert_eq!(md(&err, "x-iaf-quota-limit"), "tokens_per_month");
     gw.stop().await;
     promo.stop().await;
 }
@@ -360,19 +427,20 @@ async fn usage_survives_restart_and_leases_are_returned(backend: Backend) {
             .await
             .unwrap();
     }
-    let key_id = gw
+    // The ledger counts per customer (every key of theirs spends one budget).
+    let user_id = gw
         .client
         .get_usage(authed(pb::GetUsageRequest {}, &key))
         .await
         .unwrap()
         .into_inner()
-        .key_id;
+        .user_id;
     gw.stop().await;
 
     let period = period_of(iafactory::db::now_millis());
     let store = Store::connect(&db.url).await.unwrap();
     assert_eq!(
-        store.reserved(&key_id, "tokens", &period).await.unwrap(),
+        store.reserved(&user_id, "tokens", &period).await.unwrap(),
         45
     );
     store.db.close().await;

@@ -8,7 +8,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Code;
 
 use crate::helpers::*;
-use crate::upstream::*;
+use iafactory_testkit::upstream::*;
 
 /// Two OpenAI-compatible providers behind model "m": alpha first, then beta.
 fn two(alpha: &Upstream, beta: &Upstream) -> String {
