@@ -531,3 +531,146 @@ pub fn error(status: u16, message: &str) -> Reply {
         json!({"error": {"message": message, "type": "error", "code": status}}),
     )
 }
+
+/// A function call an OpenAI-family model asks for: `id`, function `name` and `arguments` (the
+/// JSON text, as OpenAI sends it).
+#[derive(Debug, Clone, Copy)]
+pub struct ToolCall<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub arguments: &'a str,
+}
+
+impl ToolCall<'_> {
+    fn json(&self) -> Value {
+        json!({"id": self.id, "type": "function", "function": {"name": self.name, "arguments": self.arguments}})
+    }
+}
+
+/// OpenAI chat completion asking for tool calls: `content: null`, `finish_reason: "tool_calls"`.
+pub fn openai_tool_calls(calls: &[ToolCall<'_>], prompt: u32, completion: u32) -> Reply {
+    let calls: Vec<Value> = calls.iter().map(ToolCall::json).collect();
+    Reply::json(
+        200,
+        json!({
+            "id": "chatcmpl-up", "object": "chat.completion", "created": 1, "model": "up",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": null, "tool_calls": calls}, "finish_reason": "tool_calls"}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+        }),
+    )
+}
+
+/// OpenAI stream of tool calls as OpenAI sends them: per call, a first delta with its `index`,
+/// `id`, `type` and function `name` (empty arguments), then the arguments in `fragments` pieces
+/// (cut anywhere, so a client must concatenate by index); then `finish_reason: "tool_calls"`, the
+/// usage chunk and `[DONE]`.
+pub fn openai_tool_call_stream(
+    calls: &[ToolCall<'_>],
+    fragments: usize,
+    prompt: u32,
+    completion: u32,
+) -> Reply {
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"up","choices":[{"index":0,"delta":delta,"finish_reason":finish}]})
+        )
+    };
+    let mut ev = vec![chunk(
+        json!({"role": "assistant", "content": null}),
+        Value::Null,
+    )];
+    for (i, call) in calls.iter().enumerate() {
+        ev.push(chunk(
+            json!({"tool_calls": [{"index": i, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}]}),
+            Value::Null,
+        ));
+        for piece in split_chars(call.arguments, fragments) {
+            ev.push(chunk(
+                json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                Value::Null,
+            ));
+        }
+    }
+    ev.push(chunk(json!({}), json!("tool_calls")));
+    ev.push(format!(
+        "data: {}\n\n",
+        json!({"id":"c","object":"chat.completion.chunk","created":1,"model":"up","choices":[],"usage":{"prompt_tokens":prompt,"completion_tokens":completion,"total_tokens":prompt+completion}})
+    ));
+    ev.push("data: [DONE]\n\n".into());
+    sse(ev)
+}
+
+/// `s` in `n` pieces of about equal length (fewer when `s` is shorter), on character boundaries.
+fn split_chars(s: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let size = chars.len().div_ceil(n.max(1)).max(1);
+    chars.chunks(size).map(|c| c.iter().collect()).collect()
+}
+
+/// Dimensions of [`openai_embeddings`]' vectors when the request sets no `dimensions`.
+pub const EMBEDDING_DIMENSIONS: usize = 8;
+
+/// The vector [`openai_embeddings`] answers for one input item (a string, or an array of token
+/// ids, as received), of `dims` dimensions. Deterministic, and every value is a multiple of 1/8
+/// in [-1, 1), exactly representable in f32 and in JSON, so a test can compare what a client got
+/// with what the upstream sent bit for bit, whether it travelled as floats or base64.
+pub fn embedding_for(item: &Value, dims: usize) -> Vec<f32> {
+    // FNV-1a over the item's JSON text.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in item.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (0..dims)
+        .map(|j| {
+            let step = (h.rotate_left((j as u32 * 7) % 64) % 16) as u8;
+            f32::from(step) / 8.0 - 1.0
+        })
+        .collect()
+}
+
+/// An OpenAI `/v1/embeddings` answer to `req`, as OpenAI gives it: one [`embedding_for`] vector
+/// per input item (`input` a string, an array of strings, an array of token ids, or an array of
+/// arrays of token ids), `dimensions` honoured, base64 (little-endian f32) when `encoding_format`
+/// is `base64`; usage counts token ids, or words of strings.
+pub fn openai_embeddings(req: &Recorded) -> Reply {
+    use base64::Engine as _;
+    let body = &req.body;
+    let dims = body["dimensions"]
+        .as_u64()
+        .map_or(EMBEDDING_DIMENSIONS, |d| d as usize);
+    let items: Vec<Value> = match &body["input"] {
+        Value::Array(a) if a.iter().all(Value::is_number) => vec![body["input"].clone()],
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let base64 = body["encoding_format"] == "base64";
+    let mut tokens = 0;
+    let data: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            tokens += match item {
+                Value::Array(ids) => ids.len(),
+                Value::String(s) => s.split_whitespace().count(),
+                _ => 0,
+            };
+            let v = embedding_for(item, dims);
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": index, "embedding": embedding})
+        })
+        .collect();
+    Reply::json(
+        200,
+        json!({
+            "object": "list", "data": data, "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}
+        }),
+    )
+}

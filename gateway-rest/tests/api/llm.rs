@@ -108,7 +108,6 @@ impl LlmStack {
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut gateway_rest::Config)) -> LlmStack {
         let upstream = FakeUpstream::start().await;
-        let promo = Promo::spawn().await;
         let toml = format!(
             "[providers.fake]\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\napi_key_env = \"FAKE_KEY\"\n\n\
              [[models]]\nname = \"{MODEL}\"\nroutes = [{{ provider = \"fake\", model = \"{UPSTREAM_MODEL}\", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]\n",
@@ -116,26 +115,7 @@ impl LlmStack {
         );
         let mut catalog = llm_gateway::catalog::Catalog::from_toml("test", &toml).unwrap();
         assert!(catalog.set_key("fake", "sk-fake"));
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = llm_gateway::Config::new(
-            format!("sqlite://{}/llm.db", dir.path().display()),
-            promo.url(),
-            catalog,
-        );
-        config.usage_flush_interval = Duration::from_millis(100);
-        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let llm = llm_gateway::start(config, listener).await.unwrap();
-        let llm_url = format!("http://{}", llm.addr);
-        let mut gw_config = gateway_rest::Config::new(promo.url(), llm_url);
-        gw_config.validate_rate = None;
-        gw_config.signup_rate = None;
-        gw_config.auth_failure_rate = None;
-        gw_config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
-        gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
-        tweak(&mut gw_config);
-        let gw = Gateway::spawn(gw_config).await;
-        let stack = Stack::from_parts(promo, gw).await;
+        let (stack, llm, dir) = spawn_llm_stack(catalog, tweak).await;
         LlmStack {
             stack,
             upstream,

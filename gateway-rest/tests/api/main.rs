@@ -7,6 +7,7 @@
 //! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
 
 mod cache;
+mod clients;
 mod compte;
 mod concurrency;
 mod crowd;

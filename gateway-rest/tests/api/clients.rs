@@ -1,0 +1,829 @@
+//! `/v1` driven by the client libraries customers plug into it (issue 12's acceptance): the
+//! official `openai` Python SDK, LangChain's `langchain-openai` and the Vercel AI SDK, installed by
+//! scripts/test-setup.sh. Each test runs one scenario of e2e/openai_sdk.py, e2e/langchain_client.py
+//! or e2e/ai_sdk.mjs against the real stack — gateway-rest → llm-gateway (promo-service checks the
+//! key) → a local upstream on loopback speaking OpenAI's wire format, scripted per test — and
+//! asserts on what the client got AND on what the upstream received: a field the client sent
+//! that never reached the provider fails the test even when the client is happy.
+//!
+//! A missing tool fails the test with the command to run, never skips it.
+//!
+//! Debugging aid: with `IAF_CLIENTS_DIRECT=1` the clients talk to the upstream itself (no
+//! gateway), which tells a client-script mistake from a gateway fault: a scenario passing direct
+//! and failing through the stack is the stack's.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use iafactory_testkit::upstream::{
+    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for, openai_embeddings,
+    openai_ok, openai_stream, openai_tool_call_stream, openai_tool_calls,
+};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+const CHAT_MODEL: &str = "iaf-clients";
+const UP_CHAT: &str = "up-chat-1";
+const EMBED_MODEL: &str = "iaf-embed";
+const UP_EMBED: &str = "up-embed-1";
+/// One client run, start to end.
+const RUN_TIMEOUT: Duration = Duration::from_secs(90);
+
+const SETUP_HINT: &str = "run scripts/test-setup.sh (it installs the client libraries)";
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The client libraries under test and how each scenario script is started.
+#[derive(Debug, Clone, Copy)]
+enum Client {
+    OpenAiSdk,
+    LangChain,
+    AiSdk,
+}
+
+impl Client {
+    fn command(self) -> tokio::process::Command {
+        let root = root();
+        let python = root.join(".venv/bin/python");
+        let (program, script) = match self {
+            Client::OpenAiSdk => (python, "e2e/openai_sdk.py"),
+            Client::LangChain => (python, "e2e/langchain_client.py"),
+            Client::AiSdk => (PathBuf::from("node"), "e2e/ai_sdk.mjs"),
+        };
+        // What setup provides, checked up front so a missing piece names its fix.
+        match self {
+            Client::OpenAiSdk | Client::LangChain => assert!(
+                program.exists(),
+                "{} is missing: {SETUP_HINT}",
+                program.display()
+            ),
+            Client::AiSdk => assert!(
+                root.join("e2e/node_modules/ai").is_dir()
+                    && root.join("e2e/node_modules/@ai-sdk/openai").is_dir(),
+                "the Vercel AI SDK is missing from e2e/node_modules: {SETUP_HINT}"
+            ),
+        }
+        if let Client::LangChain = self {
+            assert!(
+                tiktoken_cache().is_dir(),
+                "{} is missing (tiktoken's vocabulary for offline runs): {SETUP_HINT}",
+                tiktoken_cache().display()
+            );
+        }
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.arg(root.join(script))
+            .current_dir(root.join("e2e"))
+            .env("TIKTOKEN_CACHE_DIR", tiktoken_cache())
+            // Nothing may leave the machine: a client trying the internet fails at once.
+            .env("HTTPS_PROXY", "http://127.0.0.1:9")
+            .env("HTTP_PROXY", "http://127.0.0.1:9")
+            .env("NO_PROXY", "127.0.0.1,localhost")
+            .env("no_proxy", "127.0.0.1,localhost")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .kill_on_drop(true);
+        cmd
+    }
+}
+
+fn tiktoken_cache() -> PathBuf {
+    root().join(".venv/tiktoken-cache")
+}
+
+/// The stack with a scripted upstream and one customer's key.
+struct ClientStack {
+    upstream: Upstream,
+    /// None in direct mode (`IAF_CLIENTS_DIRECT`).
+    stack: Option<(Stack, llm_gateway::Handle, tempfile::TempDir)>,
+    key: String,
+}
+
+impl ClientStack {
+    /// `script` answers upstream request number `n` (counting chat and embeddings calls).
+    async fn spawn(script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let upstream = Upstream::start(script).await;
+        if std::env::var_os("IAF_CLIENTS_DIRECT").is_some() {
+            return ClientStack {
+                upstream,
+                stack: None,
+                key: "sk-direct".into(),
+            };
+        }
+        // Every capability the scenarios need, stated on the route as the catalogue requires.
+        let toml = format!(
+            r#"
+[providers.up]
+kind = "openai"
+base_url = "{base}"
+api_key_env = "UP_KEY"
+
+[[models]]
+name = "{CHAT_MODEL}"
+capabilities = {{ tools = true, vision = true, json_object = true, json_schema = true }}
+routes = [{{ provider = "up", model = "{UP_CHAT}", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]
+
+[[models]]
+name = "{EMBED_MODEL}"
+kind = "embedding"
+capabilities = {{ dimensions = true }}
+routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, output_usd_per_mtok = 0.0 }}]
+"#,
+            base = upstream.url("/v1")
+        );
+        let mut catalog = llm_gateway::catalog::Catalog::from_toml("clients", &toml).unwrap();
+        assert!(catalog.set_key("up", "sk-up"));
+        let (stack, llm, dir) = spawn_llm_stack(catalog, |_| {}).await;
+        let email = format!("{}@clients.dz", uuid::Uuid::new_v4().simple());
+        let a = stack.signup(&email, "dev", "").await;
+        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
+        let key = a.body["api_key"].as_str().unwrap().to_owned();
+        ClientStack {
+            upstream,
+            stack: Some((stack, llm, dir)),
+            key,
+        }
+    }
+
+    fn base_url(&self) -> String {
+        match &self.stack {
+            Some((stack, ..)) => stack.gw.url("/v1"),
+            None => self.upstream.url("/v1"),
+        }
+    }
+
+    /// The model name the upstream should see for a public one.
+    fn upstream_model(&self, public: &str) -> &'static str {
+        match (&self.stack, public) {
+            (None, CHAT_MODEL) => CHAT_MODEL,
+            (None, _) => EMBED_MODEL,
+            (Some(_), CHAT_MODEL) => UP_CHAT,
+            (Some(_), _) => UP_EMBED,
+        }
+    }
+
+    /// Runs one scenario; its JSON output. A failed run fails the test with everything the
+    /// client printed.
+    async fn run(&self, client: Client, scenario: &str) -> Value {
+        let out = self.run_raw(client, scenario).await;
+        assert!(
+            out.0,
+            "{client:?} scenario {scenario} failed.\nupstream received:\n{}\n{}",
+            self.dump(),
+            out.2
+        );
+        out.1
+    }
+
+    /// (success, JSON output, a report of the run for failure messages).
+    async fn run_raw(&self, client: Client, scenario: &str) -> (bool, Value, String) {
+        let child = client
+            .command()
+            .arg(scenario)
+            .env("IAF_BASE_URL", self.base_url())
+            .env("IAF_API_KEY", &self.key)
+            .env("IAF_MODEL", CHAT_MODEL)
+            .env("IAF_EMBED_MODEL", EMBED_MODEL)
+            .output();
+        let output = tokio::time::timeout(RUN_TIMEOUT, child)
+            .await
+            .unwrap_or_else(|_| panic!("{client:?} scenario {scenario} ran over {RUN_TIMEOUT:?}"))
+            .unwrap_or_else(|e| panic!("{client:?} could not start ({e}): {SETUP_HINT}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+        for missing in [
+            "ModuleNotFoundError",
+            "ERR_MODULE_NOT_FOUND",
+            "Cannot find package",
+        ] {
+            assert!(
+                !stderr.contains(missing) && !stdout.contains(missing),
+                "{client:?} lacks a library: {SETUP_HINT}\n{report}"
+            );
+        }
+        let value = stdout
+            .lines()
+            .rev()
+            .find_map(|l| serde_json::from_str::<Value>(l).ok())
+            .unwrap_or(Value::Null);
+        (output.status.success(), value, report)
+    }
+
+    fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
+        self.upstream
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with(suffix))
+            .collect()
+    }
+
+    fn chats(&self) -> Vec<Recorded> {
+        self.requests_to("/chat/completions")
+    }
+
+    fn embeddings(&self) -> Vec<Recorded> {
+        self.requests_to("/embeddings")
+    }
+
+    /// Every request the upstream received, for failure messages.
+    fn dump(&self) -> String {
+        self.upstream
+            .requests()
+            .iter()
+            .map(|r| format!("{} {} {}", r.method, r.path, r.body))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    async fn stop(self) {
+        if let Some((_, llm, _)) = self.stack {
+            let _ = llm.shutdown().await;
+        }
+    }
+}
+
+/// The upstream's answers for a chat agent loop: a text answer once the conversation ends with
+/// a tool result (the model has what it asked for), else `ask` (its tool calls, or text).
+fn agent_upstream(
+    ask: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    answer: &'static str,
+) -> impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static {
+    move |req, _| {
+        if req.path.ends_with("/embeddings") {
+            return openai_embeddings(req);
+        }
+        let last_role = req.body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .map(|m| m["role"].clone());
+        if last_role == Some(json!("tool")) {
+            openai_ok(answer, 30, 9)
+        } else {
+            ask(req)
+        }
+    }
+}
+
+/// A message's text whether it came as a string or as text parts.
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<String>(),
+        _ => String::new(),
+    }
+}
+
+fn messages(r: &Recorded) -> Vec<Value> {
+    r.body["messages"].as_array().cloned().unwrap_or_default()
+}
+
+/// Floats of a JSON array (vectors compare as numbers, whatever their JSON spelling).
+fn floats(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .unwrap_or_else(|| panic!("not a vector: {v}"))
+        .iter()
+        .map(|x| x.as_f64().unwrap())
+        .collect()
+}
+
+/// The vector the upstream answered for `item`, as f64.
+fn vector(item: &Value, dims: usize) -> Vec<f64> {
+    embedding_for(item, dims)
+        .into_iter()
+        .map(f64::from)
+        .collect()
+}
+
+/// `input` as a list of items (a lone string or token array is one item).
+fn input_items(input: &Value) -> Vec<Value> {
+    match input {
+        Value::Array(a) if a.iter().all(Value::is_number) => vec![input.clone()],
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The official OpenAI Python SDK.
+
+const ALGIERS_ARGS: &str = r#"{"city":"Algiers"}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_tool_loop_over_two_turns() {
+    let s = ClientStack::spawn(agent_upstream(
+        |_| {
+            openai_tool_calls(
+                &[ToolCall {
+                    id: "call_alg",
+                    name: "get_weather",
+                    arguments: ALGIERS_ARGS,
+                }],
+                20,
+                8,
+            )
+        },
+        "It is 21 °C in Algiers.",
+    ))
+    .await;
+    let out = s.run(Client::OpenAiSdk, "tool_loop").await;
+    assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
+    assert_eq!(
+        out["tool_calls"],
+        json!([{"id": "call_alg", "name": "get_weather", "arguments": ALGIERS_ARGS}])
+    );
+    assert_eq!(out["final_content"], "It is 21 °C in Algiers.");
+    assert_eq!(out["final_finish_reason"], "stop");
+
+    let chats = s.chats();
+    assert_eq!(chats.len(), 2, "{}", s.dump());
+    let (first, second) = (&chats[0].body, &chats[1].body);
+    assert_eq!(first["model"], s.upstream_model(CHAT_MODEL));
+    // The tool definitions exactly as the client sent them, and its tool_choice.
+    assert_eq!(first["tools"], out["tools_sent"], "{first}");
+    assert_eq!(first["tool_choice"], "auto", "{first}");
+    // Second turn: the assistant's tool call as the SDK handed it back, then the tool's result.
+    assert_eq!(second["tools"], out["tools_sent"], "{second}");
+    let m = messages(&chats[1]);
+    assert_eq!(m.len(), 3, "{second}");
+    assert_eq!(
+        text_of(&m[0]["content"]),
+        "What is the weather in Algiers?"
+    );
+    assert_eq!(m[1]["role"], "assistant", "{second}");
+    assert_eq!(
+        m[1]["tool_calls"],
+        json!([{"id": "call_alg", "type": "function", "function": {"name": "get_weather", "arguments": ALGIERS_ARGS}}]),
+        "{second}"
+    );
+    assert_eq!(m[2]["role"], "tool", "{second}");
+    assert_eq!(m[2]["tool_call_id"], "call_alg", "{second}");
+    assert_eq!(
+        text_of(&m[2]["content"]),
+        out["tool_results"][0].as_str().unwrap(),
+        "{second}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_reassembles_streamed_tool_calls() {
+    let calls = [
+        ToolCall {
+            id: "call_alg",
+            name: "get_weather",
+            arguments: ALGIERS_ARGS,
+        },
+        ToolCall {
+            id: "call_orn",
+            name: "get_weather",
+            arguments: r#"{"city":"Oran","unit":"c"}"#,
+        },
+    ];
+    let s = ClientStack::spawn(move |_, _| openai_tool_call_stream(&calls, 3, 15, 11)).await;
+    let out = s.run(Client::OpenAiSdk, "stream_tools").await;
+    let expected: Vec<Value> = calls
+        .iter()
+        .map(|c| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
+        .collect();
+    // By hand from the deltas, and by the SDK's own stream helper.
+    assert_eq!(out["tool_calls"], json!(expected), "{out}");
+    assert_eq!(out["finish_reason"], "tool_calls", "{out}");
+    assert_eq!(out["usage_total_tokens"], 26, "{out}");
+    assert_eq!(out["helper_tool_calls"], json!(expected), "{out}");
+    assert_eq!(out["helper_finish_reason"], "tool_calls", "{out}");
+    // Arguments arrived in several fragments per call, as the upstream sent them.
+    assert!(out["chunks"].as_u64().unwrap() >= 9, "{out}");
+
+    let chats = s.chats();
+    assert_eq!(chats.len(), 2, "{}", s.dump());
+    for r in &chats {
+        assert_eq!(r.body["stream"], true, "{}", r.body);
+        assert_eq!(r.body["model"], s.upstream_model(CHAT_MODEL));
+        assert_eq!(
+            r.body["tools"][0]["function"]["name"], "get_weather",
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            r.body["tools"][0]["function"]["parameters"]["required"],
+            json!(["city"]),
+            "{}",
+            r.body
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_parse_with_a_pydantic_model() {
+    let event = json!({"name": "Science fair", "date": "Friday", "participants": ["Alice", "Bob"]});
+    let answer = event.to_string();
+    let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 25, 17)).await;
+    let out = s.run(Client::OpenAiSdk, "parse").await;
+    assert_eq!(out["parsed"], event, "{out}");
+    assert!(out["refusal"].is_null(), "{out}");
+
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let rf = &chats[0].body["response_format"];
+    assert_eq!(rf["type"], "json_schema", "{}", chats[0].body);
+    assert_eq!(rf["json_schema"]["name"], "CalendarEvent", "{rf}");
+    assert_eq!(rf["json_schema"]["strict"], true, "{rf}");
+    // The Pydantic model's schema, made strict by the SDK: every field required, nothing else.
+    let schema = &rf["json_schema"]["schema"];
+    assert_eq!(
+        schema["properties"], out["pydantic_schema"]["properties"],
+        "{rf}"
+    );
+    let mut required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no required list: {rf}"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    required.sort_unstable();
+    assert_eq!(required, ["date", "name", "participants"], "{rf}");
+    assert_eq!(schema["additionalProperties"], false, "{rf}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_image_part_reaches_the_upstream() {
+    let s = ClientStack::spawn(|_, _| openai_ok("Red.", 90, 2)).await;
+    let out = s.run(Client::OpenAiSdk, "image").await;
+    assert_eq!(out["content"], "Red.", "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let m = messages(&chats[0]);
+    assert_eq!(m[0]["role"], "user");
+    // Both parts as sent: the text, and the image's data URI with its detail.
+    assert_eq!(m[0]["content"], out["content_sent"], "{}", chats[0].body);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_embeddings_default_float_and_dimensions() {
+    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let out = s.run(Client::OpenAiSdk, "embeddings").await;
+    let ups = s.embeddings();
+    assert_eq!(ups.len(), 3, "{}", s.dump());
+    for r in &ups {
+        assert_eq!(r.body["model"], s.upstream_model(EMBED_MODEL), "{}", r.body);
+    }
+    // The SDK's default call (it asks for base64 and decodes) and the explicit float call both
+    // give the client exactly the vectors the upstream produced for the texts it received.
+    for (call, got) in [(&ups[0], &out["default"]), (&ups[1], &out["float"])] {
+        let items = input_items(&call.body["input"]);
+        assert_eq!(json!(items), out["inputs"], "{}", call.body);
+        let got: Vec<Vec<f64>> = got.as_array().unwrap().iter().map(floats).collect();
+        let sent: Vec<Vec<f64>> = items
+            .iter()
+            .map(|i| vector(i, EMBEDDING_DIMENSIONS))
+            .collect();
+        assert_eq!(got, sent, "{}", call.body);
+    }
+    // `dimensions` carried: the upstream shortened the vector.
+    assert_eq!(ups[2].body["dimensions"], 4, "{}", ups[2].body);
+    let items = input_items(&ups[2].body["input"]);
+    assert_eq!(json!(items), json!([out["inputs"][0]]), "{}", ups[2].body);
+    assert_eq!(
+        out["short"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(floats)
+            .collect::<Vec<_>>(),
+        vec![vector(&items[0], 4)]
+    );
+    // The upstream's usage (its word count of both texts) is what the client sees.
+    assert_eq!(out["usage_prompt_tokens"], 7, "{out}");
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// LangChain (langchain-openai).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_bind_tools_agent_turn() {
+    let s = ClientStack::spawn(agent_upstream(
+        |_| {
+            openai_tool_calls(
+                &[ToolCall {
+                    id: "call_oran",
+                    name: "get_weather",
+                    arguments: r#"{"city":"Oran"}"#,
+                }],
+                20,
+                8,
+            )
+        },
+        "21 degrees in Oran.",
+    ))
+    .await;
+    let out = s.run(Client::LangChain, "bind_tools").await;
+    assert_eq!(
+        out["tool_calls"],
+        json!([{"id": "call_oran", "name": "get_weather", "args": {"city": "Oran"}}]),
+        "{out}"
+    );
+    assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
+    assert_eq!(out["final_content"], "21 degrees in Oran.", "{out}");
+
+    let chats = s.chats();
+    assert_eq!(chats.len(), 2, "{}", s.dump());
+    for r in &chats {
+        let tool = &r.body["tools"][0];
+        assert_eq!(tool["type"], "function", "{}", r.body);
+        assert_eq!(tool["function"]["name"], "get_weather", "{}", r.body);
+        assert_eq!(
+            tool["function"]["description"], "Current weather in a city.",
+            "{}",
+            r.body
+        );
+        assert_eq!(
+            tool["function"]["parameters"]["properties"]["city"]["type"], "string",
+            "{}",
+            r.body
+        );
+    }
+    let m = messages(&chats[1]);
+    assert_eq!(m.len(), 3, "{}", chats[1].body);
+    assert_eq!(m[1]["role"], "assistant");
+    assert_eq!(m[1]["tool_calls"][0]["id"], "call_oran", "{}", chats[1].body);
+    assert_eq!(
+        m[1]["tool_calls"][0]["function"]["name"], "get_weather",
+        "{}",
+        chats[1].body
+    );
+    let args: Value =
+        serde_json::from_str(m[1]["tool_calls"][0]["function"]["arguments"].as_str().unwrap())
+            .unwrap();
+    assert_eq!(args, json!({"city": "Oran"}));
+    assert_eq!(m[2]["role"], "tool");
+    assert_eq!(m[2]["tool_call_id"], "call_oran", "{}", chats[1].body);
+    assert_eq!(
+        text_of(&m[2]["content"]),
+        out["tool_results"][0].as_str().unwrap()
+    );
+    s.stop().await;
+}
+
+fn movie() -> Value {
+    json!({"title": "Chronicle of the Years of Fire", "year": 1975, "director": "Mohammed Lakhdar-Hamina"})
+}
+
+/// The Movie model's schema as LangChain must have sent it (in a response_format or a tool).
+#[track_caller]
+fn assert_movie_schema(schema: &Value) {
+    let props = &schema["properties"];
+    assert_eq!(props["title"]["type"], "string", "{schema}");
+    assert_eq!(props["title"]["description"], "The film's title", "{schema}");
+    assert_eq!(props["year"]["type"], "integer", "{schema}");
+    assert_eq!(props["director"]["type"], "string", "{schema}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_structured_output_default_mode() {
+    let answer = movie().to_string();
+    let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 30, 20)).await;
+    let out = s.run(Client::LangChain, "structured_default").await;
+    assert_eq!(out["movie"], movie(), "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let rf = &chats[0].body["response_format"];
+    assert_eq!(rf["type"], "json_schema", "{}", chats[0].body);
+    assert_eq!(rf["json_schema"]["name"], "Movie", "{rf}");
+    assert_movie_schema(&rf["json_schema"]["schema"]);
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_structured_output_function_calling() {
+    let args = movie().to_string();
+    let s = ClientStack::spawn(move |_, _| {
+        openai_tool_calls(
+            &[ToolCall {
+                id: "call_movie",
+                name: "Movie",
+                arguments: &args,
+            }],
+            30,
+            20,
+        )
+    })
+    .await;
+    let out = s.run(Client::LangChain, "structured_function_calling").await;
+    // The issue saw None here, without an error.
+    assert_eq!(out["movie"], movie(), "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let body = &chats[0].body;
+    assert_eq!(body["tools"][0]["function"]["name"], "Movie", "{body}");
+    assert_movie_schema(&body["tools"][0]["function"]["parameters"]);
+    // The call is forced to that function.
+    assert_eq!(
+        body["tool_choice"],
+        json!({"type": "function", "function": {"name": "Movie"}}),
+        "{body}"
+    );
+    assert!(body["response_format"].is_null(), "{body}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_openai_embeddings_send_token_ids() {
+    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let out = s.run(Client::LangChain, "embeddings").await;
+    let ups = s.embeddings();
+    assert_eq!(ups.len(), 2, "{}", s.dump());
+    // embed_documents: both texts as tiktoken's token ids, one array each.
+    let token_ids = &out["token_ids"];
+    assert!(
+        token_ids[0].as_array().is_some_and(|t| t.len() > 1 && t.iter().all(Value::is_u64)),
+        "{out}"
+    );
+    assert_eq!(ups[0].body["model"], s.upstream_model(EMBED_MODEL));
+    assert_eq!(ups[0].body["input"], *token_ids, "{}", ups[0].body);
+    let got: Vec<Vec<f64>> = out["vectors"].as_array().unwrap().iter().map(floats).collect();
+    let sent: Vec<Vec<f64>> = token_ids
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|ids| vector(ids, EMBEDDING_DIMENSIONS))
+        .collect();
+    assert_eq!(got, sent);
+    // embed_query: the first text's token ids alone.
+    assert_eq!(
+        input_items(&ups[1].body["input"]),
+        vec![token_ids[0].clone()],
+        "{}",
+        ups[1].body
+    );
+    assert_eq!(
+        floats(&out["query"]),
+        vector(&token_ids[0], EMBEDDING_DIMENSIONS)
+    );
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Vercel AI SDK (`ai` + `@ai-sdk/openai`, Chat Completions model factory).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_generate_text_with_a_tool() {
+    let s = ClientStack::spawn(agent_upstream(
+        |_| {
+            openai_tool_calls(
+                &[ToolCall {
+                    id: "call_annaba",
+                    name: "weather",
+                    arguments: r#"{"city":"Annaba"}"#,
+                }],
+                20,
+                8,
+            )
+        },
+        "Sunny, 21 °C in Annaba.",
+    ))
+    .await;
+    let out = s.run(Client::AiSdk, "generate_text_tool").await;
+    assert_eq!(out["text"], "Sunny, 21 °C in Annaba.", "{out}");
+    assert_eq!(out["steps"], 2, "{out}");
+    assert_eq!(
+        out["tool_calls"],
+        json!([{"id": "call_annaba", "name": "weather", "input": {"city": "Annaba"}}]),
+        "{out}"
+    );
+    assert_eq!(
+        out["tool_results"],
+        json!([{"id": "call_annaba", "output": {"city": "Annaba", "temperature": 21}}]),
+        "{out}"
+    );
+
+    let chats = s.chats();
+    assert_eq!(chats.len(), 2, "{}", s.dump());
+    for r in &chats {
+        let f = &r.body["tools"][0]["function"];
+        assert_eq!(f["name"], "weather", "{}", r.body);
+        assert_eq!(f["description"], "Current weather in a city", "{}", r.body);
+        assert_eq!(
+            f["parameters"]["properties"]["city"]["type"], "string",
+            "{}",
+            r.body
+        );
+    }
+    let m = messages(&chats[1]);
+    let call = m
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .unwrap_or_else(|| panic!("no assistant turn: {}", chats[1].body));
+    assert_eq!(call["tool_calls"][0]["id"], "call_annaba", "{call}");
+    assert_eq!(call["tool_calls"][0]["function"]["name"], "weather", "{call}");
+    let result = m.last().unwrap();
+    assert_eq!(result["role"], "tool", "{}", chats[1].body);
+    assert_eq!(result["tool_call_id"], "call_annaba", "{result}");
+    let content: Value = serde_json::from_str(&text_of(&result["content"])).unwrap();
+    assert_eq!(content, json!({"city": "Annaba", "temperature": 21}));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_stream_text() {
+    let s = ClientStack::spawn(|_, _| openai_stream(&["Sa", "lut", " !"], 5, 3)).await;
+    let out = s.run(Client::AiSdk, "stream_text").await;
+    assert_eq!(out["text"], "Salut !", "{out}");
+    assert!(out["pieces"].as_array().unwrap().len() >= 2, "{out}");
+    assert_eq!(out["finish_reason"], "stop", "{out}");
+    assert_eq!(out["usage"]["inputTokens"], 5, "{out}");
+    assert_eq!(out["usage"]["outputTokens"], 3, "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let body = &chats[0].body;
+    assert_eq!(body["stream"], true, "{body}");
+    assert_eq!(body["model"], s.upstream_model(CHAT_MODEL));
+    let m = messages(&chats[0]);
+    assert_eq!(m[0]["role"], "system", "{body}");
+    assert_eq!(text_of(&m[0]["content"]), "You are terse.");
+    assert_eq!(m[1]["role"], "user", "{body}");
+    assert_eq!(text_of(&m[1]["content"]), "Say hello");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_generate_object_with_a_zod_schema() {
+    let recipe = json!({"name": "Chakhchoukha", "ingredients": [{"item": "semolina", "grams": 500}, {"item": "lamb", "grams": 400}]});
+    let answer = recipe.to_string();
+    let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 12, 30)).await;
+    let out = s.run(Client::AiSdk, "generate_object").await;
+    assert_eq!(out["object"], recipe, "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    let rf = &chats[0].body["response_format"];
+    assert_eq!(rf["type"], "json_schema", "{}", chats[0].body);
+    assert_eq!(rf["json_schema"]["name"], "recipe", "{rf}");
+    let schema = &rf["json_schema"]["schema"];
+    assert_eq!(schema["properties"]["name"]["type"], "string", "{rf}");
+    assert_eq!(
+        schema["properties"]["ingredients"]["items"]["properties"]["grams"]["type"], "number",
+        "{rf}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_embed() {
+    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let out = s.run(Client::AiSdk, "embed").await;
+    let ups = s.embeddings();
+    assert_eq!(ups.len(), 1, "{}", s.dump());
+    let body = &ups[0].body;
+    assert_eq!(body["model"], s.upstream_model(EMBED_MODEL), "{body}");
+    let items = input_items(&body["input"]);
+    assert_eq!(items, vec![out["value"].clone()], "{body}");
+    assert_eq!(
+        floats(&out["embedding"]),
+        vector(&items[0], EMBEDDING_DIMENSIONS)
+    );
+    assert_eq!(out["usage"]["tokens"], 4, "{out}");
+    s.stop().await;
+}
+
+/// @ai-sdk/openai's default factory calls the Responses API, which the platform does not serve:
+/// the customer must get a clear OpenAI-shaped 404 naming the endpoint, and nothing may reach a
+/// provider.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_default_responses_api_gets_a_clear_404() {
+    if std::env::var_os("IAF_CLIENTS_DIRECT").is_some() {
+        // The upstream speaks only Chat Completions and embeddings; nothing to learn direct.
+        return;
+    }
+    let s = ClientStack::spawn(|_, _| openai_ok("never", 1, 1)).await;
+    let out = s.run(Client::AiSdk, "responses").await;
+    assert_eq!(out["called"], false, "{out}");
+    assert_eq!(out["status"], 404, "{out}");
+    assert!(
+        out["url"].as_str().is_some_and(|u| u.ends_with("/v1/responses")),
+        "{out}"
+    );
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap_or("")).unwrap_or_else(
+        |_| panic!("the 404 is not JSON: {out}"),
+    );
+    let err = &body["error"];
+    assert!(
+        err["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/v1/responses")),
+        "the 404 does not name the endpoint: {body}"
+    );
+    assert!(err["type"].is_string(), "{body}");
+    assert!(err.get("param").is_some() && err.get("code").is_some(), "{body}");
+    assert_eq!(s.upstream.count(), 0, "{}", s.dump());
+    s.stop().await;
+}
