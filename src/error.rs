@@ -12,6 +12,12 @@ use tonic::metadata::MetadataValue;
 pub const ERROR_CODE_METADATA: &str = "x-iaf-error-code";
 /// Metadata key carrying a retry delay in whole seconds (rate limits, quotas, overload).
 pub const RETRY_AFTER_METADATA: &str = "retry-after";
+/// Metadata key naming the request field at fault, as an OpenAI client writes it
+/// (`messages[2].tool_call_id`, `tools[0].function.name`, `top_logprobs`).
+pub const PARAM_METADATA: &str = "x-iaf-param";
+/// Metadata key carrying an upstream provider's own error code when it refused a call
+/// (`context_length_exceeded`, `content_filter`, ...).
+pub const UPSTREAM_CODE_METADATA: &str = "x-iaf-upstream-code";
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident => $text:literal, $grpc:ident, $http:literal; )*) => {

@@ -138,9 +138,10 @@ pub fn request<T>(
             continue;
         };
         if values.next().is_some() {
-            return Err(ApiError::new(
+            return Err(ApiError::bilingual(
                 ErrorCode::InvalidArgument,
                 format!("En-tête {name} répété."),
+                format!("Header {name} is repeated."),
             ));
         }
         // `to_str` accepts visible ASCII only (the metadata type alone lets other bytes pass).
@@ -154,9 +155,10 @@ pub fn request<T>(
                     Forward::Authorization => ErrorCode::Unauthenticated,
                     Forward::IdempotencyKey => ErrorCode::InvalidArgument,
                 };
-                ApiError::new(
+                ApiError::bilingual(
                     code,
                     format!("En-tête {name} invalide (ASCII visible attendu)."),
+                    format!("Invalid {name} header (visible ASCII expected)."),
                 )
             })?;
         md.insert(MetadataKey::from_static(name), value);

@@ -57,9 +57,10 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         .into_response()
     } else if in_flight >= state.config.max_in_flight as u64 {
         state.metrics.shed.inc();
-        ApiError::new(
+        ApiError::bilingual(
             ErrorCode::Unavailable,
             "Trop de requêtes en cours, veuillez réessayer.",
+            "Too many requests in progress, please retry.",
         )
         .with_flavor(flavor)
         .with_retry_after(1)
@@ -72,9 +73,13 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
         };
         match tokio::time::timeout(limit, next.run(req)).await {
             Ok(response) => response,
-            Err(_) => ApiError::new(ErrorCode::Timeout, "La requête a pris trop de temps.")
-                .with_flavor(flavor)
-                .into_response(),
+            Err(_) => ApiError::bilingual(
+                ErrorCode::Timeout,
+                "La requête a pris trop de temps.",
+                "The request took too long.",
+            )
+            .with_flavor(flavor)
+            .into_response(),
         }
     };
     drop(guard);
@@ -123,18 +128,22 @@ async fn as_json_error(response: Response, flavor: Flavor) -> Response {
         }
         Err(_) => String::new(),
     };
-    let message = match code {
-        ErrorCode::RouteNotFound => "Aucune ressource à cette adresse.".to_owned(),
-        ErrorCode::MethodNotAllowed => "Méthode non autorisée sur cette route.".to_owned(),
-        _ if !text.trim().is_empty() => text.trim().to_owned(),
-        _ => status
-            .canonical_reason()
-            .unwrap_or("Requête refusée")
-            .to_owned(),
-    };
-    let json = ApiError::new(code, message)
-        .with_flavor(flavor)
-        .into_response();
+    let json = match code {
+        ErrorCode::RouteNotFound => not_found_error(),
+        ErrorCode::MethodNotAllowed => ApiError::bilingual(
+            code,
+            "Méthode non autorisée sur cette route.",
+            "Method not allowed on this route.",
+        ),
+        _ if !text.trim().is_empty() => ApiError::new(code, text.trim()),
+        _ => ApiError::bilingual(
+            code,
+            status.canonical_reason().unwrap_or("Requête refusée"),
+            status.canonical_reason().unwrap_or("Request refused"),
+        ),
+    }
+    .with_flavor(flavor)
+    .into_response();
     let (json_parts, json_body) = json.into_parts();
     parts.headers.remove(http::header::CONTENT_LENGTH);
     for (name, value) in &json_parts.headers {
@@ -145,12 +154,17 @@ async fn as_json_error(response: Response, flavor: Flavor) -> Response {
 
 /// Fallback for paths no route serves.
 pub async fn not_found(req: Request) -> Response {
-    ApiError::new(
+    not_found_error()
+        .with_flavor(Flavor::of_path(req.uri().path()))
+        .into_response()
+}
+
+fn not_found_error() -> ApiError {
+    ApiError::bilingual(
         ErrorCode::RouteNotFound,
         "Aucune ressource à cette adresse.",
+        "No resource at this address.",
     )
-    .with_flavor(Flavor::of_path(req.uri().path()))
-    .into_response()
 }
 
 /// One open server-sent event stream, counted until the stream is dropped (client gone, end,
@@ -163,9 +177,10 @@ impl StreamSlot {
         let slot = StreamSlot(state.clone());
         if open >= state.config.max_event_streams as u64 {
             state.metrics.shed.inc();
-            return Err(ApiError::new(
+            return Err(ApiError::bilingual(
                 ErrorCode::Unavailable,
                 "Trop de flux ouverts, veuillez réessayer.",
+                "Too many open streams, please retry.",
             )
             .with_flavor(flavor)
             .with_retry_after(5));

@@ -7,6 +7,8 @@
 //! are also the document's `Error` and `OpenAiError` schemas. [`ServeError`] is the other kind:
 //! why the gateway could not start.
 
+use std::borrow::Cow;
+
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use http::{HeaderName, StatusCode};
@@ -59,6 +61,15 @@ impl Flavor {
 pub struct ApiError {
     pub error: ServiceError,
     pub flavor: Flavor,
+    /// The request field at fault, as an OpenAI client writes it (`messages[0].content`): OpenAI's
+    /// `param` on `/v1`. From llm-gateway's `x-iaf-param` metadata or the edge's own checks.
+    pub param: Option<String>,
+    /// The upstream provider's own error code (`context_length_exceeded`), from llm-gateway's
+    /// `x-iaf-upstream-code`: OpenAI's `code` on `/v1`, where clients branch on it.
+    pub upstream_code: Option<String>,
+    /// The message in English for `/v1` (OpenAI clients and their users expect English there)
+    /// when `error.message` is the French one of the browser routes.
+    english: Option<Cow<'static, str>>,
 }
 
 impl ApiError {
@@ -66,6 +77,35 @@ impl ApiError {
         ApiError {
             error: ServiceError::new(code, message),
             flavor: Flavor::Rest,
+            param: None,
+            upstream_code: None,
+            english: None,
+        }
+    }
+
+    /// An error the edge writes itself, in French for the browser routes and English on `/v1`.
+    pub fn bilingual(
+        code: ErrorCode,
+        french: impl Into<String>,
+        english: impl Into<Cow<'static, str>>,
+    ) -> ApiError {
+        ApiError {
+            english: Some(english.into()),
+            ..ApiError::new(code, french)
+        }
+    }
+
+    /// Names the request field at fault (OpenAI's `param`).
+    pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// The message as this error's flavor sends it.
+    pub fn message(&self) -> &str {
+        match (self.flavor, &self.english) {
+            (Flavor::OpenAi, Some(en)) => en,
+            _ => &self.error.message,
         }
     }
 
@@ -89,6 +129,7 @@ impl ApiError {
     /// with a neutral message, never the transport's wording (which names hosts and ports).
     pub fn from_status(status: &tonic::Status) -> ApiError {
         let mut error = ServiceError::from_status(status);
+        let mut english: Option<Cow<'static, str>> = None;
         let has_code = status
             .metadata()
             .get(iafactory::error::ERROR_CODE_METADATA)
@@ -115,9 +156,11 @@ impl ApiError {
                     tracing::warn!(status = %status.message(), "backend unavailable");
                     error.message =
                         "Service momentanément indisponible, veuillez réessayer.".into();
+                    english = Some("The service is temporarily unavailable, please retry.".into());
                 }
                 ErrorCode::Timeout => {
                     error.message = "Le service n'a pas répondu à temps.".into();
+                    english = Some("The service did not answer in time.".into());
                 }
                 ErrorCode::Internal => {
                     tracing::warn!(status = ?status, "backend failed");
@@ -125,10 +168,23 @@ impl ApiError {
                 _ => {}
             }
         }
+        if error.code == ErrorCode::Internal {
+            english = Some("Internal error, please retry.".into());
+        }
         if matches!(error.code, ErrorCode::Unavailable) && error.retry_after_secs.is_none() {
             error.retry_after_secs = Some(1);
         }
+        let md = status.metadata();
+        let text = |key: &str| {
+            md.get(key)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
         ApiError {
+            param: text(iafactory::error::PARAM_METADATA),
+            upstream_code: text(iafactory::error::UPSTREAM_CODE_METADATA),
+            english,
             error,
             flavor: Flavor::Rest,
         }
@@ -148,22 +204,29 @@ impl ApiError {
     pub fn detail(&self) -> ErrorDetail<'_> {
         ErrorDetail {
             code: self.error.code.as_str(),
-            message: &self.error.message,
+            message: self.message(),
         }
     }
 
     /// The JSON body.
     pub fn body(&self) -> Vec<u8> {
-        let detail = self.detail();
+        let mut detail = self.detail();
         let body = match self.flavor {
             Flavor::Rest => serde_json::to_vec(&Error { error: detail }),
-            Flavor::OpenAi => serde_json::to_vec(&OpenAiError {
-                error: OpenAiErrorDetail {
-                    detail,
-                    kind: openai_type(self.error.code),
-                    param: None,
-                },
-            }),
+            Flavor::OpenAi => {
+                // OpenAI's `code` is the provider's own when it refused the call: clients branch
+                // on `context_length_exceeded`, not on the platform's `invalid_argument`.
+                if let Some(code) = &self.upstream_code {
+                    detail.code = code;
+                }
+                serde_json::to_vec(&OpenAiError {
+                    error: OpenAiErrorDetail {
+                        detail,
+                        kind: openai_type(self.error.code),
+                        param: self.param.as_deref(),
+                    },
+                })
+            }
         };
         body.unwrap_or_else(|_| {
             br#"{"error":{"code":"internal","message":"internal error"}}"#.to_vec()
@@ -179,9 +242,10 @@ pub struct Error<'a> {
 
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail<'a> {
-    /// Stable machine code (`promo_exhausted`, `invalid_email`, ...).
+    /// Stable machine code (`promo_exhausted`, `invalid_email`, ...). On `/v1`, the upstream
+    /// provider's own code when it refused the call (`context_length_exceeded`, ...).
     code: &'a str,
-    /// Human message (French on /api routes).
+    /// Human message (French on /api routes, English on /v1).
     message: &'a str,
 }
 
@@ -198,9 +262,9 @@ pub struct OpenAiErrorDetail<'a> {
     /// OpenAI's error class (`invalid_request_error`, `authentication_error`, ...).
     #[serde(rename = "type")]
     kind: &'static str,
-    /// Always null: no error names a single parameter.
-    #[schema(schema_with = crate::schema::null)]
-    param: Option<()>,
+    /// The request field at fault as the client wrote it (`messages[0].content[1].image_url.url`,
+    /// `tools[0].function.name`, `temperature`); null when no single field is.
+    param: Option<&'a str>,
 }
 
 /// OpenAI's error `type` for a code (the SDKs map the HTTP status to an exception class anyway).

@@ -39,9 +39,10 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
-        ApiError::new(
+        ApiError::bilingual(
             ErrorCode::PayloadTooLarge,
             format!("Corps de requête trop volumineux (maximum {limit} octets)."),
+            format!("Request body too large (at most {limit} bytes)."),
         )
     };
     if declared.is_some_and(|n| n > DRAIN_CAP as u64) {
@@ -53,9 +54,10 @@ pub async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
-            ApiError::new(
+            ApiError::bilingual(
                 ErrorCode::InvalidArgument,
                 format!("Corps de requête illisible : {e}"),
+                format!("Unreadable request body: {e}"),
             )
         })?;
         let Ok(data) = frame.into_data() else {
@@ -99,16 +101,26 @@ pub async fn read_json<T: DeserializeOwned>(
     body: Body,
     limit: usize,
 ) -> Result<T, ApiError> {
+    let bytes = read_json_bytes(headers, body, limit).await?;
+    parse_json(&bytes)
+}
+
+/// Reads a body that must be JSON (415 otherwise), without decoding it.
+pub async fn read_json_bytes(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     if !is_json(headers) {
         // Read what was sent so the 415 reaches the client (see the module doc).
         let _ = read_body(headers, body, limit).await;
-        return Err(ApiError::new(
+        return Err(ApiError::bilingual(
             ErrorCode::UnsupportedMediaType,
             "Le corps doit être du JSON (Content-Type: application/json).",
+            "The body must be JSON (Content-Type: application/json).",
         ));
     }
-    let bytes = read_body(headers, body, limit).await?;
-    parse_json(&bytes)
+    read_body(headers, body, limit).await
 }
 
 /// Decodes JSON, telling a syntax error (`malformed_json`) from a well-formed document with wrong
@@ -117,17 +129,9 @@ pub async fn read_json<T: DeserializeOwned>(
 /// Every body of this API is a JSON object. serde would also fill a struct from an array
 /// (`["LAUNCH30"]` as `{"code":"LAUNCH30"}`), so anything but an object is refused first.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-        Some(b'{') => {}
-        // Empty or not JSON at all: let serde describe the syntax error.
-        None => {}
-        Some(b) if !matches!(b, b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n') => {}
-        Some(_) => {
-            return Err(ApiError::new(
-                ErrorCode::InvalidArgument,
-                "Le corps doit être un objet JSON.",
-            ));
-        }
+    // Empty or not JSON at all: serde describes the syntax error below.
+    if is_json_non_object(bytes) {
+        return Err(not_an_object());
     }
     serde_json::from_slice(bytes).map_err(|e| {
         use serde_json::error::Category;
@@ -140,6 +144,24 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             }
         }
     })
+}
+
+/// The refusal of a body that is JSON but not an object.
+pub fn not_an_object() -> ApiError {
+    ApiError::bilingual(
+        ErrorCode::InvalidArgument,
+        "Le corps doit être un objet JSON.",
+        "The body must be a JSON object.",
+    )
+}
+
+/// True when a body, once its leading whitespace is skipped, cannot be a JSON object although
+/// it may be valid JSON (an array, a string, a number, a literal).
+pub fn is_json_non_object(bytes: &[u8]) -> bool {
+    matches!(
+        bytes.iter().find(|b| !b.is_ascii_whitespace()),
+        Some(b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    )
 }
 
 /// A path parameter; a malformed one (bad percent-encoding, not UTF-8) is a 400 in our error

@@ -10,11 +10,11 @@ pub const QUOTA_LIMIT_METADATA: &str = "x-iaf-quota-limit";
 
 /// Metadata key naming the request field at fault, as an OpenAI client writes it
 /// (`messages[2].tool_call_id`, `tools[0].function.name`, `top_logprobs`).
-pub const PARAM_METADATA: &str = "x-iaf-param";
+pub const PARAM_METADATA: &str = iafactory::error::PARAM_METADATA;
 
 /// Metadata key carrying the upstream's own error code when it refused the call
 /// (`context_length_exceeded`, `content_filter`, ...).
-pub const UPSTREAM_CODE_METADATA: &str = "x-iaf-upstream-code";
+pub const UPSTREAM_CODE_METADATA: &str = iafactory::error::UPSTREAM_CODE_METADATA;
 
 /// Which package limit refused a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

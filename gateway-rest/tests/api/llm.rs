@@ -151,7 +151,7 @@ impl LlmStack {
 }
 
 fn hello(stream: bool) -> Value {
-    json!({
+    let mut body = json!({
         "model": MODEL,
         "messages": [
             {"role": "system", "content": "Tu es utile."},
@@ -160,9 +160,13 @@ fn hello(stream: bool) -> Value {
         "temperature": 0.2,
         "max_tokens": 64,
         "stream": stream,
-        "stream_options": {"include_usage": true},
-        "user": "ignored-openai-field"
-    })
+        "user": "user-42"
+    });
+    // Like OpenAI, stream_options is refused without "stream": true.
+    if stream {
+        body["stream_options"] = json!({"include_usage": true});
+    }
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
