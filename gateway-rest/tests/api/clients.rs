@@ -336,7 +336,8 @@ async fn openai_sdk_tool_loop_over_two_turns() {
     assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
     assert_eq!(
         out["tool_calls"],
-        json!([{"id": "call_alg", "name": "get_weather", "arguments": ALGIERS_ARGS}])
+        json!([{"id": "call_alg", "name": "get_weather", "arguments": ALGIERS_ARGS}]),
+        "{out}"
     );
     assert_eq!(out["final_content"], "It is 21 °C in Algiers.");
     assert_eq!(out["final_finish_reason"], "stop");
@@ -352,10 +353,7 @@ async fn openai_sdk_tool_loop_over_two_turns() {
     assert_eq!(second["tools"], out["tools_sent"], "{second}");
     let m = messages(&chats[1]);
     assert_eq!(m.len(), 3, "{second}");
-    assert_eq!(
-        text_of(&m[0]["content"]),
-        "What is the weather in Algiers?"
-    );
+    assert_eq!(text_of(&m[0]["content"]), "What is the weather in Algiers?");
     assert_eq!(m[1]["role"], "assistant", "{second}");
     assert_eq!(
         m[1]["tool_calls"],
@@ -556,15 +554,22 @@ async fn langchain_bind_tools_agent_turn() {
     let m = messages(&chats[1]);
     assert_eq!(m.len(), 3, "{}", chats[1].body);
     assert_eq!(m[1]["role"], "assistant");
-    assert_eq!(m[1]["tool_calls"][0]["id"], "call_oran", "{}", chats[1].body);
+    assert_eq!(
+        m[1]["tool_calls"][0]["id"], "call_oran",
+        "{}",
+        chats[1].body
+    );
     assert_eq!(
         m[1]["tool_calls"][0]["function"]["name"], "get_weather",
         "{}",
         chats[1].body
     );
-    let args: Value =
-        serde_json::from_str(m[1]["tool_calls"][0]["function"]["arguments"].as_str().unwrap())
-            .unwrap();
+    let args: Value = serde_json::from_str(
+        m[1]["tool_calls"][0]["function"]["arguments"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(args, json!({"city": "Oran"}));
     assert_eq!(m[2]["role"], "tool");
     assert_eq!(m[2]["tool_call_id"], "call_oran", "{}", chats[1].body);
@@ -584,7 +589,10 @@ fn movie() -> Value {
 fn assert_movie_schema(schema: &Value) {
     let props = &schema["properties"];
     assert_eq!(props["title"]["type"], "string", "{schema}");
-    assert_eq!(props["title"]["description"], "The film's title", "{schema}");
+    assert_eq!(
+        props["title"]["description"], "The film's title",
+        "{schema}"
+    );
     assert_eq!(props["year"]["type"], "integer", "{schema}");
     assert_eq!(props["director"]["type"], "string", "{schema}");
 }
@@ -619,7 +627,9 @@ async fn langchain_structured_output_function_calling() {
         )
     })
     .await;
-    let out = s.run(Client::LangChain, "structured_function_calling").await;
+    let out = s
+        .run(Client::LangChain, "structured_function_calling")
+        .await;
     // The issue saw None here, without an error.
     assert_eq!(out["movie"], movie(), "{out}");
     let chats = s.chats();
@@ -646,12 +656,19 @@ async fn langchain_openai_embeddings_send_token_ids() {
     // embed_documents: both texts as tiktoken's token ids, one array each.
     let token_ids = &out["token_ids"];
     assert!(
-        token_ids[0].as_array().is_some_and(|t| t.len() > 1 && t.iter().all(Value::is_u64)),
+        token_ids[0]
+            .as_array()
+            .is_some_and(|t| t.len() > 1 && t.iter().all(Value::is_u64)),
         "{out}"
     );
     assert_eq!(ups[0].body["model"], s.upstream_model(EMBED_MODEL));
     assert_eq!(ups[0].body["input"], *token_ids, "{}", ups[0].body);
-    let got: Vec<Vec<f64>> = out["vectors"].as_array().unwrap().iter().map(floats).collect();
+    let got: Vec<Vec<f64>> = out["vectors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(floats)
+        .collect();
     let sent: Vec<Vec<f64>> = token_ids
         .as_array()
         .unwrap()
@@ -725,7 +742,10 @@ async fn ai_sdk_generate_text_with_a_tool() {
         .find(|m| m["role"] == "assistant")
         .unwrap_or_else(|| panic!("no assistant turn: {}", chats[1].body));
     assert_eq!(call["tool_calls"][0]["id"], "call_annaba", "{call}");
-    assert_eq!(call["tool_calls"][0]["function"]["name"], "weather", "{call}");
+    assert_eq!(
+        call["tool_calls"][0]["function"]["name"], "weather",
+        "{call}"
+    );
     let result = m.last().unwrap();
     assert_eq!(result["role"], "tool", "{}", chats[1].body);
     assert_eq!(result["tool_call_id"], "call_annaba", "{result}");
@@ -809,12 +829,13 @@ async fn ai_sdk_default_responses_api_gets_a_clear_404() {
     assert_eq!(out["called"], false, "{out}");
     assert_eq!(out["status"], 404, "{out}");
     assert!(
-        out["url"].as_str().is_some_and(|u| u.ends_with("/v1/responses")),
+        out["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/v1/responses")),
         "{out}"
     );
-    let body: Value = serde_json::from_str(out["body"].as_str().unwrap_or("")).unwrap_or_else(
-        |_| panic!("the 404 is not JSON: {out}"),
-    );
+    let body: Value = serde_json::from_str(out["body"].as_str().unwrap_or(""))
+        .unwrap_or_else(|_| panic!("the 404 is not JSON: {out}"));
     let err = &body["error"];
     assert!(
         err["message"]
@@ -823,7 +844,10 @@ async fn ai_sdk_default_responses_api_gets_a_clear_404() {
         "the 404 does not name the endpoint: {body}"
     );
     assert!(err["type"].is_string(), "{body}");
-    assert!(err.get("param").is_some() && err.get("code").is_some(), "{body}");
+    assert!(
+        err.get("param").is_some() && err.get("code").is_some(),
+        "{body}"
+    );
     assert_eq!(s.upstream.count(), 0, "{}", s.dump());
     s.stop().await;
 }
