@@ -154,9 +154,29 @@ async fn as_json_error(response: Response, flavor: Flavor) -> Response {
 
 /// Fallback for paths no route serves.
 pub async fn not_found(req: Request) -> Response {
-    not_found_error()
-        .with_flavor(Flavor::of_path(req.uri().path()))
-        .into_response()
+    let path = req.uri().path();
+    match Flavor::of_path(path) {
+        Flavor::OpenAi => unknown_endpoint(req.method(), path),
+        Flavor::Rest => not_found_error(),
+    }
+    .with_flavor(Flavor::of_path(path))
+    .into_response()
+}
+
+/// An OpenAI client library pointed at `/v1` may call an endpoint the platform does not serve
+/// (the Vercel AI SDK's default model calls `/v1/responses`): its user must read which endpoint
+/// failed and what to use instead, not a bare "no resource".
+fn unknown_endpoint(method: &http::Method, path: &str) -> ApiError {
+    // The path comes from the client: bounded, so the message stays readable.
+    let shown: String = path.chars().take(120).collect();
+    let served = "POST /v1/chat/completions, POST /v1/embeddings, GET /v1/models, GET /v1/models/{id}, GET /v1/usage";
+    ApiError::bilingual(
+        ErrorCode::RouteNotFound,
+        format!(
+            "Point d'accès non pris en charge : {method} {shown}. Points d'accès servis : {served}."
+        ),
+        format!("Unsupported endpoint: {method} {shown}. This API serves {served}."),
+    )
 }
 
 fn not_found_error() -> ApiError {
