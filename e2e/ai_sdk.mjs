@@ -53,6 +53,62 @@ const scenarios = {
     };
   },
 
+  // streamText with a tool: the tool call arrives as streamed deltas, the SDK runs it and
+  // streams the second step's text.
+  async stream_text_tool() {
+    const r = streamText({
+      ...common,
+      model: provider.chat(MODEL),
+      tools: { weather },
+      stopWhen: stepCountIs(3),
+      prompt: "What is the weather in Annaba?",
+      onError: () => {},
+    });
+    const errors = [];
+    let inputDeltas = 0;
+    for await (const part of r.fullStream) {
+      if (part.type === "tool-input-delta") inputDeltas += 1;
+      if (part.type === "error") errors.push(String(part.error?.message ?? part.error));
+    }
+    const steps = await r.steps;
+    return {
+      text: await r.text,
+      steps: steps.length,
+      tool_input_deltas: inputDeltas,
+      errors,
+      tool_calls: steps.flatMap((s) =>
+        s.toolCalls.map((c) => ({ id: c.toolCallId, name: c.toolName, input: c.input })),
+      ),
+      tool_results: steps.flatMap((s) =>
+        s.toolResults.map((t) => ({ id: t.toolCallId, output: t.output })),
+      ),
+    };
+  },
+
+  // A stream that breaks after its first tokens: the SDK must surface an error part, not end as
+  // if the answer were complete.
+  async stream_error() {
+    const r = streamText({
+      ...common,
+      model: provider.chat(MODEL),
+      prompt: "Tell me a story",
+      onError: () => {},
+    });
+    const pieces = [];
+    const errors = [];
+    for await (const part of r.fullStream) {
+      if (part.type === "text-delta") pieces.push(part.text);
+      if (part.type === "error") errors.push(String(part.error?.message ?? JSON.stringify(part.error)));
+    }
+    let finish;
+    try {
+      finish = await r.finishReason;
+    } catch (e) {
+      finish = `threw: ${e.name}`;
+    }
+    return { pieces, errors, finish_reason: finish };
+  },
+
   async stream_text() {
     const r = streamText({
       ...common,

@@ -55,6 +55,22 @@ def bind_tools():
     }
 
 
+def stream_tools():
+    """Streamed tool calls: LangChain adds up the chunks' tool_call_chunks into whole calls."""
+    llm = chat().bind_tools([get_weather])
+    gathered = None
+    chunks = 0
+    for chunk in llm.stream("Weather in Algiers and in Oran?"):
+        chunks += 1
+        gathered = chunk if gathered is None else gathered + chunk
+    return {
+        "chunks": chunks,
+        "tool_calls": [{"id": c["id"], "name": c["name"], "args": c["args"]} for c in gathered.tool_calls],
+        "invalid_tool_calls": [dict(c) for c in gathered.invalid_tool_calls],
+        "finish_reason": gathered.response_metadata.get("finish_reason"),
+    }
+
+
 class Movie(BaseModel):
     """A film, as extracted from the text."""
 
@@ -101,7 +117,8 @@ def embeddings():
 
 
 SCENARIOS = {
-    f.__name__: f for f in [bind_tools, structured_default, structured_function_calling, embeddings]
+    f.__name__: f
+    for f in [bind_tools, stream_tools, structured_default, structured_function_calling, embeddings]
 }
 
 

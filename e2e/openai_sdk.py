@@ -177,7 +177,62 @@ def embeddings():
     }
 
 
-SCENARIOS = {f.__name__: f for f in [tool_loop, stream_tools, parse, image, embeddings]}
+def models():
+    """The models a key can call, one model by id, and an unknown id."""
+    listed = [m.id for m in client.models.list()]
+    chat = client.models.retrieve(MODEL)
+    embed = client.models.retrieve(EMBED_MODEL)
+    try:
+        client.models.retrieve("no-such-model")
+        unknown = "no error"
+    except openai.NotFoundError as e:
+        unknown = {"status": e.status_code, "code": e.code, "type": e.type}
+    return {
+        "listed": listed,
+        "chat": {"id": chat.id, "object": chat.object, "owned_by": chat.owned_by},
+        "embed": {"id": embed.id, "object": embed.object, "owned_by": embed.owned_by},
+        "unknown": unknown,
+    }
+
+
+def upstream_error():
+    """A provider's refusal reaches the SDK's typed error with the provider's own code and param
+    (the SDK user branches on `e.code`)."""
+    try:
+        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "long " * 50}])
+        return {"raised": None}
+    except openai.APIStatusError as e:
+        return {
+            "raised": type(e).__name__,
+            "status": e.status_code,
+            "code": e.code,
+            "param": e.param,
+            "type": e.type,
+            "message": e.message,
+        }
+
+
+def stream_error():
+    """A stream that breaks after the first tokens must end in an error the SDK raises, never in a
+    silently shortened answer."""
+    pieces = []
+    try:
+        stream = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Tell me a story"}], stream=True
+        )
+        for chunk in stream:
+            for c in chunk.choices:
+                if c.delta.content:
+                    pieces.append(c.delta.content)
+        return {"pieces": pieces, "raised": None}
+    except openai.APIError as e:
+        return {"pieces": pieces, "raised": type(e).__name__, "message": e.message, "body": e.body}
+
+
+SCENARIOS = {
+    f.__name__: f
+    for f in [tool_loop, stream_tools, parse, image, embeddings, models, upstream_error, stream_error]
+}
 
 
 def main():

@@ -246,22 +246,19 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
     }
 }
 
-/// The upstream's answers for a chat agent loop: a text answer once the conversation ends with
-/// a tool result (the model has what it asked for), else `ask` (its tool calls, or text).
+/// The upstream's answers for a chat agent loop: `answer` once the conversation ends with a
+/// tool result (the model has what it asked for), else `ask` (its tool calls).
 fn agent_upstream(
     ask: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
-    answer: &'static str,
+    answer: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
 ) -> impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static {
     move |req, _| {
-        if req.path.ends_with("/embeddings") {
-            return openai_embeddings(req);
-        }
         let last_role = req.body["messages"]
             .as_array()
             .and_then(|m| m.last())
             .map(|m| m["role"].clone());
         if last_role == Some(json!("tool")) {
-            openai_ok(answer, 30, 9)
+            answer(req)
         } else {
             ask(req)
         }
@@ -329,7 +326,7 @@ async fn openai_sdk_tool_loop_over_two_turns() {
                 8,
             )
         },
-        "It is 21 °C in Algiers.",
+        |_| openai_ok("It is 21 °C in Algiers.", 30, 9),
     ))
     .await;
     let out = s.run(Client::OpenAiSdk, "tool_loop").await;
@@ -505,6 +502,81 @@ async fn openai_sdk_embeddings_default_float_and_dimensions() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_lists_and_retrieves_models() {
+    let s = ClientStack::spawn(|_, _| openai_ok("unused", 1, 1)).await;
+    if s.stack.is_none() {
+        // The upstream serves no model list.
+        return;
+    }
+    let out = s.run(Client::OpenAiSdk, "models").await;
+    let listed = out["listed"].as_array().unwrap();
+    assert!(listed.contains(&json!(CHAT_MODEL)), "{out}");
+    assert!(listed.contains(&json!(EMBED_MODEL)), "{out}");
+    assert_eq!(out["chat"]["id"], CHAT_MODEL, "{out}");
+    assert_eq!(out["chat"]["object"], "model", "{out}");
+    assert_eq!(out["embed"]["id"], EMBED_MODEL, "{out}");
+    assert_eq!(out["unknown"]["status"], 404, "{out}");
+    assert_eq!(out["unknown"]["code"], "model_not_found", "{out}");
+    assert_eq!(s.upstream.count(), 0, "{}", s.dump());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_sees_the_providers_own_error_code_and_param() {
+    let s = ClientStack::spawn(|_, _| {
+        Reply::json(
+            400,
+            json!({"error": {
+                "message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"
+            }}),
+        )
+    })
+    .await;
+    let out = s.run(Client::OpenAiSdk, "upstream_error").await;
+    assert_eq!(out["raised"], "BadRequestError", "{out}");
+    assert_eq!(out["status"], 400, "{out}");
+    assert_eq!(out["code"], "context_length_exceeded", "{out}");
+    assert_eq!(out["param"], "messages", "{out}");
+    assert_eq!(out["type"], "invalid_request_error", "{out}");
+    assert!(
+        out["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("maximum context length")),
+        "{out}"
+    );
+    // The provider refused once; a 400 is not retried on another route.
+    assert_eq!(s.chats().len(), 1, "{}", s.dump());
+    s.stop().await;
+}
+
+/// The upstream's stream: two text pieces, then the connection is cut (no finish, no [DONE]).
+fn broken_stream() -> Reply {
+    openai_stream(&["Il était", " une fois"], 5, 9).dropping_after(3)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_raises_when_a_stream_breaks_after_the_first_tokens() {
+    let s = ClientStack::spawn(|_, _| broken_stream()).await;
+    if s.stack.is_none() {
+        // Cut by the upstream itself, the SDK sees a short stream; the gateway must say more.
+        return;
+    }
+    let out = s.run(Client::OpenAiSdk, "stream_error").await;
+    assert_eq!(out["pieces"], json!(["Il était", " une fois"]), "{out}");
+    assert_eq!(
+        out["raised"], "APIError",
+        "a broken stream ended as if complete: {out}"
+    );
+    assert!(
+        out["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{out}"
+    );
+    assert_eq!(s.chats().len(), 1, "{}", s.dump());
+    s.stop().await;
+}
+
 // ---------------------------------------------------------------------------------------------
 // LangChain (langchain-openai).
 
@@ -522,7 +594,7 @@ async fn langchain_bind_tools_agent_turn() {
                 8,
             )
         },
-        "21 degrees in Oran.",
+        |_| openai_ok("21 degrees in Oran.", 30, 9),
     ))
     .await;
     let out = s.run(Client::LangChain, "bind_tools").await;
@@ -576,6 +648,43 @@ async fn langchain_bind_tools_agent_turn() {
     assert_eq!(
         text_of(&m[2]["content"]),
         out["tool_results"][0].as_str().unwrap()
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_reassembles_streamed_tool_calls() {
+    let calls = [
+        ToolCall {
+            id: "call_alg",
+            name: "get_weather",
+            arguments: ALGIERS_ARGS,
+        },
+        ToolCall {
+            id: "call_orn",
+            name: "get_weather",
+            arguments: r#"{"city":"Oran"}"#,
+        },
+    ];
+    let s = ClientStack::spawn(move |_, _| openai_tool_call_stream(&calls, 4, 15, 11)).await;
+    let out = s.run(Client::LangChain, "stream_tools").await;
+    assert_eq!(
+        out["tool_calls"],
+        json!([
+            {"id": "call_alg", "name": "get_weather", "args": {"city": "Algiers"}},
+            {"id": "call_orn", "name": "get_weather", "args": {"city": "Oran"}}
+        ]),
+        "{out}"
+    );
+    assert_eq!(out["invalid_tool_calls"], json!([]), "{out}");
+    assert_eq!(out["finish_reason"], "tool_calls", "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    assert_eq!(chats[0].body["stream"], true, "{}", chats[0].body);
+    assert_eq!(
+        chats[0].body["tools"][0]["function"]["name"], "get_weather",
+        "{}",
+        chats[0].body
     );
     s.stop().await;
 }
@@ -707,7 +816,7 @@ async fn ai_sdk_generate_text_with_a_tool() {
                 8,
             )
         },
-        "Sunny, 21 °C in Annaba.",
+        |_| openai_ok("Sunny, 21 °C in Annaba.", 30, 9),
     ))
     .await;
     let out = s.run(Client::AiSdk, "generate_text_tool").await;
@@ -751,6 +860,72 @@ async fn ai_sdk_generate_text_with_a_tool() {
     assert_eq!(result["tool_call_id"], "call_annaba", "{result}");
     let content: Value = serde_json::from_str(&text_of(&result["content"])).unwrap();
     assert_eq!(content, json!({"city": "Annaba", "temperature": 21}));
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_stream_text_with_a_tool() {
+    let s = ClientStack::spawn(agent_upstream(
+        |_| {
+            openai_tool_call_stream(
+                &[ToolCall {
+                    id: "call_annaba",
+                    name: "weather",
+                    arguments: r#"{"city":"Annaba"}"#,
+                }],
+                3,
+                20,
+                8,
+            )
+        },
+        |_| openai_stream(&["Sunny,", " 21 °C", " in Annaba."], 30, 9),
+    ))
+    .await;
+    let out = s.run(Client::AiSdk, "stream_text_tool").await;
+    assert_eq!(out["errors"], json!([]), "{out}");
+    assert_eq!(out["text"], "Sunny, 21 °C in Annaba.", "{out}");
+    assert_eq!(out["steps"], 2, "{out}");
+    assert!(out["tool_input_deltas"].as_u64().unwrap() >= 2, "{out}");
+    assert_eq!(
+        out["tool_calls"],
+        json!([{"id": "call_annaba", "name": "weather", "input": {"city": "Annaba"}}]),
+        "{out}"
+    );
+    assert_eq!(
+        out["tool_results"],
+        json!([{"id": "call_annaba", "output": {"city": "Annaba", "temperature": 21}}]),
+        "{out}"
+    );
+    let chats = s.chats();
+    assert_eq!(chats.len(), 2, "{}", s.dump());
+    for r in &chats {
+        assert_eq!(r.body["stream"], true, "{}", r.body);
+        assert_eq!(
+            r.body["tools"][0]["function"]["name"], "weather",
+            "{}",
+            r.body
+        );
+    }
+    let m = messages(&chats[1]);
+    let result = m.last().unwrap();
+    assert_eq!(result["role"], "tool", "{}", chats[1].body);
+    assert_eq!(result["tool_call_id"], "call_annaba", "{result}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_surfaces_a_stream_broken_after_the_first_tokens() {
+    let s = ClientStack::spawn(|_, _| broken_stream()).await;
+    if s.stack.is_none() {
+        return;
+    }
+    let out = s.run(Client::AiSdk, "stream_error").await;
+    assert_eq!(out["pieces"], json!(["Il était", " une fois"]), "{out}");
+    assert!(
+        out["errors"].as_array().is_some_and(|e| !e.is_empty()),
+        "a broken stream ended as if complete: {out}"
+    );
+    assert_eq!(out["finish_reason"], "error", "{out}");
     s.stop().await;
 }
 
