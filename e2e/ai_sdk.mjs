@@ -96,9 +96,14 @@ const scenarios = {
     });
     const pieces = [];
     const errors = [];
-    for await (const part of r.fullStream) {
-      if (part.type === "text-delta") pieces.push(part.text);
-      if (part.type === "error") errors.push(String(part.error?.message ?? JSON.stringify(part.error)));
+    // The failure comes as an error part, or thrown out of the stream (a connection cut).
+    try {
+      for await (const part of r.fullStream) {
+        if (part.type === "text-delta") pieces.push(part.text);
+        if (part.type === "error") errors.push(String(part.error?.message ?? JSON.stringify(part.error)));
+      }
+    } catch (e) {
+      errors.push(`thrown ${e.name}: ${e.message}`);
     }
     let finish;
     try {

@@ -6,13 +6,17 @@
 //! asserts on what the client got AND on what the upstream received: a field the client sent
 //! that never reached the provider fails the test even when the client is happy.
 //!
-//! A missing tool fails the test with the command to run, never skips it.
+//! The scenarios that send chat or embedding requests run twice: first straight against a
+//! mirror of the upstream (same script, no gateway), then through the stack; what the upstream
+//! received through the gateway must be what the client sent, field by field (the model name
+//! aside, which the catalogue maps), so a field dropped, renamed or rewritten on the way fails
+//! the test by name. A scenario failing against the mirror is the script's or the client's
+//! fault, and says so.
 //!
-//! Debugging aid: with `IAF_CLIENTS_DIRECT=1` the clients talk to the upstream itself (no
-//! gateway), which tells a client-script mistake from a gateway fault: a scenario passing direct
-//! and failing through the stack is the stack's.
+//! A missing tool fails the test with the command to run, never skips it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory_testkit::upstream::{
@@ -94,25 +98,67 @@ fn tiktoken_cache() -> PathBuf {
     root().join(".venv/tiktoken-cache")
 }
 
-/// The stack with a scripted upstream and one customer's key.
+/// Whether the upstream's `got` for a top-level `field` carries what the client `sent` (None:
+/// the client did not send the field). Besides equality, only differences that mean the same to
+/// an OpenAI-compatible provider pass, each for a stated reason.
+fn carried(field: &str, sent: Option<&Value>, got: Option<&Value>) -> bool {
+    let null = Value::Null;
+    let (s, g) = (sent.unwrap_or(&null), got.unwrap_or(&null));
+    match field {
+        // The catalogue maps the public name to the provider's.
+        "model" => *g == ClientStack::upstream_model(s),
+        // Streams ask for the usage chunk: every request is metered, also when the client did
+        // not ask for usage (the gateway drops that chunk again if the client did not ask).
+        "stream_options" if s.is_null() => true,
+        // `false` is OpenAI's default.
+        "stream" if s.is_null() => *g == json!(false),
+        // Vectors travel as floats over gRPC; gateway-rest encodes base64 itself when asked (the
+        // tests compare the client's decoded vectors with the upstream's).
+        "encoding_format" if *s == json!("base64") => *g == json!("float"),
+        // One text alone or in a list of one is the same embeddings call.
+        "input" if s.is_string() => *g == *s || *g == json!([s]),
+        _ => equivalent(s, g),
+    }
+}
+
+/// Equal, a null field counting as absent (OpenAI reads `"content": null` on an assistant turn
+/// with tool calls as no content).
+fn equivalent(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => x.keys().chain(y.keys()).all(|k| {
+            equivalent(
+                x.get(k).unwrap_or(&Value::Null),
+                y.get(k).unwrap_or(&Value::Null),
+            )
+        }),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| equivalent(a, b))
+        }
+        _ => a == b,
+    }
+}
+
+type Script = dyn Fn(&Recorded, usize) -> Reply + Send + Sync;
+
+/// The stack with a scripted upstream, its mirror, and one customer's key.
 struct ClientStack {
+    /// Behind the stack.
     upstream: Upstream,
-    /// None in direct mode (`IAF_CLIENTS_DIRECT`).
-    stack: Option<(Stack, llm_gateway::Handle, tempfile::TempDir)>,
+    /// Same script, called by the clients directly in [`ClientStack::run_compared`].
+    mirror: Upstream,
+    stack: Stack,
+    llm: Option<llm_gateway::Handle>,
+    _dir: tempfile::TempDir,
     key: String,
 }
 
 impl ClientStack {
-    /// `script` answers upstream request number `n` (counting chat and embeddings calls).
+    /// `script` answers request number `n` (counting chat and embeddings calls).
     async fn spawn(script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
-        let upstream = Upstream::start(script).await;
-        if std::env::var_os("IAF_CLIENTS_DIRECT").is_some() {
-            return ClientStack {
-                upstream,
-                stack: None,
-                key: "sk-direct".into(),
-            };
-        }
+        let script: Arc<Script> = Arc::new(script);
+        let behind = script.clone();
+        let upstream = Upstream::start(move |r, n| behind(r, n)).await;
+        let mirror = Upstream::start(move |r, n| script(r, n)).await;
         // Every capability the scenarios need, stated on the route as the catalogue requires.
         let toml = format!(
             r#"
@@ -143,74 +189,87 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
         let key = a.body["api_key"].as_str().unwrap().to_owned();
         ClientStack {
             upstream,
-            stack: Some((stack, llm, dir)),
+            mirror,
+            stack,
+            llm: Some(llm),
+            _dir: dir,
             key,
         }
     }
 
-    fn base_url(&self) -> String {
-        match &self.stack {
-            Some((stack, ..)) => stack.gw.url("/v1"),
-            None => self.upstream.url("/v1"),
+    /// The provider's name for a public model, as the catalogue above maps it.
+    fn upstream_model(public: &Value) -> Value {
+        match public.as_str() {
+            Some(CHAT_MODEL) => json!(UP_CHAT),
+            Some(EMBED_MODEL) => json!(UP_EMBED),
+            _ => Value::Null,
         }
     }
 
-    /// The model name the upstream should see for a public one.
-    fn upstream_model(&self, public: &str) -> &'static str {
-        match (&self.stack, public) {
-            (None, CHAT_MODEL) => CHAT_MODEL,
-            (None, _) => EMBED_MODEL,
-            (Some(_), CHAT_MODEL) => UP_CHAT,
-            (Some(_), _) => UP_EMBED,
-        }
-    }
-
-    /// Runs one scenario; its JSON output. A failed run fails the test with everything the
-    /// client printed.
+    /// Runs one scenario through the stack; its JSON output. A failed run fails the test with
+    /// everything the client printed and everything the upstream received.
     async fn run(&self, client: Client, scenario: &str) -> Value {
-        let out = self.run_raw(client, scenario).await;
+        let (ok, out, report) =
+            run_client(client, scenario, &self.stack.gw.url("/v1"), &self.key).await;
         assert!(
-            out.0,
-            "{client:?} scenario {scenario} failed.\nupstream received:\n{}\n{}",
-            self.dump(),
-            out.2
+            ok,
+            "{client:?} scenario {scenario} failed through the stack.\nupstream received:\n{}\n{report}",
+            dump(&self.upstream)
         );
-        out.1
+        out
     }
 
-    /// (success, JSON output, a report of the run for failure messages).
-    async fn run_raw(&self, client: Client, scenario: &str) -> (bool, Value, String) {
-        let child = client
-            .command()
-            .arg(scenario)
-            .env("IAF_BASE_URL", self.base_url())
-            .env("IAF_API_KEY", &self.key)
-            .env("IAF_MODEL", CHAT_MODEL)
-            .env("IAF_EMBED_MODEL", EMBED_MODEL)
-            .output();
-        let output = tokio::time::timeout(RUN_TIMEOUT, child)
-            .await
-            .unwrap_or_else(|_| panic!("{client:?} scenario {scenario} ran over {RUN_TIMEOUT:?}"))
-            .unwrap_or_else(|e| panic!("{client:?} could not start ({e}): {SETUP_HINT}"));
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
-        for missing in [
-            "ModuleNotFoundError",
-            "ERR_MODULE_NOT_FOUND",
-            "Cannot find package",
-        ] {
-            assert!(
-                !stderr.contains(missing) && !stdout.contains(missing),
-                "{client:?} lacks a library: {SETUP_HINT}\n{report}"
-            );
+    /// Runs one scenario against the mirror, then through the stack, and asserts the upstream
+    /// received through the gateway what the client sent to the mirror.
+    async fn run_compared(&self, client: Client, scenario: &str) -> Value {
+        let (ok, _, report) =
+            run_client(client, scenario, &self.mirror.url("/v1"), "sk-mirror").await;
+        assert!(
+            ok,
+            "{client:?} scenario {scenario} fails even straight against the upstream (no gateway): \
+             the scenario or the client is at fault.\n{report}"
+        );
+        let out = self.run(client, scenario).await;
+        self.assert_carried(client, scenario);
+        out
+    }
+
+    /// Request by request, every field the client sent is what the upstream got.
+    #[track_caller]
+    fn assert_carried(&self, client: Client, scenario: &str) {
+        let sent = self.mirror.requests();
+        let got = self.upstream.requests();
+        let paths = |rs: &[Recorded]| rs.iter().map(|r| r.path.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            paths(&sent),
+            paths(&got),
+            "{client:?} {scenario}: the upstream was not called as the client calls it"
+        );
+        let mut diffs = Vec::new();
+        for (i, (sent, got)) in sent.iter().zip(&got).enumerate() {
+            let (Some(sent), Some(got)) = (sent.body.as_object(), got.body.as_object()) else {
+                diffs.push(format!("request {i}: not a JSON object"));
+                continue;
+            };
+            let fields: std::collections::BTreeSet<&String> =
+                sent.keys().chain(got.keys()).collect();
+            for field in fields {
+                let (s, g) = (sent.get(field), got.get(field));
+                if !carried(field, s, g) {
+                    let show = |v: Option<&Value>| v.map_or("nothing".to_owned(), Value::to_string);
+                    diffs.push(format!(
+                        "request {i} `{field}`: the client sent {}, the upstream got {}",
+                        show(s),
+                        show(g)
+                    ));
+                }
+            }
         }
-        let value = stdout
-            .lines()
-            .rev()
-            .find_map(|l| serde_json::from_str::<Value>(l).ok())
-            .unwrap_or(Value::Null);
-        (output.status.success(), value, report)
+        assert!(
+            diffs.is_empty(),
+            "{client:?} {scenario}: not carried as sent:\n{}",
+            diffs.join("\n")
+        );
     }
 
     fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
@@ -229,21 +288,66 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
         self.requests_to("/embeddings")
     }
 
-    /// Every request the upstream received, for failure messages.
     fn dump(&self) -> String {
-        self.upstream
-            .requests()
-            .iter()
-            .map(|r| format!("{} {} {}", r.method, r.path, r.body))
-            .collect::<Vec<_>>()
-            .join("\n")
+        dump(&self.upstream)
     }
 
-    async fn stop(self) {
-        if let Some((_, llm, _)) = self.stack {
+    async fn stop(mut self) {
+        if let Some(llm) = self.llm.take() {
             let _ = llm.shutdown().await;
         }
     }
+}
+
+/// Runs one scenario of `client` against `base_url`: (success, JSON output, a report of the run
+/// for failure messages).
+async fn run_client(
+    client: Client,
+    scenario: &str,
+    base_url: &str,
+    key: &str,
+) -> (bool, Value, String) {
+    let child = client
+        .command()
+        .arg(scenario)
+        .env("IAF_BASE_URL", base_url)
+        .env("IAF_API_KEY", key)
+        .env("IAF_MODEL", CHAT_MODEL)
+        .env("IAF_EMBED_MODEL", EMBED_MODEL)
+        .output();
+    let output = tokio::time::timeout(RUN_TIMEOUT, child)
+        .await
+        .unwrap_or_else(|_| panic!("{client:?} scenario {scenario} ran over {RUN_TIMEOUT:?}"))
+        .unwrap_or_else(|e| panic!("{client:?} could not start ({e}): {SETUP_HINT}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let report = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    for missing in [
+        "ModuleNotFoundError",
+        "ERR_MODULE_NOT_FOUND",
+        "Cannot find package",
+    ] {
+        assert!(
+            !stderr.contains(missing) && !stdout.contains(missing),
+            "{client:?} lacks a library: {SETUP_HINT}\n{report}"
+        );
+    }
+    let value = stdout
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or(Value::Null);
+    (output.status.success(), value, report)
+}
+
+/// Every request an upstream received, for failure messages.
+fn dump(upstream: &Upstream) -> String {
+    upstream
+        .requests()
+        .iter()
+        .map(|r| format!("{} {} {}", r.method, r.path, r.body))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The upstream's answers for a chat agent loop: `answer` once the conversation ends with a
@@ -329,7 +433,7 @@ async fn openai_sdk_tool_loop_over_two_turns() {
         |_| openai_ok("It is 21 °C in Algiers.", 30, 9),
     ))
     .await;
-    let out = s.run(Client::OpenAiSdk, "tool_loop").await;
+    let out = s.run_compared(Client::OpenAiSdk, "tool_loop").await;
     assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
     assert_eq!(
         out["tool_calls"],
@@ -342,7 +446,7 @@ async fn openai_sdk_tool_loop_over_two_turns() {
     let chats = s.chats();
     assert_eq!(chats.len(), 2, "{}", s.dump());
     let (first, second) = (&chats[0].body, &chats[1].body);
-    assert_eq!(first["model"], s.upstream_model(CHAT_MODEL));
+    assert_eq!(first["model"], UP_CHAT);
     // The tool definitions exactly as the client sent them, and its tool_choice.
     assert_eq!(first["tools"], out["tools_sent"], "{first}");
     assert_eq!(first["tool_choice"], "auto", "{first}");
@@ -382,7 +486,7 @@ async fn openai_sdk_reassembles_streamed_tool_calls() {
         },
     ];
     let s = ClientStack::spawn(move |_, _| openai_tool_call_stream(&calls, 3, 15, 11)).await;
-    let out = s.run(Client::OpenAiSdk, "stream_tools").await;
+    let out = s.run_compared(Client::OpenAiSdk, "stream_tools").await;
     let expected: Vec<Value> = calls
         .iter()
         .map(|c| json!({"id": c.id, "name": c.name, "arguments": c.arguments}))
@@ -400,7 +504,7 @@ async fn openai_sdk_reassembles_streamed_tool_calls() {
     assert_eq!(chats.len(), 2, "{}", s.dump());
     for r in &chats {
         assert_eq!(r.body["stream"], true, "{}", r.body);
-        assert_eq!(r.body["model"], s.upstream_model(CHAT_MODEL));
+        assert_eq!(r.body["model"], UP_CHAT);
         assert_eq!(
             r.body["tools"][0]["function"]["name"], "get_weather",
             "{}",
@@ -421,7 +525,7 @@ async fn openai_sdk_parse_with_a_pydantic_model() {
     let event = json!({"name": "Science fair", "date": "Friday", "participants": ["Alice", "Bob"]});
     let answer = event.to_string();
     let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 25, 17)).await;
-    let out = s.run(Client::OpenAiSdk, "parse").await;
+    let out = s.run_compared(Client::OpenAiSdk, "parse").await;
     assert_eq!(out["parsed"], event, "{out}");
     assert!(out["refusal"].is_null(), "{out}");
 
@@ -452,7 +556,7 @@ async fn openai_sdk_parse_with_a_pydantic_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_image_part_reaches_the_upstream() {
     let s = ClientStack::spawn(|_, _| openai_ok("Red.", 90, 2)).await;
-    let out = s.run(Client::OpenAiSdk, "image").await;
+    let out = s.run_compared(Client::OpenAiSdk, "image").await;
     assert_eq!(out["content"], "Red.", "{out}");
     let chats = s.chats();
     assert_eq!(chats.len(), 1, "{}", s.dump());
@@ -466,11 +570,11 @@ async fn openai_sdk_image_part_reaches_the_upstream() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_embeddings_default_float_and_dimensions() {
     let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
-    let out = s.run(Client::OpenAiSdk, "embeddings").await;
+    let out = s.run_compared(Client::OpenAiSdk, "embeddings").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 3, "{}", s.dump());
     for r in &ups {
-        assert_eq!(r.body["model"], s.upstream_model(EMBED_MODEL), "{}", r.body);
+        assert_eq!(r.body["model"], UP_EMBED, "{}", r.body);
     }
     // The SDK's default call (it asks for base64 and decodes) and the explicit float call both
     // give the client exactly the vectors the upstream produced for the texts it received.
@@ -505,10 +609,6 @@ async fn openai_sdk_embeddings_default_float_and_dimensions() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_lists_and_retrieves_models() {
     let s = ClientStack::spawn(|_, _| openai_ok("unused", 1, 1)).await;
-    if s.stack.is_none() {
-        // The upstream serves no model list.
-        return;
-    }
     let out = s.run(Client::OpenAiSdk, "models").await;
     let listed = out["listed"].as_array().unwrap();
     assert!(listed.contains(&json!(CHAT_MODEL)), "{out}");
@@ -534,7 +634,7 @@ async fn openai_sdk_sees_the_providers_own_error_code_and_param() {
         )
     })
     .await;
-    let out = s.run(Client::OpenAiSdk, "upstream_error").await;
+    let out = s.run_compared(Client::OpenAiSdk, "upstream_error").await;
     assert_eq!(out["raised"], "BadRequestError", "{out}");
     assert_eq!(out["status"], 400, "{out}");
     assert_eq!(out["code"], "context_length_exceeded", "{out}");
@@ -559,11 +659,7 @@ fn broken_stream() -> Reply {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_raises_when_a_stream_breaks_after_the_first_tokens() {
     let s = ClientStack::spawn(|_, _| broken_stream()).await;
-    if s.stack.is_none() {
-        // Cut by the upstream itself, the SDK sees a short stream; the gateway must say more.
-        return;
-    }
-    let out = s.run(Client::OpenAiSdk, "stream_error").await;
+    let out = s.run_compared(Client::OpenAiSdk, "stream_error").await;
     assert_eq!(out["pieces"], json!(["Il était", " une fois"]), "{out}");
     assert_eq!(
         out["raised"], "APIError",
@@ -597,7 +693,7 @@ async fn langchain_bind_tools_agent_turn() {
         |_| openai_ok("21 degrees in Oran.", 30, 9),
     ))
     .await;
-    let out = s.run(Client::LangChain, "bind_tools").await;
+    let out = s.run_compared(Client::LangChain, "bind_tools").await;
     assert_eq!(
         out["tool_calls"],
         json!([{"id": "call_oran", "name": "get_weather", "args": {"city": "Oran"}}]),
@@ -667,7 +763,7 @@ async fn langchain_reassembles_streamed_tool_calls() {
         },
     ];
     let s = ClientStack::spawn(move |_, _| openai_tool_call_stream(&calls, 4, 15, 11)).await;
-    let out = s.run(Client::LangChain, "stream_tools").await;
+    let out = s.run_compared(Client::LangChain, "stream_tools").await;
     assert_eq!(
         out["tool_calls"],
         json!([
@@ -710,7 +806,9 @@ fn assert_movie_schema(schema: &Value) {
 async fn langchain_structured_output_default_mode() {
     let answer = movie().to_string();
     let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 30, 20)).await;
-    let out = s.run(Client::LangChain, "structured_default").await;
+    let out = s
+        .run_compared(Client::LangChain, "structured_default")
+        .await;
     assert_eq!(out["movie"], movie(), "{out}");
     let chats = s.chats();
     assert_eq!(chats.len(), 1, "{}", s.dump());
@@ -759,7 +857,7 @@ async fn langchain_structured_output_function_calling() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langchain_openai_embeddings_send_token_ids() {
     let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
-    let out = s.run(Client::LangChain, "embeddings").await;
+    let out = s.run_compared(Client::LangChain, "embeddings").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 2, "{}", s.dump());
     // embed_documents: both texts as tiktoken's token ids, one array each.
@@ -770,7 +868,7 @@ async fn langchain_openai_embeddings_send_token_ids() {
             .is_some_and(|t| t.len() > 1 && t.iter().all(Value::is_u64)),
         "{out}"
     );
-    assert_eq!(ups[0].body["model"], s.upstream_model(EMBED_MODEL));
+    assert_eq!(ups[0].body["model"], UP_EMBED);
     assert_eq!(ups[0].body["input"], *token_ids, "{}", ups[0].body);
     let got: Vec<Vec<f64>> = out["vectors"]
         .as_array()
@@ -819,7 +917,7 @@ async fn ai_sdk_generate_text_with_a_tool() {
         |_| openai_ok("Sunny, 21 °C in Annaba.", 30, 9),
     ))
     .await;
-    let out = s.run(Client::AiSdk, "generate_text_tool").await;
+    let out = s.run_compared(Client::AiSdk, "generate_text_tool").await;
     assert_eq!(out["text"], "Sunny, 21 °C in Annaba.", "{out}");
     assert_eq!(out["steps"], 2, "{out}");
     assert_eq!(
@@ -881,7 +979,7 @@ async fn ai_sdk_stream_text_with_a_tool() {
         |_| openai_stream(&["Sunny,", " 21 °C", " in Annaba."], 30, 9),
     ))
     .await;
-    let out = s.run(Client::AiSdk, "stream_text_tool").await;
+    let out = s.run_compared(Client::AiSdk, "stream_text_tool").await;
     assert_eq!(out["errors"], json!([]), "{out}");
     assert_eq!(out["text"], "Sunny, 21 °C in Annaba.", "{out}");
     assert_eq!(out["steps"], 2, "{out}");
@@ -916,10 +1014,7 @@ async fn ai_sdk_stream_text_with_a_tool() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_sdk_surfaces_a_stream_broken_after_the_first_tokens() {
     let s = ClientStack::spawn(|_, _| broken_stream()).await;
-    if s.stack.is_none() {
-        return;
-    }
-    let out = s.run(Client::AiSdk, "stream_error").await;
+    let out = s.run_compared(Client::AiSdk, "stream_error").await;
     assert_eq!(out["pieces"], json!(["Il était", " une fois"]), "{out}");
     assert!(
         out["errors"].as_array().is_some_and(|e| !e.is_empty()),
@@ -932,7 +1027,7 @@ async fn ai_sdk_surfaces_a_stream_broken_after_the_first_tokens() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_sdk_stream_text() {
     let s = ClientStack::spawn(|_, _| openai_stream(&["Sa", "lut", " !"], 5, 3)).await;
-    let out = s.run(Client::AiSdk, "stream_text").await;
+    let out = s.run_compared(Client::AiSdk, "stream_text").await;
     assert_eq!(out["text"], "Salut !", "{out}");
     assert!(out["pieces"].as_array().unwrap().len() >= 2, "{out}");
     assert_eq!(out["finish_reason"], "stop", "{out}");
@@ -942,7 +1037,7 @@ async fn ai_sdk_stream_text() {
     assert_eq!(chats.len(), 1, "{}", s.dump());
     let body = &chats[0].body;
     assert_eq!(body["stream"], true, "{body}");
-    assert_eq!(body["model"], s.upstream_model(CHAT_MODEL));
+    assert_eq!(body["model"], UP_CHAT);
     let m = messages(&chats[0]);
     assert_eq!(m[0]["role"], "system", "{body}");
     assert_eq!(text_of(&m[0]["content"]), "You are terse.");
@@ -956,7 +1051,7 @@ async fn ai_sdk_generate_object_with_a_zod_schema() {
     let recipe = json!({"name": "Chakhchoukha", "ingredients": [{"item": "semolina", "grams": 500}, {"item": "lamb", "grams": 400}]});
     let answer = recipe.to_string();
     let s = ClientStack::spawn(move |_, _| openai_ok(&answer, 12, 30)).await;
-    let out = s.run(Client::AiSdk, "generate_object").await;
+    let out = s.run_compared(Client::AiSdk, "generate_object").await;
     assert_eq!(out["object"], recipe, "{out}");
     let chats = s.chats();
     assert_eq!(chats.len(), 1, "{}", s.dump());
@@ -975,11 +1070,11 @@ async fn ai_sdk_generate_object_with_a_zod_schema() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_sdk_embed() {
     let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
-    let out = s.run(Client::AiSdk, "embed").await;
+    let out = s.run_compared(Client::AiSdk, "embed").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 1, "{}", s.dump());
     let body = &ups[0].body;
-    assert_eq!(body["model"], s.upstream_model(EMBED_MODEL), "{body}");
+    assert_eq!(body["model"], UP_EMBED, "{body}");
     let items = input_items(&body["input"]);
     assert_eq!(items, vec![out["value"].clone()], "{body}");
     assert_eq!(
@@ -995,10 +1090,6 @@ async fn ai_sdk_embed() {
 /// provider.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_sdk_default_responses_api_gets_a_clear_404() {
-    if std::env::var_os("IAF_CLIENTS_DIRECT").is_some() {
-        // The upstream speaks only Chat Completions and embeddings; nothing to learn direct.
-        return;
-    }
     let s = ClientStack::spawn(|_, _| openai_ok("never", 1, 1)).await;
     let out = s.run(Client::AiSdk, "responses").await;
     assert_eq!(out["called"], false, "{out}");
@@ -1025,4 +1116,39 @@ async fn ai_sdk_default_responses_api_gets_a_clear_404() {
     );
     assert_eq!(s.upstream.count(), 0, "{}", s.dump());
     s.stop().await;
+}
+
+/// The comparison itself: a field dropped, renamed or changed is caught; only the stated
+/// equivalences pass.
+#[test]
+fn the_field_by_field_comparison_catches_what_vanishes() {
+    let tools = json!([{"type": "function", "function": {"name": "f", "parameters": {}}}]);
+    assert!(carried("tools", Some(&tools), Some(&tools)));
+    assert!(!carried("tools", Some(&tools), None));
+    assert!(!carried("seed", Some(&json!(7)), Some(&json!(8))));
+    assert!(!carried("user", None, Some(&json!("someone"))));
+    let with_null = json!([{"role": "assistant", "content": null, "tool_calls": []}]);
+    let without = json!([{"role": "assistant", "tool_calls": []}]);
+    assert!(carried("messages", Some(&with_null), Some(&without)));
+    let no_calls = json!([{"role": "assistant", "content": null}]);
+    assert!(!carried("messages", Some(&with_null), Some(&no_calls)));
+    assert!(carried(
+        "model",
+        Some(&json!(CHAT_MODEL)),
+        Some(&json!(UP_CHAT))
+    ));
+    assert!(!carried(
+        "model",
+        Some(&json!(CHAT_MODEL)),
+        Some(&json!(CHAT_MODEL))
+    ));
+    assert!(carried("stream", None, Some(&json!(false))));
+    assert!(!carried("stream", None, Some(&json!(true))));
+    assert!(carried("input", Some(&json!("a")), Some(&json!(["a"]))));
+    assert!(!carried("input", Some(&json!("a")), Some(&json!(["b"]))));
+    assert!(!carried(
+        "encoding_format",
+        Some(&json!("float")),
+        Some(&json!("base64"))
+    ));
 }
