@@ -39,7 +39,8 @@ use crate::catalog::{Catalog, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{
-    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
+    self, ChatInput, Chunk, ChunkStream, Completion, EmbedInput, Embeddings, FailureClass,
+    Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
 };
 
@@ -367,6 +368,28 @@ impl Router {
                     .client
                     .chat(&route.upstream_model, &input)
                     .await
+            })
+        })
+        .await
+    }
+
+    /// Embedding vectors, over the model's routes like a chat call (no routing policy in the
+    /// request: the model's own). An answer whose vectors do not match the request (count, or
+    /// size when `dimensions` was sent) is a malformed answer: the next route is tried.
+    pub async fn embed(
+        &self,
+        model: &ModelEntry,
+        input: &EmbedInput,
+    ) -> Result<Served<Embeddings>, GatewayError> {
+        let reqs = capabilities::embed_requirements(input);
+        self.run(model, None, &reqs, |route: Arc<Route>| {
+            Box::pin(async move {
+                let answer = route
+                    .provider
+                    .client
+                    .embed(&route.upstream_model, input)
+                    .await?;
+                answer.checked(input).map_err(ProviderError::Malformed)
             })
         })
         .await
