@@ -93,29 +93,44 @@ impl FakeUpstream {
     }
 }
 
-/// promo-service + llm-gateway (fake upstream) + gateway-rest.
-pub struct LlmStack {
+/// promo-service + llm-gateway (its upstreams: `U`) + gateway-rest.
+pub struct LlmStack<U = FakeUpstream> {
     pub stack: Stack,
-    pub upstream: FakeUpstream,
+    pub upstream: U,
     llm: Option<llm_gateway::Handle>,
     _llm_dir: tempfile::TempDir,
 }
 
 impl LlmStack {
+    /// On the fake OpenAI-compatible upstream, serving [`MODEL`].
     pub async fn spawn() -> LlmStack {
         LlmStack::spawn_with(|_| {}).await
     }
 
     pub async fn spawn_with(tweak: impl FnOnce(&mut gateway_rest::Config)) -> LlmStack {
         let upstream = FakeUpstream::start().await;
-        let promo = Promo::spawn().await;
         let toml = format!(
             "[providers.fake]\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\napi_key_env = \"FAKE_KEY\"\n\n\
              [[models]]\nname = \"{MODEL}\"\nroutes = [{{ provider = \"fake\", model = \"{UPSTREAM_MODEL}\", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]\n",
             upstream.addr
         );
-        let mut catalog = llm_gateway::catalog::Catalog::from_toml("test", &toml).unwrap();
-        assert!(catalog.set_key("fake", "sk-fake"));
+        LlmStack::on_catalog(upstream, &toml, &[("fake", "sk-fake")], tweak).await
+    }
+}
+
+impl<U> LlmStack<U> {
+    /// On a catalogue of llm-gateway (TOML) whose providers get the keys given.
+    pub async fn on_catalog(
+        upstream: U,
+        toml: &str,
+        keys: &[(&str, &str)],
+        tweak: impl FnOnce(&mut gateway_rest::Config),
+    ) -> LlmStack<U> {
+        let promo = Promo::spawn().await;
+        let mut catalog = llm_gateway::catalog::Catalog::from_toml("test", toml).unwrap();
+        for (provider, key) in keys {
+            assert!(catalog.set_key(provider, key), "no provider {provider}");
+        }
         let dir = tempfile::tempdir().unwrap();
         let mut config = llm_gateway::Config::new(
             format!("sqlite://{}/llm.db", dir.path().display()),
