@@ -61,14 +61,21 @@ impl Flavor {
 pub struct ApiError {
     pub error: ServiceError,
     pub flavor: Flavor,
-    /// The request field at fault, as an OpenAI client writes it (`messages[0].content`): OpenAI's
-    /// `param` on `/v1`. From llm-gateway's `x-iaf-param` metadata or the edge's own checks.
-    pub param: Option<String>,
+    /// What only `/v1` answers carry; boxed, as it is rare and errors travel in every `Result`.
+    openai: Option<Box<OpenAiExtra>>,
+}
+
+/// The parts of an error only OpenAI's shape carries.
+#[derive(Debug, Clone, Default)]
+struct OpenAiExtra {
+    /// The request field at fault, as an OpenAI client writes it (`messages[0].content`):
+    /// OpenAI's `param`. From llm-gateway's `x-iaf-param` metadata or the edge's own checks.
+    param: Option<String>,
     /// The upstream provider's own error code (`context_length_exceeded`), from llm-gateway's
-    /// `x-iaf-upstream-code`: OpenAI's `code` on `/v1`, where clients branch on it.
-    pub upstream_code: Option<String>,
-    /// The message in English for `/v1` (OpenAI clients and their users expect English there)
-    /// when `error.message` is the French one of the browser routes.
+    /// `x-iaf-upstream-code`: OpenAI's `code`, on which clients branch.
+    upstream_code: Option<String>,
+    /// The message in English (OpenAI clients and their users expect English on `/v1`) when
+    /// `error.message` is the French one of the browser routes.
     english: Option<Cow<'static, str>>,
 }
 
@@ -77,10 +84,12 @@ impl ApiError {
         ApiError {
             error: ServiceError::new(code, message),
             flavor: Flavor::Rest,
-            param: None,
-            upstream_code: None,
-            english: None,
+            openai: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut OpenAiExtra {
+        self.openai.get_or_insert_with(Box::default)
     }
 
     /// An error the edge writes itself, in French for the browser routes and English on `/v1`.
@@ -89,21 +98,28 @@ impl ApiError {
         french: impl Into<String>,
         english: impl Into<Cow<'static, str>>,
     ) -> ApiError {
-        ApiError {
-            english: Some(english.into()),
-            ..ApiError::new(code, french)
-        }
+        let mut e = ApiError::new(code, french);
+        e.extra().english = Some(english.into());
+        e
     }
 
     /// Names the request field at fault (OpenAI's `param`).
     pub fn with_param(mut self, param: impl Into<String>) -> ApiError {
-        self.param = Some(param.into());
+        self.extra().param = Some(param.into());
         self
+    }
+
+    /// The request field at fault, if one is.
+    pub fn param(&self) -> Option<&str> {
+        self.openai.as_ref().and_then(|x| x.param.as_deref())
     }
 
     /// The message as this error's flavor sends it.
     pub fn message(&self) -> &str {
-        match (self.flavor, &self.english) {
+        match (
+            self.flavor,
+            self.openai.as_ref().and_then(|x| x.english.as_ref()),
+        ) {
             (Flavor::OpenAi, Some(en)) => en,
             _ => &self.error.message,
         }
@@ -181,12 +197,17 @@ impl ApiError {
                 .filter(|v| !v.is_empty())
                 .map(str::to_owned)
         };
-        ApiError {
+        let extra = OpenAiExtra {
             param: text(iafactory::error::PARAM_METADATA),
             upstream_code: text(iafactory::error::UPSTREAM_CODE_METADATA),
             english,
+        };
+        let has_extra =
+            extra.param.is_some() || extra.upstream_code.is_some() || extra.english.is_some();
+        ApiError {
             error,
             flavor: Flavor::Rest,
+            openai: has_extra.then(|| Box::new(extra)),
         }
     }
 
@@ -216,14 +237,18 @@ impl ApiError {
             Flavor::OpenAi => {
                 // OpenAI's `code` is the provider's own when it refused the call: clients branch
                 // on `context_length_exceeded`, not on the platform's `invalid_argument`.
-                if let Some(code) = &self.upstream_code {
+                if let Some(code) = self
+                    .openai
+                    .as_ref()
+                    .and_then(|x| x.upstream_code.as_deref())
+                {
                     detail.code = code;
                 }
                 serde_json::to_vec(&OpenAiError {
                     error: OpenAiErrorDetail {
                         detail,
                         kind: openai_type(self.error.code),
-                        param: self.param.as_deref(),
+                        param: self.param(),
                     },
                 })
             }

@@ -23,10 +23,9 @@ use iafactory_testkit::upstream::{
     EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for, openai_embeddings,
     openai_ok, openai_stream, openai_tool_call_stream, openai_tool_calls,
 };
-use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use crate::llm::LlmStack;
 
 const CHAT_MODEL: &str = "iaf-clients";
 const UP_CHAT: &str = "up-chat-1";
@@ -142,13 +141,10 @@ type Script = dyn Fn(&Recorded, usize) -> Reply + Send + Sync;
 
 /// The stack with a scripted upstream, its mirror, and one customer's key.
 struct ClientStack {
-    /// Behind the stack.
-    upstream: Upstream,
+    /// `upstream`: behind the stack.
+    s: LlmStack<Upstream>,
     /// Same script, called by the clients directly in [`ClientStack::run_compared`].
     mirror: Upstream,
-    stack: Stack,
-    llm: Option<llm_gateway::Handle>,
-    _dir: tempfile::TempDir,
     key: String,
 }
 
@@ -180,21 +176,9 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
 "#,
             base = upstream.url("/v1")
         );
-        let mut catalog = llm_gateway::catalog::Catalog::from_toml("clients", &toml).unwrap();
-        assert!(catalog.set_key("up", "sk-up"));
-        let (stack, llm, dir) = spawn_llm_stack(catalog, |_| {}).await;
-        let email = format!("{}@clients.dz", uuid::Uuid::new_v4().simple());
-        let a = stack.signup(&email, "dev", "").await;
-        assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
-        let key = a.body["api_key"].as_str().unwrap().to_owned();
-        ClientStack {
-            upstream,
-            mirror,
-            stack,
-            llm: Some(llm),
-            _dir: dir,
-            key,
-        }
+        let s = LlmStack::on_catalog(upstream, &toml, &[("up", "sk-up")], |_| {}).await;
+        let key = s.api_key("dev").await;
+        ClientStack { s, mirror, key }
     }
 
     /// The provider's name for a public model, as the catalogue above maps it.
@@ -210,11 +194,11 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
     /// everything the client printed and everything the upstream received.
     async fn run(&self, client: Client, scenario: &str) -> Value {
         let (ok, out, report) =
-            run_client(client, scenario, &self.stack.gw.url("/v1"), &self.key).await;
+            run_client(client, scenario, &self.s.stack.gw.url("/v1"), &self.key).await;
         assert!(
             ok,
             "{client:?} scenario {scenario} failed through the stack.\nupstream received:\n{}\n{report}",
-            dump(&self.upstream)
+            dump(&self.s.upstream)
         );
         out
     }
@@ -238,7 +222,7 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
     #[track_caller]
     fn assert_carried(&self, client: Client, scenario: &str) {
         let sent = self.mirror.requests();
-        let got = self.upstream.requests();
+        let got = self.s.upstream.requests();
         let paths = |rs: &[Recorded]| rs.iter().map(|r| r.path.clone()).collect::<Vec<_>>();
         assert_eq!(
             paths(&sent),
@@ -273,7 +257,8 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
     }
 
     fn requests_to(&self, suffix: &str) -> Vec<Recorded> {
-        self.upstream
+        self.s
+            .upstream
             .requests()
             .into_iter()
             .filter(|r| r.path.ends_with(suffix))
@@ -289,13 +274,11 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
     }
 
     fn dump(&self) -> String {
-        dump(&self.upstream)
+        dump(&self.s.upstream)
     }
 
-    async fn stop(mut self) {
-        if let Some(llm) = self.llm.take() {
-            let _ = llm.shutdown().await;
-        }
+    async fn stop(self) {
+        self.s.stop().await;
     }
 }
 
@@ -618,7 +601,7 @@ async fn openai_sdk_lists_and_retrieves_models() {
     assert_eq!(out["embed"]["id"], EMBED_MODEL, "{out}");
     assert_eq!(out["unknown"]["status"], 404, "{out}");
     assert_eq!(out["unknown"]["code"], "model_not_found", "{out}");
-    assert_eq!(s.upstream.count(), 0, "{}", s.dump());
+    assert_eq!(s.s.upstream.count(), 0, "{}", s.dump());
     s.stop().await;
 }
 
@@ -1114,7 +1097,7 @@ async fn ai_sdk_default_responses_api_gets_a_clear_404() {
         err.get("param").is_some() && err.get("code").is_some(),
         "{body}"
     );
-    assert_eq!(s.upstream.count(), 0, "{}", s.dump());
+    assert_eq!(s.s.upstream.count(), 0, "{}", s.dump());
     s.stop().await;
 }
 

@@ -248,35 +248,6 @@ impl Stack {
     }
 }
 
-/// promo-service, llm-gateway serving `catalog` (its usage in a SQLite file in the returned
-/// folder) and gateway-rest in front of both: the whole `/v1` path. Rate limits are off unless
-/// `tweak` sets them.
-pub async fn spawn_llm_stack(
-    catalog: llm_gateway::catalog::Catalog,
-    tweak: impl FnOnce(&mut Config),
-) -> (Stack, llm_gateway::Handle, tempfile::TempDir) {
-    let promo = Promo::spawn().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = llm_gateway::Config::new(
-        format!("sqlite://{}/llm.db", dir.path().display()),
-        promo.url(),
-        catalog,
-    );
-    config.usage_flush_interval = Duration::from_millis(100);
-    config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let llm = llm_gateway::start(config, listener).await.unwrap();
-    let mut gw_config = Config::new(promo.url(), format!("http://{}", llm.addr));
-    gw_config.validate_rate = None;
-    gw_config.signup_rate = None;
-    gw_config.auth_failure_rate = None;
-    gw_config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
-    gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
-    tweak(&mut gw_config);
-    let gw = Gateway::spawn(gw_config).await;
-    (Stack::from_parts(promo, gw).await, llm, dir)
-}
-
 /// A decoded answer.
 #[derive(Debug)]
 pub struct Answer {

@@ -262,7 +262,7 @@ fn cases() -> Vec<Case> {
         case(
             "unknown /v1 route",
             M::GET,
-            "/v1/embeddings",
+            "/v1/completions",
             404,
             "route_not_found",
         ),
@@ -480,16 +480,16 @@ fn cases() -> Vec<Case> {
             "invalid_argument",
         )
         .header("authorization", b"Bearer iaf_some_key")
-        .json("{\"model\":\"m\",\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}"),
+        .json("{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}"),
         case(
-            "chat n=3",
+            "chat unknown field inside a message",
             M::POST,
             "/v1/chat/completions",
             400,
             "invalid_argument",
         )
         .header("authorization", b"Bearer iaf_some_key")
-        .json("{\"model\":\"m\",\"n\":3,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}"),
+        .json("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\",\"foo\":1}]}"),
     ]
 }
 

@@ -93,15 +93,16 @@ impl FakeUpstream {
     }
 }
 
-/// promo-service + llm-gateway (fake upstream) + gateway-rest.
-pub struct LlmStack {
+/// promo-service + llm-gateway (its upstreams: `U`) + gateway-rest.
+pub struct LlmStack<U = FakeUpstream> {
     pub stack: Stack,
-    pub upstream: FakeUpstream,
+    pub upstream: U,
     llm: Option<llm_gateway::Handle>,
     _llm_dir: tempfile::TempDir,
 }
 
 impl LlmStack {
+    /// On the fake OpenAI-compatible upstream, serving [`MODEL`].
     pub async fn spawn() -> LlmStack {
         LlmStack::spawn_with(|_| {}).await
     }
@@ -113,9 +114,43 @@ impl LlmStack {
              [[models]]\nname = \"{MODEL}\"\nroutes = [{{ provider = \"fake\", model = \"{UPSTREAM_MODEL}\", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]\n",
             upstream.addr
         );
-        let mut catalog = llm_gateway::catalog::Catalog::from_toml("test", &toml).unwrap();
-        assert!(catalog.set_key("fake", "sk-fake"));
-        let (stack, llm, dir) = spawn_llm_stack(catalog, tweak).await;
+        LlmStack::on_catalog(upstream, &toml, &[("fake", "sk-fake")], tweak).await
+    }
+}
+
+impl<U> LlmStack<U> {
+    /// On a catalogue of llm-gateway (TOML) whose providers get the keys given.
+    pub async fn on_catalog(
+        upstream: U,
+        toml: &str,
+        keys: &[(&str, &str)],
+        tweak: impl FnOnce(&mut gateway_rest::Config),
+    ) -> LlmStack<U> {
+        let promo = Promo::spawn().await;
+        let mut catalog = llm_gateway::catalog::Catalog::from_toml("test", toml).unwrap();
+        for (provider, key) in keys {
+            assert!(catalog.set_key(provider, key), "no provider {provider}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = llm_gateway::Config::new(
+            format!("sqlite://{}/llm.db", dir.path().display()),
+            promo.url(),
+            catalog,
+        );
+        config.usage_flush_interval = Duration::from_millis(100);
+        config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let llm = llm_gateway::start(config, listener).await.unwrap();
+        let llm_url = format!("http://{}", llm.addr);
+        let mut gw_config = gateway_rest::Config::new(promo.url(), llm_url);
+        gw_config.validate_rate = None;
+        gw_config.signup_rate = None;
+        gw_config.auth_failure_rate = None;
+        gw_config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        gw_config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
+        tweak(&mut gw_config);
+        let gw = Gateway::spawn(gw_config).await;
+        let stack = Stack::from_parts(promo, gw).await;
         LlmStack {
             stack,
             upstream,

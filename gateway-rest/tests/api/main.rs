@@ -14,6 +14,7 @@ mod crowd;
 mod helpers;
 mod hostile;
 mod llm;
+mod openai;
 mod ops;
 mod process;
 mod promo;
