@@ -506,6 +506,15 @@ async fn without_keys_the_mock_answers_deterministic_vectors() {
     .await
     .unwrap();
     assert_eq!(ids.usage.unwrap().prompt_tokens, 3, "one token per id");
+    // Offline as online: a model that cannot shorten its vectors refuses `dimensions`.
+    let err = embed(pb::EmbedRequest {
+        dimensions: Some(64),
+        ..texts("mistral-embed", &["Bonjour"])
+    })
+    .await
+    .unwrap_err();
+    assert_eq!(error_code(&err), "unsupported_parameter");
+    assert_eq!(md(&err, "x-iaf-param"), "dimensions");
     gw.stop().await;
     promo.stop().await;
 }
