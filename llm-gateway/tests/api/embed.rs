@@ -515,6 +515,33 @@ async fn without_keys_the_mock_answers_deterministic_vectors() {
     .unwrap_err();
     assert_eq!(error_code(&err), "unsupported_parameter");
     assert_eq!(md(&err, "x-iaf-param"), "dimensions");
+
+    // The largest request (2048 texts, 1536 floats each: 12.6 MB) is answered whole, to a client
+    // that accepts answers that large.
+    let mut big_client =
+        pb::llm_gateway_client::LlmGatewayClient::connect(format!("http://{}", gw.handle.addr))
+            .await
+            .unwrap()
+            .max_decoding_message_size(llm_gateway::service::MAX_ANSWER_BYTES);
+    let many: Vec<String> = (0..2048).map(|i| format!("texte {i}")).collect();
+    let r = big_client
+        .embed(authed(
+            pb::EmbedRequest {
+                model: "text-embedding-3-small".into(),
+                input: many,
+                ..Default::default()
+            },
+            &key,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.data.len(), 2048);
+    assert!(r.data.iter().all(|e| e.vector.len() == 1536));
+    let seventh = embed(texts("text-embedding-3-small", &["texte 7"]))
+        .await
+        .unwrap();
+    assert_eq!(vectors_of(&r)[7], vectors_of(&seventh)[0], "in input order");
     gw.stop().await;
     promo.stop().await;
 }
