@@ -532,6 +532,54 @@ pub fn error(status: u16, message: &str) -> Reply {
     )
 }
 
+// Embeddings answers. Each takes the vectors to answer (one per input the test sent).
+
+/// Distinct recognisable vectors: number `i` is `[i, i + 0.001, i + 0.002, ...]`, `dims` long,
+/// so a test sees which input each vector answers (values exact through JSON and protobuf).
+pub fn numbered_vectors(n: usize, dims: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| (0..dims).map(|j| i as f32 + j as f32 / 1000.0).collect())
+        .collect()
+}
+
+/// OpenAI embeddings answer (`POST /embeddings`), `data` listed last first with their `index`
+/// (clients must order by index, not by position).
+pub fn openai_embeddings(vectors: &[Vec<f32>], prompt: u32) -> Reply {
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    Reply::json(
+        200,
+        json!({
+            "object": "list", "data": data, "model": "up",
+            "usage": {"prompt_tokens": prompt, "total_tokens": prompt}
+        }),
+    )
+}
+
+/// Cohere v2 embed answer (`POST /v2/embed` with `embedding_types: ["float"]`).
+pub fn cohere_embeddings(vectors: &[Vec<f32>], input_tokens: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "e1",
+            "embeddings": {"float": vectors},
+            "texts": [],
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": input_tokens}},
+            "response_type": "embeddings_by_type"
+        }),
+    )
+}
+
+/// Gemini `batchEmbedContents` answer: `embeddings[].values`, no token count.
+pub fn gemini_embeddings(vectors: &[Vec<f32>]) -> Reply {
+    let embeddings: Vec<Value> = vectors.iter().map(|v| json!({"values": v})).collect();
+    Reply::json(200, json!({ "embeddings": embeddings }))
+}
+
 /// A function call an OpenAI-family model asks for: `id`, function `name` and `arguments` (the
 /// JSON text, as OpenAI sends it).
 #[derive(Debug, Clone, Copy)]
@@ -608,10 +656,10 @@ fn split_chars(s: &str, n: usize) -> Vec<String> {
     chars.chunks(size).map(|c| c.iter().collect()).collect()
 }
 
-/// Dimensions of [`openai_embeddings`]' vectors when the request sets no `dimensions`.
+/// Dimensions of [`openai_embeddings_for`]' vectors when the request sets no `dimensions`.
 pub const EMBEDDING_DIMENSIONS: usize = 8;
 
-/// The vector [`openai_embeddings`] answers for one input item (a string, or an array of token
+/// The vector [`openai_embeddings_for`] answers for one input item (a string, or an array of token
 /// ids, as received), of `dims` dimensions. Deterministic, and every value is a multiple of 1/8
 /// in [-1, 1), exactly representable in f32 and in JSON, so a test can compare what a client got
 /// with what the upstream sent bit for bit, whether it travelled as floats or base64.
@@ -630,11 +678,11 @@ pub fn embedding_for(item: &Value, dims: usize) -> Vec<f32> {
         .collect()
 }
 
-/// An OpenAI `/v1/embeddings` answer to `req`, as OpenAI gives it: one [`embedding_for`] vector
+/// An OpenAI `/v1/embeddings` answer computed from the request `req`, as OpenAI gives it: one [`embedding_for`] vector
 /// per input item (`input` a string, an array of strings, an array of token ids, or an array of
 /// arrays of token ids), `dimensions` honoured, base64 (little-endian f32) when `encoding_format`
 /// is `base64`; usage counts token ids, or words of strings.
-pub fn openai_embeddings(req: &Recorded) -> Reply {
+pub fn openai_embeddings_for(req: &Recorded) -> Reply {
     use base64::Engine as _;
     let body = &req.body;
     let dims = body["dimensions"]

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory_testkit::upstream::{
-    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for, openai_embeddings,
-    openai_ok, openai_stream, openai_tool_call_stream, openai_tool_calls,
+    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for,
+    openai_embeddings_for, openai_ok, openai_stream, openai_tool_call_stream, openai_tool_calls,
 };
 use serde_json::{Value, json};
 
@@ -552,7 +552,7 @@ async fn openai_sdk_image_part_reaches_the_upstream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_sdk_embeddings_default_float_and_dimensions() {
-    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let s = ClientStack::spawn(|req, _| openai_embeddings_for(req)).await;
     let out = s.run_compared(Client::OpenAiSdk, "embeddings").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 3, "{}", s.dump());
@@ -839,7 +839,7 @@ async fn langchain_structured_output_function_calling() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn langchain_openai_embeddings_send_token_ids() {
-    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let s = ClientStack::spawn(|req, _| openai_embeddings_for(req)).await;
     let out = s.run_compared(Client::LangChain, "embeddings").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 2, "{}", s.dump());
@@ -1052,7 +1052,7 @@ async fn ai_sdk_generate_object_with_a_zod_schema() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ai_sdk_embed() {
-    let s = ClientStack::spawn(|req, _| openai_embeddings(req)).await;
+    let s = ClientStack::spawn(|req, _| openai_embeddings_for(req)).await;
     let out = s.run_compared(Client::AiSdk, "embed").await;
     let ups = s.embeddings();
     assert_eq!(ups.len(), 1, "{}", s.dump());
