@@ -231,6 +231,13 @@ routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, ou
         );
         let mut diffs = Vec::new();
         for (i, (sent, got)) in sent.iter().zip(&got).enumerate() {
+            // The provider sees the platform's provider key, never the customer's.
+            if got.header("authorization") != Some("Bearer sk-up") {
+                diffs.push(format!(
+                    "request {i}: authorization {:?}, not the provider key",
+                    got.header("authorization")
+                ));
+            }
             let (Some(sent), Some(got)) = (sent.body.as_object(), got.body.as_object()) else {
                 diffs.push(format!("request {i}: not a JSON object"));
                 continue;
