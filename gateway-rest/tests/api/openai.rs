@@ -820,3 +820,64 @@ async fn embeddings_float_base64_and_token_ids() {
     assert_eq!(a.body["error"]["param"], "encoding_format");
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_errors_the_edge_writes_itself_are_in_english_and_openai_shaped() {
+    let s = stack(ok_upstream().await).await;
+    let key = s.api_key("premium").await;
+    let send = |path: &'static str, ct: &'static str, body: &'static str| {
+        let s = &s;
+        let key = key.clone();
+        async move {
+            Answer::of(
+                s.stack
+                    .gw
+                    .request(Method::POST, path)
+                    .bearer_auth(key)
+                    .header("content-type", ct)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let cases = [
+        (
+            send("/v1/chat/completions", "text/plain", "hi").await,
+            415,
+            "unsupported_media_type",
+            "The body must be JSON",
+        ),
+        (
+            send("/v1/chat/completions", "application/json", "{\"model\":").await,
+            400,
+            "malformed_json",
+            "We could not parse the JSON body",
+        ),
+        (
+            send("/v1/chat/completions", "application/json", "[1]").await,
+            400,
+            "invalid_argument",
+            "The body must be a JSON object",
+        ),
+        (
+            send("/v1/nothing-here", "application/json", "{}").await,
+            404,
+            "route_not_found",
+            "No resource at this address",
+        ),
+    ];
+    for (a, status, code, english) in cases {
+        a.assert_error(status, code);
+        let message = a.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(english), "{a:?}");
+        assert!(a.body["error"]["type"].is_string(), "{a:?}");
+        assert!(
+            a.body["error"].as_object().unwrap().contains_key("param"),
+            "{a:?}"
+        );
+    }
+    s.stop().await;
+}
