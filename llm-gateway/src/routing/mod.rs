@@ -35,7 +35,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
-use crate::catalog::{Catalog, Policy};
+use crate::catalog::{Capabilities, Catalog, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{
@@ -142,13 +142,19 @@ impl Router {
                     })
                 })
                 .collect();
+            // The mock shortens vectors only for a model that can (some route states it), so
+            // an offline trial refuses what the real routes would.
+            let mock_caps = Capabilities {
+                dimensions: m.routes.iter().any(|r| m.route_capabilities(r).dimensions),
+                ..capabilities::MOCK_CAPABILITIES
+            };
             let mock_route = mock.as_ref().map(|mock| {
                 Arc::new(Route::new(
                     mock.clone(),
                     format!("mock/{}", m.name),
                     0.0,
                     0.0,
-                    capabilities::MOCK_CAPABILITIES,
+                    mock_caps,
                     metrics.usage(&mock.metrics, &m.name),
                 ))
             });
