@@ -881,3 +881,46 @@ async fn v1_errors_the_edge_writes_itself_are_in_english_and_openai_shaped() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_logprobs_and_refusal_deltas_come_back() {
+    let up = Upstream::always({
+        let chunk = |v: Value| format!("data: {v}\n\n");
+        Reply::Sse {
+            events: vec![
+                chunk(
+                    json!({"choices":[{"index":0,"delta":{"role":"assistant","content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1.5,"bytes":[98]}]}]}}]}),
+                ),
+                chunk(json!({"choices":[{"index":0,"delta":{"refusal":"No."}}]})),
+                chunk(json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})),
+                chunk(
+                    json!({"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":2,"total_tokens":4}}),
+                ),
+                "data: [DONE]\n\n".into(),
+            ],
+            drop_after: None,
+        }
+    })
+    .await;
+    let s = stack(up).await;
+    let key = s.api_key("premium").await;
+    let body = json!({"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"logprobs":true,"top_logprobs":1});
+    let c = chunks(post(&s, &key, "/v1/chat/completions", &body).await).await;
+    let with_lp: Vec<&Value> = c
+        .iter()
+        .filter(|ch| ch["choices"][0]["logprobs"].is_object())
+        .collect();
+    assert_eq!(with_lp.len(), 1, "{c:?}");
+    assert_eq!(with_lp[0]["choices"][0]["delta"]["content"], "a");
+    assert_eq!(
+        with_lp[0]["choices"][0]["logprobs"]["content"],
+        json!([{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1.5,"bytes":[98]}]}])
+    );
+    let refusal: String = c
+        .iter()
+        .filter_map(|ch| ch["choices"][0]["delta"]["refusal"].as_str())
+        .collect();
+    assert_eq!(refusal, "No.");
+    assert_eq!(last(&s.upstream).body["top_logprobs"], 1);
+    s.stop().await;
+}
