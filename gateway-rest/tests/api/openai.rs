@@ -389,6 +389,19 @@ async fn unknown_nested_fields_and_unmodelled_shapes_are_refused_with_their_path
         assert_eq!(a.body["error"]["param"], param, "{body}: {a:?}");
         assert_eq!(a.body["error"]["type"], "invalid_request_error", "{a:?}");
     }
+    // A value of none of a field's shapes is named in the client's terms.
+    let mut b = base();
+    b["tool_choice"] = json!({"type":"function","function":{"name":"f"},"extra":1});
+    let a = Answer::of(post(&s, &key, "/v1/chat/completions", &b).await).await;
+    a.assert_error(400, "invalid_argument");
+    assert_eq!(a.body["error"]["param"], "tool_choice");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("none of the accepted shapes"),
+        "{a:?}"
+    );
     assert_eq!(s.upstream.count(), 0, "nothing reached the upstream");
     s.stop().await;
 }
