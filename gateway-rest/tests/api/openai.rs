@@ -389,6 +389,19 @@ async fn unknown_nested_fields_and_unmodelled_shapes_are_refused_with_their_path
         assert_eq!(a.body["error"]["param"], param, "{body}: {a:?}");
         assert_eq!(a.body["error"]["type"], "invalid_request_error", "{a:?}");
     }
+    // A value of none of a field's shapes is named in the client's terms.
+    let mut b = base();
+    b["tool_choice"] = json!({"type":"function","function":{"name":"f"},"extra":1});
+    let a = Answer::of(post(&s, &key, "/v1/chat/completions", &b).await).await;
+    a.assert_error(400, "invalid_argument");
+    assert_eq!(a.body["error"]["param"], "tool_choice");
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("none of the accepted shapes"),
+        "{a:?}"
+    );
     assert_eq!(s.upstream.count(), 0, "nothing reached the upstream");
     s.stop().await;
 }
@@ -818,5 +831,109 @@ async fn embeddings_float_base64_and_token_ids() {
     .await;
     a.assert_error(400, "invalid_argument");
     assert_eq!(a.body["error"]["param"], "encoding_format");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn v1_errors_the_edge_writes_itself_are_in_english_and_openai_shaped() {
+    let s = stack(ok_upstream().await).await;
+    let key = s.api_key("premium").await;
+    let send = |path: &'static str, ct: &'static str, body: &'static str| {
+        let s = &s;
+        let key = key.clone();
+        async move {
+            Answer::of(
+                s.stack
+                    .gw
+                    .request(Method::POST, path)
+                    .bearer_auth(key)
+                    .header("content-type", ct)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let cases = [
+        (
+            send("/v1/chat/completions", "text/plain", "hi").await,
+            415,
+            "unsupported_media_type",
+            "The body must be JSON",
+        ),
+        (
+            send("/v1/chat/completions", "application/json", "{\"model\":").await,
+            400,
+            "malformed_json",
+            "We could not parse the JSON body",
+        ),
+        (
+            send("/v1/chat/completions", "application/json", "[1]").await,
+            400,
+            "invalid_argument",
+            "The body must be a JSON object",
+        ),
+        (
+            send("/v1/nothing-here", "application/json", "{}").await,
+            404,
+            "route_not_found",
+            "No resource at this address",
+        ),
+    ];
+    for (a, status, code, english) in cases {
+        a.assert_error(status, code);
+        let message = a.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(english), "{a:?}");
+        assert!(a.body["error"]["type"].is_string(), "{a:?}");
+        assert!(
+            a.body["error"].as_object().unwrap().contains_key("param"),
+            "{a:?}"
+        );
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_logprobs_and_refusal_deltas_come_back() {
+    let up = Upstream::always({
+        let chunk = |v: Value| format!("data: {v}\n\n");
+        Reply::Sse {
+            events: vec![
+                chunk(
+                    json!({"choices":[{"index":0,"delta":{"role":"assistant","content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1.5,"bytes":[98]}]}]}}]}),
+                ),
+                chunk(json!({"choices":[{"index":0,"delta":{"refusal":"No."}}]})),
+                chunk(json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})),
+                chunk(
+                    json!({"choices":[],"usage":{"prompt_tokens":2,"completion_tokens":2,"total_tokens":4}}),
+                ),
+                "data: [DONE]\n\n".into(),
+            ],
+            drop_after: None,
+        }
+    })
+    .await;
+    let s = stack(up).await;
+    let key = s.api_key("premium").await;
+    let body = json!({"model":"m","messages":[{"role":"user","content":"hi"}],"stream":true,"logprobs":true,"top_logprobs":1});
+    let c = chunks(post(&s, &key, "/v1/chat/completions", &body).await).await;
+    let with_lp: Vec<&Value> = c
+        .iter()
+        .filter(|ch| ch["choices"][0]["logprobs"].is_object())
+        .collect();
+    assert_eq!(with_lp.len(), 1, "{c:?}");
+    assert_eq!(with_lp[0]["choices"][0]["delta"]["content"], "a");
+    assert_eq!(
+        with_lp[0]["choices"][0]["logprobs"]["content"],
+        json!([{"token":"a","logprob":-0.5,"bytes":[97],"top_logprobs":[{"token":"b","logprob":-1.5,"bytes":[98]}]}])
+    );
+    let refusal: String = c
+        .iter()
+        .filter_map(|ch| ch["choices"][0]["delta"]["refusal"].as_str())
+        .collect();
+    assert_eq!(refusal, "No.");
+    assert_eq!(last(&s.upstream).body["top_logprobs"], 1);
     s.stop().await;
 }

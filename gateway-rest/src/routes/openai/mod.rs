@@ -73,7 +73,12 @@ fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if !matches!(inner.classify(), Category::Data) {
             return malformed(inner);
         }
-        let message = inner.to_string();
+        let mut message = inner.to_string();
+        if message.starts_with("data did not match any variant") {
+            // serde's wording for a value of none of a field's shapes (tool_choice, stop,
+            // input): say it in the client's terms.
+            message = "the value has none of the accepted shapes (see /openapi.json)".to_owned();
+        }
         let mut param = (path != ".").then_some(path);
         // A missing field is reported at its parent: name the field itself.
         if let Some(field) = message
