@@ -212,6 +212,21 @@ def upstream_error():
         }
 
 
+def stream_plain():
+    """The quickstart's streaming loop, which reads `chunk.choices[0]` of every chunk: it breaks
+    (IndexError) if the stream carries a usage chunk (no choices) the client did not ask for."""
+    stream = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Say hello"}], stream=True
+    )
+    text = ""
+    usage_chunks = 0
+    for chunk in stream:
+        if chunk.usage is not None:
+            usage_chunks += 1
+        text += chunk.choices[0].delta.content or ""
+    return {"text": text, "usage_chunks": usage_chunks}
+
+
 def stream_error():
     """A stream that breaks after the first tokens must end in an error the SDK raises, never in a
     silently shortened answer."""
@@ -231,7 +246,7 @@ def stream_error():
 
 SCENARIOS = {
     f.__name__: f
-    for f in [tool_loop, stream_tools, parse, image, embeddings, models, upstream_error, stream_error]
+    for f in [tool_loop, stream_tools, parse, image, embeddings, models, upstream_error, stream_plain, stream_error]
 }
 
 

@@ -409,6 +409,18 @@ pub fn openai_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
     sse(ev)
 }
 
+/// [`openai_stream`] as OpenAI answers `req`: with the usage chunk only when the request asked
+/// for it (`stream_options.include_usage`).
+pub fn openai_stream_for(req: &Recorded, pieces: &[&str], prompt: u32, completion: u32) -> Reply {
+    let mut reply = openai_stream(pieces, prompt, completion);
+    if req.body["stream_options"]["include_usage"] != true
+        && let Reply::Sse { events, .. } = &mut reply
+    {
+        events.retain(|e| !e.contains(r#""usage""#));
+    }
+    reply
+}
+
 /// Anthropic message.
 pub fn anthropic_ok(content: &str, prompt: u32, completion: u32) -> Reply {
     Reply::json(

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use iafactory_testkit::upstream::{
     EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for,
-    openai_embeddings_for, openai_ok, openai_stream, openai_tool_call_stream, openai_tool_calls,
+    openai_embeddings_for, openai_ok, openai_stream, openai_stream_for, openai_tool_call_stream,
+    openai_tool_calls,
 };
 use serde_json::{Value, json};
 
@@ -638,6 +639,15 @@ async fn openai_sdk_sees_the_providers_own_error_code_and_param() {
     );
     // The provider refused once; a 400 is not retried on another route.
     assert_eq!(s.chats().len(), 1, "{}", s.dump());
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_quickstart_stream_gets_no_usage_chunk_it_did_not_ask_for() {
+    let s = ClientStack::spawn(|req, _| openai_stream_for(req, &["Sa", "lut"], 5, 3)).await;
+    let out = s.run_compared(Client::OpenAiSdk, "stream_plain").await;
+    assert_eq!(out["text"], "Salut", "{out}");
+    assert_eq!(out["usage_chunks"], 0, "{out}");
     s.stop().await;
 }
 
