@@ -100,6 +100,7 @@ def stream_tools():
     with client.chat.completions.stream(model=MODEL, messages=messages, tools=[WEATHER_TOOL]) as s:
         final = s.get_final_completion()
     return {
+        "tools_sent": [WEATHER_TOOL],
         "chunks": chunks,
         "tool_calls": [calls[i] for i in sorted(calls)],
         "finish_reason": finish,
@@ -146,14 +147,22 @@ PNG_DATA_URI = (
 )
 
 
-def image():
+def image(detail="low"):
     """A vision request: a text part and an image part given as a data URI, with `detail`."""
+    image_url = {"url": PNG_DATA_URI}
+    if detail:
+        image_url["detail"] = detail
     content = [
         {"type": "text", "text": "What colour is this pixel?"},
-        {"type": "image_url", "image_url": {"url": PNG_DATA_URI, "detail": "low"}},
+        {"type": "image_url", "image_url": image_url},
     ]
     r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": content}])
     return {"content_sent": content, "content": r.choices[0].message.content, "finish_reason": r.choices[0].finish_reason}
+
+
+def image_no_detail():
+    """The same image part without `detail` (what most client code sends)."""
+    return image(detail=None)
 
 
 def embeddings():
@@ -246,7 +255,7 @@ def stream_error():
 
 SCENARIOS = {
     f.__name__: f
-    for f in [tool_loop, stream_tools, parse, image, embeddings, models, upstream_error, stream_plain, stream_error]
+    for f in [tool_loop, stream_tools, parse, image, image_no_detail, embeddings, models, upstream_error, stream_plain, stream_error]
 }
 
 

@@ -466,6 +466,67 @@ pub fn anthropic_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply 
     sse(ev)
 }
 
+/// Anthropic message asking for one tool: a `tool_use` block (its `input` an object) and
+/// `stop_reason: "tool_use"`.
+pub fn anthropic_tool_use(
+    id: &str,
+    name: &str,
+    input: Value,
+    prompt: u32,
+    completion: u32,
+) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+            "content": [{"type": "tool_use", "id": id, "name": name, "input": input}],
+            "stop_reason": "tool_use", "stop_sequence": null,
+            "usage": {"input_tokens": prompt, "output_tokens": completion}
+        }),
+    )
+}
+
+/// Anthropic stream of one `tool_use` block as Anthropic sends it: the block starts with an
+/// empty input, which then arrives as `input_json_delta` fragments (`fragments` pieces of
+/// `input_json`, cut anywhere); `stop_reason: "tool_use"`.
+pub fn anthropic_tool_use_stream(
+    id: &str,
+    name: &str,
+    input_json: &str,
+    fragments: usize,
+    prompt: u32,
+    completion: u32,
+) -> Reply {
+    let e = |name: &str, data: Value| format!("event: {name}\r\ndata: {data}\r\n\r\n");
+    let mut ev = vec![
+        e(
+            "message_start",
+            json!({"type":"message_start","message":{"id":"msg_1","type":"message","role":"assistant","content":[],"model":"claude","stop_reason":null,"usage":{"input_tokens":prompt,"output_tokens":1}}}),
+        ),
+        e(
+            "content_block_start",
+            json!({"type":"content_block_start","index":0,"content_block":{"type":"tool_use","id":id,"name":name,"input":{}}}),
+        ),
+        e("ping", json!({"type":"ping"})),
+    ];
+    for piece in split_chars(input_json, fragments) {
+        ev.push(e(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":0,"delta":{"type":"input_json_delta","partial_json":piece}}),
+        ));
+    }
+    ev.push(e(
+        "content_block_stop",
+        json!({"type":"content_block_stop","index":0}),
+    ));
+    ev.push(e(
+        "message_delta",
+        json!({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":completion}}),
+    ));
+    ev.push(e("message_stop", json!({"type":"message_stop"})));
+    sse(ev)
+}
+
 /// Gemini generateContent answer.
 pub fn gemini_ok(content: &str, prompt: u32, completion: u32) -> Reply {
     Reply::json(

@@ -20,9 +20,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory_testkit::upstream::{
-    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, embedding_for,
-    openai_embeddings_for, openai_ok, openai_stream, openai_stream_for, openai_tool_call_stream,
-    openai_tool_calls,
+    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, anthropic_ok, anthropic_stream,
+    anthropic_tool_use, anthropic_tool_use_stream, embedding_for, openai_embeddings_for, openai_ok,
+    openai_stream, openai_stream_for, openai_tool_call_stream, openai_tool_calls,
 };
 use serde_json::{Value, json};
 
@@ -150,33 +150,49 @@ struct ClientStack {
 }
 
 impl ClientStack {
-    /// `script` answers request number `n` (counting chat and embeddings calls).
+    /// `script` answers request number `n` (counting chat and embeddings calls) in OpenAI's wire
+    /// format.
     async fn spawn(script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
+        ClientStack::spawn_on("openai", script).await
+    }
+
+    /// The chat model on a route of provider `kind` (`openai`, or a native one: `anthropic`),
+    /// `script` speaking its wire format. Embeddings are served by OpenAI routes only.
+    async fn spawn_on(
+        kind: &str,
+        script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let script: Arc<Script> = Arc::new(script);
         let behind = script.clone();
         let upstream = Upstream::start(move |r, n| behind(r, n)).await;
         let mirror = Upstream::start(move |r, n| script(r, n)).await;
-        // Every capability the scenarios need, stated on the route as the catalogue requires.
-        let toml = format!(
+        // Every capability the scenarios need, stated on the route as the catalogue requires
+        // (Anthropic needs a max_tokens: the route's largest answer when the client sets none).
+        let mut toml = format!(
             r#"
 [providers.up]
-kind = "openai"
+kind = "{kind}"
 base_url = "{base}"
 api_key_env = "UP_KEY"
 
 [[models]]
 name = "{CHAT_MODEL}"
-capabilities = {{ tools = true, vision = true, json_object = true, json_schema = true }}
+capabilities = {{ tools = true, vision = true, json_object = true, json_schema = true, max_output_tokens = 4096 }}
 routes = [{{ provider = "up", model = "{UP_CHAT}", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]
-
+"#,
+            base = upstream.url("/v1")
+        );
+        if kind == "openai" {
+            toml.push_str(&format!(
+                r#"
 [[models]]
 name = "{EMBED_MODEL}"
 kind = "embedding"
 capabilities = {{ dimensions = true }}
 routes = [{{ provider = "up", model = "{UP_EMBED}", input_usd_per_mtok = 0.1, output_usd_per_mtok = 0.0 }}]
-"#,
-            base = upstream.url("/v1")
-        );
+"#
+            ));
+        }
         let s = LlmStack::on_catalog(upstream, &toml, &[("up", "sk-up")], |_| {}).await;
         let key = s.api_key("dev").await;
         ClientStack { s, mirror, key }
@@ -670,6 +686,137 @@ async fn openai_sdk_raises_when_a_stream_breaks_after_the_first_tokens() {
         "{out}"
     );
     assert_eq!(s.chats().len(), 1, "{}", s.dump());
+    s.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same client code on a native provider's route: the OpenAI SDK's agent loop, streamed tool
+// calls and image part, translated to Anthropic's Messages API and back.
+
+/// Anthropic's answers for an agent loop: text once the last turn carries a tool result, else a
+/// call of `get_weather` for Algiers (streamed when the request streams).
+fn anthropic_agent(req: &Recorded, _: usize) -> Reply {
+    let answered = req.body["messages"]
+        .as_array()
+        .and_then(|m| m.last())
+        .is_some_and(|m| m["content"][0]["type"] == "tool_result");
+    match (answered, req.body["stream"] == true) {
+        (true, false) => anthropic_ok("It is 21 °C in Algiers.", 40, 8),
+        (true, true) => anthropic_stream(&["It is 21 °C", " in Algiers."], 40, 8),
+        (false, false) => anthropic_tool_use(
+            "toolu_alg",
+            "get_weather",
+            json!({"city": "Algiers"}),
+            30,
+            12,
+        ),
+        (false, true) => {
+            anthropic_tool_use_stream("toolu_alg", "get_weather", ALGIERS_ARGS, 4, 30, 12)
+        }
+    }
+}
+
+/// The weather tool as Anthropic must receive it, from the OpenAI definition the client sent.
+#[track_caller]
+fn assert_anthropic_weather_tool(body: &Value, sent: &Value) {
+    let f = &sent["function"];
+    assert_eq!(
+        body["tools"],
+        json!([{"name": f["name"], "description": f["description"], "input_schema": f["parameters"]}]),
+        "{body}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_tool_loop_through_anthropic() {
+    let s = ClientStack::spawn_on("anthropic", anthropic_agent).await;
+    let out = s.run(Client::OpenAiSdk, "tool_loop").await;
+    assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
+    assert_eq!(out["tool_calls"][0]["id"], "toolu_alg", "{out}");
+    assert_eq!(out["tool_calls"][0]["name"], "get_weather", "{out}");
+    let args: Value =
+        serde_json::from_str(out["tool_calls"][0]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Algiers"}));
+    assert_eq!(out["final_content"], "It is 21 °C in Algiers.", "{out}");
+    assert_eq!(out["final_finish_reason"], "stop", "{out}");
+
+    let reqs = s.s.upstream.requests();
+    assert_eq!(reqs.len(), 2, "{}", s.dump());
+    assert!(
+        reqs.iter().all(|r| r.path == "/v1/messages"),
+        "{}",
+        s.dump()
+    );
+    let (first, second) = (&reqs[0].body, &reqs[1].body);
+    assert_eq!(first["model"], UP_CHAT);
+    assert_anthropic_weather_tool(first, &out["tools_sent"][0]);
+    assert_eq!(first["tool_choice"], json!({"type": "auto"}), "{first}");
+    assert_eq!(
+        first["messages"],
+        json!([{"role": "user", "content": "What is the weather in Algiers?"}]),
+        "{first}"
+    );
+    assert_anthropic_weather_tool(second, &out["tools_sent"][0]);
+    assert_eq!(
+        second["messages"],
+        json!([
+            {"role": "user", "content": "What is the weather in Algiers?"},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_alg", "name": "get_weather", "input": {"city": "Algiers"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_alg", "content": out["tool_results"][0]}]}
+        ]),
+        "{second}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_streamed_tool_call_through_anthropic() {
+    let s = ClientStack::spawn_on("anthropic", anthropic_agent).await;
+    let out = s.run(Client::OpenAiSdk, "stream_tools").await;
+    let expected = json!([{"id": "toolu_alg", "name": "get_weather", "arguments": ALGIERS_ARGS}]);
+    assert_eq!(out["tool_calls"], expected, "{out}");
+    assert_eq!(out["finish_reason"], "tool_calls", "{out}");
+    assert_eq!(out["usage_total_tokens"], 42, "{out}");
+    assert_eq!(out["helper_tool_calls"], expected, "{out}");
+    let reqs = s.s.upstream.requests();
+    assert_eq!(reqs.len(), 2, "{}", s.dump());
+    for r in &reqs {
+        assert_eq!(r.path, "/v1/messages");
+        assert_eq!(r.body["stream"], true, "{}", r.body);
+        assert_anthropic_weather_tool(&r.body, &out["tools_sent"][0]);
+    }
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_image_part_through_anthropic() {
+    let s = ClientStack::spawn_on("anthropic", |_, _| anthropic_ok("Red.", 90, 2)).await;
+    // `detail` has no Anthropic equivalent: refused naming it, never dropped in silence.
+    let (ok, out, report) =
+        run_client(Client::OpenAiSdk, "image", &s.s.stack.gw.url("/v1"), &s.key).await;
+    assert!(!ok, "{report}");
+    assert_eq!(out["error"], "BadRequestError", "{report}");
+    assert_eq!(
+        out["body"]["param"], "messages[0].content[1].image_url.detail",
+        "{report}"
+    );
+    assert_eq!(s.s.upstream.count(), 0, "{}", s.dump());
+    // Without it, the data URI becomes Anthropic's base64 image source.
+    let out = s.run(Client::OpenAiSdk, "image_no_detail").await;
+    assert_eq!(out["content"], "Red.", "{out}");
+    let reqs = s.s.upstream.requests();
+    assert_eq!(reqs.len(), 1, "{}", s.dump());
+    let data_uri = out["content_sent"][1]["image_url"]["url"].as_str().unwrap();
+    let data = data_uri.split_once(',').unwrap().1;
+    assert_eq!(
+        reqs[0].body["messages"],
+        json!([{"role": "user", "content": [
+            {"type": "text", "text": "What colour is this pixel?"},
+            {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+        ]}]),
+        "{}",
+        reqs[0].body
+    );
     s.stop().await;
 }
 
