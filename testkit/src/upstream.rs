@@ -539,6 +539,28 @@ pub fn gemini_ok(content: &str, prompt: u32, completion: u32) -> Reply {
     )
 }
 
+/// Gemini generateContent answer calling one function (`args` an object), with the
+/// `thoughtSignature` Gemini's thinking models attach to it (a client must send it back with the
+/// call in the next turn).
+pub fn gemini_function_call(
+    name: &str,
+    args: Value,
+    thought_signature: &str,
+    prompt: u32,
+    completion: u32,
+) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": name, "args": args}, "thoughtSignature": thought_signature}
+            ]}, "finishReason": "STOP", "index": 0}],
+            "usageMetadata": {"promptTokenCount": prompt, "candidatesTokenCount": completion, "totalTokenCount": prompt + completion},
+            "modelVersion": "gemini-2.5-flash"
+        }),
+    )
+}
+
 /// Gemini `streamGenerateContent?alt=sse`: partial responses, the last with finishReason and
 /// usage; no end marker.
 pub fn gemini_stream(pieces: &[&str], prompt: u32, completion: u32) -> Reply {
@@ -565,6 +587,19 @@ pub fn cohere_ok(content: &str, prompt: u32, completion: u32) -> Reply {
         json!({
             "id": "c1", "finish_reason": "COMPLETE",
             "message": {"role": "assistant", "content": [{"type": "text", "text": content}]},
+            "usage": {"billed_units": {"input_tokens": prompt, "output_tokens": completion}, "tokens": {"input_tokens": prompt, "output_tokens": completion}}
+        }),
+    )
+}
+
+/// Cohere v2 chat answer calling tools (`finish_reason: "TOOL_CALL"`, with Cohere's `tool_plan`).
+pub fn cohere_tool_calls(calls: &[ToolCall<'_>], prompt: u32, completion: u32) -> Reply {
+    let calls: Vec<Value> = calls.iter().map(ToolCall::json).collect();
+    Reply::json(
+        200,
+        json!({
+            "id": "c1", "finish_reason": "TOOL_CALL",
+            "message": {"role": "assistant", "tool_plan": "I will call the tool.", "tool_calls": calls},
             "usage": {"billed_units": {"input_tokens": prompt, "output_tokens": completion}, "tokens": {"input_tokens": prompt, "output_tokens": completion}}
         }),
     )

@@ -19,11 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use iafactory_testkit::upstream::{
-    EMBEDDING_DIMENSIONS, Recorded, Reply, ToolCall, Upstream, anthropic_ok, anthropic_stream,
-    anthropic_tool_use, anthropic_tool_use_stream, embedding_for, openai_embeddings_for, openai_ok,
-    openai_stream, openai_stream_for, openai_tool_call_stream, openai_tool_calls,
-};
+use iafactory_testkit::upstream::*;
 use serde_json::{Value, json};
 
 use crate::llm::LlmStack;
@@ -156,7 +152,8 @@ impl ClientStack {
         ClientStack::spawn_on("openai", script).await
     }
 
-    /// The chat model on a route of provider `kind` (`openai`, or a native one: `anthropic`),
+    /// The chat model on a route of provider `kind` (`openai`, or a native one: `anthropic`,
+    /// `gemini`, `cohere`),
     /// `script` speaking its wire format. Embeddings are served by OpenAI routes only.
     async fn spawn_on(
         kind: &str,
@@ -180,7 +177,11 @@ name = "{CHAT_MODEL}"
 capabilities = {{ tools = true, vision = true, json_object = true, json_schema = true, max_output_tokens = 4096 }}
 routes = [{{ provider = "up", model = "{UP_CHAT}", input_usd_per_mtok = 1.0, output_usd_per_mtok = 2.0 }}]
 "#,
-            base = upstream.url("/v1")
+            base = upstream.url(match kind {
+                "gemini" => "/v1beta",
+                "cohere" => "/v2",
+                _ => "/v1",
+            })
         );
         if kind == "openai" {
             toml.push_str(&format!(
@@ -816,6 +817,132 @@ async fn openai_sdk_image_part_through_anthropic() {
         ]}]),
         "{}",
         reqs[0].body
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_tool_loop_through_gemini() {
+    let s = ClientStack::spawn_on("gemini", |req, _| {
+        let answered = req.body["contents"]
+            .as_array()
+            .and_then(|c| c.last())
+            .is_some_and(|c| c["parts"][0].get("functionResponse").is_some());
+        if answered {
+            gemini_ok("It is 21 °C in Algiers.", 40, 8)
+        } else {
+            gemini_function_call(
+                "get_weather",
+                json!({"city": "Algiers"}),
+                "c2lnMQ==",
+                30,
+                12,
+            )
+        }
+    })
+    .await;
+    let out = s.run(Client::OpenAiSdk, "tool_loop").await;
+    assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
+    assert_eq!(out["tool_calls"][0]["name"], "get_weather", "{out}");
+    let args: Value =
+        serde_json::from_str(out["tool_calls"][0]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"city": "Algiers"}));
+    assert_eq!(out["final_content"], "It is 21 °C in Algiers.", "{out}");
+
+    let reqs = s.s.upstream.requests();
+    assert_eq!(reqs.len(), 2, "{}", s.dump());
+    assert!(
+        reqs.iter().all(|r| r
+            .path
+            .starts_with(&format!("/v1beta/models/{UP_CHAT}:generateContent"))),
+        "{}",
+        s.dump()
+    );
+    let (first, second) = (&reqs[0].body, &reqs[1].body);
+    let decl = &first["tools"][0]["functionDeclarations"][0];
+    assert_eq!(decl["name"], "get_weather", "{first}");
+    assert_eq!(decl["description"], "Current weather in a city", "{first}");
+    assert!(
+        decl["parameters"]["properties"]["city"].is_object(),
+        "{first}"
+    );
+    let question = json!({"role": "user", "parts": [{"text": "What is the weather in Algiers?"}]});
+    assert_eq!(first["contents"], json!([question]), "{first}");
+    let contents = second["contents"].as_array().unwrap();
+    assert_eq!(contents.len(), 3, "{second}");
+    assert_eq!(contents[0], question, "{second}");
+    // The call goes back with Gemini's thought signature, which the client never saw as such.
+    assert_eq!(
+        contents[1],
+        json!({"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": {"city": "Algiers"}}, "thoughtSignature": "c2lnMQ=="}]}),
+        "{second}"
+    );
+    let response = &contents[2]["parts"][0]["functionResponse"];
+    assert_eq!(contents[2]["role"], "user", "{second}");
+    assert_eq!(response["name"], "get_weather", "{second}");
+    let result = response["response"].to_string();
+    assert!(
+        result.contains("Algiers") && result.contains("21"),
+        "the tool's result: {second}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_sdk_tool_loop_through_cohere() {
+    let s = ClientStack::spawn_on("cohere", |req, _| {
+        let answered = req.body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .is_some_and(|m| m["role"] == "tool");
+        if answered {
+            cohere_ok("It is 21 °C in Algiers.", 40, 8)
+        } else {
+            cohere_tool_calls(
+                &[ToolCall {
+                    id: "get_weather_7k2m",
+                    name: "get_weather",
+                    arguments: ALGIERS_ARGS,
+                }],
+                30,
+                12,
+            )
+        }
+    })
+    .await;
+    let out = s.run(Client::OpenAiSdk, "tool_loop").await;
+    assert_eq!(out["first_finish_reason"], "tool_calls", "{out}");
+    assert_eq!(
+        out["tool_calls"],
+        json!([{"id": "get_weather_7k2m", "name": "get_weather", "arguments": ALGIERS_ARGS}]),
+        "{out}"
+    );
+    assert_eq!(out["final_content"], "It is 21 °C in Algiers.", "{out}");
+
+    let reqs = s.s.upstream.requests();
+    assert_eq!(reqs.len(), 2, "{}", s.dump());
+    assert!(reqs.iter().all(|r| r.path == "/v2/chat"), "{}", s.dump());
+    let (first, second) = (&reqs[0].body, &reqs[1].body);
+    // Cohere v2 takes OpenAI's tool shape as is; "auto" is its default (no tool_choice).
+    assert_eq!(first["tools"], out["tools_sent"], "{first}");
+    assert!(first.get("tool_choice").is_none(), "{first}");
+    let m = second["messages"].as_array().unwrap();
+    assert_eq!(m.len(), 3, "{second}");
+    assert_eq!(
+        m[0],
+        json!({"role": "user", "content": "What is the weather in Algiers?"}),
+        "{second}"
+    );
+    assert_eq!(m[1]["role"], "assistant", "{second}");
+    assert_eq!(
+        m[1]["tool_calls"],
+        json!([{"id": "get_weather_7k2m", "type": "function", "function": {"name": "get_weather", "arguments": ALGIERS_ARGS}}]),
+        "{second}"
+    );
+    assert_eq!(
+        m[2],
+        json!({"role": "tool", "tool_call_id": "get_weather_7k2m", "content": out["tool_results"][0]}),
+        "{second}"
     );
     s.stop().await;
 }
