@@ -13,6 +13,10 @@
 //! the test by name. A scenario failing against the mirror is the script's or the client's
 //! fault, and says so.
 //!
+//! The openai SDK's agent loop also runs on Anthropic, Gemini and Cohere routes (tool calls,
+//! tool results, images translated to each native format and back), asserted on what the native
+//! upstream received.
+//!
 //! A missing tool fails the test with the command to run, never skips it.
 
 use std::path::{Path, PathBuf};
