@@ -109,12 +109,14 @@ fn carried(field: &str, sent: Option<&Value>, got: Option<&Value>) -> bool {
         "model" => *g == ClientStack::upstream_model(s),
         // Streams ask for the usage chunk: every request is metered, also when the client did
         // not ask for usage (the gateway drops that chunk again if the client did not ask).
-        "stream_options" if s.is_null() => true,
+        "stream_options" if s.is_null() => g.is_null() || *g == json!({"include_usage": true}),
         // `false` is OpenAI's default.
         "stream" if s.is_null() => *g == json!(false),
         // Vectors travel as floats over gRPC; gateway-rest encodes base64 itself when asked (the
         // tests compare the client's decoded vectors with the upstream's).
         "encoding_format" if *s == json!("base64") => *g == json!("float"),
+        // Floats are OpenAI's default.
+        "encoding_format" if s.is_null() => g.is_null() || *g == json!("float"),
         // One text alone or in a list of one is the same embeddings call.
         "input" if s.is_string() => *g == *s || *g == json!([s]),
         _ => equivalent(s, g),
@@ -1428,5 +1430,15 @@ fn the_field_by_field_comparison_catches_what_vanishes() {
         "encoding_format",
         Some(&json!("float")),
         Some(&json!("base64"))
+    ));
+    assert!(carried(
+        "stream_options",
+        None,
+        Some(&json!({"include_usage": true}))
+    ));
+    assert!(!carried(
+        "stream_options",
+        None,
+        Some(&json!({"include_usage": false}))
     ));
 }
