@@ -173,9 +173,11 @@ fn unknown_endpoint(method: &http::Method, path: &str) -> ApiError {
     ApiError::bilingual(
         ErrorCode::RouteNotFound,
         format!(
-            "Point d'accès non pris en charge : {method} {shown}. Points d'accès servis : {served}."
+            "Aucune ressource à cette adresse : {method} {shown} n'est pas un point d'accès de cette API, qui sert {served}."
         ),
-        format!("Unsupported endpoint: {method} {shown}. This API serves {served}."),
+        format!(
+            "No resource at this address: {method} {shown} is not an endpoint of this API, which serves {served}."
+        ),
     )
 }
 
