@@ -22,6 +22,10 @@ const EMBED_MODEL = process.env.IAF_EMBED_MODEL ?? "";
 // The SDK retries failed calls twice by default; the tests want to see each call once.
 const common = { maxRetries: 0 };
 
+// A 1x1 PNG (one red pixel).
+const PNG_DATA_URL =
+  "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
 const weather = tool({
   description: "Current weather in a city",
   inputSchema: z.object({ city: z.string() }),
@@ -145,6 +149,24 @@ const scenarios = {
       prompt: "A recipe for chakhchoukha",
     });
     return { object: r.object, finish_reason: r.finishReason };
+  },
+
+  // An image part given as a data URL (the SDK sends it as an image_url part).
+  async image() {
+    const r = await generateText({
+      ...common,
+      model: provider.chat(MODEL),
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "What colour is this pixel?" },
+            { type: "image", image: PNG_DATA_URL },
+          ],
+        },
+      ],
+    });
+    return { text: r.text, image_sent: PNG_DATA_URL };
   },
 
   async embed() {

@@ -71,6 +71,24 @@ def stream_tools():
     }
 
 
+# A 1x1 PNG (one red pixel).
+PNG_DATA_URI = (
+    "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
+
+
+def image():
+    """A multimodal HumanMessage: a text block and an image_url block with a data URI."""
+    msg = HumanMessage(
+        content=[
+            {"type": "text", "text": "What colour is this pixel?"},
+            {"type": "image_url", "image_url": {"url": PNG_DATA_URI}},
+        ]
+    )
+    r = chat().invoke([msg])
+    return {"content": r.content, "image_sent": PNG_DATA_URI}
+
+
 class Movie(BaseModel):
     """A film, as extracted from the text."""
 
@@ -118,7 +136,7 @@ def embeddings():
 
 SCENARIOS = {
     f.__name__: f
-    for f in [bind_tools, stream_tools, structured_default, structured_function_calling, embeddings]
+    for f in [bind_tools, stream_tools, image, structured_default, structured_function_calling, embeddings]
 }
 
 

@@ -1065,6 +1065,30 @@ async fn langchain_reassembles_streamed_tool_calls() {
     s.stop().await;
 }
 
+/// The one image part of the upstream's last user turn, as an OpenAI `image_url` part.
+#[track_caller]
+fn image_url_sent(r: &Recorded) -> Value {
+    let m = messages(r);
+    let parts = m.last().unwrap()["content"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let images: Vec<&Value> = parts.iter().filter(|p| p["type"] == "image_url").collect();
+    assert_eq!(images.len(), 1, "{}", r.body);
+    images[0]["image_url"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn langchain_image_block_reaches_the_upstream() {
+    let s = ClientStack::spawn(|_, _| openai_ok("Red.", 90, 2)).await;
+    let out = s.run_compared(Client::LangChain, "image").await;
+    assert_eq!(out["content"], "Red.", "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    assert_eq!(image_url_sent(&chats[0])["url"], out["image_sent"]);
+    s.stop().await;
+}
+
 fn movie() -> Value {
     json!({"title": "Chronicle of the Years of Fire", "year": 1975, "director": "Mohammed Lakhdar-Hamina"})
 }
@@ -1344,6 +1368,17 @@ async fn ai_sdk_generate_object_with_a_zod_schema() {
         schema["properties"]["ingredients"]["items"]["properties"]["grams"]["type"], "number",
         "{rf}"
     );
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ai_sdk_image_part_reaches_the_upstream() {
+    let s = ClientStack::spawn(|_, _| openai_ok("Red.", 90, 2)).await;
+    let out = s.run_compared(Client::AiSdk, "image").await;
+    assert_eq!(out["text"], "Red.", "{out}");
+    let chats = s.chats();
+    assert_eq!(chats.len(), 1, "{}", s.dump());
+    assert_eq!(image_url_sent(&chats[0])["url"], out["image_sent"]);
     s.stop().await;
 }
 
