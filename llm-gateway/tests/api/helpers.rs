@@ -41,8 +41,13 @@ pub struct Promo {
 
 impl Promo {
     pub async fn start() -> Promo {
+        Promo::start_on(Backend::Sqlite).await
+    }
+
+    /// promo-service on its own database on `backend`.
+    pub async fn start_on(backend: Backend) -> Promo {
         iafactory::telemetry::init_for_tests();
-        let db = test_db(Backend::Sqlite).await;
+        let db = test_db(backend).await;
         let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -13,6 +13,7 @@ mod fidelity;
 mod grpcurl;
 mod helpers;
 mod internal_auth;
+mod keys_usage;
 mod native;
 mod process;
 mod providers;
