@@ -402,6 +402,22 @@ async fn usage_and_keys_with_llm_gateway() {
     assert_eq!(u.body["tokens_per_month"], 1_000_000);
     assert_eq!(u.body["models"][0]["model"], MODEL);
     assert!(u.body["keys"][0]["last_used_at"].is_string(), "{u:?}");
+    // The month's days, from the 1st to today, adding up to the month; today's calls on today.
+    let days = u.body["days"].as_array().unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(days.len(), today[8..].parse::<usize>().unwrap(), "{u:?}");
+    assert_eq!(days[0]["day"], format!("{}-01", &today[..7]));
+    assert_eq!(days.last().unwrap()["day"], today.as_str());
+    assert_eq!(days.last().unwrap()["requests"], 3);
+    for f in [
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+    ] {
+        let sum: u64 = days.iter().map(|d| d[f].as_u64().unwrap()).sum();
+        assert_eq!(sum, u.body[f].as_u64().unwrap(), "{f}: {u:?}");
+    }
     assert!(
         u.body["resets_at"]
             .as_str()
