@@ -10,7 +10,7 @@
 )]
 
 mod helpers;
-mod smtp_sink;
+use iafactory_testkit::smtp_sink;
 
 mod account;
 mod admin;

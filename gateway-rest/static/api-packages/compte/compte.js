@@ -298,6 +298,8 @@
       if (k.status === "revoked" && k.revoked_by === "operator") st += " par l'opérateur";
       tr.appendChild(make("td", "status-" + k.status, st));
       var actions = make("td");
+      var buttons = make("div", "key-actions");
+      actions.appendChild(buttons);
       if (k.status === "active") {
         var label = k.name || k.prefix;
         var grace = make("select");
@@ -322,7 +324,7 @@
             .then(function () { text($("keys-status"), "Clé " + k.prefix + "… révoquée."); loadKeys(); })
             .catch(failed($("keys-status")));
         });
-        actions.appendChild(grace); actions.appendChild(rotate); actions.appendChild(revoke);
+        buttons.appendChild(grace); buttons.appendChild(rotate); buttons.appendChild(revoke);
       }
       tr.appendChild(actions);
       ["Nom", "Début de la clé", "Créée le", "Dernière utilisation", "État"].forEach(function (label, i) {
