@@ -328,26 +328,32 @@ try {
   });
 
   let rotated = '';
-  await step('rotate the first key with no grace: a replacement is shown, the old key stops', async () => {
-    const first = a.locator('#keys-body tr').first();
-    const name = norm(await first.locator('td').first().textContent());
-    await first.locator('select').selectOption('0');
-    await first.getByRole('button', { name: /^Remplacer/ }).click();
+  await step('rotate the signup key with no grace: a replacement is shown and works', async () => {
+    const row = keyRow(a, "Clé d'inscription");
+    await row.locator('select').selectOption('0');
+    await row.getByRole('button', { name: /^Remplacer/ }).click();
     await waitText(a, '#new-key-title', /Clé de remplacement/);
     rotated = norm(await a.textContent('#new-key-value'));
     assert.match(rotated, /^iaf_/);
     assert.notEqual(rotated, firstKey);
     assert.equal((await chat(rotated)).status, 200);
     await waitFor(a, () => document.querySelectorAll('#keys-body tr').length === 3, undefined, 'three keys listed');
-    assert.ok(name.length > 0);
+    // The old one is listed as revoked (no grace), the replacement as active.
+    await waitFor(a, () => [...document.querySelectorAll('#keys-body tr')]
+      .filter((tr) => /Révoquée/.test(tr.textContent)).length === 1, undefined, 'the old key revoked');
   });
 
   await step(`revoke the "ci" key: /v1/chat/completions answers 401 within the ${AUTH_CACHE_MS} ms cache window`, async () => {
+    const prefix = ciKey.slice(0, 10);
     const row = keyRow(a, 'ci');
+    assert.equal(await row.count(), 1);
+    assert.match(norm(await row.textContent()), new RegExp(prefix));
+    assert.equal((await chat(ciKey)).status, 200, 'the key works before');
     await row.getByRole('button', { name: /^Révoquer/ }).click();
-    await waitText(a, '#keys-status', /révoquée/);
+    await waitText(a, '#keys-status', new RegExp(`Clé ${prefix}.*révoquée`));
     const revokedAt = Date.now();
-    await waitText(a, '#keys-body', /Révoquée/);
+    await waitFor(a, () => [...document.querySelectorAll('#keys-body tr')]
+      .filter((tr) => /Révoquée/.test(tr.textContent)).length === 2, undefined, 'two keys revoked');
     let status = 200;
     while (Date.now() - revokedAt < AUTH_CACHE_MS + 2000) {
       status = (await chat(ciKey)).status;
@@ -357,7 +363,8 @@ try {
     const took = Date.now() - revokedAt;
     assert.equal(status, 401, `still ${status} after ${took} ms`);
     assert.ok(took <= AUTH_CACHE_MS + 1000, `refused only after ${took} ms`);
-    // The replacement key still works.
+    // The key rotated away is refused too by now; the replacement still works.
+    assert.equal((await chat(firstKey)).status, 401);
     assert.equal((await chat(rotated)).status, 200);
     console.log(`    revoked key refused after ${took} ms`);
   });

@@ -142,8 +142,7 @@ impl AccountStack {
             format!("sqlite://{}/promo.db", dir.path().display()),
             ADMIN_TOKEN,
         );
-        promo_config.internal_token =
-            Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        promo_config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         promo_config.mail.smtp_url = Some(sink.url());
         promo_config.mail.public_url = base.clone();
         promo_config.mail.poll_interval = Duration::from_millis(100);
