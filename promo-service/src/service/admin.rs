@@ -154,6 +154,23 @@ impl PromoApi {
         Ok(pb::RevokeApiKeyResponse { revoked })
     }
 
+    pub(super) async fn set_suspended(
+        &self,
+        req: pb::SetAccountSuspendedRequest,
+    ) -> Result<pb::SetAccountSuspendedResponse> {
+        let user_id = req.user_id.trim();
+        if user_id.is_empty() || user_id.len() > 64 {
+            return Err(PromoError::InvalidArgument("user_id invalide".into()));
+        }
+        let changed =
+            repo::set_suspended(&self.db, user_id, req.suspended, self.clock.now_ms()).await?;
+        tracing::info!(user_id, suspended = req.suspended, changed, "account suspension");
+        Ok(pb::SetAccountSuspendedResponse {
+            suspended: req.suspended,
+            changed,
+        })
+    }
+
     pub(super) async fn outbox(
         &self,
         req: pb::ListOutboxRequest,
