@@ -160,6 +160,25 @@ impl Promo {
         assert!(r.revoked);
     }
 
+    /// The operator suspends (or reactivates) a customer's account.
+    pub async fn set_suspended(&mut self, user_id: &str, suspended: bool) {
+        let mut req = Request::new(promo_pb::SetAccountSuspendedRequest {
+            user_id: user_id.into(),
+            suspended,
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
+        let r = self
+            .client
+            .set_account_suspended(req)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.changed);
+    }
+
     pub async fn stop(self) {
         let _ = self.handle.shutdown().await;
     }

@@ -164,7 +164,12 @@ impl PromoApi {
         }
         let changed =
             repo::set_suspended(&self.db, user_id, req.suspended, self.clock.now_ms()).await?;
-        tracing::info!(user_id, suspended = req.suspended, changed, "account suspension");
+        tracing::info!(
+            user_id,
+            suspended = req.suspended,
+            changed,
+            "account suspension"
+        );
         Ok(pb::SetAccountSuspendedResponse {
             suspended: req.suspended,
             changed,
