@@ -14,3 +14,7 @@ CREATE TABLE llm_usage_daily (
     updated_at        BIGINT NOT NULL,
     PRIMARY KEY (key_id, day)
 );
+
+-- A customer's month over all their keys (the quota notices after every written batch, and
+-- /v1/usage's tokens_remaining) reads by customer: without this index, a full scan of llm_usage.
+CREATE INDEX llm_usage_user_period ON llm_usage (user_id, period);
