@@ -132,6 +132,85 @@ async fn days_add_up_to_the_month(backend: Backend) {
     db.close().await;
 }
 
+/// One batch holding charges that share a monthly row but not a day (and a day but not a
+/// model), over more keys than one statement takes: written in one go on both backends (one
+/// `ON CONFLICT DO UPDATE` may touch a row only once), each day and each month exact.
+async fn a_batch_spanning_days_and_statements_is_exact(backend: Backend) {
+    let db = test_db(backend).await;
+    let store = Store::connect(&db.url).await.unwrap();
+    let period = "2026-11";
+    let sums = |n: i64| UsageSums {
+        user_id: "usr_batch".into(),
+        requests: 1,
+        prompt_tokens: n,
+        completion_tokens: 1,
+        cost_nano_usd: 10,
+    };
+    let mut rows = Vec::new();
+    let keys = llm_gateway::store::ROWS_PER_STATEMENT + 10;
+    for k in 0..keys {
+        for (day, model) in [("01", "a"), ("02", "a"), ("02", "b"), ("30", "a")] {
+            rows.push((
+                UsageKey {
+                    key_id: format!("key_{k}"),
+                    period: period.into(),
+                    day: format!("{period}-{day}"),
+                    model: model.into(),
+                    provider: "p".into(),
+                    tokens_per_month: 0,
+                },
+                sums(i64::try_from(k).unwrap()),
+            ));
+        }
+    }
+    store.add_usage(&rows).await.unwrap();
+    // Twice: the second batch adds to the rows the first created.
+    store.add_usage(&rows).await.unwrap();
+    for k in [0, keys - 1] {
+        let n = i64::try_from(k).unwrap();
+        let key = format!("key_{k}");
+        let month = store.usage(&key, period).await.unwrap();
+        let by_model: Vec<(String, i64, i64)> = month
+            .iter()
+            .map(|(u, s)| (u.model.clone(), s.requests, s.prompt_tokens))
+            .collect();
+        assert_eq!(
+            by_model,
+            vec![("a".into(), 6, 6 * n), ("b".into(), 2, 2 * n)]
+        );
+        let days: Vec<(String, i64, i64)> = store
+            .usage_by_day(&key, period)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(d, s)| (d, s.requests, s.completion_tokens))
+            .collect();
+        assert_eq!(
+            days,
+            vec![
+                (format!("{period}-01"), 2, 2),
+                (format!("{period}-02"), 4, 4),
+                (format!("{period}-30"), 2, 2),
+            ]
+        );
+    }
+    assert!(
+        store
+            .usage_by_day("key_0", "2026-12")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.customer_tokens("usr_batch", period).await.unwrap(),
+        (0..i64::try_from(keys).unwrap())
+            .map(|n| 8 * (n + 1))
+            .sum::<i64>()
+    );
+    store.db.close().await;
+    db.close().await;
+}
+
 /// The quota notices in promo-service's outbox, by level.
 async fn notices(promo: &Promo) -> Vec<String> {
     promo
@@ -225,4 +304,8 @@ async fn quota_levels_write_one_notice_each(backend: Backend) {
     db.close().await;
 }
 
-on_both_backends!(days_add_up_to_the_month, quota_levels_write_one_notice_each);
+on_both_backends!(
+    days_add_up_to_the_month,
+    a_batch_spanning_days_and_statements_is_exact,
+    quota_levels_write_one_notice_each
+);
