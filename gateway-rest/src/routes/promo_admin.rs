@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_code))
         .routes(routes!(list_signups))
         .routes(routes!(revoke_key))
+        .routes(routes!(set_suspension))
         .routes(routes!(list_outbox))
         .routes(routes!(retry_outbox))
 }
@@ -396,6 +397,71 @@ pub async fn revoke_key(
     )?;
     let r = state.promo_client().revoke_api_key(req).await?.into_inner();
     Ok(json(StatusCode::OK, &Revoked { revoked: r.revoked }))
+}
+
+/// Suspends (`true`) or reactivates (`false`) an account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspensionRequest {
+    suspended: bool,
+}
+
+/// The account's state now; `changed` is false when it already was in that state.
+#[derive(Serialize, ToSchema)]
+pub struct Suspension {
+    suspended: bool,
+    changed: bool,
+}
+
+/// Suspends or reactivates a customer's account (admin). While suspended, none of the customer's
+/// keys authenticates (refused on `/v1` within llm-gateway's key cache window) and no key can be
+/// created or rotated; the customer can still sign in and sees the suspension.
+#[utoipa::path(
+    put,
+    path = "/api/promo/signups/{user_id}/suspension",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("user_id" = String, Path, description = "Customer id (`usr_…`).")),
+    request_body = SuspensionRequest,
+    responses(
+        (status = 200, description = "changed is false when the account already was in that state.", body = Suspension),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+        (status = 413, response = inline(rest::PayloadTooLarge)),
+        (status = 415, response = inline(rest::UnsupportedMediaType)),
+    ),
+)]
+pub async fn set_suspension(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Body,
+) -> ApiResult {
+    // As for every admin write: the token before the body is decoded.
+    require_bearer(&headers)?;
+    let user_id = path_param(user_id)?;
+    let input: SuspensionRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let req = backend::request(
+        pb::SetAccountSuspendedRequest {
+            user_id,
+            suspended: input.suspended,
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let r = state
+        .promo_client()
+        .set_account_suspended(req)
+        .await?
+        .into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &Suspension {
+            suspended: r.suspended,
+            changed: r.changed,
+        },
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]
