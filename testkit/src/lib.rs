@@ -8,6 +8,26 @@
 
 pub mod upstream;
 
+/// Runs each listed `async fn name(Backend)` once on SQLite and once on PostgreSQL, as tests
+/// named `sqlite::name` and `postgres::name` (the invoking crate depends on tokio).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::Backend::Postgres).await }
+            )*
+        }
+    };
+}
+
 use sqlx::{AnyConnection, Connection, Row};
 
 /// Which database a scratch database lives on.

@@ -12,6 +12,8 @@ mod crash;
 mod fidelity;
 mod grpcurl;
 mod helpers;
+// `crate::on_both_backends!` in every test file.
+pub(crate) use iafactory_testkit::on_both_backends;
 mod internal_auth;
 mod native;
 mod process;
