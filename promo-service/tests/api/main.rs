@@ -12,7 +12,6 @@
 mod helpers;
 // `crate::on_both_backends!` in every test file.
 pub(crate) use iafactory_testkit::on_both_backends;
-mod smtp_sink;
 
 mod account;
 mod admin;
