@@ -9,6 +9,7 @@
 )]
 
 mod crash;
+mod embed;
 mod fidelity;
 mod grpcurl;
 mod helpers;
