@@ -387,6 +387,16 @@ impl Catalog {
                         m.name, r.provider
                     )));
                 }
+                let anthropic = self
+                    .providers
+                    .iter()
+                    .any(|p| p.name == r.provider && p.kind == ProviderKind::Anthropic);
+                if m.kind == ModelKind::Embedding && anthropic {
+                    return Err(CatalogError::Invalid(format!(
+                        "model {:?} is an embedding model but routes to {:?}, an anthropic provider: Anthropic has no embeddings API",
+                        m.name, r.provider
+                    )));
+                }
                 let ok = |p: f64| p.is_finite() && p >= 0.0;
                 if !ok(r.input_usd_per_mtok) || !ok(r.output_usd_per_mtok) {
                     return Err(CatalogError::Invalid(format!(
@@ -534,6 +544,10 @@ routes = [{ provider = "local", model = "llama3.3", input_usd_per_mtok = 0, outp
             (
                 "[providers.mock]\nkind = \"openai\"\nbase_url = \"http://x\"",
                 "reserved",
+            ),
+            (
+                "[providers.a]\nkind = \"anthropic\"\nbase_url = \"http://x\"\n[[models]]\nname = \"e\"\nkind = \"embedding\"\nroutes = [{ provider = \"a\", model = \"m\", input_usd_per_mtok = 1, output_usd_per_mtok = 0 }]",
+                "no embeddings API",
             ),
             (
                 "[providers.p]\nkind = \"openai\"\nbase_url = \"http://x\"\n[[models]]\nname = \"x\"\nroutes = [{ provider = \"p\", model = \"m\", input_usd_per_mtok = -1, output_usd_per_mtok = 1 }]",

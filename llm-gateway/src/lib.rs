@@ -21,6 +21,7 @@ pub mod auth;
 pub mod catalog;
 pub mod chat;
 pub mod config;
+pub mod embed;
 pub mod error;
 pub mod keys_usage;
 pub mod metrics;
@@ -181,7 +182,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
     .max_decoding_message_size(
         grpc::MAX_MESSAGE_BYTES + crate::service::MAX_IMAGE_BYTES + 64 * 1024,
     )
-    .max_encoding_message_size(16 * 1024 * 1024);
+    // Embeddings answers are the large ones: 2048 vectors of 3072 floats (the largest OpenAI
+    // model, unshortened) are 25 MB; 16 MB would fail such an answer after it was charged.
+    .max_encoding_message_size(crate::service::MAX_ANSWER_BYTES);
     let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
         .map_err(|e| ServeError::Reflection(e.to_string()))?;
 

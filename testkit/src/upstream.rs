@@ -531,3 +531,51 @@ pub fn error(status: u16, message: &str) -> Reply {
         json!({"error": {"message": message, "type": "error", "code": status}}),
     )
 }
+
+// Embeddings answers. Each takes the vectors to answer (one per input the test sent).
+
+/// Distinct recognisable vectors: number `i` is `[i, i + 0.001, i + 0.002, ...]`, `dims` long,
+/// so a test sees which input each vector answers (values exact through JSON and protobuf).
+pub fn numbered_vectors(n: usize, dims: usize) -> Vec<Vec<f32>> {
+    (0..n)
+        .map(|i| (0..dims).map(|j| i as f32 + j as f32 / 1000.0).collect())
+        .collect()
+}
+
+/// OpenAI embeddings answer (`POST /embeddings`), `data` listed last first with their `index`
+/// (clients must order by index, not by position).
+pub fn openai_embeddings(vectors: &[Vec<f32>], prompt: u32) -> Reply {
+    let data: Vec<Value> = vectors
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, v)| json!({"object": "embedding", "index": i, "embedding": v}))
+        .collect();
+    Reply::json(
+        200,
+        json!({
+            "object": "list", "data": data, "model": "up",
+            "usage": {"prompt_tokens": prompt, "total_tokens": prompt}
+        }),
+    )
+}
+
+/// Cohere v2 embed answer (`POST /v2/embed` with `embedding_types: ["float"]`).
+pub fn cohere_embeddings(vectors: &[Vec<f32>], input_tokens: u32) -> Reply {
+    Reply::json(
+        200,
+        json!({
+            "id": "e1",
+            "embeddings": {"float": vectors},
+            "texts": [],
+            "meta": {"api_version": {"version": "2"}, "billed_units": {"input_tokens": input_tokens}},
+            "response_type": "embeddings_by_type"
+        }),
+    )
+}
+
+/// Gemini `batchEmbedContents` answer: `embeddings[].values`, no token count.
+pub fn gemini_embeddings(vectors: &[Vec<f32>]) -> Reply {
+    let embeddings: Vec<Value> = vectors.iter().map(|v| json!({"values": v})).collect();
+    Reply::json(200, json!({ "embeddings": embeddings }))
+}

@@ -1,7 +1,7 @@
 //! The operator's admin routes under `/api/promo`: statistics, promo codes, signups, the e-mail
 //! outbox. The caller's `Authorization` is forwarded; promo-service checks it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -219,8 +219,10 @@ pub struct UpdateCodeRequest {
     /// Empty string removes the end date.
     #[serde(default)]
     valid_until: Option<String>,
+    /// A merge: each listed package gets the given percentage, `null` removes its discount,
+    /// packages not listed keep theirs (a code keeps at least one discount).
     #[serde(default)]
-    discounts: Option<BTreeMap<String, u32>>,
+    discounts: Option<BTreeMap<String, Option<u32>>>,
     #[serde(default)]
     duration_months: Option<u32>,
 }
@@ -252,6 +254,15 @@ pub async fn update_code(
     let code = path_param(code)?;
     require_bearer(&headers)?;
     let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let (mut discounts, mut remove_discounts) = (HashMap::new(), Vec::new());
+    for (package, percent) in input.discounts.unwrap_or_default() {
+        match percent {
+            Some(p) => {
+                discounts.insert(package, p);
+            }
+            None => remove_discounts.push(package),
+        }
+    }
     let req = backend::request(
         pb::UpdateCodeRequest {
             code,
@@ -261,8 +272,9 @@ pub async fn update_code(
             description: input.description,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
-            discounts: input.discounts.unwrap_or_default().into_iter().collect(),
+            discounts,
             duration_months: input.duration_months,
+            remove_discounts,
         },
         &headers,
         &[Forward::Authorization],

@@ -307,6 +307,18 @@ fn parse_message(v: &Value) -> Result<Completion, ProviderError> {
 }
 
 impl Provider for Anthropic {
+    /// Anthropic has no embeddings API: the catalogue refuses an embedding model routed to an
+    /// Anthropic provider at load, so this is never reached; should it be, the router tries the
+    /// next route.
+    fn embed<'a>(
+        &'a self,
+        _model: &'a str,
+        _input: &'a super::EmbedInput,
+    ) -> BoxFuture<'a, Result<super::Embeddings, ProviderError>> {
+        let e = Unsupported::new("model", "Anthropic has no embeddings API");
+        async move { Err(ProviderError::Unsupported(e)) }.boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         model: &'a str,

@@ -21,6 +21,13 @@
 //! `content-delta` (`delta.message.content.text`), `tool-plan-delta`, `tool-call-start` (a
 //! call's id, name and first arguments), `tool-call-delta` (argument fragments),
 //! `tool-call-end`, `message-end` (finish reason and usage, the end marker).
+//!
+//! Embeddings: embed v2 (`POST {base}/embed`, i.e. `/v2/embed`): `model`, `texts` (96 at most
+//! per call: larger requests go in batches), `input_type` (`search_document` when the client
+//! sets none: v3+ models require one, and documents are what a RAG pipeline embeds most),
+//! `embedding_types: ["float"]`, `output_dimension` for `dimensions` (the router sends it only
+//! where the catalogue says the model can shorten). Answers: `embeddings.float` in input order,
+//! `meta.billed_units.input_tokens`. Refused: token ids (Cohere takes texts only) and `user`.
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -31,6 +38,7 @@ use super::{
     ChatInput, Choice, Chunk, ChunkStream, Completion, Content, HttpBase, Part, Provider,
     ProviderError, ToolCall, ToolCallDelta, Turn, Usage, event_json, json_u32, sse_events,
 };
+use super::{EmbedInput, Embeddings, InputType, Inputs, join_batches, json_vector};
 use crate::chat::{ResponseFormat, ToolChoice};
 
 const NAME: &str = "Cohere";
@@ -225,6 +233,21 @@ impl Cohere {
         Ok(body)
     }
 
+    async fn embed_batch(
+        &self,
+        model: &str,
+        input: &EmbedInput,
+        texts: &[String],
+    ) -> Result<Embeddings, ProviderError> {
+        let req = self
+            .base
+            .http
+            .post(self.base.url("/embed"))
+            .bearer_auth(&self.base.api_key)
+            .json(&embed_body(model, input, texts));
+        parse_embeddings(&self.base.send_json(req).await?)
+    }
+
     fn request(&self, body: &Value) -> reqwest::RequestBuilder {
         self.base
             .http
@@ -232,6 +255,52 @@ impl Cohere {
             .bearer_auth(&self.base.api_key)
             .json(body)
     }
+}
+
+/// Texts per embed call (Cohere's documented maximum).
+pub const EMBED_BATCH: usize = 96;
+
+/// The embed request for `texts` (one batch).
+fn embed_body(model: &str, input: &EmbedInput, texts: &[String]) -> Value {
+    let mut body = json!({
+        "model": model,
+        "texts": texts,
+        "input_type": input.input_type.unwrap_or(InputType::SearchDocument).as_str(),
+        "embedding_types": ["float"],
+    });
+    if let Some(d) = input.dimensions {
+        body["output_dimension"] = json!(d);
+    }
+    body
+}
+
+/// The texts of a request Cohere can carry, or the field it cannot.
+fn embed_texts(input: &EmbedInput) -> Result<&[String], Unsupported> {
+    if input.user.is_some() {
+        return Err(Unsupported::field(NAME, "user"));
+    }
+    match &input.inputs {
+        Inputs::Texts(t) => Ok(t),
+        Inputs::Tokens(_) => Err(Unsupported::new(
+            "input",
+            "token ids as input are not supported by Cohere: send texts",
+        )),
+    }
+}
+
+fn parse_embeddings(v: &Value) -> Result<Embeddings, ProviderError> {
+    let vectors = v["embeddings"]["float"]
+        .as_array()
+        .ok_or_else(|| ProviderError::Malformed("no embeddings.float in answer".into()))?
+        .iter()
+        .map(json_vector)
+        .collect::<Option<Vec<Vec<f32>>>>()
+        .ok_or_else(|| ProviderError::Malformed("embeddings.float holds a non-vector".into()))?;
+    let billed = &v["meta"]["billed_units"]["input_tokens"];
+    Ok(Embeddings {
+        vectors,
+        prompt_tokens: billed.is_u64().then(|| json_u32(billed)),
+    })
 }
 
 fn parse_answer(v: &Value) -> Result<Completion, ProviderError> {
@@ -285,6 +354,24 @@ fn parse_answer(v: &Value) -> Result<Completion, ProviderError> {
 }
 
 impl Provider for Cohere {
+    fn embed<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a EmbedInput,
+    ) -> BoxFuture<'a, Result<Embeddings, ProviderError>> {
+        async move {
+            let texts = embed_texts(input).map_err(ProviderError::Unsupported)?;
+            // A loop rather than `map` with a closure: a closure returning a borrowing future
+            // defeats the `Send` proof of the boxed future.
+            let mut batches = Vec::with_capacity(texts.len().div_ceil(EMBED_BATCH));
+            for batch in texts.chunks(EMBED_BATCH) {
+                batches.push(self.embed_batch(model, input, batch));
+            }
+            join_batches(batches.into_iter()).await
+        }
+        .boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         model: &'a str,

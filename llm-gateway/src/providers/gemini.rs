@@ -32,6 +32,15 @@
 //! Streaming is `:streamGenerateContent?alt=sse`: each `data:` event is a partial answer whose
 //! function calls come whole; there is no end marker, so a stream is complete only if some
 //! chunk carried a `finishReason`.
+//!
+//! Embeddings: `POST {base}/models/{model}:batchEmbedContents` with one request per text
+//! (`model: models/{model}`, `content.parts[0].text`, `outputDimensionality` for `dimensions`,
+//! `taskType` from `input_type`: `search_document` → `RETRIEVAL_DOCUMENT`, `search_query` →
+//! `RETRIEVAL_QUERY`, `classification` → `CLASSIFICATION`, `clustering` → `CLUSTERING`), 100
+//! texts at most per call (larger requests go in batches). Answers: `embeddings[].values` in
+//! request order. Gemini's embeddings answers carry no token count: the gateway then estimates
+//! it as the chat path does for an answer without usage (about 4 characters a token) and marks
+//! the usage `estimated`. Refused: token ids (Gemini takes texts only) and `user`.
 
 use std::collections::HashMap;
 
@@ -44,6 +53,7 @@ use super::{
     ChatInput, Choice, Chunk, ChunkStream, Completion, Content, HttpBase, Part, Provider,
     ProviderError, ToolCall, ToolCallDelta, Turn, Usage, event_json, json_u32, sse_events,
 };
+use super::{EmbedInput, Embeddings, InputType, Inputs, join_batches, json_vector};
 use crate::chat::{Image, ResponseFormat, ToolChoice};
 
 const NAME: &str = "Gemini";
@@ -433,6 +443,20 @@ impl Gemini {
         Ok(body)
     }
 
+    async fn embed_batch(
+        &self,
+        model: &str,
+        input: &EmbedInput,
+        texts: &[String],
+    ) -> Result<Embeddings, ProviderError> {
+        let body = embed_body(model, input, texts);
+        let v = self
+            .base
+            .send_json(self.request(model, "batchEmbedContents", &body))
+            .await?;
+        parse_embeddings(&v)
+    }
+
     fn request(&self, model: &str, method: &str, body: &Value) -> reqwest::RequestBuilder {
         self.base
             .http
@@ -440,6 +464,65 @@ impl Gemini {
             .header("x-goog-api-key", &self.base.api_key)
             .json(body)
     }
+}
+
+/// Texts per batchEmbedContents call (Gemini's documented maximum).
+pub const EMBED_BATCH: usize = 100;
+
+fn task_type(t: InputType) -> &'static str {
+    match t {
+        InputType::SearchDocument => "RETRIEVAL_DOCUMENT",
+        InputType::SearchQuery => "RETRIEVAL_QUERY",
+        InputType::Classification => "CLASSIFICATION",
+        InputType::Clustering => "CLUSTERING",
+    }
+}
+
+/// The texts of a request Gemini can carry, or the field it cannot.
+fn embed_texts(input: &EmbedInput) -> Result<&[String], Unsupported> {
+    if input.user.is_some() {
+        return Err(Unsupported::field(NAME, "user"));
+    }
+    match &input.inputs {
+        Inputs::Texts(t) => Ok(t),
+        Inputs::Tokens(_) => Err(Unsupported::new(
+            "input",
+            "token ids as input are not supported by Gemini: send texts",
+        )),
+    }
+}
+
+fn embed_body(model: &str, input: &EmbedInput, texts: &[String]) -> Value {
+    let name = format!("models/{model}");
+    let requests: Vec<Value> = texts
+        .iter()
+        .map(|t| {
+            let mut r = json!({"model": name, "content": {"parts": [{"text": t}]}});
+            if let Some(d) = input.dimensions {
+                r["outputDimensionality"] = json!(d);
+            }
+            if let Some(t) = input.input_type {
+                r["taskType"] = json!(task_type(t));
+            }
+            r
+        })
+        .collect();
+    json!({ "requests": requests })
+}
+
+fn parse_embeddings(v: &Value) -> Result<Embeddings, ProviderError> {
+    check_error(v)?;
+    let vectors = v["embeddings"]
+        .as_array()
+        .ok_or_else(|| ProviderError::Malformed("no embeddings in answer".into()))?
+        .iter()
+        .map(|e| json_vector(&e["values"]))
+        .collect::<Option<Vec<Vec<f32>>>>()
+        .ok_or_else(|| ProviderError::Malformed("an embedding has no values".into()))?;
+    Ok(Embeddings {
+        vectors,
+        prompt_tokens: None,
+    })
 }
 
 /// A candidate's text (thought summaries left out: the gateway never asks for them) and calls.
@@ -533,6 +616,24 @@ fn parse_answer(v: &Value) -> Result<Completion, ProviderError> {
 }
 
 impl Provider for Gemini {
+    fn embed<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a EmbedInput,
+    ) -> BoxFuture<'a, Result<Embeddings, ProviderError>> {
+        async move {
+            let texts = embed_texts(input).map_err(ProviderError::Unsupported)?;
+            // A loop rather than `map` with a closure: a closure returning a borrowing future
+            // defeats the `Send` proof of the boxed future.
+            let mut batches = Vec::with_capacity(texts.len().div_ceil(EMBED_BATCH));
+            for batch in texts.chunks(EMBED_BATCH) {
+                batches.push(self.embed_batch(model, input, batch));
+            }
+            join_batches(batches.into_iter()).await
+        }
+        .boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         model: &'a str,

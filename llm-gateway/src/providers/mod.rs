@@ -15,9 +15,9 @@ pub mod openai;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 
 use crate::catalog::{ProviderKind, ProviderSettings};
 use crate::sse::{SseEvent, SseParser};
@@ -26,6 +26,8 @@ pub use crate::chat::{
     ChatInput, Choice, Chunk, Completion, Content, Message, Part, Role, ToolCall, ToolCallDelta,
     Turn, Usage, estimate_tokens,
 };
+
+pub use crate::embed::{EmbedInput, Embeddings, InputType, Inputs};
 
 pub type ChunkStream = BoxStream<'static, Result<Chunk, ProviderError>>;
 
@@ -181,6 +183,15 @@ pub trait Provider: Send + Sync + 'static {
         model: &'a str,
         input: &'a ChatInput,
     ) -> BoxFuture<'a, Result<ChunkStream, ProviderError>>;
+
+    /// One vector per input, in input order, and the prompt tokens counted (when the provider
+    /// reports them). A field the wire format cannot carry is refused with
+    /// [`ProviderError::Unsupported`] naming it, before any network call.
+    fn embed<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a EmbedInput,
+    ) -> BoxFuture<'a, Result<Embeddings, ProviderError>>;
 }
 
 /// Builds the client for a configured provider.
@@ -197,15 +208,22 @@ pub fn build(settings: &ProviderSettings, http: reqwest::Client) -> Arc<dyn Prov
     match settings.kind {
         ProviderKind::Openai => {
             let endpoint = base.url("/chat/completions");
-            match reqwest::Url::parse(&endpoint) {
-                Ok(endpoint) => Arc::new(openai::OpenAi {
+            let embeddings = base.url("/embeddings");
+            match (
+                reqwest::Url::parse(&endpoint),
+                reqwest::Url::parse(&embeddings),
+            ) {
+                (Ok(endpoint), Ok(embeddings)) => Arc::new(openai::OpenAi {
                     base,
                     endpoint,
+                    embeddings,
                     stream_usage_option: settings.stream_usage_option,
                 }),
                 // The catalogue validated the base URL; should it still not parse, every call
                 // fails as a connection error instead of the gateway refusing to start.
-                Err(e) => Arc::new(Unusable(format!("invalid endpoint {endpoint}: {e}"))),
+                (Err(e), _) | (_, Err(e)) => {
+                    Arc::new(Unusable(format!("invalid endpoint {endpoint}: {e}")))
+                }
             }
         }
         ProviderKind::Anthropic => Arc::new(anthropic::Anthropic { base }),
@@ -235,6 +253,52 @@ impl Provider for Unusable {
         let e = ProviderError::Connect(self.0.clone());
         Box::pin(async move { Err(e) })
     }
+
+    fn embed<'a>(
+        &'a self,
+        _model: &'a str,
+        _input: &'a EmbedInput,
+    ) -> BoxFuture<'a, Result<Embeddings, ProviderError>> {
+        let e = ProviderError::Connect(self.0.clone());
+        Box::pin(async move { Err(e) })
+    }
+}
+
+/// Joins the answers of an embeddings request sent in batches (the provider's per-call limit:
+/// Cohere takes 96 texts, Gemini 100, the contract 2048), running four batches at a time, in
+/// input order. Token counts add up; one batch without a count makes the whole count unknown
+/// (then estimated, see [`EmbedInput::estimated_tokens`]). A failed batch fails the attempt as
+/// a whole: the router retries or falls back with every input.
+pub async fn join_batches<Fut>(
+    batches: impl Iterator<Item = Fut>,
+) -> Result<Embeddings, ProviderError>
+where
+    Fut: std::future::Future<Output = Result<Embeddings, ProviderError>>,
+{
+    let answers: Vec<Embeddings> = futures::stream::iter(batches)
+        .buffered(4)
+        .try_collect()
+        .await?;
+    let mut out = Embeddings {
+        vectors: Vec::new(),
+        prompt_tokens: Some(0),
+    };
+    for a in answers {
+        out.vectors.extend(a.vectors);
+        out.prompt_tokens = out
+            .prompt_tokens
+            .zip(a.prompt_tokens)
+            .map(|(x, y)| x.saturating_add(y));
+    }
+    Ok(out)
+}
+
+/// Reads a JSON array of numbers as a vector (`None` when it is not one).
+pub fn json_vector(v: &serde_json::Value) -> Option<Vec<f32>> {
+    v.as_array()?
+        .iter()
+        .map(|x| x.as_f64().map(|f| f as f32))
+        .collect()
 }
 
 /// What every HTTP provider client holds. The `reqwest::Client` is shared (one connection pool

@@ -11,6 +11,11 @@
 //! log probabilities) and finish reason, a last chunk with `usage` when
 //! `stream_options.include_usage` is sent (the gateway asks for it for accounting; Groq reports
 //! usage in `x_groq` instead), then `data: [DONE]`.
+//!
+//! Embeddings (`POST {base}/embeddings`): `model`, `input` (texts, or token id lists as the
+//! client sent them), `dimensions`, `user` and `encoding_format: float` (the contract carries
+//! floats); the answer's `data[].embedding` by `index`, and `usage.prompt_tokens`. The family
+//! has no `input_type`: the router never sends it one (and the client refuses it by name).
 
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
@@ -22,12 +27,15 @@ use super::{
     ChatInput, Choice, Chunk, ChunkStream, Completion, Content, HttpBase, Part, Provider,
     ProviderError, ToolCall, ToolCallDelta, Turn, Usage, sse_events,
 };
+use super::{EmbedInput, Embeddings, Inputs, native::Unsupported};
 use crate::chat::{Logprobs, OutputLimit, ResponseFormat, TokenLogprob, Tool, ToolChoice};
 
 pub struct OpenAi {
     pub base: HttpBase,
     /// `{base}/chat/completions`, parsed once.
     pub endpoint: reqwest::Url,
+    /// `{base}/embeddings`, parsed once.
+    pub embeddings: reqwest::Url,
     pub stream_usage_option: bool,
 }
 
@@ -643,7 +651,106 @@ pub fn stream_usage(v: &Value) -> Option<Usage> {
     parse(v).or_else(|| v.get("x_groq").and_then(parse))
 }
 
+// --- Embeddings ----------------------------------------------------------------------------
+
+#[derive(Serialize)]
+struct EmbedBody<'a> {
+    model: &'a str,
+    input: EmbedWireInput<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dimensions: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    encoding_format: &'static str,
+}
+
+/// `input` as the client gave it: texts, or lists of token ids.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EmbedWireInput<'a> {
+    Texts(&'a [String]),
+    Tokens(&'a [Vec<u32>]),
+}
+
+#[derive(Deserialize)]
+struct WireEmbeddings {
+    data: Vec<WireEmbedding>,
+    #[serde(default)]
+    usage: Option<WireEmbedUsage>,
+}
+
+#[derive(Deserialize)]
+struct WireEmbedding {
+    #[serde(default)]
+    index: Option<usize>,
+    embedding: Vec<f32>,
+}
+
+#[derive(Deserialize)]
+struct WireEmbedUsage {
+    #[serde(default)]
+    prompt_tokens: Option<u64>,
+}
+
+fn embed_body<'a>(model: &'a str, input: &'a EmbedInput) -> Result<EmbedBody<'a>, Unsupported> {
+    if input.input_type.is_some() {
+        return Err(Unsupported::new(
+            "input_type",
+            "input_type is not supported by OpenAI-compatible providers",
+        ));
+    }
+    Ok(EmbedBody {
+        model,
+        input: match &input.inputs {
+            Inputs::Texts(t) => EmbedWireInput::Texts(t),
+            Inputs::Tokens(t) => EmbedWireInput::Tokens(t),
+        },
+        dimensions: input.dimensions,
+        user: input.user.as_deref(),
+        encoding_format: "float",
+    })
+}
+
+/// Parses an embeddings answer; vectors in input order (`data[].index`, position when absent).
+pub fn parse_embeddings(body: &[u8]) -> Result<Embeddings, ProviderError> {
+    let v: WireEmbeddings = serde_json::from_slice(body)
+        .map_err(|e| ProviderError::Malformed(format!("invalid embeddings answer: {e}")))?;
+    let mut data: Vec<(usize, Vec<f32>)> = v
+        .data
+        .into_iter()
+        .enumerate()
+        .map(|(i, d)| (d.index.unwrap_or(i), d.embedding))
+        .collect();
+    data.sort_by_key(|(i, _)| *i);
+    if data.iter().enumerate().any(|(pos, (i, _))| pos != *i) {
+        return Err(ProviderError::Malformed(
+            "embeddings answer: data indexes are not 0..n".into(),
+        ));
+    }
+    Ok(Embeddings {
+        vectors: data.into_iter().map(|(_, e)| e).collect(),
+        prompt_tokens: v.usage.and_then(|u| u.prompt_tokens).map(clamp_u32),
+    })
+}
+
 impl Provider for OpenAi {
+    fn embed<'a>(
+        &'a self,
+        model: &'a str,
+        input: &'a EmbedInput,
+    ) -> BoxFuture<'a, Result<Embeddings, ProviderError>> {
+        async move {
+            let body = embed_body(model, input).map_err(ProviderError::Unsupported)?;
+            let mut req = self.base.http.post(self.embeddings.clone()).json(&body);
+            if !self.base.api_key.is_empty() {
+                req = req.bearer_auth(&self.base.api_key);
+            }
+            let bytes = self.base.send_bytes(req).await?;
+            parse_embeddings(&bytes)
+        }
+        .boxed()
+    }
+
     fn chat<'a>(
         &'a self,
         model: &'a str,
@@ -781,6 +888,7 @@ mod tests {
                 api_key: String::new(),
             },
             endpoint: reqwest::Url::parse("http://127.0.0.1:1/v1/chat/completions").unwrap(),
+            embeddings: reqwest::Url::parse("http://127.0.0.1:1/v1/embeddings").unwrap(),
             stream_usage_option: true,
         };
         let mut extra = Map::new();

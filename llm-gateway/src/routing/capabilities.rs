@@ -9,6 +9,10 @@
 //!   naming it, and the router tries the next route); the offline mock carries what it
 //!   implements (see [`crate::providers::mock`]).
 //!
+//! Embeddings requests have their own needs ([`embed_requirements`]): token ids as input (the
+//! OpenAI family), `dimensions` (routes the catalogue says can shorten), `input_type` (not the
+//! OpenAI family, which has no such field).
+//!
 //! A request goes only to routes carrying all its needs; when none of the model's configured
 //! routes does, the call is refused with `unsupported_parameter` naming the field: never sent
 //! somewhere that would drop it.
@@ -17,6 +21,7 @@ use std::fmt::Write as _;
 
 use crate::catalog::Capabilities;
 use crate::chat::{ChatInput, Content, Part, ResponseFormat, Turn};
+use crate::embed::{EmbedInput, Inputs};
 use crate::error::GatewayError;
 
 /// Something a request asks for that not every route can carry.
@@ -35,6 +40,12 @@ pub enum Need {
     Field,
     Temperature(f32),
     TopP(f32),
+    /// Embeddings: token ids instead of texts.
+    TokenInput,
+    /// Embeddings: shortened vectors.
+    Dimensions,
+    /// Embeddings: what the vectors are for.
+    InputType,
 }
 
 impl Need {
@@ -52,6 +63,9 @@ impl Need {
             Need::Field => "this field".into(),
             Need::Temperature(t) => format!("temperature {t}"),
             Need::TopP(p) => format!("top_p {p}"),
+            Need::TokenInput => "token ids as input (OpenAI-compatible providers only)".into(),
+            Need::Dimensions => "dimensions (shortened vectors)".into(),
+            Need::InputType => "input_type".into(),
         }
     }
 }
@@ -169,6 +183,26 @@ pub fn requirements(input: &ChatInput) -> Vec<Requirement> {
     v
 }
 
+/// What an embeddings request needs beyond texts, in request order.
+pub fn embed_requirements(input: &EmbedInput) -> Vec<Requirement> {
+    let mut v = Vec::new();
+    if matches!(input.inputs, Inputs::Tokens(_)) {
+        req(&mut v, Need::TokenInput, "input");
+    }
+    if input.dimensions.is_some() {
+        req(&mut v, Need::Dimensions, "dimensions");
+    }
+    if input.input_type.is_some() {
+        req(&mut v, Need::InputType, "input_type");
+    }
+    // Carried by the OpenAI family; the native translations refuse it by name (the router then
+    // tries the next route).
+    if input.user.is_some() {
+        req(&mut v, Need::Field, "user");
+    }
+    v
+}
+
 /// The capabilities of the offline mock (what [`crate::providers::mock`] implements).
 pub const MOCK_CAPABILITIES: Capabilities = Capabilities {
     tools: true,
@@ -185,6 +219,15 @@ pub const MOCK_CAPABILITIES: Capabilities = Capabilities {
 
 /// Can the client of wire format `kind` put `need` on the wire?
 pub fn wire_carries(kind: &str, need: Need) -> bool {
+    match (kind, need) {
+        // The OpenAI family has no input_type; only it (and the mock, which hashes them) takes
+        // token ids; every embeddings wire but Anthropic's (none) takes dimensions.
+        ("openai", Need::InputType) => return false,
+        ("openai" | "mock", Need::TokenInput | Need::Dimensions | Need::InputType) => return true,
+        ("cohere" | "gemini", Need::Dimensions | Need::InputType) => return true,
+        (_, Need::TokenInput | Need::Dimensions | Need::InputType) => return false,
+        _ => {}
+    }
     match kind {
         "openai" => true,
         // Sampling and identity fields change nothing in a canned answer: accepted. What
@@ -235,6 +278,8 @@ pub fn capable(caps: &Capabilities, need: Need) -> bool {
         Need::Logprobs => caps.logprobs,
         Need::MultipleChoices => caps.multiple_choices,
         Need::Reasoning => caps.reasoning,
+        Need::Dimensions => caps.dimensions,
+        Need::TokenInput | Need::InputType => true,
         Need::OpenAiOnly | Need::Field | Need::Temperature(_) | Need::TopP(_) => true,
     }
 }
@@ -311,6 +356,46 @@ pub fn refusal<'a>(
 mod tests {
     use super::*;
     use crate::chat::{Message, Tool};
+
+    #[test]
+    fn embeddings_needs_go_to_the_wires_that_carry_them() {
+        let input = EmbedInput {
+            inputs: Inputs::Tokens(vec![vec![1, 2]]),
+            dimensions: Some(256),
+            user: None,
+            input_type: None,
+        };
+        let reqs = embed_requirements(&input);
+        let shortening = Capabilities {
+            dimensions: true,
+            ..Capabilities::default()
+        };
+        assert_eq!(first_unmet("openai", &shortening, &reqs), None);
+        assert_eq!(
+            first_unmet("openai", &Capabilities::default(), &reqs).map(|r| r.param.as_str()),
+            Some("dimensions")
+        );
+        assert_eq!(
+            first_unmet("cohere", &shortening, &reqs).map(|r| r.param.as_str()),
+            Some("input")
+        );
+        let typed = EmbedInput {
+            inputs: Inputs::Texts(vec!["a".into()]),
+            dimensions: None,
+            user: None,
+            input_type: Some(crate::embed::InputType::SearchQuery),
+        };
+        let reqs = embed_requirements(&typed);
+        assert_eq!(
+            first_unmet("openai", &shortening, &reqs).map(|r| r.param.as_str()),
+            Some("input_type")
+        );
+        assert_eq!(first_unmet("gemini", &Capabilities::default(), &reqs), None);
+        assert_eq!(
+            first_unmet("anthropic", &shortening, &reqs).map(|r| r.param.as_str()),
+            Some("input_type")
+        );
+    }
 
     #[test]
     fn plain_text_needs_nothing_and_tools_need_a_capable_wire() {

@@ -35,11 +35,12 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
-use crate::catalog::{Catalog, Policy};
+use crate::catalog::{Capabilities, Catalog, Policy};
 use crate::error::GatewayError;
 use crate::metrics::Metrics;
 use crate::providers::{
-    self, ChatInput, Chunk, ChunkStream, Completion, FailureClass, Provider, ProviderError,
+    self, ChatInput, Chunk, ChunkStream, Completion, EmbedInput, Embeddings, FailureClass,
+    Provider, ProviderError,
     mock::{MOCK_PROVIDER, Mock},
 };
 
@@ -141,13 +142,19 @@ impl Router {
                     })
                 })
                 .collect();
+            // The mock shortens vectors only for a model that can (some route states it), so
+            // an offline trial refuses what the real routes would.
+            let mock_caps = Capabilities {
+                dimensions: m.routes.iter().any(|r| m.route_capabilities(r).dimensions),
+                ..capabilities::MOCK_CAPABILITIES
+            };
             let mock_route = mock.as_ref().map(|mock| {
                 Arc::new(Route::new(
                     mock.clone(),
                     format!("mock/{}", m.name),
                     0.0,
                     0.0,
-                    capabilities::MOCK_CAPABILITIES,
+                    mock_caps,
                     metrics.usage(&mock.metrics, &m.name),
                 ))
             });
@@ -367,6 +374,28 @@ impl Router {
                     .client
                     .chat(&route.upstream_model, &input)
                     .await
+            })
+        })
+        .await
+    }
+
+    /// Embedding vectors, over the model's routes like a chat call (no routing policy in the
+    /// request: the model's own). An answer whose vectors do not match the request (count, or
+    /// size when `dimensions` was sent) is a malformed answer: the next route is tried.
+    pub async fn embed(
+        &self,
+        model: &ModelEntry,
+        input: &EmbedInput,
+    ) -> Result<Served<Embeddings>, GatewayError> {
+        let reqs = capabilities::embed_requirements(input);
+        self.run(model, None, &reqs, |route: Arc<Route>| {
+            Box::pin(async move {
+                let answer = route
+                    .provider
+                    .client
+                    .embed(&route.upstream_model, input)
+                    .await?;
+                answer.checked(input).map_err(ProviderError::Malformed)
             })
         })
         .await

@@ -19,7 +19,7 @@ use crate::usage::to_nano_usd;
 impl Shared {
     /// Charges a whole unary call durably (see [`crate::usage`]); returns its cost in USD.
     /// An error means the answer must not be sent.
-    async fn charge_call(
+    pub(super) async fn charge_call(
         &self,
         key: &KeyInfo,
         model: &str,

@@ -53,12 +53,12 @@ impl Shared {
                         })
                         .collect();
                     // The offline mock answers every model: listed as the route that serves.
-                    if let Some(mock) = &self.router.mock {
+                    if let Some(mock) = &m.mock_route {
                         routes.push(pb::ModelRoute {
-                            provider: mock.name.clone(),
-                            upstream_model: format!("mock/{}", m.name),
+                            provider: mock.provider.name.clone(),
+                            upstream_model: mock.upstream_model.clone(),
                             configured: true,
-                            capabilities: Some(capabilities_pb(&capabilities::MOCK_CAPABILITIES)),
+                            capabilities: Some(capabilities_pb(&mock.capabilities)),
                             ..Default::default()
                         });
                     }

@@ -5,6 +5,7 @@
 //! - [`translate`]: the domain → protobuf translation of answers;
 //! - [`chat`]: unary chat, charged before it answers;
 //! - [`stream`]: streamed chat, charged in durable steps as it is delivered;
+//! - [`embed`]: embeddings, admitted, routed and charged like unary chat;
 //! - [`report`]: a key's usage this month;
 //! - [`listing`]: the model catalogue and provider status;
 //! - [`recent`]: the latency window behind the landing page's median;
@@ -13,6 +14,7 @@
 //! This file only maps each RPC to its handler.
 
 mod chat;
+mod embed;
 mod listing;
 mod recent;
 mod report;
@@ -33,8 +35,8 @@ use crate::error::GatewayError;
 pub use recent::RecentLatencies;
 pub use shared::{Shared, token_hold};
 pub use validate::{
-    MAX_CONTENT_BYTES, MAX_IMAGE_BYTES, MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES,
-    validate,
+    MAX_ANSWER_BYTES, MAX_CONTENT_BYTES, MAX_DIMENSIONS, MAX_EMBED_INPUTS, MAX_IMAGE_BYTES,
+    MAX_MAX_TOKENS, MAX_MESSAGES, MAX_STOP, MAX_STOP_BYTES, validate, validate_embed,
 };
 
 #[derive(Clone)]
@@ -78,9 +80,10 @@ impl LlmGateway for GatewayApi {
 
     async fn embed(
         &self,
-        _request: Request<pb::EmbedRequest>,
+        request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        Err(Status::unimplemented("Embed is not implemented yet"))
+        let r = self.shared.clone().embed(request).await;
+        r.map(Response::new).map_err(Status::from)
     }
 
     async fn list_providers(

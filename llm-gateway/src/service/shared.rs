@@ -10,7 +10,7 @@ use iafactory::proto::iafactory::llm::v1 as pb;
 use super::recent::RecentLatencies;
 use super::validate::validate;
 use crate::auth::{Authenticator, KeyInfo};
-use crate::catalog::Policy;
+use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
 use crate::providers::{ChatInput, Usage};
 use crate::quota::QuotaManager;
@@ -70,34 +70,59 @@ impl Shared {
         metadata: &tonic::metadata::MetadataMap,
         req: &pb::ChatRequest,
     ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
-        let key = self.auth.authenticate(metadata).await?;
-        tracing::Span::current().record("key_id", key.key_id.as_str());
+        let key = self.authenticate(metadata).await?;
         let (input, policy) = validate(req)?;
         let model = self
+            .admit_model(&key, &req.model, ModelKind::Chat, token_hold(&input))
+            .await?;
+        Ok((key, model, input, policy))
+    }
+
+    /// The caller's key, recorded on the call's span.
+    pub(crate) async fn authenticate(
+        &self,
+        metadata: &tonic::metadata::MetadataMap,
+    ) -> Result<Arc<KeyInfo>, GatewayError> {
+        let key = self.auth.authenticate(metadata).await?;
+        tracing::Span::current().record("key_id", key.key_id.as_str());
+        Ok(key)
+    }
+
+    /// What every kind of call goes through once its request is valid: the model exists, the
+    /// key's package includes it, it is of the `kind` the RPC serves (naming `model` otherwise),
+    /// and the quotas admit one request holding `hold` tokens.
+    pub(crate) async fn admit_model(
+        &self,
+        key: &KeyInfo,
+        name: &str,
+        kind: ModelKind,
+        hold: u64,
+    ) -> Result<Arc<ModelEntry>, GatewayError> {
+        let model = self
             .router
-            .model(&req.model)
+            .model(name)
             .cloned()
-            .ok_or_else(|| GatewayError::ModelNotFound(req.model.clone()))?;
+            .ok_or_else(|| GatewayError::ModelNotFound(name.to_owned()))?;
         if !key.may_use(&model.name) {
             return Err(GatewayError::ModelNotAllowed {
                 model: model.name.clone(),
                 package: key.package.clone(),
             });
         }
-        if model.kind != crate::catalog::ModelKind::Chat {
+        if model.kind != kind {
+            let (is, api) = match model.kind {
+                ModelKind::Embedding => ("an embedding", "the embeddings API"),
+                ModelKind::Chat => ("a chat", "the chat completions API"),
+            };
             return Err(GatewayError::param(
                 "model",
-                format!(
-                    "{:?} is an embedding model: use the embeddings API",
-                    model.name
-                ),
+                format!("{:?} is {is} model: use {api}", model.name),
             ));
         }
-        let hold = token_hold(&input);
         self.quotas
             .admit(key.quota_subject(), key.limits, hold)
             .await?;
-        Ok((key, model, input, policy))
+        Ok(model)
     }
 
     /// The usage rows a call of `key` on `model` through `route`, started at `started_ms`

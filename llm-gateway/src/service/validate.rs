@@ -13,6 +13,7 @@ use crate::chat::{
     ChatInput, Content, Image, ImageDetail, Message, OutputLimit, Part, ResponseFormat, Tool,
     ToolCall, ToolChoice, Turn,
 };
+use crate::embed::{EmbedInput, InputType, Inputs};
 use crate::error::GatewayError;
 
 /// Request limits (beyond the gRPC message limit).
@@ -33,6 +34,16 @@ pub const MAX_LABEL_BYTES: usize = 256;
 /// Tool-call ids: the gateway's ids for Gemini calls carry the call's thought signature (see
 /// `providers::gemini`), which runs to a few kilobytes.
 pub const MAX_TOOL_CALL_ID_BYTES: usize = 16 * 1024;
+
+/// Inputs of one embeddings request (OpenAI's limit).
+pub const MAX_EMBED_INPUTS: usize = 2048;
+/// Largest `dimensions` asked (the largest shortening models make 3072-value vectors).
+pub const MAX_DIMENSIONS: u32 = 4096;
+/// Largest answer the gateway sends: 2048 vectors of 4096 floats fit.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// A token id counts as this many bytes against [`MAX_CONTENT_BYTES`] (about what a token's
+/// text weighs), so token input is bounded like text input.
+const TOKEN_ID_BYTES: usize = 4;
 
 /// Top-level fields of the Chat Completions request the contract models: an `extra_json` field
 /// with one of these names is refused (it would silently override the modelled value).
@@ -643,6 +654,86 @@ pub fn validate(req: &pb::ChatRequest) -> Result<(ChatInput, Option<Policy>), Ga
     ))
 }
 
+/// Checks an embeddings request and turns it into the domain's [`EmbedInput`]. Whether the
+/// model is an embedding model, and whether its routes can carry `dimensions`, `input_type` or
+/// token ids, is decided later (admission, routing), naming the same fields.
+pub fn validate_embed(req: &pb::EmbedRequest) -> Result<EmbedInput, GatewayError> {
+    if req.model.trim().is_empty() {
+        return bad("model", "model is required (see ListModels)");
+    }
+    if req.model.len() > 128 {
+        return bad("model", "model names are at most 128 bytes");
+    }
+    // OpenAI clients send texts and token ids under one name, `input`.
+    let inputs = match (req.input.is_empty(), req.token_input.is_empty()) {
+        (true, true) => return bad("input", "input is required: 1 to 2048 texts"),
+        (false, false) => {
+            return bad(
+                "input",
+                "set either input (texts) or token_input (token ids), not both",
+            );
+        }
+        (false, true) => Inputs::Texts(req.input.clone()),
+        (true, false) => Inputs::Tokens(req.token_input.iter().map(|t| t.ids.clone()).collect()),
+    };
+    let count = req.input.len().max(req.token_input.len());
+    if count > MAX_EMBED_INPUTS {
+        return bad(
+            "input",
+            format!("at most {MAX_EMBED_INPUTS} inputs per request, got {count}"),
+        );
+    }
+    let bytes = match &inputs {
+        Inputs::Texts(t) => {
+            if let Some(i) = t.iter().position(String::is_empty) {
+                return bad(format!("input[{i}]"), format!("input[{i}] is empty"));
+            }
+            t.iter().map(String::len).sum::<usize>()
+        }
+        Inputs::Tokens(t) => {
+            if let Some(i) = t.iter().position(Vec::is_empty) {
+                return bad(
+                    format!("input[{i}]"),
+                    format!("input[{i}] has no token ids"),
+                );
+            }
+            t.iter().map(Vec::len).sum::<usize>() * TOKEN_ID_BYTES
+        }
+    };
+    if bytes > MAX_CONTENT_BYTES {
+        return bad(
+            "input",
+            format!("input exceeds {MAX_CONTENT_BYTES} bytes in total"),
+        );
+    }
+    if let Some(d) = req.dimensions
+        && !(1..=MAX_DIMENSIONS).contains(&d)
+    {
+        return bad(
+            "dimensions",
+            format!("dimensions must be between 1 and {MAX_DIMENSIONS}"),
+        );
+    }
+    label(&req.user, "user")?;
+    let input_type = match &req.input_type {
+        None => None,
+        Some(t) => Some(InputType::parse(t).ok_or_else(|| {
+            GatewayError::param(
+                "input_type",
+                format!(
+                    "input_type {t:?} is not one of search_document, search_query, classification, clustering"
+                ),
+            )
+        })?),
+    };
+    Ok(EmbedInput {
+        inputs,
+        dimensions: req.dimensions,
+        user: req.user.clone(),
+        input_type,
+    })
+}
+
 #[cfg(test)]
 #[allow(clippy::panic)]
 mod tests {
@@ -771,6 +862,114 @@ mod tests {
                 }
                 other => panic!(
                     "expected InvalidArgument({needle}), got {:?}",
+                    other.map(|_| ())
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn embeddings_validation_names_the_field() {
+        let ok = pb::EmbedRequest {
+            model: "e".into(),
+            input: vec!["a".into(), "b".into()],
+            ..Default::default()
+        };
+        assert!(validate_embed(&ok).is_ok());
+        let tokens = pb::EmbedRequest {
+            input: vec![],
+            token_input: vec![pb::TokenIds { ids: vec![1, 2] }],
+            ..ok.clone()
+        };
+        assert!(matches!(
+            validate_embed(&tokens).map(|i| i.inputs),
+            Ok(Inputs::Tokens(t)) if t == vec![vec![1, 2]]
+        ));
+        let cases: Vec<(pb::EmbedRequest, &str)> = vec![
+            (
+                pb::EmbedRequest {
+                    model: String::new(),
+                    ..ok.clone()
+                },
+                "model",
+            ),
+            (
+                pb::EmbedRequest {
+                    input: vec![],
+                    ..ok.clone()
+                },
+                "input",
+            ),
+            (
+                pb::EmbedRequest {
+                    token_input: vec![pb::TokenIds { ids: vec![1] }],
+                    ..ok.clone()
+                },
+                "input",
+            ),
+            (
+                pb::EmbedRequest {
+                    input: vec!["a".into(), String::new()],
+                    ..ok.clone()
+                },
+                "input[1]",
+            ),
+            (
+                pb::EmbedRequest {
+                    input: vec![],
+                    token_input: vec![pb::TokenIds { ids: vec![] }],
+                    ..ok.clone()
+                },
+                "input[0]",
+            ),
+            (
+                pb::EmbedRequest {
+                    input: vec!["a".into(); MAX_EMBED_INPUTS + 1],
+                    ..ok.clone()
+                },
+                "input",
+            ),
+            (
+                pb::EmbedRequest {
+                    input: vec!["a".repeat(600 * 1024), "b".repeat(600 * 1024)],
+                    ..ok.clone()
+                },
+                "input",
+            ),
+            (
+                pb::EmbedRequest {
+                    dimensions: Some(0),
+                    ..ok.clone()
+                },
+                "dimensions",
+            ),
+            (
+                pb::EmbedRequest {
+                    dimensions: Some(MAX_DIMENSIONS + 1),
+                    ..ok.clone()
+                },
+                "dimensions",
+            ),
+            (
+                pb::EmbedRequest {
+                    user: Some(String::new()),
+                    ..ok.clone()
+                },
+                "user",
+            ),
+            (
+                pb::EmbedRequest {
+                    input_type: Some("query".into()),
+                    ..ok.clone()
+                },
+                "input_type",
+            ),
+        ];
+        for (req, want) in cases {
+            match validate_embed(&req) {
+                Err(GatewayError::BadParam { param, .. }) => assert_eq!(param, want),
+                other => panic!(
+                    "expected a refusal naming {want}, got {:?}",
                     other.map(|_| ())
                 ),
             }

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-use crate::smtp_sink::SmtpSink;
+use iafactory_testkit::smtp_sink::SmtpSink;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
