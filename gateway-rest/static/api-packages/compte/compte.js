@@ -8,12 +8,14 @@
 
   var nf = new Intl.NumberFormat("fr-FR");
   function dzd(v) { return nf.format(v) + " DZD"; }
+  // French writes the first of the month as an ordinal: « 1er janvier », not « 1 janvier ».
+  function firstOrdinal(s) { return s.replace(/^1 /, "1er "); }
   function date(iso) {
     if (!iso) return "";
-    return new Date(iso).toLocaleDateString("fr-FR", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+    return firstOrdinal(new Date(iso).toLocaleDateString("fr-FR", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }));
   }
   function dateTime(iso) {
-    return new Date(iso).toLocaleString("fr-FR", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC";
+    return firstOrdinal(new Date(iso).toLocaleString("fr-FR", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "UTC" })) + " UTC";
   }
   function text(el, s) { el.textContent = s; return el; }
   function make(tag, cls, s) { var e = document.createElement(tag); if (cls) e.className = cls; if (s != null) e.textContent = s; return e; }
