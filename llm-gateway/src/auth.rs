@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iafactory::proto::iafactory::promo::v1::AuthenticateKeyRequest;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
+use iafactory::proto::iafactory::promo::v1::{AuthenticateKeyRequest, ReportQuotaLevelRequest};
 use sha2::{Digest, Sha256};
 use tonic::transport::Channel;
 
@@ -172,6 +172,23 @@ impl Authenticator {
                 "API key check unavailable, please retry".into(),
             )),
         }
+    }
+
+    /// Reports a customer's quota level to promo-service (the 80 % / 100 % e-mails, see
+    /// [`crate::notices`]) on the same channel and internal token as key checks. `Ok(false)`:
+    /// that notice was already written.
+    pub async fn report_quota_level(
+        &self,
+        level: ReportQuotaLevelRequest,
+    ) -> Result<bool, tonic::Status> {
+        let inner = &self.inner;
+        let mut req = tonic::Request::new(level);
+        req.set_timeout(inner.call_timeout);
+        if let Some(token) = &inner.token {
+            iafactory::grpc::set_bearer(&mut req, token.expose());
+        }
+        let r = inner.client.clone().report_quota_level(req).await?;
+        Ok(r.into_inner().queued)
     }
 
     /// Asks promo-service and caches the answer (unless promo-service failed).

@@ -1,14 +1,14 @@
 //! `GetKeysUsage`: this month's usage of a list of keys, for the customer account of
 //! gateway-rest (which lists a signed-in customer's keys with promo-service, then asks here).
-//! Reads `llm_usage` by key (its primary key's prefix), so the cost grows with the keys asked,
-//! not with the table.
+//! Reads `llm_usage` and `llm_usage_daily` by key (their primary keys' prefix), so the cost
+//! grows with the keys asked, not with the tables.
 
 use std::collections::BTreeMap;
 
 use iafactory::proto::iafactory::llm::v1 as pb;
 
 use crate::error::GatewayError;
-use crate::quota::{next_period_start_ms, period_of};
+use crate::quota::{day_of, next_period_start_ms, period_of};
 use crate::usage::UsageRecorder;
 
 /// Most keys one call may ask about (a customer holds at most 10 live keys, plus revoked ones).
@@ -45,6 +45,21 @@ pub async fn keys_usage(
     };
     let mut models: BTreeMap<String, pb::ModelUsage> = BTreeMap::new();
     let mut cost_nano = 0i64;
+    // Every day from the 1st to today, zeros for days without usage.
+    let today = day_of(now);
+    let mut days: BTreeMap<String, pb::DayUsage> = (1..=31)
+        .map(|d| format!("{period}-{d:02}"))
+        .take_while(|d| *d <= today)
+        .map(|day| {
+            (
+                day.clone(),
+                pb::DayUsage {
+                    day,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
     for key_id in &req.key_ids {
         let mut key = pb::KeyUsage {
             key_id: key_id.clone(),
@@ -73,6 +88,15 @@ pub async fn keys_usage(
             m.completion_tokens += completion;
             m.cost_usd += s.cost_nano_usd as f64 / 1e9;
         }
+        for (day, s) in usage.report_by_day(key_id, &period).await? {
+            let d = days.entry(day.clone()).or_insert_with(|| pb::DayUsage {
+                day,
+                ..Default::default()
+            });
+            d.requests += u64::try_from(s.requests).unwrap_or(0);
+            d.prompt_tokens += u64::try_from(s.prompt_tokens).unwrap_or(0);
+            d.completion_tokens += u64::try_from(s.completion_tokens).unwrap_or(0);
+        }
         key.last_used_at = usage
             .last_used(key_id)
             .await?
@@ -83,5 +107,12 @@ pub async fn keys_usage(
     out.total_tokens = out.prompt_tokens + out.completion_tokens;
     out.cost_usd = cost_nano as f64 / 1e9;
     out.models = models.into_values().collect();
+    out.days = days
+        .into_values()
+        .map(|mut d| {
+            d.total_tokens = d.prompt_tokens + d.completion_tokens;
+            d
+        })
+        .collect();
     Ok(out)
 }

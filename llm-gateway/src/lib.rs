@@ -9,8 +9,9 @@
 //! - [`routing`]: model catalogue → ordered routes ([`routing::policy`]), retries with backoff
 //!   ([`routing::retry`]), circuit breakers ([`routing::breaker`]),
 //!   timeouts; [`providers`]: one HTTP client per wire format; [`sse`]: stream parsing;
-//! - [`usage`] / [`store`]: usage per key charged durably before each answer leaves, many
-//!   concurrent calls sharing one commit (group commit);
+//! - [`usage`] / [`store`]: usage per key, month and day, charged durably before each answer
+//!   leaves, many concurrent calls sharing one commit (group commit); [`notices`]: the 80 % /
+//!   100 % quota e-mails reported to promo-service after the writes;
 //! - [`metrics`]: the gateway's Prometheus families (the router records into them).
 //!
 //! [`start`] runs it all on a listener and returns a [`Handle`] that stops it; `main.rs` only
@@ -24,6 +25,7 @@ pub mod embed;
 pub mod error;
 pub mod keys_usage;
 pub mod metrics;
+pub mod notices;
 pub mod providers;
 pub mod quota;
 pub mod routing;
@@ -47,6 +49,7 @@ pub use config::Config;
 
 use crate::auth::Authenticator;
 use crate::metrics::Metrics;
+use crate::notices::QuotaNotices;
 use crate::quota::{IDLE_RELEASE, QuotaManager};
 use crate::routing::Router;
 use crate::service::{GatewayApi, Shared};
@@ -153,11 +156,12 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         config.auth_negative_ttl,
     )
     .map_err(ServeError::PromoUrl)?;
+    let notices = Arc::new(QuotaNotices::default());
     let shared = Arc::new(Shared {
         router,
-        auth,
         quotas: QuotaManager::new(store.clone()),
-        usage: UsageRecorder::start(store.clone()),
+        usage: UsageRecorder::start(store.clone(), Some(notices.clone())),
+        auth: auth.clone(),
         recent: Default::default(),
         internal: config.internal_token.clone(),
     });
@@ -191,6 +195,10 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
             .clone()
             .probe_writes(STORAGE_PROBE_INTERVAL, bg_stop_rx.clone()),
     );
+    let notifier = {
+        let (store, stop) = (store.clone(), bg_stop_rx.clone());
+        tokio::spawn(async move { notices.run(store, auth, stop).await })
+    };
     let background = tokio::spawn(background(
         shared.clone(),
         store.clone(),
@@ -233,6 +241,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         // Phase 3: background work stops, usage is flushed, leases go back.
         let _ = bg_stop_tx.send(true);
         let _ = background.await;
+        let _ = notifier.await;
         let _ = prober.await;
         if let Some(e) = exporter {
             let _ = e.await;

@@ -65,6 +65,12 @@ pub fn period_of(ms: i64) -> String {
     format!("{:04}-{:02}", t.year(), t.month())
 }
 
+/// Calendar day (UTC) of an epoch-ms instant: `2026-11-30` (inside [`period_of`]'s month).
+pub fn day_of(ms: i64) -> String {
+    let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day())
+}
+
 /// Epoch ms of the first instant of the month after the one containing `ms`.
 pub fn next_period_start_ms(ms: i64) -> i64 {
     let t = Utc.timestamp_millis_opt(ms).single().unwrap_or_default();

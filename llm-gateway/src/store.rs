@@ -8,6 +8,7 @@
 //! (`_llm_gateway_migrations`), so the gateway may share one database with promo-service.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use iafactory::db::{Db, DbError, Migrations, PoolOptions, now_millis};
@@ -35,6 +36,11 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
             "quota per customer",
             include_str!("../migrations/0002_quota_per_customer.sql"),
         ),
+        migration(
+            3,
+            "usage per day",
+            include_str!("../migrations/0003_usage_daily.sql"),
+        ),
     ]);
     m.dangerous_set_table_name("_llm_gateway_migrations");
     m
@@ -43,6 +49,31 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
 /// Rows per `INSERT … VALUES (…), (…) ON CONFLICT …` statement: 10 parameters a row keeps a
 /// statement well below every SQLite build's parameter limit (999 for the oldest).
 pub const ROWS_PER_STATEMENT: usize = 50;
+
+/// The same for the daily rows (`llm_usage_daily`, 8 parameters a row).
+static DAILY_UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    (1..=ROWS_PER_STATEMENT)
+        .map(|n| {
+            let values: Vec<String> = (0..n)
+                .map(|r| {
+                    let p: Vec<String> = (1..=8).map(|c| format!("${}", r * 8 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect();
+            format!(
+                "INSERT INTO llm_usage_daily (key_id, day, user_id, requests, prompt_tokens, \
+                   completion_tokens, cost_nano_usd, updated_at) VALUES {} \
+                 ON CONFLICT (key_id, day) DO UPDATE SET \
+                   requests = llm_usage_daily.requests + excluded.requests, \
+                   prompt_tokens = llm_usage_daily.prompt_tokens + excluded.prompt_tokens, \
+                   completion_tokens = llm_usage_daily.completion_tokens + excluded.completion_tokens, \
+                   cost_nano_usd = llm_usage_daily.cost_nano_usd + excluded.cost_nano_usd, \
+                   updated_at = excluded.updated_at",
+                values.join(", ")
+            )
+        })
+        .collect()
+});
 
 /// `INSERT … VALUES` with `n` rows, for `n` in `1..=ROWS_PER_STATEMENT` (index `n - 1`): built
 /// once, so the statement text — and the statement prepared and cached per connection — is
@@ -73,17 +104,17 @@ static UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// The upsert of `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
-fn upsert(rows: &[(UsageKey, UsageSums)], now: i64) -> Option<AnyQuery<'_>> {
+/// The upsert of monthly `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
+fn upsert(rows: &[(&MonthRow<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'static>> {
     let sql: &'static str = UPSERTS.get(rows.len().checked_sub(1)?)?.as_str();
     let mut q = sqlx::query(sql);
-    for (k, s) in rows {
+    for ((key_id, period, model, provider), s) in rows {
         q = q
-            .bind(&k.key_id)
-            .bind(&k.period)
-            .bind(&k.model)
-            .bind(&k.provider)
-            .bind(&s.user_id)
+            .bind(key_id.to_string())
+            .bind(period.to_string())
+            .bind(model.to_string())
+            .bind(provider.to_string())
+            .bind(s.user_id.clone())
             .bind(s.requests)
             .bind(s.prompt_tokens)
             .bind(s.completion_tokens)
@@ -93,13 +124,45 @@ fn upsert(rows: &[(UsageKey, UsageSums)], now: i64) -> Option<AnyQuery<'_>> {
     Some(q)
 }
 
-/// One batch row of usage.
+/// The upsert of daily `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
+fn upsert_daily(rows: &[(&DayRow<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'static>> {
+    let sql: &'static str = DAILY_UPSERTS.get(rows.len().checked_sub(1)?)?.as_str();
+    let mut q = sqlx::query(sql);
+    for ((key_id, day), s) in rows {
+        q = q
+            .bind(key_id.to_string())
+            .bind(day.to_string())
+            .bind(s.user_id.clone())
+            .bind(s.requests)
+            .bind(s.prompt_tokens)
+            .bind(s.completion_tokens)
+            .bind(s.cost_nano_usd)
+            .bind(now);
+    }
+    Some(q)
+}
+
+/// A monthly row's primary key: (key_id, period, model, provider).
+type MonthRow<'a> = (&'a str, &'a str, &'a str, &'a str);
+/// A daily row's primary key: (key_id, day).
+type DayRow<'a> = (&'a str, &'a str);
+
+/// What a charge is counted under. It lands in two rows: the month's `(key_id, period, model,
+/// provider)` in `llm_usage` and the day's `(key_id, day)` in `llm_usage_daily`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsageKey {
     pub key_id: String,
+    /// Calendar month (UTC) the call started in, `2026-11`.
     pub period: String,
+    /// Calendar day (UTC) the call started in, `2026-11-30`: inside `period`, so a month's
+    /// days add up to the month. Empty in rows read back from the monthly table.
+    pub day: String,
     pub model: String,
     pub provider: String,
+    /// The monthly token quota of the key's package when the call was admitted: not stored,
+    /// it tells the quota notices what the customer's month is measured against (0 in rows
+    /// read back).
+    pub tokens_per_month: u64,
 }
 
 /// Sums for one [`UsageKey`].
@@ -248,30 +311,44 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Adds a batch of usage: one statement (atomic on its own) up to [`ROWS_PER_STATEMENT`]
-    /// rows, one explicit transaction of several statements beyond. Rows must be distinct keys
-    /// (the usage batch merges them), as PostgreSQL requires of one `ON CONFLICT DO UPDATE`.
+    /// Adds a batch of usage to the monthly and the daily rows, in one transaction (statements
+    /// of up to [`ROWS_PER_STATEMENT`] rows each).
     pub async fn add_usage(&self, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
         let mut conn = self.db.write.acquire().await?;
         Store::add_usage_on(&mut conn, rows).await
     }
 
     /// [`Store::add_usage`] on a connection the caller holds (the usage writer keeps one
-    /// between close batches).
+    /// between close batches). The monthly and the daily rows are written in one transaction,
+    /// so the days of a month always add up to the month.
     pub async fn add_usage_on(
         conn: &mut sqlx::AnyConnection,
         rows: &[(UsageKey, UsageSums)],
     ) -> Result<(), sqlx::Error> {
-        let now = now_millis();
-        if rows.len() <= ROWS_PER_STATEMENT {
-            if let Some(q) = upsert(rows, now) {
-                q.execute(&mut *conn).await?;
-            }
-            return Ok(());
+        // Charges differing only by day (or quota) share a monthly row, and by model share a
+        // daily row: merged here, as one `ON CONFLICT DO UPDATE` may touch a row once.
+        let mut months: HashMap<MonthRow<'_>, UsageSums> = HashMap::new();
+        let mut days: HashMap<DayRow<'_>, UsageSums> = HashMap::new();
+        for (k, s) in rows {
+            months
+                .entry((&k.key_id, &k.period, &k.model, &k.provider))
+                .or_default()
+                .add(s);
+            days.entry((&k.key_id, &k.day)).or_default().add(s);
         }
+        let months: Vec<(&MonthRow<'_>, UsageSums)> =
+            months.iter().map(|(k, s)| (k, s.clone())).collect();
+        let days: Vec<(&DayRow<'_>, UsageSums)> =
+            days.iter().map(|(k, s)| (k, s.clone())).collect();
+        let now = now_millis();
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        for chunk in months.chunks(ROWS_PER_STATEMENT) {
             if let Some(q) = upsert(chunk, now) {
+                q.execute(&mut *tx).await?;
+            }
+        }
+        for chunk in days.chunks(ROWS_PER_STATEMENT) {
+            if let Some(q) = upsert_daily(chunk, now) {
                 q.execute(&mut *tx).await?;
             }
         }
@@ -298,8 +375,10 @@ impl Store {
                 UsageKey {
                     key_id: key_id.to_owned(),
                     period: period.to_owned(),
+                    day: String::new(),
                     model: r.try_get(0)?,
                     provider: r.try_get(1)?,
+                    tokens_per_month: 0,
                 },
                 UsageSums {
                     user_id: r.try_get(2)?,
@@ -307,6 +386,38 @@ impl Store {
                     prompt_tokens: r.try_get(4)?,
                     completion_tokens: r.try_get(5)?,
                     cost_nano_usd: r.try_get(6)?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Usage of a key per day of a period (`2026-11`), in day order; days without usage are
+    /// absent. Reads the daily table by its primary key's prefix.
+    pub async fn usage_by_day(
+        &self,
+        key_id: &str,
+        period: &str,
+    ) -> Result<Vec<(String, UsageSums)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT day, user_id, requests, prompt_tokens, completion_tokens, cost_nano_usd \
+             FROM llm_usage_daily WHERE key_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+        )
+        .bind(key_id)
+        .bind(format!("{period}-01"))
+        .bind(format!("{period}-31"))
+        .fetch_all(&self.db.read)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((
+                r.try_get(0)?,
+                UsageSums {
+                    user_id: r.try_get(1)?,
+                    requests: r.try_get(2)?,
+                    prompt_tokens: r.try_get(3)?,
+                    completion_tokens: r.try_get(4)?,
+                    cost_nano_usd: r.try_get(5)?,
                 },
             ));
         }

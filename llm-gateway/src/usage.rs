@@ -5,9 +5,11 @@
 //! # Design: group commit
 //! A call hands its usage to [`UsageRecorder::charge`] and awaits it before its answer (or its
 //! next stream chunk) leaves. Charges go into the *open batch* (an in-memory aggregate per
-//! `(key, month, model, provider)`, one short lock); one writer task takes the whole open batch,
-//! writes it in one statement (one transaction beyond [`crate::store::ROWS_PER_STATEMENT`]
-//! rows), then wakes every call of that batch. While it writes, new charges gather in the next
+//! `(key, month, day, model, provider)`, one short lock); one writer task takes the whole open
+//! batch, writes it in one transaction (the monthly rows of `llm_usage` and the daily rows of
+//! `llm_usage_daily`, up to [`crate::store::ROWS_PER_STATEMENT`] rows a statement), then wakes
+//! every call of that batch and tells the quota notices ([`crate::notices`]) which customers
+//! it touched. While it writes, new charges gather in the next
 //! batch, so under load many calls share one commit (and one fsync on PostgreSQL) and the
 //! writes per second stay bounded by the database's commit latency, not by the call rate: under
 //! load a call pays one lock, one wake-up and the wait for a commit it shares. A call alone
@@ -47,6 +49,7 @@ use sqlx::pool::PoolConnection;
 use tokio::sync::{Notify, watch};
 
 use crate::error::GatewayError;
+use crate::notices::QuotaNotices;
 use crate::store::{Store, UsageKey, UsageSums};
 
 /// Nano-dollars from dollars, rounded.
@@ -98,8 +101,9 @@ fn unavailable() -> GatewayError {
 }
 
 impl UsageRecorder {
-    /// Starts the writer task on the current Tokio runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer task on the current Tokio runtime. With `notices`, every written
+    /// batch tells it which customers it charged (the 80 % / 100 % quota e-mails).
+    pub fn start(store: Store, notices: Option<Arc<QuotaNotices>>) -> Self {
         let (done, _) = watch::channel(BatchState::Open);
         let inner = Arc::new(Inner {
             open: Mutex::new(Open {
@@ -110,7 +114,7 @@ impl UsageRecorder {
             }),
             wake: Notify::new(),
         });
-        let writer = tokio::spawn(write_batches(store.clone(), inner.clone()));
+        let writer = tokio::spawn(write_batches(store.clone(), inner.clone(), notices));
         UsageRecorder {
             store,
             inner,
@@ -187,6 +191,15 @@ impl UsageRecorder {
         self.store.usage(key_id, period).await
     }
 
+    /// Usage of `key_id` per day of `period`, days in order (days without usage absent).
+    pub async fn report_by_day(
+        &self,
+        key_id: &str,
+        period: &str,
+    ) -> Result<Vec<(String, UsageSums)>, sqlx::Error> {
+        self.store.usage_by_day(key_id, period).await
+    }
+
     /// Tokens a customer used in `period` over all their keys.
     pub async fn customer_tokens(&self, user_id: &str, period: &str) -> Result<u64, sqlx::Error> {
         let used = self.store.customer_tokens(user_id, period).await?;
@@ -206,7 +219,7 @@ impl UsageRecorder {
 const HOLD: Duration = Duration::from_millis(5);
 
 /// The writer: takes the open batch, writes it, announces the outcome, until closed.
-async fn write_batches(store: Store, inner: Arc<Inner>) {
+async fn write_batches(store: Store, inner: Arc<Inner>, notices: Option<Arc<QuotaNotices>>) {
     // The connection kept between batches, and since when.
     let mut held: Option<(PoolConnection<sqlx::Any>, Instant)> = None;
     loop {
@@ -265,7 +278,12 @@ async fn write_batches(store: Store, inner: Arc<Inner>) {
             Err(e) => Err(e),
         };
         let state = match written {
-            Ok(()) => BatchState::Written,
+            Ok(()) => {
+                if let Some(n) = &notices {
+                    n.touched(&rows);
+                }
+                BatchState::Written
+            }
             Err(e) => {
                 tracing::error!(error = %e, rows = rows.len(), "usage batch not written; its calls fail as unavailable");
                 BatchState::Failed
@@ -300,8 +318,10 @@ mod tests {
         UsageKey {
             key_id: k.into(),
             period: "2026-12".into(),
+            day: "2026-12-02".into(),
             model: "m".into(),
             provider: "p".into(),
+            tokens_per_month: 0,
         }
     }
 
@@ -321,7 +341,7 @@ mod tests {
         let store = Store::connect(&format!("sqlite://{}/u.db", dir.path().display()))
             .await
             .unwrap();
-        let usage = Arc::new(UsageRecorder::start(store.clone()));
+        let usage = Arc::new(UsageRecorder::start(store.clone(), None));
         // 400 concurrent charges on 60 keys: batches of many calls, some beyond one
         // statement's rows (a transaction), negative deltas included.
         let mut tasks = Vec::new();

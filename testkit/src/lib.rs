@@ -1,12 +1,34 @@
 //! Test and benchmark support: local upstream LLM servers speaking each provider's wire format
-//! ([`upstream`]), and scratch databases — a SQLite file in a temporary folder, or a fresh
-//! database on the PostgreSQL server the suites require (`TEST_DATABASE_URL`, default
-//! `postgres://postgres@127.0.0.1:5432/test`), dropped when the value is dropped, also when a
-//! test fails half-way. Every test owns its data; nothing is skipped when PostgreSQL is missing.
+//! ([`upstream`]), an SMTP relay recording what it receives ([`smtp_sink`]), and scratch
+//! databases — a SQLite file in a temporary folder, or a fresh database on the PostgreSQL server
+//! the suites require (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`),
+//! dropped when the value is dropped, also when a test fails half-way. Every test owns its data;
+//! nothing is skipped when PostgreSQL is missing.
 // Test support: a failed setup must stop the test with a clear message.
 #![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
 
+pub mod smtp_sink;
 pub mod upstream;
+
+/// Runs each listed `async fn name(Backend)` once on SQLite and once on PostgreSQL, as tests
+/// named `sqlite::name` and `postgres::name` (the invoking crate depends on tokio).
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::Backend::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() { super::$name($crate::Backend::Postgres).await }
+            )*
+        }
+    };
+}
 
 use sqlx::{AnyConnection, Connection, Row};
 

@@ -440,6 +440,17 @@ pub struct ModelUsage {
     completion_tokens: u64,
 }
 
+/// One calendar day's usage (UTC) over the account's keys.
+#[derive(Serialize, ToSchema)]
+pub struct DayUsage {
+    /// `2026-11-30`.
+    day: String,
+    requests: u64,
+    prompt_tokens: u64,
+    completion_tokens: u64,
+    total_tokens: u64,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct KeyUsage {
     id: String,
@@ -466,6 +477,9 @@ pub struct Usage {
     tokens_remaining: u64,
     models: Vec<ModelUsage>,
     keys: Vec<KeyUsage>,
+    /// Every day of the month from the 1st to today (UTC), in order, zeros included; a call
+    /// counts on the day it started. The days add up to the month's figures.
+    days: Vec<DayUsage>,
 }
 
 /// This month's usage of the account's keys (from llm-gateway), against the package's quota.
@@ -527,6 +541,17 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
                 requests: m.requests,
                 prompt_tokens: m.prompt_tokens,
                 completion_tokens: m.completion_tokens,
+            })
+            .collect(),
+        days: u
+            .days
+            .into_iter()
+            .map(|d| DayUsage {
+                day: d.day,
+                requests: d.requests,
+                prompt_tokens: d.prompt_tokens,
+                completion_tokens: d.completion_tokens,
+                total_tokens: d.total_tokens,
             })
             .collect(),
         keys: keys

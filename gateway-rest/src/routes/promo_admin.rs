@@ -1,7 +1,7 @@
 //! The operator's admin routes under `/api/promo`: statistics, promo codes, signups, the e-mail
 //! outbox. The caller's `Authorization` is forwarded; promo-service checks it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -30,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(update_code))
         .routes(routes!(list_signups))
         .routes(routes!(revoke_key))
+        .routes(routes!(set_suspension))
         .routes(routes!(list_outbox))
         .routes(routes!(retry_outbox))
 }
@@ -218,8 +219,10 @@ pub struct UpdateCodeRequest {
     /// Empty string removes the end date.
     #[serde(default)]
     valid_until: Option<String>,
+    /// A merge: each listed package gets the given percentage, `null` removes its discount,
+    /// packages not listed keep theirs (a code keeps at least one discount).
     #[serde(default)]
-    discounts: Option<BTreeMap<String, u32>>,
+    discounts: Option<BTreeMap<String, Option<u32>>>,
     #[serde(default)]
     duration_months: Option<u32>,
 }
@@ -251,6 +254,15 @@ pub async fn update_code(
     let code = path_param(code)?;
     require_bearer(&headers)?;
     let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let (mut discounts, mut remove_discounts) = (HashMap::new(), Vec::new());
+    for (package, percent) in input.discounts.unwrap_or_default() {
+        match percent {
+            Some(p) => {
+                discounts.insert(package, p);
+            }
+            None => remove_discounts.push(package),
+        }
+    }
     let req = backend::request(
         pb::UpdateCodeRequest {
             code,
@@ -260,8 +272,9 @@ pub async fn update_code(
             description: input.description,
             valid_from: input.valid_from,
             valid_until: input.valid_until,
-            discounts: input.discounts.unwrap_or_default().into_iter().collect(),
+            discounts,
             duration_months: input.duration_months,
+            remove_discounts,
         },
         &headers,
         &[Forward::Authorization],
@@ -396,6 +409,71 @@ pub async fn revoke_key(
     )?;
     let r = state.promo_client().revoke_api_key(req).await?.into_inner();
     Ok(json(StatusCode::OK, &Revoked { revoked: r.revoked }))
+}
+
+/// Suspends (`true`) or reactivates (`false`) an account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SuspensionRequest {
+    suspended: bool,
+}
+
+/// The account's state now; `changed` is false when it already was in that state.
+#[derive(Serialize, ToSchema)]
+pub struct Suspension {
+    suspended: bool,
+    changed: bool,
+}
+
+/// Suspends or reactivates a customer's account (admin). While suspended, none of the customer's
+/// keys authenticates (refused on `/v1` within llm-gateway's key cache window) and no key can be
+/// created or rotated; the customer can still sign in and sees the suspension.
+#[utoipa::path(
+    put,
+    path = "/api/promo/signups/{user_id}/suspension",
+    tag = "admin",
+    security(("adminToken" = [])),
+    params(("user_id" = String, Path, description = "Customer id (`usr_…`).")),
+    request_body = SuspensionRequest,
+    responses(
+        (status = 200, description = "changed is false when the account already was in that state.", body = Suspension),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+        (status = 413, response = inline(rest::PayloadTooLarge)),
+        (status = 415, response = inline(rest::UnsupportedMediaType)),
+    ),
+)]
+pub async fn set_suspension(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    user_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    body: Body,
+) -> ApiResult {
+    // As for every admin write: the token before the body is decoded.
+    require_bearer(&headers)?;
+    let user_id = path_param(user_id)?;
+    let input: SuspensionRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let req = backend::request(
+        pb::SetAccountSuspendedRequest {
+            user_id,
+            suspended: input.suspended,
+        },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let r = state
+        .promo_client()
+        .set_account_suspended(req)
+        .await?
+        .into_inner();
+    Ok(json(
+        StatusCode::OK,
+        &Suspension {
+            suspended: r.suspended,
+            changed: r.changed,
+        },
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

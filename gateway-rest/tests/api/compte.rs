@@ -402,6 +402,22 @@ async fn usage_and_keys_with_llm_gateway() {
     assert_eq!(u.body["tokens_per_month"], 1_000_000);
     assert_eq!(u.body["models"][0]["model"], MODEL);
     assert!(u.body["keys"][0]["last_used_at"].is_string(), "{u:?}");
+    // The month's days, from the 1st to today, adding up to the month; today's calls on today.
+    let days = u.body["days"].as_array().unwrap();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(days.len(), today[8..].parse::<usize>().unwrap(), "{u:?}");
+    assert_eq!(days[0]["day"], format!("{}-01", &today[..7]));
+    assert_eq!(days.last().unwrap()["day"], today.as_str());
+    assert_eq!(days.last().unwrap()["requests"], 3);
+    for f in [
+        "requests",
+        "prompt_tokens",
+        "completion_tokens",
+        "total_tokens",
+    ] {
+        let sum: u64 = days.iter().map(|d| d[f].as_u64().unwrap()).sum();
+        assert_eq!(sum, u.body[f].as_u64().unwrap(), "{f}: {u:?}");
+    }
     assert!(
         u.body["resets_at"]
             .as_str()
@@ -454,6 +470,80 @@ async fn usage_and_keys_with_llm_gateway() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    assert_eq!(s.chat(&first_key, body).await.status(), StatusCode::OK);
+    assert_eq!(
+        s.chat(&first_key, body.clone()).await.status(),
+        StatusCode::OK
+    );
+
+    // The operator suspends the account: its key is refused within the same window, the
+    // dashboard says so and no key can be created; reactivated, the key works again.
+    let user_id = signup.body["user_id"].as_str().unwrap().to_owned();
+    let suspend = |suspended: bool| {
+        stack
+            .gw
+            .request(
+                Method::PUT,
+                &format!("/api/promo/signups/{user_id}/suspension"),
+            )
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "suspended": suspended }))
+            .send()
+    };
+    let anonymous = stack
+        .gw
+        .request(
+            Method::PUT,
+            &format!("/api/promo/signups/{user_id}/suspension"),
+        )
+        .json(&json!({"suspended": true}))
+        .send()
+        .await
+        .unwrap();
+    Answer::of(anonymous)
+        .await
+        .assert_error(401, "unauthenticated");
+    let r = Answer::of(suspend(true).await.unwrap()).await;
+    assert_eq!(r.body, json!({"suspended": true, "changed": true}), "{r:?}");
+    let r = Answer::of(suspend(true).await.unwrap()).await;
+    assert_eq!(
+        r.body,
+        json!({"suspended": true, "changed": false}),
+        "{r:?}"
+    );
+    let started = std::time::Instant::now();
+    loop {
+        let status = s.chat(&first_key, body.clone()).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(8),
+            "still {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let a = call(stack, Method::GET, "/api/compte", Some(&me), false, None).await;
+    assert_eq!(a.body["suspended"], true, "{a:?}");
+    call(
+        stack,
+        Method::POST,
+        "/api/compte/cles",
+        Some(&me),
+        true,
+        Some(json!({"name": "encore"})),
+    )
+    .await
+    .assert_error(403, "account_suspended");
+    let r = Answer::of(suspend(false).await.unwrap()).await;
+    assert_eq!(
+        r.body,
+        json!({"suspended": false, "changed": true}),
+        "{r:?}"
+    );
+    let started = std::time::Instant::now();
+    while s.chat(&first_key, body.clone()).await.status() != StatusCode::OK {
+        assert!(started.elapsed() < std::time::Duration::from_secs(8));
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
     s.stop().await;
 }

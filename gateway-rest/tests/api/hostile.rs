@@ -347,6 +347,24 @@ fn cases() -> Vec<Case> {
             "unauthenticated",
         ),
         case(
+            "suspension wrong token",
+            M::PUT,
+            "/api/promo/signups/usr_x/suspension",
+            401,
+            "unauthenticated",
+        )
+        .header("authorization", b"Bearer wrong-token-1234567890")
+        .json("{\"suspended\":true}"),
+        case(
+            "suspension, admin, unknown field",
+            M::PUT,
+            "/api/promo/signups/usr_x/suspension",
+            400,
+            "invalid_argument",
+        )
+        .header("authorization", format!("Bearer {ADMIN_TOKEN}").as_bytes())
+        .json("{\"suspended\":true,\"forever\":true}"),
+        case(
             "providers without token",
             M::GET,
             "/api/gateway/providers",

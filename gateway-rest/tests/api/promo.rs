@@ -244,8 +244,33 @@ async fn admin_code_management() {
     Answer::of(patch(json!({"max_redemptions": 0})).await.unwrap())
         .await
         .assert_error(400, "invalid_argument");
+    // Discounts merge: a package added keeps the others; `null` removes one; the last one stays.
+    let p = Answer::of(patch(json!({"discounts": {"premium": 40}})).await.unwrap()).await;
+    assert_eq!(
+        p.body["discounts"],
+        json!({"dev": 10, "premium": 40, "starter": 5}),
+        "{p:?}"
+    );
+    let p = Answer::of(patch(json!({"discounts": {"dev": null}})).await.unwrap()).await;
+    assert_eq!(
+        p.body["discounts"],
+        json!({"premium": 40, "starter": 5}),
+        "{p:?}"
+    );
+    Answer::of(
+        patch(json!({"discounts": {"premium": null, "starter": null}}))
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_error(400, "invalid_argument");
     let p = Answer::of(patch(json!({"active": false})).await.unwrap()).await;
     assert_eq!(p.body["active"], false, "{p:?}");
+    assert_eq!(
+        p.body["discounts"],
+        json!({"premium": 40, "starter": 5}),
+        "{p:?}"
+    );
     let v = s
         .post(
             "/api/promo/validate",

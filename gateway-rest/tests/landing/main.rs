@@ -4,16 +4,21 @@
     clippy::panic,
     reason = "test support outside #[test] functions: a failed step stops the test"
 )]
-//! Browser tests of the landing page (`/api-packages/`), issue 5.
+//! Browser tests of the landing page (`/api-packages/`, issue 5) and of the customer account
+//! (`/compte/`, issue 14).
 //!
-//! Starts the real stack in-process on random loopback ports — promo-service on a SQLite file in
-//! a temp folder, and gateway-rest in front of it (llm-gateway is left unreachable: the page never
-//! needs it) — then runs `e2e/landing.test.mjs`, which drives Debian's `/usr/bin/chromium` with
-//! `playwright-core`. The Node script does the checking; this test asserts it exits 0 and prints
-//! its output otherwise.
+//! Each starts the real stack in-process on random loopback ports, then runs a Node script in
+//! `e2e/` that drives Debian's `/usr/bin/chromium` with `playwright-core`. The Node script does the
+//! checking; the test asserts it exits 0 and prints its output otherwise.
+//! - landing: promo-service on a SQLite file in a temp folder and gateway-rest in front of it
+//!   (llm-gateway is left unreachable: the page never needs it), `e2e/landing.test.mjs`;
+//!   screenshots in `test-artifacts/landing/`;
+//! - account: the whole platform (promo-service e-mailing a real SMTP sink, llm-gateway with its
+//!   offline mock provider, gateway-rest), `e2e/compte.test.mjs`; screenshots in
+//!   `target/screenshots/compte/`.
 //!
 //! Missing Chromium or `e2e/node_modules` is a failure, not a skip: `scripts/test-setup.sh`
-//! installs both. Screenshots go to `test-artifacts/landing/` at the workspace root.
+//! installs both. Screenshots are relative to the workspace root.
 
 mod stack;
 
@@ -21,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use stack::Stack;
+use stack::{AccountStack, Stack};
 
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -68,23 +73,88 @@ async fn landing_page_in_chromium() {
     let stack = Stack::spawn().await;
     let artifacts = root.join("test-artifacts/landing");
     std::fs::create_dir_all(&artifacts).unwrap();
+    let run = run_script(
+        &root,
+        "landing.test.mjs",
+        &[
+            ("LANDING_BASE_URL", stack.base.clone().into()),
+            ("LANDING_STRICT_URL", stack.strict_base.clone().into()),
+            ("LANDING_DOWN_URL", stack.down_base.clone().into()),
+            ("LANDING_ARTIFACTS", artifacts.into()),
+        ],
+    )
+    .await;
+    stack.stop().await;
+    run.check();
+}
 
-    let script = root.join("e2e/landing.test.mjs");
-    let mut child = tokio::process::Command::new("node")
-        .arg(&script)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customer_account_in_chromium() {
+    let root = workspace_root();
+    check_prerequisites(&root);
+
+    let stack = AccountStack::spawn().await;
+    let artifacts = root.join("target/screenshots/compte");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let run = run_script(
+        &root,
+        "compte.test.mjs",
+        &[
+            ("COMPTE_BASE_URL", stack.base.clone().into()),
+            ("COMPTE_MAIL_DIR", stack.mail_dir.clone().into()),
+            ("COMPTE_ADMIN_TOKEN", stack::ADMIN_TOKEN.into()),
+            (
+                "COMPTE_AUTH_CACHE_MS",
+                stack::AUTH_CACHE_TTL.as_millis().to_string().into(),
+            ),
+            ("COMPTE_ARTIFACTS", artifacts.into()),
+        ],
+    )
+    .await;
+    stack.stop().await;
+    run.check();
+}
+
+/// How a Node script ended.
+struct Run {
+    script: String,
+    status: std::process::ExitStatus,
+    out: String,
+    err: String,
+}
+
+impl Run {
+    fn check(self) {
+        assert!(
+            self.status.success(),
+            "e2e/{} failed ({})\n--- stdout\n{}\n--- stderr\n{}",
+            self.script,
+            self.status,
+            self.out,
+            self.err
+        );
+        // Visible with `cargo test -- --nocapture`.
+        eprintln!("{}", self.out);
+    }
+}
+
+/// Runs `e2e/<script>` with `env` (and the Chromium path), at most 300 s.
+async fn run_script(root: &Path, script: &str, env: &[(&str, std::ffi::OsString)]) -> Run {
+    let path = root.join("e2e").join(script);
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&path)
         .current_dir(root.join("e2e"))
-        .env("LANDING_BASE_URL", &stack.base)
-        .env("LANDING_STRICT_URL", &stack.strict_base)
-        .env("LANDING_DOWN_URL", &stack.down_base)
-        .env("LANDING_ARTIFACTS", &artifacts)
         .env("LANDING_CHROMIUM", chromium_path())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node {}: {e}", script.display()));
-
+        .unwrap_or_else(|e| panic!("cannot start node {}: {e}", path.display()));
     let stdout = child.stdout.take().unwrap();
     let stderr = child.stderr.take().unwrap();
     let read_out = tokio::spawn(read_all(stdout));
@@ -96,19 +166,16 @@ async fn landing_page_in_chromium() {
             let out = read_out.await.unwrap();
             let err = read_err.await.unwrap();
             panic!(
-                "the browser test did not finish within 300 s\n--- stdout\n{out}\n--- stderr\n{err}"
+                "e2e/{script} did not finish within 300 s\n--- stdout\n{out}\n--- stderr\n{err}"
             );
         }
     };
-    let out = read_out.await.unwrap();
-    let err = read_err.await.unwrap();
-    stack.stop().await;
-    assert!(
-        status.success(),
-        "e2e/landing.test.mjs failed ({status})\n--- stdout\n{out}\n--- stderr\n{err}"
-    );
-    // Visible with `cargo test -- --nocapture`.
-    eprintln!("{out}");
+    Run {
+        script: script.to_owned(),
+        status,
+        out: read_out.await.unwrap(),
+        err: read_err.await.unwrap(),
+    }
 }
 
 async fn read_all(mut r: impl tokio::io::AsyncRead + Unpin) -> String {

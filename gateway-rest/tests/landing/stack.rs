@@ -104,3 +104,144 @@ impl Stack {
         let _ = tokio::time::timeout(wait, self.promo.shutdown()).await;
     }
 }
+
+/// The whole platform for the customer account's browser test: promo-service sending its
+/// e-mails to a real SMTP sink (each received message's text body is written to `mail_dir` as
+/// `NNN.txt`, for the Node script to read), llm-gateway with no provider key (its offline
+/// `mock` provider answers every model), and gateway-rest in front of both with the internal
+/// token, as deployed. Links in the e-mails point at this gateway-rest.
+pub struct AccountStack {
+    pub base: String,
+    pub mail_dir: std::path::PathBuf,
+    gateway: gateway_rest::Handle,
+    llm: llm_gateway::Handle,
+    promo: promo_service::Handle,
+    spool: tokio::task::JoinHandle<()>,
+    _sink: iafactory_testkit::smtp_sink::SmtpSink,
+    _dir: tempfile::TempDir,
+}
+
+pub const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
+
+/// How long llm-gateway caches a key check: the documented window after which a revoked key is
+/// refused (its default).
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+
+impl AccountStack {
+    pub async fn spawn() -> AccountStack {
+        iafactory::telemetry::init_for_tests();
+        let dir = tempfile::tempdir().unwrap();
+        let mail_dir = dir.path().join("mail");
+        std::fs::create_dir_all(&mail_dir).unwrap();
+        let sink = iafactory_testkit::smtp_sink::SmtpSink::start().await;
+        // gateway-rest's address is needed first: it is the public URL the e-mails link to.
+        let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", gw_listener.local_addr().unwrap());
+
+        let mut promo_config = promo_service::Config::new(
+            format!("sqlite://{}/promo.db", dir.path().display()),
+            ADMIN_TOKEN,
+        );
+        promo_config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        promo_config.mail.smtp_url = Some(sink.url());
+        promo_config.mail.public_url = base.clone();
+        promo_config.mail.poll_interval = Duration::from_millis(100);
+        promo_config.live_poll_interval = Duration::from_millis(100);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let promo = promo_service::start(promo_config, listener)
+            .await
+            .unwrap_or_else(|e| panic!("promo-service failed: {e}"));
+        let promo_url = format!("http://{}", promo.addr);
+
+        let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
+        assert!(catalog.nothing_configured(), "the mock provider answers");
+        let mut llm_config = llm_gateway::Config::new(
+            format!("sqlite://{}/llm.db", dir.path().display()),
+            promo_url.clone(),
+            catalog,
+        );
+        llm_config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        llm_config.auth_cache_ttl = AUTH_CACHE_TTL;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let llm = llm_gateway::start(llm_config, listener)
+            .await
+            .unwrap_or_else(|e| panic!("llm-gateway failed: {e}"));
+
+        let mut config = Config::new(promo_url, format!("http://{}", llm.addr));
+        config.validate_rate = None;
+        config.signup_rate = None;
+        config.auth_failure_rate = None;
+        config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
+        config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        let gateway = gateway_rest::start(config, gw_listener)
+            .await
+            .unwrap_or_else(|e| panic!("gateway-rest failed: {e}"));
+
+        let spool = tokio::spawn(spool_mail(sink.receiver(), mail_dir.clone()));
+        let stack = AccountStack {
+            base,
+            mail_dir,
+            gateway,
+            llm,
+            promo,
+            spool,
+            _sink: sink,
+            _dir: dir,
+        };
+        wait_ready(&stack.base).await;
+        stack
+    }
+
+    pub async fn stop(self) {
+        let wait = Duration::from_secs(10);
+        self.spool.abort();
+        let _ = tokio::time::timeout(wait, self.gateway.shutdown()).await;
+        let _ = tokio::time::timeout(wait, self.llm.shutdown()).await;
+        let _ = tokio::time::timeout(wait, self.promo.shutdown()).await;
+    }
+}
+
+/// Writes each e-mail's recipients, subject and decoded text body to `dir/NNN.txt` as it
+/// arrives (written to a temporary name, then renamed, so a reader never sees half a file).
+async fn spool_mail(
+    received: impl Fn() -> Vec<iafactory_testkit::smtp_sink::Received>,
+    dir: std::path::PathBuf,
+) {
+    let mut written = 0;
+    loop {
+        let got = received();
+        for (i, m) in got.iter().enumerate().skip(written) {
+            let msg = mail_parser::MessageParser::default()
+                .parse(m.data.as_bytes())
+                .expect("an e-mail");
+            let body = format!(
+                "To: {}\nSubject: {}\n\n{}",
+                m.to.join(", "),
+                msg.subject().unwrap_or(""),
+                msg.body_text(0).unwrap_or_default()
+            );
+            let tmp = dir.join(format!(".{i:03}.tmp"));
+            std::fs::write(&tmp, body).unwrap();
+            std::fs::rename(&tmp, dir.join(format!("{i:03}.txt"))).unwrap();
+        }
+        written = got.len();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until promo-service answers through the gateway at `base`.
+async fn wait_ready(base: &str) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http
+            .get(format!("{base}/api/promo/LAUNCH30/remaining"))
+            .send()
+            .await
+            && r.status() == reqwest::StatusCode::OK
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("promo-service did not come up behind gateway-rest");
+}

@@ -12,7 +12,6 @@ use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
-use crate::quota::period_of;
 use crate::routing::Route;
 use crate::store::UsageSums;
 use crate::usage::to_nano_usd;
@@ -34,7 +33,7 @@ impl Shared {
         let cost = route.cost_usd(prompt, completion);
         self.usage
             .charge(
-                Self::usage_key(key, model, route, period_of(now_millis())),
+                Self::usage_key(key, model, route, now_millis()),
                 UsageSums {
                     user_id: key.user_id.clone(),
                     requests: 1,

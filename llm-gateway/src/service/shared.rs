@@ -125,13 +125,21 @@ impl Shared {
         Ok(model)
     }
 
-    /// The usage row a call of `key` on `model` through `route` is charged to in `period`.
-    pub(crate) fn usage_key(key: &KeyInfo, model: &str, route: &Route, period: String) -> UsageKey {
+    /// The usage rows a call of `key` on `model` through `route`, started at `started_ms`
+    /// (epoch ms), is charged to: its month's and its day's, whenever the charge is made.
+    pub(crate) fn usage_key(
+        key: &KeyInfo,
+        model: &str,
+        route: &Route,
+        started_ms: i64,
+    ) -> UsageKey {
         UsageKey {
             key_id: key.key_id.clone(),
-            period,
+            period: crate::quota::period_of(started_ms),
+            day: crate::quota::day_of(started_ms),
             model: model.to_owned(),
             provider: route.provider.name.clone(),
+            tokens_per_month: key.limits.tokens_per_month,
         }
     }
 }

@@ -15,7 +15,6 @@ use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
-use crate::quota::period_of;
 use crate::routing::Route;
 use crate::store::{UsageKey, UsageSums};
 use crate::usage::to_nano_usd;
@@ -45,7 +44,7 @@ impl Shared {
             key,
             model: model.name.clone(),
             route: route.clone(),
-            period: period_of(now_millis()),
+            started_ms: now_millis(),
             prompt_estimate: input.estimated_prompt_tokens(),
             held: token_hold(&input),
             received_chars: 0,
@@ -189,9 +188,9 @@ struct StreamTracker {
     key: Arc<KeyInfo>,
     model: String,
     route: Arc<Route>,
-    /// The month the stream started in: all its charges go to that month's row, so a final
-    /// correction never lands in a row it was not charged to.
-    period: String,
+    /// When the stream started (epoch ms): all its charges go to that month's and that day's
+    /// rows, so a final correction never lands in a row it was not charged to.
+    started_ms: i64,
     prompt_estimate: u32,
     /// Tokens held at admission, settled by the accounting.
     held: u64,
@@ -248,7 +247,7 @@ impl StreamTracker {
             return None;
         }
         Some((
-            Shared::usage_key(&self.key, &self.model, &self.route, self.period.clone()),
+            Shared::usage_key(&self.key, &self.model, &self.route, self.started_ms),
             UsageSums {
                 user_id: self.key.user_id.clone(),
                 requests: target.requests - before.requests,

@@ -41,8 +41,13 @@ pub struct Promo {
 
 impl Promo {
     pub async fn start() -> Promo {
+        Promo::start_on(Backend::Sqlite).await
+    }
+
+    /// promo-service on its own database on `backend`.
+    pub async fn start_on(backend: Backend) -> Promo {
         iafactory::telemetry::init_for_tests();
-        let db = test_db(Backend::Sqlite).await;
+        let db = test_db(backend).await;
         let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -153,6 +158,25 @@ impl Promo {
         );
         let r = self.client.revoke_api_key(req).await.unwrap().into_inner();
         assert!(r.revoked);
+    }
+
+    /// The operator suspends (or reactivates) a customer's account.
+    pub async fn set_suspended(&mut self, user_id: &str, suspended: bool) {
+        let mut req = Request::new(promo_pb::SetAccountSuspendedRequest {
+            user_id: user_id.into(),
+            suspended,
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+        );
+        let r = self
+            .client
+            .set_account_suspended(req)
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.changed);
     }
 
     pub async fn stop(self) {
@@ -392,23 +416,4 @@ pub async fn early_in_minute() {
         ))
         .await;
     }
-}
-
-/// Runs each listed `async fn name(Backend)` once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() { super::$name($crate::helpers::Backend::Postgres).await }
-            )*
-        }
-    };
 }

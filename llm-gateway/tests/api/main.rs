@@ -13,7 +13,10 @@ mod embed;
 mod fidelity;
 mod grpcurl;
 mod helpers;
+// `crate::on_both_backends!` in every test file.
+pub(crate) use iafactory_testkit::on_both_backends;
 mod internal_auth;
+mod keys_usage;
 mod native;
 mod process;
 mod providers;

@@ -283,6 +283,49 @@ async fn revoked_key_is_refused_after_the_cache_window() {
     promo.stop().await;
 }
 
+/// A suspended account's keys (all of them) are refused after the cache window, and work again
+/// once the operator reactivates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspended_accounts_keys_are_refused_after_the_cache_window() {
+    let up = Upstream::always(openai_ok("ok", 1, 1)).await;
+    let mut promo = Promo::start().await;
+    let (user_id, first, second) = promo.signup_with_two_keys("starter").await;
+    let db = test_db(Backend::Sqlite).await;
+    let mut cfg = config(&db, &promo, catalog(&single(&up)));
+    cfg.auth_cache_ttl = Duration::from_millis(300);
+    let mut gw = Gw::start(cfg).await;
+    for key in [&first, &second] {
+        gw.client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap();
+    }
+    promo.set_suspended(&user_id, true).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for key in [&first, &second] {
+        let err = gw
+            .client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        assert_eq!(error_code(&err), "unauthenticated");
+    }
+    assert_eq!(up.count(), 2);
+    promo.set_suspended(&user_id, false).await;
+    // The refusal is cached for the negative TTL (1 s).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for key in [&first, &second] {
+        gw.client
+            .chat(authed(chat_req("m", "hi"), key))
+            .await
+            .unwrap();
+    }
+    assert_eq!(up.count(), 4);
+    gw.stop().await;
+    promo.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revoked_key_is_refused_even_under_continuous_traffic() {
     // Background re-checks keep a busy key's entry fresh; they must not keep a revoked key alive.

@@ -90,7 +90,52 @@ pub struct CodeChange {
     /// `Some(None)` removes the end date.
     pub valid_until: Option<Option<i64>>,
     pub duration_months: Option<u32>,
-    pub discounts: Option<Discounts>,
+    pub discounts: DiscountChange,
+}
+
+/// How an update changes the discount table: a merge, never a silent replacement — the listed
+/// packages get their new percentage, the removed ones lose theirs, the others keep theirs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiscountChange {
+    pub set: Discounts,
+    pub remove: Vec<String>,
+}
+
+impl DiscountChange {
+    /// Checks the packages to set and to remove: ids well-formed, not repeated, none both set
+    /// and removed (which of the two was meant cannot be guessed).
+    pub fn parse(set: &HashMap<String, u32>, remove: &[String]) -> Result<DiscountChange> {
+        let set = check_discounts(set)?;
+        if remove.len() > MAX_DISCOUNT_ENTRIES {
+            return Err(PromoError::InvalidArgument(
+                "trop de forfaits dans remove_discounts".into(),
+            ));
+        }
+        let mut removed: Vec<String> = Vec::with_capacity(remove.len());
+        for raw in remove {
+            let id = package_id(raw)?;
+            if removed.contains(&id) {
+                return Err(PromoError::InvalidArgument(format!(
+                    "forfait {id} répété dans remove_discounts"
+                )));
+            }
+            if set.iter().any(|(p, _)| p == &id) {
+                return Err(PromoError::InvalidArgument(format!(
+                    "le forfait {id} ne peut pas être à la fois dans discounts et remove_discounts"
+                )));
+            }
+            removed.push(id);
+        }
+        removed.sort();
+        Ok(DiscountChange {
+            set,
+            remove: removed,
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty() && self.remove.is_empty()
+    }
 }
 
 impl CodeChange {
@@ -203,6 +248,25 @@ mod tests {
             valid_until: "",
             discounts,
         }
+    }
+
+    #[test]
+    fn a_discount_change_is_a_checked_merge() {
+        let set = discounts(&[("Premium", 40)]);
+        let c = DiscountChange::parse(&set, &["DEV".into()]).unwrap();
+        assert_eq!(
+            c.set,
+            vec![("premium".to_owned(), Percent::new(40).unwrap())]
+        );
+        assert_eq!(c.remove, vec!["dev".to_owned()]);
+        assert!(DiscountChange::parse(&set, &["premium".into()]).is_err());
+        assert!(DiscountChange::parse(&HashMap::new(), &["dev".into(), "Dev".into()]).is_err());
+        assert!(DiscountChange::parse(&HashMap::new(), &["not an id!".into()]).is_err());
+        assert!(
+            DiscountChange::parse(&HashMap::new(), &[])
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

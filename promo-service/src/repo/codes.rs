@@ -220,12 +220,34 @@ pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Resul
             current.rules.used
         )));
     }
-    if let Some(discounts) = &change.discounts {
-        sqlx::query("DELETE FROM promo_code_discounts WHERE code = $1")
-            .bind(code.as_str())
-            .execute(&mut *tx)
-            .await?;
-        insert_discounts(&mut tx, code.as_str(), discounts).await?;
+    if !change.discounts.is_empty() {
+        // A merge: each set or removed package's row goes, the set ones come back with their new
+        // percentage; the other packages' rows are not touched.
+        let touched = change
+            .discounts
+            .set
+            .iter()
+            .map(|(id, _)| id)
+            .chain(&change.discounts.remove);
+        for package in touched {
+            sqlx::query("DELETE FROM promo_code_discounts WHERE code = $1 AND package_id = $2")
+                .bind(code.as_str())
+                .bind(package)
+                .execute(&mut *tx)
+                .await?;
+        }
+        insert_discounts(&mut tx, code.as_str(), &change.discounts.set).await?;
+        let left: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM promo_code_discounts WHERE code = $1")
+                .bind(code.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+        if left == 0 {
+            // Dropping `tx` rolls the whole update back.
+            return Err(PromoError::InvalidArgument(
+                "un code doit garder la réduction d'au moins un forfait".into(),
+            ));
+        }
     }
     tx.commit().await?;
     find_code(db, code)

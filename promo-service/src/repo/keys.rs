@@ -36,7 +36,38 @@ pub async fn revoke_keys(db: &Db, user_id: &str, now: i64) -> Result<bool> {
     Ok(false)
 }
 
-/// The live key with this hash, with its customer and package.
+/// Suspends (`suspend`) or reactivates a customer's account. Ok(false) when it was already in
+/// that state; NotFound for no customer. One guarded UPDATE each way, so the first suspension's
+/// instant is kept.
+pub async fn set_suspended(db: &Db, user_id: &str, suspend: bool, now: i64) -> Result<bool> {
+    let done = if suspend {
+        sqlx::query("UPDATE customers SET suspended_at = $2 WHERE id = $1 AND suspended_at IS NULL")
+            .bind(user_id)
+            .bind(now)
+            .execute(&db.write)
+            .await?
+    } else {
+        sqlx::query(
+            "UPDATE customers SET suspended_at = NULL WHERE id = $1 AND suspended_at IS NOT NULL",
+        )
+        .bind(user_id)
+        .execute(&db.write)
+        .await?
+    };
+    if done.rows_affected() > 0 {
+        return Ok(true);
+    }
+    let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&db.read)
+        .await?;
+    if exists.is_none() {
+        return Err(PromoError::NotFound(format!("client inconnu : {user_id}")));
+    }
+    Ok(false)
+}
+
+/// The live key with this hash, with its customer and package; none for a suspended customer.
 pub struct KeyOwner {
     pub key_id: String,
     pub user_id: String,
@@ -56,7 +87,7 @@ pub async fn find_live_key(db: &Db, key_hash: &str, now: i64) -> Result<Option<K
          JOIN packages p ON p.id = (CASE WHEN s.pending_from IS NOT NULL AND s.pending_from <= $2 \
            THEN s.pending_package_id ELSE s.package_id END) \
          WHERE k.key_hash = $1 AND (k.revoked_at IS NULL OR k.revoked_at > $2) \
-           AND (s.cancel_at IS NULL OR s.cancel_at > $2)",
+           AND (s.cancel_at IS NULL OR s.cancel_at > $2) AND c.suspended_at IS NULL",
     )
     .bind(key_hash)
     .bind(now)

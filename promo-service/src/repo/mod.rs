@@ -18,7 +18,7 @@ pub use codes::{CodeRow, code_counts, create_code, find_code, list_codes, update
 pub use emails::{EmailRewrite, recanonicalise_emails};
 pub use keys::{
     KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key, revoke_keys,
-    rotate_key,
+    rotate_key, set_suspended,
 };
 pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
 pub use packages::{PackageRow, find_package, list_packages};

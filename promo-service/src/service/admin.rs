@@ -8,7 +8,7 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 use super::PromoApi;
 use super::to_pb::{code_pb, outbox_pb};
 use crate::clock;
-use crate::domain::code_admin::{self, check_description, check_discounts, check_duration};
+use crate::domain::code_admin::{self, DiscountChange, check_description, check_duration};
 use crate::domain::{CodeChange, CodeName, Discounts, NewCode, NewCodeRequest};
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, MailStatus};
@@ -65,13 +65,8 @@ impl PromoApi {
     pub(super) async fn update(&self, req: pb::UpdateCodeRequest) -> Result<pb::PromoCode> {
         let code = CodeName::lookup(&req.code)?;
         let max_redemptions = code_admin::max_change(req.unlimited, req.max_redemptions)?;
-        let discounts = if req.discounts.is_empty() {
-            None
-        } else {
-            let discounts = check_discounts(&req.discounts)?;
-            self.ensure_packages_exist(&discounts).await?;
-            Some(discounts)
-        };
+        let discounts = DiscountChange::parse(&req.discounts, &req.remove_discounts)?;
+        self.ensure_packages_exist(&discounts.set).await?;
         let change = CodeChange {
             active: req.active,
             max_redemptions,
@@ -152,6 +147,28 @@ impl PromoApi {
         let revoked = repo::revoke_keys(&self.db, user_id, self.clock.now_ms()).await?;
         tracing::info!(revoked, "api key revocation");
         Ok(pb::RevokeApiKeyResponse { revoked })
+    }
+
+    pub(super) async fn set_suspended(
+        &self,
+        req: pb::SetAccountSuspendedRequest,
+    ) -> Result<pb::SetAccountSuspendedResponse> {
+        let user_id = req.user_id.trim();
+        if user_id.is_empty() || user_id.len() > 64 {
+            return Err(PromoError::InvalidArgument("user_id invalide".into()));
+        }
+        let changed =
+            repo::set_suspended(&self.db, user_id, req.suspended, self.clock.now_ms()).await?;
+        tracing::info!(
+            user_id,
+            suspended = req.suspended,
+            changed,
+            "account suspension"
+        );
+        Ok(pb::SetAccountSuspendedResponse {
+            suspended: req.suspended,
+            changed,
+        })
     }
 
     pub(super) async fn outbox(

@@ -276,6 +276,14 @@ impl PromoService for PromoApi {
         Ok(Response::new(self.revoke(&req.get_ref().user_id).await?))
     }
 
+    async fn set_account_suspended(
+        &self,
+        req: Request<pb::SetAccountSuspendedRequest>,
+    ) -> Result<Response<pb::SetAccountSuspendedResponse>, Status> {
+        self.require_admin(&req)?;
+        Ok(Response::new(self.set_suspended(req.into_inner()).await?))
+    }
+
     async fn list_outbox(
         &self,
         req: Request<pb::ListOutboxRequest>,

@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 use crate::helpers::*;
-use crate::smtp_sink::SmtpSink;
+use iafactory_testkit::smtp_sink::SmtpSink;
 
 const MINUTE: Duration = Duration::from_secs(60);
 
@@ -730,6 +730,130 @@ async fn operator_revoked_customer_recovers_through_sign_in(backend: Backend) {
     app.stop().await.unwrap();
 }
 
+fn suspension(user_id: &str, suspended: bool) -> pb::SetAccountSuspendedRequest {
+    pb::SetAccountSuspendedRequest {
+        user_id: user_id.into(),
+        suspended,
+    }
+}
+
+/// The operator suspends an account: none of its keys authenticates and none can be created or
+/// rotated, the customer still signs in and sees it; reactivated, the keys work again. Only the
+/// admin token may do it.
+async fn operator_suspends_and_reactivates_an_account(backend: Backend) {
+    let db = test_db(backend).await;
+    let (app, _clock) = spawn(&db).await;
+    let mut c = app.client.clone();
+    let r = c
+        .signup(signup_req("suspendu@exemple.dz", "starter", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let other = c
+        .signup(signup_req("voisin@exemple.dz", "starter", ""))
+        .await
+        .unwrap()
+        .into_inner();
+    let me = sign_in(&mut c, &db, "suspendu@exemple.dz").await;
+    let second = c
+        .create_key(s(
+            pb::CreateKeyRequest {
+                name: "deuxième".into(),
+            },
+            &me.session,
+            Some(&me.csrf),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    // Only the admin token suspends: not the internal token, not an anonymous call.
+    assert_status(
+        c.set_account_suspended(internal(suspension(&r.user_id, true)))
+            .await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert_status(
+        c.set_account_suspended(Request::new(suspension(&r.user_id, true)))
+            .await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert!(auth(&mut c, &r.api_key).await.is_ok());
+
+    let done = c
+        .set_account_suspended(admin(suspension(&r.user_id, true)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(done.suspended && done.changed);
+    let again = c
+        .set_account_suspended(admin(suspension(&r.user_id, true)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(again.suspended && !again.changed);
+    for key in [&r.api_key, &second.api_key] {
+        assert_status(
+            auth(&mut c, key).await,
+            Code::Unauthenticated,
+            "unauthenticated",
+        );
+    }
+    // Another customer is untouched.
+    assert_eq!(
+        auth(&mut c, &other.api_key).await.unwrap().user_id,
+        other.user_id
+    );
+    assert!(account(&mut c, &me).await.suspended);
+    assert_status(
+        c.create_key(s(
+            pb::CreateKeyRequest {
+                name: "encore".into(),
+            },
+            &me.session,
+            Some(&me.csrf),
+        ))
+        .await,
+        Code::PermissionDenied,
+        "account_suspended",
+    );
+    assert_status(
+        c.rotate_key(s(
+            pb::RotateKeyRequest {
+                key_id: second.key.as_ref().unwrap().id.clone(),
+                grace_seconds: 0,
+            },
+            &me.session,
+            Some(&me.csrf),
+        ))
+        .await,
+        Code::PermissionDenied,
+        "account_suspended",
+    );
+    // Signing in still works while suspended.
+    let later = sign_in(&mut c, &db, "suspendu@exemple.dz").await;
+    assert!(account(&mut c, &later).await.suspended);
+
+    let back = c
+        .set_account_suspended(admin(suspension(&r.user_id, false)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!back.suspended && back.changed);
+    assert!(!account(&mut c, &me).await.suspended);
+    for key in [&r.api_key, &second.api_key] {
+        assert_eq!(auth(&mut c, key).await.unwrap().user_id, r.user_id);
+    }
+    assert_status(
+        c.set_account_suspended(admin(suspension("usr_inconnu", true)))
+            .await,
+        Code::NotFound,
+        "not_found",
+    );
+    app.stop().await.unwrap();
+}
+
 async fn package_changes_and_cancellation(backend: Backend) {
     let db = test_db(backend).await;
     let (app, clock) = spawn(&db).await;
@@ -1093,6 +1217,7 @@ crate::on_both_backends!(
     links_sessions_and_keys_belong_to_one_customer,
     keys_are_created_rotated_and_revoked,
     operator_revoked_customer_recovers_through_sign_in,
+    operator_suspends_and_reactivates_an_account,
     package_changes_and_cancellation,
     notices_are_written_once,
     sign_in_link_by_smtp_and_scrubbed,

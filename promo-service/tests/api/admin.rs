@@ -142,21 +142,82 @@ async fn operators_manage_codes(backend: Backend) {
         Code::FailedPrecondition,
         "promo_exhausted",
     );
-    // Unlimited again, new discount table, new description.
+    // Unlimited again, premium discounted, dev's discount removed, new description.
     let open = c
         .update_code(admin(pb::UpdateCodeRequest {
             code: "SUMMER-26".into(),
             unlimited: Some(true),
             description: Some("été".into()),
             discounts: [("premium".to_owned(), 50)].into_iter().collect(),
+            remove_discounts: vec!["DEV".into()],
             ..Default::default()
         }))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(open.max_redemptions, None);
-    assert_eq!(open.discounts.len(), 1);
+    assert_eq!(
+        open.discounts,
+        [("business", 25), ("premium", 50), ("starter", 25)]
+            .into_iter()
+            .map(|(p, v)| (p.to_owned(), v))
+            .collect(),
+        "dev removed, premium added, the others kept"
+    );
     assert_eq!(open.description, "été");
+    // Discounts merge: changing one package's percentage keeps the others'.
+    let before = c
+        .list_codes(admin(pb::ListCodesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .codes
+        .into_iter()
+        .find(|c| c.code == "LAUNCH30")
+        .unwrap()
+        .discounts;
+    let merged = c
+        .update_code(admin(pb::UpdateCodeRequest {
+            code: "LAUNCH30".into(),
+            discounts: [("premium".to_owned(), 40)].into_iter().collect(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .discounts;
+    let mut expected = before.clone();
+    expected.insert("premium".into(), 40);
+    assert_eq!(merged, expected);
+    assert!(merged.len() >= 4, "{merged:?}");
+    // Removing the last discount, or setting and removing one package, is refused and changes
+    // nothing.
+    let all = vec!["business", "premium", "starter"];
+    for (set, remove) in [(vec![], all), (vec![("dev", 10)], vec!["dev"])] {
+        assert_status(
+            c.update_code(admin(pb::UpdateCodeRequest {
+                code: "SUMMER-26".into(),
+                description: Some("changed".into()),
+                discounts: set.into_iter().map(|(p, v)| (p.to_owned(), v)).collect(),
+                remove_discounts: remove.into_iter().map(str::to_owned).collect(),
+                ..Default::default()
+            }))
+            .await,
+            Code::InvalidArgument,
+            "invalid_argument",
+        );
+    }
+    let summer = c
+        .list_codes(admin(pb::ListCodesRequest {}))
+        .await
+        .unwrap()
+        .into_inner()
+        .codes
+        .into_iter()
+        .find(|c| c.code == "SUMMER-26")
+        .unwrap();
+    assert_eq!(summer.description, "été");
+    assert_eq!(summer.discounts, open.discounts);
     let r = c
         .signup(signup_req("s3@x.dz", "premium", "SUMMER-26"))
         .await

@@ -158,22 +158,3 @@ pub async fn create_code(
         .unwrap()
         .into_inner()
 }
-
-/// Runs each listed `async fn name(Backend)` once on SQLite and once on PostgreSQL.
-#[macro_export]
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $name() { super::$name($crate::helpers::Backend::Postgres).await }
-            )*
-        }
-    };
-}

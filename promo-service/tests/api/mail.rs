@@ -10,7 +10,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use crate::helpers::*;
-use crate::smtp_sink::{Received, SmtpSink};
+use iafactory_testkit::smtp_sink::{Received, SmtpSink};
 
 const OPERATOR: &str = "ops@iafactory.dz";
 

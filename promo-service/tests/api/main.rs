@@ -10,7 +10,8 @@
 )]
 
 mod helpers;
-mod smtp_sink;
+// `crate::on_both_backends!` in every test file.
+pub(crate) use iafactory_testkit::on_both_backends;
 
 mod account;
 mod admin;

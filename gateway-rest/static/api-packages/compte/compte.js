@@ -3,17 +3,19 @@
 // never sees; state-changing calls carry the session's CSRF token (X-CSRF-Token).
 "use strict";
 (function () {
-  var state = { csrf: "", account: null, lastUsed: {}, keys: null };
+  var state = { csrf: "", account: null, lastUsed: {}, keys: null, usage: null };
   var $ = function (id) { return document.getElementById(id); };
 
   var nf = new Intl.NumberFormat("fr-FR");
   function dzd(v) { return nf.format(v) + " DZD"; }
+  // French writes the first of the month as an ordinal: « 1er janvier », not « 1 janvier ».
+  function firstOrdinal(s) { return s.replace(/^1 /, "1er "); }
   function date(iso) {
     if (!iso) return "";
-    return new Date(iso).toLocaleDateString("fr-FR", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" });
+    return firstOrdinal(new Date(iso).toLocaleDateString("fr-FR", { day: "numeric", month: "long", year: "numeric", timeZone: "UTC" }));
   }
   function dateTime(iso) {
-    return new Date(iso).toLocaleString("fr-FR", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "UTC" }) + " UTC";
+    return firstOrdinal(new Date(iso).toLocaleString("fr-FR", { day: "numeric", month: "long", hour: "2-digit", minute: "2-digit", timeZone: "UTC" })) + " UTC";
   }
   function text(el, s) { el.textContent = s; return el; }
   function make(tag, cls, s) { var e = document.createElement(tag); if (cls) e.className = cls; if (s != null) e.textContent = s; return e; }
@@ -151,10 +153,9 @@
       meter.appendChild(fill);
       box.appendChild(meter);
       box.appendChild(make("p", "muted", "Quota remis à zéro le " + date(u.resets_at) + "."));
-      // The daily chart needs per-day usage, which llm-gateway does not keep yet: shown only
-      // when the answer carries it.
-      $("chart-card").hidden = !u.days;
-      if (u.days) renderChart(u.days);
+      state.usage = u;
+      $("chart-card").hidden = false;
+      renderChart(u);
       renderModels(u.models || []);
       state.lastUsed = {};
       (u.keys || []).forEach(function (k) { state.lastUsed[k.id] = k.last_used_at; });
@@ -172,32 +173,90 @@
     Object.keys(attrs).forEach(function (k) { e.setAttribute(k, attrs[k]); });
     return e;
   }
-  function renderChart(days) {
-    var box = $("chart");
+  // Days in the month of a period `2026-11`.
+  function daysIn(period) {
+    return new Date(Date.UTC(Number(period.slice(0, 4)), Number(period.slice(5, 7)), 0)).getUTCDate();
+  }
+  var monthName = new Intl.DateTimeFormat("fr-FR", { month: "long", year: "numeric", timeZone: "UTC" });
+  // The month's tokens per day as bars drawn at the box's own width (so the labels keep their
+  // size on a phone), the whole month on the axis (days to come are empty slots), the busiest
+  // day's value written above it, and the quota's daily pace (monthly tokens / days in the
+  // month) as a dashed line when it fits the scale, else said in the legend. The <title> is
+  // the text alternative: the same facts in a sentence.
+  function renderChart(u) {
+    var box = $("chart"), legend = $("chart-legend");
     box.textContent = "";
-    var w = 720, h = 220, left = 8, bottom = 24, top = 12;
-    var max = days.reduce(function (m, d) { return Math.max(m, d.tokens); }, 0) || 1;
-    var total = days.reduce(function (m, d) { return m + d.tokens; }, 0);
-    var chart = svg("svg", { viewBox: "0 0 " + w + " " + h, role: "img", "aria-label":
-      "Tokens consommés par jour ce mois-ci : " + nf.format(total) + " au total, au plus " + nf.format(max) + " en un jour." });
-    chart.appendChild(svg("line", { x1: left, y1: h - bottom, x2: w, y2: h - bottom, "class": "chart-axis" }));
-    var n = Math.max(days.length, 1), slot = (w - left) / n;
-    days.forEach(function (d, i) {
-      var bh = d.tokens ? Math.max(2, (h - bottom - top) * d.tokens / max) : 0;
-      var x = left + i * slot + slot * 0.15;
-      var bar = svg("rect", { x: x, y: h - bottom - bh, width: slot * 0.7, height: bh, "class": "chart-bar" });
-      var title = svg("title", {});
-      title.textContent = d.day + " : " + nf.format(d.tokens) + " tokens";
-      bar.appendChild(title);
-      chart.appendChild(bar);
-      if (i % 5 === 0 || i === days.length - 1) {
-        var label = svg("text", { x: x, y: h - 6, "class": "chart-label" });
-        label.textContent = String(Number(d.day.slice(8)));
+    var days = u.days || [], n = daysIn(u.period);
+    var w = Math.max(280, Math.round(box.clientWidth || 720)), h = w < 500 ? 180 : 220;
+    var left = 8, right = 8, top = 26, bottom = 26;
+    var plotH = h - top - bottom, slot = (w - left - right) / n;
+    var max = 0, maxDay = null, total = 0, active = 0;
+    days.forEach(function (d) {
+      total += d.total_tokens;
+      if (d.total_tokens > 0) active++;
+      if (d.total_tokens > max) { max = d.total_tokens; maxDay = d; }
+    });
+    var pace = u.tokens_per_month ? u.tokens_per_month / n : 0;
+    // The pace line squeezes the bars when it is far above them: drawn only within 2.5 × the
+    // busiest day.
+    var showPace = pace > 0 && max > 0 && pace <= 2.5 * max;
+    var scale = Math.max(max, showPace ? pace : 0) || 1;
+    var y = function (v) { return top + plotH - plotH * v / scale; };
+    var month = monthName.format(new Date(u.period + "-01T00:00:00Z"));
+    var summary = "Tokens consommés par jour en " + month + " : " + nf.format(total) + " au total sur " +
+      days.length + " jour" + (days.length > 1 ? "s" : "") + " écoulé" + (days.length > 1 ? "s" : "") + " (" + active + " avec des appels)" +
+      (maxDay ? ", au plus " + nf.format(max) + " le " + Number(maxDay.day.slice(8)) + "." : ".") +
+      (pace ? " Quota : " + nf.format(u.tokens_per_month) + " tokens par mois, soit " + nf.format(Math.round(pace)) + " par jour en moyenne." : "");
+    var chart = svg("svg", { viewBox: "0 0 " + w + " " + h, width: w, height: h, role: "img", "aria-labelledby": "chart-svg-title", focusable: "false" });
+    var title = svg("title", { id: "chart-svg-title" });
+    title.textContent = summary;
+    chart.appendChild(title);
+    chart.appendChild(svg("line", { x1: left, y1: top + plotH, x2: w - right, y2: top + plotH, "class": "chart-axis" }));
+    var dense = slot < 22;
+    for (var i = 0; i < n; i++) {
+      var dayNum = i + 1, d = days[i], cx = left + slot * (i + 0.5);
+      if (d && d.total_tokens > 0) {
+        var bh = Math.max(2, plotH * d.total_tokens / scale);
+        var bar = svg("rect", { x: (left + slot * i + slot * 0.15).toFixed(1), y: (top + plotH - bh).toFixed(1), width: (slot * 0.7).toFixed(1), height: bh.toFixed(1), rx: Math.min(3, slot * 0.2).toFixed(1), "class": d === maxDay ? "chart-bar chart-max" : "chart-bar" });
+        var tip = svg("title", {});
+        tip.textContent = dayNum + " : " + nf.format(d.total_tokens) + " tokens, " + nf.format(d.requests) + " requêtes";
+        bar.appendChild(tip);
+        chart.appendChild(bar);
+      } else if (!d) {
+        // A day still to come: a tick on the axis.
+        chart.appendChild(svg("line", { x1: cx, y1: top + plotH, x2: cx, y2: top + plotH + 3, "class": "chart-tick" }));
+      }
+      if (!dense || dayNum === 1 || dayNum % 5 === 0) {
+        var label = svg("text", { x: cx.toFixed(1), y: h - 8, "text-anchor": "middle", "class": "chart-label" });
+        label.textContent = String(dayNum);
         chart.appendChild(label);
       }
-    });
+    }
+    if (maxDay) {
+      var mi = Number(maxDay.day.slice(8)) - 1, mx = left + slot * (mi + 0.5);
+      var anchor = mx < 40 ? "start" : (mx > w - 40 ? "end" : "middle");
+      var value = svg("text", { x: (anchor === "start" ? left : anchor === "end" ? w - right : mx).toFixed(1), y: (y(max) - 6).toFixed(1), "text-anchor": anchor, "class": "chart-value" });
+      value.textContent = nf.format(max);
+      chart.appendChild(value);
+    }
+    if (showPace) {
+      var py = y(pace).toFixed(1);
+      chart.appendChild(svg("line", { x1: left, y1: py, x2: w - right, y2: py, "class": "chart-pace" }));
+    }
     box.appendChild(chart);
+    legend.textContent = "";
+    if (!total) { legend.appendChild(make("span", null, "Aucun appel ce mois-ci.")); return; }
+    legend.appendChild(make("span", "legend-bar", "Tokens du jour (le plus haut : " + nf.format(max) + ")"));
+    if (pace) {
+      legend.appendChild(make("span", showPace ? "legend-pace" : null,
+        (showPace ? "Rythme du quota" : "Rythme du quota, hors échelle") + " : " + nf.format(Math.round(pace)) + " tokens par jour"));
+    }
   }
+  var resizing = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizing);
+    resizing = setTimeout(function () { if (state.usage && !$("chart-card").hidden) renderChart(state.usage); }, 150);
+  });
   function renderModels(models) {
     var box = $("models");
     box.textContent = "";
@@ -241,6 +300,8 @@
       if (k.status === "revoked" && k.revoked_by === "operator") st += " par l'opérateur";
       tr.appendChild(make("td", "status-" + k.status, st));
       var actions = make("td");
+      var buttons = make("div", "key-actions");
+      actions.appendChild(buttons);
       if (k.status === "active") {
         var label = k.name || k.prefix;
         var grace = make("select");
@@ -265,7 +326,7 @@
             .then(function () { text($("keys-status"), "Clé " + k.prefix + "… révoquée."); loadKeys(); })
             .catch(failed($("keys-status")));
         });
-        actions.appendChild(grace); actions.appendChild(rotate); actions.appendChild(revoke);
+        buttons.appendChild(grace); buttons.appendChild(rotate); buttons.appendChild(revoke);
       }
       tr.appendChild(actions);
       ["Nom", "Début de la clé", "Créée le", "Dernière utilisation", "État"].forEach(function (label, i) {

@@ -89,6 +89,12 @@ impl SmtpSink {
         self.state.received.lock().unwrap().clone()
     }
 
+    /// What was received so far, readable from another task (the sink itself stays put).
+    pub fn receiver(&self) -> impl Fn() -> Vec<Received> + Send + Sync + 'static {
+        let state = Arc::clone(&self.state);
+        move || state.received.lock().unwrap().clone()
+    }
+
     pub fn release(&self, n: usize) {
         if let Some(g) = &self.gate {
             g.add_permits(n);

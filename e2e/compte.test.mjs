@@ -1,0 +1,441 @@
+// Browser test of the customer account (/compte/) against the whole platform.
+//
+// Started by `cargo test -p gateway-rest --test landing customer_account` (gateway-rest/tests/landing),
+// which runs promo-service (e-mailing a real SMTP sink), llm-gateway (offline mock provider) and
+// gateway-rest on random loopback ports and passes:
+//   COMPTE_BASE_URL       gateway-rest, e.g. http://127.0.0.1:41234 (also the e-mails' public URL)
+//   COMPTE_MAIL_DIR       folder where each e-mail the SMTP sink receives appears as NNN.txt
+//                         (recipients, subject, decoded text body)
+//   COMPTE_AUTH_CACHE_MS  llm-gateway's key cache: the documented window for a revoked key
+//   COMPTE_ARTIFACTS      folder for screenshots (target/screenshots/compte)
+//   LANDING_CHROMIUM      Chromium binary (default /usr/bin/chromium, Debian's package)
+//
+// Drives Debian's Chromium with playwright-core (no browser download); audits the pages with
+// axe-core. Prints one line per step and exits 1 at the first failure, after a screenshot.
+
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { chromium } from 'playwright-core';
+
+const require = createRequire(import.meta.url);
+const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+
+const BASE = mustEnv('COMPTE_BASE_URL').replace(/\/$/, '');
+const MAIL_DIR = mustEnv('COMPTE_MAIL_DIR');
+const AUTH_CACHE_MS = Number(mustEnv('COMPTE_AUTH_CACHE_MS'));
+const ARTIFACTS = process.env.COMPTE_ARTIFACTS || path.resolve('..', 'target', 'screenshots', 'compte');
+const CHROMIUM = process.env.LANDING_CHROMIUM || '/usr/bin/chromium';
+const PAGE = `${BASE}/compte/`;
+const STEP_TIMEOUT = 15000;
+// A model of the built-in catalogue; with no provider key, llm-gateway's mock answers it.
+const MODEL = 'gpt-4o-mini';
+
+function mustEnv(name) {
+  const v = process.env[name];
+  if (!v) {
+    console.error(`${name} is not set: run this through \`cargo test -p gateway-rest --test landing\``);
+    process.exit(2);
+  }
+  return v;
+}
+
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+if (!fs.existsSync(CHROMIUM)) {
+  console.error(`Chromium not found at ${CHROMIUM}: run scripts/test-setup.sh`);
+  process.exit(1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+const norm = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function api(method, p, body, headers = {}) {
+  const r = await fetch(`${BASE}${p}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await r.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { json = null; }
+  return { status: r.status, json, text };
+}
+
+/** One chat call through gateway-rest's OpenAI-compatible route. */
+function chat(key, content = 'Bonjour') {
+  return api('POST', '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content }] },
+    { authorization: `Bearer ${key}` });
+}
+
+/** The e-mails the SMTP sink received so far, oldest first. */
+function mails() {
+  return fs.readdirSync(MAIL_DIR).filter((f) => /^\d+\.txt$/.test(f)).sort()
+    .map((f) => fs.readFileSync(path.join(MAIL_DIR, f), 'utf8'));
+}
+
+/** Waits for an e-mail to `to` whose text matches `re`, arrived after the first `after` ones. */
+async function waitMail(to, re, after = 0) {
+  const deadline = Date.now() + STEP_TIMEOUT;
+  while (Date.now() < deadline) {
+    const found = mails().slice(after).find((m) => m.split('\n')[0].includes(to) && re.test(m));
+    if (found) return found;
+    await sleep(100);
+  }
+  throw new Error(`no e-mail to ${to} matching ${re}; received:\n${mails().map((m) => m.split('\n').slice(0, 2).join(' | ')).join('\n')}`);
+}
+
+async function waitText(page, selector, re, timeout = STEP_TIMEOUT) {
+  try {
+    await page.waitForFunction(([sel, src, flags]) => {
+      const el = document.querySelector(sel);
+      return Boolean(el) && new RegExp(src, flags).test(el.textContent.replace(/\s+/g, ' '));
+    }, [selector, re.source, re.flags], { timeout });
+  } catch {
+    const actual = await page.evaluate((sel) => document.querySelector(sel)?.textContent ?? null, selector);
+    throw new Error(`${selector}: expected text matching ${re}, got ${JSON.stringify(norm(actual))}`);
+  }
+}
+
+async function waitFor(page, fn, arg, what, timeout = STEP_TIMEOUT) {
+  try {
+    await page.waitForFunction(fn, arg, { timeout });
+  } catch {
+    throw new Error(`timed out waiting for ${what}`);
+  }
+}
+
+const requests = [];
+const blocked = [];
+const pageErrors = [];
+const consoleProblems = [];
+
+function watch(page, name) {
+  page.on('request', (r) => requests.push({ page: name, url: r.url(), method: r.method() }));
+  page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
+  page.on('console', (m) => {
+    const t = m.text();
+    if (/Content Security Policy|Refused to (load|connect|execute|apply)/i.test(t)) consoleProblems.push(`${name}: ${t}`);
+    if (m.type() === 'error' && !/Failed to load resource|net::ERR_/i.test(t)) consoleProblems.push(`${name}: ${t}`);
+  });
+  return page;
+}
+
+/** axe-core (WCAG 2.x A/AA and best practices) on the page as it is now; CSP kept (DevTools). */
+async function axeCheck(page, what) {
+  await page.evaluate(AXE_SOURCE);
+  const result = await page.evaluate(async () => {
+    const r = await window.axe.run(document, {
+      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
+      resultTypes: ['violations'],
+    });
+    return { passes: r.passes.length, violations: r.violations.map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')}`),
+    })) };
+  });
+  assert.ok(result.passes >= 10, `axe-core checked only ${result.passes} rules (${what})`);
+  assert.deepEqual(result.violations, [], `axe-core violations (${what}):\n${JSON.stringify(result.violations, null, 2)}`);
+}
+
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage, animations: 'disabled' });
+}
+
+let current = null;
+let failures = 0;
+
+async function step(name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    console.log(`ok - ${name} (${Date.now() - started} ms)`);
+  } catch (e) {
+    failures++;
+    console.log(`not ok - ${name}`);
+    console.log(String(e && e.stack ? e.stack : e).split('\n').map((l) => `    ${l}`).join('\n'));
+    if (current) {
+      const file = path.join(ARTIFACTS, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
+      await current.screenshot({ path: file, fullPage: true }).catch(() => {});
+      console.log(`    screenshot: ${file}`);
+    }
+    throw e;
+  }
+}
+
+/** The key table's row for the key whose name is `name`. */
+function keyRow(page, name) {
+  return page.locator('#keys-body tr', { has: page.locator('td:first-child', { hasText: new RegExp(`^${name}$`) }) });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iaf-compte-chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: CHROMIUM,
+  headless: true,
+  locale: 'fr-FR',
+  viewport: { width: 1280, height: 900 },
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+// Anything not addressed to this machine is refused (and recorded): the page must need nothing
+// from outside.
+await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && !/^(data|blob):/.test(url.protocol), (route) => {
+  blocked.push(route.request().url());
+  return route.abort('blockedbyclient');
+});
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
+
+const email = `client.${Date.now().toString(36)}@exemple.dz`;
+let exitCode = 0;
+try {
+  const a = watch(await context.newPage(), 'A');
+  current = a;
+  a.on('dialog', (d) => d.accept());
+  let firstKey = '';
+
+  await step('a customer signs up (dev, LAUNCH30) and makes a few chat calls', async () => {
+    const r = await api('POST', '/api/promo/signup', { email, package: 'dev', promo_code: 'LAUNCH30' });
+    assert.equal(r.status, 201, r.text);
+    firstKey = r.json.api_key;
+    for (let i = 0; i < 3; i++) {
+      const c = await chat(firstKey, `Question ${i}`);
+      assert.equal(c.status, 200, c.text);
+      assert.ok(c.json.usage.total_tokens > 0, c.text);
+    }
+  });
+
+  await step('the sign-in page asks for the e-mail, with no script error', async () => {
+    const r = await a.goto(PAGE);
+    assert.equal(r.status(), 200);
+    assert.equal(await a.getAttribute('html', 'lang'), 'fr');
+    await waitFor(a, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');
+    await shot(a, 'connexion-1280', false);
+    await axeCheck(a, 'sign-in form');
+  });
+
+  let link = '';
+  await step('asking for a link e-mails it through SMTP; the answer does not say whether the address exists', async () => {
+    const before = mails().length;
+    await a.fill('#email', email);
+    await a.click('#link-form button[type=submit]');
+    await waitText(a, '#link-status', /lien/i);
+    const answer = norm(await a.textContent('#link-status'));
+    const mail = await waitMail(email, /jeton=/, before);
+    link = mail.split(/\s+/).find((w) => w.startsWith(`${BASE}/compte/connexion#jeton=`));
+    assert.ok(link, `no sign-in link in:\n${mail}`);
+    // An unknown address gets the same words.
+    const other = await api('POST', '/api/compte/lien', { email: `inconnu.${Date.now()}@exemple.dz` });
+    assert.equal(other.status, 202, other.text);
+    assert.equal(norm(other.json.message), answer);
+  });
+
+  await step('the link from the e-mail opens the dashboard: package, price, usage of the calls', async () => {
+    await a.goto(link);
+    await waitFor(a, () => !document.getElementById('espace').hidden, undefined, 'the dashboard');
+    // The token leaves the address bar once used.
+    assert.equal(new URL(a.url()).hash, '');
+    await waitText(a, '#account-email', new RegExp(email.replace(/[.]/g, '\\.')));
+    await waitText(a, '#pkg-name', /Dev/i);
+    await waitText(a, '#pkg-price', /DZD par mois \(−\d+ % avec LAUNCH30\)/);
+    await waitText(a, '#pkg-after', /À partir du .* : 15 000 DZD par mois\./);
+    await waitText(a, '#usage-figures', /\d tokens.*3 requêtes/);
+    await waitText(a, '#models', new RegExp(MODEL));
+    // Reused, the same link is refused.
+    const again = await api('POST', '/api/compte/session', { token: link.split('#jeton=')[1] });
+    assert.equal(again.status, 401, again.text);
+  });
+
+  await step('the daily chart: an SVG drawn by the page, today\'s bar, day numbers, the busiest day, a text alternative', async () => {
+    await waitFor(a, () => document.querySelector('#chart svg rect.chart-bar') !== null, undefined, 'a bar');
+    const chart = await a.evaluate(() => {
+      const svg = document.querySelector('#chart svg');
+      const rects = [...svg.querySelectorAll('rect.chart-bar')];
+      return {
+        role: svg.getAttribute('role'),
+        title: svg.querySelector(':scope > title').textContent,
+        labelledBy: svg.getAttribute('aria-labelledby'),
+        bars: rects.length,
+        barTitles: rects.map((r) => r.querySelector('title').textContent),
+        labels: [...svg.querySelectorAll('text.chart-label')].map((t) => t.textContent),
+        value: svg.querySelector('text.chart-value')?.textContent,
+        legend: document.getElementById('chart-legend').textContent,
+        width: svg.getBoundingClientRect().width,
+      };
+    });
+    const today = new Date().getUTCDate();
+    assert.equal(chart.role, 'img');
+    assert.equal(chart.labelledBy, 'chart-svg-title');
+    assert.match(chart.title, /Tokens consommés par jour en .* : [\d\s\u202f]+ au total/);
+    assert.match(chart.title, /Quota : 5\s000\s000 tokens par mois/);
+    assert.equal(chart.bars, 1, JSON.stringify(chart));
+    assert.match(chart.barTitles[0], new RegExp(`^${today} : .* tokens, 3 requêtes$`));
+    assert.ok(chart.labels.includes('1') && chart.labels.includes('15'), JSON.stringify(chart.labels));
+    assert.ok(chart.value && /\d/.test(chart.value), 'the busiest day is labelled');
+    assert.match(chart.legend, /Rythme du quota/);
+    assert.ok(chart.width > 600, `chart ${chart.width} px wide`);
+  });
+
+  await step('dashboard screenshots at 1280 and 360 px, axe-core clean', async () => {
+    await shot(a, 'tableau-1280');
+    await axeCheck(a, 'dashboard 1280');
+    await a.setViewportSize({ width: 360, height: 800 });
+    // Redrawn at the new width: the labels keep their size.
+    await waitFor(a, () => {
+      const svg = document.querySelector('#chart svg');
+      return svg && Number(svg.getAttribute('width')) <= 360;
+    }, undefined, 'the chart redrawn for 360 px');
+    const overflow = await a.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
+    await shot(a, 'tableau-360');
+    // Screen-sized views too (a full 360 px page is too tall to look at in one picture).
+    for (const [id, name] of [['tableau', 'haut'], ['chart-card', 'graphique'], ['cles', 'cles']]) {
+      await a.locator(`#${id}`).scrollIntoViewIfNeeded();
+      await a.evaluate((i) => document.getElementById(i).scrollIntoView({ block: 'start' }), id);
+      await shot(a, `tableau-360-${name}`, false);
+    }
+    await axeCheck(a, 'dashboard 360');
+    await a.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  let ciKey = '';
+  await step('create a named key: shown once, it works', async () => {
+    await a.fill('#key-name', 'ci');
+    await a.click('#key-form button[type=submit]');
+    await waitFor(a, () => !document.getElementById('new-key').hidden, undefined, 'the new key');
+    ciKey = norm(await a.textContent('#new-key-value'));
+    assert.match(ciKey, /^iaf_/);
+    await waitFor(a, () => document.querySelectorAll('#keys-body tr').length === 2, undefined, 'two keys listed');
+    await waitText(a, '#keys-body', /ci/);
+    const c = await chat(ciKey);
+    assert.equal(c.status, 200, c.text);
+    await waitMail(email, /cl[ée]/i);
+    await shot(a, 'cles-1280');
+  });
+
+  let rotated = '';
+  await step('rotate the signup key with no grace: a replacement is shown and works', async () => {
+    const row = keyRow(a, "Clé d'inscription");
+    await row.locator('select').selectOption('0');
+    await row.getByRole('button', { name: /^Remplacer/ }).click();
+    await waitText(a, '#new-key-title', /Clé de remplacement/);
+    rotated = norm(await a.textContent('#new-key-value'));
+    assert.match(rotated, /^iaf_/);
+    assert.notEqual(rotated, firstKey);
+    assert.equal((await chat(rotated)).status, 200);
+    await waitFor(a, () => document.querySelectorAll('#keys-body tr').length === 3, undefined, 'three keys listed');
+    // The old one is listed as revoked (no grace), the replacement as active.
+    await waitFor(a, () => [...document.querySelectorAll('#keys-body tr')]
+      .filter((tr) => /Révoquée/.test(tr.textContent)).length === 1, undefined, 'the old key revoked');
+  });
+
+  await step(`revoke the "ci" key: /v1/chat/completions answers 401 within the ${AUTH_CACHE_MS} ms cache window`, async () => {
+    const prefix = ciKey.slice(0, 10);
+    const row = keyRow(a, 'ci');
+    assert.equal(await row.count(), 1);
+    assert.match(norm(await row.textContent()), new RegExp(prefix));
+    assert.equal((await chat(ciKey)).status, 200, 'the key works before');
+    await row.getByRole('button', { name: /^Révoquer/ }).click();
+    await waitText(a, '#keys-status', new RegExp(`Clé ${prefix}.*révoquée`));
+    const revokedAt = Date.now();
+    await waitFor(a, () => [...document.querySelectorAll('#keys-body tr')]
+      .filter((tr) => /Révoquée/.test(tr.textContent)).length === 2, undefined, 'two keys revoked');
+    let status = 200;
+    while (Date.now() - revokedAt < AUTH_CACHE_MS + 2000) {
+      status = (await chat(ciKey)).status;
+      if (status === 401) break;
+      await sleep(250);
+    }
+    const took = Date.now() - revokedAt;
+    assert.equal(status, 401, `still ${status} after ${took} ms`);
+    assert.ok(took <= AUTH_CACHE_MS + 1000, `refused only after ${took} ms`);
+    // The key rotated away is refused too by now; the replacement still works.
+    assert.equal((await chat(firstKey)).status, 401);
+    assert.equal((await chat(rotated)).status, 200);
+    console.log(`    revoked key refused after ${took} ms`);
+  });
+
+  await step('upgrade to Business takes effect now', async () => {
+    await a.selectOption('#package', 'business');
+    await a.click('#change-form button[type=submit]');
+    await waitFor(a, () => !document.getElementById('plan').hidden, undefined, 'the plan');
+    await waitText(a, '#plan-message', /Business/i);
+    await a.click('#plan-confirm');
+    await waitText(a, '#change-status', /Changement effectué\./);
+    await waitText(a, '#pkg-name', /Business/i);
+    await waitMail(email, /Business/i);
+  });
+
+  await step('downgrade to Starter is scheduled for the next period', async () => {
+    await a.selectOption('#package', 'starter');
+    await a.click('#change-form button[type=submit]');
+    await waitText(a, '#plan-message', /Starter/i);
+    await a.click('#plan-confirm');
+    await waitText(a, '#change-status', /Changement programmé\./);
+    await waitFor(a, () => !document.getElementById('pkg-pending').hidden, undefined, 'the pending change');
+    await waitText(a, '#pkg-pending', /Passage au forfait .* le /);
+    await waitText(a, '#pkg-name', /Business/i);
+  });
+
+  await step('cancel at period end, said on the dashboard', async () => {
+    await a.click('#cancel-btn');
+    await waitText(a, '#cancel-status', /Résiliation enregistrée\./);
+    await waitFor(a, () => !document.getElementById('pkg-cancel').hidden, undefined, 'the cancellation notice');
+    await waitText(a, '#pkg-cancel', /Abonnement résilié : il prend fin le /);
+    await waitText(a, '#cancel-btn', /Annuler la résiliation/);
+    await a.evaluate(() => window.scrollTo(0, 0));
+    await shot(a, 'forfait-1280');
+    await axeCheck(a, 'after the package changes');
+    await a.setViewportSize({ width: 360, height: 800 });
+    await shot(a, 'forfait-360');
+    await a.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('sign out: the dashboard is gone and the session no longer works', async () => {
+    await a.click('#signout');
+    await waitFor(a, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');
+    await a.reload();
+    await waitFor(a, () => !document.getElementById('connexion').hidden, undefined, 'still signed out');
+  });
+
+  await step('no request left 127.0.0.1, no script error, no CSP violation', async () => {
+    assert.ok(requests.length > 15, `only ${requests.length} requests recorded`);
+    assert.deepEqual(blocked, [], 'requests to other hosts');
+    const outside = requests.filter((r) => {
+      const u = new URL(r.url);
+      if (u.protocol === 'data:' || u.protocol === 'blob:') return false;
+      return u.hostname !== '127.0.0.1';
+    });
+    assert.deepEqual(outside, [], 'requests to other hosts');
+    const paths = new Set(requests.map((r) => new URL(r.url).pathname));
+    for (const must of ['/compte/', '/compte/compte.js', '/compte/compte.css', '/api/compte/lien', '/api/compte/session', '/api/compte', '/api/compte/consommation', '/api/compte/cles']) {
+      assert.ok(paths.has(must), `${must} was never requested`);
+    }
+    assert.deepEqual(pageErrors, [], 'script errors');
+    assert.deepEqual(consoleProblems, [], 'console problems');
+    console.log(`    ${requests.length} requests, all to ${[...new Set(requests.map((r) => new URL(r.url).host))].join(', ')}`);
+  });
+} catch {
+  exitCode = 1;
+} finally {
+  await context.close().catch(() => {});
+  fs.rmSync(userDataDir, { recursive: true, force: true });
+}
+
+console.log(exitCode === 0 && failures === 0 ? '# all customer account checks passed' : '# customer account checks FAILED');
+console.log(`# screenshots: ${ARTIFACTS}`);
+process.exit(exitCode || failures ? 1 : 0);
