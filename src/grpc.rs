@@ -25,6 +25,10 @@ use crate::proto::FILE_DESCRIPTOR_SET;
 /// Largest gRPC message accepted or sent (requests are small; this bounds hostile clients).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
+/// Largest answer llm-gateway sends and gateway-rest takes from it: an embeddings answer of
+/// 2048 vectors of 4096 floats fits (the largest OpenAI allows is 2048 × 3072).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+
 /// Knobs common to every gRPC server of the platform.
 #[derive(Debug, Clone)]
 pub struct ServeOptions {

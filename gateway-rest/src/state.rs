@@ -59,8 +59,9 @@ impl AppState {
     }
 
     pub fn llm_client(&self) -> LlmGatewayClient<Channel> {
+        // Answers can be large (an embeddings batch: up to 2048 vectors).
         LlmGatewayClient::new(self.llm.channel())
-            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+            .max_decoding_message_size(iafactory::grpc::MAX_ANSWER_BYTES)
     }
 
     /// Charges one request to the client's budget in `limiter` (none: unlimited); past it, a

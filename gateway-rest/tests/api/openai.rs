@@ -754,6 +754,48 @@ async fn models_by_id_and_keyed_list() {
     s.stop().await;
 }
 
+/// The largest batch OpenAI takes (2048 texts) with full-size vectors comes back whole and in
+/// order: llm-gateway's answer (12 MiB of floats) is far above the 1 MiB that bounds requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_embeddings_batch_is_answered_whole() {
+    const DIMS: usize = 1536;
+    let up = Upstream::start(|req, _| {
+        let n = req.body["input"].as_array().map_or(1, Vec::len);
+        let data: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut v = vec![0.25f32; DIMS];
+                v[0] = i as f32;
+                json!({"object":"embedding","index":i,"embedding":v})
+            })
+            .collect();
+        Reply::json(
+            200,
+            json!({"object":"list","data":data,"model":"up-embed","usage":{"prompt_tokens":n,"total_tokens":n}}),
+        )
+    })
+    .await;
+    let s = stack(up).await;
+    let key = s.api_key("premium").await;
+    let input: Vec<String> = (0..2048).map(|i| format!("texte {i}")).collect();
+    let body = json!({"model":"e","input":input});
+    let a = Answer::of(post(&s, &key, "/v1/embeddings", &body).await).await;
+    assert_eq!(
+        a.status,
+        StatusCode::OK,
+        "{}",
+        &a.text[..a.text.len().min(500)]
+    );
+    let data = a.body["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2048);
+    for (i, d) in data.iter().enumerate() {
+        assert_eq!(d["index"], i);
+        let v = d["embedding"].as_array().unwrap();
+        assert_eq!(v.len(), DIMS);
+        assert_eq!(v[0], i as f64);
+    }
+    assert_eq!(a.body["usage"]["prompt_tokens"], 2048);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embeddings_float_base64_and_token_ids() {
     let s = stack(ok_upstream().await).await;

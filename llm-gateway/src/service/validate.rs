@@ -39,8 +39,8 @@ pub const MAX_TOOL_CALL_ID_BYTES: usize = 16 * 1024;
 pub const MAX_EMBED_INPUTS: usize = 2048;
 /// Largest `dimensions` asked (the largest shortening models make 3072-value vectors).
 pub const MAX_DIMENSIONS: u32 = 4096;
-/// Largest answer the gateway sends: 2048 vectors of 4096 floats fit.
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
+/// Largest answer the gateway sends (gateway-rest takes as much): 2048 vectors of 4096 floats fit.
+pub const MAX_ANSWER_BYTES: usize = iafactory::grpc::MAX_ANSWER_BYTES;
 /// A token id counts as this many bytes against [`MAX_CONTENT_BYTES`] (about what a token's
 /// text weighs), so token input is bounded like text input.
 const TOKEN_ID_BYTES: usize = 4;
