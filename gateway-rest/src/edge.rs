@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use iafactory::ErrorCode;
 use iafactory::metrics::CountGauge;
 
-use crate::error::{ApiError, Flavor, X_REQUEST_ID, code_for_status};
+use crate::error::{ApiError, BackendUnreachable, Flavor, X_REQUEST_ID, code_for_status};
 use crate::request_id::caller_request_id;
 use crate::state::AppState;
 
@@ -97,6 +97,9 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     state
         .metrics
         .record(route, &method, status.as_u16(), start.elapsed());
+    if response.extensions().get::<BackendUnreachable>().is_some() {
+        state.metrics.backend_unavailable.inc();
+    }
     response
 }
 

@@ -63,7 +63,15 @@ pub struct ApiError {
     pub flavor: Flavor,
     /// What only `/v1` answers carry; boxed, as it is rare and errors travel in every `Result`.
     openai: Option<Box<OpenAiExtra>>,
+    /// The backend could not be reached (refused, reset, gone away): counted apart from the
+    /// backend's own refusals, see [`BackendUnreachable`].
+    unreachable: bool,
 }
+
+/// Marks an answer given because a backend could not be reached, for the edge to count it
+/// (`iaf_http_backend_unavailable_total`, behind the BackendUnavailable alert).
+#[derive(Debug, Clone, Copy)]
+pub struct BackendUnreachable;
 
 /// The parts of an error only OpenAI's shape carries.
 #[derive(Debug, Clone, Default)]
@@ -85,6 +93,7 @@ impl ApiError {
             error: ServiceError::new(code, message),
             flavor: Flavor::Rest,
             openai: None,
+            unreachable: false,
         }
     }
 
@@ -146,6 +155,7 @@ impl ApiError {
     pub fn from_status(status: &tonic::Status) -> ApiError {
         let mut error = ServiceError::from_status(status);
         let mut english: Option<Cow<'static, str>> = None;
+        let mut unreachable = false;
         let has_code = status
             .metadata()
             .get(iafactory::error::ERROR_CODE_METADATA)
@@ -169,6 +179,7 @@ impl ApiError {
             }
             match error.code {
                 ErrorCode::Unavailable => {
+                    unreachable = true;
                     tracing::warn!(status = %status.message(), "backend unavailable");
                     error.message =
                         "Service momentanément indisponible, veuillez réessayer.".into();
@@ -208,6 +219,7 @@ impl ApiError {
             error,
             flavor: Flavor::Rest,
             openai: has_extra.then(|| Box::new(extra)),
+            unreachable,
         }
     }
 
@@ -332,6 +344,9 @@ impl IntoResponse for ApiError {
         }
         if status.is_server_error() {
             tracing::warn!(code = %self.error.code, message = %self.error.message, "answered a server error");
+        }
+        if self.unreachable {
+            response.extensions_mut().insert(BackendUnreachable);
         }
         response
     }

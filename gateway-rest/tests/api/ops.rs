@@ -52,6 +52,35 @@ async fn metrics_count_requests_by_route_template_and_status() {
     assert!(t.contains("# TYPE iaf_http_request_duration_seconds histogram"));
 }
 
+/// A backend that cannot be reached is counted apart (the BackendUnavailable alert reads it);
+/// the backend's own refusals, and the edge's, are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_backends_are_counted() {
+    // Stack: promo-service up, llm-gateway at an address nothing listens on.
+    let s = Stack::spawn().await;
+    let count = |t: &str| {
+        t.lines()
+            .find_map(|l| l.strip_prefix("iaf_http_backend_unavailable_total "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+            .unwrap_or_else(|| panic!("no iaf_http_backend_unavailable_total in {t}"))
+    };
+    assert_eq!(count(&s.get("/metrics").await.text), 0.0);
+    s.get("/api/promo/GHOST/remaining").await; // promo-service's own 404
+    s.get("/no/such/route").await;
+    for _ in 0..2 {
+        let down = Answer::of(
+            s.gw.request(Method::GET, "/v1/models")
+                .bearer_auth("iaf_whatever")
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        down.assert_error(503, "unavailable");
+    }
+    assert_eq!(count(&s.get("/metrics").await.text), 2.0);
+}
+
 /// Every served route is in the OpenAPI document and every documented operation is served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_describes_exactly_the_served_routes() {
