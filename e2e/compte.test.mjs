@@ -15,56 +15,26 @@
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
+import {
+  api as apiAt, axeCheck, launch, mustEnv, norm, requests, pageErrors, consoleProblems, run, step,
+  STEP_TIMEOUT, waitFor, waitText, watch,
+} from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
-
-const BASE = mustEnv('COMPTE_BASE_URL').replace(/\/$/, '');
+const BASE = mustEnv('COMPTE_BASE_URL');
 const MAIL_DIR = mustEnv('COMPTE_MAIL_DIR');
 const AUTH_CACHE_MS = Number(mustEnv('COMPTE_AUTH_CACHE_MS'));
 const ARTIFACTS = process.env.COMPTE_ARTIFACTS || path.resolve('..', 'target', 'screenshots', 'compte');
-const CHROMIUM = process.env.LANDING_CHROMIUM || '/usr/bin/chromium';
 const PAGE = `${BASE}/compte/`;
-const STEP_TIMEOUT = 15000;
 // A model of the built-in catalogue; with no provider key, llm-gateway's mock answers it.
 const MODEL = 'gpt-4o-mini';
-
-function mustEnv(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set: run this through \`cargo test -p gateway-rest --test landing\``);
-    process.exit(2);
-  }
-  return v;
-}
-
-fs.mkdirSync(ARTIFACTS, { recursive: true });
-if (!fs.existsSync(CHROMIUM)) {
-  console.error(`Chromium not found at ${CHROMIUM}: run scripts/test-setup.sh`);
-  process.exit(1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const norm = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function api(method, p, body, headers = {}) {
-  const r = await fetch(`${BASE}${p}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { json = null; }
-  return { status: r.status, json, text };
-}
+const api = (method, p, body, headers) => apiAt(BASE, method, p, body, headers);
 
 /** One chat call through gateway-rest's OpenAI-compatible route. */
 function chat(key, content = 'Bonjour') {
@@ -89,84 +59,11 @@ async function waitMail(to, re, after = 0) {
   throw new Error(`no e-mail to ${to} matching ${re}; received:\n${mails().map((m) => m.split('\n').slice(0, 2).join(' | ')).join('\n')}`);
 }
 
-async function waitText(page, selector, re, timeout = STEP_TIMEOUT) {
-  try {
-    await page.waitForFunction(([sel, src, flags]) => {
-      const el = document.querySelector(sel);
-      return Boolean(el) && new RegExp(src, flags).test(el.textContent.replace(/\s+/g, ' '));
-    }, [selector, re.source, re.flags], { timeout });
-  } catch {
-    const actual = await page.evaluate((sel) => document.querySelector(sel)?.textContent ?? null, selector);
-    throw new Error(`${selector}: expected text matching ${re}, got ${JSON.stringify(norm(actual))}`);
-  }
-}
-
-async function waitFor(page, fn, arg, what, timeout = STEP_TIMEOUT) {
-  try {
-    await page.waitForFunction(fn, arg, { timeout });
-  } catch {
-    throw new Error(`timed out waiting for ${what}`);
-  }
-}
-
-const requests = [];
+// Requests to other hosts, refused by the route below.
 const blocked = [];
-const pageErrors = [];
-const consoleProblems = [];
-
-function watch(page, name) {
-  page.on('request', (r) => requests.push({ page: name, url: r.url(), method: r.method() }));
-  page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
-  page.on('console', (m) => {
-    const t = m.text();
-    if (/Content Security Policy|Refused to (load|connect|execute|apply)/i.test(t)) consoleProblems.push(`${name}: ${t}`);
-    if (m.type() === 'error' && !/Failed to load resource|net::ERR_/i.test(t)) consoleProblems.push(`${name}: ${t}`);
-  });
-  return page;
-}
-
-/** axe-core (WCAG 2.x A/AA and best practices) on the page as it is now; CSP kept (DevTools). */
-async function axeCheck(page, what) {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      resultTypes: ['violations'],
-    });
-    return { passes: r.passes.length, violations: r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')}`),
-    })) };
-  });
-  assert.ok(result.passes >= 10, `axe-core checked only ${result.passes} rules (${what})`);
-  assert.deepEqual(result.violations, [], `axe-core violations (${what}):\n${JSON.stringify(result.violations, null, 2)}`);
-}
 
 async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage, animations: 'disabled' });
-}
-
-let current = null;
-let failures = 0;
-
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`not ok - ${name}`);
-    console.log(String(e && e.stack ? e.stack : e).split('\n').map((l) => `    ${l}`).join('\n'));
-    if (current) {
-      const file = path.join(ARTIFACTS, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
-      await current.screenshot({ path: file, fullPage: true }).catch(() => {});
-      console.log(`    screenshot: ${file}`);
-    }
-    throw e;
-  }
 }
 
 /** The key table's row for the key whose name is `name`. */
@@ -176,22 +73,7 @@ function keyRow(page, name) {
 
 // ---------------------------------------------------------------------------------------------
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iaf-compte-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: CHROMIUM,
-  headless: true,
-  locale: 'fr-FR',
-  viewport: { width: 1280, height: 900 },
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const { context, close } = await launch('compte', ARTIFACTS);
 // Anything not addressed to this machine is refused (and recorded): the page must need nothing
 // from outside.
 await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && !/^(data|blob):/.test(url.protocol), (route) => {
@@ -204,7 +86,7 @@ const email = `client.${Date.now().toString(36)}@exemple.dz`;
 let exitCode = 0;
 try {
   const a = watch(await context.newPage(), 'A');
-  current = a;
+  run.page = a;
   a.on('dialog', (d) => d.accept());
   let firstKey = '';
 
@@ -432,10 +314,9 @@ try {
 } catch {
   exitCode = 1;
 } finally {
-  await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 
-console.log(exitCode === 0 && failures === 0 ? '# all customer account checks passed' : '# customer account checks FAILED');
+console.log(exitCode === 0 && run.failures === 0 ? '# all customer account checks passed' : '# customer account checks FAILED');
 console.log(`# screenshots: ${ARTIFACTS}`);
-process.exit(exitCode || failures ? 1 : 0);
+process.exit(exitCode || run.failures ? 1 : 0);

@@ -12,56 +12,25 @@
 // and exits 1 at the first failure, after a screenshot of the page under test.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { createRequire } from 'node:module';
-import { chromium } from 'playwright-core';
-
-const require = createRequire(import.meta.url);
-const AXE_SOURCE = fs.readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+import {
+  api as apiAt, axeCheck, launch, mustEnv, norm, requests, pageErrors, consoleProblems, run, step,
+  waitFor, waitText, watch as watchPage,
+} from './harness.mjs';
 
 const BASE = mustEnv('LANDING_BASE_URL');
 const STRICT = mustEnv('LANDING_STRICT_URL');
 const DOWN = mustEnv('LANDING_DOWN_URL');
 const ARTIFACTS = process.env.LANDING_ARTIFACTS || path.resolve('..', 'test-artifacts', 'landing');
-const CHROMIUM = process.env.LANDING_CHROMIUM || '/usr/bin/chromium';
 const PAGE = `${BASE}/api-packages/`;
-const STEP_TIMEOUT = 15000;
-
-function mustEnv(name) {
-  const v = process.env[name];
-  if (!v) {
-    console.error(`${name} is not set: run this through \`cargo test -p gateway-rest --test landing\``);
-    process.exit(2);
-  }
-  return v.replace(/\/$/, '');
-}
-
-fs.mkdirSync(ARTIFACTS, { recursive: true });
-if (!fs.existsSync(CHROMIUM)) {
-  console.error(`Chromium not found at ${CHROMIUM}: run scripts/test-setup.sh`);
-  process.exit(1);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-const norm = (s) => String(s ?? '').replace(/\s+/g, ' ').trim();
 let emailSeq = 0;
 const freshEmail = (tag) => `${tag}.${Date.now().toString(36)}.${++emailSeq}@exemple.dz`;
 
-async function api(base, method, p, body, headers = {}) {
-  const r = await fetch(`${base}${p}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...headers },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { json = null; }
-  return { status: r.status, json, text };
-}
+const api = apiAt;
 
 async function remaining() {
   const r = await api(BASE, 'GET', '/api/promo/LAUNCH30/remaining');
@@ -69,110 +38,16 @@ async function remaining() {
   return r.json.remaining;
 }
 
-/** Waits until the text of `selector` (whitespace collapsed) matches `re`. */
-async function waitText(page, selector, re, timeout = STEP_TIMEOUT) {
-  try {
-    await page.waitForFunction(([sel, src, flags]) => {
-      const el = document.querySelector(sel);
-      return Boolean(el) && new RegExp(src, flags).test(el.textContent.replace(/\s+/g, ' '));
-    }, [selector, re.source, re.flags], { timeout });
-  } catch {
-    const actual = await page.evaluate((sel) => document.querySelector(sel)?.textContent ?? null, selector);
-    throw new Error(`${selector}: expected text matching ${re}, got ${JSON.stringify(norm(actual))}`);
-  }
-}
-
 async function text(page, selector) {
   return norm(await page.locator(selector).first().textContent());
 }
 
-async function waitFor(page, fn, arg, what, timeout = STEP_TIMEOUT) {
-  try {
-    await page.waitForFunction(fn, arg, { timeout });
-  } catch {
-    throw new Error(`timed out waiting for ${what}`);
-  }
-}
-
-// Every request any page makes, to prove nothing leaves the machine.
-const requests = [];
-const pageErrors = [];
-const consoleProblems = [];
-
-function watch(page, name) {
-  page.on('request', (r) => requests.push({ page: name, url: r.url(), method: r.method() }));
-  page.on('pageerror', (e) => pageErrors.push(`${name}: ${e.message}`));
-  page.on('console', (m) => {
-    const t = m.text();
-    // Failed fetches (404 of a figure not yet exposed, 409/429 answers) are expected; a CSP
-    // violation or a script error is not.
-    if (/Content Security Policy|Refused to (load|connect|execute|apply)/i.test(t)) consoleProblems.push(`${name}: ${t}`);
-    if (m.type() === 'error' && !/Failed to load resource|net::ERR_|EventSource/i.test(t)) consoleProblems.push(`${name}: ${t}`);
-  });
-  return page;
-}
-
-/**
- * Runs axe-core (WCAG 2.x A and AA rules: contrast, labels, names, ARIA, landmarks…) on the page
- * as it is now. The script is evaluated through the DevTools protocol, so the page's CSP is kept.
- */
-async function axeCheck(page, what) {
-  await page.evaluate(AXE_SOURCE);
-  const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, {
-      runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] },
-      resultTypes: ['violations'],
-    });
-    return { passes: r.passes.length, violations: r.violations.map((v) => ({
-      id: v.id,
-      impact: v.impact,
-      help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\s+/g, ' ')}`),
-    })) };
-  });
-  assert.ok(result.passes >= 10, `axe-core checked only ${result.passes} rules (${what})`);
-  assert.deepEqual(result.violations, [], `axe-core violations (${what}):\n${JSON.stringify(result.violations, null, 2)}`);
-}
-
-let current = null; // page to screenshot on failure
-let failures = 0;
-
-async function step(name, fn) {
-  const started = Date.now();
-  try {
-    await fn();
-    console.log(`ok - ${name} (${Date.now() - started} ms)`);
-  } catch (e) {
-    failures++;
-    console.log(`not ok - ${name}`);
-    console.log(String(e && e.stack ? e.stack : e).split('\n').map((l) => `    ${l}`).join('\n'));
-    if (current) {
-      const file = path.join(ARTIFACTS, `failure-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}.png`);
-      await current.screenshot({ path: file, fullPage: true }).catch(() => {});
-      console.log(`    screenshot: ${file}`);
-    }
-    throw e;
-  }
-}
+// An EventSource reconnecting logs an error by design.
+const watch = (page, name) => watchPage(page, name, /EventSource/);
 
 // ---------------------------------------------------------------------------------------------
 
-const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'iaf-landing-chromium-'));
-const context = await chromium.launchPersistentContext(userDataDir, {
-  executablePath: CHROMIUM,
-  headless: true,
-  locale: 'fr-FR',
-  viewport: { width: 1280, height: 900 },
-  args: [
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
+const { context, close } = await launch('landing', ARTIFACTS);
 await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: BASE });
 
 const packages = {
@@ -185,7 +60,7 @@ const packages = {
 let exitCode = 0;
 try {
   const a = watch(await context.newPage(), 'A');
-  current = a;
+  run.page = a;
   let apiKey = '';
   const firstEmail = freshEmail('premier');
 
@@ -249,7 +124,7 @@ try {
 
   await step('the hero shows the figures once the gateway reports them (route stubbed on one page)', async () => {
     const h = watch(await context.newPage(), 'hero');
-    current = h;
+    run.page = h;
     await h.route('**/api/platform/status', (route) => route.fulfill({
       status: 200,
       contentType: 'application/json',
@@ -271,7 +146,7 @@ try {
     await h.setViewportSize({ width: 768, height: 900 });
     await h.screenshot({ path: path.join(ARTIFACTS, 'hero-with-figures-768.png'), animations: 'disabled' });
     await h.close();
-    current = a;
+    run.page = a;
   });
 
   await step('screenshots at 360, 768 and 1280 px', async () => {
@@ -428,7 +303,7 @@ try {
       assert.ok(r.status === 201 || r.status === 429, r.text);
     }
     const s = watch(await context.newPage(), 'strict');
-    current = s;
+    run.page = s;
     await s.goto(`${STRICT}/api-packages/`);
     await waitText(s, '#promo-counter', /^Plus que 29 places sur 30$/);
     await s.click('.package[data-package="starter"] [data-signup]');
@@ -437,13 +312,13 @@ try {
     await s.click('#signup-submit');
     await waitText(s, '#signup-error', /^Trop de tentatives\. Patientez \d+ secondes? puis réessayez\.$/);
     await s.close();
-    current = a;
+    run.page = a;
     assert.equal(await remaining(), 29);
   });
 
   await step('if the event stream fails, the page polls /remaining every 30 s', async () => {
     const p = watch(await context.newPage(), 'polling');
-    current = p;
+    run.page = p;
     await p.clock.install();
     await p.route('**/remaining/stream', (route) => route.abort());
     let polled = 0;
@@ -461,12 +336,12 @@ try {
     await waitText(p, '#promo-counter', /^Plus que 28 places sur 30$/);
     assert.equal(polled, 3, 'expected one more read of /remaining after 30 s');
     await p.close();
-    current = a;
+    run.page = a;
   });
 
   await step('a tab hidden for a minute lets go of its stream, and catches up when shown again', async () => {
     const h = watch(await context.newPage(), 'hidden');
-    current = h;
+    run.page = h;
     await h.clock.install();
     let streams = 0;
     h.on('request', (q) => { if (q.url().endsWith('/api/promo/LAUNCH30/remaining/stream')) streams++; });
@@ -489,7 +364,7 @@ try {
     await waitText(h, '#promo-counter', new RegExp(`^Plus que ${before - 1} places sur 30$`));
     assert.equal(streams, 2, 'the stream was not reopened');
     await h.close();
-    current = a;
+    run.page = a;
   });
 
   await step('when LAUNCH30 is exhausted, both open pages switch the banner and prices to full price', async () => {
@@ -503,7 +378,7 @@ try {
     await takePlace();
     assert.equal(await remaining(), 0);
     for (const pg of [a, b]) {
-      current = pg;
+      run.page = pg;
       await waitFor(pg, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the banner to say the offer is over');
       await waitText(pg, '#promo-headline', /^L’offre de lancement est terminée : les 30 places ont été prises\.$/);
       await waitText(pg, '#promo-counter', /^Les forfaits restent disponibles au tarif normal\.$/);
@@ -517,7 +392,7 @@ try {
       }
     }
     assert.equal(await b.evaluate(() => window.__notReloaded), true, 'page B was reloaded');
-    current = a;
+    run.page = a;
     await a.screenshot({ path: path.join(ARTIFACTS, 'exhausted-1280.png'), fullPage: true, animations: 'disabled' });
     await axeCheck(a, 'offer over');
   });
@@ -542,19 +417,19 @@ try {
 
   await step('a page opened after exhaustion shows full prices from the start', async () => {
     const c = watch(await context.newPage(), 'C');
-    current = c;
+    run.page = c;
     await c.setViewportSize({ width: 360, height: 800 });
     await c.goto(PAGE);
     await waitFor(c, () => document.getElementById('promo').dataset.state === 'over', undefined, 'the over banner');
     await waitText(c, '.package[data-package="dev"] .price-now', /^15 000 DZD$/);
     await c.screenshot({ path: path.join(ARTIFACTS, 'exhausted-360.png'), fullPage: true, animations: 'disabled' });
     await c.close();
-    current = a;
+    run.page = a;
   });
 
   await step('with promo-service down, the page still shows the packages and says what fails', async () => {
     const d = watch(await context.newPage(), 'down');
-    current = d;
+    run.page = d;
     await d.goto(`${DOWN}/api-packages/`);
     await waitText(d, '#promo-counter', /^Le nombre de places restantes est momentanément indisponible\.$/);
     await waitFor(d, () => document.querySelectorAll('.package [data-signup]').length === 4, undefined, '4 package CTAs');
@@ -567,7 +442,7 @@ try {
     assert.equal(await d.getAttribute('#signup-code', 'aria-invalid'), 'false');
     await d.screenshot({ path: path.join(ARTIFACTS, 'promo-down-1280.png'), animations: 'disabled' });
     await d.close();
-    current = a;
+    run.page = a;
   });
 
   await step('no request left localhost, no script error, no CSP violation', async () => {
@@ -590,10 +465,9 @@ try {
 } catch {
   exitCode = 1;
 } finally {
-  await context.close().catch(() => {});
-  fs.rmSync(userDataDir, { recursive: true, force: true });
+  await close();
 }
 
-console.log(exitCode === 0 && failures === 0 ? '# all landing page checks passed' : '# landing page checks FAILED');
+console.log(exitCode === 0 && run.failures === 0 ? '# all landing page checks passed' : '# landing page checks FAILED');
 console.log(`# screenshots: ${ARTIFACTS}`);
-process.exit(exitCode || failures ? 1 : 0);
+process.exit(exitCode || run.failures ? 1 : 0);
