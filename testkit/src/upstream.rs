@@ -185,6 +185,18 @@ impl Upstream {
         Upstream::start(move |_, _| reply.clone()).await
     }
 
+    /// Answers `stream` to requests asking for a stream (`"stream": true`), `unary` to the others.
+    pub async fn unary_or_stream(unary: Reply, stream: Reply) -> Upstream {
+        Upstream::start(move |req, _| {
+            if req.body["stream"] == true {
+                stream.clone()
+            } else {
+                unary.clone()
+            }
+        })
+        .await
+    }
+
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)

@@ -44,13 +44,10 @@ async fn key_id(gw: &mut Gw, api_key: &str) -> String {
 /// writer on the 1st of the month: the days run from the 1st to today, and add up to the
 /// month's figures (per key and in total).
 async fn days_add_up_to_the_month(backend: Backend) {
-    let up = Upstream::start(|r, _| {
-        if r.body["stream"] == true {
-            openai_stream(&["Bon", "jour"], 7, 3)
-        } else {
-            openai_ok("ok", 10, 5)
-        }
-    })
+    let up = Upstream::unary_or_stream(
+        openai_ok("ok", 10, 5),
+        openai_stream(&["Bon", "jour"], 7, 3),
+    )
     .await;
     let mut promo = Promo::start_on(backend).await;
     let (_, first, second) = promo.signup_with_two_keys("starter").await;

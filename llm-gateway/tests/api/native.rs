@@ -294,13 +294,10 @@ async fn anthropic_tool_round_trip_unary_and_streamed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anthropic_images_unary_and_streamed() {
-    let up = Upstream::start(|req, _| {
-        if req.body["stream"] == true {
-            anthropic_stream(&["Two ", "cats."], 900, 3)
-        } else {
-            anthropic_ok("Two cats.", 900, 3)
-        }
-    })
+    let up = Upstream::unary_or_stream(
+        anthropic_ok("Two cats.", 900, 3),
+        anthropic_stream(&["Two ", "cats."], 900, 3),
+    )
     .await;
     let mut env = Env::start(&one("anthropic", "/v1", &up)).await;
     for stream in [false, true] {
@@ -672,13 +669,10 @@ async fn cohere_tool_round_trip_unary_and_streamed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_images_unary_and_streamed() {
-    let up = Upstream::start(|req, _| {
-        if req.body["stream"] == true {
-            cohere_stream(&["Two ", "cats."], 900, 3)
-        } else {
-            cohere_ok("Two cats.", 900, 3)
-        }
-    })
+    let up = Upstream::unary_or_stream(
+        cohere_ok("Two cats.", 900, 3),
+        cohere_stream(&["Two ", "cats."], 900, 3),
+    )
     .await;
     let mut env = Env::start(&one("cohere", "/v2", &up)).await;
     for stream in [false, true] {

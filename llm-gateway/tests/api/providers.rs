@@ -98,13 +98,10 @@ async fn openai_stream_delivers_deltas_then_usage() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anthropic_messages_unary_and_stream() {
-    let up = Upstream::start(|req, _| {
-        if req.body["stream"] == true {
-            anthropic_stream(PIECES, 20, 9)
-        } else {
-            anthropic_ok("Bonjour", 20, 9)
-        }
-    })
+    let up = Upstream::unary_or_stream(
+        anthropic_ok("Bonjour", 20, 9),
+        anthropic_stream(PIECES, 20, 9),
+    )
     .await;
     let mut env = Env::start(&one("anthropic", "/v1", &up, "claude-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
@@ -176,14 +173,8 @@ async fn gemini_generate_content_unary_and_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cohere_chat_v2_unary_and_stream() {
-    let up = Upstream::start(|req, _| {
-        if req.body["stream"] == true {
-            cohere_stream(PIECES, 8, 5)
-        } else {
-            cohere_ok("Bonjour", 8, 5)
-        }
-    })
-    .await;
+    let up =
+        Upstream::unary_or_stream(cohere_ok("Bonjour", 8, 5), cohere_stream(PIECES, 8, 5)).await;
     let mut env = Env::start(&one("cohere", "/v2", &up, "command-up")).await;
     let r = env.chat("m", "Salut").await.unwrap();
     assert_eq!(text_of(r.message.as_ref()), "Bonjour");
@@ -258,14 +249,7 @@ async fn anthropic_error_event_before_the_first_token_is_retried_then_falls_back
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_answers_are_accounted_like_unary_ones() {
-    let up = Upstream::start(|req, _| {
-        if req.body["stream"] == true {
-            openai_stream(PIECES, 100, 50)
-        } else {
-            openai_ok("x", 10, 5)
-        }
-    })
-    .await;
+    let up = Upstream::unary_or_stream(openai_ok("x", 10, 5), openai_stream(PIECES, 100, 50)).await;
     let mut env = Env::start(&one("openai", "/v1", &up, "gpt-up")).await;
     env.stream("m", "a").await.unwrap();
     env.chat("m", "b").await.unwrap();
