@@ -257,6 +257,9 @@ async fn admin_code_management() {
         json!({"premium": 40, "starter": 5}),
         "{p:?}"
     );
+    Answer::of(patch(json!({"discounts": {"dev": null}})).await.unwrap())
+        .await
+        .assert_error(400, "invalid_argument");
     Answer::of(
         patch(json!({"discounts": {"premium": null, "starter": null}}))
             .await

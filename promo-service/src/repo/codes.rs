@@ -222,19 +222,29 @@ pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Resul
     }
     if !change.discounts.is_empty() {
         // A merge: each set or removed package's row goes, the set ones come back with their new
-        // percentage; the other packages' rows are not touched.
-        let touched = change
-            .discounts
-            .set
-            .iter()
-            .map(|(id, _)| id)
-            .chain(&change.discounts.remove);
-        for package in touched {
-            sqlx::query("DELETE FROM promo_code_discounts WHERE code = $1 AND package_id = $2")
+        // percentage; the other packages' rows are not touched. Removing a discount the code
+        // does not have is refused (a mistyped package id must not pass for done); dropping
+        // `tx` on the way out rolls the whole update back.
+        let delete = "DELETE FROM promo_code_discounts WHERE code = $1 AND package_id = $2";
+        for (package, _) in &change.discounts.set {
+            sqlx::query(delete)
                 .bind(code.as_str())
                 .bind(package)
                 .execute(&mut *tx)
                 .await?;
+        }
+        for package in &change.discounts.remove {
+            let gone = sqlx::query(delete)
+                .bind(code.as_str())
+                .bind(package)
+                .execute(&mut *tx)
+                .await?;
+            if gone.rows_affected() == 0 {
+                return Err(PromoError::InvalidArgument(format!(
+                    "le code {} n'a pas de réduction pour le forfait {package}",
+                    code.as_str()
+                )));
+            }
         }
         insert_discounts(&mut tx, code.as_str(), &change.discounts.set).await?;
         let left: i64 =
