@@ -1,7 +1,7 @@
 //! `GetKeysUsage`: this month's usage of a list of keys, for the customer account of
 //! gateway-rest (which lists a signed-in customer's keys with promo-service, then asks here).
-//! Reads `llm_usage` and `llm_usage_daily` by key (their primary keys' prefix), so the cost
-//! grows with the keys asked, not with the tables.
+//! Reads `llm_usage` by key and month (its primary key's prefix), so the cost grows with the
+//! keys asked, not with the table.
 
 use std::collections::BTreeMap;
 

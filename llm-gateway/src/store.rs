@@ -41,39 +41,25 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
             "usage per day",
             include_str!("../migrations/0003_usage_daily.sql"),
         ),
+        migration(
+            4,
+            "usage one row per day",
+            include_str!("../migrations/0004_usage_one_row_per_day.sql"),
+        ),
     ]);
     m.dangerous_set_table_name("_llm_gateway_migrations");
     m
 });
 
+/// The gateway's migrations (to migrate a database by hand, or only up to a version with
+/// `run_to`, as the upgrade tests do).
+pub fn migrator() -> &'static Migrator {
+    &MIGRATOR
+}
+
 /// Rows per `INSERT … VALUES (…), (…) ON CONFLICT …` statement: 10 parameters a row keeps a
 /// statement well below every SQLite build's parameter limit (999 for the oldest).
 pub const ROWS_PER_STATEMENT: usize = 50;
-
-/// The same for the daily rows (`llm_usage_daily`, 8 parameters a row).
-static DAILY_UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    (1..=ROWS_PER_STATEMENT)
-        .map(|n| {
-            let values: Vec<String> = (0..n)
-                .map(|r| {
-                    let p: Vec<String> = (1..=8).map(|c| format!("${}", r * 8 + c)).collect();
-                    format!("({})", p.join(", "))
-                })
-                .collect();
-            format!(
-                "INSERT INTO llm_usage_daily (key_id, day, user_id, requests, prompt_tokens, \
-                   completion_tokens, cost_nano_usd, updated_at) VALUES {} \
-                 ON CONFLICT (key_id, day) DO UPDATE SET \
-                   requests = llm_usage_daily.requests + excluded.requests, \
-                   prompt_tokens = llm_usage_daily.prompt_tokens + excluded.prompt_tokens, \
-                   completion_tokens = llm_usage_daily.completion_tokens + excluded.completion_tokens, \
-                   cost_nano_usd = llm_usage_daily.cost_nano_usd + excluded.cost_nano_usd, \
-                   updated_at = excluded.updated_at",
-                values.join(", ")
-            )
-        })
-        .collect()
-});
 
 /// `INSERT … VALUES` with `n` rows, for `n` in `1..=ROWS_PER_STATEMENT` (index `n - 1`): built
 /// once, so the statement text — and the statement prepared and cached per connection — is
@@ -88,9 +74,9 @@ static UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
                 })
                 .collect();
             format!(
-                "INSERT INTO llm_usage (key_id, period, model, provider, user_id, requests, \
+                "INSERT INTO llm_usage (key_id, day, model, provider, user_id, requests, \
                    prompt_tokens, completion_tokens, cost_nano_usd, updated_at) VALUES {} \
-                 ON CONFLICT (key_id, period, model, provider) DO UPDATE SET \
+                 ON CONFLICT (key_id, day, model, provider) DO UPDATE SET \
                    requests = llm_usage.requests + excluded.requests, \
                    prompt_tokens = llm_usage.prompt_tokens + excluded.prompt_tokens, \
                    completion_tokens = llm_usage.completion_tokens + excluded.completion_tokens, \
@@ -104,14 +90,14 @@ static UPSERTS: LazyLock<Vec<String>> = LazyLock::new(|| {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// The upsert of monthly `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
-fn upsert(rows: &[(&MonthRow<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'static>> {
+/// The upsert of `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
+fn upsert(rows: &[(&RowKey<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'static>> {
     let sql: &'static str = UPSERTS.get(rows.len().checked_sub(1)?)?.as_str();
     let mut q = sqlx::query(sql);
-    for ((key_id, period, model, provider), s) in rows {
+    for ((key_id, day, model, provider), s) in rows {
         q = q
             .bind(key_id.to_string())
-            .bind(period.to_string())
+            .bind(day.to_string())
             .bind(model.to_string())
             .bind(provider.to_string())
             .bind(s.user_id.clone())
@@ -124,38 +110,23 @@ fn upsert(rows: &[(&MonthRow<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'sta
     Some(q)
 }
 
-/// The upsert of daily `rows` (1 to [`ROWS_PER_STATEMENT`] of them), `None` for another count.
-fn upsert_daily(rows: &[(&DayRow<'_>, UsageSums)], now: i64) -> Option<AnyQuery<'static>> {
-    let sql: &'static str = DAILY_UPSERTS.get(rows.len().checked_sub(1)?)?.as_str();
-    let mut q = sqlx::query(sql);
-    for ((key_id, day), s) in rows {
-        q = q
-            .bind(key_id.to_string())
-            .bind(day.to_string())
-            .bind(s.user_id.clone())
-            .bind(s.requests)
-            .bind(s.prompt_tokens)
-            .bind(s.completion_tokens)
-            .bind(s.cost_nano_usd)
-            .bind(now);
-    }
-    Some(q)
+/// A usage row's primary key: (key_id, day, model, provider).
+type RowKey<'a> = (&'a str, &'a str, &'a str, &'a str);
+
+/// The first and last day of a period (`2026-11` → `2026-11-01`, `2026-11-31`): a month's rows
+/// of a key are the primary key's range between them (days are `YYYY-MM-DD` text).
+fn days_of(period: &str) -> (String, String) {
+    (format!("{period}-01"), format!("{period}-31"))
 }
 
-/// A monthly row's primary key: (key_id, period, model, provider).
-type MonthRow<'a> = (&'a str, &'a str, &'a str, &'a str);
-/// A daily row's primary key: (key_id, day).
-type DayRow<'a> = (&'a str, &'a str);
-
-/// What a charge is counted under. It lands in two rows: the month's `(key_id, period, model,
-/// provider)` in `llm_usage` and the day's `(key_id, day)` in `llm_usage_daily`.
+/// What a charge is counted under: the row `(key_id, day, model, provider)` of `llm_usage`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UsageKey {
     pub key_id: String,
     /// Calendar month (UTC) the call started in, `2026-11`.
     pub period: String,
     /// Calendar day (UTC) the call started in, `2026-11-30`: inside `period`, so a month's
-    /// days add up to the month. Empty in rows read back from the monthly table.
+    /// days add up to the month. Empty in rows read back per month.
     pub day: String,
     pub model: String,
     pub provider: String,
@@ -311,44 +282,41 @@ impl Store {
         Ok(r.rows_affected())
     }
 
-    /// Adds a batch of usage to the monthly and the daily rows, in one transaction (statements
-    /// of up to [`ROWS_PER_STATEMENT`] rows each).
+    /// Adds a batch of usage to its rows (see [`Store::add_usage_on`]).
     pub async fn add_usage(&self, rows: &[(UsageKey, UsageSums)]) -> Result<(), sqlx::Error> {
         let mut conn = self.db.write.acquire().await?;
         Store::add_usage_on(&mut conn, rows).await
     }
 
     /// [`Store::add_usage`] on a connection the caller holds (the usage writer keeps one
-    /// between close batches). The monthly and the daily rows are written in one transaction,
-    /// so the days of a month always add up to the month.
+    /// between close batches). Up to [`ROWS_PER_STATEMENT`] rows — every batch at one call at a
+    /// time, and most under load — are one statement, atomic on its own: one round trip, no
+    /// transaction to open and commit. A larger batch is several statements in one transaction.
     pub async fn add_usage_on(
         conn: &mut sqlx::AnyConnection,
         rows: &[(UsageKey, UsageSums)],
     ) -> Result<(), sqlx::Error> {
-        // Charges differing only by day (or quota) share a monthly row, and by model share a
-        // daily row: merged here, as one `ON CONFLICT DO UPDATE` may touch a row once.
-        let mut months: HashMap<MonthRow<'_>, UsageSums> = HashMap::new();
-        let mut days: HashMap<DayRow<'_>, UsageSums> = HashMap::new();
+        // Charges differing only by the quota they were admitted under share a row: merged here,
+        // as one `ON CONFLICT DO UPDATE` may touch a row once.
+        let mut merged: HashMap<RowKey<'_>, UsageSums> = HashMap::new();
         for (k, s) in rows {
-            months
-                .entry((&k.key_id, &k.period, &k.model, &k.provider))
+            merged
+                .entry((&k.key_id, &k.day, &k.model, &k.provider))
                 .or_default()
                 .add(s);
-            days.entry((&k.key_id, &k.day)).or_default().add(s);
         }
-        let months: Vec<(&MonthRow<'_>, UsageSums)> =
-            months.iter().map(|(k, s)| (k, s.clone())).collect();
-        let days: Vec<(&DayRow<'_>, UsageSums)> =
-            days.iter().map(|(k, s)| (k, s.clone())).collect();
+        let merged: Vec<(&RowKey<'_>, UsageSums)> =
+            merged.iter().map(|(k, s)| (k, s.clone())).collect();
         let now = now_millis();
-        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        for chunk in months.chunks(ROWS_PER_STATEMENT) {
-            if let Some(q) = upsert(chunk, now) {
-                q.execute(&mut *tx).await?;
+        if merged.len() <= ROWS_PER_STATEMENT {
+            if let Some(q) = upsert(&merged, now) {
+                q.execute(&mut *conn).await?;
             }
+            return Ok(());
         }
-        for chunk in days.chunks(ROWS_PER_STATEMENT) {
-            if let Some(q) = upsert_daily(chunk, now) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        for chunk in merged.chunks(ROWS_PER_STATEMENT) {
+            if let Some(q) = upsert(chunk, now) {
                 q.execute(&mut *tx).await?;
             }
         }
@@ -361,12 +329,17 @@ impl Store {
         key_id: &str,
         period: &str,
     ) -> Result<Vec<(UsageKey, UsageSums)>, sqlx::Error> {
+        let (first, last) = days_of(period);
         let rows = sqlx::query(
-            "SELECT model, provider, user_id, requests, prompt_tokens, completion_tokens, cost_nano_usd \
-             FROM llm_usage WHERE key_id = $1 AND period = $2 ORDER BY model, provider",
+            "SELECT model, provider, MAX(user_id), CAST(SUM(requests) AS BIGINT), \
+               CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
+               CAST(SUM(cost_nano_usd) AS BIGINT) \
+             FROM llm_usage WHERE key_id = $1 AND day >= $2 AND day <= $3 \
+             GROUP BY model, provider ORDER BY model, provider",
         )
         .bind(key_id)
-        .bind(period)
+        .bind(first)
+        .bind(last)
         .fetch_all(&self.db.read)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -393,19 +366,23 @@ impl Store {
     }
 
     /// Usage of a key per day of a period (`2026-11`), in day order; days without usage are
-    /// absent. Reads the daily table by its primary key's prefix.
+    /// absent. Reads the key's rows by the primary key's prefix.
     pub async fn usage_by_day(
         &self,
         key_id: &str,
         period: &str,
     ) -> Result<Vec<(String, UsageSums)>, sqlx::Error> {
+        let (first, last) = days_of(period);
         let rows = sqlx::query(
-            "SELECT day, user_id, requests, prompt_tokens, completion_tokens, cost_nano_usd \
-             FROM llm_usage_daily WHERE key_id = $1 AND day >= $2 AND day <= $3 ORDER BY day",
+            "SELECT day, MAX(user_id), CAST(SUM(requests) AS BIGINT), \
+               CAST(SUM(prompt_tokens) AS BIGINT), CAST(SUM(completion_tokens) AS BIGINT), \
+               CAST(SUM(cost_nano_usd) AS BIGINT) \
+             FROM llm_usage WHERE key_id = $1 AND day >= $2 AND day <= $3 \
+             GROUP BY day ORDER BY day",
         )
         .bind(key_id)
-        .bind(format!("{period}-01"))
-        .bind(format!("{period}-31"))
+        .bind(first)
+        .bind(last)
         .fetch_all(&self.db.read)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -427,12 +404,14 @@ impl Store {
     /// Tokens (prompt + completion) a customer used in a period, over all their keys: what
     /// their package's monthly quota is spent by.
     pub async fn customer_tokens(&self, user_id: &str, period: &str) -> Result<i64, sqlx::Error> {
+        let (first, last) = days_of(period);
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) \
-             FROM llm_usage WHERE user_id = $1 AND period = $2",
+             FROM llm_usage WHERE user_id = $1 AND day >= $2 AND day <= $3",
         )
         .bind(user_id)
-        .bind(period)
+        .bind(first)
+        .bind(last)
         .fetch_one(&self.db.read)
         .await?;
         row.try_get::<i64, _>(0)

@@ -6,10 +6,9 @@
 //! A call hands its usage to [`UsageRecorder::charge`] and awaits it before its answer (or its
 //! next stream chunk) leaves. Charges go into the *open batch* (an in-memory aggregate per
 //! `(key, month, day, model, provider)`, one short lock); one writer task takes the whole open
-//! batch, writes it in one transaction (the monthly rows of `llm_usage` and the daily rows of
-//! `llm_usage_daily`, up to [`crate::store::ROWS_PER_STATEMENT`] rows a statement), then wakes
-//! every call of that batch and tells the quota notices ([`crate::notices`]) which customers
-//! it touched. While it writes, new charges gather in the next
+//! batch, writes it (the rows `(key, day, model, provider)` of `llm_usage`: one statement for up
+//! to [`crate::store::ROWS_PER_STATEMENT`] rows, else one transaction), then wakes every call of
+//! that batch and tells the quota notices ([`crate::notices`]) which customers it touched. While it writes, new charges gather in the next
 //! batch, so under load many calls share one commit (and one fsync on PostgreSQL) and the
 //! writes per second stay bounded by the database's commit latency, not by the call rate: under
 //! load a call pays one lock, one wake-up and the wait for a commit it shares. A call alone

@@ -52,6 +52,7 @@ impl Shared {
             delivered_chars: 0,
             usage: None,
             charged: Charged::default(),
+            charge_failed: false,
             done: false,
         };
         let header = pb::ChatStreamEvent {
@@ -135,6 +136,7 @@ impl Shared {
                             }
                         };
                         if let Err(e) = charged {
+                            tracker.charge_failed = true;
                             yield Err(Status::from(e));
                             return;
                         }
@@ -201,6 +203,11 @@ struct StreamTracker {
     /// The provider's own count, when its stream reported one.
     usage: Option<Usage>,
     charged: Charged,
+    /// A charge of this stream was not written: `charged` no longer says what the store holds
+    /// (nothing of that charge, or all of it if only its commit's answer was lost), so no
+    /// correction is computed from it. Like a unary call whose charge fails, the stream ends
+    /// undelivered and is charged nothing more; its quota hold is still settled.
+    charge_failed: bool,
     done: bool,
 }
 
@@ -232,6 +239,9 @@ impl StreamTracker {
     /// changes). Updated before the write is awaited: once handed to the recorder the write
     /// happens even if this stream is dropped, so it must never be charged again.
     fn delta(&mut self, usage: Usage) -> Option<(UsageKey, UsageSums)> {
+        if self.charge_failed {
+            return None;
+        }
         let (p, c) = (
             u64::from(usage.prompt_tokens),
             u64::from(usage.completion_tokens),

@@ -305,11 +305,11 @@ async fn sigkill_loses_no_answered_call(backend: Backend) {
 }
 
 /// The usage table as the migration creates it (the test drops it to break the store).
-const USAGE_TABLE: &str = "CREATE TABLE llm_usage (key_id TEXT NOT NULL, period TEXT NOT NULL, \
+const USAGE_TABLE: &str = "CREATE TABLE llm_usage (key_id TEXT NOT NULL, day TEXT NOT NULL, \
      model TEXT NOT NULL, provider TEXT NOT NULL, user_id TEXT NOT NULL, \
      requests BIGINT NOT NULL DEFAULT 0, prompt_tokens BIGINT NOT NULL DEFAULT 0, \
      completion_tokens BIGINT NOT NULL DEFAULT 0, cost_nano_usd BIGINT NOT NULL DEFAULT 0, \
-     updated_at BIGINT NOT NULL, PRIMARY KEY (key_id, period, model, provider))";
+     updated_at BIGINT NOT NULL, PRIMARY KEY (key_id, day, model, provider))";
 
 async fn store_failure_is_unavailable_never_an_uncharged_answer(backend: Backend) {
     let up = Upstream::start(|req, _| {

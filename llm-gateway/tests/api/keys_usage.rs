@@ -208,6 +208,110 @@ async fn a_batch_spanning_days_and_statements_is_exact(backend: Backend) {
     db.close().await;
 }
 
+/// A database holding usage in the two tables of migration 3 (per month; per day without the
+/// model) is upgraded to the one table: every month's totals per model are kept whole, and each
+/// key's usage lands on its last day with usage that month (the 1st for a month without days).
+async fn the_upgrade_to_one_usage_table_keeps_every_month(backend: Backend) {
+    let db = test_db(backend).await;
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    {
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        llm_gateway::store::migrator()
+            .run_to(3, &mut conn)
+            .await
+            .unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+    }
+    for sql in [
+        // November: two models on key a (days known), one on key b (no day rows).
+        "INSERT INTO llm_usage VALUES ('a', '2026-11', 'm1', 'p', 'u1', 3, 30, 3, 300, 1)",
+        "INSERT INTO llm_usage VALUES ('a', '2026-11', 'm2', 'p', 'u1', 1, 10, 1, 100, 2)",
+        "INSERT INTO llm_usage VALUES ('b', '2026-11', 'm1', 'p', 'u2', 5, 50, 5, 500, 3)",
+        "INSERT INTO llm_usage VALUES ('a', '2026-12', 'm1', 'p', 'u1', 2, 20, 2, 200, 4)",
+        "INSERT INTO llm_usage_daily VALUES ('a', '2026-11-03', 'u1', 1, 10, 1, 100, 1)",
+        "INSERT INTO llm_usage_daily VALUES ('a', '2026-11-17', 'u1', 3, 30, 3, 300, 2)",
+        "INSERT INTO llm_usage_daily VALUES ('a', '2026-12-02', 'u1', 2, 20, 2, 200, 4)",
+    ] {
+        db.exec(sql).await;
+    }
+    let store = Store::connect(&db.url).await.unwrap();
+    let month = |rows: Vec<(UsageKey, UsageSums)>| -> Vec<(String, i64, i64, i64, i64)> {
+        rows.into_iter()
+            .map(|(k, s)| {
+                (
+                    k.model,
+                    s.requests,
+                    s.prompt_tokens,
+                    s.completion_tokens,
+                    s.cost_nano_usd,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        month(store.usage("a", "2026-11").await.unwrap()),
+        vec![
+            ("m1".into(), 3, 30, 3, 300),
+            ("m2".into(), 1, 10, 1, 100)
+        ]
+    );
+    assert_eq!(
+        month(store.usage("b", "2026-11").await.unwrap()),
+        vec![("m1".into(), 5, 50, 5, 500)]
+    );
+    assert_eq!(
+        month(store.usage("a", "2026-12").await.unwrap()),
+        vec![("m1".into(), 2, 20, 2, 200)]
+    );
+    let days = |rows: Vec<(String, UsageSums)>| -> Vec<(String, i64)> {
+        rows.into_iter().map(|(d, s)| (d, s.requests)).collect()
+    };
+    assert_eq!(
+        days(store.usage_by_day("a", "2026-11").await.unwrap()),
+        vec![("2026-11-17".into(), 4)]
+    );
+    assert_eq!(
+        days(store.usage_by_day("b", "2026-11").await.unwrap()),
+        vec![("2026-11-01".into(), 5)]
+    );
+    assert_eq!(store.customer_tokens("u1", "2026-11").await.unwrap(), 44);
+    assert_eq!(store.customer_tokens("u2", "2026-11").await.unwrap(), 55);
+    assert_eq!(store.last_used("a").await.unwrap(), Some(4));
+    // The upgraded table takes charges like a new one.
+    let charge = UsageKey {
+        key_id: "a".into(),
+        period: "2026-11".into(),
+        day: "2026-11-17".into(),
+        model: "m1".into(),
+        provider: "p".into(),
+        tokens_per_month: 0,
+    };
+    store
+        .add_usage(&[(
+            charge,
+            UsageSums {
+                user_id: "u1".into(),
+                requests: 1,
+                prompt_tokens: 1,
+                completion_tokens: 1,
+                cost_nano_usd: 1,
+            },
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        month(store.usage("a", "2026-11").await.unwrap())[0],
+        ("m1".into(), 4, 31, 4, 301)
+    );
+    store.db.close().await;
+    db.close().await;
+}
+
 /// The quota notices in promo-service's outbox, by level.
 async fn notices(promo: &Promo) -> Vec<String> {
     promo
@@ -304,5 +408,6 @@ async fn quota_levels_write_one_notice_each(backend: Backend) {
 on_both_backends!(
     days_add_up_to_the_month,
     a_batch_spanning_days_and_statements_is_exact,
+    the_upgrade_to_one_usage_table_keeps_every_month,
     quota_levels_write_one_notice_each
 );
