@@ -255,10 +255,7 @@ async fn the_upgrade_to_one_usage_table_keeps_every_month(backend: Backend) {
     };
     assert_eq!(
         month(store.usage("a", "2026-11").await.unwrap()),
-        vec![
-            ("m1".into(), 3, 30, 3, 300),
-            ("m2".into(), 1, 10, 1, 100)
-        ]
+        vec![("m1".into(), 3, 30, 3, 300), ("m2".into(), 1, 10, 1, 100)]
     );
     assert_eq!(
         month(store.usage("b", "2026-11").await.unwrap()),
