@@ -301,6 +301,33 @@ pub fn estimate_tokens(chars: usize) -> u32 {
 pub struct Usage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
+    /// The parts of those counts the provider itemised: carried to the client as reported
+    /// (never charged separately: the quota and the cost count the two totals).
+    pub details: UsageDetails,
+}
+
+impl Usage {
+    pub fn new(prompt_tokens: u32, completion_tokens: u32) -> Usage {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            details: UsageDetails::default(),
+        }
+    }
+}
+
+/// Itemised token counts, each `None` when the provider did not report it (an answer never
+/// claims a zero the provider did not give).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UsageDetails {
+    /// Prompt tokens read from the provider's cache.
+    pub cached_tokens: Option<u32>,
+    pub prompt_audio_tokens: Option<u32>,
+    /// Completion tokens spent reasoning (OpenAI's reasoning models, Gemini's thinking).
+    pub reasoning_tokens: Option<u32>,
+    pub completion_audio_tokens: Option<u32>,
+    pub accepted_prediction_tokens: Option<u32>,
+    pub rejected_prediction_tokens: Option<u32>,
 }
 
 /// A token and its log probability.

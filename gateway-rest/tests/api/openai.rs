@@ -607,6 +607,57 @@ async fn several_choices_logprobs_refusal_and_fingerprint_come_back_in_openai_sh
     s.stop().await;
 }
 
+/// The token counts a provider itemises (cached prompt tokens, reasoning tokens of reasoning
+/// models, audio, predicted outputs) reach the client as OpenAI reports them, unary and in the
+/// stream's usage chunk; a part the provider did not report is absent, never a made-up zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_details_the_provider_itemised_come_back_as_reported() {
+    let usage = json!({"prompt_tokens":40,"completion_tokens":25,"total_tokens":65,
+        "prompt_tokens_details":{"cached_tokens":32,"audio_tokens":0},
+        "completion_tokens_details":{"reasoning_tokens":18,"accepted_prediction_tokens":0,"rejected_prediction_tokens":2}});
+    let up = Upstream::start({
+        let usage = usage.clone();
+        move |req, _| {
+            if req.body["stream"] == json!(true) {
+                let chunk = |v: Value| format!("data: {v}\n\n");
+                Reply::Sse {
+                    events: vec![
+                        chunk(json!({"choices":[{"index":0,"delta":{"role":"assistant","content":"ok"}}]})),
+                        chunk(json!({"choices":[{"index":0,"delta":{},"finish_reason":"stop"}]})),
+                        chunk(json!({"choices":[],"usage":usage})),
+                        "data: [DONE]\n\n".into(),
+                    ],
+                    drop_after: None,
+                }
+            } else {
+                Reply::json(
+                    200,
+                    json!({"choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":usage}),
+                )
+            }
+        }
+    })
+    .await;
+    let s = stack(up).await;
+    let key = s.api_key("premium").await;
+    let expected = json!({"prompt_tokens":40,"completion_tokens":25,"total_tokens":65,
+        "prompt_tokens_details":{"cached_tokens":32,"audio_tokens":0},
+        "completion_tokens_details":{"reasoning_tokens":18,"accepted_prediction_tokens":0,"rejected_prediction_tokens":2}});
+    let a = Answer::of(post(&s, &key, "/v1/chat/completions", &base()).await).await;
+    assert_eq!(a.status, StatusCode::OK, "{a:?}");
+    assert_eq!(a.body["usage"], expected);
+    let mut streamed = base();
+    streamed["stream"] = json!(true);
+    streamed["stream_options"] = json!({"include_usage": true});
+    let c = chunks(post(&s, &key, "/v1/chat/completions", &streamed).await).await;
+    let usages: Vec<&Value> = c
+        .iter()
+        .filter_map(|ch| ch.get("usage").filter(|u| !u.is_null()))
+        .collect();
+    assert_eq!(usages, vec![&expected], "{c:?}");
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_choices_each_get_their_role_and_finish() {
     let up = Upstream::always({

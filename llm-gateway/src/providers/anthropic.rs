@@ -286,10 +286,10 @@ fn parse_message(v: &Value) -> Result<Completion, ProviderError> {
             _ => {}
         }
     }
-    let usage = v.get("usage").filter(|u| u.is_object()).map(|u| Usage {
-        prompt_tokens: json_u32(&u["input_tokens"]),
-        completion_tokens: json_u32(&u["output_tokens"]),
-    });
+    let usage = v
+        .get("usage")
+        .filter(|u| u.is_object())
+        .map(|u| Usage::new(json_u32(&u["input_tokens"]), json_u32(&u["output_tokens"])));
     Ok(Completion {
         choices: vec![Choice {
             index: 0,
@@ -403,10 +403,10 @@ impl Provider for Anthropic {
                             }
                         }
                         "message_delta" => {
-                            let usage = v.get("usage").filter(|u| u.is_object()).map(|u| Usage {
-                                prompt_tokens: prompt_tokens.max(json_u32(&u["input_tokens"])),
-                                completion_tokens: json_u32(&u["output_tokens"]),
-                            });
+                            let usage = v.get("usage").filter(|u| u.is_object()).map(|u| Usage::new(
+                                prompt_tokens.max(json_u32(&u["input_tokens"])),
+                                json_u32(&u["output_tokens"]),
+                            ));
                             yield Chunk {
                                 finish_reason: v["delta"]["stop_reason"].as_str().map(normalise_stop),
                                 usage,

@@ -64,10 +64,10 @@ fn parse_usage(u: &Value) -> Option<Usage> {
     } else {
         return None;
     };
-    Some(Usage {
-        prompt_tokens: json_u32(&src["input_tokens"]),
-        completion_tokens: json_u32(&src["output_tokens"]),
-    })
+    Some(Usage::new(
+        json_u32(&src["input_tokens"]),
+        json_u32(&src["output_tokens"]),
+    ))
 }
 
 fn messages(input: &ChatInput) -> Result<Vec<Value>, Unsupported> {

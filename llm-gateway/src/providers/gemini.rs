@@ -51,7 +51,8 @@ use serde_json::{Map, Value, json};
 use super::native::{self, Carries, Unsupported};
 use super::{
     ChatInput, Choice, Chunk, ChunkStream, Completion, Content, HttpBase, Part, Provider,
-    ProviderError, ToolCall, ToolCallDelta, Turn, Usage, event_json, json_u32, sse_events,
+    ProviderError, ToolCall, ToolCallDelta, Turn, Usage, UsageDetails, event_json, json_u32,
+    sse_events,
 };
 use super::{EmbedInput, Embeddings, InputType, Inputs, join_batches, json_vector};
 use crate::chat::{Image, ResponseFormat, ToolChoice};
@@ -553,10 +554,23 @@ fn candidate_parts(c: &Value) -> (String, Vec<ToolCall>) {
 
 fn parse_usage(v: &Value) -> Option<Usage> {
     let u = v.get("usageMetadata").filter(|u| u.is_object())?;
+    // Thinking tokens are billed as output: counted in the completion and itemised as
+    // reasoning, as OpenAI reports its reasoning models'. Cached tokens are part of the prompt.
+    let count = |name: &str| {
+        u.get(name)
+            .and_then(serde_json::Value::as_u64)
+            .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
+    };
+    let thoughts = count("thoughtsTokenCount");
     Some(Usage {
         prompt_tokens: json_u32(&u["promptTokenCount"]),
         completion_tokens: json_u32(&u["candidatesTokenCount"])
-            .saturating_add(json_u32(&u["thoughtsTokenCount"])),
+            .saturating_add(thoughts.unwrap_or(0)),
+        details: UsageDetails {
+            cached_tokens: count("cachedContentTokenCount"),
+            reasoning_tokens: thoughts,
+            ..UsageDetails::default()
+        },
     })
 }
 
@@ -726,6 +740,28 @@ impl Provider for Gemini {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thinking_and_cached_tokens_are_itemised_and_thinking_is_completion() {
+        let u = parse_usage(&json!({"usageMetadata":{"promptTokenCount":30,
+            "cachedContentTokenCount":20,"candidatesTokenCount":12,"thoughtsTokenCount":5}}));
+        assert_eq!(
+            u,
+            Some(Usage {
+                prompt_tokens: 30,
+                completion_tokens: 17,
+                details: UsageDetails {
+                    cached_tokens: Some(20),
+                    reasoning_tokens: Some(5),
+                    ..UsageDetails::default()
+                },
+            })
+        );
+        // Nothing itemised when Gemini does not say: no zero is made up.
+        let plain =
+            parse_usage(&json!({"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":4}}));
+        assert_eq!(plain, Some(Usage::new(3, 4)));
+    }
 
     #[test]
     fn json_schemas_become_geminis_subset_or_are_refused() {

@@ -123,10 +123,10 @@ fn completion(input: &ChatInput) -> Completion {
     };
     Completion {
         choices: vec![choice],
-        usage: Some(Usage {
-            prompt_tokens: input.estimated_prompt_tokens(),
-            completion_tokens: estimate_tokens(generated),
-        }),
+        usage: Some(Usage::new(
+            input.estimated_prompt_tokens(),
+            estimate_tokens(generated),
+        )),
         system_fingerprint: None,
     }
 }

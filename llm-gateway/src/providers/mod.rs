@@ -24,7 +24,7 @@ use crate::sse::{SseEvent, SseParser};
 
 pub use crate::chat::{
     ChatInput, Choice, Chunk, Completion, Content, Message, Part, Role, ToolCall, ToolCallDelta,
-    Turn, Usage, estimate_tokens,
+    Turn, Usage, UsageDetails, estimate_tokens,
 };
 
 pub use crate::embed::{EmbedInput, Embeddings, InputType, Inputs};

@@ -25,7 +25,7 @@ use serde_json::{Map, Value};
 
 use super::{
     ChatInput, Choice, Chunk, ChunkStream, Completion, Content, HttpBase, Part, Provider,
-    ProviderError, ToolCall, ToolCallDelta, Turn, Usage, sse_events,
+    ProviderError, ToolCall, ToolCallDelta, Turn, Usage, UsageDetails, sse_events,
 };
 use super::{EmbedInput, Embeddings, Inputs, native::Unsupported};
 use crate::chat::{Logprobs, OutputLimit, ResponseFormat, TokenLogprob, Tool, ToolChoice};
@@ -416,13 +416,49 @@ struct WireUsage {
     prompt_tokens: u64,
     #[serde(default)]
     completion_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<WirePromptDetails>,
+    #[serde(default)]
+    completion_tokens_details: Option<WireCompletionDetails>,
+}
+
+/// `usage.prompt_tokens_details` (a `null` or absent field stays absent).
+#[derive(Deserialize, Default)]
+struct WirePromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+    #[serde(default)]
+    audio_tokens: Option<u64>,
+}
+
+/// `usage.completion_tokens_details`.
+#[derive(Deserialize, Default)]
+struct WireCompletionDetails {
+    #[serde(default)]
+    reasoning_tokens: Option<u64>,
+    #[serde(default)]
+    audio_tokens: Option<u64>,
+    #[serde(default)]
+    accepted_prediction_tokens: Option<u64>,
+    #[serde(default)]
+    rejected_prediction_tokens: Option<u64>,
 }
 
 impl From<WireUsage> for Usage {
     fn from(u: WireUsage) -> Usage {
+        let p = u.prompt_tokens_details.unwrap_or_default();
+        let c = u.completion_tokens_details.unwrap_or_default();
         Usage {
             prompt_tokens: clamp_u32(u.prompt_tokens),
             completion_tokens: clamp_u32(u.completion_tokens),
+            details: UsageDetails {
+                cached_tokens: p.cached_tokens.map(clamp_u32),
+                prompt_audio_tokens: p.audio_tokens.map(clamp_u32),
+                reasoning_tokens: c.reasoning_tokens.map(clamp_u32),
+                completion_audio_tokens: c.audio_tokens.map(clamp_u32),
+                accepted_prediction_tokens: c.accepted_prediction_tokens.map(clamp_u32),
+                rejected_prediction_tokens: c.rejected_prediction_tokens.map(clamp_u32),
+            },
         }
     }
 }
@@ -640,13 +676,13 @@ pub fn parse_chunk(data: &str) -> Result<Vec<Chunk>, ProviderError> {
     Ok(out)
 }
 
-/// Usage in a stream chunk (kept for callers parsing JSON trees).
+/// Usage in a stream chunk given as a JSON tree (the same reading as [`parse_chunk`]'s).
 pub fn stream_usage(v: &Value) -> Option<Usage> {
     let parse = |u: &Value| {
-        u.get("usage").filter(|u| u.is_object()).map(|u| Usage {
-            prompt_tokens: super::json_u32(&u["prompt_tokens"]),
-            completion_tokens: super::json_u32(&u["completion_tokens"]),
-        })
+        u.get("usage")
+            .filter(|u| u.is_object())
+            .and_then(|u| serde_json::from_value::<WireUsage>(u.clone()).ok())
+            .map(Usage::from)
     };
     parse(v).or_else(|| v.get("x_groq").and_then(parse))
 }
@@ -809,13 +845,7 @@ mod tests {
         let first = c.as_ref().map(|c| &c.choices[0]);
         assert_eq!(first.and_then(|f| f.content.as_deref()), Some("hi"));
         assert_eq!(first.map(|f| f.finish_reason.as_str()), Some("length"));
-        assert_eq!(
-            c.as_ref().and_then(|c| c.usage),
-            Some(Usage {
-                prompt_tokens: 3,
-                completion_tokens: 4
-            })
-        );
+        assert_eq!(c.as_ref().and_then(|c| c.usage), Some(Usage::new(3, 4)));
         assert!(parse_completion(br#"{"choices":[]}"#).is_err());
         assert!(parse_completion(b"not json").is_err());
         let null_content = parse_completion(br#"{"choices":[{"message":{"content":null}}]}"#).ok();
@@ -824,22 +854,10 @@ mod tests {
         ));
 
         let groq: Value = serde_json::json!({"choices":[{"delta":{},"finish_reason":"stop"}],"x_groq":{"usage":{"prompt_tokens":7,"completion_tokens":9}}});
-        assert_eq!(
-            stream_usage(&groq),
-            Some(Usage {
-                prompt_tokens: 7,
-                completion_tokens: 9
-            })
-        );
+        assert_eq!(stream_usage(&groq), Some(Usage::new(7, 9)));
         let chunks = parse_chunk(&groq.to_string()).unwrap_or_default();
         assert_eq!(chunks.len(), 1);
-        assert_eq!(
-            chunks[0].usage,
-            Some(Usage {
-                prompt_tokens: 7,
-                completion_tokens: 9
-            })
-        );
+        assert_eq!(chunks[0].usage, Some(Usage::new(7, 9)));
         let none: Value = serde_json::json!({"choices":[{"delta":{"content":"x"}}]});
         assert_eq!(stream_usage(&none), None);
     }

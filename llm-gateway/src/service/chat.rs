@@ -65,10 +65,10 @@ impl Shared {
         let (usage, estimated) = match c.usage {
             Some(u) => (u, false),
             None => (
-                Usage {
-                    prompt_tokens: input.estimated_prompt_tokens(),
-                    completion_tokens: providers::estimate_tokens(c.generated_chars()),
-                },
+                Usage::new(
+                    input.estimated_prompt_tokens(),
+                    providers::estimate_tokens(c.generated_chars()),
+                ),
                 true,
             ),
         };

@@ -43,10 +43,7 @@ impl Shared {
             Some(n) => (n, false),
             None => (input.estimated_tokens(), true),
         };
-        let usage = Usage {
-            prompt_tokens,
-            completion_tokens: 0,
-        };
+        let usage = Usage::new(prompt_tokens, 0);
         self.quotas
             .settle(
                 key.quota_subject(),

@@ -52,6 +52,12 @@ pub(crate) fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
         completion_tokens: u.completion_tokens,
         total_tokens: u.prompt_tokens.saturating_add(u.completion_tokens),
         estimated,
+        cached_tokens: u.details.cached_tokens,
+        prompt_audio_tokens: u.details.prompt_audio_tokens,
+        reasoning_tokens: u.details.reasoning_tokens,
+        completion_audio_tokens: u.details.completion_audio_tokens,
+        accepted_prediction_tokens: u.details.accepted_prediction_tokens,
+        rejected_prediction_tokens: u.details.rejected_prediction_tokens,
     }
 }
 

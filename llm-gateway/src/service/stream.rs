@@ -136,7 +136,7 @@ impl Shared {
                             }
                         };
                         if let Err(e) = charged {
-                            tracker.charge_failed = true;
+                            tracker.stop_charging();
                             yield Err(Status::from(e));
                             return;
                         }
@@ -229,10 +229,16 @@ impl StreamTracker {
     }
 
     fn estimated(&self) -> Usage {
-        Usage {
-            prompt_tokens: self.prompt_estimate,
-            completion_tokens: providers::estimate_tokens(self.received_chars),
-        }
+        Usage::new(
+            self.prompt_estimate,
+            providers::estimate_tokens(self.received_chars),
+        )
+    }
+
+    /// After a charge that was not written: nothing more is charged (see `charge_failed`);
+    /// the quota hold is still settled when the stream ends or is dropped.
+    fn stop_charging(&mut self) {
+        self.charge_failed = true;
     }
 
     /// Moves the charged total to `usage`; returns the delta to write (`None` when nothing

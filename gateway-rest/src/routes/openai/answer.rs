@@ -10,15 +10,65 @@ pub struct TokenUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
+    /// Present when the provider itemised the prompt (cached or audio tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    /// Present when the provider itemised the completion (reasoning, audio, predicted-output
+    /// tokens).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+/// `usage.prompt_tokens_details`: the parts the provider reported, and only those.
+#[derive(Serialize, ToSchema)]
+pub struct PromptTokensDetails {
+    /// Prompt tokens read from the provider's prompt cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u32>,
+}
+
+/// `usage.completion_tokens_details`: the parts the provider reported, and only those.
+#[derive(Serialize, ToSchema)]
+pub struct CompletionTokensDetails {
+    /// Tokens the model spent reasoning before its visible answer (included in
+    /// `completion_tokens`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accepted_prediction_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rejected_prediction_tokens: Option<u32>,
 }
 
 impl From<Option<pb::TokenUsage>> for TokenUsage {
     fn from(u: Option<pb::TokenUsage>) -> Self {
         let u = u.unwrap_or_default();
+        let prompt = PromptTokensDetails {
+            cached_tokens: u.cached_tokens,
+            audio_tokens: u.prompt_audio_tokens,
+        };
+        let completion = CompletionTokensDetails {
+            reasoning_tokens: u.reasoning_tokens,
+            audio_tokens: u.completion_audio_tokens,
+            accepted_prediction_tokens: u.accepted_prediction_tokens,
+            rejected_prediction_tokens: u.rejected_prediction_tokens,
+        };
         TokenUsage {
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
+            prompt_tokens_details: (prompt.cached_tokens.is_some()
+                || prompt.audio_tokens.is_some())
+            .then_some(prompt),
+            completion_tokens_details: (completion.reasoning_tokens.is_some()
+                || completion.audio_tokens.is_some()
+                || completion.accepted_prediction_tokens.is_some()
+                || completion.rejected_prediction_tokens.is_some())
+            .then_some(completion),
         }
     }
 }
