@@ -221,9 +221,9 @@ pub struct Config {
     pub account_jobs_interval: Duration,
     /// Invoices, tax, dunning and transfer details.
     pub billing: crate::billing::config::BillingConfig,
-    /// How often the billing job runs (invoices at period start, dunning). Not a flag: the
-    /// binary runs it every minute; `None` (the library default of [`Config::new`]) runs no
-    /// job, so suites not about billing see no invoice e-mails; billing tests set it.
+    /// How often the billing job runs (invoices at period start, dunning): the binary's
+    /// `BILLING_JOB_INTERVAL_SECS` (every minute by default); `None` (also the library default of
+    /// [`Config::new`]) runs no job, so suites not about billing see no invoice e-mails.
     pub billing_jobs_interval: Option<Duration>,
 }
 
@@ -343,7 +343,8 @@ impl Config {
         let billing = args.billing.validate()?;
         let mut config = Config::new(args.database_url.clone(), token);
         config.billing = billing;
-        config.billing_jobs_interval = Some(Duration::from_secs(60));
+        config.billing_jobs_interval = (args.billing.job_interval_secs > 0)
+            .then(|| Duration::from_secs(args.billing.job_interval_secs));
         config.metrics_listen = args.metrics_listen;
         config.internal_token = Some(InternalToken::new(internal));
         config.launch_code = launch_code;

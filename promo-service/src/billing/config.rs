@@ -73,6 +73,12 @@ pub struct BillingArgs {
     #[arg(long, env = "PAYMENT_BARIDIMOB_RIP", default_value = "")]
     pub payment_baridimob_rip: String,
 
+    /// How often (s) this replica runs the billing job (invoices at period start, dunning
+    /// e-mails, suspensions); 0: never on this replica (another replica, or the admin RPC
+    /// `RunBilling`, does it). Every replica may run it: issuing is idempotent.
+    #[arg(long, env = "BILLING_JOB_INTERVAL_SECS", default_value_t = 60)]
+    pub job_interval_secs: u64,
+
     /// Chargily Pay V2 secret key (`test_sk_…` or `live_sk_…`): card payments (Edahabia / CIB)
     /// and the verification of Chargily's webhooks. Unset: card payment is not offered.
     #[arg(long, env = "CHARGILY_SECRET_KEY", hide_env_values = true)]
