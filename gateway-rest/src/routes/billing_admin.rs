@@ -15,10 +15,11 @@ use utoipa_axum::routes;
 
 use crate::backend::{self, Forward};
 use crate::error::ApiError;
+use crate::extract::path_param;
 use crate::extract::{bearer, read_json};
 use crate::openapi::rest;
 use crate::respond::json;
-use crate::routes::billing_dto::{Invoice, state_name};
+use crate::routes::billing_dto::{Invoice, pdf_response, state_name};
 use crate::state::AppState;
 
 type ApiResult = Result<Response, ApiError>;
@@ -29,6 +30,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(record_payment))
         .routes(routes!(issue_credit_note))
         .routes(routes!(run_billing))
+        .routes(routes!(invoice_pdf))
 }
 
 /// Admin writes check the token's presence before decoding the body.
@@ -49,7 +51,8 @@ pub struct InvoicesQuery {
     customer_id: Option<String>,
     /// `unpaid`, `partially_paid` or `paid`.
     status: Option<String>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100).
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -78,6 +81,12 @@ pub async fn list_invoices(
     query: Result<Query<InvoicesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
     let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    if q.limit.is_some_and(|l| l > 1000) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidArgument,
+            "limit va de 0 à 1000.",
+        ));
+    }
     let req = backend::request(
         pb::ListInvoicesRequest {
             customer_id: q.customer_id.unwrap_or_default(),
@@ -362,4 +371,38 @@ pub async fn run_billing(State(state): State<AppState>, headers: HeaderMap) -> A
             mrr_dzd: r.mrr_dzd,
         },
     ))
+}
+
+/// Any invoice as a PDF (admin).
+#[utoipa::path(
+    get,
+    path = "/api/billing/invoices/{number}/pdf",
+    tag = "admin",
+    params(("number" = String, Path, description = "Invoice number (`2026-000123`).")),
+    security(("adminToken" = [])),
+    responses(
+        (status = 200, description = "The invoice (PDF).", content_type = "application/pdf", body = Vec<u8>),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+    ),
+)]
+pub async fn invoice_pdf(
+    State(state): State<AppState>,
+    number: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+    headers: HeaderMap,
+) -> ApiResult {
+    require_bearer(&headers)?;
+    let invoice_number = path_param(number)?;
+    let req = backend::request(
+        pb::GetInvoicePdfRequest { invoice_number },
+        &headers,
+        &[Forward::Authorization],
+    )?;
+    let r = state
+        .billing_client()
+        .get_invoice_pdf(req)
+        .await?
+        .into_inner();
+    Ok(pdf_response(&r.invoice_number, r.pdf))
 }

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use crate::error::ApiError;
 use crate::extract::path_param;
 use crate::openapi::rest;
-use crate::routes::billing_dto::{Invoice, state_name};
+use crate::routes::billing_dto::{Invoice, pdf_response, state_name};
 use crate::routes::compte::{in_session, ok};
 use crate::state::AppState;
 
@@ -23,6 +23,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(overview))
         .routes(routes!(pay_by_card))
+        .routes(routes!(invoice_pdf))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -132,4 +133,33 @@ pub async fn pay_by_card(
         checkout_url: c.checkout_url,
         amount_dzd: c.amount_dzd,
     })
+}
+
+/// One of the customer's invoices as a PDF.
+#[utoipa::path(
+    get,
+    path = "/api/compte/factures/{number}/pdf",
+    tag = "compte",
+    params(("number" = String, Path, description = "Invoice number (`2026-000123`).")),
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The invoice (PDF).", content_type = "application/pdf", body = Vec<u8>),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 404, response = inline(rest::NotFound)),
+    ),
+)]
+pub async fn invoice_pdf(
+    State(state): State<AppState>,
+    number: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let invoice_number = path_param(number)?;
+    let req = in_session(pb::GetInvoicePdfRequest { invoice_number }, &headers, false)?;
+    let r = state
+        .billing_client()
+        .get_invoice_pdf(req)
+        .await?
+        .into_inner();
+    Ok(pdf_response(&r.invoice_number, r.pdf))
 }

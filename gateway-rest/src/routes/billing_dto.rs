@@ -81,3 +81,26 @@ pub fn state_name(state: i32) -> &'static str {
         _ => "active",
     }
 }
+
+/// A PDF answer (`Content-Disposition: inline`, named after the invoice number), never cached
+/// by a shared cache.
+pub fn pdf_response(number: &str, pdf: Vec<u8>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    // Numbers are `2026-000123` / `A2026-000001`: nothing to escape; anything else is dropped.
+    let name: String = number
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect();
+    (
+        [
+            (http::header::CONTENT_TYPE, "application/pdf".to_owned()),
+            (
+                http::header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"facture-{name}.pdf\""),
+            ),
+            (http::header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        pdf,
+    )
+        .into_response()
+}

@@ -370,6 +370,41 @@ async fn card_payment_through_chargily_webhooks() {
     assert_eq!(after.body["state"], "active", "{after:?}");
     assert_eq!(after.body["invoices"][0]["status"], "paid");
     assert_eq!(after.body["balance_dzd"], 0);
+    // The invoice as PDF: the customer's own, and any through the admin token.
+    let pdf = stack
+        .gw
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/compte/factures/{}/pdf", invoice.number),
+        )
+        .header("cookie", format!("iaf_session={}", session.cookie))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.status(), StatusCode::OK);
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    let admin_pdf = stack
+        .gw
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/billing/invoices/{}/pdf", invoice.number),
+        )
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin_pdf.status(), StatusCode::OK);
+    let anonymous = stack
+        .gw
+        .request(
+            reqwest::Method::GET,
+            &format!("/api/compte/factures/{}/pdf", invoice.number),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
     // A paid invoice is not paid twice.
     let again = call(
         &stack,

@@ -6,3 +6,4 @@
 pub mod chargily;
 pub mod config;
 pub mod job;
+pub mod pdf;

@@ -339,6 +339,33 @@ impl Billing for BillingApi {
         }))
     }
 
+    async fn get_invoice_pdf(
+        &self,
+        req: Request<pb::GetInvoicePdfRequest>,
+    ) -> Result<Response<pb::InvoicePdf>, Status> {
+        // The operator's token opens any invoice; otherwise the session's own invoices only.
+        let owner = if iafactory::grpc::bearer_token(req.metadata()).is_some() {
+            self.api.require_admin(&req)?;
+            None
+        } else {
+            Some(self.api.session(&req).await?.customer_id)
+        };
+        let number = req.get_ref().invoice_number.trim();
+        let invoice = bill::find_invoice(&self.api.db, number).await?;
+        if owner.is_some_and(|c| c != invoice.customer_id) {
+            return Err(PromoError::NotFound(format!(
+                "facture inconnue : {:?}",
+                number.chars().take(40).collect::<String>()
+            ))
+            .into());
+        }
+        let pdf = crate::billing::pdf::render(&invoice)?;
+        Ok(Response::new(pb::InvoicePdf {
+            invoice_number: invoice.number,
+            pdf,
+        }))
+    }
+
     async fn list_invoices(
         &self,
         req: Request<pb::ListInvoicesRequest>,

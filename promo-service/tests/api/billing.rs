@@ -757,6 +757,159 @@ async fn card_payments_are_recorded_once_from_signed_webhooks(backend: Backend) 
     assert_books(&db).await;
 }
 
+/// `pdftotext` (poppler-utils, installed by scripts/test-setup.sh) of a PDF.
+fn pdf_text(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("facture.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout", path.to_str().unwrap(), "-"])
+        .output()
+        .unwrap_or_else(|e| panic!("pdftotext not found ({e}): run scripts/test-setup.sh"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Keep a copy and a picture of page 1 to look at (target/screenshots/billing/).
+    let shots =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/billing");
+    if std::fs::create_dir_all(&shots).is_ok() {
+        let _ = std::fs::write(shots.join("facture.pdf"), pdf);
+        let _ = std::process::Command::new("pdftoppm")
+            .args(["-png", "-r", "80", "-singlefile", path.to_str().unwrap()])
+            .arg(shots.join("facture-page-1"))
+            .status();
+    }
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn invoice_pdf_holds_number_identity_lines_and_totals(backend: Backend) {
+    let db = test_db(backend).await;
+    let signup = ms("2026-01-31T10:00:00Z");
+    let mut t = spawn_at(&db, signup, |config| {
+        config.billing.seller.address = "12 rue Didouche Mourad, 16000 Alger".into();
+        config.billing.seller.nis = "098765432101234".into();
+        config.billing.seller.rc = "16/00-1234567B26".into();
+        config.billing.seller.article = "16012345678".into();
+    })
+    .await;
+    let mut c = t.app.client.clone();
+    let me = c
+        .signup(signup_req("facture@exemple.dz", "dev", "LAUNCH30"))
+        .await
+        .unwrap()
+        .into_inner();
+    c.signup(signup_req("voisine@exemple.dz", "starter", ""))
+        .await
+        .unwrap();
+    run(&mut t.billing).await;
+    let inv = invoices_of(&mut t.billing, &me.user_id).await.remove(0);
+    t.billing
+        .record_payment(admin(pay(&inv.number, 5_000)))
+        .await
+        .unwrap();
+    let pdf = t
+        .billing
+        .get_invoice_pdf(admin(pb::GetInvoicePdfRequest {
+            invoice_number: inv.number.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .pdf;
+    assert!(pdf.starts_with(b"%PDF-"));
+    let text = pdf_text(&pdf);
+    for needle in [
+        format!("FACTURE n° {}", inv.number).as_str(),
+        "IAFactory SARL",
+        "12 rue Didouche Mourad, 16000 Alger",
+        "NIF : 001216098765432",
+        "NIS : 098765432101234",
+        "RC : 16/00-1234567B26",
+        "Article : 16012345678",
+        "facture@exemple.dz",
+        "Période : du 31 janvier 2026 au 28 février 2026",
+        "Forfait Dev",
+        "15 000 DA",
+        "Remise LAUNCH30 −33 % (jusqu'au 31 juillet 2026)",
+        "−4 950 DA",
+        "Total HT",
+        "8 445 DA",
+        "TVA 19 % (incluse)",
+        "1 605 DA",
+        "Total TTC",
+        "10 050 DA",
+        "Déjà réglé",
+        "−5 000 DA",
+        "Reste à payer",
+        "5 050 DA",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
+    // The customer gets their own invoice, not another's; nobody else gets any.
+    let who = sign_in(&mut c, &db, "facture@exemple.dz").await;
+    let own = t
+        .billing
+        .get_invoice_pdf(s(
+            pb::GetInvoicePdfRequest {
+                invoice_number: inv.number.clone(),
+            },
+            &who.session,
+            None,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(own.pdf.starts_with(b"%PDF-"));
+    let other = t
+        .billing
+        .list_invoices(admin(pb::ListInvoicesRequest {
+            customer_id: String::new(),
+            status: String::new(),
+            limit: 0,
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .invoices
+        .into_iter()
+        .find(|i| i.customer_id != me.user_id)
+        .unwrap();
+    assert_status(
+        t.billing
+            .get_invoice_pdf(s(
+                pb::GetInvoicePdfRequest {
+                    invoice_number: other.number,
+                },
+                &who.session,
+                None,
+            ))
+            .await,
+        Code::NotFound,
+        "not_found",
+    );
+    assert_status(
+        t.billing
+            .get_invoice_pdf(Request::new(pb::GetInvoicePdfRequest {
+                invoice_number: inv.number.clone(),
+            }))
+            .await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert_status(
+        t.billing
+            .get_invoice_pdf(internal(pb::GetInvoicePdfRequest {
+                invoice_number: inv.number.clone(),
+            }))
+            .await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert_books(&db).await;
+}
+
 /// 200 invoices issued at once through two replicas sharing one PostgreSQL database (plus a
 /// duplicate request for every fourth customer): numbers 1..=200 of the year, no gap, no
 /// duplicate, one invoice per customer.
@@ -835,4 +988,5 @@ crate::on_both_backends!(
     unpaid_past_grace_is_suspended_and_payment_reactivates,
     first_invoice_must_be_paid_first_when_configured,
     card_payments_are_recorded_once_from_signed_webhooks,
+    invoice_pdf_holds_number_identity_lines_and_totals,
 );

@@ -126,6 +126,10 @@
       tr.appendChild(make("td", null, date(inv.due_at)));
       tr.appendChild(make("td", null, INVOICE_STATES[inv.status] || inv.status));
       var actions = make("td");
+      var pdf = make("a", "btn btn-ghost-dark", "PDF");
+      pdf.href = "/api/compte/factures/" + encodeURIComponent(inv.number) + "/pdf";
+      pdf.setAttribute("aria-label", "Télécharger la facture " + inv.number + " en PDF");
+      actions.appendChild(pdf);
       if (inv.balance_dzd > 0) {
         var pay = make("button", "btn btn-primary", "Payer par carte");
         pay.type = "button";
