@@ -117,7 +117,7 @@ pub struct Args {
 
     /// Invoices, tax, dunning and transfer details.
     #[command(flatten)]
-    pub billing: crate::billing::config::BillingArgs,
+    pub billing: crate::billing_config::BillingArgs,
 
     /// Without a subcommand: run the service.
     #[command(subcommand)]
@@ -220,7 +220,7 @@ pub struct Config {
     /// keeps notices timely at one cheap query; tests shorten it.
     pub account_jobs_interval: Duration,
     /// Invoices, tax, dunning and transfer details.
-    pub billing: crate::billing::config::BillingConfig,
+    pub billing: crate::billing_config::BillingConfig,
     /// How often the billing job runs (invoices at period start, dunning): the binary's
     /// `BILLING_JOB_INTERVAL_SECS` (every minute by default); `None` (also the library default of
     /// [`Config::new`]) runs no job, so suites not about billing see no invoice e-mails.
@@ -253,7 +253,7 @@ pub enum ConfigError {
     )]
     MissingPublicUrl,
     #[error(transparent)]
-    Billing(#[from] crate::billing::config::BillingConfigError),
+    Billing(#[from] crate::billing_config::BillingConfigError),
     #[error("PUBLIC_URL must be an http:// or https:// URL with a host: {0:?}")]
     BadPublicUrl(String),
 }
@@ -278,7 +278,7 @@ impl Config {
             storage_probe_interval: Duration::from_secs(5),
             clock: crate::clock::Clock::system(),
             account_jobs_interval: Duration::from_secs(60),
-            billing: crate::billing::config::BillingConfig::default(),
+            billing: crate::billing_config::BillingConfig::default(),
             billing_jobs_interval: None,
         }
     }

@@ -6,6 +6,7 @@
 //! start the very same thing.
 
 pub mod billing;
+pub mod billing_config;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -201,8 +201,8 @@ async fn card_payment_through_chargily_webhooks() {
     let base = chargily.base_url();
     let promo = Promo::spawn_tweaked(move |config| {
         due_at_once(config);
-        config.billing.chargily = Some(promo_service::billing::config::ChargilyConfig {
-            secret_key: promo_service::billing::config::ChargilySecret::new(SECRET),
+        config.billing.chargily = Some(promo_service::billing_config::ChargilyConfig {
+            secret_key: promo_service::billing_config::ChargilySecret::new(SECRET),
             base_url: base.clone(),
         });
     })

@@ -16,7 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::config::ChargilyConfig;
+use crate::billing_config::ChargilyConfig;
 use crate::error::PromoError;
 
 /// What a checkout is created with.

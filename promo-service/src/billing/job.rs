@@ -10,7 +10,7 @@ use std::time::Duration;
 use iafactory::db::Db;
 use tokio::sync::{Notify, watch};
 
-use super::config::BillingConfig;
+use crate::billing_config::BillingConfig;
 use crate::clock::{Clock, french_date};
 use crate::domain::billing::{self as rules, State};
 use crate::error::Result;

@@ -10,7 +10,7 @@ use sqlx::{Any, Row, Transaction};
 
 use super::ledger::{self, Entry};
 use super::u64_of;
-use crate::billing::config::{BillingConfig, Seller};
+use crate::billing_config::{BillingConfig, Seller};
 use crate::clock::french_date;
 use crate::domain::Percent;
 use crate::domain::billing::{

@@ -56,7 +56,7 @@ pub struct PromoApi {
     mail_wake: Arc<Notify>,
     cache: ReadCache,
     clock: Clock,
-    billing: crate::billing::config::BillingConfig,
+    billing: crate::billing_config::BillingConfig,
     /// Card payments; None when CHARGILY_SECRET_KEY is not set.
     chargily: Option<crate::billing::chargily::Client>,
 }
@@ -81,7 +81,7 @@ impl PromoApi {
             mail: MailConfig::default(),
             mail_wake: Arc::new(Notify::new()),
             clock: Clock::system(),
-            billing: crate::billing::config::BillingConfig::default(),
+            billing: crate::billing_config::BillingConfig::default(),
             chargily: None,
         }
     }
@@ -89,7 +89,7 @@ impl PromoApi {
     /// Invoices, tax, dunning and transfer details.
     pub fn with_billing(
         mut self,
-        billing: crate::billing::config::BillingConfig,
+        billing: crate::billing_config::BillingConfig,
         chargily: Option<crate::billing::chargily::Client>,
     ) -> PromoApi {
         self.billing = billing;

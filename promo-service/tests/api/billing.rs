@@ -597,7 +597,7 @@ async fn first_invoice_must_be_paid_first_when_configured(backend: Backend) {
 
 async fn card_payments_are_recorded_once_from_signed_webhooks(backend: Backend) {
     use iafactory_testkit::chargily::ChargilyServer;
-    use promo_service::billing::config::{ChargilyConfig, ChargilySecret};
+    use promo_service::billing_config::{ChargilyConfig, ChargilySecret};
 
     const SECRET: &str = "test_sk_billing_0123456789";
     let db = test_db(backend).await;

@@ -1,6 +1,7 @@
 //! Billing settings: the seller's legal identity printed on invoices, tax, due dates and dunning,
-//! and the transfer details customers quote. Flags with environment variables, flattened into
-//! the service's [`crate::config::Args`].
+//! the transfer details customers quote, card payments. Flags with environment variables,
+//! flattened into the service's `Args`. A module of its own, outside `billing`, so that `repo`
+//! reads them without depending on the billing job (which depends on `repo`).
 
 use crate::domain::billing::{Dunning, TaxRule};
 
