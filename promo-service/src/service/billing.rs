@@ -99,9 +99,9 @@ impl PromoApi {
             }
         };
         PromoError::PaymentRequired(format!(
-            "Payment required: your subscription is suspended because {} past its grace period. \
-             Pay by card (Edahabia/CIB) or by bank transfer, CCP or BaridiMob quoting the invoice \
-             number, from {}/compte/ ; your API keys work again within seconds of the payment.",
+            "Payment required: {}, so your subscription is suspended. Pay by card (Edahabia/CIB) \
+             or by bank transfer, CCP or BaridiMob quoting the invoice number, from {}/compte/ ; \
+             your API keys work again within seconds of the payment.",
             owed.unwrap_or_else(|| "an invoice is unpaid".to_owned()),
             self.mail.public_url
         ))
