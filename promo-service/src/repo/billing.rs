@@ -550,6 +550,14 @@ pub async fn refresh_state_in_tx(
     now: i64,
     dunning: &Dunning,
 ) -> Result<Option<StateChange>> {
+    // Takes the subscription row's lock first (a no-op write): billing writes of one customer
+    // (an invoice and a payment committed at the same moment on two replicas) then compute the
+    // state one after the other, the second seeing what the first committed, so the last state
+    // stored accounts for both.
+    sqlx::query("UPDATE signups SET billing_state = billing_state WHERE customer_id = $1")
+        .bind(customer_id)
+        .execute(&mut **tx)
+        .await?;
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {INVOICE_COLUMNS} FROM invoices i WHERE i.customer_id = $1 ORDER BY i.period_start"
     )))
