@@ -180,8 +180,26 @@ async fn unpaid_past_grace_gets_402_and_a_transfer_brings_the_key_back_on_two_re
             "Bonjour de l'amont"
         );
     }
+    assert_books(stack.promo.db_url()).await;
     let _ = llm_a.shutdown().await;
     let _ = llm_b.shutdown().await;
+}
+
+/// The promo-service books reconcile (`promo_service::repo::reconcile`).
+async fn assert_books(db_url: &str) {
+    let db = iafactory::db::Db::connect(
+        db_url,
+        &promo_service::migrations(),
+        &iafactory::db::PoolOptions::default(),
+    )
+    .await
+    .unwrap();
+    let problems = promo_service::repo::reconcile(&db).await.unwrap();
+    db.close().await;
+    assert!(
+        problems.is_empty(),
+        "the books do not reconcile: {problems:#?}"
+    );
 }
 
 /// Card payment end to end: the customer asks to pay an invoice by card through the portal's
@@ -417,16 +435,8 @@ async fn card_payment_through_chargily_webhooks() {
     .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{again:?}");
 
-    // The books: one payment, by card, for the checkout's amount; the ledger reconciles.
-    let db = iafactory::db::Db::connect(
-        stack.promo.db_url(),
-        &promo_service::migrations(),
-        &iafactory::db::PoolOptions::default(),
-    )
-    .await
-    .unwrap();
-    let problems = promo_service::repo::reconcile(&db).await.unwrap();
-    assert!(problems.is_empty(), "{problems:#?}");
+    // The books: the ledger reconciles; one paid invoice.
+    assert_books(stack.promo.db_url()).await;
     let payments = billing
         .list_invoices(admin(pb::ListInvoicesRequest {
             customer_id: user,
@@ -438,7 +448,6 @@ async fn card_payment_through_chargily_webhooks() {
         .into_inner()
         .invoices;
     assert_eq!(payments.len(), 1);
-    db.close().await;
 }
 
 async fn gateway_for_promo(promo_url: &str) -> Gateway {
