@@ -173,11 +173,17 @@ async fn unpaid_past_grace_gets_402_and_a_transfer_brings_the_key_back_on_two_re
         .unwrap()
         .into_inner();
     assert_eq!(paid.state, pb::SubscriptionState::Active as i32);
-    for gw in gws {
+    let paid_at = std::time::Instant::now();
+    for (n, gw) in gws.into_iter().enumerate() {
         let body = until_status(gw, &key, StatusCode::OK).await;
         assert_eq!(
             body["choices"][0]["message"]["content"],
             "Bonjour de l'amont"
+        );
+        // Reported, not asserted: the README's "within about a second" is this figure.
+        eprintln!(
+            "replica {n}: key accepted again {} ms after the payment was recorded",
+            paid_at.elapsed().as_millis()
         );
     }
     assert_books(stack.promo.db_url()).await;
