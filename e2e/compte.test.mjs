@@ -194,6 +194,14 @@ try {
     await a.setViewportSize({ width: 1280, height: 900 });
   });
 
+  await step('billing: the subscription state, the invoices and how to pay', async () => {
+    await waitText(a, '#billing-state', /Actif/);
+    await waitFor(a, () => document.getElementById('invoices-body').children.length > 0, undefined, 'the invoices table');
+    await a.locator('#factures').scrollIntoViewIfNeeded();
+    await a.evaluate(() => document.getElementById('factures').scrollIntoView({ block: 'start' }));
+    await shot(a, 'factures-1280', false);
+  });
+
   let ciKey = '';
   await step('create a named key: shown once, it works', async () => {
     await a.fill('#key-name', 'ci');

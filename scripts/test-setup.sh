@@ -88,6 +88,17 @@ if ! command -v sqlite3 >/dev/null 2>&1; then
   $SUDO apt-get install -y -qq sqlite3 >/dev/null
 fi
 
+# pdftotext and pdftoppm (poppler-utils): the invoice PDF test reads the PDF's text and draws
+# page 1 (promo-service/tests/api/billing.rs).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  log "installing poppler-utils (Debian package)"
+  export DEBIAN_FRONTEND=noninteractive
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq poppler-utils >/dev/null
+fi
+
 # Browser tests of the landing page (gateway-rest/tests/landing): Debian's Chromium, and
 # playwright-core from npm in e2e/ (it drives /usr/bin/chromium; no browser download).
 if [ ! -x /usr/bin/chromium ]; then

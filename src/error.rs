@@ -93,6 +93,8 @@ error_codes! {
     PermissionDenied => "permission_denied", PermissionDenied, 403;
     /// The operator suspended the customer's account.
     AccountSuspended => "account_suspended", PermissionDenied, 403;
+    /// The subscription is suspended for an unpaid invoice: its keys work again once paid.
+    PaymentRequired => "payment_required", FailedPrecondition, 402;
     /// A state-changing account request without the session's CSRF token.
     CsrfFailed => "csrf_failed", PermissionDenied, 403;
     /// Too many requests from this client.
@@ -252,7 +254,8 @@ mod tests {
                 tonic::Code::InvalidArgument => &[400, 413, 415],
                 tonic::Code::NotFound => &[404],
                 tonic::Code::AlreadyExists | tonic::Code::Aborted => &[409],
-                tonic::Code::FailedPrecondition => &[400, 409],
+                // 402: a precondition on the customer's side (an unpaid invoice).
+                tonic::Code::FailedPrecondition => &[400, 402, 409],
                 tonic::Code::Unauthenticated => &[401],
                 tonic::Code::PermissionDenied => &[403],
                 tonic::Code::ResourceExhausted => &[429],

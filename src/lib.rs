@@ -15,6 +15,7 @@ pub mod net;
 pub mod secret;
 pub mod shutdown;
 pub mod telemetry;
+pub mod webhook;
 
 /// Generated protobuf messages, clients and servers.
 #[allow(clippy::all, clippy::pedantic, missing_docs)]

@@ -59,6 +59,7 @@ fn error_description(status: u16) -> &'static str {
     match status {
         400 => "Invalid input (malformed JSON, wrong types, missing fields, invalid values).",
         401 => "Missing or invalid credentials.",
+        402 => "The subscription is suspended for an unpaid invoice; the message says how to pay.",
         403 => "Not allowed.",
         404 => "Unknown resource.",
         409 => "Conflicts with the current state.",
@@ -122,6 +123,7 @@ macro_rules! error_answers {
 error_answers! {
     BadRequest = 400,
     Unauthorized = 401,
+    PaymentRequired = 402,
     Forbidden = 403,
     NotFound = 404,
     Conflict = 409,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
+use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -55,6 +56,12 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn promo_client(&self) -> PromoServiceClient<Channel> {
         PromoServiceClient::new(self.promo.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// promo-service's `Billing` service (same replicas, same channel as `promo_client`).
+    pub fn billing_client(&self) -> BillingClient<Channel> {
+        BillingClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 

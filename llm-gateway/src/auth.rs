@@ -8,7 +8,10 @@
 //! their TTL are re-checked in the background while they keep serving. Consequence,
 //! stated in the product docs: **a revoked key keeps working for at most `ttl` on each gateway
 //! replica** that saw it recently. promo-service being unreachable is a 503 (never cached), not
-//! a refusal.
+//! a refusal. A key whose subscription is suspended for an unpaid invoice is refused with
+//! promo-service's `payment_required` message, cached like a refusal for `negative_ttl`: a
+//! recorded payment is seen by every replica within `negative_ttl` (1 s by default), and a
+//! suspension within `ttl`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -52,6 +55,8 @@ enum Cached {
     /// Checked at `.0`; `.2`: a background re-check is in flight.
     Valid(Instant, Arc<KeyInfo>, bool),
     Refused(Instant),
+    /// Suspended for an unpaid invoice, with promo-service's message.
+    PaymentRequired(Instant, Arc<str>),
 }
 
 /// Keys longer than this are refused without asking promo-service.
@@ -73,6 +78,8 @@ struct Inner {
 enum Checked {
     Valid(Arc<KeyInfo>),
     Refused,
+    /// The subscription is suspended for an unpaid invoice.
+    PaymentRequired(Arc<str>),
     /// promo-service unreachable or failing: not cached.
     Unavailable,
 }
@@ -147,6 +154,11 @@ impl Authenticator {
                 Some(Cached::Refused(at)) if now.duration_since(*at) < inner.negative_ttl => Some(
                     Err(GatewayError::Unauthenticated("invalid or revoked API key")),
                 ),
+                Some(Cached::PaymentRequired(at, message))
+                    if now.duration_since(*at) < inner.negative_ttl =>
+                {
+                    Some(Err(GatewayError::PaymentRequired(message.to_string())))
+                }
                 _ => None,
             }
         };
@@ -168,6 +180,9 @@ impl Authenticator {
         match self.check(key, digest).await {
             Checked::Valid(info) => Ok(info),
             Checked::Refused => Err(GatewayError::Unauthenticated("invalid or revoked API key")),
+            Checked::PaymentRequired(message) => {
+                Err(GatewayError::PaymentRequired(message.to_string()))
+            }
             Checked::Unavailable => Err(GatewayError::Unavailable(
                 "API key check unavailable, please retry".into(),
             )),
@@ -223,6 +238,12 @@ impl Authenticator {
                     allowed_models: pkg.allowed_models,
                 }))
             }
+            Err(status)
+                if iafactory::ServiceError::from_status(&status).code
+                    == iafactory::ErrorCode::PaymentRequired =>
+            {
+                Checked::PaymentRequired(Arc::from(status.message()))
+            }
             Err(status) => match status.code() {
                 tonic::Code::Unauthenticated
                 | tonic::Code::NotFound
@@ -248,7 +269,9 @@ impl Authenticator {
             let (ttl, nttl, now) = (inner.ttl, inner.negative_ttl, Instant::now());
             cache.retain(|_, c| match c {
                 Cached::Valid(at, _, _) => now.duration_since(*at) < ttl,
-                Cached::Refused(at) => now.duration_since(*at) < nttl,
+                Cached::Refused(at) | Cached::PaymentRequired(at, _) => {
+                    now.duration_since(*at) < nttl
+                }
             });
         }
         match &entry {
@@ -257,6 +280,9 @@ impl Authenticator {
             }
             Checked::Refused => {
                 cache.insert(digest, Cached::Refused(issued));
+            }
+            Checked::PaymentRequired(message) => {
+                cache.insert(digest, Cached::PaymentRequired(issued, message.clone()));
             }
             Checked::Unavailable => {}
         }

@@ -55,6 +55,10 @@ pub enum GatewayError {
     /// 401 / UNAUTHENTICATED: missing, unknown or revoked API key.
     #[error("{0}")]
     Unauthenticated(&'static str),
+    /// 402 / FAILED_PRECONDITION `payment_required`: the key's subscription is suspended for an
+    /// unpaid invoice; promo-service's message says what to pay and how.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// 403 / PERMISSION_DENIED: an internal RPC (`ListProviders`) called without the internal
     /// token.
     #[error("{0}")]
@@ -119,6 +123,7 @@ impl GatewayError {
             | GatewayError::UpstreamRejected { .. } => ErrorCode::InvalidArgument,
             GatewayError::Unsupported { .. } => ErrorCode::UnsupportedParameter,
             GatewayError::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            GatewayError::PaymentRequired(_) => ErrorCode::PaymentRequired,
             GatewayError::Forbidden(_) => ErrorCode::PermissionDenied,
             GatewayError::ModelNotFound(_) => ErrorCode::ModelNotFound,
             GatewayError::ModelNotAllowed { .. } => ErrorCode::ModelNotAllowed,

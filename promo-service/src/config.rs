@@ -115,6 +115,10 @@ pub struct Args {
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
 
+    /// Invoices, tax, dunning and transfer details.
+    #[command(flatten)]
+    pub billing: crate::billing_config::BillingArgs,
+
     /// Without a subcommand: run the service.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -215,6 +219,12 @@ pub struct Config {
     /// How often the account jobs run (notices, due downgrades, purge). Not a flag: a minute
     /// keeps notices timely at one cheap query; tests shorten it.
     pub account_jobs_interval: Duration,
+    /// Invoices, tax, dunning and transfer details.
+    pub billing: crate::billing_config::BillingConfig,
+    /// How often the billing job runs (invoices at period start, dunning): the binary's
+    /// `BILLING_JOB_INTERVAL_SECS` (every minute by default); `None` (also the library default of
+    /// [`Config::new`]) runs no job, so suites not about billing see no invoice e-mails.
+    pub billing_jobs_interval: Option<Duration>,
 }
 
 /// A configuration mistake, naming the setting.
@@ -242,6 +252,8 @@ pub enum ConfigError {
         "PUBLIC_URL is not set: set it to the public base URL of the REST API (e.g. https://api.iafactory.dz), written into every signup e-mail, or start with --dev / IAF_DEV=true for http://localhost:8180"
     )]
     MissingPublicUrl,
+    #[error(transparent)]
+    Billing(#[from] crate::billing_config::BillingConfigError),
     #[error("PUBLIC_URL must be an http:// or https:// URL with a host: {0:?}")]
     BadPublicUrl(String),
 }
@@ -266,6 +278,8 @@ impl Config {
             storage_probe_interval: Duration::from_secs(5),
             clock: crate::clock::Clock::system(),
             account_jobs_interval: Duration::from_secs(60),
+            billing: crate::billing_config::BillingConfig::default(),
+            billing_jobs_interval: None,
         }
     }
 
@@ -326,7 +340,11 @@ impl Config {
         };
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
+        let billing = args.billing.validate()?;
         let mut config = Config::new(args.database_url.clone(), token);
+        config.billing = billing;
+        config.billing_jobs_interval = (args.billing.job_interval_secs > 0)
+            .then(|| Duration::from_secs(args.billing.job_interval_secs));
         config.metrics_listen = args.metrics_listen;
         config.internal_token = Some(InternalToken::new(internal));
         config.launch_code = launch_code;

@@ -49,12 +49,20 @@ pub enum PromoError {
     /// 403 (`account_suspended`): the operator suspended the account.
     #[error("votre compte est suspendu : contactez-nous pour le réactiver")]
     Suspended,
+    /// 402 (`payment_required`): the subscription is suspended for an unpaid invoice. The
+    /// message (English: it reaches `/v1` callers through llm-gateway) says what to pay and how.
+    #[error("{0}")]
+    PaymentRequired(String),
     /// 403 (`csrf_failed`): a state-changing account request without the session's CSRF token.
     #[error("requête refusée : jeton anti-CSRF manquant ou invalide, rechargez la page")]
     Csrf,
     /// 429 (`rate_limited`): too many sign-in links asked for; retry after this many seconds.
     #[error("trop de demandes de lien de connexion : réessayez dans {0} s")]
     RateLimited(u64),
+    /// 503 (`unavailable`): an outside service (the card payment provider) cannot be reached or
+    /// refused; the message says what to do instead.
+    #[error("{0}")]
+    ServiceUnavailable(&'static str),
     /// 503: the database is unreachable or overloaded.
     #[error("service momentanément indisponible, veuillez réessayer")]
     Unavailable(#[source] sqlx::Error),
@@ -127,8 +135,11 @@ impl PromoError {
             PromoError::Forbidden(_) => ErrorCode::PermissionDenied,
             PromoError::Suspended => ErrorCode::AccountSuspended,
             PromoError::Csrf => ErrorCode::CsrfFailed,
+            PromoError::PaymentRequired(_) => ErrorCode::PaymentRequired,
             PromoError::RateLimited(_) => ErrorCode::RateLimited,
-            PromoError::Unavailable(_) => ErrorCode::Unavailable,
+            PromoError::Unavailable(_) | PromoError::ServiceUnavailable(_) => {
+                ErrorCode::Unavailable
+            }
             PromoError::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -1,9 +1,12 @@
-//! promo-service: promo codes, packages, signups, API keys and launch statistics over gRPC.
+//! promo-service: promo codes, packages, signups, API keys, launch statistics, and billing
+//! (subscriptions, invoices, payments) over gRPC.
 //!
 //! [`start`] runs the service on a listener and returns a [`Handle`] that stops it; `main.rs` only
 //! parses the configuration and calls it, so tests, the benchmark and the all-in-one local run
 //! start the very same thing.
 
+pub mod billing;
+pub mod billing_config;
 pub mod cache;
 pub mod clock;
 pub mod config;
@@ -23,6 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
+use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
 use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
@@ -54,6 +58,7 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             "accounts",
             include_str!("../migrations/0003_accounts.sql"),
         ),
+        migration(4, "billing", include_str!("../migrations/0004_billing.sql")),
     ])
 });
 
@@ -76,6 +81,8 @@ pub enum ServeError {
     Mail(#[from] outbox::worker::WorkerError),
     #[error("cannot bring stored e-mails to the canonical form: {0}")]
     Emails(#[source] error::PromoError),
+    #[error("cannot set up the Chargily client: {0}")]
+    Chargily(#[source] error::PromoError),
     #[error("gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("cannot read the listener's address: {0}")]
@@ -134,6 +141,13 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             "stored e-mails brought to the canonical form"
         );
     }
+    let chargily = config
+        .billing
+        .chargily
+        .clone()
+        .map(billing::chargily::Client::new)
+        .transpose()
+        .map_err(ServeError::Chargily)?;
     let mut registry = metrics::Registry::new();
     config.grpc.metrics = Some(grpc::rpc_metrics(&mut registry));
     let gauges = Arc::new(gauges::BusinessGauges::register(&mut registry));
@@ -154,15 +168,27 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     )
     .with_mail(config.mail.clone(), Arc::clone(&mail_wake))
     .with_internal_token(config.internal_token.clone())
-    .with_clock(config.clock.clone());
+    .with_clock(config.clock.clone())
+    .with_billing(config.billing.clone(), chargily);
+    let api = Arc::new(api);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
         .await;
-    let promo = PromoServiceServer::new(api)
+    health
+        .set_serving::<BillingServer<service::BillingApi>>()
+        .await;
+    let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
-    let routes = grpc::add_reflection(Routes::new(health_service).add_service(promo))?;
+    let billing = BillingServer::new(service::BillingApi::new(api))
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let routes = grpc::add_reflection(
+        Routes::new(health_service)
+            .add_service(promo)
+            .add_service(billing),
+    )?;
 
     // Nothing below fails: the background work starts with the serving task.
     let exporter = metrics_listener.map(|l| {
@@ -191,6 +217,19 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         }
         .run(stop_rx.clone()),
     );
+    let billing_jobs = config.billing_jobs_interval.map(|interval| {
+        tokio::spawn(
+            billing::job::BillingJobs {
+                db: db.clone(),
+                clock: config.clock.clone(),
+                config: config.billing.clone(),
+                public_url: config.mail.public_url.clone(),
+                mail_wake: Arc::clone(&mail_wake),
+                interval,
+            }
+            .run(stop_rx.clone()),
+        )
+    });
     let prober = tokio::spawn(
         db.clone()
             .probe_writes(config.storage_probe_interval, stop_rx),
@@ -208,6 +247,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             health
                 .set_not_serving::<PromoServiceServer<service::PromoApi>>()
                 .await;
+            health
+                .set_not_serving::<BillingServer<service::BillingApi>>()
+                .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);
         };
@@ -215,6 +257,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         poller.abort();
         janitor.abort();
         account_jobs.abort();
+        if let Some(j) = billing_jobs {
+            j.abort();
+        }
         prober.abort();
         if let Some(e) = exporter {
             e.abort();

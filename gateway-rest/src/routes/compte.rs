@@ -115,7 +115,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// A promo-service request in the caller's session; `change`: with the CSRF token too.
-fn in_session<T>(
+pub(crate) fn in_session<T>(
     message: T,
     headers: &HeaderMap,
     change: bool,
@@ -160,7 +160,7 @@ fn private(mut response: Response) -> Response {
     response
 }
 
-fn ok<T: Serialize>(value: &T) -> ApiResult {
+pub(crate) fn ok<T: Serialize>(value: &T) -> ApiResult {
     Ok(private(json(StatusCode::OK, value)))
 }
 

@@ -2,6 +2,10 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod billing_admin;
+pub mod billing_chargily;
+pub mod billing_customer;
+pub mod billing_dto;
 pub mod compte;
 pub mod live;
 pub mod openai;
@@ -29,4 +33,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(site::router())
         .merge(compte::router())
+        .merge(billing_customer::router())
+        .merge(billing_admin::router())
+        .merge(billing_chargily::router())
 }

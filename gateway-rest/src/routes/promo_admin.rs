@@ -546,6 +546,10 @@ pub enum OutboxKind {
     PackageChanged,
     DiscountEnding,
     QuotaLevel,
+    InvoiceIssued,
+    PaymentReminder,
+    PaymentOverdue,
+    SubscriptionSuspended,
 }
 
 fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {

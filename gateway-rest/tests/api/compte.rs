@@ -34,12 +34,12 @@ async fn link_token(stack: &Stack, email: &str) -> String {
         .to_owned()
 }
 
-struct Session {
-    cookie: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) cookie: String,
+    pub(crate) csrf: String,
 }
 
-async fn call(
+pub(crate) async fn call(
     stack: &Stack,
     method: Method,
     path: &str,
@@ -73,7 +73,7 @@ fn set_cookie(a: &Answer) -> (String, String) {
     (value, header)
 }
 
-async fn sign_in(
+pub(crate) async fn sign_in(
     stack: &Stack,
     email: &str,
     planted: Option<&str>,

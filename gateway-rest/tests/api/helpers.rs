@@ -31,23 +31,42 @@ pub struct Promo {
     _dir: tempfile::TempDir,
     /// The PostgreSQL database, dropped with the test's `Promo`.
     pg: Option<ScratchDb>,
+    /// Applied to its configuration at every (re)start.
+    tweak: Option<PromoTweak>,
 }
+
+/// A change to promo-service's configuration, applied at every (re)start.
+pub type PromoTweak = std::sync::Arc<dyn Fn(&mut promo_service::Config) + Send + Sync>;
 
 impl Promo {
     pub async fn spawn() -> Promo {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/promo.db", dir.path().display());
-        Promo::spawn_on(url, dir, None).await
+        Promo::spawn_on(url, dir, None, None).await
+    }
+
+    /// With a tweak of its configuration (billing settings...).
+    pub async fn spawn_tweaked(
+        tweak: impl Fn(&mut promo_service::Config) + Send + Sync + 'static,
+    ) -> Promo {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/promo.db", dir.path().display());
+        Promo::spawn_on(url, dir, None, Some(std::sync::Arc::new(tweak))).await
     }
 
     /// On a new database of the PostgreSQL server the suite requires
     /// (`TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test).
     pub async fn spawn_postgres() -> Promo {
         let pg = ScratchDb::new(Backend::Postgres, "iaf_gwrest").await;
-        Promo::spawn_on(pg.url.clone(), tempfile::tempdir().unwrap(), Some(pg)).await
+        Promo::spawn_on(pg.url.clone(), tempfile::tempdir().unwrap(), Some(pg), None).await
     }
 
-    async fn spawn_on(url: String, dir: tempfile::TempDir, pg: Option<ScratchDb>) -> Promo {
+    async fn spawn_on(
+        url: String,
+        dir: tempfile::TempDir,
+        pg: Option<ScratchDb>,
+        tweak: Option<PromoTweak>,
+    ) -> Promo {
         iafactory::telemetry::init_for_tests();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -57,6 +76,7 @@ impl Promo {
             handle: None,
             _dir: dir,
             pg,
+            tweak,
         };
         promo.serve(listener).await;
         promo
@@ -66,6 +86,9 @@ impl Promo {
         let mut config = promo_service::Config::new(self.db_url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
         config.live_poll_interval = Duration::from_millis(100);
+        if let Some(tweak) = &self.tweak {
+            tweak(&mut config);
+        }
         self.handle = Some(promo_service::start(config, listener).await.unwrap());
     }
 

@@ -4,10 +4,8 @@
 //! moves a discount's end date; it keeps the discount only at the percentage the code gives the
 //! new package, and says so before the customer confirms.
 
-use chrono::{DateTime, Months, Utc};
-
 use super::code::Percent;
-use crate::clock::{french_date, to_datetime};
+use crate::clock::french_date;
 use crate::error::{PromoError, Result};
 
 const MINUTE_MS: i64 = 60_000;
@@ -92,27 +90,11 @@ pub fn quota_period(raw: &str) -> Result<String> {
 /// The monthly billing period containing `now`: periods start at the signup instant plus whole
 /// calendar months (clamped like [`super::discount_end`]). Before the signup, the first period.
 pub fn period_bounds(signup_ms: i64, now_ms: i64) -> (i64, i64) {
-    let signup = to_datetime(signup_ms);
-    let now = to_datetime(now_ms);
-    let add = |n: u32| -> DateTime<Utc> {
-        signup
-            .checked_add_months(Months::new(n))
-            .unwrap_or(DateTime::<Utc>::MAX_UTC)
-    };
-    let months = {
-        use chrono::Datelike;
-        let diff = (now.year() - signup.year()) * 12 + now.month() as i32 - signup.month() as i32;
-        u32::try_from(diff.max(0)).unwrap_or(0)
-    };
-    // The estimate is the month count or one too many (day of month not reached yet).
-    let mut n = months;
-    while n > 0 && add(n) > now {
-        n -= 1;
-    }
-    while add(n + 1) <= now {
-        n += 1;
-    }
-    (add(n).timestamp_millis(), add(n + 1).timestamp_millis())
+    let n = super::billing::period_index(signup_ms, now_ms);
+    (
+        super::billing::period_start(signup_ms, n),
+        super::billing::period_start(signup_ms, n + 1),
+    )
 }
 
 /// 1234567 → "1 234 567" (French grouping, narrow no-break spaces).
@@ -253,6 +235,7 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::DateTime;
 
     fn ms(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()

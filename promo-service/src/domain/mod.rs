@@ -5,6 +5,7 @@
 //! [`CodeName`]), so uniqueness checked on that form is uniqueness of the mailbox or code.
 
 pub mod account;
+pub mod billing;
 pub mod code;
 pub mod code_admin;
 pub mod email;

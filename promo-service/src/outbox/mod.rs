@@ -28,10 +28,14 @@ pub enum MailKind {
     PackageChanged,
     DiscountEnding,
     QuotaLevel,
+    InvoiceIssued,
+    PaymentReminder,
+    PaymentOverdue,
+    SubscriptionSuspended,
 }
 
 /// Every kind, for tests and template registration.
-pub const ALL_KINDS: [MailKind; 8] = [
+pub const ALL_KINDS: [MailKind; 12] = [
     MailKind::CustomerConfirmation,
     MailKind::OperatorNotification,
     MailKind::SignInLink,
@@ -40,6 +44,10 @@ pub const ALL_KINDS: [MailKind; 8] = [
     MailKind::PackageChanged,
     MailKind::DiscountEnding,
     MailKind::QuotaLevel,
+    MailKind::InvoiceIssued,
+    MailKind::PaymentReminder,
+    MailKind::PaymentOverdue,
+    MailKind::SubscriptionSuspended,
 ];
 
 impl MailKind {
@@ -53,6 +61,10 @@ impl MailKind {
             MailKind::PackageChanged => "package_changed",
             MailKind::DiscountEnding => "discount_ending",
             MailKind::QuotaLevel => "quota_level",
+            MailKind::InvoiceIssued => "invoice_issued",
+            MailKind::PaymentReminder => "payment_reminder",
+            MailKind::PaymentOverdue => "payment_overdue",
+            MailKind::SubscriptionSuspended => "subscription_suspended",
         }
     }
 
@@ -139,6 +151,8 @@ pub struct AccountMail {
     pub percent: u32,
     pub tokens_used: u64,
     pub tokens_per_month: u64,
+    /// The invoice a billing e-mail is about (`2026-000123`).
+    pub invoice_number: String,
 }
 
 /// What a row's template is rendered with; stored as the bare JSON object of either.

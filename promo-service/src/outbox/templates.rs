@@ -15,7 +15,7 @@ pub struct Rendered {
 }
 
 /// Every template, by file name (`<kind>.txt`, `<kind>.html`).
-const SOURCES: [(&str, &str); 16] = [
+const SOURCES: [(&str, &str); 24] = [
     (
         "customer_confirmation.txt",
         include_str!("../../templates/customer_confirmation.txt"),
@@ -80,6 +80,38 @@ const SOURCES: [(&str, &str); 16] = [
         "quota_level.html",
         include_str!("../../templates/quota_level.html"),
     ),
+    (
+        "invoice_issued.txt",
+        include_str!("../../templates/invoice_issued.txt"),
+    ),
+    (
+        "invoice_issued.html",
+        include_str!("../../templates/invoice_issued.html"),
+    ),
+    (
+        "payment_reminder.txt",
+        include_str!("../../templates/payment_reminder.txt"),
+    ),
+    (
+        "payment_reminder.html",
+        include_str!("../../templates/payment_reminder.html"),
+    ),
+    (
+        "payment_overdue.txt",
+        include_str!("../../templates/payment_overdue.txt"),
+    ),
+    (
+        "payment_overdue.html",
+        include_str!("../../templates/payment_overdue.html"),
+    ),
+    (
+        "subscription_suspended.txt",
+        include_str!("../../templates/subscription_suspended.txt"),
+    ),
+    (
+        "subscription_suspended.html",
+        include_str!("../../templates/subscription_suspended.html"),
+    ),
 ];
 
 pub struct Templates {
@@ -129,6 +161,17 @@ impl Templates {
             }
             MailKind::DiscountEnding => {
                 format!("Votre réduction se termine le {}", mail.date_fr)
+            }
+            MailKind::InvoiceIssued => format!("Votre facture IAFactory {}", mail.invoice_number),
+            MailKind::PaymentReminder => {
+                format!(
+                    "Rappel : facture {} à régler avant le {}",
+                    mail.invoice_number, mail.date_fr
+                )
+            }
+            MailKind::PaymentOverdue => format!("Facture {} impayée", mail.invoice_number),
+            MailKind::SubscriptionSuspended => {
+                "Votre abonnement IAFactory est suspendu (facture impayée)".to_owned()
             }
             MailKind::QuotaLevel if mail.percent >= 100 => "Tokens du mois épuisés".to_owned(),
             _ => format!("{} % de vos tokens du mois utilisés", mail.percent),
@@ -232,6 +275,7 @@ mod tests {
             percent: 80,
             tokens_used: 800_000,
             tokens_per_month: 1_000_000,
+            invoice_number: "2026-000123".into(),
         };
         for kind in super::super::ALL_KINDS
             .into_iter()

@@ -73,13 +73,15 @@ pub struct KeyOwner {
     pub user_id: String,
     pub email: String,
     pub package: PackageRow,
+    /// The subscription's dunning state (`suspended`: the key answers payment_required).
+    pub billing_state: String,
 }
 
 /// The package in force is the pending downgrade's once its date has come, even before the
 /// periodic job moves it onto the row; a subscription cancelled for a past date has no live key.
 pub async fn find_live_key(db: &Db, key_hash: &str, now: i64) -> Result<Option<KeyOwner>> {
     let row = sqlx::query(
-        "SELECT k.id AS key_id, c.id AS user_id, c.email, p.id AS p_id, p.name AS p_name, \
+        "SELECT k.id AS key_id, c.id AS user_id, c.email, s.billing_state, p.id AS p_id, p.name AS p_name, \
            p.monthly_price_dzd AS p_monthly_price_dzd, p.tokens_per_month AS p_tokens_per_month, \
            p.requests_per_minute AS p_requests_per_minute, p.allowed_models AS p_allowed_models \
          FROM api_keys k JOIN customers c ON c.id = k.customer_id \
@@ -99,6 +101,7 @@ pub async fn find_live_key(db: &Db, key_hash: &str, now: i64) -> Result<Option<K
             user_id: r.try_get("user_id")?,
             email: r.try_get("email")?,
             package: package_from_row(&r, "p_")?,
+            billing_state: r.try_get("billing_state")?,
         })
     })
     .transpose()

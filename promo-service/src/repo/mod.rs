@@ -2,11 +2,14 @@
 //! file per group of tables. Handlers call these functions with validated domain values; the
 //! signup transaction, which writes across groups, is in `signups`; sign-in and sessions in
 //! `sessions`; the subscription in force and its changes in `subscriptions`; notices written
-//! once in `notices`.
+//! once in `notices`; invoices, payments and credit notes in `billing`, their append-only
+//! record in `ledger`.
 
+pub mod billing;
 mod codes;
 mod emails;
 mod keys;
+pub mod ledger;
 mod notices;
 mod packages;
 mod sessions;
@@ -20,6 +23,7 @@ pub use keys::{
     KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key, revoke_keys,
     rotate_key, set_suspended,
 };
+pub use ledger::reconcile;
 pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
 pub use packages::{PackageRow, find_package, list_packages};
 pub use sessions::{

@@ -3,10 +3,12 @@
 //! business rule that `domain` could hold. This file holds the service's state and the
 //! `PromoService` implementation, which only authenticates and hands each call to the file of its
 //! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
-//! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers.
+//! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers. `billing`
+//! serves the `Billing` service on the same state.
 
 mod account;
 mod admin;
+mod billing;
 mod public;
 mod signup;
 mod to_pb;
@@ -30,6 +32,7 @@ use crate::idempotency::IdempotencyKey;
 use crate::live::LiveCounts;
 use crate::repo;
 use crate::secrets::{self, AdminToken};
+pub use billing::BillingApi;
 use to_pb::package_pb;
 
 /// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).
@@ -53,6 +56,9 @@ pub struct PromoApi {
     mail_wake: Arc<Notify>,
     cache: ReadCache,
     clock: Clock,
+    billing: crate::billing_config::BillingConfig,
+    /// Card payments; None when CHARGILY_SECRET_KEY is not set.
+    chargily: Option<crate::billing::chargily::Client>,
 }
 
 impl PromoApi {
@@ -75,7 +81,20 @@ impl PromoApi {
             mail: MailConfig::default(),
             mail_wake: Arc::new(Notify::new()),
             clock: Clock::system(),
+            billing: crate::billing_config::BillingConfig::default(),
+            chargily: None,
         }
+    }
+
+    /// Invoices, tax, dunning and transfer details.
+    pub fn with_billing(
+        mut self,
+        billing: crate::billing_config::BillingConfig,
+        chargily: Option<crate::billing::chargily::Client>,
+    ) -> PromoApi {
+        self.billing = billing;
+        self.chargily = chargily;
+        self
     }
 
     /// The clock of the date rules (a manual one in tests).
@@ -314,6 +333,11 @@ impl PromoService for PromoApi {
         let owner = repo::find_live_key(&self.db, &secrets::hash_api_key(key), self.clock.now_ms())
             .await?
             .ok_or(invalid)?;
+        if crate::domain::billing::State::parse(&owner.billing_state)
+            == crate::domain::billing::State::Suspended
+        {
+            return Err(self.payment_required(&owner.user_id).await.into());
+        }
         Ok(Response::new(pb::AuthenticateKeyResponse {
             user_id: owner.user_id,
             email: owner.email,

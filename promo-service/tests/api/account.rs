@@ -44,7 +44,7 @@ fn link_req(email: &str) -> pb::RequestSignInLinkRequest {
 }
 
 /// A request in a session; `csrf` for state-changing calls.
-fn s<T>(msg: T, session: &str, csrf: Option<&str>) -> Request<T> {
+pub(crate) fn s<T>(msg: T, session: &str, csrf: Option<&str>) -> Request<T> {
     let mut req = Request::new(msg);
     req.metadata_mut()
         .insert("x-iaf-session", session.parse().unwrap());
@@ -72,13 +72,17 @@ async fn link_tokens(db: &TestDb, email: &str) -> Vec<String> {
     .collect()
 }
 
-struct Signed {
-    session: String,
-    csrf: String,
+pub(crate) struct Signed {
+    pub(crate) session: String,
+    pub(crate) csrf: String,
 }
 
 /// Asks for a link, takes it from the outbox, opens a session.
-async fn sign_in(c: &mut PromoServiceClient<Channel>, db: &TestDb, email: &str) -> Signed {
+pub(crate) async fn sign_in(
+    c: &mut PromoServiceClient<Channel>,
+    db: &TestDb,
+    email: &str,
+) -> Signed {
     c.request_sign_in_link(internal(link_req(email)))
         .await
         .unwrap();
@@ -94,7 +98,7 @@ async fn sign_in(c: &mut PromoServiceClient<Channel>, db: &TestDb, email: &str) 
     }
 }
 
-async fn auth(
+pub(crate) async fn auth(
     c: &mut PromoServiceClient<Channel>,
     key: &str,
 ) -> Result<pb::AuthenticateKeyResponse, tonic::Status> {

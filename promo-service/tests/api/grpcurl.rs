@@ -29,6 +29,7 @@ async fn grpcurl_lists_describes_and_calls_through_reflection() {
     .await
     .unwrap();
     assert!(list.contains("iafactory.promo.v1.PromoService"), "{list}");
+    assert!(list.contains("iafactory.promo.v1.Billing"), "{list}");
     assert!(list.contains("grpc.health.v1.Health"), "{list}");
     let desc = tokio::task::spawn_blocking({
         let a = addr.clone();

@@ -16,6 +16,7 @@ pub(crate) use iafactory_testkit::on_both_backends;
 mod account;
 mod admin;
 mod backup;
+mod billing;
 mod concurrency;
 mod email_identity;
 mod faults;

@@ -162,6 +162,7 @@ fn base64_le(v: &[f32]) -> String {
         ),
         (status = 400, response = inline(errors::BadRequest)),
         (status = 401, response = inline(errors::Unauthorized)),
+        (status = 402, response = inline(errors::PaymentRequired)),
         (status = 403, response = inline(errors::Forbidden)),
         (status = 404, response = inline(errors::NotFound)),
         (status = 413, response = inline(errors::PayloadTooLarge)),

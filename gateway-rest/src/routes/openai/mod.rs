@@ -148,6 +148,7 @@ fn set_iaf_headers(
         ),
         (status = 400, response = inline(errors::BadRequest)),
         (status = 401, response = inline(errors::Unauthorized)),
+        (status = 402, response = inline(errors::PaymentRequired)),
         (status = 403, response = inline(errors::Forbidden)),
         (status = 404, response = inline(errors::NotFound)),
         (status = 413, response = inline(errors::PayloadTooLarge)),
@@ -367,6 +368,7 @@ async fn list_models(state: &AppState, headers: &HeaderMap) -> Result<Vec<pb::Mo
     responses(
         (status = 200, description = "Models.", body = ModelList),
         (status = 401, response = inline(errors::Unauthorized)),
+        (status = 402, response = inline(errors::PaymentRequired)),
     ),
 )]
 pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -391,6 +393,7 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         (status = 200, description = "The model.", body = Model),
         (status = 400, response = inline(errors::BadRequest)),
         (status = 401, response = inline(errors::Unauthorized)),
+        (status = 402, response = inline(errors::PaymentRequired)),
         (status = 404, response = inline(errors::NotFound)),
     ),
 )]
@@ -461,6 +464,7 @@ enum UsageObject {
         (status = 200, description = "Usage.", body = Usage),
         (status = 400, response = inline(errors::BadRequest)),
         (status = 401, response = inline(errors::Unauthorized)),
+        (status = 402, response = inline(errors::PaymentRequired)),
     ),
 )]
 pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {

@@ -91,6 +91,74 @@
   $("signout").addEventListener("click", function () { signOut(false); });
   $("signout-all").addEventListener("click", function () { signOut(true); });
 
+  // --- Billing ---------------------------------------------------------------------------
+  var STATES = { active: "Actif", past_due: "En retard de paiement", suspended: "Suspendu (clés refusées)", cancelled: "Résilié" };
+  var INVOICE_STATES = { unpaid: "À payer", partially_paid: "Partiellement payée", paid: "Payée" };
+  function loadBilling() {
+    return api("GET", "/api/compte/facturation").then(renderBilling).catch(failed($("billing-message")));
+  }
+  function renderBilling(b) {
+    text($("billing-message"), b.message);
+    text($("billing-state"), STATES[b.state] || b.state);
+    text($("billing-balance"), b.balance_dzd > 0 ? "Reste à payer : " + dzd(b.balance_dzd)
+      : b.balance_dzd < 0 ? "Crédit disponible : " + dzd(-b.balance_dzd) : "Rien à payer.");
+    text($("billing-next"), b.next_amount_dzd ? "Prochaine période : " + dzd(b.next_amount_dzd) + " TTC." : "");
+    var dl = $("transfer-details");
+    dl.textContent = "";
+    var d = b.payment_details;
+    [["Bénéficiaire", d.beneficiary], ["RIB (virement bancaire)", d.bank_account], ["CCP", d.ccp_account], ["RIP BaridiMob", d.baridimob_rip]].forEach(function (row) {
+      if (!row[1]) return;
+      dl.appendChild(make("dt", null, row[0]));
+      dl.appendChild(make("dd", null, row[1]));
+    });
+    text($("transfer-instructions"), d.instructions);
+    var body = $("invoices-body");
+    body.textContent = "";
+    if (!b.invoices.length) {
+      var tr = make("tr"); var td = make("td", "muted", "Aucune facture pour l'instant."); td.colSpan = 7; tr.appendChild(td); body.appendChild(tr);
+    }
+    b.invoices.forEach(function (inv) {
+      var tr = make("tr");
+      tr.appendChild(make("td", null, inv.number));
+      tr.appendChild(make("td", null, date(inv.period_start) + " – " + date(inv.period_end)));
+      tr.appendChild(make("td", null, dzd(inv.total_dzd)));
+      tr.appendChild(make("td", null, dzd(inv.balance_dzd)));
+      tr.appendChild(make("td", null, date(inv.due_at)));
+      tr.appendChild(make("td", null, INVOICE_STATES[inv.status] || inv.status));
+      var actions = make("td");
+      var pdf = make("a", "btn btn-ghost-dark", "PDF");
+      pdf.href = "/api/compte/factures/" + encodeURIComponent(inv.number) + "/pdf";
+      pdf.setAttribute("aria-label", "Télécharger la facture " + inv.number + " en PDF");
+      actions.appendChild(pdf);
+      if (inv.balance_dzd > 0) {
+        var pay = make("button", "btn btn-primary", "Payer par carte");
+        pay.type = "button";
+        pay.setAttribute("aria-label", "Payer la facture " + inv.number + " par carte Edahabia ou CIB");
+        pay.addEventListener("click", function () { payByCard(inv.number, pay); });
+        actions.appendChild(pay);
+      }
+      tr.appendChild(actions);
+      body.appendChild(tr);
+    });
+  }
+  function payByCard(number, button) {
+    var status = $("pay-status");
+    button.disabled = true;
+    text(status, "Redirection vers le paiement sécurisé…");
+    api("POST", "/api/compte/factures/" + encodeURIComponent(number) + "/paiement-carte").then(function (c) {
+      window.location.assign(c.checkout_url);
+    }).catch(function (e) { button.disabled = false; failed(status)(e); });
+  }
+  (function paymentReturn() {
+    var m = /[?&]paiement=(recu|echec)/.exec(window.location.search);
+    if (!m) return;
+    // The return from the payment page proves nothing: the invoice shows paid once the payment
+    // provider has confirmed it to the server.
+    text($("pay-status"), m[1] === "recu"
+      ? "Paiement envoyé : la facture apparaît payée dès sa confirmation par la banque (quelques secondes)."
+      : "Le paiement n'a pas abouti : vous pouvez réessayer ou payer par virement.");
+  })();
+
   // --- Dashboard -------------------------------------------------------------------------
   function loadDashboard() {
     return api("GET", "/api/compte").then(function (a) {
@@ -101,6 +169,7 @@
       renderAccount(a);
       loadKeys();
       loadUsage();
+      loadBilling();
     }).catch(function (e) {
       if (e.status === 401) signedOut(); else pageError(e.message);
     });
