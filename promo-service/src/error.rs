@@ -55,6 +55,10 @@ pub enum PromoError {
     /// 429 (`rate_limited`): too many sign-in links asked for; retry after this many seconds.
     #[error("trop de demandes de lien de connexion : réessayez dans {0} s")]
     RateLimited(u64),
+    /// 429 (`rate_limited`): too many failed operator sign-ins for this e-mail or IP; retry
+    /// after this many seconds.
+    #[error("trop d'essais de connexion échoués : réessayez dans {0} s")]
+    SignInLocked(u64),
     /// 503: the database is unreachable or overloaded.
     #[error("service momentanément indisponible, veuillez réessayer")]
     Unavailable(#[source] sqlx::Error),
@@ -127,7 +131,7 @@ impl PromoError {
             PromoError::Forbidden(_) => ErrorCode::PermissionDenied,
             PromoError::Suspended => ErrorCode::AccountSuspended,
             PromoError::Csrf => ErrorCode::CsrfFailed,
-            PromoError::RateLimited(_) => ErrorCode::RateLimited,
+            PromoError::RateLimited(_) | PromoError::SignInLocked(_) => ErrorCode::RateLimited,
             PromoError::Unavailable(_) => ErrorCode::Unavailable,
             PromoError::Internal(_) => ErrorCode::Internal,
         }
@@ -148,7 +152,7 @@ impl From<PromoError> for tonic::Status {
         if code == ErrorCode::Unavailable {
             err = err.with_retry_after(1);
         }
-        if let PromoError::RateLimited(secs) = &e {
+        if let PromoError::RateLimited(secs) | PromoError::SignInLocked(secs) = &e {
             err = err.with_retry_after(*secs);
         }
         err.into_status()

@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
+use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
 use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
@@ -53,6 +54,12 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             3,
             "accounts",
             include_str!("../migrations/0003_accounts.sql"),
+        ),
+        // 4 is the billing branch's; the versions only need to be increasing.
+        migration(
+            5,
+            "operators",
+            include_str!("../migrations/0005_operators.sql"),
         ),
     ])
 });
@@ -155,14 +162,27 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     .with_mail(config.mail.clone(), Arc::clone(&mail_wake))
     .with_internal_token(config.internal_token.clone())
     .with_clock(config.clock.clone());
+    // One state serves both services: the console's RPCs share the promo RPCs' database, cache
+    // and clock.
+    let api = Arc::new(api);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<PromoServiceServer<service::PromoApi>>()
         .await;
-    let promo = PromoServiceServer::new(api)
+    health
+        .set_serving::<OperatorsServer<service::PromoApi>>()
+        .await;
+    let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
-    let routes = grpc::add_reflection(Routes::new(health_service).add_service(promo))?;
+    let operators = OperatorsServer::from_arc(api)
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let routes = grpc::add_reflection(
+        Routes::new(health_service)
+            .add_service(promo)
+            .add_service(operators),
+    )?;
 
     // Nothing below fails: the background work starts with the serving task.
     let exporter = metrics_listener.map(|l| {
@@ -207,6 +227,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             storage_health.abort();
             health
                 .set_not_serving::<PromoServiceServer<service::PromoApi>>()
+                .await;
+            health
+                .set_not_serving::<OperatorsServer<service::PromoApi>>()
                 .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);

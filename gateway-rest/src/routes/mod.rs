@@ -2,7 +2,13 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod admin_catalogue;
+pub mod admin_customers;
+pub mod admin_dashboard;
+pub mod admin_pages;
+pub mod admin_session;
 pub mod compte;
+pub mod events;
 pub mod live;
 pub mod openai;
 pub mod ops;
@@ -29,4 +35,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(site::router())
         .merge(compte::router())
+        .merge(events::router())
+        .merge(admin_session::router())
+        .merge(admin_dashboard::router())
+        .merge(admin_customers::router())
+        .merge(admin_catalogue::router())
+        .merge(admin_pages::router())
 }

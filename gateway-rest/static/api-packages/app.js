@@ -94,6 +94,20 @@
     return { status: r.status, ok: r.ok, data, retryAfter: r.headers.get('Retry-After') };
   }
 
+  // First-party, cookie-less counting of the launch funnel: only the event's name is sent (to
+  // this site); a refused or failed count is ignored, the page never waits for it.
+  function countEvent(event) {
+    try {
+      fetch('/api/evenements', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ event }),
+        keepalive: true,
+        credentials: 'omit',
+      }).catch(() => {});
+    } catch (_) { /* counting is best effort */ }
+  }
+
   // ------------------------------------------------------------------------------------------
   // Promo banner and live counter
 
@@ -157,6 +171,7 @@
     state.unlimited = Boolean(r.unlimited);
     renderPromo();
     if (wasActive !== promoActive()) renderPrices();
+    else renderFaq(promoActive());
   }
 
   let stream = null;
@@ -303,11 +318,23 @@
       // The list price: the summary under the code field tells what the code changes.
       opt.textContent = `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
     }
+    renderFaq(active);
     $('forfaits-lead').textContent = active
       ? `Prix mensuels en dinars algériens (DZD). Avec le code ${CODE}, la réduction s\u2019applique pendant ${state.durationMonths} mois à partir de l\u2019inscription.`
       : 'Prix mensuels en dinars algériens (DZD).';
     renderPromo();
     if ($('signup-dialog').open) renderSummary();
+  }
+
+  // The FAQ's answer about the launch code, with the code's own terms once they are known (the
+  // page's HTML holds no number the operator can change).
+  function renderFaq(active) {
+    const discounts = state.packages.map((p) => Number(state.discounts[p.id]) || 0).filter((d) => d > 0);
+    if (!active || !discounts.length || state.unlimited || state.remaining === null) return;
+    const lo = Math.min(...discounts);
+    const hi = Math.max(...discounts);
+    const range = lo === hi ? `de ${hi}\u00a0%` : `de ${lo}\u00a0% à ${hi}\u00a0% selon le forfait`;
+    $('faq-launch').textContent = `Il est réservé aux ${state.total} premiers clients. Saisissez-le à l\u2019inscription\u00a0: la réduction de votre forfait (${range}) s\u2019applique pendant ${state.durationMonths} mois à compter de la date d\u2019inscription. Un seul usage par adresse e-mail.`;
   }
 
   function cleanPackage(p) {
@@ -442,6 +469,7 @@
     const seq = ++validateSeq;
     lastValidation = null;
     if (!code) { setCodeStatus('', ''); renderSummary(); return; }
+    countEvent('code_check');
     setCodeStatus('pending', 'Vérification du code\u2026');
     renderSummary();
     let a;
@@ -688,6 +716,7 @@
       const t = ev.target instanceof Element ? ev.target.closest('[data-signup]') : null;
       if (!t) return;
       ev.preventDefault();
+      countEvent('cta_click');
       openSignup(t.getAttribute('data-signup'), t);
     });
     const dialog = $('signup-dialog');
@@ -719,6 +748,7 @@
   }
 
   function start() {
+    countEvent('landing_view');
     wire();
     buildCards();
     pollOnce();

@@ -4,10 +4,13 @@
 //! `sessions`; the subscription in force and its changes in `subscriptions`; notices written
 //! once in `notices`.
 
+pub mod audit;
 mod codes;
+pub mod console;
 mod emails;
 mod keys;
 mod notices;
+pub mod operators;
 mod packages;
 mod sessions;
 mod signups;
@@ -17,11 +20,11 @@ mod subscriptions;
 pub use codes::{CodeRow, code_counts, create_code, find_code, list_codes, update_code};
 pub use emails::{EmailRewrite, recanonicalise_emails};
 pub use keys::{
-    KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key, revoke_keys,
-    rotate_key, set_suspended,
+    KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key,
+    revoke_key_by_operator, revoke_keys, rotate_key, set_suspended,
 };
 pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
-pub use packages::{PackageRow, find_package, list_packages};
+pub use packages::{PackageChange, PackageRow, find_package, list_packages, update_package};
 pub use sessions::{
     LinkRequest, OpenedSession, consume_link, purge_expired, request_link, session_customer,
     session_refused, sign_out,

@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+mod operators;
 mod public;
 mod signup;
 mod to_pb;
@@ -25,6 +26,7 @@ use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::config::MailConfig;
 use crate::domain::CodeName;
+use crate::domain::operator::Actor;
 use crate::error::{PromoError, Result};
 use crate::idempotency::IdempotencyKey;
 use crate::live::LiveCounts;
@@ -247,7 +249,9 @@ impl PromoService for PromoApi {
         req: Request<pb::CreateCodeRequest>,
     ) -> Result<Response<pb::PromoCode>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.create(req.into_inner()).await?))
+        Ok(Response::new(
+            self.create(req.into_inner(), &Actor::AdminToken).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(code = %req.get_ref().code))]
@@ -256,7 +260,9 @@ impl PromoService for PromoApi {
         req: Request<pb::UpdateCodeRequest>,
     ) -> Result<Response<pb::PromoCode>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.update(req.into_inner()).await?))
+        Ok(Response::new(
+            self.update(req.into_inner(), &Actor::AdminToken).await?,
+        ))
     }
 
     async fn list_signups(
@@ -273,7 +279,10 @@ impl PromoService for PromoApi {
         req: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.revoke(&req.get_ref().user_id).await?))
+        Ok(Response::new(
+            self.revoke(&req.get_ref().user_id, &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn set_account_suspended(
@@ -281,7 +290,10 @@ impl PromoService for PromoApi {
         req: Request<pb::SetAccountSuspendedRequest>,
     ) -> Result<Response<pb::SetAccountSuspendedResponse>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.set_suspended(req.into_inner()).await?))
+        Ok(Response::new(
+            self.set_suspended(req.into_inner(), &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn list_outbox(
@@ -298,7 +310,10 @@ impl PromoService for PromoApi {
         req: Request<pb::RetryOutboxRequest>,
     ) -> Result<Response<pb::OutboxMessage>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.retry_mail(&req.get_ref().id).await?))
+        Ok(Response::new(
+            self.retry_mail(&req.get_ref().id, &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn authenticate_key(

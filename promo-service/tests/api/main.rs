@@ -25,6 +25,7 @@ mod idempotency;
 mod live;
 mod mail;
 mod metrics;
+mod operators;
 mod process;
 mod signup;
 mod validate;
