@@ -4,6 +4,7 @@
 //! parses the configuration and calls it, so tests, the benchmark and the all-in-one local run
 //! start the very same thing.
 
+pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod config;

@@ -7,8 +7,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use super::{MailStatus, NewMail};
+use crate::audit::Audit;
 use crate::error::{PromoError, Result};
-use crate::repo::audit::Audit;
 
 /// Writes one e-mail in the caller's (signup) transaction: it exists if and only if that commits.
 pub async fn insert_in_tx(
@@ -199,7 +199,7 @@ pub async fn retry(db: &Db, id: &str, audit: &Audit<'_>) -> Result<MailRow> {
     if done.rows_affected() == 0 {
         return Err(PromoError::Conflict("cet e-mail a déjà été envoyé".into()));
     }
-    crate::repo::audit::record(
+    crate::audit::record(
         &mut tx,
         audit,
         &serde_json::json!({ "kind": row.kind }),

@@ -5,8 +5,8 @@ use iafactory::db::{self, Db};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
-use super::audit::{self, Audit};
 use super::u32_of;
+use crate::audit::{self, Audit};
 use crate::clock::{rfc3339, to_datetime};
 use crate::domain::{CodeChange, CodeName, CodeRules, NewCode, Percent};
 use crate::error::{PromoError, Result};

@@ -7,8 +7,8 @@ use iafactory::db::Db;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::audit::{self, Audit};
 use super::{u32_of, u64_of};
+use crate::audit::{self, Audit};
 use crate::error::Result;
 
 /// Adds one to the day's count of `event` (one upsert: concurrent replicas add, never overwrite).

@@ -7,8 +7,8 @@ use iafactory::db::Db;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::audit::{self, Audit};
 use super::packages::{PackageRow, package_from_row};
+use crate::audit::{self, Audit};
 use crate::domain::account::MAX_LIVE_KEYS;
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, NewMail};

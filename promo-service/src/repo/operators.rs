@@ -7,7 +7,7 @@ use iafactory::db::{self, Db};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::audit::{self, Audit};
+use crate::audit::{self, Audit};
 use crate::domain::account::{
     LINK_RATE_WINDOW_MS, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS, SESSION_TOUCH_MS,
 };

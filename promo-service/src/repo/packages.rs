@@ -4,8 +4,8 @@ use iafactory::db::Db;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::audit::{self, Audit};
 use super::{u32_of, u64_of};
+use crate::audit::{self, Audit};
 use crate::error::{PromoError, Result};
 
 /// A package as sold.

@@ -7,6 +7,7 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
 use super::to_pb::{code_pb, outbox_pb};
+use crate::audit::Audit;
 use crate::clock;
 use crate::domain::code_admin::{self, DiscountChange, check_description, check_duration};
 use crate::domain::operator::Actor;
@@ -14,7 +15,6 @@ use crate::domain::{CodeChange, CodeName, Discounts, NewCode, NewCodeRequest};
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, MailStatus};
 use crate::repo;
-use crate::repo::audit::Audit;
 
 const DEFAULT_PAGE_SIZE: u32 = 50;
 const MAX_PAGE_SIZE: u32 = 500;

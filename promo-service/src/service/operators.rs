@@ -18,13 +18,13 @@ use super::account::{key_id, key_pb};
 use super::admin::{page_size, page_token, parse_page_token};
 use super::to_pb::package_pb;
 use super::{CLIENT_IP_METADATA, CSRF_METADATA, PromoApi, metadata_str};
+use crate::audit::{Audit, list_audit};
 use crate::clock::rfc3339;
 use crate::domain::Email;
 use crate::domain::operator::{
     self, Actor, FAILED_SIGN_INS_PER_EMAIL, FAILED_SIGN_INS_PER_IP, Role, day_of, day_range,
 };
 use crate::error::{PromoError, Result};
-use crate::repo::audit::{Audit, list_audit};
 use crate::repo::console::{self as store, CustomerFilter, CustomerRow, SpendRow};
 use crate::repo::operators::{self as ops, OperatorRow};
 use crate::repo::{self, PackageChange};
