@@ -269,7 +269,10 @@
           b.setAttribute("aria-label", "Révoquer la clé " + k.prefix);
           b.addEventListener("click", function () {
             api("POST", "/api/admin/clients/" + encodeURIComponent(c.user_id) + "/cles/" + encodeURIComponent(k.id) + "/revocation")
-              .then(function () { openCustomer(c.user_id); loadCustomers(); loadAudit(true); done($("customer-status"), "Clé révoquée."); })
+              .then(function () {
+                loadCustomers(); loadAudit(true);
+                return openCustomer(c.user_id).then(function () { done($("customer-status"), "Clé révoquée."); });
+              })
               .catch(failed(status));
           });
           td.appendChild(b);
@@ -285,8 +288,10 @@
     if (!c) return;
     api("PUT", "/api/admin/clients/" + encodeURIComponent(c.user_id) + "/suspension", { suspended: !c.suspended })
       .then(function (r) {
-        done($("customer-status"), r.suspended ? "Compte suspendu." : "Compte réactivé.");
-        openCustomer(c.user_id); loadCustomers(); loadAudit(true);
+        loadCustomers(); loadAudit(true);
+        return openCustomer(c.user_id).then(function () {
+          done($("customer-status"), r.suspended ? "Compte suspendu." : "Compte réactivé.");
+        });
       }).catch(failed($("customer-status")));
   });
 
