@@ -40,6 +40,14 @@ async function shot(page, name, fullPage = true) {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage, animations: 'disabled' });
 }
 
+/** Full-page screenshot of a narrow viewport, cut in slices of 900 px (readable one by one). */
+async function slices(page, name, count = 3) {
+  for (let i = 0; i < count; i++) {
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${i + 1}.png`), fullPage: true, animations: 'disabled',
+      clip: { x: 0, y: i * 900, width: 360, height: 900 } });
+  }
+}
+
 /** The accessible title of the SVG chart inside `holder`. */
 async function chartTitle(page, holder) {
   return norm(await page.evaluate((h) => document.querySelector(`#${h} svg title`)?.textContent ?? '', holder));
@@ -170,6 +178,7 @@ try {
   await shot(page, 'tableau-1280');
   await page.setViewportSize({ width: 360, height: 780 });
   await shot(page, 'tableau-360');
+  await slices(page, 'tableau-360', 4);
   await page.setViewportSize({ width: 1280, height: 900 });
 
   await step('owner: customers are searched, and one shows its keys and this month\'s usage in tokens', async () => {
@@ -289,6 +298,7 @@ try {
     await axeCheck(page, 'console, support');
     await page.setViewportSize({ width: 360, height: 780 });
     await shot(page, 'support-360');
+    await slices(page, 'support-360', 2);
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 

@@ -139,10 +139,15 @@
     if (!points.length) { holder.replaceChildren(make("p", "muted", empty)); return; }
     var w = 720, h = 220, left = 10, right = 10, top = 28, bottom = 28, plotH = h - top - bottom;
     var max = Math.max.apply(null, points.map(function (p) { return p.value; }).concat([1]));
-    var step = points.length > 1 ? (w - left - right - 40) / (points.length - 1) : 0;
+    // The first and last values are written above their points: room for them on both sides.
+    var pad = 70;
+    var step = points.length > 1 ? (w - left - right - 2 * pad) / (points.length - 1) : 0;
     var c = frame(w, h, title + " : " + points.map(function (p) { return p.label + " " + fmt(p.value); }).join(", "));
     c.appendChild(svg("line", { x1: left, y1: top + plotH, x2: w - right, y2: top + plotH, "class": "chart-axis" }));
-    var xy = points.map(function (p, i) { return [left + 20 + step * i, top + plotH - (p.value / max) * plotH]; });
+    var xy = points.map(function (p, i) {
+      var x = points.length > 1 ? left + pad + step * i : w / 2;
+      return [x, top + plotH - (p.value / max) * plotH];
+    });
     c.appendChild(svg("polyline", { points: xy.map(function (q) { return q[0].toFixed(1) + "," + q[1].toFixed(1); }).join(" "), "class": "chart-line" }));
     var every = Math.ceil(points.length / 8);
     xy.forEach(function (q, i) {
