@@ -177,6 +177,8 @@ try {
 
   await shot(page, 'tableau-1280');
   await page.setViewportSize({ width: 360, height: 780 });
+  // The charts are drawn again for the narrow width.
+  await waitFor(page, () => Number(document.querySelector('#chart-funnel svg').getAttribute('width')) < 400, undefined, 'narrow charts');
   await shot(page, 'tableau-360');
   await slices(page, 'tableau-360', 4);
   await page.setViewportSize({ width: 1280, height: 900 });
@@ -297,6 +299,7 @@ try {
     assert.equal(r.patch, 403);
     await axeCheck(page, 'console, support');
     await page.setViewportSize({ width: 360, height: 780 });
+    await waitFor(page, () => Number(document.querySelector('#chart-funnel svg').getAttribute('width')) < 400, undefined, 'narrow charts');
     await shot(page, 'support-360');
     await slices(page, 'support-360', 2);
     await page.setViewportSize({ width: 1280, height: 900 });

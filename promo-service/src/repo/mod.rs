@@ -1,8 +1,9 @@
-//! All SQL of the promo service but the outbox's, idempotency's and the audit log's (each in its own room), one
-//! file per group of tables. Handlers call these functions with validated domain values; the
-//! signup transaction, which writes across groups, is in `signups`; sign-in and sessions in
-//! `sessions`; the subscription in force and its changes in `subscriptions`; notices written
-//! once in `notices`.
+//! All SQL of the promo service but the outbox's, idempotency's and the audit log's (each in
+//! its own room), one file per group of tables. Handlers call these functions with validated
+//! domain values; the signup transaction, which writes across groups, is in `signups`; sign-in
+//! and sessions in `sessions`; the subscription in force and its changes in `subscriptions`;
+//! notices written once in `notices`; operators and their sessions in `operators`; the console's
+//! counts, snapshots, spend and customer list in `console`.
 
 mod codes;
 pub mod console;

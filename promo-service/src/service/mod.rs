@@ -3,7 +3,8 @@
 //! business rule that `domain` could hold. This file holds the service's state and the
 //! `PromoService` implementation, which only authenticates and hands each call to the file of its
 //! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
-//! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers.
+//! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers. The same
+//! state also serves the console's `Operators` service, implemented in `operators`.
 
 mod account;
 mod admin;

@@ -4,7 +4,7 @@
 // enforced by the server: the page only hides what a support operator could not do anyway.
 "use strict";
 (function () {
-  var state = { csrf: "", role: "", packages: [], customer: null, auditToken: "" };
+  var state = { csrf: "", role: "", packages: [], customer: null, auditToken: "", dash: null };
   var $ = function (id) { return document.getElementById(id); };
   var nf = new Intl.NumberFormat("fr-FR");
   function num(v) { return nf.format(v); }
@@ -114,22 +114,27 @@
     var t = svg("text", { x: x, y: y, "text-anchor": anchor || "middle", "class": cls || "chart-label" });
     t.textContent = s; c.appendChild(t); return t;
   }
+  // The picture's width in its own units: the room the card gives it (at most 720), so the
+  // 12 px labels stay 12 px on a phone instead of shrinking with the picture.
+  function widthOf(holder) {
+    return Math.max(300, Math.min(720, Math.floor(holder.clientWidth || 720)));
+  }
   // Bars per day; `fmt` writes a value.
   function barChart(holder, points, title, fmt) {
-    var w = 720, h = 220, left = 10, right = 10, top = 24, bottom = 28, plotH = h - top - bottom;
+    var w = widthOf(holder), h = 220, left = 10, right = 10, top = 24, bottom = 28, plotH = h - top - bottom;
     var max = Math.max.apply(null, points.map(function (p) { return p.value; }).concat([1]));
     var slot = (w - left - right) / Math.max(points.length, 1);
     var total = points.reduce(function (s, p) { return s + p.value; }, 0);
     var c = frame(w, h, title + " : " + points.map(function (p) { return p.label + " " + fmt(p.value); }).join(", "));
     c.appendChild(svg("line", { x1: left, y1: top + plotH, x2: w - right, y2: top + plotH, "class": "chart-axis" }));
-    var every = Math.ceil(points.length / 10);
+    var every = Math.ceil(points.length / Math.max(3, Math.floor(w / 72)));
     points.forEach(function (p, i) {
       var bh = (p.value / max) * plotH, cx = left + slot * i + slot / 2;
       if (p.value > 0) {
         var r = svg("rect", { x: (left + slot * i + slot * 0.15).toFixed(1), y: (top + plotH - bh).toFixed(1), width: (slot * 0.7).toFixed(1), height: Math.max(bh, 1).toFixed(1), rx: "2", "class": "chart-bar" });
         var tip = svg("title", {}); tip.textContent = p.label + " : " + fmt(p.value); r.appendChild(tip);
         c.appendChild(r);
-        if (points.length <= 31) label(c, cx.toFixed(1), (top + plotH - bh - 6).toFixed(1), fmt(p.value), "middle", "chart-value");
+        if (slot >= 16) label(c, cx.toFixed(1), (top + plotH - bh - 6).toFixed(1), fmt(p.value), "middle", "chart-value");
       }
       if (i % every === 0 || i === points.length - 1) label(c, cx.toFixed(1), h - 8, p.label);
     });
@@ -137,7 +142,7 @@
   }
   function lineChart(holder, points, title, fmt, empty) {
     if (!points.length) { holder.replaceChildren(make("p", "muted", empty)); return; }
-    var w = 720, h = 220, left = 10, right = 10, top = 28, bottom = 28, plotH = h - top - bottom;
+    var w = widthOf(holder), h = 220, left = 10, right = 10, top = 28, bottom = 28, plotH = h - top - bottom;
     var max = Math.max.apply(null, points.map(function (p) { return p.value; }).concat([1]));
     // The first and last values are written above their points: room for them on both sides.
     var pad = 70;
@@ -149,7 +154,7 @@
       return [x, top + plotH - (p.value / max) * plotH];
     });
     c.appendChild(svg("polyline", { points: xy.map(function (q) { return q[0].toFixed(1) + "," + q[1].toFixed(1); }).join(" "), "class": "chart-line" }));
-    var every = Math.ceil(points.length / 8);
+    var every = Math.ceil(points.length / Math.max(2, Math.floor(w / 100)));
     xy.forEach(function (q, i) {
       var dot = svg("circle", { cx: q[0].toFixed(1), cy: q[1].toFixed(1), r: 4, "class": "chart-dot" });
       var tip = svg("title", {}); tip.textContent = points[i].label + " : " + fmt(points[i].value); dot.appendChild(tip);
@@ -163,11 +168,20 @@
   }
   // Horizontal bars with a text per row (revenue by package, funnel).
   function hbarChart(holder, rows, title) {
-    var w = 720, rowH = 40, h = rows.length * rowH + 10, left = 150, right = 230;
+    // Narrow: the name above its bar; wide: the name on its left.
+    var w = widthOf(holder), narrow = w < 520, rowH = narrow ? 56 : 40, h = rows.length * rowH + 10;
+    var left = narrow ? 10 : 150, right = narrow ? 10 : 230;
     var max = Math.max.apply(null, rows.map(function (r) { return r.value; }).concat([1]));
     var c = frame(w, h, title + " : " + rows.map(function (r) { return r.label + " " + r.text; }).join(", "));
     rows.forEach(function (r, i) {
-      var y = 5 + i * rowH, bw = (r.value / max) * (w - left - right);
+      var y = 5 + i * rowH;
+      if (narrow) {
+        var nbw = (r.value / max) * (w - left - right);
+        label(c, left, y + 14, r.label + " : " + r.text, "start", "chart-value");
+        c.appendChild(svg("rect", { x: left, y: y + 22, width: Math.max(nbw, 1).toFixed(1), height: rowH - 30, rx: 3, "class": "chart-hbar" }));
+        return;
+      }
+      var bw = (r.value / max) * (w - left - right);
       label(c, left - 10, y + 24, r.label, "end");
       c.appendChild(svg("rect", { x: left, y: y + 6, width: Math.max(bw, 1).toFixed(1), height: rowH - 14, rx: 3, "class": "chart-hbar" }));
       label(c, (left + bw + 8).toFixed(1), y + 24, r.text, "start", "chart-value");
@@ -178,6 +192,18 @@
   // --- Dashboard ---------------------------------------------------------------------------
   function loadDashboard() {
     return api("GET", "/api/admin/tableau-de-bord?jours=30").then(function (d) {
+      state.dash = d;
+      renderDashboard(d);
+    }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
+  }
+  // Charts are drawn for the room they have: drawn again when the window changes width.
+  var resizeTimer = null;
+  window.addEventListener("resize", function () {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(function () { if (state.dash && !$("console").hidden) renderDashboard(state.dash); }, 150);
+  });
+  function renderDashboard(d) {
+    {
       text($("range"), "Du " + date(d.from_day + "T00:00:00Z") + " au " + date(d.to_day + "T00:00:00Z") + " (jours UTC).");
       text($("kpi-places"), d.launch_total == null ? "illimité" : num(d.launch_remaining) + " / " + num(d.launch_total));
       text($("kpi-places-detail"), "Code " + d.launch_code + " : " + num(d.launch_used) + " place(s) prise(s).");
@@ -208,7 +234,7 @@
         cell(tr, s.day, "Date"); cell(tr, s.channel, "Canal"); cell(tr, dzd(s.amount_dzd), "Montant"); cell(tr, s.created_by, "Saisie par");
         return tr;
       }));
-    }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
+    }
   }
   $("spend-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
