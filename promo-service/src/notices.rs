@@ -1,7 +1,7 @@
 //! The account's periodic work, run by every replica (each step is safe to run concurrently):
 //! discount-ending notices ([`DISCOUNT_NOTICE_MS`] ahead, once per customer and end date, see
 //! `repo::write_notice`), downgrades whose period has come moved onto their rows, and expired
-//! sign-in rows purged, and the day's MRR snapshot written. Time comes from the injectable
+//! sign-in rows and operator sessions purged, and the day's MRR snapshot written. Time comes from the injectable
 //! clock, so tests reach a date by moving it.
 
 use std::sync::Arc;
@@ -102,6 +102,9 @@ impl AccountJobs {
         }
         if let Err(e) = repo::purge_expired(&self.db, now).await {
             tracing::warn!(error = %e, "cannot purge expired sign-in rows");
+        }
+        if let Err(e) = repo::operators::purge_operator_sessions(&self.db, now).await {
+            tracing::warn!(error = %e, "cannot purge expired operator sessions");
         }
     }
 }

@@ -219,3 +219,13 @@ pub async fn end_operator_session(db: &Db, session_hash: &str, now: i64) -> Resu
     .await?;
     Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
 }
+
+/// Deletes operator sessions past their end for a day (kept that long for an operator looking
+/// into a sign-in). Returns how many went.
+pub async fn purge_operator_sessions(db: &Db, now: i64) -> Result<u64> {
+    let done = sqlx::query("DELETE FROM operator_sessions WHERE expires_at < $1")
+        .bind(now - 24 * 3_600_000)
+        .execute(&db.write)
+        .await?;
+    Ok(done.rows_affected())
+}

@@ -854,7 +854,63 @@ async fn customers_are_searched_filtered_and_exported_by_owners(backend: Backend
     );
 }
 
+async fn concurrent_events_and_sessions_add_up(backend: Backend) {
+    let db = test_db(backend).await;
+    let (_app, ops, clock) = spawn(&db).await;
+    // 60 events at once from many connections: the upsert adds, never overwrites.
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let mut ops = ops.clone();
+        let event = ["landing_view", "cta_click", "code_check"][i % 3];
+        tasks.push(tokio::spawn(async move {
+            ops.record_event(internal(pb::RecordEventRequest {
+                event: event.into(),
+            }))
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    let mut ops = ops;
+    let f = ops
+        .get_dashboard(admin(pb::GetDashboardRequest { days: 1 }))
+        .await
+        .unwrap()
+        .into_inner()
+        .funnel
+        .unwrap();
+    assert_eq!((f.landing_views, f.cta_clicks, f.code_checks), (20, 20, 20));
+    // A session ends after 2 h without use, and its row goes a day after its absolute end.
+    create_operator(
+        &mut ops,
+        "amel@exemple.dz",
+        "Amel",
+        pb::OperatorRole::Owner,
+        OWNER_PASSWORD,
+    )
+    .await;
+    let amel = sign_in(&mut ops, "amel@exemple.dz", OWNER_PASSWORD).await;
+    clock.advance(Duration::from_secs(2 * 3600 + 1));
+    assert_status(
+        ops.who_am_i(amel.read(pb::WhoAmIRequest {})).await,
+        Code::Unauthenticated,
+        "unauthenticated",
+    );
+    assert_eq!(db.count("operator_sessions").await, 1);
+    clock.advance(Duration::from_secs(8 * 24 * 3600));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while db.count("operator_sessions").await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session row stays"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 crate::on_both_backends!(
+    concurrent_events_and_sessions_add_up,
     operators_sign_in_with_roles,
     failed_sign_ins_tell_nothing_and_are_budgeted,
     every_admin_change_is_audited_with_its_author,
