@@ -285,6 +285,8 @@ try {
     assert.equal(norm(await page.textContent('#kpi-customers')), '4');
     assert.ok(await page.isHidden('#export'));
     assert.ok(await page.isHidden('#spend-form'));
+    assert.ok(await page.isHidden('#operator-form'));
+    await waitText(page, '#operators-table tbody', /Amel.*Propriétaire.*Sami.*Support/);
     assert.equal(await page.locator('#packages button[type=submit]').count(), 0);
     const r = await page.evaluate(async () => {
       const csrf = await fetch('/api/admin/moi').then((x) => x.json()).then((m) => m.csrf_token);

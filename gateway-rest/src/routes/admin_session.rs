@@ -39,6 +39,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sign_in, sign_out))
         .routes(routes!(who_am_i))
+        .routes(routes!(list_operators, create_operator))
 }
 
 /// A promo-service request in the operator's session; `change`: a state-changing call (same
@@ -233,4 +234,100 @@ pub async fn who_am_i(State(state): State<AppState>, headers: HeaderMap) -> ApiR
         role: role_name(me.role).to_owned(),
         csrf_token: me.csrf_token,
     })
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Operators {
+    operators: Vec<OperatorInfo>,
+}
+
+/// The operators, oldest first (operator).
+#[utoipa::path(
+    get,
+    path = "/api/admin/operateurs",
+    tag = "console",
+    security(("operatorSession" = [])),
+    responses(
+        (status = 200, description = "Operators.", body = Operators),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn list_operators(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    let req = operator_request(pb::ListOperatorsRequest {}, &headers, false)?;
+    let list = state
+        .operators_client()
+        .list_operators(req)
+        .await?
+        .into_inner();
+    ok(&Operators {
+        operators: list.operators.into_iter().map(operator).collect(),
+    })
+}
+
+/// A role as the console names it.
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleName {
+    Owner,
+    Support,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewOperator {
+    #[schema(format = Email, max_length = 254)]
+    email: String,
+    #[schema(min_length = 1, max_length = 80)]
+    display_name: String,
+    #[schema(inline)]
+    role: RoleName,
+    /// 12 to 200 characters; stored only as an argon2id hash.
+    #[schema(min_length = 12, max_length = 200)]
+    password: String,
+}
+
+/// Adds an operator (owner).
+#[utoipa::path(
+    post,
+    path = "/api/admin/operateurs",
+    tag = "console",
+    request_body = NewOperator,
+    security(("operatorSession" = [])),
+    responses(
+        (status = 201, description = "The operator.", body = OperatorInfo),
+        (status = 400, response = inline(rest::BadRequest)),
+        (status = 401, response = inline(rest::Unauthorized)),
+        (status = 403, response = inline(rest::Forbidden)),
+        (status = 409, response = inline(rest::Conflict)),
+        (status = 413, response = inline(rest::PayloadTooLarge)),
+        (status = 415, response = inline(rest::UnsupportedMediaType)),
+    ),
+)]
+pub async fn create_operator(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult {
+    same_origin(&headers)?;
+    let input: NewOperator = read_json(&headers, body, state.config.body_limit).await?;
+    let role = match input.role {
+        RoleName::Owner => pb::OperatorRole::Owner,
+        RoleName::Support => pb::OperatorRole::Support,
+    };
+    let req = operator_request(
+        pb::CreateOperatorRequest {
+            email: input.email,
+            display_name: input.display_name,
+            role: role.into(),
+            password: input.password,
+        },
+        &headers,
+        true,
+    )?;
+    let o = state
+        .operators_client()
+        .create_operator(req)
+        .await?
+        .into_inner();
+    Ok(private(json(StatusCode::CREATED, &operator(o))))
 }

@@ -311,7 +311,55 @@ async fn the_operator_session_carries_roles_csrf_and_sign_out() {
     .await
     .assert_error(403, "permission_denied");
 
-    // The audit log names the owner for the one change made.
+    // Operators: support lists them but cannot add one; the owner can.
+    let new_op = json!({"email": "third@iafactory.dz", "display_name": "Third", "role": "support",
+        "password": "another long passphrase"});
+    send(
+        &s,
+        Method::POST,
+        "/api/admin/operateurs",
+        &support_cookie,
+        Some(&support_csrf),
+        Some(new_op.clone()),
+    )
+    .await
+    .assert_error(403, "permission_denied");
+    send(
+        &s,
+        Method::POST,
+        "/api/admin/operateurs",
+        &cookie,
+        Some(&csrf),
+        Some(
+            json!({"email": "x@iafactory.dz", "display_name": "X", "role": "admin",
+            "password": "another long passphrase"}),
+        ),
+    )
+    .await
+    .assert_error(400, "invalid_argument");
+    let made = send(
+        &s,
+        Method::POST,
+        "/api/admin/operateurs",
+        &cookie,
+        Some(&csrf),
+        Some(new_op),
+    )
+    .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{made:?}");
+    assert_eq!(made.body["role"], "support");
+    let listed = send(
+        &s,
+        Method::GET,
+        "/api/admin/operateurs",
+        &support_cookie,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(listed.body["operators"].as_array().unwrap().len(), 3);
+
+    // The audit log names the owner for each change.
     let log = send(
         &s,
         Method::GET,
@@ -322,10 +370,13 @@ async fn the_operator_session_carries_roles_csrf_and_sign_out() {
     )
     .await;
     let entries = log.body["entries"].as_array().unwrap();
-    assert_eq!(entries[0]["action"], "package.update");
+    assert_eq!(entries[0]["action"], "operator.create");
     assert_eq!(entries[0]["actor"], "owner <owner@iafactory.dz>");
-    assert_eq!(entries[0]["before"]["monthly_price_dzd"], 15000);
-    assert_eq!(entries[0]["after"]["monthly_price_dzd"], 16000);
+    assert_eq!(entries[0]["after"]["email"], "third@iafactory.dz");
+    assert_eq!(entries[1]["action"], "package.update");
+    assert_eq!(entries[1]["actor"], "owner <owner@iafactory.dz>");
+    assert_eq!(entries[1]["before"]["monthly_price_dzd"], 15000);
+    assert_eq!(entries[1]["after"]["monthly_price_dzd"], 16000);
 
     // Sign-out clears the cookie and ends the session.
     let out = send(

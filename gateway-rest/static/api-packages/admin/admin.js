@@ -89,7 +89,7 @@
       document.querySelectorAll("[data-owner]").forEach(function (e) { e.hidden = me.role !== "owner"; });
       show(true);
       pageError("");
-      return Promise.all([loadDashboard(), loadCatalogue(), loadCustomers(), loadAudit(true)]);
+      return Promise.all([loadDashboard(), loadCatalogue(), loadCustomers(), loadAudit(true), loadOperators()]);
     }).catch(function (e) {
       if (e.status === 401) { signedOut(); return; }
       pageError(e.message);
@@ -448,6 +448,31 @@
     }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
   }
   $("audit-more").addEventListener("click", function () { loadAudit(false); });
+
+  // --- Operators -----------------------------------------------------------------------------
+  function loadOperators() {
+    return api("GET", "/api/admin/operateurs").then(function (r) {
+      var body = $("operators-table").tBodies[0];
+      body.replaceChildren.apply(body, r.operators.map(function (o) {
+        var tr = make("tr");
+        cell(tr, o.display_name, "Nom"); cell(tr, o.email, "E-mail");
+        cell(tr, o.role === "owner" ? "Propriétaire" : "Support", "Rôle");
+        return tr;
+      }));
+    }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
+  }
+  $("operator-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var status = $("operator-status");
+    api("POST", "/api/admin/operateurs", {
+      display_name: $("op-name").value.trim(), email: $("op-email").value.trim(),
+      role: $("op-role").value, password: $("op-password").value
+    }).then(function () {
+      done(status, "Opérateur ajouté.");
+      $("operator-form").reset();
+      loadOperators(); loadAudit(true);
+    }).catch(failed(status));
+  });
 
   start();
 })();
