@@ -64,8 +64,14 @@ fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
-/// The CPU-heavy argon2 work off the async threads.
+/// Password hashes computed at once. Each argon2 run holds 19 MiB for tens of milliseconds: a
+/// burst of sign-ins (many e-mails, many addresses, all passing their budgets at the same
+/// instant) queues here instead of taking the machine's memory and every blocking thread.
+static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// The CPU-heavy argon2 work off the async threads, at most [`ARGON2_SLOTS`] at a time.
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+    let _slot = ARGON2_SLOTS.acquire().await.map_err(PromoError::internal)?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(PromoError::internal)

@@ -362,6 +362,23 @@ async fn failed_sign_ins_tell_nothing_and_are_budgeted(backend: Backend) {
     assert!(locked.metadata().get("retry-after").is_some() || locked.message().contains(" s"));
     clock.advance(Duration::from_secs(3601));
     sign_in(&mut ops, "amel@exemple.dz", OWNER_PASSWORD).await;
+    // A burst of 40 concurrent sign-ins (hashing work queued, not run all at once): every one
+    // answered, none a server error.
+    let mut burst = Vec::new();
+    for i in 0..40 {
+        let mut ops = ops.clone();
+        burst.push(tokio::spawn(async move {
+            ops.sign_in(sign_in_req(
+                &format!("burst{i}@exemple.dz"),
+                "whatever password",
+                &format!("203.0.113.{i}"),
+            ))
+            .await
+        }));
+    }
+    for t in burst {
+        assert_eq!(t.await.unwrap().unwrap_err().code(), Code::Unauthenticated);
+    }
     // One IP trying many e-mails is stopped too (20 failures per hour).
     for i in 0..20 {
         let e = ops
