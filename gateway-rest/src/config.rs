@@ -35,6 +35,9 @@ pub struct Config {
     pub validate_rate: Option<RateSpec>,
     /// Per-IP limit of `POST /api/promo/signup`; `None`: unlimited.
     pub signup_rate: Option<RateSpec>,
+    /// Per-IP limit of `POST /api/evenements` (the landing page's counted events); `None`:
+    /// unlimited.
+    pub event_rate: Option<RateSpec>,
     /// Per-IP budget of refused API keys on `/v1` (see `ratelimit::AuthFailures`); `None`: none.
     pub auth_failure_rate: Option<RateSpec>,
     /// Header holding the client address when behind a trusted proxy (`x-forwarded-for`).
@@ -78,6 +81,7 @@ impl Config {
             backend_connections: 2,
             validate_rate: RateSpec::new(60, 20),
             signup_rate: RateSpec::new(10, 5),
+            event_rate: RateSpec::new(30, 10),
             auth_failure_rate: RateSpec::new(60, 30),
             client_ip_header: None,
             static_dir: None,
@@ -166,6 +170,16 @@ pub struct Args {
     /// Burst allowed on POST /api/promo/signup.
     #[arg(long, env = "RATE_SIGNUP_BURST", default_value_t = 5)]
     pub rate_signup_burst: u32,
+
+    /// Per-IP counted page events per minute on POST /api/evenements (0: unlimited). A visit
+    /// sends two or three; past the budget events are refused, so one client cannot inflate
+    /// the funnel cheaply.
+    #[arg(long, env = "RATE_EVENTS_PER_MIN", default_value_t = 30)]
+    pub rate_events_per_min: u32,
+
+    /// Burst allowed on POST /api/evenements.
+    #[arg(long, env = "RATE_EVENTS_BURST", default_value_t = 10)]
+    pub rate_events_burst: u32,
 
     /// Per-IP refused API keys per minute on /v1 before the client gets 429 (0: unlimited).
     #[arg(long, env = "RATE_AUTH_FAILURES_PER_MIN", default_value_t = 60)]
@@ -308,6 +322,7 @@ impl Args {
         config.max_connections = nonzero(self.max_connections as u64, "MAX_CONNECTIONS")? as usize;
         config.validate_rate = RateSpec::new(self.rate_validate_per_min, self.rate_validate_burst);
         config.signup_rate = RateSpec::new(self.rate_signup_per_min, self.rate_signup_burst);
+        config.event_rate = RateSpec::new(self.rate_events_per_min, self.rate_events_burst);
         config.auth_failure_rate = RateSpec::new(
             self.rate_auth_failures_per_min,
             self.rate_auth_failures_burst,

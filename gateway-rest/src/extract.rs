@@ -166,9 +166,9 @@ pub fn is_json_non_object(bytes: &[u8]) -> bool {
 
 /// A path parameter; a malformed one (bad percent-encoding, not UTF-8) is a 400 in our error
 /// shape rather than axum's plain-text rejection.
-pub fn path_param(
-    param: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<String, ApiError> {
+pub fn path_param<T>(
+    param: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, ApiError> {
     param
         .map(|axum::extract::Path(p)| p)
         .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))

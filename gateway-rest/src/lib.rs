@@ -28,6 +28,7 @@ pub mod routes;
 pub mod schema;
 pub mod state;
 pub mod static_files;
+pub mod web_session;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -123,6 +124,7 @@ pub fn state(config: Config, stop: watch::Receiver<bool>) -> Result<AppState, Se
     Ok(AppState(Arc::new(Inner {
         validate_limiter: config.validate_rate.map(IpLimiter::new),
         signup_limiter: config.signup_rate.map(IpLimiter::new),
+        event_limiter: config.event_rate.map(IpLimiter::new),
         auth_failures: config.auth_failure_rate.map(ratelimit::AuthFailures::new),
         openapi: api.json.clone(),
         live: Arc::new(live::LiveCounters::new(
@@ -330,9 +332,13 @@ async fn shrink_limiters(state: AppState, mut stop: watch::Receiver<bool>) {
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
             () = iafactory::shutdown::stopped(&mut stop) => return,
         }
-        for limiter in [&state.validate_limiter, &state.signup_limiter]
-            .into_iter()
-            .flatten()
+        for limiter in [
+            &state.validate_limiter,
+            &state.signup_limiter,
+            &state.event_limiter,
+        ]
+        .into_iter()
+        .flatten()
         {
             limiter.shrink();
         }

@@ -51,6 +51,16 @@ impl Modify for SecuritySchemes {
             "session",
             SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(session)),
         );
+        let mut operator = utoipa::openapi::security::ApiKeyValue::new("iaf_operator");
+        operator.description = Some(
+            "The operator's console session cookie, set by POST /api/admin/session (HttpOnly, \
+             SameSite=Strict). State-changing calls also need the X-CSRF-Token header."
+                .to_owned(),
+        );
+        components.add_security_scheme(
+            "operatorSession",
+            SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Cookie(operator)),
+        );
     }
 }
 

@@ -7,6 +7,7 @@ use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
 use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
+use iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
 use tonic::transport::Channel;
@@ -32,6 +33,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub validate_limiter: Option<IpLimiter>,
     pub signup_limiter: Option<IpLimiter>,
+    /// Per-IP limit of the landing page's counted events (`POST /api/evenements`).
+    pub event_limiter: Option<IpLimiter>,
     pub auth_failures: Option<AuthFailures>,
     /// Turns true on shutdown: open event streams end so the server can drain.
     pub stop: watch::Receiver<bool>,
@@ -62,6 +65,12 @@ impl AppState {
     /// promo-service's `Billing` service (same replicas, same channel as `promo_client`).
     pub fn billing_client(&self) -> BillingClient<Channel> {
         BillingClient::new(self.promo.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// promo-service's console RPCs (operators, dashboard, customers, catalogue, events).
+    pub fn operators_client(&self) -> OperatorsClient<Channel> {
+        OperatorsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 

@@ -67,6 +67,11 @@ impl ReadCache {
         codes.remove(code);
     }
 
+    /// After a package change: the next read goes to the database.
+    pub fn forget_packages(&self) {
+        *lock(&self.packages) = None;
+    }
+
     pub async fn packages(&self) -> Result<Arc<Vec<PackageRow>>> {
         if let Some((at, list)) = lock(&self.packages).as_ref()
             && at.elapsed() < self.ttl

@@ -59,6 +59,10 @@ pub enum PromoError {
     /// 429 (`rate_limited`): too many sign-in links asked for; retry after this many seconds.
     #[error("trop de demandes de lien de connexion : réessayez dans {0} s")]
     RateLimited(u64),
+    /// 429 (`rate_limited`): too many failed operator sign-ins for this e-mail or IP; retry
+    /// after this many seconds.
+    #[error("trop d'essais de connexion échoués : réessayez dans {0} s")]
+    SignInLocked(u64),
     /// 503 (`unavailable`): an outside service (the card payment provider) cannot be reached or
     /// refused; the message says what to do instead.
     #[error("{0}")]
@@ -136,7 +140,7 @@ impl PromoError {
             PromoError::Suspended => ErrorCode::AccountSuspended,
             PromoError::Csrf => ErrorCode::CsrfFailed,
             PromoError::PaymentRequired(_) => ErrorCode::PaymentRequired,
-            PromoError::RateLimited(_) => ErrorCode::RateLimited,
+            PromoError::RateLimited(_) | PromoError::SignInLocked(_) => ErrorCode::RateLimited,
             PromoError::Unavailable(_) | PromoError::ServiceUnavailable(_) => {
                 ErrorCode::Unavailable
             }
@@ -159,7 +163,7 @@ impl From<PromoError> for tonic::Status {
         if code == ErrorCode::Unavailable {
             err = err.with_retry_after(1);
         }
-        if let PromoError::RateLimited(secs) = &e {
+        if let PromoError::RateLimited(secs) | PromoError::SignInLocked(secs) = &e {
             err = err.with_retry_after(*secs);
         }
         err.into_status()

@@ -5,6 +5,7 @@
 //! parses the configuration and calls it, so tests, the benchmark and the all-in-one local run
 //! start the very same thing.
 
+pub mod audit;
 pub mod billing;
 pub mod billing_config;
 pub mod cache;
@@ -27,6 +28,7 @@ use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
 use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
+use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
 use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
@@ -59,6 +61,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             include_str!("../migrations/0003_accounts.sql"),
         ),
         migration(4, "billing", include_str!("../migrations/0004_billing.sql")),
+        migration(
+            5,
+            "operators",
+            include_str!("../migrations/0005_operators.sql"),
+        ),
     ])
 });
 
@@ -170,6 +177,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     .with_internal_token(config.internal_token.clone())
     .with_clock(config.clock.clone())
     .with_billing(config.billing.clone(), chargily);
+    // One state serves the three services: the billing and console RPCs share the promo RPCs'
+    // database, cache and clock.
     let api = Arc::new(api);
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -178,16 +187,23 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     health
         .set_serving::<BillingServer<service::BillingApi>>()
         .await;
+    health
+        .set_serving::<OperatorsServer<service::PromoApi>>()
+        .await;
     let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
-    let billing = BillingServer::new(service::BillingApi::new(api))
+    let billing = BillingServer::new(service::BillingApi::new(Arc::clone(&api)))
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let operators = OperatorsServer::from_arc(api)
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let routes = grpc::add_reflection(
         Routes::new(health_service)
             .add_service(promo)
-            .add_service(billing),
+            .add_service(billing)
+            .add_service(operators),
     )?;
 
     // Nothing below fails: the background work starts with the serving task.
@@ -249,6 +265,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
                 .await;
             health
                 .set_not_serving::<BillingServer<service::BillingApi>>()
+                .await;
+            health
+                .set_not_serving::<OperatorsServer<service::PromoApi>>()
                 .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);

@@ -1,7 +1,8 @@
 //! The account's periodic work, run by every replica (each step is safe to run concurrently):
 //! discount-ending notices ([`DISCOUNT_NOTICE_MS`] ahead, once per customer and end date, see
 //! `repo::write_notice`), downgrades whose period has come moved onto their rows, and expired
-//! sign-in rows purged. Time comes from the injectable clock, so tests reach a date by moving it.
+//! sign-in rows and operator sessions purged, and the day's MRR snapshot written. Time comes from the injectable
+//! clock, so tests reach a date by moving it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,8 +81,30 @@ impl AccountJobs {
             }
             Err(e) => tracing::warn!(error = %e, "cannot list ending discounts"),
         }
+        // Today's MRR snapshot (rewritten on each pass, so the day's last pass wins): the chart's
+        // history, including the step down when discounts end.
+        match repo::gauges(&self.db, now).await {
+            Ok(g) => {
+                let day = crate::domain::operator::day_of(now);
+                if let Err(e) = repo::console::write_mrr_snapshot(
+                    &self.db,
+                    &day,
+                    g.revenue_monthly_dzd,
+                    g.customers,
+                    now,
+                )
+                .await
+                {
+                    tracing::warn!(error = %e, "cannot write the MRR snapshot");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot compute the MRR snapshot"),
+        }
         if let Err(e) = repo::purge_expired(&self.db, now).await {
             tracing::warn!(error = %e, "cannot purge expired sign-in rows");
+        }
+        if let Err(e) = repo::operators::purge_operator_sessions(&self.db, now).await {
+            tracing::warn!(error = %e, "cannot purge expired operator sessions");
         }
     }
 }

@@ -3,11 +3,9 @@
 //! there); this room only carries the session between the browser's cookie and the RPC's
 //! metadata.
 //!
-//! The cookie: `iaf_session`, `HttpOnly` (scripts never read it), `SameSite=Strict` (no other
-//! site's page sends it), `Path=/`, `Secure` when the request came over HTTPS
-//! (`X-Forwarded-Proto: https` from the TLS proxy), and a `Max-Age` equal to the session's
-//! absolute lifetime. A successful sign-in always sets a new session token made by
-//! promo-service: a cookie planted beforehand never becomes a session (no fixation).
+//! The cookie: `iaf_session`, with the attributes of [`crate::web_session`]. A successful
+//! sign-in always sets a new session token made by promo-service: a cookie planted beforehand
+//! never becomes a session (no fixation).
 //!
 //! CSRF: every state-changing call needs `X-CSRF-Token` (the session's token, read by the page
 //! from `GET /api/compte`), checked by promo-service; and a request whose `Origin` names
@@ -20,7 +18,7 @@ use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::response::Response;
-use http::header::{CACHE_CONTROL, COOKIE, HOST, ORIGIN, SET_COOKIE};
+use http::header::SET_COOKIE;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
@@ -38,6 +36,7 @@ use crate::ratelimit::client_ip;
 use crate::respond::{json, non_empty};
 use crate::routes::site;
 use crate::state::AppState;
+use crate::web_session::{self, ascii, private, same_origin};
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -68,50 +67,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 // ---------------------------------------------------------------------------------------------
 // Session plumbing.
 
-/// The session token of the request's cookie, if any.
 fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
-        .map(|(_, value)| value.trim())
-        .filter(|v| !v.is_empty())
-}
-
-fn ascii(value: &str) -> Result<AsciiMetadataValue, ApiError> {
-    AsciiMetadataValue::try_from(value).map_err(|_| {
-        ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Session invalide : reconnectez-vous.",
-        )
-    })
-}
-
-/// Refuses a cross-site request: an `Origin` whose host is not the `Host` asked for. (Browsers
-/// send `Origin` on every POST; its absence means a non-browser client, which carries no
-/// ambient cookie of a victim.)
-fn same_origin(headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(origin) = headers.get(ORIGIN).and_then(|v| v.to_str().ok()) else {
-        return Ok(());
-    };
-    let host = headers
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let origin_host = origin
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.trim_end_matches('/'));
-    if !host.is_empty() && origin_host.eq_ignore_ascii_case(host) {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::CsrfFailed,
-            "Requête refusée : elle vient d'un autre site.",
-        ))
-    }
+    web_session::session_cookie(headers, COOKIE_NAME)
 }
 
 /// A promo-service request in the caller's session; `change`: with the CSRF token too.
@@ -136,28 +93,8 @@ pub(crate) fn in_session<T>(
     Ok(req)
 }
 
-/// True when the browser reached the platform over HTTPS (through the TLS proxy).
-fn over_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("https"))
-}
-
 fn cookie(headers: &HeaderMap, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
-    let secure = if over_https(headers) { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{COOKIE_NAME}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}"
-    ))
-    .ok()
-}
-
-/// Account data is the customer's own: never stored by a shared cache or the browser's.
-fn private(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    web_session::cookie(headers, COOKIE_NAME, value, max_age_secs)
 }
 
 pub(crate) fn ok<T: Serialize>(value: &T) -> ApiResult {
@@ -281,9 +218,7 @@ pub async fn open_session(
         .consume_sign_in_link(req)
         .await?
         .into_inner();
-    let max_age = chrono::DateTime::parse_from_rfc3339(&grant.expires_at)
-        .map(|t| (t.timestamp() - chrono::Utc::now().timestamp()).max(0))
-        .unwrap_or(0);
+    let max_age = web_session::max_age(&grant.expires_at);
     let mut response = private(json(
         StatusCode::OK,
         &SessionOpened {

@@ -2,11 +2,17 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod admin_catalogue;
+pub mod admin_customers;
+pub mod admin_dashboard;
+pub mod admin_pages;
+pub mod admin_session;
 pub mod billing_admin;
 pub mod billing_chargily;
 pub mod billing_customer;
 pub mod billing_dto;
 pub mod compte;
+pub mod events;
 pub mod live;
 pub mod openai;
 pub mod ops;
@@ -36,4 +42,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(billing_customer::router())
         .merge(billing_admin::router())
         .merge(billing_chargily::router())
+        .merge(events::router())
+        .merge(admin_session::router())
+        .merge(admin_dashboard::router())
+        .merge(admin_customers::router())
+        .merge(admin_catalogue::router())
+        .merge(admin_pages::router())
 }

@@ -227,6 +227,34 @@ pub struct UpdateCodeRequest {
     duration_months: Option<u32>,
 }
 
+impl UpdateCodeRequest {
+    /// The RPC's message for `code`: discounts set to a percentage go to `discounts`, those
+    /// set to null to `remove_discounts` (the merge is promo-service's).
+    pub(crate) fn into_message(self, code: String) -> pb::UpdateCodeRequest {
+        let (mut discounts, mut remove_discounts) = (HashMap::new(), Vec::new());
+        for (package, percent) in self.discounts.unwrap_or_default() {
+            match percent {
+                Some(p) => {
+                    discounts.insert(package, p);
+                }
+                None => remove_discounts.push(package),
+            }
+        }
+        pb::UpdateCodeRequest {
+            code,
+            active: self.active,
+            max_redemptions: self.max_redemptions,
+            unlimited: self.unlimited,
+            description: self.description,
+            valid_from: self.valid_from,
+            valid_until: self.valid_until,
+            discounts,
+            duration_months: self.duration_months,
+            remove_discounts,
+        }
+    }
+}
+
 /// Changes a promo code: activate/deactivate, limit, dates, discounts (admin).
 #[utoipa::path(
     patch,
@@ -254,28 +282,8 @@ pub async fn update_code(
     let code = path_param(code)?;
     require_bearer(&headers)?;
     let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let (mut discounts, mut remove_discounts) = (HashMap::new(), Vec::new());
-    for (package, percent) in input.discounts.unwrap_or_default() {
-        match percent {
-            Some(p) => {
-                discounts.insert(package, p);
-            }
-            None => remove_discounts.push(package),
-        }
-    }
     let req = backend::request(
-        pb::UpdateCodeRequest {
-            code,
-            active: input.active,
-            max_redemptions: input.max_redemptions,
-            unlimited: input.unlimited,
-            description: input.description,
-            valid_from: input.valid_from,
-            valid_until: input.valid_until,
-            discounts,
-            duration_months: input.duration_months,
-            remove_discounts,
-        },
+        input.into_message(code),
         &headers,
         &[Forward::Authorization],
     )?;

@@ -75,6 +75,19 @@ pub struct Package {
     allowed_models: Vec<String>,
 }
 
+impl From<pb::Package> for Package {
+    fn from(p: pb::Package) -> Self {
+        Package {
+            id: p.id,
+            name: p.name,
+            monthly_price_dzd: p.monthly_price_dzd,
+            tokens_per_month: p.tokens_per_month,
+            requests_per_minute: p.requests_per_minute,
+            allowed_models: p.allowed_models,
+        }
+    }
+}
+
 /// The packages on sale, with prices and quotas.
 #[utoipa::path(
     get,
@@ -88,18 +101,7 @@ pub async fn packages(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     Ok(json(
         StatusCode::OK,
         &Packages {
-            packages: list
-                .packages
-                .into_iter()
-                .map(|p| Package {
-                    id: p.id,
-                    name: p.name,
-                    monthly_price_dzd: p.monthly_price_dzd,
-                    tokens_per_month: p.tokens_per_month,
-                    requests_per_minute: p.requests_per_minute,
-                    allowed_models: p.allowed_models,
-                })
-                .collect(),
+            packages: list.packages.into_iter().map(Package::from).collect(),
         },
     ))
 }

@@ -15,14 +15,16 @@
   const VALIDATE_DEBOUNCE_MS = 350;
   const EXAMPLE_MODEL = 'llama-3.3-70b';
 
-  // Seeded defaults (PRODUCT.md), replaced by /api/promo/packages and /api/promo/validate.
+  // The seeded packages (PRODUCT.md), shown only until /api/promo/packages answers (or when
+  // promo-service is down, so the page still offers its packages). The launch code's terms —
+  // places, discount per package, duration — have no default: the operator may change them, so
+  // they are shown only once the API has said what they are.
   const DEFAULT_PACKAGES = [
     { id: 'starter', name: 'Starter', monthly_price_dzd: 10000, tokens_per_month: 1000000, requests_per_minute: 30 },
     { id: 'dev', name: 'Dev', monthly_price_dzd: 15000, tokens_per_month: 5000000, requests_per_minute: 60 },
     { id: 'business', name: 'Business', monthly_price_dzd: 100000, tokens_per_month: 30000000, requests_per_minute: 300 },
     { id: 'premium', name: 'Premium', monthly_price_dzd: 200000, tokens_per_month: 100000000, requests_per_minute: 1000 },
   ];
-  const DEFAULT_DISCOUNTS = { starter: 25, dev: 33, business: 25, premium: 30 };
   const TAGLINES = {
     starter: 'Pour découvrir l\u2019API et lancer un premier projet.',
     dev: 'Pour les développeurs et les applications en production.',
@@ -32,10 +34,10 @@
 
   const state = {
     packages: DEFAULT_PACKAGES.slice(),
-    discounts: Object.assign({}, DEFAULT_DISCOUNTS),
-    durationMonths: 6,
+    discounts: {}, // per package, from /api/promo/validate
+    durationMonths: null, // from /api/promo/validate
     remaining: null, // null: not known yet
-    total: 30,
+    total: null, // from /api/promo/{code}/remaining
     unlimited: false,
     closedReason: null, // the code was refused for a reason other than exhaustion (inactive, expired…)
   };
@@ -94,6 +96,20 @@
     return { status: r.status, ok: r.ok, data, retryAfter: r.headers.get('Retry-After') };
   }
 
+  // First-party, cookie-less counting of the launch funnel: only the event's name is sent (to
+  // this site); a refused or failed count is ignored, the page never waits for it.
+  function countEvent(event) {
+    try {
+      fetch('/api/evenements', {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ event }),
+        keepalive: true,
+        credentials: 'omit',
+      }).catch(() => {});
+    } catch (_) { /* counting is best effort */ }
+  }
+
   // ------------------------------------------------------------------------------------------
   // Promo banner and live counter
 
@@ -116,7 +132,9 @@
     }
     if (state.unlimited) {
       banner.dataset.state = 'unlimited';
-      headline.textContent = `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`;
+      headline.textContent = maxDiscount() && months
+        ? `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`
+        : 'Offre de lancement\u00a0: une réduction pour les premiers clients.';
       counter.textContent = `Code ${CODE} à saisir à l\u2019inscription.`;
       return;
     }
@@ -131,13 +149,17 @@
 
     if (remaining === 0) {
       banner.dataset.state = 'over';
-      headline.textContent = `L\u2019offre de lancement est terminée\u00a0: les ${total} places ont été prises.`;
+      headline.textContent = total
+        ? `L\u2019offre de lancement est terminée\u00a0: les ${total} places ont été prises.`
+        : 'L\u2019offre de lancement est terminée\u00a0: toutes les places ont été prises.';
       counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
-      filled.textContent = `Complet\u00a0: ${total} places sur ${total}`;
+      filled.textContent = total ? `Complet\u00a0: ${total} places sur ${total}` : 'Complet';
       return;
     }
     banner.dataset.state = 'open';
-    headline.textContent = `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`;
+    headline.textContent = maxDiscount() && months
+      ? `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`
+      : `Offre de lancement\u00a0: une réduction pour les ${total} premiers clients.`;
     const strong = el('strong', { id: 'promo-remaining', text: remaining === 1 ? 'une' : String(remaining) });
     counter.replaceChildren(
       remaining === 1 ? 'Plus qu\u2019' : 'Plus que ',
@@ -157,6 +179,7 @@
     state.unlimited = Boolean(r.unlimited);
     renderPromo();
     if (wasActive !== promoActive()) renderPrices();
+    else renderFaq(promoActive());
   }
 
   let stream = null;
@@ -303,11 +326,23 @@
       // The list price: the summary under the code field tells what the code changes.
       opt.textContent = `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
     }
-    $('forfaits-lead').textContent = active
+    renderFaq(active);
+    $('forfaits-lead').textContent = active && state.durationMonths
       ? `Prix mensuels en dinars algériens (DZD). Avec le code ${CODE}, la réduction s\u2019applique pendant ${state.durationMonths} mois à partir de l\u2019inscription.`
       : 'Prix mensuels en dinars algériens (DZD).';
     renderPromo();
     if ($('signup-dialog').open) renderSummary();
+  }
+
+  // The FAQ's answer about the launch code, with the code's own terms once they are known (the
+  // page's HTML holds no number the operator can change).
+  function renderFaq(active) {
+    const discounts = state.packages.map((p) => Number(state.discounts[p.id]) || 0).filter((d) => d > 0);
+    if (!active || !discounts.length || state.unlimited || state.remaining === null) return;
+    const lo = Math.min(...discounts);
+    const hi = Math.max(...discounts);
+    const range = lo === hi ? `de ${hi}\u00a0%` : `de ${lo}\u00a0% à ${hi}\u00a0% selon le forfait`;
+    $('faq-launch').textContent = `Il est réservé aux ${state.total} premiers clients. Saisissez-le à l\u2019inscription\u00a0: la réduction de votre forfait (${range}) s\u2019applique pendant ${state.durationMonths} mois à compter de la date d\u2019inscription. Un seul usage par adresse e-mail.`;
   }
 
   function cleanPackage(p) {
@@ -442,6 +477,7 @@
     const seq = ++validateSeq;
     lastValidation = null;
     if (!code) { setCodeStatus('', ''); renderSummary(); return; }
+    countEvent('code_check');
     setCodeStatus('pending', 'Vérification du code\u2026');
     renderSummary();
     let a;
@@ -466,7 +502,7 @@
       setCodeStatus('ok', a.data.message || `Réduction de ${a.data.discount_percent}\u00a0% !`);
     } else {
       setCodeStatus('error', a.data.message || 'Ce code promo n\u2019est pas valable.');
-      if (code.toUpperCase() === CODE && a.data.reason === 'exhausted') applyRemaining({ remaining: 0, total: state.total });
+      if (code.toUpperCase() === CODE && a.data.reason === 'exhausted') applyRemaining({ remaining: 0, total: state.total ?? 0 });
     }
     renderSummary();
   }
@@ -500,7 +536,9 @@
       case 'invalid_email':
         return 'Cette adresse e-mail n\u2019est pas valide. Vérifiez-la, par exemple nom@domaine.dz.';
       case 'promo_exhausted':
-        return `Il n\u2019y a plus de places\u00a0: les ${state.total} places de l\u2019offre ${CODE} ont toutes été prises.${RETRY_HINT}`;
+        return state.total
+          ? `Il n\u2019y a plus de places\u00a0: les ${state.total} places de l\u2019offre ${CODE} ont toutes été prises.${RETRY_HINT}`
+          : `Il n\u2019y a plus de places\u00a0: toutes les places de l\u2019offre ${CODE} ont été prises.${RETRY_HINT}`;
       case 'promo_unknown':
         return `Ce code promo n\u2019existe pas. Vérifiez-le, ou videz le champ pour vous inscrire au tarif normal.`;
       case 'promo_inactive':
@@ -583,7 +621,7 @@
       setFormError(message);
     }
     if (code2 === 'promo_exhausted') {
-      applyRemaining({ remaining: 0, total: state.total });
+      applyRemaining({ remaining: 0, total: state.total ?? 0 });
       setCodeStatus('error', `Il n\u2019y a plus de places pour ${CODE}.`);
     }
   }
@@ -688,6 +726,7 @@
       const t = ev.target instanceof Element ? ev.target.closest('[data-signup]') : null;
       if (!t) return;
       ev.preventDefault();
+      countEvent('cta_click');
       openSignup(t.getAttribute('data-signup'), t);
     });
     const dialog = $('signup-dialog');
@@ -719,6 +758,7 @@
   }
 
   function start() {
+    countEvent('landing_view');
     wire();
     buildCards();
     pollOnce();

@@ -54,10 +54,13 @@ async fn schemathesis_finds_no_server_error_or_schema_violation() {
     let base = s.stack.gw.base.clone();
     // The admin token for /api routes (schemathesis learns user ids from the signup list and
     // revokes their keys, so the customer's key is made afterwards); that key for /v1.
+    // One worker here too: since the console's query parameters (`/api/admin/clients`), the
+    // first operation to reach that `ast.parse` is in this run, and two workers tripped the same
+    // CPython 3.11 SystemError described below (2 full-suite runs in 3).
     let (ok_admin, admin_out) = run_schemathesis(
         &base,
         crate::helpers::ADMIN_TOKEN,
-        2,
+        1,
         // The endless event stream is covered by its own test.
         &["--exclude-path-regex", "(^/v1/|/stream$)"],
     )

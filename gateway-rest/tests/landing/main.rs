@@ -4,8 +4,8 @@
     clippy::panic,
     reason = "test support outside #[test] functions: a failed step stops the test"
 )]
-//! Browser tests of the landing page (`/api-packages/`, issue 5) and of the customer account
-//! (`/compte/`, issue 14).
+//! Browser tests of the landing page (`/api-packages/`, issue 5), of the customer account
+//! (`/compte/`, issue 14) and of the operator console (`/admin/`, issue 16).
 //!
 //! Each starts the real stack in-process on random loopback ports, then runs a Node script in
 //! `e2e/` that drives Debian's `/usr/bin/chromium` with `playwright-core`. The Node script does the
@@ -15,7 +15,9 @@
 //!   screenshots in `test-artifacts/landing/`;
 //! - account: the whole platform (promo-service e-mailing a real SMTP sink, llm-gateway with its
 //!   offline mock provider, gateway-rest), `e2e/compte.test.mjs`; screenshots in
-//!   `target/screenshots/compte/`.
+//!   `target/screenshots/compte/`;
+//! - console: the same platform with promo-service on a manual clock, `e2e/admin.test.mjs`;
+//!   screenshots in `target/screenshots/admin/`.
 //!
 //! Missing Chromium or `e2e/node_modules` is a failure, not a skip: `scripts/test-setup.sh`
 //! installs both. Screenshots are relative to the workspace root.
@@ -114,6 +116,101 @@ async fn customer_account_in_chromium() {
     stack.stop().await;
     run.check();
 }
+
+/// The operator console (`/admin/`, issue 16) against the whole platform, on a fixture built
+/// through the public APIs: two operators made with the admin token (the documented way to
+/// create the first owner), signups on three days reached by moving promo-service's manual
+/// clock. The script adds landing views, chat calls and the console's own changes, and checks
+/// every figure the pages show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operator_console_in_chromium() {
+    use iafactory::proto::iafactory::promo::v1 as pb;
+    use pb::operators_client::OperatorsClient;
+
+    let root = workspace_root();
+    check_prerequisites(&root);
+    const DAY_MS: i64 = 24 * 3_600_000;
+    let now = iafactory::db::now_millis();
+    let clock = promo_service::clock::Clock::manual(now);
+    let stack = AccountStack::spawn_with_clock(Some(clock.clone())).await;
+
+    let mut ops = OperatorsClient::connect(format!("http://{}", stack.promo_addr))
+        .await
+        .unwrap();
+    for (email, name, role, password) in [
+        (
+            "amel@iafactory.dz",
+            "Amel",
+            pb::OperatorRole::Owner,
+            OWNER_PASSWORD,
+        ),
+        (
+            "sami@iafactory.dz",
+            "Sami",
+            pb::OperatorRole::Support,
+            SUPPORT_PASSWORD,
+        ),
+    ] {
+        let mut req = tonic::Request::new(pb::CreateOperatorRequest {
+            email: email.into(),
+            display_name: name.into(),
+            role: role.into(),
+            password: password.into(),
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {}", stack::ADMIN_TOKEN).parse().unwrap(),
+        );
+        ops.create_operator(req).await.unwrap();
+    }
+
+    // Signups through the REST API on three days: 2 the day before yesterday, 1 yesterday,
+    // 1 today (whose key the script uses for chat calls).
+    let http = reqwest::Client::new();
+    let mut days = Vec::new();
+    let mut key = String::new();
+    for (ago, email, package, code) in [
+        (2, "dev.client@exemple.dz", "dev", "LAUNCH30"),
+        (2, "starter.client@exemple.dz", "starter", "LAUNCH30"),
+        (1, "business.client@exemple.dz", "business", ""),
+        (0, "premium.client@exemple.dz", "premium", "LAUNCH30"),
+    ] {
+        let at = now - ago * DAY_MS;
+        clock.set(at);
+        let r = http
+            .post(format!("{}/api/promo/signup", stack.base))
+            .json(&serde_json::json!({"email": email, "package": package, "promo_code": code}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::CREATED);
+        let body: serde_json::Value = r.json().await.unwrap();
+        key = body["api_key"].as_str().unwrap().to_owned();
+        days.push(promo_service::domain::operator::day_of(at));
+    }
+    clock.set(now);
+
+    let artifacts = root.join("target/screenshots/admin");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let run = run_script(
+        &root,
+        "admin.test.mjs",
+        &[
+            ("ADMIN_BASE_URL", stack.base.clone().into()),
+            ("ADMIN_SIGNUP_DAYS", days.join(",").into()),
+            ("ADMIN_CHAT_KEY", key.into()),
+            ("ADMIN_OWNER_PASSWORD", OWNER_PASSWORD.into()),
+            ("ADMIN_SUPPORT_PASSWORD", SUPPORT_PASSWORD.into()),
+            ("ADMIN_ARTIFACTS", artifacts.into()),
+        ],
+    )
+    .await;
+    stack.stop().await;
+    run.check();
+}
+
+const OWNER_PASSWORD: &str = "owner passphrase for the test";
+const SUPPORT_PASSWORD: &str = "support passphrase for the test";
 
 /// How a Node script ended.
 struct Run {

@@ -112,6 +112,8 @@ impl Stack {
 /// token, as deployed. Links in the e-mails point at this gateway-rest.
 pub struct AccountStack {
     pub base: String,
+    /// promo-service's gRPC address (the console test makes its operators there).
+    pub promo_addr: std::net::SocketAddr,
     pub mail_dir: std::path::PathBuf,
     gateway: gateway_rest::Handle,
     llm: llm_gateway::Handle,
@@ -129,6 +131,12 @@ pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl AccountStack {
     pub async fn spawn() -> AccountStack {
+        AccountStack::spawn_with_clock(None).await
+    }
+
+    /// As [`AccountStack::spawn`], promo-service reading time from `clock` (a manual one moves
+    /// signups onto past days) and running its periodic jobs (MRR snapshots) often.
+    pub async fn spawn_with_clock(clock: Option<promo_service::clock::Clock>) -> AccountStack {
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let mail_dir = dir.path().join("mail");
@@ -147,10 +155,15 @@ impl AccountStack {
         promo_config.mail.public_url = base.clone();
         promo_config.mail.poll_interval = Duration::from_millis(100);
         promo_config.live_poll_interval = Duration::from_millis(100);
+        if let Some(clock) = clock {
+            promo_config.clock = clock;
+            promo_config.account_jobs_interval = Duration::from_millis(200);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let promo = promo_service::start(promo_config, listener)
             .await
             .unwrap_or_else(|e| panic!("promo-service failed: {e}"));
+        let promo_addr = promo.addr;
         let promo_url = format!("http://{}", promo.addr);
 
         let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
@@ -180,6 +193,7 @@ impl AccountStack {
         let spool = tokio::spawn(spool_mail(sink.receiver(), mail_dir.clone()));
         let stack = AccountStack {
             base,
+            promo_addr,
             mail_dir,
             gateway,
             llm,

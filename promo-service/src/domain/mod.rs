@@ -9,6 +9,7 @@ pub mod billing;
 pub mod code;
 pub mod code_admin;
 pub mod email;
+pub mod operator;
 
 pub use code::{
     CodeName, CodeRules, Discounts, Percent, discount_end, discount_message, package_id,

@@ -7,6 +7,7 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row};
 
 use super::{MailStatus, NewMail};
+use crate::audit::Audit;
 use crate::error::{PromoError, Result};
 
 /// Writes one e-mail in the caller's (signup) transaction: it exists if and only if that commits.
@@ -172,16 +173,18 @@ pub async fn list(db: &Db, status: Option<MailStatus>, limit: u32) -> Result<Vec
     rows.iter().map(mail_from_row).collect()
 }
 
-/// Re-queues a dead or pending row now, with a fresh attempt budget.
-pub async fn retry(db: &Db, id: &str) -> Result<MailRow> {
+/// Re-queues a dead or pending row now, with a fresh attempt budget, and writes the audit row
+/// in the same transaction.
+pub async fn retry(db: &Db, id: &str, audit: &Audit<'_>) -> Result<MailRow> {
     let now = db::now_millis();
+    let mut tx = db.write.begin().await?;
     let done = sqlx::query(
         "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = $2, \
          claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND status <> 'sent'",
     )
     .bind(id)
     .bind(now)
-    .execute(&db.write)
+    .execute(&mut *tx)
     .await?;
     let row = sqlx::query(concat!(
         "SELECT ",
@@ -189,12 +192,21 @@ pub async fn retry(db: &Db, id: &str) -> Result<MailRow> {
         " FROM outbox WHERE id = $1"
     ))
     .bind(id)
-    .fetch_optional(&db.read)
+    .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| PromoError::NotFound(format!("e-mail inconnu : {id}")))?;
     let row = mail_from_row(&row)?;
     if done.rows_affected() == 0 {
         return Err(PromoError::Conflict("cet e-mail a déjà été envoyé".into()));
     }
+    crate::audit::record(
+        &mut tx,
+        audit,
+        &serde_json::json!({ "kind": row.kind }),
+        &serde_json::json!({ "kind": row.kind, "status": "pending" }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
     Ok(row)
 }

@@ -6,7 +6,8 @@ use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::u32_of;
-use crate::clock::to_datetime;
+use crate::audit::{self, Audit};
+use crate::clock::{rfc3339, to_datetime};
 use crate::domain::{CodeChange, CodeName, CodeRules, NewCode, Percent};
 use crate::error::{PromoError, Result};
 
@@ -131,8 +132,43 @@ pub async fn code_counts(db: &Db) -> Result<Vec<(String, u32, Option<u32>)>> {
         .collect()
 }
 
-pub async fn create_code(db: &Db, new: &NewCode) -> Result<CodeRow> {
-    let now = db::now_millis();
+/// What the audit log keeps of a code.
+fn code_json(row: &CodeRow) -> serde_json::Value {
+    let r = &row.rules;
+    serde_json::json!({
+        "code": row.code,
+        "description": row.description,
+        "active": r.active,
+        "max_redemptions": r.max_redemptions,
+        "used": r.used,
+        "duration_months": r.duration_months,
+        "valid_from": rfc3339(r.valid_from.timestamp_millis()),
+        "valid_until": r.valid_until.map(|t| rfc3339(t.timestamp_millis())),
+        "discounts": r.discounts.iter().map(|(p, pct)| (p.clone(), pct.get())).collect::<std::collections::BTreeMap<_, _>>(),
+    })
+}
+
+/// The code as `tx` sees it.
+async fn code_in_tx(tx: &mut Transaction<'static, Any>, code: &str) -> Result<Option<CodeRow>> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        code_columns!(),
+        " FROM promo_codes WHERE code = $1"
+    ))
+    .bind(code)
+    .fetch_optional(&mut **tx)
+    .await?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let discounts = discounts_of(&mut **tx, code).await?;
+            code_from_row(&row, discounts).map(Some)
+        }
+    }
+}
+
+/// Creates the code at `now` (the service's clock), with its audit row in the same transaction.
+pub async fn create_code(db: &Db, new: &NewCode, audit: &Audit<'_>, now: i64) -> Result<CodeRow> {
     let mut tx = db.write.begin().await?;
     let inserted = sqlx::query(
         "INSERT INTO promo_codes (code, description, active, max_redemptions, used, duration_months, \
@@ -155,10 +191,19 @@ pub async fn create_code(db: &Db, new: &NewCode) -> Result<CodeRow> {
         });
     }
     insert_discounts(&mut tx, new.code.as_str(), &new.discounts).await?;
-    tx.commit().await?;
-    find_code(db, &new.code)
+    let row = code_in_tx(&mut tx, new.code.as_str())
         .await?
-        .ok_or_else(|| PromoError::internal("code vanished after insert"))
+        .ok_or_else(|| PromoError::internal("code vanished after insert"))?;
+    audit::record(
+        &mut tx,
+        audit,
+        &serde_json::Value::Null,
+        &code_json(&row),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 async fn insert_discounts(
@@ -179,18 +224,19 @@ async fn insert_discounts(
     Ok(())
 }
 
-pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Result<CodeRow> {
+/// Applies the change (a merge: absent fields keep their value), with its audit row (the code
+/// before and after) in the same transaction.
+pub async fn update_code(
+    db: &Db,
+    code: &CodeName,
+    change: &CodeChange,
+    audit: &Audit<'_>,
+    now: i64,
+) -> Result<CodeRow> {
     let mut tx = db.write.begin().await?;
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        code_columns!(),
-        " FROM promo_codes WHERE code = $1"
-    ))
-    .bind(code.as_str())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| PromoError::NotFound(format!("code promo inconnu : {}", code.as_str())))?;
-    let current = code_from_row(&row, Vec::new())?;
+    let current = code_in_tx(&mut tx, code.as_str())
+        .await?
+        .ok_or_else(|| PromoError::NotFound(format!("code promo inconnu : {}", code.as_str())))?;
     let (valid_from, valid_until) = change.window(&current.rules)?;
     let max = change
         .max_redemptions
@@ -259,8 +305,10 @@ pub async fn update_code(db: &Db, code: &CodeName, change: &CodeChange) -> Resul
             ));
         }
     }
-    tx.commit().await?;
-    find_code(db, code)
+    let row = code_in_tx(&mut tx, code.as_str())
         .await?
-        .ok_or_else(|| PromoError::internal("code vanished after update"))
+        .ok_or_else(|| PromoError::internal("code vanished after update"))?;
+    audit::record(&mut tx, audit, &code_json(&current), &code_json(&row), now).await?;
+    tx.commit().await?;
+    Ok(row)
 }

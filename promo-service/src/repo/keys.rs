@@ -8,63 +8,119 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::packages::{PackageRow, package_from_row};
+use crate::audit::{self, Audit};
 use crate::domain::account::MAX_LIVE_KEYS;
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, NewMail};
 
-/// Revokes every live key of a customer (keys in a rotation grace too). Ok(false) when none
-/// was live; NotFound for no customer.
-pub async fn revoke_keys(db: &Db, user_id: &str, now: i64) -> Result<bool> {
+/// Revokes every live key of a customer (keys in a rotation grace too), with the audit row in
+/// the same transaction. Ok(false) when none was live; NotFound for no customer.
+pub async fn revoke_keys(db: &Db, user_id: &str, audit: &Audit<'_>, now: i64) -> Result<bool> {
+    let mut tx = db.write.begin().await?;
+    customer_exists(&mut tx, user_id).await?;
     let done = sqlx::query(
         "UPDATE api_keys SET revoked_at = $2, revoked_by = 'operator' \
          WHERE customer_id = $1 AND (revoked_at IS NULL OR revoked_at > $2)",
     )
     .bind(user_id)
     .bind(now)
-    .execute(&db.write)
+    .execute(&mut *tx)
     .await?;
-    if done.rows_affected() > 0 {
-        return Ok(true);
-    }
-    let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&db.read)
+    let revoked = done.rows_affected();
+    if revoked > 0 {
+        audit::record(
+            &mut tx,
+            audit,
+            &serde_json::json!({ "live_keys": revoked }),
+            &serde_json::json!({ "live_keys": 0 }),
+            now,
+        )
         .await?;
-    if exists.is_none() {
-        return Err(PromoError::NotFound(format!("client inconnu : {user_id}")));
     }
-    Ok(false)
+    tx.commit().await?;
+    Ok(revoked > 0)
 }
 
-/// Suspends (`suspend`) or reactivates a customer's account. Ok(false) when it was already in
-/// that state; NotFound for no customer. One guarded UPDATE each way, so the first suspension's
-/// instant is kept.
-pub async fn set_suspended(db: &Db, user_id: &str, suspend: bool, now: i64) -> Result<bool> {
+/// NotFound unless the customer exists.
+async fn customer_exists(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    user_id: &str,
+) -> Result<()> {
+    let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut **tx)
+        .await?;
+    match exists {
+        Some(_) => Ok(()),
+        None => Err(PromoError::NotFound(format!("client inconnu : {user_id}"))),
+    }
+}
+
+/// Suspends (`suspend`) or reactivates a customer's account, with the audit row in the same
+/// transaction. Ok(false) when it was already in that state (nothing written); NotFound for no
+/// customer. One guarded UPDATE each way, so the first suspension's instant is kept.
+pub async fn set_suspended(
+    db: &Db,
+    user_id: &str,
+    suspend: bool,
+    audit: &Audit<'_>,
+    now: i64,
+) -> Result<bool> {
+    let mut tx = db.write.begin().await?;
+    customer_exists(&mut tx, user_id).await?;
     let done = if suspend {
         sqlx::query("UPDATE customers SET suspended_at = $2 WHERE id = $1 AND suspended_at IS NULL")
             .bind(user_id)
             .bind(now)
-            .execute(&db.write)
+            .execute(&mut *tx)
             .await?
     } else {
         sqlx::query(
             "UPDATE customers SET suspended_at = NULL WHERE id = $1 AND suspended_at IS NOT NULL",
         )
         .bind(user_id)
-        .execute(&db.write)
+        .execute(&mut *tx)
         .await?
     };
-    if done.rows_affected() > 0 {
-        return Ok(true);
-    }
-    let exists = sqlx::query("SELECT id FROM customers WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&db.read)
+    let changed = done.rows_affected() > 0;
+    if changed {
+        audit::record(
+            &mut tx,
+            audit,
+            &serde_json::json!({ "suspended": !suspend }),
+            &serde_json::json!({ "suspended": suspend }),
+            now,
+        )
         .await?;
-    if exists.is_none() {
-        return Err(PromoError::NotFound(format!("client inconnu : {user_id}")));
     }
-    Ok(false)
+    tx.commit().await?;
+    Ok(changed)
+}
+
+/// The operator revokes one key of a customer now, with the audit row in the same transaction.
+/// NotFound for an unknown key or one of another customer; Conflict when already revoked.
+pub async fn revoke_key_by_operator(
+    db: &Db,
+    customer_id: &str,
+    key_id: &str,
+    audit: &Audit<'_>,
+    now: i64,
+) -> Result<KeyRow> {
+    let mut tx = db.write.begin().await?;
+    let Some(row) = end_key(&mut tx, customer_id, key_id, now, "operator", false, now).await?
+    else {
+        return Err(no_such_live_key(&mut tx, customer_id, key_id).await?);
+    };
+    audit::record(
+        &mut tx,
+        audit,
+        &serde_json::json!({ "key": row.prefix, "revoked": false }),
+        &serde_json::json!({ "key": row.prefix, "revoked": true }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(row)
 }
 
 /// The live key with this hash, with its customer and package; none for a suspended customer.

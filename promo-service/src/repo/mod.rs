@@ -1,16 +1,19 @@
-//! All SQL of the promo service but the outbox's and idempotency's (each in its own room), one
-//! file per group of tables. Handlers call these functions with validated domain values; the
-//! signup transaction, which writes across groups, is in `signups`; sign-in and sessions in
-//! `sessions`; the subscription in force and its changes in `subscriptions`; notices written
-//! once in `notices`; invoices, payments and credit notes in `billing`, their append-only
-//! record in `ledger`.
+//! All SQL of the promo service but the outbox's, idempotency's and the audit log's (each in
+//! its own room), one file per group of tables. Handlers call these functions with validated
+//! domain values; the signup transaction, which writes across groups, is in `signups`; sign-in
+//! and sessions in `sessions`; the subscription in force and its changes in `subscriptions`;
+//! notices written once in `notices`; invoices, payments and credit notes in `billing`, their
+//! append-only record in `ledger`; operators and their sessions in `operators`; the console's
+//! counts, snapshots, spend and customer list in `console`.
 
 pub mod billing;
 mod codes;
+pub mod console;
 mod emails;
 mod keys;
 pub mod ledger;
 mod notices;
+pub mod operators;
 mod packages;
 mod sessions;
 mod signups;
@@ -20,12 +23,12 @@ mod subscriptions;
 pub use codes::{CodeRow, code_counts, create_code, find_code, list_codes, update_code};
 pub use emails::{EmailRewrite, recanonicalise_emails};
 pub use keys::{
-    KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key, revoke_keys,
-    rotate_key, set_suspended,
+    KeyOwner, KeyRow, NewKey, create_key, find_live_key, list_keys, revoke_key,
+    revoke_key_by_operator, revoke_keys, rotate_key, set_suspended,
 };
 pub use ledger::reconcile;
 pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
-pub use packages::{PackageRow, find_package, list_packages};
+pub use packages::{PackageChange, PackageRow, find_package, list_packages, update_package};
 pub use sessions::{
     LinkRequest, OpenedSession, consume_link, purge_expired, request_link, session_customer,
     session_refused, sign_out,

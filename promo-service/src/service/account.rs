@@ -26,7 +26,7 @@ fn opt(v: Option<i64>) -> String {
     v.map(rfc3339).unwrap_or_default()
 }
 
-fn key_pb(k: &KeyRow, now: i64) -> pb::ApiKeyInfo {
+pub(super) fn key_pb(k: &KeyRow, now: i64) -> pb::ApiKeyInfo {
     let status = match k.revoked_at {
         None => pb::KeyStatus::Active,
         Some(at) if at > now => pb::KeyStatus::Grace,
@@ -43,7 +43,7 @@ fn key_pb(k: &KeyRow, now: i64) -> pb::ApiKeyInfo {
     }
 }
 
-fn key_id(raw: &str) -> Result<&str> {
+pub(super) fn key_id(raw: &str) -> Result<&str> {
     let id = raw.trim();
     if id.is_empty() || id.len() > 64 {
         return Err(PromoError::InvalidArgument("key_id invalide".into()));

@@ -7,8 +7,10 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
 use super::to_pb::{code_pb, outbox_pb};
+use crate::audit::Audit;
 use crate::clock;
 use crate::domain::code_admin::{self, DiscountChange, check_description, check_duration};
+use crate::domain::operator::Actor;
 use crate::domain::{CodeChange, CodeName, Discounts, NewCode, NewCodeRequest};
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, MailStatus};
@@ -40,7 +42,11 @@ impl PromoApi {
         })
     }
 
-    pub(super) async fn create(&self, req: pb::CreateCodeRequest) -> Result<pb::PromoCode> {
+    pub(super) async fn create(
+        &self,
+        req: pb::CreateCodeRequest,
+        actor: &Actor,
+    ) -> Result<pb::PromoCode> {
         let new = NewCode::parse(
             NewCodeRequest {
                 code: &req.code,
@@ -54,7 +60,8 @@ impl PromoApi {
             self.clock.now_ms(),
         )?;
         self.ensure_packages_exist(&new.discounts).await?;
-        let row = repo::create_code(&self.db, &new).await?;
+        let audit = Audit::new(actor, "code.create", new.code.as_str());
+        let row = repo::create_code(&self.db, &new, &audit, self.clock.now_ms()).await?;
         self.cache.forget_code(&row.code);
         tracing::info!(code = %row.code, "promo code created");
         Ok(code_pb(row))
@@ -62,7 +69,11 @@ impl PromoApi {
 
     /// Each field is checked in the order of the request, the packages looked up as soon as the
     /// discounts are well-formed.
-    pub(super) async fn update(&self, req: pb::UpdateCodeRequest) -> Result<pb::PromoCode> {
+    pub(super) async fn update(
+        &self,
+        req: pb::UpdateCodeRequest,
+        actor: &Actor,
+    ) -> Result<pb::PromoCode> {
         let code = CodeName::lookup(&req.code)?;
         let max_redemptions = code_admin::max_change(req.unlimited, req.max_redemptions)?;
         let discounts = DiscountChange::parse(&req.discounts, &req.remove_discounts)?;
@@ -84,7 +95,8 @@ impl PromoApi {
             duration_months: req.duration_months.map(check_duration).transpose()?,
             discounts,
         };
-        let row = repo::update_code(&self.db, &code, &change).await;
+        let audit = Audit::new(actor, "code.update", code.as_str());
+        let row = repo::update_code(&self.db, &code, &change, &audit, self.clock.now_ms()).await;
         // Forget the code even on failure: a refusal may reveal that the cached row is stale.
         self.cache.forget_code(code.as_str());
         let row = row?;
@@ -139,12 +151,17 @@ impl PromoApi {
         })
     }
 
-    pub(super) async fn revoke(&self, user_id: &str) -> Result<pb::RevokeApiKeyResponse> {
+    pub(super) async fn revoke(
+        &self,
+        user_id: &str,
+        actor: &Actor,
+    ) -> Result<pb::RevokeApiKeyResponse> {
         let user_id = user_id.trim();
         if user_id.is_empty() || user_id.len() > 64 {
             return Err(PromoError::InvalidArgument("user_id invalide".into()));
         }
-        let revoked = repo::revoke_keys(&self.db, user_id, self.clock.now_ms()).await?;
+        let audit = Audit::new(actor, "customer.revoke_keys", user_id);
+        let revoked = repo::revoke_keys(&self.db, user_id, &audit, self.clock.now_ms()).await?;
         tracing::info!(revoked, "api key revocation");
         Ok(pb::RevokeApiKeyResponse { revoked })
     }
@@ -152,13 +169,26 @@ impl PromoApi {
     pub(super) async fn set_suspended(
         &self,
         req: pb::SetAccountSuspendedRequest,
+        actor: &Actor,
     ) -> Result<pb::SetAccountSuspendedResponse> {
         let user_id = req.user_id.trim();
         if user_id.is_empty() || user_id.len() > 64 {
             return Err(PromoError::InvalidArgument("user_id invalide".into()));
         }
-        let changed =
-            repo::set_suspended(&self.db, user_id, req.suspended, self.clock.now_ms()).await?;
+        let action = if req.suspended {
+            "customer.suspend"
+        } else {
+            "customer.resume"
+        };
+        let audit = Audit::new(actor, action, user_id);
+        let changed = repo::set_suspended(
+            &self.db,
+            user_id,
+            req.suspended,
+            &audit,
+            self.clock.now_ms(),
+        )
+        .await?;
         tracing::info!(
             user_id,
             suspended = req.suspended,
@@ -194,12 +224,13 @@ impl PromoApi {
         })
     }
 
-    pub(super) async fn retry_mail(&self, id: &str) -> Result<pb::OutboxMessage> {
+    pub(super) async fn retry_mail(&self, id: &str, actor: &Actor) -> Result<pb::OutboxMessage> {
         let id = id.trim();
         if id.is_empty() || id.len() > 64 {
             return Err(PromoError::InvalidArgument("id invalide".into()));
         }
-        let row = outbox::store::retry(&self.db, id).await?;
+        let row =
+            outbox::store::retry(&self.db, id, &Audit::new(actor, "outbox.retry", id)).await?;
         self.mail_wake.notify_one();
         tracing::info!("outbox e-mail re-queued by operator");
         Ok(outbox_pb(row))
@@ -208,7 +239,7 @@ impl PromoApi {
 
 /// How many rows a list returns: `requested`, or the default for 0; `field` names it in the
 /// refusal.
-fn page_size(field: &str, requested: u32) -> Result<u32> {
+pub(super) fn page_size(field: &str, requested: u32) -> Result<u32> {
     match requested {
         0 => Ok(DEFAULT_PAGE_SIZE),
         n if n <= MAX_PAGE_SIZE => Ok(n),
@@ -218,11 +249,11 @@ fn page_size(field: &str, requested: u32) -> Result<u32> {
     }
 }
 
-fn page_token(created_at: i64, id: &str) -> String {
+pub(super) fn page_token(created_at: i64, id: &str) -> String {
     URL_SAFE_NO_PAD.encode(format!("{created_at}:{id}"))
 }
 
-fn parse_page_token(token: &str) -> Result<Option<(i64, String)>> {
+pub(super) fn parse_page_token(token: &str) -> Result<Option<(i64, String)>> {
     if token.is_empty() {
         return Ok(None);
     }

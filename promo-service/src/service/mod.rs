@@ -4,11 +4,13 @@
 //! `PromoService` implementation, which only authenticates and hands each call to the file of its
 //! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
 //! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers. `billing`
-//! serves the `Billing` service on the same state.
+//! serves the `Billing` service on the same state, and `operators` the console's `Operators`
+//! service.
 
 mod account;
 mod admin;
 mod billing;
+mod operators;
 mod public;
 mod signup;
 mod to_pb;
@@ -27,6 +29,7 @@ use crate::cache::ReadCache;
 use crate::clock::Clock;
 use crate::config::MailConfig;
 use crate::domain::CodeName;
+use crate::domain::operator::Actor;
 use crate::error::{PromoError, Result};
 use crate::idempotency::IdempotencyKey;
 use crate::live::LiveCounts;
@@ -266,7 +269,9 @@ impl PromoService for PromoApi {
         req: Request<pb::CreateCodeRequest>,
     ) -> Result<Response<pb::PromoCode>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.create(req.into_inner()).await?))
+        Ok(Response::new(
+            self.create(req.into_inner(), &Actor::AdminToken).await?,
+        ))
     }
 
     #[tracing::instrument(skip_all, fields(code = %req.get_ref().code))]
@@ -275,7 +280,9 @@ impl PromoService for PromoApi {
         req: Request<pb::UpdateCodeRequest>,
     ) -> Result<Response<pb::PromoCode>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.update(req.into_inner()).await?))
+        Ok(Response::new(
+            self.update(req.into_inner(), &Actor::AdminToken).await?,
+        ))
     }
 
     async fn list_signups(
@@ -292,7 +299,10 @@ impl PromoService for PromoApi {
         req: Request<pb::RevokeApiKeyRequest>,
     ) -> Result<Response<pb::RevokeApiKeyResponse>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.revoke(&req.get_ref().user_id).await?))
+        Ok(Response::new(
+            self.revoke(&req.get_ref().user_id, &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn set_account_suspended(
@@ -300,7 +310,10 @@ impl PromoService for PromoApi {
         req: Request<pb::SetAccountSuspendedRequest>,
     ) -> Result<Response<pb::SetAccountSuspendedResponse>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.set_suspended(req.into_inner()).await?))
+        Ok(Response::new(
+            self.set_suspended(req.into_inner(), &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn list_outbox(
@@ -317,7 +330,10 @@ impl PromoService for PromoApi {
         req: Request<pb::RetryOutboxRequest>,
     ) -> Result<Response<pb::OutboxMessage>, Status> {
         self.require_admin(&req)?;
-        Ok(Response::new(self.retry_mail(&req.get_ref().id).await?))
+        Ok(Response::new(
+            self.retry_mail(&req.get_ref().id, &Actor::AdminToken)
+                .await?,
+        ))
     }
 
     async fn authenticate_key(

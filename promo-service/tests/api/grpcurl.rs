@@ -87,3 +87,32 @@ async fn grpcurl_lists_describes_and_calls_through_reflection() {
     app.stop().await.unwrap();
     db.close().await;
 }
+
+/// The README's way to make the first owner, with nothing but grpcurl and the admin token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_owner_is_made_with_grpcurl() {
+    let db = test_db(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let addr = app.addr.to_string();
+    let auth = format!("authorization: Bearer {ADMIN_TOKEN}");
+    let made = tokio::task::spawn_blocking(move || {
+        let list = grpcurl(&["-plaintext", &addr, "list"]);
+        assert!(list.contains("iafactory.promo.v1.Operators"), "{list}");
+        grpcurl(&[
+            "-plaintext",
+            "-H",
+            &auth,
+            "-d",
+            r#"{"email":"amel@iafactory.dz","display_name":"Amel","role":"OPERATOR_ROLE_OWNER","password":"a long passphrase"}"#,
+            &addr,
+            "iafactory.promo.v1.Operators/CreateOperator",
+        ])
+    })
+    .await
+    .unwrap();
+    let v: serde_json::Value = serde_json::from_str(&made).unwrap();
+    assert_eq!(v["email"], "amel@iafactory.dz");
+    assert_eq!(v["role"], "OPERATOR_ROLE_OWNER");
+    assert!(!made.contains("argon2"), "{made}");
+    assert_eq!(db.count("operators").await, 1);
+}

@@ -1,0 +1,322 @@
+// Browser test of the operator console (/admin/) against the whole platform.
+//
+// Started by `cargo test -p gateway-rest --test landing operator_console` (gateway-rest/tests/landing),
+// which runs promo-service (on a manual clock), llm-gateway (offline mock provider) and
+// gateway-rest on random loopback ports, makes two operators with the admin token (owner Amel,
+// support Sami), signs four customers up on three days, and passes:
+//   ADMIN_BASE_URL          gateway-rest, e.g. http://127.0.0.1:41234
+//   ADMIN_SIGNUP_DAYS       the UTC day of each signup, comma-separated (dev, starter, business, premium)
+//   ADMIN_CHAT_KEY          the premium customer's API key
+//   ADMIN_OWNER_PASSWORD / ADMIN_SUPPORT_PASSWORD
+//   ADMIN_ARTIFACTS         folder for screenshots (target/screenshots/admin)
+//
+// Every figure the pages show is checked against what this fixture did. Prints one line per
+// step and exits 1 at the first failure, after a screenshot.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+  api as apiAt, axeCheck, launch, mustEnv, norm, requests, pageErrors, consoleProblems, run, step,
+  waitFor, waitText, watch,
+} from './harness.mjs';
+
+const BASE = mustEnv('ADMIN_BASE_URL');
+const DAYS = mustEnv('ADMIN_SIGNUP_DAYS').split(',');
+const KEY = mustEnv('ADMIN_CHAT_KEY');
+const OWNER_PASSWORD = mustEnv('ADMIN_OWNER_PASSWORD');
+const SUPPORT_PASSWORD = mustEnv('ADMIN_SUPPORT_PASSWORD');
+const ARTIFACTS = process.env.ADMIN_ARTIFACTS || path.resolve('..', 'target', 'screenshots', 'admin');
+const CONSOLE = `${BASE}/admin/`;
+const LANDING = `${BASE}/api-packages/`;
+const MODEL = 'gpt-4o-mini';
+
+const nf = new Intl.NumberFormat('fr-FR');
+const dzd = (v) => norm(`${nf.format(v)} DZD`);
+const api = (method, p, body, headers) => apiAt(BASE, method, p, body, headers);
+const shortDay = (d) => { const p = d.split('-'); return `${Number(p[2])}/${Number(p[1])}`; };
+const blocked = [];
+
+async function shot(page, name, fullPage = true) {
+  await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage, animations: 'disabled' });
+}
+
+/** Full-page screenshot of a narrow viewport, cut in slices of 900 px (readable one by one). */
+async function slices(page, name, count = 3) {
+  for (let i = 0; i < count; i++) {
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${i + 1}.png`), fullPage: true, animations: 'disabled',
+      clip: { x: 0, y: i * 900, width: 360, height: 900 } });
+  }
+}
+
+/** The accessible title of the SVG chart inside `holder`. */
+async function chartTitle(page, holder) {
+  return norm(await page.evaluate((h) => document.querySelector(`#${h} svg title`)?.textContent ?? '', holder));
+}
+
+async function signIn(page, email, password) {
+  await page.goto(CONSOLE);
+  await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('#signin-form button[type=submit]');
+  await waitFor(page, () => !document.getElementById('console').hidden, undefined, 'the console');
+  // Every section loaded.
+  await waitFor(page, () => document.querySelector('#chart-signups svg') && document.querySelector('#audit-table tbody tr')
+    && document.querySelector('#customers-table tbody tr') && document.querySelector('#codes .catalogue-item'), undefined, 'the sections');
+}
+
+const { context, close } = await launch('admin', ARTIFACTS);
+await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname) && !/^(data|blob):/.test(url.protocol), (route) => {
+  blocked.push(route.request().url());
+  return route.abort('blockedbyclient');
+});
+
+let exitCode = 0;
+try {
+  const visitor = watch(await context.newPage(), 'visitor');
+  run.page = visitor;
+  let chatTokens = 0;
+
+  await step('visitors: three landing views, one click on a signup button, one code check are counted', async () => {
+    // Each event's answer is awaited before the next action, so none is cut short by a navigation.
+    const counted = (name) => visitor.waitForResponse((r) => r.url().endsWith('/api/evenements')
+      && (r.request().postData() || '').includes(`"${name}"`), { timeout: 10000 });
+    for (let i = 0; i < 3; i++) {
+      const view = counted('landing_view');
+      await visitor.goto(LANDING);
+      assert.equal((await view).status(), 204);
+      await waitFor(visitor, () => document.querySelector('.package[data-package="dev"] .price-now')?.textContent.trim(), undefined, 'the package cards');
+    }
+    const click = counted('cta_click');
+    const check = counted('code_check');
+    await visitor.click('.package[data-package="dev"] [data-signup]');
+    assert.equal((await click).status(), 204);
+    await waitFor(visitor, () => document.getElementById('signup-dialog').open, undefined, 'the signup dialog');
+    assert.equal((await check).status(), 204);
+    await waitText(visitor, '#signup-code-status', /33/);
+    // What was sent: the event's name and nothing else, without cookie.
+    const sent = requests.filter((r) => r.url.endsWith('/api/evenements'));
+    assert.equal(sent.length, 5);
+  });
+
+  await step('a customer makes two chat calls', async () => {
+    for (let i = 0; i < 2; i++) {
+      const r = await api('POST', '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: `Question ${i}` }] },
+        { authorization: `Bearer ${KEY}` });
+      assert.equal(r.status, 200, r.text);
+      chatTokens += r.json.usage.total_tokens;
+    }
+    assert.ok(chatTokens > 0);
+  });
+
+  const page = watch(await context.newPage(), 'console');
+  run.page = page;
+
+  await step('the sign-in page: French, accessible, and one answer for any wrong credential', async () => {
+    const r = await page.goto(CONSOLE);
+    assert.equal(r.status(), 200);
+    assert.equal(await page.getAttribute('html', 'lang'), 'fr');
+    assert.match(r.headers()['content-security-policy'], /default-src 'none'/);
+    await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');
+    await axeCheck(page, 'console sign-in');
+    await shot(page, 'connexion-1280', false);
+    await page.fill('#email', 'amel@iafactory.dz');
+    await page.fill('#password', 'not the password');
+    await page.click('#signin-form button[type=submit]');
+    await waitText(page, '#signin-status', /incorrect/);
+    const wrong = norm(await page.textContent('#signin-status'));
+    await page.fill('#email', 'nobody@iafactory.dz');
+    await page.click('#signin-form button[type=submit]');
+    await waitFor(page, (w) => document.getElementById('signin-status').textContent.replace(/\s+/g, ' ').trim() === w && true, wrong, 'the same refusal');
+    assert.equal(norm(await page.textContent('#signin-status')), wrong);
+  });
+
+  await step('owner: the dashboard shows places, customers, MRR, signups per day, revenue per package and the funnel', async () => {
+    await signIn(page, 'amel@iafactory.dz', OWNER_PASSWORD);
+    await waitText(page, '#whoami', /Amel.*propriétaire/);
+    assert.equal(norm(await page.textContent('#kpi-places')), '27 / 30');
+    assert.equal(norm(await page.textContent('#kpi-customers')), '4');
+    // dev 10 050 + starter 7 500 (LAUNCH30) + business 100 000 + premium 140 000 (LAUNCH30).
+    assert.equal(norm(await page.textContent('#kpi-mrr')), dzd(257550));
+    const signups = await chartTitle(page, 'chart-signups');
+    const perDay = {};
+    for (const d of DAYS) perDay[d] = (perDay[d] || 0) + 1;
+    for (const [d, n] of Object.entries(perDay)) assert.ok(signups.includes(`${shortDay(d)} ${n}`), `${d}: ${n} in ${signups}`);
+    assert.match(norm(await page.textContent('#chart-signups .chart-legend')), /Total : 4/);
+    const revenue = await chartTitle(page, 'chart-revenue');
+    for (const [name, amount, n] of [['Starter', 7500, 1], ['Dev', 10050, 1], ['Business', 100000, 1], ['Premium', 140000, 1]]) {
+      assert.ok(revenue.includes(`${name} ${dzd(amount)} (${n} client)`), `${name} in ${revenue}`);
+    }
+    const funnel = await chartTitle(page, 'chart-funnel');
+    assert.ok(funnel.includes('Visites 3'), funnel);
+    assert.ok(funnel.includes('Clics 1 (33,3 % des visites)'), funnel);
+    assert.ok(funnel.includes('Codes vérifiés 1 (100 % des clics)'), funnel);
+    // Signups come from the signups table, over the same 30 days.
+    assert.ok(funnel.includes('Inscriptions 4'), funnel);
+    // Today's MRR snapshot (written by the periodic job) is on the chart.
+    await waitFor(page, () => Boolean(document.querySelector('#chart-mrr svg')), undefined, 'the MRR chart');
+    assert.ok((await chartTitle(page, 'chart-mrr')).includes(dzd(257550)));
+    await axeCheck(page, 'console, owner');
+  });
+
+  await step('owner: a marketing spend gives the month its CAC', async () => {
+    const today = DAYS[3];
+    await page.fill('#spend-day', today);
+    await page.fill('#spend-channel', 'radio');
+    await page.fill('#spend-amount', '8000');
+    await page.click('#spend-form button[type=submit]');
+    await waitText(page, '#spend-status', /ajoutée/);
+    const month = today.slice(0, 7);
+    const inMonth = DAYS.filter((d) => d.startsWith(month)).length;
+    const row = page.locator('#cac-table tbody tr', { hasText: month });
+    await waitFor(page, (m) => [...document.querySelectorAll('#cac-table tbody tr')].some((r) => r.textContent.includes(m) && /8\s000/.test(r.textContent)), month, 'the CAC row');
+    const cells = (await row.locator('td').allTextContents()).map(norm);
+    assert.deepEqual(cells, [month, dzd(8000), String(inMonth), dzd(Math.round(8000 / inMonth))]);
+    await waitText(page, '#spend-table tbody', /radio/);
+  });
+
+  await shot(page, 'tableau-1280');
+  await page.setViewportSize({ width: 360, height: 780 });
+  // The charts are drawn again for the narrow width.
+  await waitFor(page, () => Number(document.querySelector('#chart-funnel svg').getAttribute('width')) < 400, undefined, 'narrow charts');
+  await shot(page, 'tableau-360');
+  await slices(page, 'tableau-360', 4);
+  await page.setViewportSize({ width: 1280, height: 900 });
+
+  await step('owner: customers are searched, and one shows its keys and this month\'s usage in tokens', async () => {
+    await page.fill('#search', 'PREMIUM.client');
+    await page.click('#search-form button[type=submit]');
+    await waitText(page, '#customers-count', /^1 client trouvé/);
+    await page.click('#customers-table tbody tr button');
+    await waitText(page, '#customer-title', /premium\.client@exemple\.dz/);
+    await waitText(page, '#customer-usage', new RegExp(`${nf.format(chatTokens).replace(/\s/g, '\\s')} jetons sur ${nf.format(100000000).replace(/\s/g, '\\s')}`));
+    assert.match(norm(await page.textContent('#customer-usage')), /2 requêtes/);
+    assert.match(norm(await page.textContent('#customer-summary')), /Forfait premium : 140 000 DZD \/ mois avec LAUNCH30 \(−30 %/);
+    await page.selectOption('#filter-package', 'dev');
+    await page.fill('#search', '');
+    await page.click('#search-form button[type=submit]');
+    await waitText(page, '#customers-count', /^1 client trouvé/);
+    await waitText(page, '#customers-table tbody', /dev\.client@exemple\.dz/);
+    await page.selectOption('#filter-package', '');
+    await page.click('#search-form button[type=submit]');
+    await waitText(page, '#customers-count', /^4 clients trouvés/);
+    await shot(page, 'clients-1280');
+  });
+
+  await step('owner: revoking the key stops it; suspending and resuming are shown', async () => {
+    await page.fill('#search', 'premium');
+    await page.click('#search-form button[type=submit]');
+    await waitText(page, '#customers-count', /^1 client trouvé/);
+    await page.click('#customers-table tbody tr button');
+    await waitText(page, '#customer-title', /premium/);
+    await page.click('#customer-keys tbody tr button');
+    await waitText(page, '#customer-status', /Clé révoquée/);
+    await waitText(page, '#customer-keys tbody', /Révoquée/);
+    // The key is refused on /v1 once llm-gateway's key cache (5 s) has let it go.
+    const deadline = Date.now() + 15000;
+    let status = 200;
+    while (Date.now() < deadline) {
+      status = (await api('POST', '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: 'encore' }] },
+        { authorization: `Bearer ${KEY}` })).status;
+      if (status === 401) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(status, 401);
+    await page.click('#suspend');
+    await waitText(page, '#customer-status', /Compte suspendu/);
+    await waitText(page, '#customer-summary', /Compte suspendu/);
+    await page.click('#suspend');
+    await waitText(page, '#customer-status', /Compte réactivé/);
+  });
+
+  await step('owner: the CSV export holds every customer', async () => {
+    const r = await page.evaluate(async () => {
+      const res = await fetch('/api/admin/clients/export.csv', { credentials: 'same-origin' });
+      return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.match(r.type, /text\/csv/);
+    const lines = r.text.trim().split(/\r?\n/);
+    assert.equal(lines.length, 5);
+    for (const e of ['dev.client', 'starter.client', 'business.client', 'premium.client']) assert.ok(r.text.includes(`${e}@exemple.dz`), e);
+    assert.ok(!(await page.isHidden('#export')));
+  });
+
+  await step('owner: a package price and the launch code\'s discount edited in the console change the landing page', async () => {
+    await page.fill('#pkg-starter-price', '14000');
+    await page.click('#packages .catalogue-item:first-child button[type=submit]');
+    await waitText(page, '#packages .catalogue-item:first-child .field-status', /enregistré/);
+    await page.fill('#code-LAUNCH30-d-dev', '20');
+    await page.click('#codes .catalogue-item:first-child button[type=submit]');
+    await waitText(page, '#codes .catalogue-item:first-child .field-status', /enregistré/);
+    await visitor.goto(LANDING);
+    // Starter 14 000 − 25 % = 10 500; Dev 15 000 − 20 % = 12 000.
+    await waitText(visitor, '.package[data-package="starter"] .price-now', /10\s500/);
+    await waitText(visitor, '.package[data-package="dev"] .price-now', /12\s000/);
+    const html = await (await fetch(LANDING)).text();
+    assert.ok(!/33\s*(&nbsp;|\u00a0)?%/.test(html), 'no discount written in the page\'s HTML');
+  });
+
+  await step('owner: the audit log names the operator for every change, and the admin token for the operators', async () => {
+    await page.reload();
+    await waitFor(page, () => document.querySelectorAll('#audit-table tbody tr').length >= 7, undefined, 'the audit rows');
+    const rows = (await page.locator('#audit-table tbody tr').allTextContents()).map(norm);
+    const expect = [
+      ['Amel', 'Code modifié', 'LAUNCH30'],
+      ['Amel', 'Forfait modifié', 'starter'],
+      ['Amel', 'Compte réactivé'],
+      ['Amel', 'Compte suspendu'],
+      ['Amel', 'Clé révoquée'],
+      ['Amel', 'Dépense ajoutée'],
+      ['admin-token', 'Opérateur créé', 'sami@iafactory.dz'],
+      ['admin-token', 'Opérateur créé', 'amel@iafactory.dz'],
+    ];
+    assert.equal(rows.length, expect.length, rows.join('\n'));
+    expect.forEach((parts, i) => parts.forEach((p) => assert.ok(rows[i].includes(p), `row ${i}: ${p} in ${rows[i]}`)));
+    assert.ok(rows[1].includes('"monthly_price_dzd" : 10000 → 14000') || rows[1].includes('monthly_price_dzd : 10000 → 14000'), rows[1]);
+    await shot(page, 'journal-1280');
+    await page.click('#signout');
+    await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'signed out');
+  });
+
+  await step('support: reads the same figures, changes nothing, and the CSV export is refused', async () => {
+    await signIn(page, 'sami@iafactory.dz', SUPPORT_PASSWORD);
+    await waitText(page, '#whoami', /Sami.*support/);
+    assert.equal(norm(await page.textContent('#kpi-customers')), '4');
+    assert.ok(await page.isHidden('#export'));
+    assert.ok(await page.isHidden('#spend-form'));
+    assert.ok(await page.isHidden('#operator-form'));
+    await waitText(page, '#operators-table tbody', /Amel.*Propriétaire.*Sami.*Support/);
+    assert.equal(await page.locator('#packages button[type=submit]').count(), 0);
+    const r = await page.evaluate(async () => {
+      const csrf = await fetch('/api/admin/moi').then((x) => x.json()).then((m) => m.csrf_token);
+      const exp = await fetch('/api/admin/clients/export.csv');
+      const patch = await fetch('/api/admin/forfaits/starter', {
+        method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ monthly_price_dzd: 1 }),
+      });
+      return { exp: exp.status, expBody: await exp.text(), patch: patch.status };
+    });
+    assert.equal(r.exp, 403, r.expBody);
+    assert.match(r.expBody, /permission_denied/);
+    assert.equal(r.patch, 403);
+    await axeCheck(page, 'console, support');
+    await page.setViewportSize({ width: 360, height: 780 });
+    await waitFor(page, () => Number(document.querySelector('#chart-funnel svg').getAttribute('width')) < 400, undefined, 'narrow charts');
+    await shot(page, 'support-360');
+    await slices(page, 'support-360', 2);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('nothing was loaded from outside, no script error, no CSP violation', async () => {
+    assert.deepEqual(blocked, []);
+    const outside = requests.filter((r) => !r.url.startsWith(BASE) && !/^(data|blob):/.test(r.url));
+    assert.deepEqual(outside, []);
+    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(consoleProblems, []);
+  });
+} catch (e) {
+  exitCode = 1;
+} finally {
+  await close();
+}
+process.exit(exitCode);
