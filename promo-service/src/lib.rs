@@ -227,6 +227,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         notices::AccountJobs {
             db: db.clone(),
             clock: config.clock.clone(),
+            billing: config.billing.clone(),
             public_url: config.mail.public_url.clone(),
             mail_wake: Arc::clone(&mail_wake),
             interval: config.account_jobs_interval,

@@ -18,6 +18,8 @@ use crate::repo;
 pub struct AccountJobs {
     pub db: Db,
     pub clock: Clock,
+    /// What MRR is computed with (the daily snapshots).
+    pub billing: crate::billing_config::BillingConfig,
     pub public_url: String,
     pub mail_wake: Arc<Notify>,
     pub interval: Duration,
@@ -83,17 +85,11 @@ impl AccountJobs {
         }
         // Today's MRR snapshot (rewritten on each pass, so the day's last pass wins): the chart's
         // history, including the step down when discounts end.
-        match repo::gauges(&self.db, now).await {
-            Ok(g) => {
+        match repo::billing::mrr(&self.db, now, &self.billing).await {
+            Ok((mrr, subscriptions)) => {
                 let day = crate::domain::operator::day_of(now);
-                if let Err(e) = repo::console::write_mrr_snapshot(
-                    &self.db,
-                    &day,
-                    g.revenue_monthly_dzd,
-                    g.customers,
-                    now,
-                )
-                .await
+                if let Err(e) =
+                    repo::console::write_mrr_snapshot(&self.db, &day, mrr, subscriptions, now).await
                 {
                     tracing::warn!(error = %e, "cannot write the MRR snapshot");
                 }

@@ -87,11 +87,11 @@ impl BillingJobs {
                     tracing::warn!(user_id = %sub.customer_id, error = %e, "cannot write a billing notice")
                 }
             }
-            let state = bill::billing_state(&self.db, &sub.customer_id).await?;
-            if matches!(state, State::Active | State::PastDue) {
-                report.mrr_dzd += bill::next_amount(&sub, now, &self.config);
-            }
         }
+        // After the pass: the states it changed count as they now are.
+        report.mrr_dzd = bill::mrr(&self.db, self.clock.now_ms(), &self.config)
+            .await?
+            .0;
         if mails > 0 {
             self.mail_wake.notify_one();
         }

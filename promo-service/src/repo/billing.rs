@@ -5,11 +5,13 @@
 //! issue. Issued rows are never updated.
 
 use iafactory::db::{self, Db};
+use serde_json::{Value, json};
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use super::ledger::{self, Entry};
 use super::u64_of;
+use crate::audit::{self, Audit};
 use crate::billing_config::{BillingConfig, Seller};
 use crate::clock::french_date;
 use crate::domain::Percent;
@@ -636,12 +638,15 @@ pub struct NewPayment<'a> {
 
 /// Records an immutable payment against an invoice, with its ledger row, and recomputes the
 /// subscription's state in the same transaction (paying reactivates at once). Ok(None) when a
-/// payment with the same `external_id` exists (a provider's event delivered twice).
+/// payment with the same `external_id` exists (a provider's event delivered twice). A payment an
+/// operator records (`audit`) writes its audit row in the same transaction; a card payment
+/// confirmed by the provider's webhook has none (no one made it: the ledger holds it).
 pub async fn record_payment(
     db: &Db,
     payment: &NewPayment<'_>,
     now: i64,
     dunning: &Dunning,
+    audit: Option<&Audit<'_>>,
 ) -> Result<Option<(String, Option<StateChange>)>> {
     let invoice = invoice_by(&db.write, "number", payment.invoice_number.trim())
         .await?
@@ -683,6 +688,20 @@ pub async fn record_payment(
     )
     .await?;
     let change = refresh_state_in_tx(&mut tx, &invoice.customer_id, now, dunning).await?;
+    if let Some(audit) = audit {
+        audit::record(
+            &mut tx,
+            audit,
+            &Value::Null,
+            &json!({
+                "payment": id, "invoice": invoice.number, "customer": invoice.customer_id,
+                "amount_dzd": payment.amount_dzd, "method": payment.method,
+                "reference": payment.reference, "paid_at": payment.paid_at,
+            }),
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     Ok(Some((id, change)))
 }
@@ -708,6 +727,7 @@ pub async fn issue_credit_note(
     reason: &str,
     now: i64,
     dunning: &Dunning,
+    audit: &Audit<'_>,
 ) -> Result<CreditNoteRow> {
     let year = rules::numbering_year(now);
     let mut tx = db.write.begin().await?;
@@ -748,6 +768,14 @@ pub async fn issue_credit_note(
     )
     .await?;
     refresh_state_in_tx(&mut tx, &invoice.customer_id, now, dunning).await?;
+    audit::record(
+        &mut tx,
+        audit,
+        &json!({"invoice": invoice.number, "total_dzd": invoice.total_dzd, "credited_dzd": invoice.credited_dzd}),
+        &json!({"credit_note": number, "invoice": invoice.number, "amount_dzd": amount_dzd, "reason": reason}),
+        now,
+    )
+    .await?;
     tx.commit().await?;
     Ok(CreditNoteRow {
         id,
@@ -771,6 +799,27 @@ pub async fn billing_state(db: &Db, customer_id: &str) -> Result<State> {
 }
 
 /// What the subscription bills for the period after the one containing `now` (0 once it ends).
+/// MRR, the launch's revenue KPI (one rule for the billing job's report, the console's figure and
+/// its daily snapshots): what the subscriptions in force — active or past due; suspended ones
+/// bring nothing until they pay, cancelled ones nothing at all — will bill for their next
+/// period (the discounted price while the discount still covers it, the base price after, so the
+/// step when discounts end shows a period ahead), and how many subscriptions that is.
+pub async fn mrr(db: &Db, now: i64, config: &BillingConfig) -> Result<(u64, u64)> {
+    let mut total = 0u64;
+    let mut subscriptions = 0u64;
+    for sub in billing_subscriptions(db).await? {
+        if !matches!(sub.state, State::Active | State::PastDue) {
+            continue;
+        }
+        let amount = next_amount(&sub, now, config);
+        if amount > 0 {
+            total = total.saturating_add(amount);
+            subscriptions += 1;
+        }
+    }
+    Ok((total, subscriptions))
+}
+
 pub fn next_amount(sub: &BillingSubscription, now: i64, config: &BillingConfig) -> u64 {
     let n = rules::period_index(sub.signed_up_at, now) + 1;
     let start = rules::period_start(sub.signed_up_at, n);

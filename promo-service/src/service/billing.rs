@@ -9,10 +9,12 @@ use pb::billing_server::Billing;
 use tonic::{Request, Response, Status};
 
 use super::PromoApi;
+use crate::audit::Audit;
 use crate::billing::chargily::{Event, NewCheckout};
 use crate::billing::job::BillingJobs;
 use crate::clock::{parse_rfc3339, rfc3339};
 use crate::domain::billing::{self as rules, InvoiceStatus, State};
+use crate::domain::operator::Actor;
 use crate::error::{PromoError, Result};
 use crate::repo::billing::{self as bill, Ctx, InvoiceRow, NewPayment};
 
@@ -251,6 +253,7 @@ impl PromoApi {
             },
             now,
             &self.billing.dunning,
+            None,
         )
         .await?;
         Ok(if recorded.is_some() {
@@ -261,7 +264,11 @@ impl PromoApi {
         })
     }
 
-    async fn record_payment(&self, req: pb::RecordPaymentRequest) -> Result<pb::RecordedPayment> {
+    async fn record_payment(
+        &self,
+        req: pb::RecordPaymentRequest,
+        actor: &Actor,
+    ) -> Result<pb::RecordedPayment> {
         let amount = rules::amount("amount_dzd", req.amount_dzd)?;
         let method = rules::method_name(req.method)?;
         let reference = rules::text_field("reference", &req.reference, 120)?;
@@ -283,6 +290,11 @@ impl PromoApi {
             },
             now,
             &self.billing.dunning,
+            Some(&Audit::new(
+                actor,
+                "payment.record",
+                req.invoice_number.trim(),
+            )),
         )
         .await?;
         let Some((id, _)) = recorded else {
@@ -412,7 +424,9 @@ impl Billing for BillingApi {
     ) -> Result<Response<pb::RecordedPayment>, Status> {
         self.api.require_admin(&req)?;
         Ok(Response::new(
-            self.api.record_payment(req.into_inner()).await?,
+            self.api
+                .record_payment(req.into_inner(), &Actor::AdminToken)
+                .await?,
         ))
     }
 
@@ -431,6 +445,11 @@ impl Billing for BillingApi {
             &reason,
             self.api.clock.now_ms(),
             &self.api.billing.dunning,
+            &Audit::new(
+                &Actor::AdminToken,
+                "credit_note.issue",
+                r.invoice_number.trim(),
+            ),
         )
         .await?;
         Ok(Response::new(pb::CreditNote {

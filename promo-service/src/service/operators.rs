@@ -353,7 +353,9 @@ impl PromoApi {
                     active_customers,
                 })
                 .collect(),
-            mrr_now_dzd: gauges.revenue_monthly_dzd,
+            mrr_now_dzd: crate::repo::billing::mrr(&self.db, now, &self.billing)
+                .await?
+                .0,
             revenue_by_package: store::revenue_by_package(&self.db, now)
                 .await?
                 .into_iter()

@@ -326,6 +326,11 @@ async fn payments_partial_over_and_credit_notes(backend: Backend) {
         "unauthenticated",
     );
     assert_eq!(db.count("payments").await, 0);
+    assert_eq!(
+        db.count("audit_log").await,
+        0,
+        "a refused payment is not audited"
+    );
 
     // Partial, then over-payment: the excess is the customer's credit.
     let partial = t
@@ -348,6 +353,15 @@ async fn payments_partial_over_and_credit_notes(backend: Backend) {
         .into_inner();
     assert_eq!(over.invoice.unwrap().status, "paid");
     assert_eq!(over.balance_dzd, -1_500, "an over-payment is a credit");
+    // Each payment an operator records is in the audit log, with who recorded it.
+    assert_eq!(
+        db.query_strings(
+            "SELECT actor || ' ' || action || ' ' || target FROM audit_log \
+             WHERE action = 'payment.record' ORDER BY at, id"
+        )
+        .await,
+        vec![format!("admin-token payment.record {}", inv.number); 2]
+    );
     // The next invoice is settled by the credit first.
     t.clock.set(period_start(signup, 1));
     run(&mut t.billing).await;
@@ -409,6 +423,16 @@ async fn payments_partial_over_and_credit_notes(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!(cn.number, "A2026-000001");
+    assert_eq!(
+        db.query_strings(
+            "SELECT actor || ' ' || action || ' ' || after_json FROM audit_log \
+             WHERE action = 'credit_note.issue'"
+        )
+        .await
+        .len(),
+        1,
+        "the credit note is audited (a refused one is not)"
+    );
     let second = invoices_of(&mut t.billing, &user).await.remove(1);
     assert_eq!((second.status.as_str(), second.balance_dzd), ("paid", 0));
     assert_eq!(second.credited_dzd, 6_000);
@@ -745,6 +769,11 @@ async fn card_payments_are_recorded_once_from_signed_webhooks(backend: Backend) 
         "duplicate"
     );
     assert_eq!(db.count("payments WHERE method = 'card'").await, 1);
+    assert_eq!(
+        db.count("audit_log WHERE action = 'payment.record'").await,
+        0,
+        "a card payment is the provider's, in the ledger, not an operator's change"
+    );
     let after = invoices_of(&mut t.billing, &me.user_id).await.remove(0);
     assert_eq!((after.status.as_str(), after.balance_dzd), ("paid", 0));
     assert_status(
