@@ -61,6 +61,10 @@ pub struct Config {
     pub max_event_streams: usize,
     /// Answer `/api/promo/{code}/remaining` from the live counters (see `live`).
     pub remaining_cache: bool,
+    /// Show customers what a call cost us upstream (USD): `x-iaf-cost-usd`, `iaf.cost_usd`,
+    /// `/v1/usage`'s `cost_usd` and `/v1/models`' route prices. Off: our cost price stays in the
+    /// operator's views and metrics; customers see tokens against their quota.
+    pub show_upstream_cost: bool,
     /// A connection with no request in progress for this long is closed (keep-alive idle).
     pub idle_timeout: Duration,
     /// Client connections open at once; past it new ones get a bare 503 and are closed.
@@ -90,6 +94,7 @@ impl Config {
             max_in_flight: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             remaining_cache: false,
+            show_upstream_cost: false,
             max_event_streams: 10_000,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
@@ -237,6 +242,12 @@ pub struct Args {
     #[arg(long, env = "REMAINING_CACHE", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub remaining_cache: bool,
 
+    /// Show customers the upstream cost of their calls in US dollars (x-iaf-cost-usd header,
+    /// iaf.cost_usd, /v1/usage cost_usd, /v1/models route prices). Off by default: that is the
+    /// platform's cost price, not what the customer pays.
+    #[arg(long, env = "SHOW_UPSTREAM_COST", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
+    pub show_upstream_cost: bool,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -338,6 +349,7 @@ impl Args {
         };
         config.static_dir = self.static_dir;
         config.remaining_cache = self.remaining_cache;
+        config.show_upstream_cost = self.show_upstream_cost;
         config.admin_token = match self.admin_token.filter(|t| !t.is_empty()) {
             Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
             Some(t) => Some(AdminToken::new(t)),

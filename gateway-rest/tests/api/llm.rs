@@ -225,11 +225,71 @@ async fn chat_completion_non_streaming() {
     assert_eq!(b["iaf"]["upstream_model"], UPSTREAM_MODEL);
     assert_eq!(a.header("x-iaf-provider"), Some("fake"));
     assert!(a.header("x-iaf-latency-ms").unwrap().parse::<u64>().is_ok());
-    // 7 tokens at $1/M + 5 at $2/M.
-    let cost: f64 = a.header("x-iaf-cost-usd").unwrap().parse().unwrap();
-    assert!((cost - 0.000017).abs() < 1e-9, "{cost}");
+    // What the call cost upstream is the platform's cost price: not shown by default.
+    assert_eq!(a.header("x-iaf-cost-usd"), None);
+    assert!(b["iaf"].get("cost_usd").is_none(), "{b}");
     assert_eq!(s.upstream.calls.load(Ordering::Relaxed), 1);
     s.stop().await;
+}
+
+/// The upstream cost (our cost price, in USD) leaves /v1 only when the operator turns
+/// SHOW_UPSTREAM_COST on: in the chat answer and its header, the stream's last chunk, /v1/usage
+/// and the route prices of /v1/models. Off (the default), none of them says a dollar amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_cost_is_shown_only_when_the_operator_says_so() {
+    for show in [false, true] {
+        let s = LlmStack::spawn_with(|c| c.show_upstream_cost = show).await;
+        let key = s.api_key("dev").await;
+        let a = Answer::of(s.chat(&key, hello(false)).await).await;
+        assert_eq!(a.status, StatusCode::OK, "{a:?}");
+        let streamed = s.chat(&key, hello(true)).await.text().await.unwrap();
+        let usage = Answer::of(
+            s.stack
+                .gw
+                .request(reqwest::Method::GET, "/v1/usage")
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let models = Answer::of(
+            s.stack
+                .gw
+                .request(reqwest::Method::GET, "/v1/models")
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        let texts = [
+            a.body.to_string(),
+            streamed.clone(),
+            usage.body.to_string(),
+            models.body.to_string(),
+        ];
+        if show {
+            // 7 tokens at $1/M + 5 at $2/M.
+            let cost: f64 = a.header("x-iaf-cost-usd").unwrap().parse().unwrap();
+            assert!((cost - 0.000017).abs() < 1e-9, "{cost}");
+            assert!((a.body["iaf"]["cost_usd"].as_f64().unwrap() - 0.000017).abs() < 1e-9);
+            assert!(streamed.contains("\"cost_usd\""), "{streamed}");
+            assert!(usage.body["cost_usd"].as_f64().unwrap() > 0.0, "{usage:?}");
+            assert_eq!(
+                models.body["data"][0]["routes"][0]["input_usd_per_mtok"],
+                json!(1.0)
+            );
+        } else {
+            assert_eq!(a.header("x-iaf-cost-usd"), None);
+            for t in &texts {
+                assert!(!t.contains("usd"), "a dollar amount left /v1: {t}");
+            }
+            // What customers see instead: tokens against their quota.
+            assert_eq!(usage.body["total_tokens"], json!(24), "{usage:?}");
+        }
+        s.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

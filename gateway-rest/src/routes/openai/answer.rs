@@ -235,7 +235,10 @@ pub struct Choice {
 pub struct IafInfo {
     pub provider: String,
     pub upstream_model: String,
-    pub cost_usd: f64,
+    /// The call's upstream cost in US dollars; only when the operator shows it
+    /// (`SHOW_UPSTREAM_COST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
     pub latency_ms: u64,
     pub attempts: u32,
     pub usage_estimated: bool,
@@ -264,8 +267,9 @@ pub struct ChatCompletion {
     iaf: IafInfo,
 }
 
-impl From<pb::ChatResponse> for ChatCompletion {
-    fn from(r: pb::ChatResponse) -> Self {
+impl ChatCompletion {
+    /// The answer in OpenAI's shape; the upstream cost only with `show_cost`.
+    pub fn from_pb(r: pb::ChatResponse, show_cost: bool) -> Self {
         let estimated = r.usage.is_some_and(|u| u.estimated);
         let choices = if r.choices.is_empty() {
             // An llm-gateway predating `choices`: its one answer.
@@ -297,7 +301,7 @@ impl From<pb::ChatResponse> for ChatCompletion {
             iaf: IafInfo {
                 provider: r.provider,
                 upstream_model: r.upstream_model,
-                cost_usd: r.cost_usd,
+                cost_usd: show_cost.then_some(r.cost_usd),
                 latency_ms: r.latency_ms,
                 attempts: r.attempts,
                 usage_estimated: estimated,

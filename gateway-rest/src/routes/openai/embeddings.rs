@@ -131,7 +131,9 @@ struct EmbeddingUsage {
 struct EmbeddingInfo {
     provider: String,
     upstream_model: String,
-    cost_usd: f64,
+    /// Only when the operator shows upstream costs (`SHOW_UPSTREAM_COST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
     latency_ms: u64,
     attempts: u32,
 }
@@ -210,6 +212,7 @@ pub async fn embeddings(
         .await
         .map_err(oa)?
         .into_inner();
+    let show_cost = state.config.show_upstream_cost;
     let usage = r.usage.unwrap_or_default();
     let mut response = json(
         StatusCode::OK,
@@ -236,7 +239,7 @@ pub async fn embeddings(
             iaf: EmbeddingInfo {
                 provider: r.provider.clone(),
                 upstream_model: r.upstream_model,
-                cost_usd: r.cost_usd,
+                cost_usd: show_cost.then_some(r.cost_usd),
                 latency_ms: r.latency_ms,
                 attempts: r.attempts,
             },
@@ -246,7 +249,7 @@ pub async fn embeddings(
         &mut response,
         &r.provider,
         Some(r.latency_ms),
-        Some(r.cost_usd),
+        show_cost.then_some(r.cost_usd),
     );
     Ok(response)
 }

@@ -143,7 +143,7 @@ fn set_iaf_headers(
             headers(
                 ("x-iaf-provider" = String, description = "Provider that served the answer."),
                 ("x-iaf-latency-ms" = i64, description = "Gateway latency in milliseconds (non-streaming)."),
-                ("x-iaf-cost-usd" = String, description = "Cost of the call in US dollars (non-streaming)."),
+                ("x-iaf-cost-usd" = String, description = "Upstream cost of the call in US dollars (non-streaming; only when the operator shows it, SHOW_UPSTREAM_COST)."),
             ),
         ),
         (status = 400, response = inline(errors::BadRequest)),
@@ -174,9 +174,15 @@ pub async fn chat_completions(
         return stream::chat_stream(state, req, t.include_usage).await;
     }
     let r = state.llm_client().chat(req).await.map_err(oa)?.into_inner();
+    let show_cost = state.config.show_upstream_cost;
     let (provider, latency_ms, cost_usd) = (r.provider.clone(), r.latency_ms, r.cost_usd);
-    let mut response = json(StatusCode::OK, &ChatCompletion::from(r));
-    set_iaf_headers(&mut response, &provider, Some(latency_ms), Some(cost_usd));
+    let mut response = json(StatusCode::OK, &ChatCompletion::from_pb(r, show_cost));
+    set_iaf_headers(
+        &mut response,
+        &provider,
+        Some(latency_ms),
+        show_cost.then_some(cost_usd),
+    );
     Ok(response)
 }
 
@@ -203,8 +209,11 @@ struct StreamSchemas;
 struct ModelRoute {
     provider: String,
     upstream_model: String,
-    input_usd_per_mtok: f64,
-    output_usd_per_mtok: f64,
+    /// The provider's prices (our cost); only when the operator shows them (`SHOW_UPSTREAM_COST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    input_usd_per_mtok: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_usd_per_mtok: Option<f64>,
     configured: bool,
     capabilities: Capabilities,
 }
@@ -294,8 +303,9 @@ fn policy_name(p: i32) -> &'static str {
     }
 }
 
-impl From<pb::Model> for Model {
-    fn from(m: pb::Model) -> Self {
+impl Model {
+    /// The model in OpenAI's shape; route prices (our cost) only with `show_cost`.
+    fn from_pb(m: pb::Model, show_cost: bool) -> Self {
         Model {
             id: m.name,
             object: ModelObject::Model,
@@ -319,8 +329,8 @@ impl From<pb::Model> for Model {
                     ModelRoute {
                         provider: r.provider,
                         upstream_model: r.upstream_model,
-                        input_usd_per_mtok: r.input_usd_per_mtok,
-                        output_usd_per_mtok: r.output_usd_per_mtok,
+                        input_usd_per_mtok: show_cost.then_some(r.input_usd_per_mtok),
+                        output_usd_per_mtok: show_cost.then_some(r.output_usd_per_mtok),
                         configured: r.configured,
                         capabilities: Capabilities {
                             tools: c.tools,
@@ -377,7 +387,10 @@ pub async fn models(State(state): State<AppState>, headers: HeaderMap) -> ApiRes
         StatusCode::OK,
         &ModelList {
             object: ListObject::List,
-            data: models.into_iter().map(Model::from).collect(),
+            data: models
+                .into_iter()
+                .map(|m| Model::from_pb(m, state.config.show_upstream_cost))
+                .collect(),
         },
     ))
 }
@@ -408,7 +421,10 @@ pub async fn model(
         .into_iter()
         .find(|m| m.name == id);
     match found {
-        Some(m) => Ok(json(StatusCode::OK, &Model::from(m))),
+        Some(m) => Ok(json(
+            StatusCode::OK,
+            &Model::from_pb(m, state.config.show_upstream_cost),
+        )),
         None => Err(ApiError::new(
             ErrorCode::ModelNotFound,
             format!("The model {id:?} does not exist or you do not have access to it."),
@@ -424,7 +440,9 @@ struct ModelUsage {
     requests: u64,
     prompt_tokens: u64,
     completion_tokens: u64,
-    cost_usd: f64,
+    /// Only when the operator shows upstream costs (`SHOW_UPSTREAM_COST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
 }
 
 /// The calling key's usage this month against its package quota.
@@ -440,7 +458,9 @@ struct Usage {
     prompt_tokens: u64,
     completion_tokens: u64,
     total_tokens: u64,
-    cost_usd: f64,
+    /// Only when the operator shows upstream costs (`SHOW_UPSTREAM_COST`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cost_usd: Option<f64>,
     tokens_per_month: u64,
     tokens_remaining: u64,
     requests_per_minute: u32,
@@ -477,6 +497,7 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
         .await
         .map_err(oa)?
         .into_inner();
+    let show_cost = state.config.show_upstream_cost;
     Ok(json(
         StatusCode::OK,
         &Usage {
@@ -489,7 +510,7 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
             prompt_tokens: u.prompt_tokens,
             completion_tokens: u.completion_tokens,
             total_tokens: u.total_tokens,
-            cost_usd: u.cost_usd,
+            cost_usd: show_cost.then_some(u.cost_usd),
             tokens_per_month: u.tokens_per_month,
             tokens_remaining: u.tokens_remaining,
             requests_per_minute: u.requests_per_minute,
@@ -502,7 +523,7 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
                     requests: m.requests,
                     prompt_tokens: m.prompt_tokens,
                     completion_tokens: m.completion_tokens,
-                    cost_usd: m.cost_usd,
+                    cost_usd: show_cost.then_some(m.cost_usd),
                 })
                 .collect(),
         },

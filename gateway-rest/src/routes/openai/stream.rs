@@ -41,6 +41,7 @@ pub(super) async fn chat_stream(
     include_usage: bool,
 ) -> ApiResult {
     let slot = StreamSlot::acquire(&state, Flavor::OpenAi)?;
+    let show_cost = state.config.show_upstream_cost;
     let mut upstream = state
         .llm_client()
         .chat_stream(req)
@@ -123,7 +124,7 @@ pub(super) async fn chat_stream(
                         let last = seen.last().copied().unwrap_or(0);
                         let mut info = Some(IafInfo {
                             provider: ev.provider, upstream_model: ev.upstream_model,
-                            cost_usd: end.cost_usd, latency_ms: end.latency_ms, attempts: end.attempts,
+                            cost_usd: show_cost.then_some(end.cost_usd), latency_ms: end.latency_ms, attempts: end.attempts,
                             usage_estimated: end.usage.is_some_and(|u| u.estimated),
                         });
                         for index in seen.iter().copied() {
