@@ -224,7 +224,10 @@ mod tests {
             Some(ErrorCode::MalformedJson)
         );
         #[derive(serde::Deserialize, Debug)]
-        #[allow(dead_code)]
+        #[expect(
+            dead_code,
+            reason = "only its type matters: the body must not deserialize"
+        )]
         struct T {
             a: u32,
         }

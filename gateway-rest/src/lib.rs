@@ -208,9 +208,11 @@ pub async fn serve(
 /// The accept loop is written out (rather than `axum::serve`) for what a public edge needs:
 /// a time limit on reading request headers (slow-header clients would otherwise hold a connection
 /// forever), TCP_NODELAY, HTTP/1.1 and HTTP/2 (h2c) on the same port, and a graceful drain.
-// Kept async like the other services' `start` (one call shape for every caller), though nothing
-// here awaits yet.
-#[allow(clippy::unused_async)]
+#[expect(
+    clippy::unused_async,
+    reason = "kept async like the other services' `start` (one call shape for every caller), \
+              though nothing here awaits yet"
+)]
 pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let (stop_tx, stop_rx) = watch::channel(false);

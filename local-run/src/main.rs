@@ -54,7 +54,7 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn bind(host: IpAddr, port: u16, what: &str) -> Result<TcpListener, String> {
+fn bind(host: IpAddr, port: u16, what: &str) -> Result<TcpListener, String> {
     let addr = SocketAddr::new(host, port);
     iafactory::net::bind(addr).map_err(|e| format!("cannot listen on {addr} for {what}: {e}"))
 }
@@ -76,9 +76,9 @@ async fn run(args: Args) -> Result<(), String> {
         _ => promo_service::secrets::random_token(24),
     };
 
-    let promo_listener = bind(args.host, args.promo_port, "promo-service").await?;
-    let llm_listener = bind(args.host, args.llm_port, "llm-gateway").await?;
-    let http_listener = bind(args.host, args.http_port, "gateway-rest").await?;
+    let promo_listener = bind(args.host, args.promo_port, "promo-service")?;
+    let llm_listener = bind(args.host, args.llm_port, "llm-gateway")?;
+    let http_listener = bind(args.host, args.http_port, "gateway-rest")?;
     let local = |l: &TcpListener| l.local_addr().map_err(|e| e.to_string());
     let (promo_addr, llm_addr, http_addr) = (
         local(&promo_listener)?,

@@ -4,8 +4,12 @@
 //! the suites require (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`),
 //! dropped when the value is dropped, also when a test fails half-way. Every test owns its data;
 //! nothing is skipped when PostgreSQL is missing.
-// Test support: a failed setup must stop the test with a clear message.
-#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+#![expect(
+    clippy::panic,
+    clippy::expect_used,
+    clippy::unwrap_used,
+    reason = "test support: a failed setup must stop the test with a clear message"
+)]
 
 pub mod chargily;
 pub mod smtp_sink;

@@ -104,7 +104,7 @@ async fn openapi_describes_exactly_the_served_routes() {
     }
     let served: BTreeSet<(String, String)> = gateway_rest::served_routes()
         .into_iter()
-        .map(|(m, p)| (m.to_string(), p.to_owned()))
+        .map(|(m, p)| (m.to_string(), p))
         .collect();
     let missing: Vec<_> = served.difference(&documented).collect();
     let extra: Vec<_> = documented.difference(&served).collect();

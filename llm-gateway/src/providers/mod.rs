@@ -459,7 +459,7 @@ fn map_reqwest(e: reqwest::Error) -> ProviderError {
 
 /// The error with its causes, without the URL (which could carry a key in a query string).
 fn error_chain(e: &reqwest::Error) -> String {
-    let mut s = e.without_url_ref().to_string();
+    let mut s = e.without_url_ref();
     let mut src = std::error::Error::source(e);
     while let Some(cause) = src {
         s.push_str(": ");

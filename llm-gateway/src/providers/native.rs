@@ -295,7 +295,7 @@ mod tests {
         let mut named = base.clone();
         named.messages[0].name = Some("ann".into());
         assert_eq!(refused(named).as_deref(), Some("messages[0].name"));
-        let mut extra = base.clone();
+        let mut extra = base;
         extra
             .extra
             .insert("service_tier".into(), serde_json::Value::from("flex"));

@@ -735,7 +735,6 @@ pub fn validate_embed(req: &pb::EmbedRequest) -> Result<EmbedInput, GatewayError
 }
 
 #[cfg(test)]
-#[allow(clippy::panic)]
 mod tests {
     use super::*;
     use iafactory::proto::iafactory::llm::v1 as pb;
@@ -850,7 +849,7 @@ mod tests {
             (
                 pb::ChatRequest {
                     messages: vec![msg(pb::Role::User, "x"); MAX_MESSAGES + 1],
-                    ..ok.clone()
+                    ..ok
                 },
                 "at most",
             ),
@@ -960,7 +959,7 @@ mod tests {
             (
                 pb::EmbedRequest {
                     input_type: Some("query".into()),
-                    ..ok.clone()
+                    ..ok
                 },
                 "input_type",
             ),

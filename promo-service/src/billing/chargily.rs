@@ -144,7 +144,7 @@ mod tests {
         .unwrap();
         assert_eq!(e.kind, "checkout.paid");
         assert_eq!(e.data.amount_dzd(), Some(10_050));
-        let mut c = e.data.clone();
+        let mut c = e.data;
         c.amount = serde_json::json!(10050.0);
         assert_eq!(c.amount_dzd(), Some(10_050));
         c.amount = serde_json::json!(10050.5);

@@ -476,7 +476,7 @@ impl DbProxy {
     }
 
     /// Reachable again, on the same port.
-    async fn open(&mut self) {
+    fn open(&mut self) {
         let listener = iafactory::net::bind(self.addr).unwrap();
         self.serve(listener);
     }
@@ -542,7 +542,7 @@ async fn unreachable_postgres_turns_health_not_serving_until_it_is_back() {
         "{refused:?}"
     );
 
-    proxy.open().await;
+    proxy.open();
     assert!(
         wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(10)).await,
         "health must recover by itself once the database is reachable"
@@ -590,7 +590,7 @@ async fn partitioned_postgres_turns_health_not_serving_within_seconds() {
     assert_eq!(code, Some(1), "{line}");
 
     proxy.close().await;
-    proxy.open().await;
+    proxy.open();
     assert!(
         wait_health(app.addr, ServingStatus::Serving, Duration::from_secs(15)).await,
         "health must recover by itself once the database is reachable"
