@@ -40,41 +40,62 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A child process killed when the test ends, whatever happens.
-struct Proc(Child);
+/// A child process killed when the test ends, whatever happens; what it prints goes to a file,
+/// shown if it never comes up.
+struct Proc {
+    child: Child,
+    name: &'static str,
+    log: tempfile::NamedTempFile,
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
-fn spawn(name: &str, envs: &[(&str, String)]) -> Proc {
+fn spawn(name: &'static str, envs: &[(&str, String)]) -> Proc {
     let mut cmd = Command::new(binary(name));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default());
     for (k, v) in envs {
         cmd.env(k, v);
     }
-    Proc(
-        cmd.stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    )
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let child = cmd
+        .stdout(Stdio::from(log.reopen().unwrap()))
+        .stderr(Stdio::from(log.reopen().unwrap()))
+        .spawn()
+        .unwrap();
+    Proc { child, name, log }
 }
 
-async fn wait_http(url: &str) {
+/// Waits until `url` answers 200; fails at once if `proc` exited, and after 30 s otherwise,
+/// with what the process printed.
+async fn wait_http(url: &str, proc: &mut Proc) {
     for _ in 0..300 {
         if let Ok(r) = reqwest::get(url).await
             && r.status() == 200
         {
             return;
         }
+        if let Ok(Some(status)) = proc.child.try_wait() {
+            panic!(
+                "{} exited ({status}) before {url} answered; it printed:\n{}",
+                proc.name,
+                std::fs::read_to_string(proc.log.path()).unwrap_or_default()
+            );
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("{url} never answered 200");
+    let printed = std::fs::read_to_string(proc.log.path()).unwrap_or_default();
+    let tail: Vec<&str> = printed.lines().rev().take(40).collect();
+    panic!(
+        "{url} never answered 200; {} last printed:\n{}",
+        proc.name,
+        tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+    );
 }
 
 /// Sum of `iaf_grpc_requests_total` lines for `method` with code Ok, from a metrics endpoint.
@@ -103,7 +124,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
 
     let promo_ports = [free_port(), free_port()];
     let promo_metrics = [free_port(), free_port()];
-    let _promos: Vec<Proc> = (0..2)
+    let mut promos: Vec<Proc> = (0..2)
         .map(|i| {
             spawn(
                 "promo-service",
@@ -124,8 +145,8 @@ async fn two_replicas_of_each_service_on_one_postgres() {
             )
         })
         .collect();
-    for p in promo_metrics {
-        wait_http(&format!("http://127.0.0.1:{p}/metrics")).await;
+    for (p, proc) in promo_metrics.iter().zip(&mut promos) {
+        wait_http(&format!("http://127.0.0.1:{p}/metrics"), proc).await;
     }
     // A package whose per-minute limit is small enough to reach in a test.
     promo_db
@@ -137,7 +158,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
         .join(",");
     let llm_ports = [free_port(), free_port()];
     let llm_metrics = [free_port(), free_port()];
-    let _llms: Vec<Proc> = (0..2)
+    let mut llms: Vec<Proc> = (0..2)
         .map(|i| {
             spawn(
                 "llm-gateway",
@@ -156,11 +177,11 @@ async fn two_replicas_of_each_service_on_one_postgres() {
             )
         })
         .collect();
-    for p in llm_metrics {
-        wait_http(&format!("http://127.0.0.1:{p}/metrics")).await;
+    for (p, proc) in llm_metrics.iter().zip(&mut llms) {
+        wait_http(&format!("http://127.0.0.1:{p}/metrics"), proc).await;
     }
     let rest_port = free_port();
-    let _rest = spawn(
+    let mut rest = spawn(
         "gateway-rest",
         &[
             ("GATEWAY_REST_ADDR", format!("127.0.0.1:{rest_port}")),
@@ -184,7 +205,7 @@ async fn two_replicas_of_each_service_on_one_postgres() {
         ],
     );
     let base = format!("http://127.0.0.1:{rest_port}");
-    wait_http(&format!("{base}/healthz")).await;
+    wait_http(&format!("{base}/healthz"), &mut rest).await;
     let http = reqwest::Client::new();
 
     // 200 signups at once for LAUNCH30's 30 places, through the edge, spread over both replicas.
@@ -296,9 +317,9 @@ async fn two_replicas_of_each_service_on_one_postgres() {
         "LLM calls did not reach both gateway replicas: {per_gateway:?}"
     );
 
-    drop(_rest);
-    drop(_llms);
-    drop(_promos);
+    drop(rest);
+    drop(llms);
+    drop(promos);
     promo_db.close().await;
     llm_db.close().await;
 }
