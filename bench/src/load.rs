@@ -27,21 +27,9 @@ pub struct RunStats {
     pub cpu_us: f64,
 }
 
-/// CPU time used by this process so far, from `/proc/self/stat` (Linux; USER_HZ = 100 ticks/s),
-/// zero elsewhere.
+/// CPU time used by this process so far.
 pub fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the ')'.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    crate::procstat::cpu_of("self")
 }
 
 pub fn stats(mut lat: Vec<u32>, errors: usize, elapsed: Duration) -> RunStats {

@@ -18,7 +18,6 @@
 //! Prints one table and writes the figures as JSON. Client, services and upstream share the
 //! machine's cores, as in the product's performance targets.
 
-mod load;
 mod stack;
 
 use iafactory_bench::upstream;
@@ -32,7 +31,7 @@ use bytes::Bytes;
 use clap::Parser;
 use iafactory::proto::iafactory::llm::v1 as llm_pb;
 use iafactory::proto::iafactory::promo::v1 as pb;
-use load::{Caller, Http1, RunStats};
+use iafactory_bench::load::{self, Caller, Http1, RunStats};
 use serde::Serialize;
 use stack::{Backend, Stack, StackOptions};
 

@@ -6,11 +6,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use llm_gateway::config::Args;
 
-/// mimalloc instead of glibc malloc: the request path allocates a lot (HTTP/2 frames, headers,
-/// JSON), and glibc's allocator was the largest user-space item of the profile under load.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
