@@ -277,7 +277,7 @@ try {
     await a.click('#plan-confirm');
     await waitText(a, '#change-status', /Changement programmé\./);
     await waitFor(a, () => !document.getElementById('pkg-pending').hidden, undefined, 'the pending change');
-    await waitText(a, '#pkg-pending', /Passage au forfait .* le /);
+    await waitText(a, '#pkg-pending', /Passage au forfait .* à partir du /);
     await waitText(a, '#pkg-name', /Business/i);
   });
 

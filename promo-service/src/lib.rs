@@ -66,6 +66,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             "operators",
             include_str!("../migrations/0005_operators.sql"),
         ),
+        migration(
+            6,
+            "billing proration",
+            include_str!("../migrations/0006_billing_proration.sql"),
+        ),
     ])
 });
 
