@@ -1,7 +1,7 @@
 //! The billing job, run by every replica (each step is safe to run concurrently): issue every
 //! period invoice due and missing, from the billing start (`BILLING_START_DATE` or the signup)
-//! to the period in progress (UNIQUE (customer, period start) makes a second replica's attempt
-//! a no-op that gives its number back), recompute each
+//! to the period in progress (one period invoice per customer and period index, a unique
+//! index, makes a second replica's attempt a no-op that gives its number back), recompute each
 //! subscription's dunning state, and write the reminder, overdue and suspension e-mails once per
 //! invoice (`notices`). Time comes from the injectable clock.
 

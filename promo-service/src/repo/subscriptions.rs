@@ -167,17 +167,7 @@ pub async fn change_package(
     .execute(&mut *tx)
     .await?;
     if let Some((invoice, ctx)) = proration {
-        match bill::insert_invoice(&mut tx, &invoice.for_change(&change_id), ctx).await {
-            // Another invoice of this customer starts at this very millisecond (a period
-            // boundary): nothing is stored, the customer retries.
-            Err(e) if iafactory::db::is_unique_violation(&e) => {
-                return Err(PromoError::Conflict(
-                    "une facture est en cours d'émission sur votre compte : réessayez dans un instant"
-                        .into(),
-                ));
-            }
-            other => other?,
-        }
+        bill::insert_invoice(&mut tx, &invoice.for_change(&change_id), ctx).await?;
     }
     outbox::store::insert_in_tx(&mut tx, &mail, now).await?;
     tx.commit().await?;
