@@ -55,8 +55,18 @@ fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
         )
     };
     Migrator::with_migrations(vec![
-        migration(1, "init", include_str!("../migrations/0001_init.sql"), false),
-        migration(2, "outbox", include_str!("../migrations/0002_outbox.sql"), false),
+        migration(
+            1,
+            "init",
+            include_str!("../migrations/0001_init.sql"),
+            false,
+        ),
+        migration(
+            2,
+            "outbox",
+            include_str!("../migrations/0002_outbox.sql"),
+            false,
+        ),
         migration(
             3,
             "accounts",

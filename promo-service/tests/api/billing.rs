@@ -29,7 +29,11 @@ pub(crate) struct Billed {
     pub(crate) clock: Clock,
 }
 
-pub(crate) async fn spawn_at(db: &TestDb, at: i64, tweak: impl FnOnce(&mut promo_service::Config)) -> Billed {
+pub(crate) async fn spawn_at(
+    db: &TestDb,
+    at: i64,
+    tweak: impl FnOnce(&mut promo_service::Config),
+) -> Billed {
     let clock = Clock::manual(at);
     let c = clock.clone();
     let app = TestApp::spawn_with(db, move |config| {

@@ -131,7 +131,11 @@ async fn upgrade_on_day_10_is_prorated_and_a_downgrade_waits(backend: Backend) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(account.package.unwrap().id, "business", "until the period ends");
+    assert_eq!(
+        account.package.unwrap().id,
+        "business",
+        "until the period ends"
+    );
     assert_eq!(account.pending_package, "starter");
     assert_eq!(account.pending_from, "2026-05-10T09:00:00.000Z");
     assert_eq!(account.period_last_day, "2026-05-09");
@@ -324,10 +328,7 @@ async fn billing_start_date_bills_nothing_before_it(backend: Backend) {
         "{:?}",
         first.lines
     );
-    assert_eq!(
-        first.lines.iter().map(|l| l.amount_dzd).sum::<i64>(),
-        3_589
-    );
+    assert_eq!(first.lines.iter().map(|l| l.amount_dzd).sum::<i64>(), 3_589);
     // After the start date: billed from the signup, in full.
     let late = c
         .signup(signup_req("nouveau@exemple.dz", "starter", ""))
@@ -343,9 +344,114 @@ async fn billing_start_date_bills_nothing_before_it(backend: Backend) {
     assert_books(&db).await;
 }
 
+/// Migration 6 on a database that already bills (migrated to 5, with an invoice, its payment and
+/// its ledger rows): the invoice stays, as a period invoice, still referenced by its payment;
+/// references are still enforced; a second period invoice for the same period is refused while
+/// a prorated one is accepted; the books still reconcile.
+async fn migration_6_keeps_issued_invoices(backend: Backend) {
+    use sqlx::Connection;
+    let db = test_db(backend).await;
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    if backend == Backend::Sqlite {
+        sqlx::query("PRAGMA foreign_keys = ON")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let migrations = promo_service::migrations();
+    let before = match backend {
+        Backend::Sqlite => migrations.sqlite,
+        Backend::Postgres => migrations.postgres,
+    };
+    before.run_to(5, &mut conn).await.unwrap();
+    for sql in [
+        "INSERT INTO customers (id, email, created_at) VALUES ('usr_old', 'old@exemple.dz', 0)",
+        "INSERT INTO signups (id, customer_id, package_id, base_price_dzd, price_dzd, created_at) \
+         VALUES ('sgn_old', 'usr_old', 'starter', 10000, 10000, 0)",
+        "INSERT INTO invoices (id, number, year, seq, customer_id, email, period_index, period_start, \
+         period_end, package_id, lines, net_dzd, tax_dzd, total_dzd, tax_rate_bp, prices_include_tax, \
+         seller, issued_at, due_at) VALUES ('inv_old', '2026-000001', 2026, 1, 'usr_old', \
+         'old@exemple.dz', 0, 0, 100, 'starter', '[]', 8403, 1597, 10000, 1900, 1, '{}', 0, 10)",
+        "INSERT INTO payments (id, invoice_id, customer_id, amount_dzd, method, reference, paid_at, \
+         recorded_at) VALUES ('pay_old', 'inv_old', 'usr_old', 10000, 'ccp', 'CCP 1', 1, 1)",
+        "INSERT INTO billing_ledger (id, customer_id, kind, subject, amount_dzd, created_at) VALUES \
+         ('led_1', 'usr_old', 'invoice_issued', 'inv_old', 10000, 0), \
+         ('led_2', 'usr_old', 'payment_recorded', 'pay_old', -10000, 1)",
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    conn.close().await.unwrap();
+    // The service's own start runs migration 6.
+    let pool = iafactory::db::Db::connect(&db.url, &migrations, &Default::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        db.query_strings("SELECT id || ' ' || kind || ' ' || number FROM invoices")
+            .await,
+        ["inv_old period 2026-000001"]
+    );
+    assert!(
+        promo_service::repo::reconcile(&pool)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let insert = |id: &str, kind: &str, seq: i64| {
+        format!(
+            "INSERT INTO invoices (id, number, year, seq, customer_id, email, period_index, \
+             period_start, period_end, package_id, lines, net_dzd, tax_dzd, total_dzd, tax_rate_bp, \
+             prices_include_tax, seller, issued_at, due_at, kind) VALUES ('{id}', '2026-00000{seq}', \
+             2026, {seq}, 'usr_old', 'old@exemple.dz', 0, 50, 100, 'dev', '[]', 0, 0, 0, 1900, 1, \
+             '{{}}', 0, 10, '{kind}')"
+        )
+    };
+    let run = |sql: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&pool.write)
+                .await
+        }
+    };
+    assert!(
+        run(insert("inv_twice", "period", 2)).await.is_err(),
+        "one period invoice per period"
+    );
+    run(insert("inv_pro", "proration", 3)).await.unwrap();
+    assert!(
+        run(insert("inv_bad", "refund", 4)).await.is_err(),
+        "kind is checked"
+    );
+    assert!(
+        run(
+            "INSERT INTO payments (id, invoice_id, customer_id, amount_dzd, method, reference, \
+             paid_at, recorded_at) VALUES ('pay_x', 'inv_nobody', 'usr_old', 1, 'ccp', 'x', 1, 1)"
+                .into()
+        )
+        .await
+        .is_err(),
+        "payments still reference invoices"
+    );
+    assert!(
+        run("DELETE FROM invoices WHERE id = 'inv_old'".into())
+            .await
+            .is_err(),
+        "a paid invoice cannot disappear from under its payment"
+    );
+    pool.close().await;
+}
+
 crate::on_both_backends!(
     upgrade_on_day_10_is_prorated_and_a_downgrade_waits,
     upgrade_before_the_period_invoice_bills_the_period_first,
     concurrent_upgrades_issue_one_prorated_invoice,
     billing_start_date_bills_nothing_before_it,
+    migration_6_keeps_issued_invoices,
 );
