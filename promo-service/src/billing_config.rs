@@ -63,7 +63,11 @@ pub struct BillingArgs {
     /// the period), every later period in full. `YYYY-MM-DD` (00:00 UTC) or an RFC 3339 instant;
     /// empty: each customer is billed from their signup. Set it to the day billing is switched on
     /// when upgrading a deployment that already has customers.
-    #[arg(long = "billing-start-date", env = "BILLING_START_DATE", default_value = "")]
+    #[arg(
+        long = "billing-start-date",
+        env = "BILLING_START_DATE",
+        default_value = ""
+    )]
     pub start_date: String,
 
     /// Beneficiary name of transfers, shown to customers with the details below.

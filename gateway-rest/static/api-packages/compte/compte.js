@@ -440,7 +440,9 @@
       $("plan").focus();
       $("plan-confirm").onclick = function () {
         api("POST", "/api/compte/forfait", { package: pkg }).then(function (done) {
-          text($("change-status"), done.kind === "upgrade" ? "Changement effectué." : "Changement programmé.");
+          text($("change-status"), done.kind !== "upgrade" ? "Changement programmé."
+            : done.prorated_dzd ? "Changement effectué. Facture de " + dzd(done.prorated_dzd) + " TTC émise pour la différence de prix jusqu'à la fin de la période (voir Factures)."
+            : "Changement effectué.");
           loadDashboard();
         }).catch(failed($("change-status")));
       };
