@@ -134,7 +134,8 @@
       if (inv.balance_dzd > 0) {
         var pay = make("button", "btn btn-primary", "Payer par carte");
         pay.type = "button";
-        pay.setAttribute("aria-label", "Payer la facture " + inv.number + " par carte Edahabia ou CIB");
+        // The accessible name starts with the visible text (WCAG 2.5.3, "label in name").
+        pay.setAttribute("aria-label", "Payer par carte la facture " + inv.number + " (Edahabia ou CIB)");
         pay.addEventListener("click", function () { payByCard(inv.number, pay); });
         actions.appendChild(pay);
       }
