@@ -803,6 +803,11 @@ async fn card_payments_are_recorded_once_from_signed_webhooks(backend: Backend) 
 
 /// `pdftotext` (poppler-utils, installed by scripts/test-setup.sh) of a PDF.
 fn pdf_text(pdf: &[u8]) -> String {
+    pdf_text_as(pdf, "facture")
+}
+
+/// As [`pdf_text`], keeping the copy and the picture of page 1 under `name`.
+pub(crate) fn pdf_text_as(pdf: &[u8], name: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("facture.pdf");
     std::fs::write(&path, pdf).unwrap();
@@ -819,10 +824,10 @@ fn pdf_text(pdf: &[u8]) -> String {
     let shots =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/billing");
     if std::fs::create_dir_all(&shots).is_ok() {
-        let _ = std::fs::write(shots.join("facture.pdf"), pdf);
+        let _ = std::fs::write(shots.join(format!("{name}.pdf")), pdf);
         let _ = std::process::Command::new("pdftoppm")
             .args(["-png", "-r", "80", "-singlefile", path.to_str().unwrap()])
-            .arg(shots.join("facture-page-1"))
+            .arg(shots.join(format!("{name}-page-1")))
             .status();
     }
     String::from_utf8(out.stdout).unwrap()

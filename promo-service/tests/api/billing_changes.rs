@@ -11,7 +11,7 @@ use promo_service::domain::billing::period_start;
 use tonic::Code;
 
 use crate::account::{s, sign_in};
-use crate::billing::{DAY, assert_books, invoices_of, ms, pay, run, spawn_at};
+use crate::billing::{DAY, assert_books, invoices_of, ms, pay, pdf_text_as, run, spawn_at};
 use crate::helpers::*;
 
 fn change(package: &str) -> pb::ChangePackageRequest {
@@ -107,6 +107,29 @@ async fn upgrade_on_day_10_is_prorated_and_a_downgrade_waits(backend: Backend) {
         1,
         "the prorated invoice names its change"
     );
+    // Its PDF: the days left, printed with their last day, and the three lines.
+    let pdf = t
+        .billing
+        .get_invoice_pdf(admin(pb::GetInvoicePdfRequest {
+            invoice_number: pro.number.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .pdf;
+    let text = pdf_text_as(&pdf, "facture-prorata");
+    for needle in [
+        "Période : du 19 avril 2026 au 9 mai 2026",
+        "Passage au forfait Business — du 19 avril 2026 au 9 mai 2026 (21 jours sur 30)",
+        "70 000 DA",
+        "−17 500 DA",
+        "Forfait Dev déjà facturé pour ces jours (21 jours sur 30)",
+        "−7 035 DA",
+        "Total TTC",
+        "45 465 DA",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from:\n{text}");
+    }
     assert_books(&db).await;
 
     // A downgrade in the same period: from the next period on, nothing back.
