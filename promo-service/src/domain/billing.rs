@@ -291,20 +291,14 @@ pub fn billing_from(signup_ms: i64, start_date: Option<i64>) -> i64 {
     start_date.map_or(signup_ms, |s| s.max(signup_ms))
 }
 
-/// The periods that must be invoiced by `now`: from the one containing the billing start to the
-/// one containing `now` (empty before the billing start).
-pub fn billable_periods(
-    signup_ms: i64,
-    start_date: Option<i64>,
-    now: i64,
-) -> std::ops::RangeInclusive<u32> {
+/// The indexes of the periods that must be invoiced by `now`: from the one containing the
+/// billing start to the one containing `now` (empty before the billing start).
+pub fn billable_periods(signup_ms: i64, start_date: Option<i64>, now: i64) -> std::ops::Range<u32> {
     let from = billing_from(signup_ms, start_date);
-    let first = period_index(signup_ms, from);
     if now < from {
-        // An empty range.
-        return 1..=0;
+        return 0..0;
     }
-    first..=period_index(signup_ms, now)
+    period_index(signup_ms, from)..period_index(signup_ms, now).saturating_add(1)
 }
 
 fn signed(v: u64) -> i64 {
@@ -690,10 +684,10 @@ mod tests {
         // in period 1 (Feb 10 → Mar 10).
         assert_eq!(
             billable_periods(signup, Some(start_date), ms("2026-04-11T00:00:00Z")),
-            1..=3
+            1..4
         );
         assert!(billable_periods(signup, Some(start_date), start_date - 1).is_empty());
-        assert_eq!(billable_periods(signup, None, signup), 0..=0);
+        assert_eq!(billable_periods(signup, None, signup), 0..1);
         let terms = launch30_dev(signup);
         let (p1, p2) = (period_start(signup, 1), period_start(signup, 2));
         let first = partial_bill(&terms, p1, p2, billing_from(signup, Some(start_date)));
