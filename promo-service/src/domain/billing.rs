@@ -1,5 +1,6 @@
-//! Billing rules, without I/O: monthly periods, what a period costs, tax, how payments settle
-//! invoices, and the subscription's dunning state. Invariants: every amount is an integer number
+//! Billing rules, without I/O: monthly periods and how they print, what a period costs, what an
+//! upgrade's prorated invoice and the first period after `BILLING_START_DATE` cost (one rounding
+//! rule, [`prorata`]), tax, how payments settle invoices, and the subscription's dunning state. Invariants: every amount is an integer number
 //! of dinars; an invoice's `net + tax = total` exactly; payments are allocated to the oldest
 //! invoices first, so an over-payment is the customer's credit and settles the next invoice as
 //! soon as it is issued (nothing issued is ever rewritten for it).
