@@ -264,10 +264,32 @@ try {
     await a.click('#change-form button[type=submit]');
     await waitFor(a, () => !document.getElementById('plan').hidden, undefined, 'the plan');
     await waitText(a, '#plan-message', /Business/i);
+    // The difference for the days left is invoiced at once, and said before confirming.
+    await waitText(a, '#plan-message', /Une facture de .* DZD TTC est émise à la confirmation/);
     await a.click('#plan-confirm');
-    await waitText(a, '#change-status', /Changement effectué\./);
+    await waitText(a, '#change-status', /Changement effectué\. Facture de .* DZD TTC émise/);
     await waitText(a, '#pkg-name', /Business/i);
     await waitMail(email, /Business/i);
+  });
+
+  await step('the invoices show the period with its last day, the upgrade\'s prorated invoice too', async () => {
+    await waitText(a, '#invoices-body', /Changement de forfait/);
+    const billing = await a.evaluate(() => fetch('/api/compte/facturation', { credentials: 'same-origin' }).then((r) => r.json()));
+    const frDay = (iso) => new Date(iso).toLocaleDateString('fr-FR', { day: 'numeric', month: 'long', year: 'numeric', timeZone: 'UTC' }).replace(/^1 /, '1er ');
+    const kinds = billing.invoices.map((i) => i.kind).sort();
+    assert.deepEqual(kinds, ['period', 'proration'], JSON.stringify(billing.invoices));
+    const rows = await a.$$eval('#invoices-body tr', (trs) => trs.map((tr) => tr.children[1].textContent));
+    for (const inv of billing.invoices) {
+      // The stored interval is half-open; the page prints the day before the next period starts.
+      const end = new Date(inv.period_end);
+      assert.equal(inv.period_last_day, new Date(end.getTime() - 86400000).toISOString().slice(0, 10));
+      const cell = rows.find((r) => r.includes(frDay(inv.period_start)) && r.endsWith(frDay(inv.period_last_day + 'T00:00:00Z')));
+      assert.ok(cell, `no row prints ${inv.period_start} – ${inv.period_last_day}: ${JSON.stringify(rows)}`);
+      assert.ok(!rows.some((r) => r.endsWith(frDay(inv.period_end))), 'the next period\'s first day is never printed as the last');
+    }
+    await a.locator('#factures').scrollIntoViewIfNeeded();
+    await a.evaluate(() => document.getElementById('factures').scrollIntoView({ block: 'start' }));
+    await shot(a, 'factures-apres-changement-1280', false);
   });
 
   await step('downgrade to Starter is scheduled for the next period', async () => {
@@ -277,7 +299,7 @@ try {
     await a.click('#plan-confirm');
     await waitText(a, '#change-status', /Changement programmé\./);
     await waitFor(a, () => !document.getElementById('pkg-pending').hidden, undefined, 'the pending change');
-    await waitText(a, '#pkg-pending', /Passage au forfait .* le /);
+    await waitText(a, '#pkg-pending', /Passage au forfait .* à partir du /);
     await waitText(a, '#pkg-name', /Business/i);
   });
 

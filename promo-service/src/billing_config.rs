@@ -58,6 +58,18 @@ pub struct BillingArgs {
     #[arg(long, env = "BILLING_FIRST_INVOICE_PREPAID", default_value_t = false, action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
     pub first_invoice_prepaid: bool,
 
+    /// First day billed: nothing before it is ever invoiced. A customer who signed up earlier is
+    /// billed from it on: the period containing it is prorated from it (days left over days in
+    /// the period), every later period in full. `YYYY-MM-DD` (00:00 UTC) or an RFC 3339 instant;
+    /// empty: each customer is billed from their signup. Set it to the day billing is switched on
+    /// when upgrading a deployment that already has customers.
+    #[arg(
+        long = "billing-start-date",
+        env = "BILLING_START_DATE",
+        default_value = ""
+    )]
+    pub start_date: String,
+
     /// Beneficiary name of transfers, shown to customers with the details below.
     #[arg(long, env = "PAYMENT_BENEFICIARY", default_value = "")]
     pub payment_beneficiary: String,
@@ -153,6 +165,8 @@ pub struct BillingConfig {
     pub transfer: TransferDetails,
     /// None: card payment not offered.
     pub chargily: Option<ChargilyConfig>,
+    /// `BILLING_START_DATE` (ms): nothing before it is billed. None: from each signup.
+    pub start_date: Option<i64>,
 }
 
 impl Default for BillingConfig {
@@ -166,6 +180,7 @@ impl Default for BillingConfig {
             dunning: Dunning::default(),
             transfer: TransferDetails::default(),
             chargily: None,
+            start_date: None,
         }
     }
 }
@@ -179,6 +194,25 @@ pub enum BillingConfigError {
     Days(&'static str, u32),
     #[error("CHARGILY_BASE_URL must be an http:// or https:// URL, got {0:?}")]
     ChargilyUrl(String),
+    #[error("BILLING_START_DATE must be YYYY-MM-DD or an RFC 3339 instant, got {0:?}")]
+    StartDate(String),
+}
+
+/// `BILLING_START_DATE`: empty → None; `2026-12-01` → that day at 00:00 UTC; or an RFC 3339
+/// instant.
+fn start_date(raw: &str) -> Result<Option<i64>, BillingConfigError> {
+    let raw = raw.trim();
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+        && let Some(midnight) = day.and_hms_opt(0, 0, 0)
+    {
+        return Ok(Some(midnight.and_utc().timestamp_millis()));
+    }
+    chrono::DateTime::parse_from_rfc3339(raw)
+        .map(|d| Some(d.timestamp_millis()))
+        .map_err(|_| BillingConfigError::StartDate(raw.to_owned()))
 }
 
 impl BillingArgs {
@@ -195,6 +229,7 @@ impl BillingArgs {
                 return Err(BillingConfigError::Days(name, v));
             }
         }
+        let start_date = start_date(&self.start_date)?;
         let t = |s: &str| s.trim().to_owned();
         let chargily = match self.chargily_secret_key.as_deref().map(str::trim) {
             Some(key) if !key.is_empty() => {
@@ -235,6 +270,28 @@ impl BillingArgs {
                 baridimob_rip: t(&self.payment_baridimob_rip),
             },
             chargily,
+            start_date,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_date_is_a_day_or_an_instant() {
+        assert_eq!(start_date("").unwrap(), None);
+        assert_eq!(
+            start_date("2026-12-01").unwrap(),
+            Some(1_796_083_200_000),
+            "00:00 UTC"
+        );
+        assert_eq!(
+            start_date(" 2026-12-01T01:00:00+01:00 ").unwrap(),
+            Some(1_796_083_200_000)
+        );
+        assert!(start_date("01/12/2026").is_err());
+        assert!(start_date("2026-02-30").is_err());
     }
 }

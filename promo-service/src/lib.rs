@@ -40,40 +40,74 @@ pub use config::Config;
 /// The migrations, embedded as text. (Built by hand rather than with `sqlx::migrate!`: that macro
 /// alone made sqlx, tokio and the bundled SQLite compile a second time, for the build host.) The
 /// versions, descriptions and SQL are the files' own, so the checksums recorded by databases
-/// migrated with the macro still match.
-static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+/// migrated with the macro still match. Migration 6 has one file per backend (SQLite rebuilds
+/// the invoices table to drop a constraint, outside the migrator's transaction; PostgreSQL
+/// drops it in place); both give the same schema.
+fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
     use sqlx::migrate::{Migration, MigrationType, Migrator};
-    let migration = |version, description: &'static str, sql: &'static str| {
+    let migration = |version, description: &'static str, sql: &'static str, no_tx| {
         Migration::new(
             version,
             std::borrow::Cow::Borrowed(description),
             MigrationType::Simple,
             sqlx::SqlStr::from_static(sql),
-            false,
+            no_tx,
         )
     };
     Migrator::with_migrations(vec![
-        migration(1, "init", include_str!("../migrations/0001_init.sql")),
-        migration(2, "outbox", include_str!("../migrations/0002_outbox.sql")),
+        migration(
+            1,
+            "init",
+            include_str!("../migrations/0001_init.sql"),
+            false,
+        ),
+        migration(
+            2,
+            "outbox",
+            include_str!("../migrations/0002_outbox.sql"),
+            false,
+        ),
         migration(
             3,
             "accounts",
             include_str!("../migrations/0003_accounts.sql"),
+            false,
         ),
-        migration(4, "billing", include_str!("../migrations/0004_billing.sql")),
+        migration(
+            4,
+            "billing",
+            include_str!("../migrations/0004_billing.sql"),
+            false,
+        ),
         migration(
             5,
             "operators",
             include_str!("../migrations/0005_operators.sql"),
+            false,
         ),
+        migration(6, "billing proration", sixth, !sixth_in_tx),
     ])
+}
+
+static SQLITE: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    migrator(
+        include_str!("../migrations/0006_billing_proration.sqlite.sql"),
+        false,
+    )
+});
+
+static POSTGRES: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyLock::new(|| {
+    migrator(
+        include_str!("../migrations/0006_billing_proration.sql"),
+        true,
+    )
 });
 
 /// The schema, the same for both backends.
 pub fn migrations() -> Migrations {
     Migrations {
-        sqlite: &MIGRATOR,
-        postgres: &MIGRATOR,
+        sqlite: &SQLITE,
+        postgres: &POSTGRES,
     }
 }
 

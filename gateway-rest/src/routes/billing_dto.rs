@@ -21,8 +21,13 @@ pub struct Invoice {
     number: String,
     customer_id: String,
     email: String,
+    /// `period` (a monthly period) or `proration` (an upgrade's prorated difference).
+    kind: String,
     period_start: String,
+    /// The next period's start: the interval is half-open.
     period_end: String,
+    /// The last day the invoice covers, `2026-02-27`, as printed ("du 31 janvier au 27 février").
+    period_last_day: String,
     package_id: String,
     lines: Vec<InvoiceLine>,
     net_dzd: u64,
@@ -47,8 +52,10 @@ impl From<pb::Invoice> for Invoice {
             number: i.number,
             customer_id: i.customer_id,
             email: i.email,
+            kind: i.kind,
             period_start: i.period_start,
             period_end: i.period_end,
+            period_last_day: i.period_last_day,
             package_id: i.package_id,
             lines: i
                 .lines

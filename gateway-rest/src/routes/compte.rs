@@ -315,7 +315,10 @@ pub struct Account {
     promo_code: Option<String>,
     discount_ends_at: Option<String>,
     period_start: String,
+    /// Start of the next period (the current one is half-open).
     period_end: String,
+    /// The current period's last day, `2026-02-27`, as pages print it.
+    period_last_day: String,
     pending_package: Option<String>,
     pending_from: Option<String>,
     cancel_at: Option<String>,
@@ -339,6 +342,7 @@ fn account(a: pb::Account) -> Account {
         discount_ends_at: non_empty(a.discount_ends_at),
         period_start: a.period_start,
         period_end: a.period_end,
+        period_last_day: a.period_last_day,
         pending_package: non_empty(a.pending_package),
         pending_from: non_empty(a.pending_from),
         cancel_at: non_empty(a.cancel_at),
@@ -729,6 +733,8 @@ pub struct ChangePlan {
     discount_lost: bool,
     /// The French sentence to show before confirming.
     message: String,
+    /// An upgrade's prorated invoice (DZD, tax included), issued when confirmed; 0 if none.
+    prorated_dzd: u64,
 }
 
 fn plan(p: pb::PackageChangePlan) -> ChangePlan {
@@ -743,6 +749,7 @@ fn plan(p: pb::PackageChangePlan) -> ChangePlan {
         discount_ends_at: non_empty(p.discount_ends_at),
         discount_lost: p.discount_lost,
         message: p.message,
+        prorated_dzd: p.prorated_dzd,
     }
 }
 

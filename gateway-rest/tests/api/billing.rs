@@ -262,6 +262,17 @@ async fn card_payment_through_chargily_webhooks() {
         overview.body["invoices"][0]["number"],
         invoice.number.as_str()
     );
+    // The portal's JSON carries the last day the period covers (the day before the next
+    // period starts), as the PDF prints it; the stored end stays the next start.
+    let first = &overview.body["invoices"][0];
+    assert_eq!(first["kind"], "period");
+    assert_eq!(first["period_end"], invoice.period_end.as_str());
+    assert_eq!(first["period_last_day"], invoice.period_last_day.as_str());
+    assert!(
+        invoice.period_last_day.len() == 10
+            && !invoice.period_end.starts_with(&invoice.period_last_day),
+        "{invoice:?}"
+    );
 
     let pay_path = format!("/api/compte/factures/{}/paiement-carte", invoice.number);
     // Without the CSRF token: refused before anything is created.

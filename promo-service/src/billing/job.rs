@@ -1,6 +1,7 @@
-//! The billing job, run by every replica (each step is safe to run concurrently): issue the
-//! invoice of every subscription whose period has started (UNIQUE (customer, period start)
-//! makes a second replica's attempt a no-op that gives its number back), recompute each
+//! The billing job, run by every replica (each step is safe to run concurrently): issue every
+//! period invoice due and missing, from the billing start (`BILLING_START_DATE` or the signup)
+//! to the period in progress (one period invoice per customer and period index, a unique
+//! index, makes a second replica's attempt a no-op that gives its number back), recompute each
 //! subscription's dunning state, and write the reminder, overdue and suspension e-mails once per
 //! invoice (`notices`). Time comes from the injectable clock.
 
@@ -12,7 +13,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::billing_config::BillingConfig;
 use crate::clock::{Clock, french_date};
-use crate::domain::billing::{self as rules, State};
+use crate::domain::billing::State;
 use crate::error::Result;
 use crate::outbox::{AccountMail, MailKind, NewMail};
 use crate::repo::{self, billing as bill};
@@ -60,18 +61,13 @@ impl BillingJobs {
         let mut mails = 0;
         for sub in bill::billing_subscriptions(&self.db).await? {
             let now = self.clock.now_ms();
-            let index = rules::period_index(sub.signed_up_at, now);
-            let start = rules::period_start(sub.signed_up_at, index);
-            if !sub.ended_by(start) {
-                match bill::issue_current_invoice(&self.db, &sub.customer_id, now, ctx).await {
-                    Ok((_, true)) => {
-                        report.issued += 1;
-                        mails += 1;
-                    }
-                    Ok((_, false)) => {}
-                    Err(e) => {
-                        tracing::warn!(user_id = %sub.customer_id, error = %e, "cannot issue an invoice")
-                    }
+            match bill::issue_due_invoices(&self.db, &sub, now, ctx).await {
+                Ok(n) => {
+                    report.issued += n;
+                    mails += n;
+                }
+                Err(e) => {
+                    tracing::warn!(user_id = %sub.customer_id, error = %e, "cannot issue an invoice")
                 }
             }
             match bill::refresh_state(&self.db, &sub.customer_id, now, &self.config.dunning).await {

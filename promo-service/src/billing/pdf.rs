@@ -11,6 +11,7 @@ use pdf_writer::{Content, Filter, Finish, Name, Pdf, Rect, Ref, Str};
 
 use crate::clock::french_date;
 use crate::domain::account::thousands;
+use crate::domain::billing as rules;
 use crate::error::{PromoError, Result};
 use crate::repo::billing::InvoiceRow;
 
@@ -175,9 +176,8 @@ pub fn render(invoice: &InvoiceRow) -> Result<Vec<u8>> {
         y,
         10.0,
         &format!(
-            "Période : du {} au {}",
-            french_date(invoice.period_start),
-            french_date(invoice.period_end)
+            "Période : {}",
+            rules::period_text(invoice.period_start, invoice.period_end)
         ),
     );
     y -= 28.0;

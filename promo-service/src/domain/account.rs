@@ -196,7 +196,7 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
     let when = match kind {
         ChangeKind::Upgrade => "dès maintenant".to_owned(),
         ChangeKind::Downgrade => format!(
-            "le {} (début de votre prochaine période mensuelle)",
+            "à partir du {} (début de votre prochaine période mensuelle)",
             french_date(effective_at)
         ),
     };
@@ -214,6 +214,12 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
         ));
     }
     message.push('.');
+    if kind == ChangeKind::Downgrade {
+        // Stripe's model for a downgrade: nothing back for the period already invoiced.
+        message.push_str(
+            " D'ici là, vous gardez votre forfait actuel, déjà facturé pour cette période : ni remboursement ni avoir.",
+        );
+    }
     if discount_lost && let Some((_, code)) = running {
         message.push_str(&format!(
             " Attention : le code {code} ne s'applique pas au forfait {} ; votre réduction prend fin avec ce changement.",

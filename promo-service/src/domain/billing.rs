@@ -1,5 +1,6 @@
-//! Billing rules, without I/O: monthly periods, what a period costs, tax, how payments settle
-//! invoices, and the subscription's dunning state. Invariants: every amount is an integer number
+//! Billing rules, without I/O: monthly periods and how they print, what a period costs, what an
+//! upgrade's prorated invoice and the first period after `BILLING_START_DATE` cost (one rounding
+//! rule, [`prorata`]), tax, how payments settle invoices, and the subscription's dunning state. Invariants: every amount is an integer number
 //! of dinars; an invoice's `net + tax = total` exactly; payments are allocated to the oldest
 //! invoices first, so an over-payment is the customer's credit and settles the next invoice as
 //! soon as it is issued (nothing issued is ever rewritten for it).
@@ -107,45 +108,226 @@ pub struct PeriodBill {
     pub lines: Vec<Line>,
 }
 
+/// How a period prints: "du 31 janvier 2026 au 27 février 2026". Periods are stored half-open,
+/// `[start, end)`, and the next one starts at `end`; the invoice prints the last day the period
+/// covers, the day before `end`'s day (UTC dates, like every date the service prints), so two
+/// consecutive invoices never show the same day twice.
+pub fn period_text(start: i64, end: i64) -> String {
+    format!(
+        "du {} au {}",
+        french_date(start),
+        french_date(last_day(end))
+    )
+}
+
+/// The last day a half-open interval ending at `end` covers: an instant on the day before
+/// `end`'s (UTC) day. One rule for the PDF, the lines and the portal.
+pub fn last_day(end: i64) -> i64 {
+    end.saturating_sub(DAY_MS)
+}
+
+/// The last day as the portal's JSON carries it: `2026-02-27`.
+pub fn last_day_iso(end: i64) -> String {
+    to_datetime(last_day(end)).format("%Y-%m-%d").to_string()
+}
+
+/// Days of `[from, end)` counted for proration: whole days, the day in progress counting in
+/// full (the customer has the new package for that day). Calendar-month periods hold a whole
+/// number of days (both bounds fall at the signup's time of day, UTC has no DST).
+pub fn days(from: i64, end: i64) -> u64 {
+    let ms = u64::try_from(end.saturating_sub(from)).unwrap_or(0);
+    let day = DAY_MS.unsigned_abs();
+    ms.div_ceil(day)
+}
+
+/// THE rounding rule of every prorated amount: `amount × days_left / days_in_period`, rounded
+/// half up to the dinar (integer arithmetic, no float). Used for the first invoice after
+/// `BILLING_START_DATE` and for upgrades; each amount is rounded once, and the last line of a
+/// prorated invoice takes what its other lines leave, so the lines always add up to the total.
+pub fn prorata(amount: u64, days_left: u64, days_in: u64) -> u64 {
+    if days_in == 0 {
+        return 0;
+    }
+    let n = u128::from(amount) * u128::from(days_left.min(days_in));
+    let d = u128::from(days_in);
+    u64::try_from((2 * n + d) / (2 * d)).unwrap_or(u64::MAX)
+}
+
 /// The bill of the period `[start, end)`: the package's base price, less the discount while it
 /// runs at the period's start (a discount ending mid-period does not cover that period's end —
 /// periods are billed in advance at their start, as the signup quoted), rounded half up to the
 /// dinar exactly like the signup's quoted price.
 pub fn period_bill(terms: &Terms, start: i64, end: i64) -> PeriodBill {
+    partial_bill(terms, start, end, start)
+}
+
+/// The price of the period `[start, end)` under `terms` (base price less a discount running at
+/// the period's start), before tax rules.
+pub fn period_price(terms: &Terms, start: i64) -> u64 {
+    match terms.discount {
+        Some((percent, ends)) if start < ends => percent.apply(terms.base_price_dzd),
+        _ => terms.base_price_dzd,
+    }
+}
+
+/// The bill of the part `[from, end)` of the period `[start, end)`: the whole period when
+/// `from <= start`; otherwise the period's price [`prorata`] for the days left (the first
+/// invoice when `BILLING_START_DATE` falls inside a period).
+pub fn partial_bill(terms: &Terms, start: i64, end: i64, from: i64) -> PeriodBill {
+    let from = from.max(start);
+    let (left, total_days) = (days(from, end), days(start, end));
+    let whole = from == start;
+    let price = period_price(terms, start);
+    let scale = |v: u64| {
+        if whole {
+            v
+        } else {
+            prorata(v, left, total_days)
+        }
+    };
+    let share = if whole {
+        String::new()
+    } else {
+        format!(" ({left} jours sur {total_days})")
+    };
+    let base = scale(terms.base_price_dzd);
     let mut lines = vec![Line {
         label: format!(
-            "Forfait {} — période du {} au {}",
+            "Forfait {} — période {}{share}",
             terms.package_name,
-            french_date(start),
-            french_date(end)
+            period_text(from, end)
         ),
-        amount_dzd: signed(terms.base_price_dzd),
+        amount_dzd: signed(base),
     }];
-    let mut price = terms.base_price_dzd;
-    if let Some((percent, ends)) = terms.discount
-        && start < ends
-    {
-        price = percent.apply(terms.base_price_dzd);
-        let code = terms.promo_code.as_deref().unwrap_or("promotion");
-        lines.push(Line {
-            label: format!(
-                "Remise {code} −{} % (jusqu'au {})",
-                percent.get(),
-                french_date(ends)
-            ),
-            amount_dzd: -signed(terms.base_price_dzd - price),
-        });
+    let charged = scale(price);
+    if let Some(line) = discount_line(terms, start, base, charged, &share) {
+        lines.push(line);
     }
     PeriodBill {
-        start,
+        start: from,
         end,
-        price_dzd: price,
+        price_dzd: charged,
         lines,
     }
 }
 
+/// The discount's line when it runs at `start`: what the discounted amount leaves of the base.
+fn discount_line(terms: &Terms, start: i64, base: u64, charged: u64, share: &str) -> Option<Line> {
+    let (percent, ends) = terms.discount?;
+    if start >= ends {
+        return None;
+    }
+    let code = terms.promo_code.as_deref().unwrap_or("promotion");
+    Some(Line {
+        label: format!(
+            "Remise {code} −{} % (jusqu'au {}){share}",
+            percent.get(),
+            french_date(ends)
+        ),
+        amount_dzd: signed(charged) - signed(base),
+    })
+}
+
+/// The invoice of an upgrade at `at` inside the period `[start, end)` (Stripe's model: the
+/// upgrade takes effect at once and the difference is invoiced now, for the days left):
+/// `prorata(new period price − old period price, days left, days in the period)`, each period
+/// price being what a regular invoice of this period charges under those terms (the launch
+/// code's discount included the same way). Lines: the new package for the days left, its
+/// discount, and the old package's share of those days already invoiced (the line that takes
+/// what the others leave). None when the difference is not positive: a change never refunds
+/// nor credits (a downgrade waits for the next period).
+pub fn proration_bill(
+    old: &Terms,
+    new: &Terms,
+    start: i64,
+    end: i64,
+    at: i64,
+) -> Option<PeriodBill> {
+    let at = at.max(start);
+    let (old_price, new_price) = (period_price(old, start), period_price(new, start));
+    let (left, total_days) = (days(at, end), days(start, end));
+    let total = prorata(new_price.checked_sub(old_price)?, left, total_days);
+    if total == 0 {
+        return None;
+    }
+    let share = format!(" ({left} jours sur {total_days})");
+    let base = prorata(new.base_price_dzd, left, total_days);
+    let mut lines = vec![Line {
+        label: format!(
+            "Passage au forfait {} — {}{share}",
+            new.package_name,
+            period_text(at, end)
+        ),
+        amount_dzd: signed(base),
+    }];
+    if let Some(line) = discount_line(
+        new,
+        start,
+        base,
+        prorata(new_price, left, total_days),
+        &share,
+    ) {
+        lines.push(line);
+    }
+    let so_far: i64 = lines.iter().map(|l| l.amount_dzd).sum();
+    lines.push(Line {
+        label: format!(
+            "Forfait {} déjà facturé pour ces jours{share}",
+            old.package_name
+        ),
+        amount_dzd: signed(total) - so_far,
+    });
+    Some(PeriodBill {
+        start: at,
+        end,
+        price_dzd: total,
+        lines,
+    })
+}
+
+/// Where billing starts for a subscription: its signup, or the configured `BILLING_START_DATE`
+/// when later. Nothing before it is ever billed; the period containing it is billed from it on
+/// (prorated, [`partial_bill`]); every period after it is billed in full.
+pub fn billing_from(signup_ms: i64, start_date: Option<i64>) -> i64 {
+    start_date.map_or(signup_ms, |s| s.max(signup_ms))
+}
+
+/// The indexes of the periods that must be invoiced by `now`: from the one containing the
+/// billing start to the one containing `now` (empty before the billing start).
+pub fn billable_periods(signup_ms: i64, start_date: Option<i64>, now: i64) -> std::ops::Range<u32> {
+    let from = billing_from(signup_ms, start_date);
+    if now < from {
+        return 0..0;
+    }
+    period_index(signup_ms, from)..period_index(signup_ms, now).saturating_add(1)
+}
+
 fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// What an invoice bills: a monthly period (one per period, issued at its start), or the
+/// prorated difference of an upgrade (one per package change, issued when it happens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvoiceKind {
+    Period,
+    Proration,
+}
+
+impl InvoiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvoiceKind::Period => "period",
+            InvoiceKind::Proration => "proration",
+        }
+    }
+
+    pub fn parse(s: &str) -> InvoiceKind {
+        match s {
+            "proration" => InvoiceKind::Proration,
+            _ => InvoiceKind::Period,
+        }
+    }
 }
 
 /// An invoice's status, derived from what settled it.
@@ -432,6 +614,92 @@ mod tests {
         assert_eq!(period_index(signup, ms("2026-02-28T10:00:00Z")), 1);
         assert_eq!(period_index(signup, ms("2026-03-31T10:00:00Z")), 2);
         assert_eq!(period_index(signup, signup - 1), 0);
+    }
+
+    #[test]
+    fn printed_periods_end_on_their_last_day() {
+        let signup = ms("2026-01-31T10:00:00Z");
+        let (p0, p1, p2) = (
+            period_start(signup, 0),
+            period_start(signup, 1),
+            period_start(signup, 2),
+        );
+        assert_eq!(period_text(p0, p1), "du 31 janvier 2026 au 27 février 2026");
+        assert_eq!(period_text(p1, p2), "du 28 février 2026 au 30 mars 2026");
+        assert_eq!(last_day_iso(p1), "2026-02-27");
+        // A period ending at midnight prints the day before too.
+        assert_eq!(last_day_iso(ms("2026-03-01T00:00:00Z")), "2026-02-28");
+    }
+
+    #[test]
+    fn proration_of_an_upgrade_on_day_10_of_30() {
+        // 2026-04-10 → 2026-05-10: 30 days; day 10 is 2026-04-19.
+        let signup = ms("2026-04-10T09:00:00Z");
+        let (start, end) = (period_start(signup, 0), period_start(signup, 1));
+        assert_eq!(days(start, end), 30);
+        let at = ms("2026-04-19T15:00:00Z");
+        assert_eq!(days(at, end), 21, "day 10 counts as left");
+        let dev = launch30_dev(signup);
+        let business = Terms {
+            package_id: "business".into(),
+            package_name: "Business".into(),
+            base_price_dzd: 100_000,
+            discount: Some((Percent::new(25).unwrap(), period_start(signup, 6))),
+            promo_code: Some("LAUNCH30".into()),
+        };
+        let bill = proration_bill(&dev, &business, start, end, at).unwrap();
+        // (75 000 − 10 050) × 21 / 30 = 45 465.
+        assert_eq!(bill.price_dzd, 45_465);
+        let amounts: Vec<i64> = bill.lines.iter().map(|l| l.amount_dzd).collect();
+        assert_eq!(amounts, [70_000, -17_500, -7_035]);
+        assert_eq!(amounts.iter().sum::<i64>(), 45_465);
+        assert!(
+            bill.lines[0]
+                .label
+                .contains("du 19 avril 2026 au 9 mai 2026 (21 jours sur 30)"),
+            "{:?}",
+            bill.lines
+        );
+        // Without the discount: (100 000 − 15 000) × 21 / 30 = 59 500.
+        let plain = |t: &Terms| Terms {
+            discount: None,
+            ..t.clone()
+        };
+        assert_eq!(
+            proration_bill(&plain(&dev), &plain(&business), start, end, at)
+                .unwrap()
+                .price_dzd,
+            59_500
+        );
+        // Half up: 1 × 15 / 30 = 0.5 → 1; nothing for a cheaper target.
+        assert_eq!(prorata(1, 15, 30), 1);
+        assert_eq!(prorata(1, 14, 30), 0);
+        assert!(proration_bill(&business, &dev, start, end, at).is_none());
+    }
+
+    #[test]
+    fn billing_starts_at_the_start_date_prorated_then_whole_periods() {
+        let signup = ms("2026-01-10T09:00:00Z");
+        let start_date = ms("2026-03-01T00:00:00Z");
+        // Periods 0 and 1 end before it; period 2 (Mar 10 → Apr 10) comes after; the date falls
+        // in period 1 (Feb 10 → Mar 10).
+        assert_eq!(
+            billable_periods(signup, Some(start_date), ms("2026-04-11T00:00:00Z")),
+            1..4
+        );
+        assert!(billable_periods(signup, Some(start_date), start_date - 1).is_empty());
+        assert_eq!(billable_periods(signup, None, signup), 0..1);
+        let terms = launch30_dev(signup);
+        let (p1, p2) = (period_start(signup, 1), period_start(signup, 2));
+        let first = partial_bill(&terms, p1, p2, billing_from(signup, Some(start_date)));
+        // 2026-03-01 00:00 → 2026-03-10 09:00: 10 days left of 28; 10 050 × 10 / 28 = 3 589.28.
+        assert_eq!(first.price_dzd, 3_589);
+        assert_eq!(first.start, start_date);
+        let amounts: Vec<i64> = first.lines.iter().map(|l| l.amount_dzd).collect();
+        // 15 000 × 10 / 28 = 5 357.14 → 5 357; the discount line takes the rest.
+        assert_eq!(amounts, [5_357, -1_768]);
+        // A start date before the signup changes nothing.
+        assert_eq!(billing_from(signup, Some(signup - DAY_MS)), signup);
     }
 
     #[test]

@@ -16,7 +16,8 @@ use crate::billing_config::{BillingConfig, Seller};
 use crate::clock::french_date;
 use crate::domain::Percent;
 use crate::domain::billing::{
-    self as rules, Dunning, InvoiceStatus, Line, Owed, State, Terms, Unpaid,
+    self as rules, Dunning, InvoiceKind, InvoiceStatus, Line, Owed, PeriodBill, State, Terms,
+    Unpaid,
 };
 use crate::error::{PromoError, Result};
 use crate::outbox::{self, AccountMail, MailKind, NewMail};
@@ -30,6 +31,8 @@ pub struct InvoiceRow {
     pub number: String,
     pub customer_id: String,
     pub email: String,
+    /// A monthly period's invoice or an upgrade's prorated difference.
+    pub kind: InvoiceKind,
     pub period_index: u32,
     pub period_start: i64,
     pub period_end: i64,
@@ -50,7 +53,7 @@ pub struct InvoiceRow {
     pub status: InvoiceStatus,
 }
 
-const INVOICE_COLUMNS: &str = "i.id, i.number, i.customer_id, i.email, i.period_index, \
+const INVOICE_COLUMNS: &str = "i.id, i.number, i.customer_id, i.email, i.kind, i.period_index, \
     i.period_start, i.period_end, i.package_id, i.lines, i.net_dzd, i.tax_dzd, i.total_dzd, \
     i.tax_rate_bp, i.prices_include_tax, i.seller, i.issued_at, i.due_at, \
     CAST(COALESCE((SELECT SUM(n.amount_dzd) FROM credit_notes n WHERE n.invoice_id = i.id), 0) AS BIGINT) AS credited";
@@ -63,11 +66,13 @@ fn invoice_from_row(r: &AnyRow) -> Result<InvoiceRow> {
     let incl: i64 = r.try_get("prices_include_tax")?;
     let total = u64_of(r.try_get("total_dzd")?);
     let credited = u64_of(r.try_get("credited")?);
+    let kind: String = r.try_get("kind")?;
     Ok(InvoiceRow {
         id: r.try_get("id")?,
         number: r.try_get("number")?,
         customer_id: r.try_get("customer_id")?,
         email: r.try_get("email")?,
+        kind: InvoiceKind::parse(&kind),
         period_index: u32::try_from(index).unwrap_or(0),
         period_start: r.try_get("period_start")?,
         period_end: r.try_get("period_end")?,
@@ -344,8 +349,9 @@ pub fn transfer_sentence(config: &BillingConfig, number: &str) -> String {
     }
 }
 
-/// Issues the invoice of the subscription's period containing `now`, unless it exists.
-/// Ok((invoice, false)) when it existed (another replica or an earlier run issued it).
+/// Issues the invoice of the subscription's period containing `now`, unless it exists (the
+/// operator's `IssueInvoice`). Ok((invoice, false)) when it existed (another replica or an
+/// earlier run issued it). Refused before the billing start (`BILLING_START_DATE`).
 pub async fn issue_current_invoice(
     db: &Db,
     customer_id: &str,
@@ -353,10 +359,61 @@ pub async fn issue_current_invoice(
     ctx: Ctx<'_>,
 ) -> Result<(InvoiceRow, bool)> {
     let sub = billing_subscription(db, customer_id).await?;
+    let from = rules::billing_from(sub.signed_up_at, ctx.config.start_date);
+    if now < from {
+        return Err(PromoError::Conflict(format!(
+            "la facturation de ce client commence le {} (BILLING_START_DATE) : aucune facture avant",
+            french_date(from)
+        )));
+    }
     let index = rules::period_index(sub.signed_up_at, now);
+    issue_period_invoice(db, &sub, index, now, ctx).await
+}
+
+/// Issues every invoice due by `now` that is missing: each period from the one containing the
+/// billing start (billed from that start on, prorated) to the one in progress, oldest first —
+/// so a period during which no replica ran the job is billed when one runs again, and a
+/// customer who signed up before billing existed is billed from `BILLING_START_DATE`, never
+/// before. Returns how many it issued.
+pub async fn issue_due_invoices(
+    db: &Db,
+    sub: &BillingSubscription,
+    now: i64,
+    ctx: Ctx<'_>,
+) -> Result<u32> {
+    let periods = rules::billable_periods(sub.signed_up_at, ctx.config.start_date, now);
+    if periods.is_empty() {
+        return Ok(0);
+    }
+    let (invoices, _) = customer_invoices(db, &sub.customer_id).await?;
+    let mut issued = 0;
+    for index in periods {
+        let start = rules::period_start(sub.signed_up_at, index);
+        let done = invoices
+            .iter()
+            .any(|i| i.kind == InvoiceKind::Period && i.period_index == index);
+        if done || sub.ended_by(start) {
+            continue;
+        }
+        if issue_period_invoice(db, sub, index, now, ctx).await?.1 {
+            issued += 1;
+        }
+    }
+    Ok(issued)
+}
+
+/// Issues the invoice of period `index` unless it exists: the whole period, or, for the period
+/// containing the billing start, the part from that start on.
+async fn issue_period_invoice(
+    db: &Db,
+    sub: &BillingSubscription,
+    index: u32,
+    now: i64,
+    ctx: Ctx<'_>,
+) -> Result<(InvoiceRow, bool)> {
     let start = rules::period_start(sub.signed_up_at, index);
     let end = rules::period_start(sub.signed_up_at, index + 1);
-    if let Some(existing) = existing_invoice(db, customer_id, start).await? {
+    if let Some(existing) = existing_invoice(db, &sub.customer_id, index).await? {
         return Ok((existing, false));
     }
     if sub.ended_by(start) {
@@ -365,32 +422,23 @@ pub async fn issue_current_invoice(
         ));
     }
     let terms = sub.terms_at(start).clone();
-    let bill = rules::period_bill(&terms, start, end);
-    let split = ctx.config.tax.split(bill.price_dzd);
-    let year = rules::numbering_year(now);
-    let new = NewInvoice {
-        id: format!("inv_{}", uuid::Uuid::now_v7().simple()),
-        sub: &sub,
-        index,
-        start,
-        end,
-        package_id: &terms.package_id,
-        package_name: &terms.package_name,
-        lines: serde_json::to_string(&bill.lines).map_err(PromoError::internal)?,
-        split,
-        seller: serde_json::to_string(&ctx.config.seller).map_err(PromoError::internal)?,
-        now,
-        due_at: now.saturating_add(ctx.config.dunning.due_ms),
-        year,
-    };
+    let from = rules::billing_from(sub.signed_up_at, ctx.config.start_date);
+    let bill = rules::partial_bill(&terms, start, end, from);
+    let new = NewInvoice::new(sub, InvoiceKind::Period, index, &terms, &bill, now, ctx)?;
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_issue(db, &new, ctx).await {
+        let outcome = async {
+            let mut tx = db.write.begin().await?;
+            insert_invoice(&mut tx, &new, ctx).await?;
+            tx.commit().await
+        }
+        .await;
+        match outcome {
             Ok(()) => break,
             Err(e) if db::is_unique_violation(&e) => {
                 // Issued meanwhile by another replica: its number stands, ours rolled back.
-                if let Some(existing) = existing_invoice(db, customer_id, start).await? {
+                if let Some(existing) = existing_invoice(db, &sub.customer_id, index).await? {
                     return Ok((existing, false));
                 }
                 return Err(e.into());
@@ -405,26 +453,75 @@ pub async fn issue_current_invoice(
             Err(e) => return Err(e.into()),
         }
     }
-    let invoice = existing_invoice(db, customer_id, start)
+    let invoice = existing_invoice(db, &sub.customer_id, index)
         .await?
         .ok_or_else(|| PromoError::internal("issued invoice not found"))?;
     Ok((invoice, true))
 }
 
-struct NewInvoice<'a> {
+/// An invoice ready to be written by [`insert_invoice`].
+pub struct NewInvoice {
     id: String,
-    sub: &'a BillingSubscription,
+    kind: InvoiceKind,
+    customer_id: String,
+    email: String,
     index: u32,
     start: i64,
     end: i64,
-    package_id: &'a str,
-    package_name: &'a str,
+    package_id: String,
+    package_name: String,
     lines: String,
     split: rules::Split,
     seller: String,
     now: i64,
     due_at: i64,
     year: i32,
+    /// The package change a proration invoice bills.
+    package_change_id: Option<String>,
+}
+
+impl NewInvoice {
+    /// The invoice of `bill` (the tax rule and the seller's identity applied as configured now),
+    /// due `BILLING_DUE_DAYS` after `now`, numbered in `now`'s year.
+    pub fn new(
+        sub: &BillingSubscription,
+        kind: InvoiceKind,
+        index: u32,
+        terms: &Terms,
+        bill: &PeriodBill,
+        now: i64,
+        ctx: Ctx<'_>,
+    ) -> Result<NewInvoice> {
+        Ok(NewInvoice {
+            id: format!("inv_{}", uuid::Uuid::now_v7().simple()),
+            kind,
+            customer_id: sub.customer_id.clone(),
+            email: sub.email.clone(),
+            index,
+            start: bill.start,
+            end: bill.end,
+            package_id: terms.package_id.clone(),
+            package_name: terms.package_name.clone(),
+            lines: serde_json::to_string(&bill.lines).map_err(PromoError::internal)?,
+            split: ctx.config.tax.split(bill.price_dzd),
+            seller: serde_json::to_string(&ctx.config.seller).map_err(PromoError::internal)?,
+            now,
+            due_at: now.saturating_add(ctx.config.dunning.due_ms),
+            year: rules::numbering_year(now),
+            package_change_id: None,
+        })
+    }
+
+    /// Names the package change this invoice bills (a proration).
+    pub fn for_change(mut self, change_id: &str) -> NewInvoice {
+        self.package_change_id = Some(change_id.to_owned());
+        self
+    }
+
+    /// What the invoice totals, tax included.
+    pub fn total_dzd(&self) -> u64 {
+        self.split.total
+    }
 }
 
 fn signed(v: u64) -> i64 {
@@ -459,26 +556,40 @@ async fn next_number(
     r.try_get("last_number")
 }
 
-async fn try_issue(db: &Db, new: &NewInvoice<'_>, ctx: Ctx<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = db.write.begin().await?;
-    let seq = next_number(&mut tx, "F", new.year).await?;
+/// Writes an invoice inside the caller's transaction: its number (the year's counter), the row,
+/// its ledger row, its e-mail, and the subscription's state recomputed. The caller commits; a
+/// rollback gives the number back.
+pub(crate) async fn insert_invoice(
+    tx: &mut Transaction<'static, Any>,
+    new: &NewInvoice,
+    ctx: Ctx<'_>,
+) -> Result<(), sqlx::Error> {
+    // The subscription row's lock before the counter's, as every billing write of a customer
+    // takes them (a package change holds the row already): on PostgreSQL, an upgrade's invoice
+    // and the job's period invoice of one customer then queue instead of deadlocking.
+    sqlx::query("UPDATE signups SET billing_state = billing_state WHERE customer_id = $1")
+        .bind(&new.customer_id)
+        .execute(&mut **tx)
+        .await?;
+    let seq = next_number(tx, "F", new.year).await?;
     let number = rules::number("", new.year, seq);
     sqlx::query(
         "INSERT INTO invoices (id, number, year, seq, customer_id, email, period_index, \
            period_start, period_end, package_id, lines, net_dzd, tax_dzd, total_dzd, tax_rate_bp, \
-           prices_include_tax, seller, issued_at, due_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+           prices_include_tax, seller, issued_at, due_at, kind, package_change_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+           $19, $20, $21)",
     )
     .bind(&new.id)
     .bind(&number)
     .bind(i64::from(new.year))
     .bind(seq)
-    .bind(&new.sub.customer_id)
-    .bind(&new.sub.email)
+    .bind(&new.customer_id)
+    .bind(&new.email)
     .bind(i64::from(new.index))
     .bind(new.start)
     .bind(new.end)
-    .bind(new.package_id)
+    .bind(&new.package_id)
     .bind(&new.lines)
     .bind(signed(new.split.net))
     .bind(signed(new.split.tax))
@@ -488,11 +599,13 @@ async fn try_issue(db: &Db, new: &NewInvoice<'_>, ctx: Ctx<'_>) -> Result<(), sq
     .bind(&new.seller)
     .bind(new.now)
     .bind(new.due_at)
-    .execute(&mut *tx)
+    .bind(new.kind.as_str())
+    .bind(new.package_change_id.as_deref())
+    .execute(&mut **tx)
     .await?;
     ledger::append(
-        &mut tx,
-        &new.sub.customer_id,
+        tx,
+        &new.customer_id,
         Entry::InvoiceIssued,
         &new.id,
         signed(new.split.total),
@@ -503,11 +616,11 @@ async fn try_issue(db: &Db, new: &NewInvoice<'_>, ctx: Ctx<'_>) -> Result<(), sq
     .map_err(into_sqlx)?;
     let mail = NewMail::account(
         MailKind::InvoiceIssued,
-        &new.sub.customer_id,
+        &new.customer_id,
         AccountMail {
-            email: new.sub.email.clone(),
+            email: new.email.clone(),
             public_url: ctx.public_url.to_owned(),
-            package_name: new.package_name.to_owned(),
+            package_name: new.package_name.clone(),
             price_dzd: new.split.total,
             date_fr: french_date(new.due_at),
             message: transfer_sentence(ctx.config, &number),
@@ -515,11 +628,11 @@ async fn try_issue(db: &Db, new: &NewInvoice<'_>, ctx: Ctx<'_>) -> Result<(), sq
             ..AccountMail::default()
         },
     );
-    outbox::store::insert_in_tx(&mut tx, &mail, new.now).await?;
-    refresh_state_in_tx(&mut tx, &new.sub.customer_id, new.now, &ctx.config.dunning)
+    outbox::store::insert_in_tx(tx, &mail, new.now).await?;
+    refresh_state_in_tx(tx, &new.customer_id, new.now, &ctx.config.dunning)
         .await
         .map_err(into_sqlx)?;
-    tx.commit().await
+    Ok(())
 }
 
 /// Carries a repository error through a function that answers `sqlx::Error` (to keep the
@@ -531,9 +644,12 @@ fn into_sqlx(e: PromoError) -> sqlx::Error {
     }
 }
 
-async fn existing_invoice(db: &Db, customer_id: &str, start: i64) -> Result<Option<InvoiceRow>> {
+/// The invoice of period `index` (not an upgrade's), if issued.
+async fn existing_invoice(db: &Db, customer_id: &str, index: u32) -> Result<Option<InvoiceRow>> {
     let (invoices, _) = customer_invoices(db, customer_id).await?;
-    Ok(invoices.into_iter().find(|i| i.period_start == start))
+    Ok(invoices
+        .into_iter()
+        .find(|i| i.kind == InvoiceKind::Period && i.period_index == index))
 }
 
 /// The state change made by [`refresh_state_in_tx`].
@@ -581,7 +697,8 @@ pub async fn refresh_state_in_tx(
     let cancel_at: Option<i64> = sub.try_get("cancel_at")?;
     let oldest = invoices.iter().find(|i| i.balance_dzd > 0).map(|i| Unpaid {
         due_at: i.due_at,
-        first: i.period_index == 0,
+        // The signup's own first invoice (`BILLING_FIRST_INVOICE_PREPAID`), not an upgrade's.
+        first: i.period_index == 0 && i.kind == InvoiceKind::Period,
     });
     let from = State::parse(&stored);
     let to = rules::state_at(oldest, cancel_at.is_some_and(|c| c <= now), now, dunning);

@@ -7,6 +7,7 @@
 use iafactory::db::Db;
 use sqlx::Row;
 
+use super::billing::{self as bill, Ctx, NewInvoice};
 use super::packages::{PackageRow, package_from_row};
 use super::u64_of;
 use crate::domain::account::{ChangeKind, ChangePlan};
@@ -89,7 +90,14 @@ fn price(v: u64) -> i64 {
 
 /// Applies a planned change if the package is still the one it was planned from. An upgrade
 /// rewrites the row now; a downgrade is stored as pending. Either clears a pending downgrade
-/// and a pending cancellation (the customer chose to stay on another package).
+/// and a pending cancellation (the customer chose to stay on another package). An upgrade's
+/// prorated invoice (`proration`) is issued in the same transaction, after the guarded UPDATE:
+/// of two upgrades planned on the same state only the one whose UPDATE matched issues it, and
+/// no change is stored without its invoice or the other way round.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one transaction's inputs; each is a distinct part of the change"
+)]
 pub async fn change_package(
     db: &Db,
     customer_id: &str,
@@ -97,6 +105,7 @@ pub async fn change_package(
     to: &str,
     plan: &ChangePlan,
     mail: NewMail,
+    proration: Option<(NewInvoice, Ctx<'_>)>,
     now: i64,
 ) -> Result<()> {
     let mut tx = db.write.begin().await?;
@@ -143,11 +152,12 @@ pub async fn change_package(
             "votre forfait a changé entre-temps : rechargez la page".into(),
         ));
     }
+    let change_id = format!("chg_{}", uuid::Uuid::now_v7().simple());
     sqlx::query(
         "INSERT INTO package_changes (id, customer_id, from_package, to_package, kind, effective_at, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
-    .bind(format!("chg_{}", uuid::Uuid::now_v7().simple()))
+    .bind(&change_id)
     .bind(customer_id)
     .bind(from)
     .bind(to)
@@ -156,6 +166,9 @@ pub async fn change_package(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    if let Some((invoice, ctx)) = proration {
+        bill::insert_invoice(&mut tx, &invoice.for_change(&change_id), ctx).await?;
+    }
     outbox::store::insert_in_tx(&mut tx, &mail, now).await?;
     tx.commit().await?;
     Ok(())

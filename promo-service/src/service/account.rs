@@ -9,10 +9,14 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 use super::PromoApi;
 use super::to_pb::package_pb;
 use crate::clock::{french_date, rfc3339};
-use crate::domain::account::{self, ChangePlan, Current, LINK_SENT_MESSAGE, LINK_TTL_MS, Target};
+use crate::domain::account::{
+    self, ChangeKind, ChangePlan, Current, LINK_SENT_MESSAGE, LINK_TTL_MS, Target,
+};
+use crate::domain::billing::{self, InvoiceKind, Terms};
 use crate::domain::{CodeName, Email};
 use crate::error::{PromoError, Result};
 use crate::outbox::{AccountMail, MailKind, NewMail};
+use crate::repo::billing::{self as bill, NewInvoice};
 use crate::repo::{self, KeyRow, LinkRequest, NewKey, SubscriptionRow};
 use crate::secrets;
 
@@ -194,6 +198,7 @@ impl PromoApi {
             },
             period_start: rfc3339(period_start),
             period_end: rfc3339(period_end),
+            period_last_day: crate::domain::billing::last_day_iso(period_end),
             pending_package: sub.pending_package_id.clone().unwrap_or_default(),
             pending_from: opt(sub.pending_from),
             cancel_at: opt(sub.cancel_at),
@@ -403,7 +408,12 @@ impl PromoApi {
         Ok((plan, target.name))
     }
 
-    fn plan_pb(sub: &SubscriptionRow, to: &str, plan: &ChangePlan) -> pb::PackageChangePlan {
+    fn plan_pb(
+        sub: &SubscriptionRow,
+        to: &str,
+        plan: &ChangePlan,
+        proration: Option<&NewInvoice>,
+    ) -> pb::PackageChangePlan {
         pb::PackageChangePlan {
             from_package: sub.package.id.clone(),
             to_package: to.to_owned(),
@@ -415,7 +425,62 @@ impl PromoApi {
             discount_ends_at: opt(plan.discount_ends_at),
             discount_lost: plan.discount_lost,
             message: plan.message.clone(),
+            prorated_dzd: proration.map_or(0, NewInvoice::total_dzd),
         }
+    }
+
+    /// An upgrade's prorated invoice, not yet written: the price difference between the target
+    /// and the package in force, for the days left in the current period (the rule and its
+    /// rounding: `domain::billing::proration_bill`). None for a downgrade, when the difference
+    /// is not positive, or before the billing start (nothing is billed before it). The plan's
+    /// message says it, so the customer sees the amount before confirming.
+    async fn proration(
+        &self,
+        sub: &SubscriptionRow,
+        to: &str,
+        target_name: &str,
+        plan: &mut ChangePlan,
+        now: i64,
+    ) -> Result<Option<NewInvoice>> {
+        if plan.kind != ChangeKind::Upgrade
+            || now < billing::billing_from(sub.signed_up_at, self.billing.start_date)
+        {
+            return Ok(None);
+        }
+        let billed = bill::billing_subscription(&self.db, &sub.customer_id).await?;
+        let index = billing::period_index(sub.signed_up_at, now);
+        let (start, end) = (
+            billing::period_start(sub.signed_up_at, index),
+            billing::period_start(sub.signed_up_at, index + 1),
+        );
+        let new = Terms {
+            package_id: to.to_owned(),
+            package_name: target_name.to_owned(),
+            base_price_dzd: plan.base_price_dzd,
+            discount: plan.discount.zip(plan.discount_ends_at),
+            promo_code: sub.promo_code.clone(),
+        };
+        let Some(prorated) = billing::proration_bill(billed.terms_at(start), &new, start, end, now)
+        else {
+            return Ok(None);
+        };
+        let invoice = NewInvoice::new(
+            &billed,
+            InvoiceKind::Proration,
+            index,
+            &new,
+            &prorated,
+            now,
+            self.billing_ctx(),
+        )?;
+        plan.message.push_str(&format!(
+            " Une facture de {} DZD TTC est émise à la confirmation : la différence de prix pour les {} jours restants sur {} de la période en cours ({}).",
+            account::thousands(invoice.total_dzd()),
+            billing::days(now, end),
+            billing::days(start, end),
+            billing::period_text(now, end),
+        ));
+        Ok(Some(invoice))
     }
 
     fn check_not_suspended(sub: &SubscriptionRow) -> Result<()> {
@@ -432,12 +497,13 @@ impl PromoApi {
         req: pb::PreviewPackageChangeRequest,
     ) -> Result<pb::PackageChangePlan> {
         let sub = self.subscription(&session.customer_id).await?;
-        let (plan, _) = self.plan(&sub, &req.package).await?;
-        Ok(Self::plan_pb(
-            &sub,
-            &crate::domain::package_id(&req.package)?,
-            &plan,
-        ))
+        let (mut plan, target_name) = self.plan(&sub, &req.package).await?;
+        let to = crate::domain::package_id(&req.package)?;
+        let now = self.clock.now_ms();
+        let proration = self
+            .proration(&sub, &to, &target_name, &mut plan, now)
+            .await?;
+        Ok(Self::plan_pb(&sub, &to, &plan, proration.as_ref()))
     }
 
     pub(super) async fn change_package(
@@ -447,9 +513,21 @@ impl PromoApi {
     ) -> Result<pb::PackageChangePlan> {
         let sub = self.subscription(&session.customer_id).await?;
         Self::check_not_suspended(&sub)?;
-        let (plan, target_name) = self.plan(&sub, &req.package).await?;
+        let (mut plan, target_name) = self.plan(&sub, &req.package).await?;
         let to = crate::domain::package_id(&req.package)?;
         let now = self.clock.now_ms();
+        if plan.kind == ChangeKind::Upgrade {
+            // The period in progress is invoiced first, on the package it started with (what
+            // the job would have issued): the prorated invoice bills only the difference.
+            let billed = bill::billing_subscription(&self.db, &sub.customer_id).await?;
+            if bill::issue_due_invoices(&self.db, &billed, now, self.billing_ctx()).await? > 0 {
+                self.mail_wake.notify_one();
+            }
+        }
+        let proration = self
+            .proration(&sub, &to, &target_name, &mut plan, now)
+            .await?;
+        let prorated_dzd = proration.as_ref().map_or(0, NewInvoice::total_dzd);
         let mail = NewMail::account(
             MailKind::PackageChanged,
             &sub.customer_id,
@@ -471,12 +549,15 @@ impl PromoApi {
             &to,
             &plan,
             mail,
+            proration.map(|p| (p, self.billing_ctx())),
             now,
         )
         .await?;
         self.mail_wake.notify_one();
-        tracing::info!(user_id = %sub.customer_id, from = %sub.package.id, to = %to, kind = plan.kind.as_str(), "package change");
-        Ok(Self::plan_pb(&sub, &to, &plan))
+        tracing::info!(user_id = %sub.customer_id, from = %sub.package.id, to = %to, kind = plan.kind.as_str(), prorated_dzd, "package change");
+        let mut answer = Self::plan_pb(&sub, &to, &plan, None);
+        answer.prorated_dzd = prorated_dzd;
+        Ok(answer)
     }
 
     pub(super) async fn cancel(

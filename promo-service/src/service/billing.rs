@@ -65,11 +65,13 @@ pub(super) fn invoice_pb(i: InvoiceRow) -> pb::Invoice {
         credited_dzd: i.credited_dzd,
         balance_dzd: i.balance_dzd,
         status: i.status.as_str().to_owned(),
+        kind: i.kind.as_str().to_owned(),
+        period_last_day: rules::last_day_iso(i.period_end),
     }
 }
 
 impl PromoApi {
-    fn billing_ctx(&self) -> Ctx<'_> {
+    pub(super) fn billing_ctx(&self) -> Ctx<'_> {
         Ctx {
             config: &self.billing,
             public_url: &self.mail.public_url,

@@ -17,19 +17,23 @@ use tonic::{Code, Request};
 use crate::account::{auth, s, sign_in};
 use crate::helpers::*;
 
-const DAY: i64 = 24 * 3600 * 1000;
+pub(crate) const DAY: i64 = 24 * 3600 * 1000;
 
-fn ms(s: &str) -> i64 {
+pub(crate) fn ms(s: &str) -> i64 {
     DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
 }
 
-struct Billed {
-    app: TestApp,
-    billing: BillingClient<Channel>,
-    clock: Clock,
+pub(crate) struct Billed {
+    pub(crate) app: TestApp,
+    pub(crate) billing: BillingClient<Channel>,
+    pub(crate) clock: Clock,
 }
 
-async fn spawn_at(db: &TestDb, at: i64, tweak: impl FnOnce(&mut promo_service::Config)) -> Billed {
+pub(crate) async fn spawn_at(
+    db: &TestDb,
+    at: i64,
+    tweak: impl FnOnce(&mut promo_service::Config),
+) -> Billed {
     let clock = Clock::manual(at);
     let c = clock.clone();
     let app = TestApp::spawn_with(db, move |config| {
@@ -69,14 +73,14 @@ pub(crate) async fn assert_books(db: &TestDb) {
     );
 }
 
-async fn run(b: &mut BillingClient<Channel>) -> pb::BillingRun {
+pub(crate) async fn run(b: &mut BillingClient<Channel>) -> pb::BillingRun {
     b.run_billing(admin(pb::RunBillingRequest {}))
         .await
         .unwrap()
         .into_inner()
 }
 
-async fn invoices_of(b: &mut BillingClient<Channel>, user: &str) -> Vec<pb::Invoice> {
+pub(crate) async fn invoices_of(b: &mut BillingClient<Channel>, user: &str) -> Vec<pb::Invoice> {
     let mut v = b
         .list_invoices(admin(pb::ListInvoicesRequest {
             customer_id: user.into(),
@@ -91,7 +95,7 @@ async fn invoices_of(b: &mut BillingClient<Channel>, user: &str) -> Vec<pb::Invo
     v
 }
 
-fn pay(number: &str, amount: u64) -> pb::RecordPaymentRequest {
+pub(crate) fn pay(number: &str, amount: u64) -> pb::RecordPaymentRequest {
     pb::RecordPaymentRequest {
         invoice_number: number.into(),
         amount_dzd: amount,
@@ -201,11 +205,16 @@ async fn january_31_periods_end_on_month_ends_and_numbers_restart_each_year(back
         first.invoice.as_ref().unwrap().number
     );
     let mut ends = Vec::new();
+    let mut last_days = Vec::new();
     for n in 1..4 {
         t.clock.set(period_start(signup, n));
         let inv = issue(&mut t.billing).await.invoice.unwrap();
         ends.push(inv.period_end);
+        last_days.push(inv.period_last_day);
     }
+    // Printed inclusively: each period ends the day before the next one starts (the stored
+    // interval stays half-open, above).
+    assert_eq!(last_days, ["2026-03-30", "2026-04-29", "2026-05-30"]);
     assert_eq!(
         ends,
         [
@@ -214,9 +223,15 @@ async fn january_31_periods_end_on_month_ends_and_numbers_restart_each_year(back
             "2026-05-31T10:00:00.000Z"
         ]
     );
-    assert_eq!(
-        first.invoice.unwrap().period_end,
-        "2026-02-28T10:00:00.000Z"
+    let first = first.invoice.unwrap();
+    assert_eq!(first.period_end, "2026-02-28T10:00:00.000Z");
+    assert_eq!(first.period_last_day, "2026-02-27");
+    assert!(
+        first.lines[0]
+            .label
+            .ends_with("période du 31 janvier 2026 au 27 février 2026"),
+        "{:?}",
+        first.lines
     );
     // The period issued in January 2027 starts the 2027 series.
     t.clock.set(period_start(signup, 12));
@@ -788,6 +803,11 @@ async fn card_payments_are_recorded_once_from_signed_webhooks(backend: Backend) 
 
 /// `pdftotext` (poppler-utils, installed by scripts/test-setup.sh) of a PDF.
 fn pdf_text(pdf: &[u8]) -> String {
+    pdf_text_as(pdf, "facture")
+}
+
+/// As [`pdf_text`], keeping the copy and the picture of page 1 under `name`.
+pub(crate) fn pdf_text_as(pdf: &[u8], name: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("facture.pdf");
     std::fs::write(&path, pdf).unwrap();
@@ -804,10 +824,10 @@ fn pdf_text(pdf: &[u8]) -> String {
     let shots =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots/billing");
     if std::fs::create_dir_all(&shots).is_ok() {
-        let _ = std::fs::write(shots.join("facture.pdf"), pdf);
+        let _ = std::fs::write(shots.join(format!("{name}.pdf")), pdf);
         let _ = std::process::Command::new("pdftoppm")
             .args(["-png", "-r", "80", "-singlefile", path.to_str().unwrap()])
-            .arg(shots.join("facture-page-1"))
+            .arg(shots.join(format!("{name}-page-1")))
             .status();
     }
     String::from_utf8(out.stdout).unwrap()
@@ -858,8 +878,9 @@ async fn invoice_pdf_holds_number_identity_lines_and_totals(backend: Backend) {
         "RC : 16/00-1234567B26",
         "Article : 16012345678",
         "facture@exemple.dz",
-        "Période : du 31 janvier 2026 au 28 février 2026",
-        "Forfait Dev",
+        // The last day the period covers: the next one starts on 28 February.
+        "Période : du 31 janvier 2026 au 27 février 2026",
+        "Forfait Dev — période du 31 janvier 2026 au 27 février 2026",
         "15 000 DA",
         "Remise LAUNCH30 −33 % (jusqu'au 31 juillet 2026)",
         "−4 950 DA",

@@ -17,6 +17,7 @@ mod account;
 mod admin;
 mod backup;
 mod billing;
+mod billing_changes;
 mod concurrency;
 mod email_identity;
 mod faults;

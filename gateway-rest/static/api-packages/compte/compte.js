@@ -120,7 +120,8 @@
     b.invoices.forEach(function (inv) {
       var tr = make("tr");
       tr.appendChild(make("td", null, inv.number));
-      tr.appendChild(make("td", null, date(inv.period_start) + " – " + date(inv.period_end)));
+      // The last day the invoice covers (the next period starts the day after), as the PDF prints it.
+      tr.appendChild(make("td", null, (inv.kind === "proration" ? "Changement de forfait : " : "") + date(inv.period_start) + " – " + date(inv.period_last_day)));
       tr.appendChild(make("td", null, dzd(inv.total_dzd)));
       tr.appendChild(make("td", null, dzd(inv.balance_dzd)));
       tr.appendChild(make("td", null, date(inv.due_at)));
@@ -133,7 +134,8 @@
       if (inv.balance_dzd > 0) {
         var pay = make("button", "btn btn-primary", "Payer par carte");
         pay.type = "button";
-        pay.setAttribute("aria-label", "Payer la facture " + inv.number + " par carte Edahabia ou CIB");
+        // The accessible name starts with the visible text (WCAG 2.5.3, "label in name").
+        pay.setAttribute("aria-label", "Payer par carte la facture " + inv.number + " (Edahabia ou CIB)");
         pay.addEventListener("click", function () { payByCard(inv.number, pay); });
         actions.appendChild(pay);
       }
@@ -182,10 +184,10 @@
     text($("pkg-price"), dzd(a.price_dzd) + " par mois" + (a.discount_percent ? " (−" + a.discount_percent + " % avec " + a.promo_code + ")" : ""));
     text($("pkg-after"), a.discount_ends_at
       ? "À partir du " + date(a.discount_ends_at) + " : " + dzd(a.base_price_dzd) + " par mois."
-      : "Période en cours : du " + date(a.period_start) + " au " + date(a.period_end) + ".");
+      : "Période en cours : du " + date(a.period_start) + " au " + date(a.period_last_day) + ".");
     var pending = $("pkg-pending");
     pending.hidden = !a.pending_package;
-    if (a.pending_package) text(pending, "Passage au forfait " + a.pending_package + " le " + date(a.pending_from) + ".");
+    if (a.pending_package) text(pending, "Passage au forfait " + a.pending_package + " à partir du " + date(a.pending_from) + " (début de votre prochaine période) ; d'ici là, votre forfait actuel, déjà facturé.");
     var cancel = $("pkg-cancel");
     cancel.hidden = !a.cancel_at;
     if (a.cancel_at) text(cancel, "Abonnement résilié : il prend fin le " + date(a.cancel_at) + ".");
@@ -439,7 +441,9 @@
       $("plan").focus();
       $("plan-confirm").onclick = function () {
         api("POST", "/api/compte/forfait", { package: pkg }).then(function (done) {
-          text($("change-status"), done.kind === "upgrade" ? "Changement effectué." : "Changement programmé.");
+          text($("change-status"), done.kind !== "upgrade" ? "Changement programmé."
+            : done.prorated_dzd ? "Changement effectué. Facture de " + dzd(done.prorated_dzd) + " TTC émise pour la différence de prix jusqu'à la fin de la période (voir Factures)."
+            : "Changement effectué.");
           loadDashboard();
         }).catch(failed($("change-status")));
       };
