@@ -310,7 +310,7 @@ fn openai_type(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthenticated => "authentication_error",
         ErrorCode::PermissionDenied | ErrorCode::ModelNotAllowed => "permission_error",
         ErrorCode::RateLimited => "rate_limit_error",
-        ErrorCode::QuotaExceeded => "insufficient_quota",
+        ErrorCode::QuotaExceeded | ErrorCode::BudgetExceeded => "insufficient_quota",
         ErrorCode::ModelNotFound | ErrorCode::NotFound | ErrorCode::RouteNotFound => {
             "not_found_error"
         }
