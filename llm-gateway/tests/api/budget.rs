@@ -110,7 +110,9 @@ async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
     );
     assert_eq!(spent, i64::try_from(ok).unwrap() * 140_000);
     assert_eq!(up.count() as u64, ok);
-    println!("budget {budget} nano-USD: {ok} calls admitted, {spent} nano-USD spent (bound {bound})");
+    println!(
+        "budget {budget} nano-USD: {ok} calls admitted, {spent} nano-USD spent (bound {bound})"
+    );
 
     // 80 %: one e-mail to the operator, naming the customer, however many replicas report
     // (the signup's confirmation and operator notification came before it).
@@ -124,9 +126,7 @@ async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
     assert_eq!(to_operator, 2, "{:?}", sink.received());
     let alerts = promo
         .db
-        .query_strings(
-            "SELECT payload FROM outbox WHERE kind = 'budget_alert' AND status = 'sent'",
-        )
+        .query_strings("SELECT payload FROM outbox WHERE kind = 'budget_alert' AND status = 'sent'")
         .await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     let v: serde_json::Value = serde_json::from_str(&alerts[0]).unwrap();
@@ -178,7 +178,10 @@ async fn seeded_allowed_models_are_enforced_everywhere() {
         )
     };
 
-    gw.client.chat(chat("llama-3.1-8b", &starter)).await.unwrap();
+    gw.client
+        .chat(chat("llama-3.1-8b", &starter))
+        .await
+        .unwrap();
     gw.client.chat(chat("gpt-4o-mini", &starter)).await.unwrap();
     for dear in ["gpt-4o", "claude-sonnet-4", "claude-3-5-haiku"] {
         let err = gw.client.chat(chat(dear, &starter)).await.unwrap_err();
@@ -214,7 +217,10 @@ async fn seeded_allowed_models_are_enforced_everywhere() {
             .into_inner(),
     );
     assert!(small.contains(&"llama-3.1-8b".to_owned()), "{small:?}");
-    assert!(small.contains(&"text-embedding-3-small".to_owned()), "{small:?}");
+    assert!(
+        small.contains(&"text-embedding-3-small".to_owned()),
+        "{small:?}"
+    );
     assert!(!small.contains(&"gpt-4o".to_owned()), "{small:?}");
     assert!(!small.contains(&"claude-sonnet-4".to_owned()), "{small:?}");
 
@@ -227,7 +233,10 @@ async fn seeded_allowed_models_are_enforced_everywhere() {
     );
     assert!(all.len() > small.len(), "{all:?} / {small:?}");
     gw.client.chat(chat("gpt-4o", &premium)).await.unwrap();
-    gw.client.chat(chat("claude-sonnet-4", &premium)).await.unwrap();
+    gw.client
+        .chat(chat("claude-sonnet-4", &premium))
+        .await
+        .unwrap();
     gw.stop().await;
     promo.stop().await;
 }

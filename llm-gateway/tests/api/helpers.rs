@@ -177,8 +177,9 @@ impl Promo {
     /// The operator sets (or removes) a package's monthly upstream-cost budget, nano-USD,
     /// through the console's RPC (as an operator does; the change is audited).
     pub async fn set_budget(&mut self, id: &str, budget: Option<u64>) {
-        let mut client =
-            promo_pb::operators_client::OperatorsClient::connect(self.url()).await.unwrap();
+        let mut client = promo_pb::operators_client::OperatorsClient::connect(self.url())
+            .await
+            .unwrap();
         let p = client
             .update_package(authed(
                 promo_pb::UpdatePackageRequest {
