@@ -335,6 +335,7 @@ try {
     await page.fill('#pkg-business-budget', '12,5');
     await page.click('#packages .catalogue-item:nth-child(3) button[type=submit]');
     await waitText(page, '#packages .catalogue-item:nth-child(3) .field-status', /enregistré/);
+    await page.locator('#packages .catalogue-item:nth-child(3)').screenshot({ path: path.join(ARTIFACTS, 'budget-1280.png'), animations: 'disabled' });
     const pkgs = await page.evaluate(() => fetch('/api/admin/forfaits').then((r) => r.json()));
     assert.equal(pkgs.packages.find((p) => p.id === 'business').monthly_cost_budget_nano_usd, 12_500_000_000);
     const pub = await api('GET', '/api/promo/packages');
@@ -348,8 +349,7 @@ try {
     await page.fill('#pw-new', 'a brand new owner passphrase');
     await page.click('#password-form button[type=submit]');
     await waitText(page, '#password-status', /Mot de passe changé/);
-    await page.evaluate(() => document.getElementById('operateurs').scrollIntoView());
-    await shot(page, 'operators-1280', false);
+    await page.locator('#operateurs').screenshot({ path: path.join(ARTIFACTS, 'operators-1280.png'), animations: 'disabled' });
     await axeCheck(page, 'console, operators');
     await page.click('#signout');
     await signIn(page, 'amel@iafactory.dz', 'a brand new owner passphrase');
@@ -364,8 +364,10 @@ try {
     ];
     expect.forEach((parts, i) => parts.forEach((p) => assert.ok(rows[i].includes(p), `row ${i}: ${p} in ${rows[i]}`)));
     await page.setViewportSize({ width: 360, height: 780 });
-    await page.evaluate(() => document.getElementById('operateurs').scrollIntoView());
-    await shot(page, 'operators-360', false);
+    await page.locator('#operateurs').screenshot({ path: path.join(ARTIFACTS, 'operators-360.png'), animations: 'disabled' });
+    // The charts redraw for the narrow width: let the layout settle before the picture.
+    await page.waitForTimeout(500);
+    await page.locator('#packages .catalogue-item:nth-child(3)').screenshot({ path: path.join(ARTIFACTS, 'budget-360.png'), animations: 'disabled' });
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
