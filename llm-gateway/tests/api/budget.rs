@@ -110,9 +110,6 @@ async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
     );
     assert_eq!(spent, i64::try_from(ok).unwrap() * 140_000);
     assert_eq!(up.count() as u64, ok);
-    println!(
-        "budget {budget} nano-USD: {ok} calls admitted, {spent} nano-USD spent (bound {bound})"
-    );
 
     // 80 %: one e-mail to the operator, naming the customer, however many replicas report
     // (the signup's confirmation and operator notification came before it).
