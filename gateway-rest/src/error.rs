@@ -400,6 +400,23 @@ mod tests {
     }
 
     #[test]
+    fn a_spent_cost_budget_is_openai_shaped_429() {
+        let status: tonic::Status = ServiceError::new(
+            ErrorCode::BudgetExceeded,
+            "your package's monthly usage budget is spent; it resets in 60 s",
+        )
+        .with_retry_after(60)
+        .into_status();
+        let e = ApiError::from_status(&status).openai();
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.error.retry_after_secs, Some(60));
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap_or_default();
+        assert_eq!(body["error"]["code"], "budget_exceeded");
+        assert_eq!(body["error"]["type"], "insufficient_quota");
+        assert!(body["error"]["param"].is_null());
+    }
+
+    #[test]
     fn the_channel_deadline_is_a_timeout() {
         let status = tonic::Status::cancelled("Timeout expired");
         let e = ApiError::from_status(&status);

@@ -413,8 +413,9 @@ impl QuotaManager {
             return Err(refused());
         }
         let limit = i64::try_from(budget).unwrap_or(i64::MAX);
-        // What the lease lacks for this call, at least a block.
-        let want = cost_block(budget).max(hold.max(1).saturating_sub(l.cost_left));
+        // What the lease lacks for this call, plus a block for the next ones (so that calls
+        // whose hold exceeds a block do not each go to the store).
+        let want = cost_block(budget).saturating_add(hold.max(1).saturating_sub(l.cost_left));
         let granted = self
             .store
             .reserve(subject, "cost", &l.period, want, limit)
