@@ -307,6 +307,70 @@ try {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  await step('operators: Amel promotes Sami, deactivates him (his session ends at once), cannot step down as the last active owner, reactivates him, sets a cost budget and changes her password; all in the journal', async () => {
+    // Sami is signed in on this page: his session cookie, to try it after the deactivation.
+    assert.ok(!(await page.isHidden('#own-password')), 'an operator can change their own password');
+    const samiCookie = (await context.cookies(BASE)).find((c) => /operator/.test(c.name));
+    assert.ok(samiCookie, 'the operator session cookie');
+    const asSami = () => fetch(`${BASE}/api/admin/moi`, { headers: { cookie: `${samiCookie.name}=${samiCookie.value}` } });
+    assert.equal((await asSami()).status, 200);
+    await page.click('#signout');
+    await signIn(page, 'amel@iafactory.dz', OWNER_PASSWORD);
+    const row = (email) => `#operators-table tbody tr[data-operator="${email}"]`;
+    await waitText(page, row('sami@iafactory.dz'), /Support.*Actif/);
+    await page.click(`${row('sami@iafactory.dz')} button:has-text("Passer propriétaire")`);
+    await waitText(page, row('sami@iafactory.dz'), /Propriétaire.*Actif/);
+    await page.click(`${row('sami@iafactory.dz')} button:has-text("Désactiver")`);
+    await waitText(page, row('sami@iafactory.dz'), /Propriétaire.*Désactivé le/);
+    assert.equal((await asSami()).status, 401, 'the deactivated operator\'s session ended at once');
+    const samiSignIn = await api('POST', '/api/admin/session', { email: 'sami@iafactory.dz', password: SUPPORT_PASSWORD });
+    assert.equal(samiSignIn.status, 401, samiSignIn.text);
+    // Sami is deactivated: Amel is the last active owner.
+    await page.click(`${row('amel@iafactory.dz')} button:has-text("Passer en support")`);
+    await waitText(page, '#operators-table-status', /dernier propriétaire actif/);
+    await waitText(page, row('amel@iafactory.dz'), /Propriétaire.*Actif/);
+    await page.click(`${row('sami@iafactory.dz')} button:has-text("Réactiver")`);
+    await waitText(page, row('sami@iafactory.dz'), /Propriétaire.*Actif/);
+    // The margin protection: a cost budget in dollars, stored in nano-dollars.
+    await page.fill('#pkg-business-budget', '12,5');
+    await page.click('#packages .catalogue-item:nth-child(3) button[type=submit]');
+    await waitText(page, '#packages .catalogue-item:nth-child(3) .field-status', /enregistré/);
+    await page.locator('#packages .catalogue-item:nth-child(3)').screenshot({ path: path.join(ARTIFACTS, 'budget-1280.png'), animations: 'disabled' });
+    const pkgs = await page.evaluate(() => fetch('/api/admin/forfaits').then((r) => r.json()));
+    assert.equal(pkgs.packages.find((p) => p.id === 'business').monthly_cost_budget_nano_usd, 12_500_000_000);
+    const pub = await api('GET', '/api/promo/packages');
+    assert.ok(!pub.text.includes('budget'), 'the public package list never shows our cost price');
+    // Her own password: the current one is required.
+    await page.fill('#pw-current', 'not my password at all');
+    await page.fill('#pw-new', 'a brand new owner passphrase');
+    await page.click('#password-form button[type=submit]');
+    await waitText(page, '#password-status', /incorrect/);
+    await page.fill('#pw-current', OWNER_PASSWORD);
+    await page.fill('#pw-new', 'a brand new owner passphrase');
+    await page.click('#password-form button[type=submit]');
+    await waitText(page, '#password-status', /Mot de passe changé/);
+    await page.locator('#operateurs').screenshot({ path: path.join(ARTIFACTS, 'operators-1280.png'), animations: 'disabled' });
+    await axeCheck(page, 'console, operators');
+    await page.click('#signout');
+    await signIn(page, 'amel@iafactory.dz', 'a brand new owner passphrase');
+    await waitFor(page, () => document.querySelectorAll('#audit-table tbody tr').length >= 6, undefined, 'the audit rows');
+    const rows = (await page.locator('#audit-table tbody tr').allTextContents()).map(norm);
+    const expect = [
+      ['Amel', 'Mot de passe changé', 'amel@iafactory.dz'],
+      ['Amel', 'Forfait modifié', 'business', '12500000000'],
+      ['Amel', 'Opérateur réactivé', 'sami@iafactory.dz'],
+      ['Amel', 'Opérateur désactivé', 'sami@iafactory.dz'],
+      ['Amel', 'Rôle changé', 'sami@iafactory.dz', '"support" → "owner"'],
+    ];
+    expect.forEach((parts, i) => parts.forEach((p) => assert.ok(rows[i].includes(p), `row ${i}: ${p} in ${rows[i]}`)));
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.locator('#operateurs').screenshot({ path: path.join(ARTIFACTS, 'operators-360.png'), animations: 'disabled' });
+    // The charts redraw for the narrow width: let the layout settle before the picture.
+    await page.waitForTimeout(500);
+    await page.locator('#packages .catalogue-item:nth-child(3)').screenshot({ path: path.join(ARTIFACTS, 'budget-360.png'), animations: 'disabled' });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   await step('nothing was loaded from outside, no script error, no CSP violation', async () => {
     assert.deepEqual(blocked, []);
     const outside = requests.filter((r) => !r.url.startsWith(BASE) && !/^(data|blob):/.test(r.url));

@@ -101,6 +101,9 @@ error_codes! {
     RateLimited => "rate_limited", ResourceExhausted, 429;
     /// The package's quota is used up.
     QuotaExceeded => "quota_exceeded", ResourceExhausted, 429;
+    /// The package's monthly upstream-cost budget is spent (margin protection): refused until
+    /// the next calendar month, like the token quota.
+    BudgetExceeded => "budget_exceeded", ResourceExhausted, 429;
     /// A field, or a capability it needs (tools, images, json_schema...), that no configured
     /// route of the model can carry: refused rather than dropped.
     UnsupportedParameter => "unsupported_parameter", InvalidArgument, 400;

@@ -310,7 +310,7 @@ fn openai_type(code: ErrorCode) -> &'static str {
         ErrorCode::Unauthenticated => "authentication_error",
         ErrorCode::PermissionDenied | ErrorCode::ModelNotAllowed => "permission_error",
         ErrorCode::RateLimited => "rate_limit_error",
-        ErrorCode::QuotaExceeded => "insufficient_quota",
+        ErrorCode::QuotaExceeded | ErrorCode::BudgetExceeded => "insufficient_quota",
         ErrorCode::ModelNotFound | ErrorCode::NotFound | ErrorCode::RouteNotFound => {
             "not_found_error"
         }
@@ -397,6 +397,23 @@ mod tests {
             assert!(!e.error.message.contains("h2"), "{}", e.error.message);
             assert!(!e.error.message.contains("10.0.0.7"), "{}", e.error.message);
         }
+    }
+
+    #[test]
+    fn a_spent_cost_budget_is_openai_shaped_429() {
+        let status: tonic::Status = ServiceError::new(
+            ErrorCode::BudgetExceeded,
+            "your package's monthly usage budget is spent; it resets in 60 s",
+        )
+        .with_retry_after(60)
+        .into_status();
+        let e = ApiError::from_status(&status).openai();
+        assert_eq!(e.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(e.error.retry_after_secs, Some(60));
+        let body: serde_json::Value = serde_json::from_slice(&e.body()).unwrap_or_default();
+        assert_eq!(body["error"]["code"], "budget_exceeded");
+        assert_eq!(body["error"]["type"], "insufficient_quota");
+        assert!(body["error"]["param"].is_null());
     }
 
     #[test]

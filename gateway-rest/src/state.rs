@@ -7,6 +7,7 @@ use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
 use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
+use iafactory::proto::iafactory::promo::v1::operator_accounts_client::OperatorAccountsClient;
 use iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
@@ -71,6 +72,12 @@ impl AppState {
     /// promo-service's console RPCs (operators, dashboard, customers, catalogue, events).
     pub fn operators_client(&self) -> OperatorsClient<Channel> {
         OperatorsClient::new(self.promo.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// promo-service's operator account management (passwords, roles, deactivation).
+    pub fn operator_accounts_client(&self) -> OperatorAccountsClient<Channel> {
+        OperatorAccountsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 

@@ -234,6 +234,7 @@ impl Authenticator {
                     limits: Limits {
                         requests_per_minute: pkg.requests_per_minute,
                         tokens_per_month: pkg.tokens_per_month,
+                        cost_budget_nano_usd: pkg.monthly_cost_budget_nano_usd,
                     },
                     allowed_models: pkg.allowed_models,
                 }))

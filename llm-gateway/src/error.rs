@@ -5,7 +5,8 @@
 use iafactory::{ErrorCode, ServiceError};
 use tonic::metadata::MetadataValue;
 
-/// Metadata key naming which quota refused a call (`requests_per_minute` or `tokens_per_month`).
+/// Metadata key naming which quota refused a call (`requests_per_minute`, `tokens_per_month` or
+/// `monthly_cost_budget`).
 pub const QUOTA_LIMIT_METADATA: &str = "x-iaf-quota-limit";
 
 /// Metadata key naming the request field at fault, as an OpenAI client writes it
@@ -76,6 +77,10 @@ pub enum GatewayError {
         limit_value: u64,
         retry_after_secs: u64,
     },
+    /// 429 / RESOURCE_EXHAUSTED `budget_exceeded`: the package's monthly upstream-cost budget is
+    /// spent until the next month. The message never states the budget: it is our cost price.
+    #[error("your package's monthly usage budget is spent; it resets in {retry_after_secs} s")]
+    Budget { retry_after_secs: u64 },
     /// 502 / UNAVAILABLE: every provider route failed.
     #[error("every provider failed for this model: {0}")]
     Upstream(String),
@@ -131,6 +136,7 @@ impl GatewayError {
                 QuotaLimit::RequestsPerMinute => ErrorCode::RateLimited,
                 QuotaLimit::TokensPerMonth => ErrorCode::QuotaExceeded,
             },
+            GatewayError::Budget { .. } => ErrorCode::BudgetExceeded,
             GatewayError::Upstream(_) => ErrorCode::UpstreamError,
             GatewayError::UpstreamTimeout(_) => ErrorCode::UpstreamTimeout,
             GatewayError::Unavailable(_) | GatewayError::CircuitOpen { .. } => {
@@ -158,6 +164,7 @@ impl GatewayError {
             GatewayError::Quota {
                 retry_after_secs, ..
             }
+            | GatewayError::Budget { retry_after_secs }
             | GatewayError::CircuitOpen {
                 retry_after_secs, ..
             } => {
@@ -180,6 +187,7 @@ impl From<GatewayError> for tonic::Status {
         };
         match &e {
             GatewayError::Quota { limit, .. } => insert(QUOTA_LIMIT_METADATA, limit.as_str()),
+            GatewayError::Budget { .. } => insert(QUOTA_LIMIT_METADATA, "monthly_cost_budget"),
             GatewayError::BadParam { param, .. } | GatewayError::Unsupported { param, .. } => {
                 insert(PARAM_METADATA, param)
             }

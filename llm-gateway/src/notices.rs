@@ -1,5 +1,7 @@
 //! Quota notices: tells promo-service (`ReportQuotaLevel`) when a customer's tokens this month
-//! reach 80 % and 100 % of their package's monthly quota, so the customer gets the e-mail.
+//! reach 80 % and 100 % of their package's monthly quota, so the customer gets the e-mail, and
+//! when their upstream cost this month reaches 80 % of their package's cost budget
+//! ([`BUDGET_ALERT`], measure `cost`), so the operator gets one e-mail (margin protection).
 //!
 //! The usage writer hands every written batch's customers here ([`QuotaNotices::touched`], a
 //! short lock, no I/O); one task then reads each touched customer's month from the store
@@ -47,8 +49,46 @@ pub fn level(used: u64, quota: u64) -> u32 {
         .unwrap_or(0)
 }
 
-/// Customers whose month changed: (user id, period) → the monthly token quota.
-type Touched = HashMap<(String, String), u64>;
+/// The percentage of the cost budget that alerts the operator (once per customer and month).
+pub const BUDGET_ALERT: u32 = 80;
+
+/// Whether a customer's `used` nano-USD reach [`BUDGET_ALERT`] % of `budget` (never for no
+/// budget).
+pub fn budget_alert(used: u64, budget: u64) -> bool {
+    budget > 0 && u128::from(used) * 100 >= u128::from(BUDGET_ALERT) * u128::from(budget)
+}
+
+/// What a customer's month is measured against: the monthly token quota and the cost budget
+/// (nano-USD, 0: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Measures {
+    tokens: u64,
+    budget: u64,
+}
+
+impl Measures {
+    fn merge(&mut self, o: Measures) {
+        self.tokens = self.tokens.max(o.tokens);
+        self.budget = self.budget.max(o.budget);
+    }
+}
+
+/// Customers whose month changed: (user id, period) → what it is measured against.
+type Touched = HashMap<(String, String), Measures>;
+
+/// What was reported of a customer's month: the highest token level, and the budget alert.
+#[derive(Debug, Clone, Copy, Default)]
+struct Reported {
+    level: u32,
+    budget_alerted: bool,
+}
+
+impl Reported {
+    /// Nothing more can be reported for that month.
+    fn complete(self, m: Measures) -> bool {
+        self.level >= LEVELS[LEVELS.len() - 1] && (m.budget == 0 || self.budget_alerted)
+    }
+}
 
 /// See the module docs.
 pub struct QuotaNotices {
@@ -73,15 +113,19 @@ impl QuotaNotices {
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (k, s) in rows {
                 // A key without a customer (never in practice) has no quota of its own to report.
-                if s.user_id.is_empty() || k.tokens_per_month == 0 {
+                if s.user_id.is_empty() || (k.tokens_per_month == 0 && k.cost_budget_nano_usd == 0)
+                {
                     continue;
                 }
-                let quota = pending
-                    .entry((s.user_id.clone(), k.period.clone()))
-                    .or_default();
                 // The package may change within a batch: the latest admission's quota is not
                 // known here, the larger one errs towards not warning early.
-                *quota = (*quota).max(k.tokens_per_month);
+                pending
+                    .entry((s.user_id.clone(), k.period.clone()))
+                    .or_default()
+                    .merge(Measures {
+                        tokens: k.tokens_per_month,
+                        budget: k.cost_budget_nano_usd,
+                    });
                 any = true;
             }
         }
@@ -92,8 +136,8 @@ impl QuotaNotices {
 
     /// Reports levels until `stop` turns true.
     pub async fn run(&self, store: Store, auth: Authenticator, mut stop: watch::Receiver<bool>) {
-        // (user id, period) → highest level promo-service acknowledged.
-        let mut reported: HashMap<(String, String), u32> = HashMap::new();
+        // (user id, period) → what promo-service acknowledged.
+        let mut reported: HashMap<(String, String), Reported> = HashMap::new();
         // When each customer's month was last read.
         let mut checked: HashMap<(String, String), Instant> = HashMap::new();
         // Customers touched but read too recently: checked once their interval is over.
@@ -115,9 +159,8 @@ impl QuotaNotices {
             }
             let touched =
                 std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
-            for (k, quota) in touched {
-                let q = deferred.entry(k).or_default();
-                *q = (*q).max(quota);
+            for (k, m) in touched {
+                deferred.entry(k).or_default().merge(m);
             }
             // Only the latest month matters: earlier months' entries are dropped.
             if let Some(latest) = deferred.keys().map(|(_, p)| p.clone()).max() {
@@ -125,20 +168,32 @@ impl QuotaNotices {
                 checked.retain(|(_, p), _| *p >= latest);
             }
             let now = Instant::now();
-            let ready: Vec<((String, String), u64)> = deferred
+            let ready: Vec<((String, String), Measures)> = deferred
                 .iter()
                 .filter(|(k, _)| checked.get(*k).is_none_or(|at| now >= *at + CHECK_EVERY))
                 .map(|(k, q)| (k.clone(), *q))
                 .collect();
-            for (key, quota) in ready {
+            for (key, m) in ready {
                 deferred.remove(&key);
-                let known = reported.get(&key).copied().unwrap_or(0);
-                if known >= LEVELS[LEVELS.len() - 1] {
+                let known = reported.get(&key).copied().unwrap_or_default();
+                if known.complete(m) {
                     continue;
                 }
                 checked.insert(key.clone(), Instant::now());
-                self.check(&store, &auth, key, quota, known, &mut reported)
+                if m.tokens > 0 && known.level < LEVELS[LEVELS.len() - 1] {
+                    self.check(
+                        &store,
+                        &auth,
+                        key.clone(),
+                        m.tokens,
+                        known.level,
+                        &mut reported,
+                    )
                     .await;
+                }
+                if m.budget > 0 && !known.budget_alerted {
+                    check_budget(&store, &auth, key, m.budget, &mut reported).await;
+                }
             }
         }
     }
@@ -151,7 +206,7 @@ impl QuotaNotices {
         key: (String, String),
         quota: u64,
         known: u32,
-        reported: &mut HashMap<(String, String), u32>,
+        reported: &mut HashMap<(String, String), Reported>,
     ) {
         let used = match store.customer_tokens(&key.0, &key.1).await {
             Ok(t) => u64::try_from(t).unwrap_or(0),
@@ -170,15 +225,56 @@ impl QuotaNotices {
             percent,
             tokens_used: used,
             tokens_per_month: quota,
+            ..ReportQuotaLevelRequest::default()
         };
         match auth.report_quota_level(req).await {
             Ok(queued) => {
                 tracing::info!(user_id = %key.0, period = %key.1, percent, queued, "quota level reported");
-                reported.insert(key, percent);
+                reported.entry(key).or_default().level = percent;
             }
             Err(status) => {
                 tracing::warn!(code = ?status.code(), message = status.message(), user_id = %key.0, percent, "quota level not reported; retried at the next charge");
             }
+        }
+    }
+}
+
+/// Reads one customer's upstream cost this month and reports the budget alert once it is
+/// reached. promo-service writes one operator e-mail per customer and month whatever the number
+/// of reports (replicas, restarts).
+async fn check_budget(
+    store: &Store,
+    auth: &Authenticator,
+    key: (String, String),
+    budget: u64,
+    reported: &mut HashMap<(String, String), Reported>,
+) {
+    let used = match store.customer_cost(&key.0, &key.1).await {
+        Ok(c) => u64::try_from(c).unwrap_or(0),
+        Err(e) => {
+            tracing::warn!(error = %e, user_id = %key.0, "budget alert: cost not readable; retried at the next charge");
+            return;
+        }
+    };
+    if !budget_alert(used, budget) {
+        return;
+    }
+    let req = ReportQuotaLevelRequest {
+        user_id: key.0.clone(),
+        period: key.1.clone(),
+        percent: BUDGET_ALERT,
+        measure: "cost".into(),
+        cost_used_nano_usd: used,
+        cost_budget_nano_usd: budget,
+        ..ReportQuotaLevelRequest::default()
+    };
+    match auth.report_quota_level(req).await {
+        Ok(queued) => {
+            tracing::info!(user_id = %key.0, period = %key.1, queued, "cost budget alert reported");
+            reported.entry(key).or_default().budget_alerted = true;
+        }
+        Err(status) => {
+            tracing::warn!(code = ?status.code(), message = status.message(), user_id = %key.0, "cost budget alert not reported; retried at the next charge");
         }
     }
 }
@@ -193,7 +289,16 @@ async fn sleep_until(at: Option<Instant>) {
 
 #[cfg(test)]
 mod tests {
-    use super::level;
+    use super::{budget_alert, level};
+
+    #[test]
+    fn the_budget_alert_is_at_80_percent() {
+        assert!(!budget_alert(799, 1000));
+        assert!(budget_alert(800, 1000));
+        assert!(budget_alert(5000, 1000));
+        assert!(!budget_alert(10, 0));
+        assert!(budget_alert(u64::MAX, u64::MAX));
+    }
 
     #[test]
     fn levels_are_crossed_at_80_and_100_percent() {

@@ -28,6 +28,18 @@
 //! the real count, possibly driving the balance negative (a debt repaid from the next block).
 //! The overshoot past the monthly limit is therefore bounded by what the last admitted calls
 //! generate beyond their estimate, the usual bound for post-paid token metering.
+//!
+//! # Monthly upstream-cost budget (margin protection)
+//! A package may carry a monthly budget of upstream cost, in nano-USD (the unit the usage rows
+//! record, so the gateway compares like with like and no exchange rate enters enforcement). It
+//! is leased exactly like the tokens (kind `cost`, window = the calendar month, subject = the
+//! customer), with one difference that makes it strict: a call is admitted only when the local
+//! balance covers its whole cost *hold* (its token hold priced at the model's dearest rate,
+//! [`Hold`]), not merely when the balance is positive. The hold is an upper bound of what the
+//! call can cost (unless the provider counts more prompt tokens than the estimate), so the spend
+//! of all replicas together never passes what the store granted, which never passes the budget.
+//! The under-admission price is the same as for tokens: at most one block per replica left
+//! unused near the end of the month.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -47,6 +59,26 @@ pub const IDLE_RELEASE: Duration = Duration::from_secs(300);
 pub struct Limits {
     pub requests_per_minute: u32,
     pub tokens_per_month: u64,
+    /// Upstream cost allowed per calendar month, nano-USD; `None`: no budget.
+    pub cost_budget_nano_usd: Option<u64>,
+}
+
+/// What a running call holds from its customer's leases until it is settled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Hold {
+    /// Tokens: the prompt estimate plus the answer's bound.
+    pub tokens: u64,
+    /// Upstream cost, nano-USD: [`Hold::tokens`] priced at the model's dearest rate. Zero when
+    /// the package has no budget (nothing is held, and the settlement charges no cost).
+    pub cost_nano_usd: u64,
+    /// The call was admitted under a cost budget: its settlement charges the cost lease.
+    pub budgeted: bool,
+}
+
+/// Upstream cost leased at a time: 2 % of the monthly budget, at least 1 nano-USD, at most one
+/// dollar (a replica that crashes loses at most that much of a customer's month).
+pub fn cost_block(limit: u64) -> i64 {
+    i64::try_from((limit / 50).clamp(1, 1_000_000_000)).unwrap_or(1_000_000_000)
 }
 
 /// Requests leased at a time: a tenth of the limit, at least 1, at most 1 000.
@@ -110,6 +142,11 @@ struct KeyLease {
     /// The store granted nothing for this month at this limit, at that instant: refuse from
     /// memory for [`EXHAUSTED_RECHECK`] (other replicas may give leases back meanwhile).
     tokens_exhausted: Option<(Instant, u64)>,
+    /// Upstream cost (nano-USD) leased for `period` and not yet spent or held.
+    cost_left: i64,
+    cost_refill: Arc<Refill>,
+    /// As `tokens_exhausted`, for the cost budget.
+    cost_exhausted: Option<(Instant, u64)>,
 }
 
 /// Units reserved by a background task for a window, handed over without the lease's lock (the
@@ -202,21 +239,26 @@ impl QuotaManager {
             token_refill: Arc::default(),
             requests_exhausted: None,
             tokens_exhausted: None,
+            cost_left: 0,
+            cost_refill: Arc::default(),
+            cost_exhausted: None,
         }));
         keys.insert(subject.to_owned(), l.clone());
         l
     }
 
     /// Admits one request for `subject` or says which limit refuses it and for how long.
-    /// `estimate` tokens (prompt estimate + max_tokens) are held from the lease until
-    /// [`QuotaManager::settle`], so concurrent calls cannot all slip through on the last units.
+    /// The `hold` (tokens: prompt estimate + max_tokens; cost: those priced at the model's
+    /// dearest rate) is taken from the leases until [`QuotaManager::settle`], so concurrent calls
+    /// cannot all slip through on the last units. Returns what was actually held (no cost
+    /// without a budget), to be given to [`QuotaManager::settle`].
     pub async fn admit(
         &self,
         subject: &str,
         limits: Limits,
-        estimate: u64,
-    ) -> Result<(), GatewayError> {
-        self.admit_at(subject, limits, estimate, iafactory::db::now_millis())
+        hold: Hold,
+    ) -> Result<Hold, GatewayError> {
+        self.admit_at(subject, limits, hold, iafactory::db::now_millis())
             .await
     }
 
@@ -225,9 +267,10 @@ impl QuotaManager {
         &self,
         subject: &str,
         limits: Limits,
-        estimate: u64,
+        hold: Hold,
         now_ms: i64,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<Hold, GatewayError> {
+        let estimate = hold.tokens;
         let lease = self.lease(subject);
         let mut l = lease.lock().await;
         l.last_used = Instant::now();
@@ -239,6 +282,8 @@ impl QuotaManager {
             l.period_idx = period_index(now_ms);
             l.tokens_left = 0;
             l.tokens_exhausted = None;
+            l.cost_left = 0;
+            l.cost_exhausted = None;
         }
         let pidx = l.period_idx;
         l.tokens_left += l.token_refill.take(pidx);
@@ -272,6 +317,23 @@ impl QuotaManager {
             }
             l.tokens_exhausted = None;
         }
+
+        // The cost budget, checked before the request slot for the same reason.
+        let held = match limits.cost_budget_nano_usd {
+            Some(budget) => {
+                self.admit_cost(subject, &mut l, budget, hold.cost_nano_usd, now_ms)
+                    .await?;
+                Hold {
+                    budgeted: true,
+                    ..hold
+                }
+            }
+            None => Hold {
+                tokens: hold.tokens,
+                cost_nano_usd: 0,
+                budgeted: false,
+            },
+        };
 
         let minute = now_ms.div_euclid(60_000);
         if l.minute != minute {
@@ -314,8 +376,59 @@ impl QuotaManager {
         l.tokens_left = l
             .tokens_left
             .saturating_sub(i64::try_from(estimate).unwrap_or(i64::MAX));
+        l.cost_left = l
+            .cost_left
+            .saturating_sub(i64::try_from(held.cost_nano_usd).unwrap_or(i64::MAX));
         self.prefetch(subject, &mut l, limits, minute);
-        Ok(())
+        Ok(held)
+    }
+
+    /// Makes sure the cost lease covers `hold` nano-USD (reserving from the store what it
+    /// lacks), or refuses with `budget_exceeded` until the next month. Takes nothing: the
+    /// caller subtracts the hold once every limit admitted the call.
+    async fn admit_cost(
+        &self,
+        subject: &str,
+        l: &mut KeyLease,
+        budget: u64,
+        hold: u64,
+        now_ms: i64,
+    ) -> Result<(), GatewayError> {
+        let refused = || GatewayError::Budget {
+            retry_after_secs: secs_until(now_ms, next_period_start_ms(now_ms)),
+        };
+        let hold = i64::try_from(hold).unwrap_or(i64::MAX);
+        let pidx = l.period_idx;
+        l.cost_left += l.cost_refill.take(pidx);
+        if l.cost_left < hold.max(1) {
+            let refill = l.cost_refill.clone();
+            l.cost_left += refill.wait_take(pidx).await;
+        }
+        if l.cost_left >= hold.max(1) {
+            return Ok(());
+        }
+        if l.cost_exhausted
+            .is_some_and(|(at, lim)| lim == budget && at.elapsed() < EXHAUSTED_RECHECK)
+        {
+            return Err(refused());
+        }
+        let limit = i64::try_from(budget).unwrap_or(i64::MAX);
+        // What the lease lacks for this call, plus a block for the next ones (so that calls
+        // whose hold exceeds a block do not each go to the store).
+        let want = cost_block(budget).saturating_add(hold.max(1).saturating_sub(l.cost_left));
+        let granted = self
+            .store
+            .reserve(subject, "cost", &l.period, want, limit)
+            .await?;
+        l.cost_left += granted;
+        if l.cost_left >= hold.max(1) {
+            l.cost_exhausted = None;
+            return Ok(());
+        }
+        // The budget cannot cover this call: what was granted stays leased for smaller calls
+        // (or is given back when the customer goes idle).
+        l.cost_exhausted = Some((Instant::now(), budget));
+        Err(refused())
     }
 
     /// When a lease runs below half a block, reserves the next block in the background so that
@@ -361,29 +474,60 @@ impl QuotaManager {
                 refill.finish();
             });
         }
+        let Some(budget) = limits.cost_budget_nano_usd else {
+            return;
+        };
+        let cblock = cost_block(budget);
+        if cblock > 1 && l.cost_left < cblock / 2 && l.cost_refill.start() {
+            let (store, refill, key) = (
+                self.store.clone(),
+                l.cost_refill.clone(),
+                subject.to_owned(),
+            );
+            let (period, pidx) = (l.period.clone(), l.period_idx);
+            let limit = i64::try_from(budget).unwrap_or(i64::MAX);
+            runtime.spawn(async move {
+                match store.reserve(&key, "cost", &period, cblock, limit).await {
+                    Ok(g) => refill.deliver(pidx, g),
+                    Err(e) => tracing::warn!(error = %e, "background cost lease failed"),
+                }
+                refill.finish();
+            });
+        }
     }
 
     /// Settles an admitted call: gives back the `held` estimate and charges the `actual` tokens
-    /// (0 for a call that produced nothing). The balance may go negative: a debt repaid from the
-    /// next block (see the module docs).
-    pub async fn settle(&self, subject: &str, held: u64, actual: u64, now_ms: i64) {
+    /// and cost (0 for a call that produced nothing). The balance may go negative: a debt repaid
+    /// from the next block (see the module docs). Cost is charged only to a call admitted under
+    /// a budget (`held.budgeted`).
+    pub async fn settle(&self, subject: &str, held: Hold, actual: Hold, now_ms: i64) {
         let lease = self.lease(subject);
         let mut l = lease.lock().await;
         let period = period_of(now_ms);
-        let held = if l.period != period {
+        let (held_tokens, held_cost) = if l.period != period {
             // The month turned during the call: the hold belonged to the old month's lease;
             // charge the new month.
             l.period = period;
             l.period_idx = period_index(now_ms);
             l.tokens_left = 0;
-            0
+            l.cost_left = 0;
+            (0, 0)
         } else {
-            i64::try_from(held).unwrap_or(i64::MAX)
+            (
+                i64::try_from(held.tokens).unwrap_or(i64::MAX),
+                i64::try_from(held.cost_nano_usd).unwrap_or(i64::MAX),
+            )
         };
         l.tokens_left = l
             .tokens_left
-            .saturating_add(held)
-            .saturating_sub(i64::try_from(actual).unwrap_or(i64::MAX));
+            .saturating_add(held_tokens)
+            .saturating_sub(i64::try_from(actual.tokens).unwrap_or(i64::MAX));
+        if held.budgeted {
+            l.cost_left = l
+                .cost_left
+                .saturating_add(held_cost)
+                .saturating_sub(i64::try_from(actual.cost_nano_usd).unwrap_or(i64::MAX));
+        }
     }
 
     /// Gives back the token leases of customers idle for `idle` (all of them with `Duration::ZERO`).
@@ -398,7 +542,8 @@ impl QuotaManager {
                 continue;
             }
             let refilling = l.token_refill.busy.load(Ordering::Acquire)
-                || l.request_refill.busy.load(Ordering::Acquire);
+                || l.request_refill.busy.load(Ordering::Acquire)
+                || l.cost_refill.busy.load(Ordering::Acquire);
             if refilling && !idle.is_zero() {
                 continue;
             }
@@ -409,11 +554,25 @@ impl QuotaManager {
                 let (tokens, requests) = (l.token_refill.clone(), l.request_refill.clone());
                 let (pidx, minute) = (l.period_idx, l.minute);
                 l.tokens_left += tokens.wait_take(pidx).await;
+                let cost = l.cost_refill.clone();
+                l.cost_left += cost.wait_take(pidx).await;
                 // Request units die with their minute: nothing to give back.
                 let _ = requests.wait_take(minute).await;
             }
             let pidx = l.period_idx;
             l.tokens_left += l.token_refill.take(pidx);
+            l.cost_left += l.cost_refill.take(pidx);
+            if l.cost_left > 0 {
+                if let Err(e) = self
+                    .store
+                    .release(&subject, "cost", &l.period, l.cost_left)
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot give a cost lease back; kept");
+                    continue;
+                }
+                l.cost_left = 0;
+            }
             if l.tokens_left > 0 {
                 if let Err(e) = self
                     .store
@@ -425,7 +584,7 @@ impl QuotaManager {
                 }
                 l.tokens_left = 0;
             }
-            if l.tokens_left == 0 {
+            if l.tokens_left == 0 && l.cost_left == 0 {
                 drop(l);
                 let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
                 // Only forget the entry if nobody picked it up meanwhile.
@@ -443,6 +602,81 @@ impl QuotaManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tokens(n: u64) -> Hold {
+        Hold {
+            tokens: n,
+            ..Hold::default()
+        }
+    }
+
+    async fn scratch_store() -> Option<(tempfile::TempDir, Store)> {
+        let dir = tempfile::tempdir().ok()?;
+        let store = Store::connect(&format!("sqlite://{}/q.db", dir.path().display()))
+            .await
+            .ok()?;
+        Some((dir, store))
+    }
+
+    #[tokio::test]
+    async fn a_cost_budget_admits_only_calls_it_covers_and_settles_the_real_cost() {
+        let scratch = scratch_store().await;
+        assert!(scratch.is_some());
+        let Some((_dir, store)) = scratch else { return };
+        let q = QuotaManager::new(store.clone());
+        let limits = Limits {
+            requests_per_minute: 1_000,
+            tokens_per_month: 1_000_000,
+            cost_budget_nano_usd: Some(1_000),
+        };
+        let t = 1_800_000_030_000;
+        let hold = Hold {
+            tokens: 10,
+            cost_nano_usd: 400,
+            budgeted: false,
+        };
+        // Two holds of 400 fit in 1 000; a third does not, even though 200 are left.
+        let a = q.admit_at("k", limits, hold, t).await;
+        assert!(matches!(a, Ok(h) if h.budgeted && h.cost_nano_usd == 400));
+        assert!(q.admit_at("k", limits, hold, t).await.is_ok());
+        let third = q.admit_at("k", limits, hold, t).await;
+        assert!(
+            matches!(third, Err(GatewayError::Budget { .. })),
+            "{third:?}"
+        );
+        assert_eq!(
+            store.reserved("k", "cost", &period_of(t)).await.ok(),
+            Some(1_000)
+        );
+        // One call cost 100, not 400: 300 come back and a hold of 400 fits again (200 + 300).
+        let spent = Hold {
+            tokens: 10,
+            cost_nano_usd: 100,
+            budgeted: true,
+        };
+        q.settle(
+            "k",
+            Hold {
+                budgeted: true,
+                ..hold
+            },
+            spent,
+            t,
+        )
+        .await;
+        assert!(q.admit_at("k", limits, hold, t).await.is_ok());
+        // Without a budget nothing is held or charged.
+        let free = Limits {
+            cost_budget_nano_usd: None,
+            ..limits
+        };
+        let h = q.admit_at("other", free, hold, t).await;
+        assert!(matches!(h, Ok(h) if !h.budgeted && h.cost_nano_usd == 0));
+        assert_eq!(
+            store.reserved("other", "cost", &period_of(t)).await.ok(),
+            Some(0)
+        );
+    }
 
     #[test]
     fn periods_and_resets() {
@@ -478,12 +712,13 @@ mod tests {
         let limits = Limits {
             requests_per_minute: 2,
             tokens_per_month: 1_000,
+            cost_budget_nano_usd: None,
         };
         // 30 s into a minute, so the three calls share it.
         let t = 1_800_000_030_000;
-        assert!(q.admit_at("k", limits, 10, t).await.is_ok());
-        assert!(q.admit_at("k", limits, 10, t).await.is_ok());
-        let third = q.admit_at("k", limits, 10, t).await;
+        assert!(q.admit_at("k", limits, tokens(10), t).await.is_ok());
+        assert!(q.admit_at("k", limits, tokens(10), t).await.is_ok());
+        let third = q.admit_at("k", limits, tokens(10), t).await;
         assert!(matches!(
             third,
             Err(GatewayError::Quota {
@@ -494,7 +729,7 @@ mod tests {
         ));
         // With the store gone, the refusal still comes from memory (no write per refused call).
         store.db.close().await;
-        let again = q.admit_at("k", limits, 10, t).await;
+        let again = q.admit_at("k", limits, tokens(10), t).await;
         assert!(matches!(
             again,
             Err(GatewayError::Quota {
@@ -503,7 +738,11 @@ mod tests {
             })
         ));
         // A new minute needs the store: it is gone, so that is an error, not an admission.
-        assert!(q.admit_at("k", limits, 10, t + 60_000).await.is_err());
+        assert!(
+            q.admit_at("k", limits, tokens(10), t + 60_000)
+                .await
+                .is_err()
+        );
     }
 
     #[test]
@@ -514,5 +753,8 @@ mod tests {
         assert_eq!(token_block(1_000_000), 20_000);
         assert_eq!(token_block(10), 1);
         assert_eq!(token_block(u64::MAX), 200_000);
+        assert_eq!(cost_block(1_000), 20);
+        assert_eq!(cost_block(10), 1);
+        assert_eq!(cost_block(u64::MAX), 1_000_000_000);
     }
 }

@@ -134,6 +134,9 @@ pub struct UsageKey {
     /// it tells the quota notices what the customer's month is measured against (0 in rows
     /// read back).
     pub tokens_per_month: u64,
+    /// The package's monthly upstream-cost budget (nano-USD) when the call was admitted, 0 for
+    /// none: not stored either, it tells the budget alert what to measure against.
+    pub cost_budget_nano_usd: u64,
 }
 
 /// Sums for one [`UsageKey`].
@@ -352,6 +355,7 @@ impl Store {
                     model: r.try_get(0)?,
                     provider: r.try_get(1)?,
                     tokens_per_month: 0,
+                    cost_budget_nano_usd: 0,
                 },
                 UsageSums {
                     user_id: r.try_get(2)?,
@@ -407,6 +411,22 @@ impl Store {
         let (first, last) = days_of(period);
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(prompt_tokens + completion_tokens), 0) AS BIGINT) \
+             FROM llm_usage WHERE user_id = $1 AND day >= $2 AND day <= $3",
+        )
+        .bind(user_id)
+        .bind(first)
+        .bind(last)
+        .fetch_one(&self.db.read)
+        .await?;
+        row.try_get::<i64, _>(0)
+    }
+
+    /// Upstream cost (nano-USD) a customer's calls made in a period, over all their keys: what
+    /// their package's monthly cost budget is spent by.
+    pub async fn customer_cost(&self, user_id: &str, period: &str) -> Result<i64, sqlx::Error> {
+        let (first, last) = days_of(period);
+        let row = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(cost_nano_usd), 0) AS BIGINT) \
              FROM llm_usage WHERE user_id = $1 AND day >= $2 AND day <= $3",
         )
         .bind(user_id)

@@ -321,6 +321,7 @@ mod tests {
             model: "m".into(),
             provider: "p".into(),
             tokens_per_month: 0,
+            cost_budget_nano_usd: 0,
         }
     }
 

@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
 use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
+use iafactory::proto::iafactory::promo::v1::operator_accounts_server::OperatorAccountsServer;
 use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
 use iafactory::{grpc, lifecycle, metrics};
@@ -86,6 +87,12 @@ fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
             false,
         ),
         migration(6, "billing proration", sixth, !sixth_in_tx),
+        migration(
+            9,
+            "budgets and operator accounts",
+            include_str!("../migrations/0009_budgets_and_operator_accounts.sql"),
+            false,
+        ),
     ])
 }
 
@@ -224,10 +231,16 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     health
         .set_serving::<OperatorsServer<service::PromoApi>>()
         .await;
+    health
+        .set_serving::<OperatorAccountsServer<service::PromoApi>>()
+        .await;
     let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let billing = BillingServer::new(service::BillingApi::new(Arc::clone(&api)))
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let operator_accounts = OperatorAccountsServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let operators = OperatorsServer::from_arc(api)
@@ -237,7 +250,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         Routes::new(health_service)
             .add_service(promo)
             .add_service(billing)
-            .add_service(operators),
+            .add_service(operators)
+            .add_service(operator_accounts),
     )?;
 
     // Nothing below fails: the background work starts with the serving task.
@@ -303,6 +317,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
                 .await;
             health
                 .set_not_serving::<OperatorsServer<service::PromoApi>>()
+                .await;
+            health
+                .set_not_serving::<OperatorAccountsServer<service::PromoApi>>()
                 .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);

@@ -1,21 +1,22 @@
 //! The console's catalogue: packages (`/api/admin/forfaits`) and promo codes
 //! (`/api/admin/codes`), changed with merge semantics — only the fields sent change. The
 //! landing page reads both from the public API, so a change here shows there at once (within
-//! promo-service's read cache and the live counter's refresh).
+//! promo-service's read cache and the live counter's refresh). The console's package list
+//! (`GET /api/admin/forfaits`) adds what the public one never shows: the monthly upstream-cost
+//! budget, our cost price.
 
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use http::HeaderMap;
 use iafactory::proto::iafactory::promo::v1 as pb;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::admin_session::{ApiResult, ok, operator_request};
 use super::promo_admin::{PromoCode, UpdateCodeRequest};
-use super::promo_public::Package;
 use crate::extract::{path_param, read_json};
 use crate::openapi::rest;
 use crate::state::AppState;
@@ -23,6 +24,7 @@ use crate::web_session::same_origin;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
+        .routes(routes!(list_packages))
         .routes(routes!(update_package))
         .routes(routes!(list_codes))
         .routes(routes!(update_code))
@@ -45,6 +47,72 @@ pub struct PackageUpdate {
     /// Replaces the list; `[]`: every model.
     #[serde(default)]
     allowed_models: Option<Vec<String>>,
+    /// Monthly upstream-cost budget per customer in nano-USD (1 USD = 1 000 000 000);
+    /// `null` removes it; absent: unchanged.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u64>, minimum = 1)]
+    monthly_cost_budget_nano_usd: Option<Option<u64>>,
+}
+
+/// A field that may be absent (outer `None`), `null` (`Some(None)`) or a value.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
+    Option::<u64>::deserialize(d).map(Some)
+}
+
+/// A package as the console shows it: the public fields and the cost budget.
+#[derive(Serialize, ToSchema)]
+pub struct AdminPackage {
+    id: String,
+    name: String,
+    monthly_price_dzd: u64,
+    tokens_per_month: u64,
+    requests_per_minute: u32,
+    /// Empty: every model.
+    allowed_models: Vec<String>,
+    /// Monthly upstream-cost budget per customer, nano-USD; null: none.
+    monthly_cost_budget_nano_usd: Option<u64>,
+}
+
+impl From<pb::Package> for AdminPackage {
+    fn from(p: pb::Package) -> Self {
+        AdminPackage {
+            id: p.id,
+            name: p.name,
+            monthly_price_dzd: p.monthly_price_dzd,
+            tokens_per_month: p.tokens_per_month,
+            requests_per_minute: p.requests_per_minute,
+            allowed_models: p.allowed_models,
+            monthly_cost_budget_nano_usd: p.monthly_cost_budget_nano_usd,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AdminPackages {
+    packages: Vec<AdminPackage>,
+}
+
+/// The packages with their cost budgets (operator).
+#[utoipa::path(
+    get,
+    path = "/api/admin/forfaits",
+    tag = "console",
+    security(("operatorSession" = [])),
+    responses(
+        (status = 200, description = "Packages.", body = AdminPackages),
+        (status = 401, response = inline(rest::Unauthorized)),
+    ),
+)]
+pub async fn list_packages(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
+    // The package list is a public RPC; the budget is not public: the caller must be an
+    // operator (checked by promo-service) before it is read.
+    let who = operator_request(pb::WhoAmIRequest {}, &headers, false)?;
+    state.operators_client().who_am_i(who).await?;
+    let req = operator_request(pb::ListPackagesRequest {}, &headers, false)?;
+    let list = state.promo_client().list_packages(req).await?.into_inner();
+    ok(&AdminPackages {
+        packages: list.packages.into_iter().map(AdminPackage::from).collect(),
+    })
 }
 
 /// Changes a package; only the fields sent change (owner). New prices apply to new signups.
@@ -56,7 +124,7 @@ pub struct PackageUpdate {
     request_body = PackageUpdate,
     security(("operatorSession" = [])),
     responses(
-        (status = 200, description = "The package.", body = Package),
+        (status = 200, description = "The package.", body = AdminPackage),
         (status = 400, response = inline(rest::BadRequest)),
         (status = 401, response = inline(rest::Unauthorized)),
         (status = 403, response = inline(rest::Forbidden)),
@@ -82,6 +150,8 @@ pub async fn update_package(
             requests_per_minute: input.requests_per_minute,
             set_allowed_models: input.allowed_models.is_some(),
             allowed_models: input.allowed_models.unwrap_or_default(),
+            monthly_cost_budget_nano_usd: input.monthly_cost_budget_nano_usd.flatten(),
+            clear_monthly_cost_budget: matches!(input.monthly_cost_budget_nano_usd, Some(None)),
         },
         &headers,
         true,
@@ -91,7 +161,7 @@ pub async fn update_package(
         .update_package(req)
         .await?
         .into_inner();
-    ok(&Package::from(p))
+    ok(&AdminPackage::from(p))
 }
 
 #[derive(Serialize, ToSchema)]

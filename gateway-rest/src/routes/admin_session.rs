@@ -88,7 +88,7 @@ pub(crate) fn role_name(role: i32) -> &'static str {
     }
 }
 
-fn operator(o: pb::Operator) -> OperatorInfo {
+pub(crate) fn operator(o: pb::Operator) -> OperatorInfo {
     OperatorInfo {
         role: role_name(o.role).to_owned(),
         id: o.id,

@@ -5,6 +5,7 @@
 pub mod admin_catalogue;
 pub mod admin_customers;
 pub mod admin_dashboard;
+pub mod admin_operators;
 pub mod admin_pages;
 pub mod admin_session;
 pub mod billing_admin;
@@ -47,5 +48,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin_dashboard::router())
         .merge(admin_customers::router())
         .merge(admin_catalogue::router())
+        .merge(admin_operators::router())
         .merge(admin_pages::router())
 }

@@ -90,6 +90,21 @@ impl Promo {
             tweak(&mut config);
         }
         self.handle = Some(promo_service::start(config, listener).await.unwrap());
+        self.open_packages().await;
+    }
+
+    /// Opens every package to every model: the seeded allowed-model lists name the default
+    /// catalogue's models, and these tests route their own (`m`, `e`, `iaf-clients`...). The
+    /// seeded lists themselves are tested in llm-gateway's `budget.rs`.
+    async fn open_packages(&self) {
+        sqlx::any::install_default_drivers();
+        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&self.db_url)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE packages SET allowed_models = ''")
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 
     /// Stops it gracefully (as on SIGTERM) and waits until it has let go of its port.

@@ -7,6 +7,7 @@
 //! End-to-end suite of gateway-rest: real promo-service, real gateway, real HTTP.
 
 mod admin;
+mod admin_accounts;
 mod billing;
 mod cache;
 mod clients;

@@ -7,14 +7,25 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
-use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, usage_pb};
 use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
+use crate::quota::Hold;
 use crate::routing::Route;
 use crate::store::UsageSums;
 use crate::usage::to_nano_usd;
+
+/// What a call with `usage` served by `route` costs upstream, nano-USD (what its usage row
+/// records, and what a cost budget is charged).
+pub(super) fn call_cost_nano(route: &Route, usage: Usage) -> u64 {
+    let cost = route.cost_usd(
+        u64::from(usage.prompt_tokens),
+        u64::from(usage.completion_tokens),
+    );
+    u64::try_from(to_nano_usd(cost)).unwrap_or(0)
+}
 
 impl Shared {
     /// Charges a whole unary call durably (see [`crate::usage`]); returns its cost in USD.
@@ -53,12 +64,13 @@ impl Shared {
         request: Request<pb::ChatRequest>,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let started = Instant::now();
-        let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
+        let (key, model, input, policy, held) =
+            self.admit(request.metadata(), request.get_ref()).await?;
         // Gives the hold back if the call fails, or if the caller goes away while it runs.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
             subject: key.quota_subject().to_owned(),
-            held: token_hold(&input),
+            held,
         };
         let served = self.router.chat(&model, policy, &input).await?;
         let c = served.value;
@@ -72,14 +84,13 @@ impl Shared {
                 true,
             ),
         };
-        let actual = u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens);
+        let actual = Hold {
+            tokens: u64::from(usage.prompt_tokens) + u64::from(usage.completion_tokens),
+            cost_nano_usd: call_cost_nano(&served.route, usage),
+            budgeted: held.budgeted,
+        };
         self.quotas
-            .settle(
-                key.quota_subject(),
-                token_hold(&input),
-                actual,
-                now_millis(),
-            )
+            .settle(key.quota_subject(), held, actual, now_millis())
             .await;
         hold.shared = None;
         // Durable before the answer leaves; if the store cannot take it, the call fails

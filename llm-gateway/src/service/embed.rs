@@ -9,11 +9,13 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::Request;
 
+use super::chat::call_cost_nano;
 use super::shared::{HoldGuard, Shared, millis, short, usage_pb};
 use super::validate::validate_embed;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::providers::Usage;
+use crate::quota::Hold;
 
 impl Shared {
     #[tracing::instrument(name = "embed", skip_all, fields(model = short(&request.get_ref().model), key_id = tracing::field::Empty))]
@@ -25,9 +27,13 @@ impl Shared {
         let key = self.authenticate(request.metadata()).await?;
         let input = validate_embed(request.get_ref())?;
         // Embeddings generate nothing: the hold is the input alone.
-        let held = u64::from(input.estimated_tokens());
-        let model = self
-            .admit_model(&key, &request.get_ref().model, ModelKind::Embedding, held)
+        let (model, held) = self
+            .admit_model(
+                &key,
+                &request.get_ref().model,
+                ModelKind::Embedding,
+                u64::from(input.estimated_tokens()),
+            )
             .await?;
         // Gives the hold back if the call fails, or if the caller goes away while it runs.
         let mut hold = HoldGuard {
@@ -44,13 +50,13 @@ impl Shared {
             None => (input.estimated_tokens(), true),
         };
         let usage = Usage::new(prompt_tokens, 0);
+        let actual = Hold {
+            tokens: u64::from(prompt_tokens),
+            cost_nano_usd: call_cost_nano(&served.route, usage),
+            budgeted: held.budgeted,
+        };
         self.quotas
-            .settle(
-                key.quota_subject(),
-                held,
-                u64::from(prompt_tokens),
-                now_millis(),
-            )
+            .settle(key.quota_subject(), held, actual, now_millis())
             .await;
         hold.shared = None;
         // Durable before the answer leaves, as for chat.

@@ -13,7 +13,7 @@ use crate::auth::{Authenticator, KeyInfo};
 use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
 use crate::providers::{ChatInput, Usage};
-use crate::quota::QuotaManager;
+use crate::quota::{Hold, QuotaManager};
 use crate::routing::{ModelEntry, Route, Router};
 use crate::store::UsageKey;
 use crate::usage::UsageRecorder;
@@ -46,6 +46,24 @@ pub fn token_hold(input: &ChatInput) -> u64 {
         + u64::from(input.max_tokens().unwrap_or(256)).saturating_mul(u64::from(input.choices()))
 }
 
+/// The upstream cost held for a call holding `tokens` on `model`: every token priced at the
+/// dearest rate (input or output) of any of its routes, rounded up, so that whichever route
+/// serves the call, its cost stays within the hold (see [`crate::quota`]).
+pub fn cost_hold(model: &ModelEntry, tokens: u64) -> u64 {
+    let dearest = model
+        .routes
+        .iter()
+        .chain(model.mock_route.iter())
+        .map(|r| r.input_usd_per_mtok.max(r.output_usd_per_mtok))
+        .fold(0.0_f64, f64::max);
+    let nano = tokens as f64 * dearest * 1_000.0;
+    if nano.is_finite() && nano > 0.0 {
+        nano.ceil() as u64
+    } else {
+        0
+    }
+}
+
 pub(crate) fn usage_pb(u: Usage, estimated: bool) -> pb::TokenUsage {
     pb::TokenUsage {
         prompt_tokens: u.prompt_tokens,
@@ -75,13 +93,22 @@ impl Shared {
         &self,
         metadata: &tonic::metadata::MetadataMap,
         req: &pb::ChatRequest,
-    ) -> Result<(Arc<KeyInfo>, Arc<ModelEntry>, ChatInput, Option<Policy>), GatewayError> {
+    ) -> Result<
+        (
+            Arc<KeyInfo>,
+            Arc<ModelEntry>,
+            ChatInput,
+            Option<Policy>,
+            Hold,
+        ),
+        GatewayError,
+    > {
         let key = self.authenticate(metadata).await?;
         let (input, policy) = validate(req)?;
-        let model = self
+        let (model, hold) = self
             .admit_model(&key, &req.model, ModelKind::Chat, token_hold(&input))
             .await?;
-        Ok((key, model, input, policy))
+        Ok((key, model, input, policy, hold))
     }
 
     /// The caller's key, recorded on the call's span.
@@ -96,14 +123,15 @@ impl Shared {
 
     /// What every kind of call goes through once its request is valid: the model exists, the
     /// key's package includes it, it is of the `kind` the RPC serves (naming `model` otherwise),
-    /// and the quotas admit one request holding `hold` tokens.
+    /// and the quotas admit one request holding `tokens` tokens (and their [`cost_hold`] under a
+    /// cost budget). Returns the model and what is held, for the settlement.
     pub(crate) async fn admit_model(
         &self,
         key: &KeyInfo,
         name: &str,
         kind: ModelKind,
-        hold: u64,
-    ) -> Result<Arc<ModelEntry>, GatewayError> {
+        tokens: u64,
+    ) -> Result<(Arc<ModelEntry>, Hold), GatewayError> {
         let model = self
             .router
             .model(name)
@@ -125,10 +153,16 @@ impl Shared {
                 format!("{:?} is {is} model: use {api}", model.name),
             ));
         }
-        self.quotas
+        let hold = Hold {
+            tokens,
+            cost_nano_usd: cost_hold(&model, tokens),
+            budgeted: false,
+        };
+        let held = self
+            .quotas
             .admit(key.quota_subject(), key.limits, hold)
             .await?;
-        Ok(model)
+        Ok((model, held))
     }
 
     /// The usage rows a call of `key` on `model` through `route`, started at `started_ms`
@@ -146,6 +180,7 @@ impl Shared {
             model: model.to_owned(),
             provider: route.provider.name.clone(),
             tokens_per_month: key.limits.tokens_per_month,
+            cost_budget_nano_usd: key.limits.cost_budget_nano_usd.unwrap_or(0),
         }
     }
 }
@@ -156,7 +191,7 @@ pub(crate) struct HoldGuard {
     pub(crate) shared: Option<Arc<Shared>>,
     /// The quota subject the hold was taken from ([`KeyInfo::quota_subject`]).
     pub(crate) subject: String,
-    pub(crate) held: u64,
+    pub(crate) held: Hold,
 }
 
 impl Drop for HoldGuard {
@@ -167,7 +202,11 @@ impl Drop for HoldGuard {
         let (subject, held) = (std::mem::take(&mut self.subject), self.held);
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                shared.quotas.settle(&subject, held, 0, now_millis()).await;
+                let nothing = Hold::default();
+                shared
+                    .quotas
+                    .settle(&subject, held, nothing, now_millis())
+                    .await;
             });
         }
     }

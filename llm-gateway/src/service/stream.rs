@@ -10,11 +10,12 @@ use iafactory::db::now_millis;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use tonic::{Request, Status};
 
-use super::shared::{HoldGuard, Shared, millis, new_id, short, token_hold, usage_pb};
+use super::shared::{HoldGuard, Shared, millis, new_id, short, usage_pb};
 use super::translate;
 use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
+use crate::quota::Hold;
 use crate::routing::Route;
 use crate::store::{UsageKey, UsageSums};
 use crate::usage::to_nano_usd;
@@ -26,12 +27,13 @@ impl Shared {
         request: Request<pb::ChatRequest>,
     ) -> Result<BoxStream<'static, Result<pb::ChatStreamEvent, Status>>, GatewayError> {
         let started = Instant::now();
-        let (key, model, input, policy) = self.admit(request.metadata(), request.get_ref()).await?;
+        let (key, model, input, policy, held) =
+            self.admit(request.metadata(), request.get_ref()).await?;
         // Until the stream is committed (then the tracker settles), as for unary calls.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
             subject: key.quota_subject().to_owned(),
-            held: token_hold(&input),
+            held,
         };
         let served = self.router.stream(&model, policy, &input).await?;
         hold.shared = None;
@@ -46,7 +48,7 @@ impl Shared {
             route: route.clone(),
             started_ms: now_millis(),
             prompt_estimate: input.estimated_prompt_tokens(),
-            held: token_hold(&input),
+            held,
             received_chars: 0,
             charged_chars: 0,
             delivered_chars: 0,
@@ -194,8 +196,8 @@ struct StreamTracker {
     /// rows, so a final correction never lands in a row it was not charged to.
     started_ms: i64,
     prompt_estimate: u32,
-    /// Tokens held at admission, settled by the accounting.
-    held: u64,
+    /// Tokens (and cost) held at admission, settled by the accounting.
+    held: Hold,
     /// Characters of content received from the provider, charged, sent to the client.
     received_chars: usize,
     charged_chars: usize,
@@ -336,9 +338,14 @@ impl StreamTracker {
             self.route.clone(),
         );
         tokio::spawn(async move {
+            let actual = Hold {
+                tokens: p + c,
+                cost_nano_usd: u64::try_from(to_nano_usd(cost)).unwrap_or(0),
+                budgeted: held.budgeted,
+            };
             shared
                 .quotas
-                .settle(&subject, held, p + c, now_millis())
+                .settle(&subject, held, actual, now_millis())
                 .await;
             if let Some((k, s)) = delta {
                 shared.usage.charge(k, s).await?;
@@ -372,9 +379,14 @@ impl Drop for StreamTracker {
         );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
+                let actual = Hold {
+                    tokens: p + c,
+                    cost_nano_usd: u64::try_from(to_nano_usd(route.cost_usd(p, c))).unwrap_or(0),
+                    budgeted: held.budgeted,
+                };
                 shared
                     .quotas
-                    .settle(&subject, held, p + c, now_millis())
+                    .settle(&subject, held, actual, now_millis())
                     .await;
                 if let Some((k, s)) = delta
                     && let Err(e) = shared.usage.charge(k, s).await

@@ -46,10 +46,36 @@ impl Promo {
 
     /// promo-service on its own database on `backend`.
     pub async fn start_on(backend: Backend) -> Promo {
+        Promo::start_with(backend, |_| {}).await
+    }
+
+    /// With a tweak of promo-service's configuration (SMTP sink, operator address...).
+    ///
+    /// Every package is opened to every model: the seeded allowed-model lists name the
+    /// default catalogue's models, and these tests route their own (`m`, `cheap`...). The
+    /// seeded lists are tested with the default catalogue's names in `budget.rs`.
+    pub async fn start_with(
+        backend: Backend,
+        tweak: impl FnOnce(&mut promo_service::Config),
+    ) -> Promo {
+        let promo = Promo::start_seeded(backend, tweak).await;
+        promo
+            .db
+            .exec("UPDATE packages SET allowed_models = ''")
+            .await;
+        promo
+    }
+
+    /// promo-service with the packages exactly as its migrations seed them.
+    pub async fn start_seeded(
+        backend: Backend,
+        tweak: impl FnOnce(&mut promo_service::Config),
+    ) -> Promo {
         iafactory::telemetry::init_for_tests();
         let db = test_db(backend).await;
         let mut config = promo_service::Config::new(db.url.clone(), ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         // Returns once migrated and served.
         let handle = promo_service::start(config, listener).await.unwrap();
@@ -146,6 +172,28 @@ impl Promo {
                  allowed_models = '{allowed_models}' WHERE id = '{id}'"
             ))
             .await;
+    }
+
+    /// The operator sets (or removes) a package's monthly upstream-cost budget, nano-USD,
+    /// through the console's RPC (as an operator does; the change is audited).
+    pub async fn set_budget(&mut self, id: &str, budget: Option<u64>) {
+        let mut client = promo_pb::operators_client::OperatorsClient::connect(self.url())
+            .await
+            .unwrap();
+        let p = client
+            .update_package(authed(
+                promo_pb::UpdatePackageRequest {
+                    id: id.into(),
+                    monthly_cost_budget_nano_usd: budget,
+                    clear_monthly_cost_budget: budget.is_none(),
+                    ..Default::default()
+                },
+                ADMIN_TOKEN,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(p.monthly_cost_budget_nano_usd, budget);
     }
 
     pub async fn revoke(&mut self, user_id: &str) {

@@ -85,6 +85,7 @@ async fn days_add_up_to_the_month(backend: Backend) {
                 model: "m".into(),
                 provider: "alpha".into(),
                 tokens_per_month: 0,
+                cost_budget_nano_usd: 0,
             },
             UsageSums {
                 user_id: "usr_x".into(),
@@ -155,6 +156,7 @@ async fn a_batch_spanning_days_and_statements_is_exact(backend: Backend) {
                     model: model.into(),
                     provider: "p".into(),
                     tokens_per_month: 0,
+                    cost_budget_nano_usd: 0,
                 },
                 sums(i64::try_from(k).unwrap()),
             ));
@@ -287,6 +289,7 @@ async fn the_upgrade_to_one_usage_table_keeps_every_month(backend: Backend) {
         model: "m1".into(),
         provider: "p".into(),
         tokens_per_month: 0,
+        cost_budget_nano_usd: 0,
     };
     store
         .add_usage(&[(

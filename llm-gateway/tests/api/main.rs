@@ -8,6 +8,7 @@
     reason = "test support outside #[test] functions: a failed step stops the test"
 )]
 
+mod budget;
 mod crash;
 mod embed;
 mod fidelity;

@@ -71,6 +71,18 @@ pub fn quota_level(percent: u32) -> Result<u32> {
     }
 }
 
+/// The only level of the cost-budget alert (one operator e-mail per customer and month).
+pub const BUDGET_ALERT_PERCENT: u32 = 80;
+
+/// Nano-USD as the operator reads them: `0.001234 USD` (to the micro-dollar, rounded down).
+pub fn usd_of_nano(nano: u64) -> String {
+    format!(
+        "{}.{:06} USD",
+        nano / 1_000_000_000,
+        nano % 1_000_000_000 / 1_000
+    )
+}
+
 /// A calendar month as llm-gateway names it: `2026-11`.
 pub fn quota_period(raw: &str) -> Result<String> {
     let ok = raw.len() == 7

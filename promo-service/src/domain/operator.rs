@@ -118,6 +118,26 @@ pub fn new_password(raw: &str) -> Result<&str> {
     Ok(raw)
 }
 
+/// The largest monthly upstream-cost budget: one million dollars, in nano-USD.
+pub const COST_BUDGET_MAX_NANO_USD: u64 = 1_000_000_000_000_000;
+
+/// A package's cost-budget change from the RPC's pair: `None` leaves it, `Some(None)` removes
+/// it, `Some(Some(n))` sets it (1 nano-USD to [`COST_BUDGET_MAX_NANO_USD`]). Setting and
+/// removing at once is refused rather than guessed.
+pub fn cost_budget_change(set: Option<u64>, clear: bool) -> Result<Option<Option<u64>>> {
+    match (set, clear) {
+        (Some(_), true) => Err(PromoError::InvalidArgument(
+            "monthly_cost_budget_nano_usd et clear_monthly_cost_budget s'excluent".into(),
+        )),
+        (None, true) => Ok(Some(None)),
+        (None, false) => Ok(None),
+        (Some(n), false) if (1..=COST_BUDGET_MAX_NANO_USD).contains(&n) => Ok(Some(Some(n))),
+        (Some(_), false) => Err(PromoError::InvalidArgument(format!(
+            "monthly_cost_budget_nano_usd va de 1 à {COST_BUDGET_MAX_NANO_USD} (nano-dollars)"
+        ))),
+    }
+}
+
 /// A counted page event's name.
 pub fn event(raw: &str) -> Result<&'static str> {
     EVENTS.iter().copied().find(|e| *e == raw).ok_or_else(|| {
@@ -223,6 +243,12 @@ mod tests {
         );
         assert!(parse_day("day", "30/11/2026").is_err());
         assert!(display_name("").is_err());
+        assert_eq!(cost_budget_change(None, false).ok(), Some(None));
+        assert_eq!(cost_budget_change(None, true).ok(), Some(Some(None)));
+        assert_eq!(cost_budget_change(Some(5), false).ok(), Some(Some(Some(5))));
+        assert!(cost_budget_change(Some(5), true).is_err());
+        assert!(cost_budget_change(Some(0), false).is_err());
+        assert!(cost_budget_change(Some(COST_BUDGET_MAX_NANO_USD + 1), false).is_err());
     }
 
     #[test]

@@ -32,10 +32,12 @@ pub enum MailKind {
     PaymentReminder,
     PaymentOverdue,
     SubscriptionSuspended,
+    /// To the operator: a customer spent 80 % of their package's upstream-cost budget.
+    BudgetAlert,
 }
 
 /// Every kind, for tests and template registration.
-pub const ALL_KINDS: [MailKind; 12] = [
+pub const ALL_KINDS: [MailKind; 13] = [
     MailKind::CustomerConfirmation,
     MailKind::OperatorNotification,
     MailKind::SignInLink,
@@ -48,6 +50,7 @@ pub const ALL_KINDS: [MailKind; 12] = [
     MailKind::PaymentReminder,
     MailKind::PaymentOverdue,
     MailKind::SubscriptionSuspended,
+    MailKind::BudgetAlert,
 ];
 
 impl MailKind {
@@ -65,6 +68,7 @@ impl MailKind {
             MailKind::PaymentReminder => "payment_reminder",
             MailKind::PaymentOverdue => "payment_overdue",
             MailKind::SubscriptionSuspended => "subscription_suspended",
+            MailKind::BudgetAlert => "budget_alert",
         }
     }
 
@@ -153,6 +157,11 @@ pub struct AccountMail {
     pub tokens_per_month: u64,
     /// The invoice a billing e-mail is about (`2026-000123`).
     pub invoice_number: String,
+    /// The customer an operator e-mail is about (budget alert).
+    pub customer_email: String,
+    /// Upstream cost this month and the package's budget, `12.345678 USD` (budget alert).
+    pub cost_used_usd: String,
+    pub cost_budget_usd: String,
 }
 
 /// What a row's template is rendered with; stored as the bare JSON object of either.

@@ -15,7 +15,7 @@ pub struct Rendered {
 }
 
 /// Every template, by file name (`<kind>.txt`, `<kind>.html`).
-const SOURCES: [(&str, &str); 24] = [
+const SOURCES: [(&str, &str); 26] = [
     (
         "customer_confirmation.txt",
         include_str!("../../templates/customer_confirmation.txt"),
@@ -79,6 +79,14 @@ const SOURCES: [(&str, &str); 24] = [
     (
         "quota_level.html",
         include_str!("../../templates/quota_level.html"),
+    ),
+    (
+        "budget_alert.txt",
+        include_str!("../../templates/budget_alert.txt"),
+    ),
+    (
+        "budget_alert.html",
+        include_str!("../../templates/budget_alert.html"),
     ),
     (
         "invoice_issued.txt",
@@ -174,6 +182,10 @@ impl Templates {
                 "Votre abonnement IAFactory est suspendu (facture impayée)".to_owned()
             }
             MailKind::QuotaLevel if mail.percent >= 100 => "Tokens du mois épuisés".to_owned(),
+            MailKind::BudgetAlert => format!(
+                "Budget de coût : {} % atteint pour {} ({})",
+                mail.percent, mail.customer_email, mail.package_name
+            ),
             _ => format!("{} % de vos tokens du mois utilisés", mail.percent),
         };
         self.render_with(kind, subject, Value::from_serialize(mail))
@@ -276,7 +288,13 @@ mod tests {
             tokens_used: 800_000,
             tokens_per_month: 1_000_000,
             invoice_number: "2026-000123".into(),
+            customer_email: "<b>c@d.dz</b>".into(),
+            cost_used_usd: "0.800000 USD".into(),
+            cost_budget_usd: "1.000000 USD".into(),
         };
+        let alert = t.render_account(MailKind::BudgetAlert, &mail).unwrap();
+        assert!(alert.text.contains("0.800000 USD") && alert.text.contains("1.000000 USD"));
+        assert!(alert.html.contains("&lt;b&gt;c@d.dz"), "{}", alert.html);
         for kind in super::super::ALL_KINDS
             .into_iter()
             .filter(|k| !k.is_signup())

@@ -139,7 +139,8 @@ pub async fn find_live_key(db: &Db, key_hash: &str, now: i64) -> Result<Option<K
     let row = sqlx::query(
         "SELECT k.id AS key_id, c.id AS user_id, c.email, s.billing_state, p.id AS p_id, p.name AS p_name, \
            p.monthly_price_dzd AS p_monthly_price_dzd, p.tokens_per_month AS p_tokens_per_month, \
-           p.requests_per_minute AS p_requests_per_minute, p.allowed_models AS p_allowed_models \
+           p.requests_per_minute AS p_requests_per_minute, p.allowed_models AS p_allowed_models, \
+           p.monthly_cost_budget_nano_usd AS p_monthly_cost_budget_nano_usd \
          FROM api_keys k JOIN customers c ON c.id = k.customer_id \
          JOIN signups s ON s.customer_id = c.id \
          JOIN packages p ON p.id = (CASE WHEN s.pending_from IS NOT NULL AND s.pending_from <= $2 \

@@ -23,9 +23,12 @@ pub struct OperatorRow {
     pub role: Role,
     pub password_hash: String,
     pub created_at: i64,
+    /// When the operator was deactivated; `None` while active.
+    pub deactivated_at: Option<i64>,
 }
 
-const COLUMNS: &str = "o.id, o.email, o.display_name, o.role, o.password_hash, o.created_at";
+const COLUMNS: &str =
+    "o.id, o.email, o.display_name, o.role, o.password_hash, o.created_at, o.deactivated_at";
 
 fn operator_from_row(r: &AnyRow) -> Result<OperatorRow> {
     let role: String = r.try_get("role")?;
@@ -37,6 +40,7 @@ fn operator_from_row(r: &AnyRow) -> Result<OperatorRow> {
             .ok_or_else(|| PromoError::internal(format!("unknown role {role:?}")))?,
         password_hash: r.try_get("password_hash")?,
         created_at: r.try_get("created_at")?,
+        deactivated_at: r.try_get("deactivated_at")?,
     })
 }
 
@@ -185,7 +189,8 @@ pub async fn session_operator(
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS}, s.last_seen_at FROM operator_sessions s \
          JOIN operators o ON o.id = s.operator_id WHERE s.token_hash = $1 \
-         AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3"
+         AND s.revoked_at IS NULL AND s.expires_at > $2 AND s.last_seen_at > $3 \
+         AND o.deactivated_at IS NULL"
     )))
     .bind(session_hash)
     .bind(now)
@@ -228,4 +233,155 @@ pub async fn purge_operator_sessions(db: &Db, now: i64) -> Result<u64> {
         .execute(&db.write)
         .await?;
     Ok(done.rows_affected())
+}
+
+pub async fn find_operator(db: &Db, id: &str) -> Result<Option<OperatorRow>> {
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM operators o WHERE o.id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(&db.read)
+    .await?;
+    row.as_ref().map(operator_from_row).transpose()
+}
+
+/// What the audit log shows of an operator (never the password hash).
+fn operator_json(o: &OperatorRow) -> serde_json::Value {
+    serde_json::json!({
+        "email": o.email,
+        "display_name": o.display_name,
+        "role": o.role.as_str(),
+        "active": o.deactivated_at.is_none(),
+    })
+}
+
+/// Replaces the operator's password hash and ends every other session of theirs (all but
+/// `keep_session_hash`), with the audit row, in one transaction. Returns the sessions ended.
+pub async fn change_password(
+    db: &Db,
+    operator_id: &str,
+    new_hash: &str,
+    keep_session_hash: &str,
+    audit: &Audit<'_>,
+    now: i64,
+) -> Result<u32> {
+    let mut tx = db.write.begin().await?;
+    let changed = sqlx::query(
+        "UPDATE operators SET password_hash = $2 WHERE id = $1 AND deactivated_at IS NULL",
+    )
+    .bind(operator_id)
+    .bind(new_hash)
+    .execute(&mut *tx)
+    .await?;
+    if changed.rows_affected() != 1 {
+        return Err(PromoError::Unauthenticated(
+            "session d'opérateur inconnue ou expirée : reconnectez-vous",
+        ));
+    }
+    let ended = sqlx::query(
+        "UPDATE operator_sessions SET revoked_at = $3 WHERE operator_id = $1 \
+         AND revoked_at IS NULL AND token_hash <> $2",
+    )
+    .bind(operator_id)
+    .bind(keep_session_hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        audit,
+        &serde_json::json!({ "password": "(ancien)" }),
+        &serde_json::json!({ "password": "(changé)", "other_sessions_ended": ended.rows_affected() }),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(u32::try_from(ended.rows_affected()).unwrap_or(u32::MAX))
+}
+
+/// A change to an operator's account by an owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountChange {
+    Role(Role),
+    Active(bool),
+}
+
+/// Applies `change` to the operator, refusing to leave no active owner; when it deactivates,
+/// every session of theirs ends in the same transaction. The audit row (before/after) too.
+///
+/// The last-owner rule is a read (how many other active owners) followed by a write, which two
+/// owners demoting each other at once on two replicas could both pass. So the transaction first
+/// writes every active owner's row (`SET role = role`): on PostgreSQL that takes their row locks,
+/// so a concurrent change waits, then re-reads the committed state; SQLite has one writer at a
+/// time anyway. Portable SQL, no advisory lock.
+pub async fn change_account(
+    db: &Db,
+    operator_id: &str,
+    change: AccountChange,
+    audit: &Audit<'_>,
+    now: i64,
+) -> Result<OperatorRow> {
+    let mut tx = db.write.begin().await?;
+    sqlx::query("UPDATE operators SET role = role WHERE role = 'owner' AND deactivated_at IS NULL")
+        .execute(&mut *tx)
+        .await?;
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM operators o WHERE o.id = $1"
+    )))
+    .bind(operator_id)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| PromoError::NotFound(format!("opérateur inconnu : {operator_id}")))?;
+    let before = operator_from_row(&row)?;
+    let mut after = before.clone();
+    match change {
+        AccountChange::Role(role) => after.role = role,
+        AccountChange::Active(true) => after.deactivated_at = None,
+        AccountChange::Active(false) => {
+            after.deactivated_at = Some(before.deactivated_at.unwrap_or(now));
+        }
+    }
+    let was_active_owner = before.role == Role::Owner && before.deactivated_at.is_none();
+    let is_active_owner = after.role == Role::Owner && after.deactivated_at.is_none();
+    if was_active_owner && !is_active_owner {
+        let others: i64 = sqlx::query(
+            "SELECT COUNT(*) FROM operators WHERE role = 'owner' AND deactivated_at IS NULL \
+             AND id <> $1",
+        )
+        .bind(operator_id)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get(0)?;
+        if others == 0 {
+            return Err(PromoError::Conflict(
+                "c'est le dernier propriétaire actif : nommez d'abord un autre propriétaire".into(),
+            ));
+        }
+    }
+    sqlx::query("UPDATE operators SET role = $2, deactivated_at = $3 WHERE id = $1")
+        .bind(operator_id)
+        .bind(after.role.as_str())
+        .bind(after.deactivated_at)
+        .execute(&mut *tx)
+        .await?;
+    if after.deactivated_at.is_some() {
+        sqlx::query(
+            "UPDATE operator_sessions SET revoked_at = $2 WHERE operator_id = $1 \
+             AND revoked_at IS NULL",
+        )
+        .bind(operator_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    audit::record(
+        &mut tx,
+        audit,
+        &operator_json(&before),
+        &operator_json(&after),
+        now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(after)
 }

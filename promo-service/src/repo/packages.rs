@@ -17,11 +17,14 @@ pub struct PackageRow {
     pub tokens_per_month: u64,
     pub requests_per_minute: u32,
     pub allowed_models: Vec<String>,
+    /// Upstream cost allowed per customer and month, nano-USD; `None`: no budget.
+    pub monthly_cost_budget_nano_usd: Option<u64>,
 }
 
 macro_rules! package_columns {
     () => {
-        "id, name, monthly_price_dzd, tokens_per_month, requests_per_minute, allowed_models"
+        "id, name, monthly_price_dzd, tokens_per_month, requests_per_minute, allowed_models, \
+         monthly_cost_budget_nano_usd"
     };
 }
 
@@ -41,6 +44,9 @@ pub(super) fn package_from_row(row: &AnyRow, prefix: &str) -> Result<PackageRow>
             .filter(|m| !m.is_empty())
             .map(str::to_owned)
             .collect(),
+        monthly_cost_budget_nano_usd: row
+            .try_get::<Option<i64>, _>(col("monthly_cost_budget_nano_usd").as_str())?
+            .map(u64_of),
     })
 }
 
@@ -75,6 +81,8 @@ pub struct PackageChange {
     pub tokens_per_month: Option<u64>,
     pub requests_per_minute: Option<u32>,
     pub allowed_models: Option<Vec<String>>,
+    /// `Some(None)` removes the budget.
+    pub monthly_cost_budget_nano_usd: Option<Option<u64>>,
 }
 
 fn package_json(p: &PackageRow) -> serde_json::Value {
@@ -85,6 +93,7 @@ fn package_json(p: &PackageRow) -> serde_json::Value {
         "tokens_per_month": p.tokens_per_month,
         "requests_per_minute": p.requests_per_minute,
         "allowed_models": p.allowed_models,
+        "monthly_cost_budget_nano_usd": p.monthly_cost_budget_nano_usd,
     })
 }
 
@@ -126,10 +135,14 @@ pub async fn update_package(
             .allowed_models
             .clone()
             .unwrap_or_else(|| before.allowed_models.clone()),
+        monthly_cost_budget_nano_usd: change
+            .monthly_cost_budget_nano_usd
+            .unwrap_or(before.monthly_cost_budget_nano_usd),
     };
     sqlx::query(
         "UPDATE packages SET name = $2, monthly_price_dzd = $3, tokens_per_month = $4, \
-         requests_per_minute = $5, allowed_models = $6 WHERE id = $1",
+         requests_per_minute = $5, allowed_models = $6, monthly_cost_budget_nano_usd = $7 \
+         WHERE id = $1",
     )
     .bind(id)
     .bind(&after.name)
@@ -137,6 +150,7 @@ pub async fn update_package(
     .bind(db_int(after.tokens_per_month)?)
     .bind(i64::from(after.requests_per_minute))
     .bind(after.allowed_models.join(","))
+    .bind(after.monthly_cost_budget_nano_usd.map(db_int).transpose()?)
     .execute(&mut *tx)
     .await?;
     audit::record(

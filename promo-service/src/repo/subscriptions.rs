@@ -57,7 +57,8 @@ pub async fn find_subscription(db: &Db, customer_id: &str) -> Result<Subscriptio
            s.price_dzd, s.discount_percent, s.promo_code, s.discount_ends_at, s.pending_package_id, \
            s.pending_from, s.cancel_at, p.id AS p_id, p.name AS p_name, \
            p.monthly_price_dzd AS p_monthly_price_dzd, p.tokens_per_month AS p_tokens_per_month, \
-           p.requests_per_minute AS p_requests_per_minute, p.allowed_models AS p_allowed_models \
+           p.requests_per_minute AS p_requests_per_minute, p.allowed_models AS p_allowed_models, \
+           p.monthly_cost_budget_nano_usd AS p_monthly_cost_budget_nano_usd \
          FROM customers c JOIN signups s ON s.customer_id = c.id \
          JOIN packages p ON p.id = s.package_id WHERE c.id = $1",
     )

@@ -601,6 +601,16 @@ impl PromoApi {
         &self,
         req: pb::ReportQuotaLevelRequest,
     ) -> Result<pb::ReportQuotaLevelResponse> {
+        match req.measure.as_str() {
+            "" | "tokens" => {}
+            "cost" => return self.report_budget_alert(req).await,
+            other => {
+                return Err(PromoError::InvalidArgument(format!(
+                    "measure vaut tokens ou cost, reçu {:?}",
+                    other.chars().take(20).collect::<String>()
+                )));
+            }
+        }
         let percent = account::quota_level(req.percent)?;
         let period = account::quota_period(&req.period)?;
         let user_id = req.user_id.trim();
@@ -634,6 +644,65 @@ impl PromoApi {
         .await?;
         if queued {
             self.mail_wake.notify_one();
+        }
+        Ok(pb::ReportQuotaLevelResponse { queued })
+    }
+
+    /// A customer spent [`account::BUDGET_ALERT_PERCENT`] % of their package's upstream-cost
+    /// budget: one e-mail to the operator (`OPERATOR_EMAIL`) per customer and month, however
+    /// many gateway replicas report it (the `notices` primary key decides, as for quota levels).
+    /// Without an operator address there is nobody to tell: nothing is written.
+    async fn report_budget_alert(
+        &self,
+        req: pb::ReportQuotaLevelRequest,
+    ) -> Result<pb::ReportQuotaLevelResponse> {
+        if req.percent != account::BUDGET_ALERT_PERCENT {
+            return Err(PromoError::InvalidArgument(format!(
+                "percent vaut {} pour le budget de coût, reçu {}",
+                account::BUDGET_ALERT_PERCENT,
+                req.percent
+            )));
+        }
+        let period = account::quota_period(&req.period)?;
+        let user_id = req.user_id.trim();
+        let Some((email, package_name)) = repo::customer_for_notice(&self.db, user_id).await?
+        else {
+            return Err(PromoError::NotFound(format!(
+                "client inconnu : {}",
+                user_id.chars().take(64).collect::<String>()
+            )));
+        };
+        let Some(operator) = self.mail.operator_email.clone() else {
+            tracing::warn!(user_id, %period, "cost budget at 80 % but OPERATOR_EMAIL is not set: no alert");
+            return Ok(pb::ReportQuotaLevelResponse { queued: false });
+        };
+        let mail = NewMail::account(
+            MailKind::BudgetAlert,
+            user_id,
+            AccountMail {
+                email: operator,
+                public_url: self.mail.public_url.clone(),
+                package_name,
+                percent: account::BUDGET_ALERT_PERCENT,
+                customer_email: email,
+                cost_used_usd: account::usd_of_nano(req.cost_used_nano_usd),
+                cost_budget_usd: account::usd_of_nano(req.cost_budget_nano_usd),
+                message: format!("mois {period}, UTC"),
+                ..AccountMail::default()
+            },
+        );
+        let queued = repo::write_notice(
+            &self.db,
+            user_id,
+            "budget_alert",
+            &period,
+            &mail,
+            self.clock.now_ms(),
+        )
+        .await?;
+        if queued {
+            self.mail_wake.notify_one();
+            tracing::info!(user_id, %period, "cost budget alert queued for the operator");
         }
         Ok(pb::ReportQuotaLevelResponse { queued })
     }

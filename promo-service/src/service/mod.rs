@@ -10,6 +10,7 @@
 mod account;
 mod admin;
 mod billing;
+mod operator_accounts;
 mod operators;
 mod public;
 mod signup;

@@ -34,11 +34,11 @@ use crate::secrets;
 pub const OPERATOR_SESSION_METADATA: &str = "x-iaf-operator-session";
 
 /// The one answer to a wrong e-mail or a wrong password (which it was is not told).
-fn bad_credentials() -> PromoError {
+pub(super) fn bad_credentials() -> PromoError {
     PromoError::Unauthenticated("adresse e-mail ou mot de passe incorrect")
 }
 
-fn session_refused() -> PromoError {
+pub(super) fn session_refused() -> PromoError {
     PromoError::Unauthenticated("session d'opérateur inconnue ou expirée : reconnectez-vous")
 }
 
@@ -48,7 +48,7 @@ static DUMMY_HASH: LazyLock<String> =
     LazyLock::new(|| hash_password(&secrets::random_token(24)).unwrap_or_default());
 
 /// argon2id with the crate's default (OWASP) parameters; a random salt per password.
-fn hash_password(password: &str) -> Result<String> {
+pub(super) fn hash_password(password: &str) -> Result<String> {
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -56,7 +56,7 @@ fn hash_password(password: &str) -> Result<String> {
 }
 
 /// Whether `password` matches the PHC string `hash` (false for an unreadable hash).
-fn verify_password(password: &str, hash: &str) -> bool {
+pub(super) fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| {
         Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
@@ -70,21 +70,23 @@ fn verify_password(password: &str, hash: &str) -> bool {
 static ARGON2_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 /// The CPU-heavy argon2 work off the async threads, at most [`ARGON2_SLOTS`] at a time.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+pub(super) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T> {
     let _slot = ARGON2_SLOTS.acquire().await.map_err(PromoError::internal)?;
     tokio::task::spawn_blocking(f)
         .await
         .map_err(PromoError::internal)
 }
 
-fn role_pb(role: Role) -> pb::OperatorRole {
+pub(super) fn role_pb(role: Role) -> pb::OperatorRole {
     match role {
         Role::Owner => pb::OperatorRole::Owner,
         Role::Support => pb::OperatorRole::Support,
     }
 }
 
-fn operator_pb(o: &OperatorRow) -> pb::Operator {
+pub(super) fn operator_pb(o: &OperatorRow) -> pb::Operator {
     pb::Operator {
         id: o.id.clone(),
         email: o.email.clone(),
@@ -163,7 +165,7 @@ fn customers_csv(rows: &[CustomerRow]) -> String {
 impl PromoApi {
     /// Who calls: the admin token (an owner, for automation), or an operator session; `change`:
     /// a state-changing call, which needs the session's CSRF token too.
-    async fn operator_actor<T>(&self, req: &Request<T>, change: bool) -> Result<Actor> {
+    pub(super) async fn operator_actor<T>(&self, req: &Request<T>, change: bool) -> Result<Actor> {
         if let Some(token) = bearer_token(req.metadata()) {
             return if self.admin.matches(token) {
                 Ok(Actor::AdminToken)
@@ -190,7 +192,7 @@ impl PromoApi {
     }
 
     /// As [`Self::operator_actor`] for a change, refused unless the caller is an owner.
-    async fn owner<T>(&self, req: &Request<T>) -> Result<Actor> {
+    pub(super) async fn owner<T>(&self, req: &Request<T>) -> Result<Actor> {
         let actor = self.operator_actor(req, true).await?;
         actor.role().require_owner()?;
         Ok(actor)
@@ -221,6 +223,7 @@ impl PromoApi {
             role,
             password_hash,
             created_at: self.clock.now_ms(),
+            deactivated_at: None,
         };
         ops::create_operator(
             &self.db,
@@ -263,7 +266,8 @@ impl PromoApi {
             verify_password(&password, &hash) && known
         })
         .await?;
-        let Some(op) = op.filter(|_| matches) else {
+        // A deactivated operator gets the same answer as a wrong password (after the same work).
+        let Some(op) = op.filter(|o| matches && o.deactivated_at.is_none()) else {
             ops::record_sign_in_failure(&self.db, &email_hash, ip.as_deref(), now).await?;
             tracing::info!("operator sign-in refused");
             return Err(bad_credentials());
@@ -556,6 +560,10 @@ impl PromoApi {
                 })
                 .transpose()?,
             allowed_models,
+            monthly_cost_budget_nano_usd: operator::cost_budget_change(
+                req.monthly_cost_budget_nano_usd,
+                req.clear_monthly_cost_budget,
+            )?,
         };
         let row = repo::update_package(
             &self.db,

@@ -63,6 +63,7 @@ pub(super) fn package_pb(p: PackageRow) -> pb::Package {
         tokens_per_month: p.tokens_per_month,
         requests_per_minute: p.requests_per_minute,
         allowed_models: p.allowed_models,
+        monthly_cost_budget_nano_usd: p.monthly_cost_budget_nano_usd,
     }
 }
 

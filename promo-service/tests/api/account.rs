@@ -1116,6 +1116,7 @@ async fn notices_are_written_once(backend: Backend) {
         percent,
         tokens_used: 4_000_000,
         tokens_per_month: 5_000_000,
+        ..Default::default()
     };
     assert_status(
         c.report_quota_level(level(80)).await,

@@ -27,6 +27,7 @@ mod idempotency;
 mod live;
 mod mail;
 mod metrics;
+mod operator_accounts;
 mod operators;
 mod process;
 mod signup;

@@ -14,13 +14,13 @@ use tonic::{Code, Request};
 use crate::helpers::*;
 
 const DAY: i64 = 24 * 3_600_000;
-const OWNER_PASSWORD: &str = "owner passphrase 2026";
-const SUPPORT_PASSWORD: &str = "support passphrase 2026";
+pub(crate) const OWNER_PASSWORD: &str = "owner passphrase 2026";
+pub(crate) const SUPPORT_PASSWORD: &str = "support passphrase 2026";
 
 /// 2026-06-10T12:00:00Z: LAUNCH30 is valid, a whole month around.
 const NOW: i64 = 1_781_092_800_000;
 
-async fn spawn(db: &TestDb) -> (TestApp, OperatorsClient<Channel>, Clock) {
+pub(crate) async fn spawn(db: &TestDb) -> (TestApp, OperatorsClient<Channel>, Clock) {
     let clock = Clock::manual(NOW);
     let c = clock.clone();
     let app = TestApp::spawn_with(db, move |config| {
@@ -35,14 +35,14 @@ async fn spawn(db: &TestDb) -> (TestApp, OperatorsClient<Channel>, Clock) {
 }
 
 /// A signed-in operator: the session token and its CSRF token.
-struct Session {
-    token: String,
-    csrf: String,
+pub(crate) struct Session {
+    pub(crate) token: String,
+    pub(crate) csrf: String,
 }
 
 impl Session {
     /// A read in this session.
-    fn read<T>(&self, msg: T) -> Request<T> {
+    pub(crate) fn read<T>(&self, msg: T) -> Request<T> {
         let mut r = Request::new(msg);
         r.metadata_mut()
             .insert("x-iaf-operator-session", self.token.parse().unwrap());
@@ -50,7 +50,7 @@ impl Session {
     }
 
     /// A change in this session (with the CSRF token).
-    fn change<T>(&self, msg: T) -> Request<T> {
+    pub(crate) fn change<T>(&self, msg: T) -> Request<T> {
         let mut r = self.read(msg);
         r.metadata_mut()
             .insert("x-iaf-csrf", self.csrf.parse().unwrap());
@@ -58,7 +58,7 @@ impl Session {
     }
 }
 
-async fn create_operator(
+pub(crate) async fn create_operator(
     ops: &mut OperatorsClient<Channel>,
     email: &str,
     name: &str,
@@ -76,7 +76,11 @@ async fn create_operator(
     .into_inner()
 }
 
-fn sign_in_req(email: &str, password: &str, ip: &str) -> Request<pb::OperatorSignInRequest> {
+pub(crate) fn sign_in_req(
+    email: &str,
+    password: &str,
+    ip: &str,
+) -> Request<pb::OperatorSignInRequest> {
     let mut r = internal(pb::OperatorSignInRequest {
         email: email.into(),
         password: password.into(),
@@ -86,7 +90,11 @@ fn sign_in_req(email: &str, password: &str, ip: &str) -> Request<pb::OperatorSig
     r
 }
 
-async fn sign_in(ops: &mut OperatorsClient<Channel>, email: &str, password: &str) -> Session {
+pub(crate) async fn sign_in(
+    ops: &mut OperatorsClient<Channel>,
+    email: &str,
+    password: &str,
+) -> Session {
     let s = ops
         .sign_in(sign_in_req(email, password, "192.0.2.1"))
         .await
@@ -98,7 +106,7 @@ async fn sign_in(ops: &mut OperatorsClient<Channel>, email: &str, password: &str
     }
 }
 
-async fn audit(ops: &mut OperatorsClient<Channel>) -> Vec<pb::AuditEntry> {
+pub(crate) async fn audit(ops: &mut OperatorsClient<Channel>) -> Vec<pb::AuditEntry> {
     ops.list_audit(admin(pb::ListAuditRequest {
         page_size: 500,
         page_token: String::new(),

@@ -4,7 +4,7 @@
 // enforced by the server: the page only hides what a support operator could not do anyway.
 "use strict";
 (function () {
-  var state = { csrf: "", role: "", packages: [], customer: null, auditToken: "", dash: null };
+  var state = { csrf: "", role: "", me: null, packages: [], customer: null, auditToken: "", dash: null };
   var $ = function (id) { return document.getElementById(id); };
   var nf = new Intl.NumberFormat("fr-FR");
   function num(v) { return nf.format(v); }
@@ -84,6 +84,9 @@
     api("GET", "/api/admin/moi").then(function (me) {
       state.csrf = me.csrf_token;
       state.role = me.role;
+      state.me = me.operator || null;
+      // The admin token has no password of its own to change.
+      $("own-password").hidden = !me.operator;
       var who = me.operator ? me.operator.display_name + " (" + me.operator.email + ")" : "jeton d'administration";
       text($("whoami"), "Connecté : " + who + " — rôle " + (me.role === "owner" ? "propriétaire" : "support (lecture seule)") + ".");
       document.querySelectorAll("[data-owner]").forEach(function (e) { e.hidden = me.role !== "owner"; });
@@ -327,6 +330,22 @@
   });
 
   // --- Catalogue -----------------------------------------------------------------------------
+  // The cost budget travels in nano-dollars (integers, the unit of llm-gateway's usage rows);
+  // the operator reads and types dollars. Converted on the digits, never through a float.
+  function usdOf(nano) {
+    if (nano == null) return "";
+    var s = String(nano).padStart(10, "0");
+    var whole = s.slice(0, -9).replace(/^0+(?=\d)/, ""), frac = s.slice(-9).replace(/0+$/, "");
+    return frac ? whole + "," + frac : whole;
+  }
+  function nanoOf(v) {
+    v = v.trim().replace(",", ".");
+    if (!v) return null;
+    var m = /^(\d{1,6})(?:\.(\d{1,9}))?$/.exec(v);
+    if (!m) return undefined;
+    var n = Number(m[1]) * 1e9 + Number(((m[2] || "") + "000000000").slice(0, 9));
+    return n > 0 ? n : undefined;
+  }
   function field(id, labelText, value, attrs) {
     var f = make("div", "field");
     var l = make("label", null, labelText); l.setAttribute("for", id);
@@ -337,7 +356,7 @@
     return f;
   }
   function loadCatalogue() {
-    return Promise.all([api("GET", "/api/promo/packages"), api("GET", "/api/admin/codes")]).then(function (r) {
+    return Promise.all([api("GET", "/api/admin/forfaits"), api("GET", "/api/admin/codes")]).then(function (r) {
       state.packages = r[0].packages;
       var sel = $("filter-package"), chosen = sel.value;
       sel.replaceChildren.apply(sel, [make("option", null, "Tous")].concat(state.packages.map(function (p) { var o = make("option", null, p.name); o.value = p.id; return o; })));
@@ -359,6 +378,7 @@
     form.appendChild(field(pre + "tokens", "Jetons / mois", p.tokens_per_month, { type: "number", min: "0", step: "1" }));
     form.appendChild(field(pre + "rpm", "Requêtes / min", p.requests_per_minute, { type: "number", min: "0", step: "1" }));
     form.appendChild(field(pre + "models", "Modèles autorisés (séparés par des virgules ; vide : tous)", p.allowed_models.join(", "), { type: "text" }));
+    form.appendChild(field(pre + "budget", "Budget coût fournisseur (USD / client / mois ; vide : aucun)", usdOf(p.monthly_cost_budget_nano_usd), { type: "text", inputmode: "decimal" }));
     var status = make("p", "field-status"); status.setAttribute("role", "status");
     if (state.role === "owner") {
       var b = make("button", "btn btn-primary", "Enregistrer " + p.name); b.type = "submit";
@@ -367,9 +387,16 @@
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       var models = $(pre + "models").value.split(",").map(function (s) { return s.trim(); }).filter(Boolean);
+      var budget = nanoOf($(pre + "budget").value);
+      if (budget === undefined) {
+        status.setAttribute("data-kind", "error");
+        text(status, "Budget : un montant en dollars, par exemple 12,50 (moins d’un million, 9 décimales au plus), ou vide.");
+        return;
+      }
       api("PATCH", "/api/admin/forfaits/" + encodeURIComponent(p.id), {
         monthly_price_dzd: Number($(pre + "price").value), tokens_per_month: Number($(pre + "tokens").value),
-        requests_per_minute: Number($(pre + "rpm").value), allowed_models: models
+        requests_per_minute: Number($(pre + "rpm").value), allowed_models: models,
+        monthly_cost_budget_nano_usd: budget
       }).then(function () { done(status, "Forfait enregistré."); loadAudit(true); loadDashboard(); })
         .catch(failed(status));
     });
@@ -422,7 +449,9 @@
   var ACTIONS = {
     "code.create": "Code créé", "code.update": "Code modifié", "package.update": "Forfait modifié",
     "customer.suspend": "Compte suspendu", "customer.resume": "Compte réactivé", "customer.revoke_keys": "Clés révoquées",
-    "key.revoke": "Clé révoquée", "spend.add": "Dépense ajoutée", "operator.create": "Opérateur créé", "outbox.retry": "E-mail renvoyé"
+    "key.revoke": "Clé révoquée", "spend.add": "Dépense ajoutée", "operator.create": "Opérateur créé", "outbox.retry": "E-mail renvoyé",
+    "operator.password": "Mot de passe changé", "operator.role": "Rôle changé", "operator.deactivate": "Opérateur désactivé",
+    "operator.reactivate": "Opérateur réactivé"
   };
   function changeText(before, after) {
     if (before === null) return JSON.stringify(after);
@@ -451,16 +480,54 @@
 
   // --- Operators -----------------------------------------------------------------------------
   function loadOperators() {
-    return api("GET", "/api/admin/operateurs").then(function (r) {
+    return api("GET", "/api/admin/operateurs/comptes").then(function (r) {
       var body = $("operators-table").tBodies[0];
-      body.replaceChildren.apply(body, r.operators.map(function (o) {
-        var tr = make("tr");
-        cell(tr, o.display_name, "Nom"); cell(tr, o.email, "E-mail");
-        cell(tr, o.role === "owner" ? "Propriétaire" : "Support", "Rôle");
-        return tr;
-      }));
+      body.replaceChildren.apply(body, r.operators.map(operatorRow));
     }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
   }
+  function operatorRow(a) {
+    var o = a.operator, tr = make("tr");
+    tr.setAttribute("data-operator", o.email);
+    cell(tr, o.display_name, "Nom"); cell(tr, o.email, "E-mail");
+    cell(tr, o.role === "owner" ? "Propriétaire" : "Support", "Rôle");
+    cell(tr, a.active ? "Actif" : "Désactivé le " + date(a.deactivated_at), "Statut");
+    var actions = cell(tr, "", "Actions");
+    if (state.role === "owner") {
+      var status = $("operators-table-status");
+      var change = function (body, msg) {
+        return function () {
+          api("PATCH", "/api/admin/operateurs/" + encodeURIComponent(o.id), body)
+            .then(function () { done(status, msg); loadOperators(); loadAudit(true); })
+            .catch(failed(status));
+        };
+      };
+      var role = make("button", "btn btn-ghost-dark btn-small", o.role === "owner" ? "Passer en support" : "Passer propriétaire");
+      role.type = "button";
+      role.setAttribute("aria-label", (o.role === "owner" ? "Passer en support : " : "Passer propriétaire : ") + o.display_name);
+      role.addEventListener("click", change({ role: o.role === "owner" ? "support" : "owner" }, "Rôle de " + o.display_name + " changé."));
+      var act = make("button", "btn btn-ghost-dark btn-small", a.active ? "Désactiver" : "Réactiver");
+      act.type = "button";
+      act.setAttribute("aria-label", (a.active ? "Désactiver : " : "Réactiver : ") + o.display_name);
+      act.addEventListener("click", change({ active: !a.active }, o.display_name + (a.active ? " désactivé." : " réactivé.")));
+      actions.appendChild(role); actions.appendChild(document.createTextNode(" ")); actions.appendChild(act);
+    }
+    return tr;
+  }
+  $("password-form").addEventListener("submit", function (ev) {
+    ev.preventDefault();
+    var status = $("password-status");
+    var current = $("pw-current").value, next = $("pw-new").value;
+    if (!current || next.length < 12) { status.setAttribute("data-kind", "error"); text(status, "Indiquez le mot de passe actuel et un nouveau de 12 caractères au moins."); return; }
+    api("PUT", "/api/admin/moi/mot-de-passe", { current_password: current, new_password: next }).then(function (r) {
+      $("password-form").reset();
+      done(status, "Mot de passe changé." + (r.sessions_ended ? " Vos autres sessions (" + r.sessions_ended + ") sont fermées." : ""));
+      loadAudit(true);
+    }).catch(function (err) {
+      // A wrong current password is a 401 here, not an expired session: stay signed in.
+      status.setAttribute("data-kind", "error");
+      text(status, err.message);
+    });
+  });
   $("operator-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     var status = $("operator-status");
