@@ -78,6 +78,7 @@ impl Promo {
                 email,
                 package: package.into(),
                 promo_code: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -96,6 +97,7 @@ impl Promo {
                 email: email.clone(),
                 package: package.into(),
                 promo_code: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
