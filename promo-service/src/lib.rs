@@ -68,6 +68,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             "operators",
             include_str!("../migrations/0005_operators.sql"),
         ),
+        migration(
+            8,
+            "signup lang",
+            include_str!("../migrations/0008_signup_lang.sql"),
+        ),
     ])
 });
 

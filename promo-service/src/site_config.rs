@@ -9,8 +9,11 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 
 use crate::billing_config::BillingConfig;
 use crate::domain::Email;
-use crate::domain::account::{DISCOUNT_NOTICE_MS, LINK_TTL_MS, SESSION_ABSOLUTE_MS};
+use crate::domain::account::{
+    DISCOUNT_NOTICE_MS, LINK_RATE_WINDOW_MS, LINK_TTL_MS, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,
+};
 use crate::idempotency::store::IDEMPOTENCY_TTL_MS;
+use crate::repo::EXPIRED_KEPT_MS;
 
 /// Contact and publication flags of the `promo-service` binary.
 #[derive(Debug, Clone, clap::Args)]
@@ -163,6 +166,9 @@ pub fn site_info(site: &SiteConfig, billing: &BillingConfig) -> pb::SiteInfo {
         session_max_days: whole(SESSION_ABSOLUTE_MS, DAY_MS),
         idempotency_hours: whole(IDEMPOTENCY_TTL_MS, 3_600_000),
         discount_notice_days: whole(DISCOUNT_NOTICE_MS, DAY_MS),
+        sign_in_rate_window_minutes: whole(LINK_RATE_WINDOW_MS, 60_000),
+        session_idle_hours: whole(SESSION_IDLE_MS, 3_600_000),
+        expired_kept_hours: whole(EXPIRED_KEPT_MS, 3_600_000),
     }
 }
 

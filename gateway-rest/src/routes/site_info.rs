@@ -84,6 +84,10 @@ pub struct Retention {
     sign_in_link_minutes: u32,
     session_max_days: u32,
     idempotency_hours: u32,
+    sign_in_rate_window_minutes: u32,
+    session_idle_hours: u32,
+    /// Expired links and sessions are deleted this long after their end.
+    expired_kept_hours: u32,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -130,6 +134,9 @@ impl From<pb::SiteInfo> for SiteInfo {
                 sign_in_link_minutes: s.sign_in_link_minutes,
                 session_max_days: s.session_max_days,
                 idempotency_hours: s.idempotency_hours,
+                sign_in_rate_window_minutes: s.sign_in_rate_window_minutes,
+                session_idle_hours: s.session_idle_hours,
+                expired_kept_hours: s.expired_kept_hours,
             },
         }
     }
