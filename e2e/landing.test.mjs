@@ -343,6 +343,14 @@ try {
       await axeCheck(ar, `Arabic page, ${width} px`);
       await ar.screenshot({ path: path.join(ARTIFACTS, `landing-ar-${width}.png`), fullPage: true, animations: 'disabled' });
     }
+    // The tall 360 px page, also in parts that can be looked at at full size.
+    const height = await ar.evaluate(() => document.documentElement.scrollHeight);
+    for (let y = 0, i = 1; y < height; y += 1200, i++) {
+      await ar.screenshot({
+        path: path.join(ARTIFACTS, `landing-ar-360-part${i}.png`), fullPage: true, animations: 'disabled',
+        clip: { x: 0, y, width: 360, height: Math.min(1200, height - y) },
+      });
+    }
     await ar.setViewportSize({ width: 1280, height: 900 });
   });
 
