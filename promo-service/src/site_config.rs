@@ -10,10 +10,10 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 use crate::billing_config::BillingConfig;
 use crate::domain::Email;
 use crate::domain::account::{
-    DISCOUNT_NOTICE_MS, LINK_RATE_WINDOW_MS, LINK_TTL_MS, SESSION_ABSOLUTE_MS, SESSION_IDLE_MS,
+    DISCOUNT_NOTICE_MS, EXPIRED_KEPT_MS, LINK_RATE_WINDOW_MS, LINK_TTL_MS, SESSION_ABSOLUTE_MS,
+    SESSION_IDLE_MS,
 };
 use crate::idempotency::store::IDEMPOTENCY_TTL_MS;
-use crate::repo::EXPIRED_KEPT_MS;
 
 /// Contact and publication flags of the `promo-service` binary.
 #[derive(Debug, Clone, clap::Args)]

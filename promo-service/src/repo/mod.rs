@@ -30,8 +30,8 @@ pub use ledger::reconcile;
 pub use notices::{EndingDiscount, customer_for_notice, ending_discounts, write_notice};
 pub use packages::{PackageChange, PackageRow, find_package, list_packages, update_package};
 pub use sessions::{
-    EXPIRED_KEPT_MS, LinkRequest, OpenedSession, consume_link, purge_expired, request_link,
-    session_customer, session_refused, sign_out,
+    LinkRequest, OpenedSession, consume_link, purge_expired, request_link, session_customer,
+    session_refused, sign_out,
 };
 pub use signups::{PlannedRedemption, SignupOutcome, SignupPlan, SignupRow, list_signups, signup};
 pub use stats::{Gauges, StatsRows, gauges, stats, summary};

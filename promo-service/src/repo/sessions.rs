@@ -195,14 +195,10 @@ pub async fn sign_out(db: &Db, session_hash: &str, everywhere: bool, now: i64) -
     Ok(u32::try_from(done.rows_affected()).unwrap_or(u32::MAX))
 }
 
-/// How long links and sessions are kept past their end (for an operator looking into a
-/// complaint); the privacy page quotes it.
-pub const EXPIRED_KEPT_MS: i64 = 24 * 3_600_000;
-
 /// Deletes what can no longer serve: counted requests out of the window, links and sessions
-/// past their end for [`EXPIRED_KEPT_MS`].
+/// past their end for [`crate::domain::account::EXPIRED_KEPT_MS`].
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
-    let day = EXPIRED_KEPT_MS;
+    let day = crate::domain::account::EXPIRED_KEPT_MS;
     let mut n = 0;
     for (sql, cutoff) in [
         (
