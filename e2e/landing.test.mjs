@@ -6,12 +6,15 @@
 //   LANDING_STRICT_URL   gateway-rest allowing 2 signups per minute per IP (429 message)
 //   LANDING_DOWN_URL     gateway-rest whose promo-service is unreachable (degraded page)
 //   LANDING_ARTIFACTS    folder for screenshots (test-artifacts/landing)
+//   LANDING_MAIL_DIR     folder where each e-mail promo-service sends appears as NNN.txt
+//   LANDING_SELLER_*     the seller identity promo-service is configured with (footer, legal pages)
 //   LANDING_CHROMIUM     Chromium binary (default /usr/bin/chromium, Debian's package)
 //
 // Drives Debian's Chromium with playwright-core (no browser download). Prints one line per step
 // and exits 1 at the first failure, after a screenshot of the page under test.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   api as apiAt, axeCheck, launch, mustEnv, norm, requests, pageErrors, consoleProblems, run, step,
@@ -23,6 +26,13 @@ const STRICT = mustEnv('LANDING_STRICT_URL');
 const DOWN = mustEnv('LANDING_DOWN_URL');
 const ARTIFACTS = process.env.LANDING_ARTIFACTS || path.resolve('..', 'test-artifacts', 'landing');
 const PAGE = `${BASE}/api-packages/`;
+const MAIL_DIR = mustEnv('LANDING_MAIL_DIR');
+const SELLER = {
+  name: mustEnv('LANDING_SELLER_NAME'),
+  email: mustEnv('LANDING_SELLER_EMAIL'),
+  phone: mustEnv('LANDING_SELLER_PHONE'),
+  nif: mustEnv('LANDING_SELLER_NIF'),
+};
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -40,6 +50,34 @@ async function remaining() {
 
 async function text(page, selector) {
   return norm(await page.locator(selector).first().textContent());
+}
+
+/** The e-mails received so far (To, Subject, Reply-To lines, blank line, text body). */
+function mails() {
+  return fs.readdirSync(MAIL_DIR).filter((f) => /^\d+\.txt$/.test(f)).sort()
+    .map((f) => fs.readFileSync(path.join(MAIL_DIR, f), 'utf8'));
+}
+
+async function waitMail(to) {
+  for (let i = 0; i < 150; i++) {
+    const found = mails().find((m) => m.split('\n')[0].includes(to));
+    if (found) return found;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error(`no e-mail to ${to}; received:\n${mails().map((m) => m.split('\n').slice(0, 2).join(' | ')).join('\n')}`);
+}
+
+/** Serves `status` as /api/platform/status and the count as the launch code's, on page `p`. */
+async function stub(p, status, remainingNow) {
+  await p.unroute('**/api/platform/status').catch(() => {});
+  await p.unroute('**/api/promo/LAUNCH30/remaining**').catch(() => {});
+  await p.route('**/api/platform/status', (route) => route.fulfill({
+    status: 200, contentType: 'application/json', body: JSON.stringify(status),
+  }));
+  const count = { code: 'LAUNCH30', remaining: remainingNow, total: 30, percent_filled: 0 };
+  await p.route('**/api/promo/LAUNCH30/remaining**', (route) => (route.request().url().endsWith('/stream')
+    ? route.fulfill({ status: 200, contentType: 'text/event-stream', body: `retry: 60000\nevent: remaining\ndata: ${JSON.stringify(count)}\n\n` })
+    : route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(count) })));
 }
 
 // An EventSource reconnecting logs an error by design.
@@ -88,9 +126,9 @@ try {
     }
   });
 
-  await step('six feature cards, six FAQ entries, a final CTA', async () => {
+  await step('six feature cards, eight FAQ entries, a final CTA', async () => {
     assert.equal(await a.locator('.feature').count(), 6);
-    assert.equal(await a.locator('.faq details').count(), 6);
+    assert.equal(await a.locator('.faq details').count(), 8);
     await a.locator('.faq summary').first().click();
     assert.equal(await a.locator('.faq details').first().getAttribute('open'), '');
     assert.ok(await a.locator('.final-cta [data-signup]').isVisible());
@@ -158,6 +196,216 @@ try {
       await a.screenshot({ path: path.join(ARTIFACTS, `landing-${width}.png`), fullPage: true, animations: 'disabled' });
     }
     await a.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('the footer shows the seller from the configuration, never from the HTML', async () => {
+    await waitText(a, '.site-footer .footer-name', new RegExp(`^${SELLER.name}$`));
+    assert.equal(await a.locator('.site-footer a[href^="mailto:"]').getAttribute('href'), `mailto:${SELLER.email}`);
+    assert.equal(await a.locator('.site-footer a[href^="tel:"]').getAttribute('href'), `tel:${SELLER.phone.replace(/[^\d+]/g, '')}`);
+    assert.match(await text(a, '.site-footer'), new RegExp(`NIF ${SELLER.nif}`));
+    // The contact question of the FAQ appears with the address, as a mailto: link.
+    assert.equal(await a.locator('#faq-contact').isVisible(), true, 'the contact question is shown');
+    assert.equal(await a.locator('#faq-contact a[href^="mailto:"]').getAttribute('href'), `mailto:${SELLER.email}`);
+    // The billing answer quotes the configured terms (default: 15 days, 19 % included, 7 days).
+    await waitText(a, '#faq-billing', /sous 15\s*jours.*TVA de 19\s*% comprise.*7\s*jours après l’échéance/);
+    const html = (await api(BASE, 'GET', '/api-packages/')).text;
+    for (const v of [SELLER.name, SELLER.email, SELLER.nif, SELLER.phone]) assert.ok(!html.includes(v), `${v} written in the HTML`);
+  });
+
+  await step('legal pages are reachable from the footer, filled from the configuration, axe-clean', async () => {
+    const legal = [
+      ['Mentions légales', /Mentions légales/, [SELLER.name, SELLER.nif, 'Nadia Benali', 'Hébergeur Exemple SPA', 'SARL au capital de 1 000 000 DZD', SELLER.email]],
+      ['Conditions générales de vente', /Conditions générales de vente/, ['sous 15 jours', 'TVA de 19 % incluse', "7 jours après l'échéance", 'loi n° 18-05']],
+      ['Politique de confidentialité', /Politique de confidentialité/, ['Valable 15 minutes', '24 heures', '60 minutes', 'Non conservé', 'au plus 7 jours', '10 ans']],
+    ];
+    const l = watch(await context.newPage(), 'legal');
+    run.page = l;
+    for (const [link, title, facts] of legal) {
+      await l.goto(PAGE);
+      await l.locator('.site-footer nav a', { hasText: link }).click();
+      await waitText(l, 'h1', title);
+      await waitText(l, '.site-footer .footer-name', new RegExp(`^${SELLER.name}$`));
+      const body = norm(await l.locator('main').textContent());
+      for (const f of facts) assert.ok(body.includes(f), `${link}: "${f}" missing in: ${body}`);
+      assert.ok(!body.includes('…'), `${link}: a field was never filled`);
+      await axeCheck(l, `${link}, 1280 px`);
+      await l.setViewportSize({ width: 360, height: 800 });
+      await axeCheck(l, `${link}, 360 px`);
+      const overflow = await l.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `${link}: horizontal overflow of ${overflow} px at 360 px`);
+      const slug = new URL(l.url()).pathname.split('/').filter(Boolean).pop();
+      await l.screenshot({ path: path.join(ARTIFACTS, `legal-${slug}-360.png`), fullPage: true, animations: 'disabled' });
+      await l.setViewportSize({ width: 1280, height: 900 });
+    }
+    // The privacy page says where the card data stays, and the "no" on names is true: the
+    // signup form asks for none.
+    assert.equal(await a.locator('#signup-form input').count(), 2, 'the form asks only e-mail and code');
+    await l.close();
+    run.page = a;
+  });
+
+  await step('plurals: one and several providers and places, in French', async () => {
+    const h = watch(await context.newPage(), 'plurals');
+    run.page = h;
+    await stub(h, { providers_configured: 1, median_latency_ms: null, routing_policy: 'fallback', model_makers: ['meta', 'openai'] }, 1);
+    await h.goto(PAGE);
+    await waitText(h, '#stat-providers-value', /^1$/);
+    assert.equal(await text(h, '#stat-providers-label'), 'fournisseur d’IA connecté');
+    await waitText(h, '#promo-counter', /^Plus qu’une place sur 30 !$/);
+    await waitText(h, '#promo-filled', /^29 places déjà prises$/);
+    assert.equal(await h.locator('#feature-failover').isVisible(), false, 'one provider: nothing to fall back to');
+    await waitText(h, '#feature-routing-title', /^Ordre de secours$/);
+    await waitText(h, '#faq-models', /^Ceux de Meta \(Llama\) et OpenAI, selon votre forfait\./);
+    await stub(h, { providers_configured: 3, median_latency_ms: 41, routing_policy: 'lowest_latency', model_makers: ['openai'] }, 2);
+    await h.reload();
+    await waitText(h, '#stat-providers-value', /^3$/);
+    assert.equal(await text(h, '#stat-providers-label'), 'fournisseurs d’IA connectés');
+    await waitText(h, '#promo-counter', /^Plus que 2 places sur 30$/);
+    await waitText(h, '#promo-filled', /^28 places déjà prises$/);
+    assert.equal(await h.locator('#feature-failover').isVisible(), true);
+    await waitText(h, '#feature-routing-title', /^Routage au plus rapide$/);
+    await stub(h, { providers_configured: 3, median_latency_ms: 41, routing_policy: 'fallback', model_makers: [] }, 29);
+    await h.reload();
+    await waitText(h, '#promo-filled', /^1 place déjà prise$/);
+    await h.close();
+    run.page = a;
+  });
+
+  await step('plurals in Arabic: one, two, a few, many (providers, places)', async () => {
+    const h = watch(await context.newPage(), 'plurals-ar');
+    run.page = h;
+    // ?lang=ar opens the page in Arabic (a link can share it); it is remembered, so the step
+    // ends back in French.
+    const cases = [
+      [1, 'مزوّد ذكاء اصطناعي متصل', 1, /^بقي مكان واحد فقط من أصل 30!$/],
+      [2, 'مزوّدا ذكاء اصطناعي متصلان', 2, /^بقي مكانان فقط من أصل 30$/],
+      [3, 'مزوّدي ذكاء اصطناعي متصلين', 3, /^بقي 3 أماكن فقط من أصل 30$/],
+      [11, 'مزوّد ذكاء اصطناعي متصلًا', 11, /^بقي 11 مكانًا فقط من أصل 30$/],
+    ];
+    for (const [n, label, left, counter] of cases) {
+      await stub(h, { providers_configured: n, median_latency_ms: null, routing_policy: 'fallback', model_makers: ['meta'] }, left);
+      await h.goto(`${PAGE}?lang=ar`);
+      await waitText(h, '#stat-providers-value', new RegExp(`^${n}$`));
+      assert.equal(await text(h, '#stat-providers-label'), label);
+      await waitText(h, '#promo-counter', counter);
+    }
+    await waitText(h, '#feature-routing-title', /^ترتيب احتياطي$/);
+    await h.click('#lang-switch');
+    assert.equal(await h.evaluate(() => localStorage.getItem('iaf-lang')), null);
+    await h.close();
+    run.page = a;
+  });
+
+  let arEmail = '';
+  await step('Arabic: the switch turns the page right-to-left, in Arabic, and is remembered', async () => {
+    const ar = watch(await context.newPage(), 'ar');
+    run.page = ar;
+    await ar.goto(PAGE);
+    await waitText(ar, '#promo-counter', /^Plus que \d+ places sur 30$/);
+    assert.equal(await ar.getAttribute('#lang-switch', 'lang'), 'ar');
+    await ar.click('#lang-switch');
+    assert.equal(await ar.getAttribute('html', 'lang'), 'ar');
+    assert.equal(await ar.getAttribute('html', 'dir'), 'rtl');
+    await waitText(ar, '#hero-title', /^كل نماذج الذكاء الاصطناعي الكبرى بمفتاح API واحد$/);
+    await waitText(ar, '#promo-counter', /^بقي \d+ مكانًا فقط من أصل 30$/);
+    await waitText(ar, '.package[data-package="dev"] [data-signup]', /^اختر Dev — 10\.050 دج شهريًا$/);
+    await waitText(ar, '.package[data-package="dev"] .price-note', /^تخفيض 33% لمدة 6 أشهر مع LAUNCH30$/);
+    assert.equal(await ar.getAttribute('#lang-switch', 'lang'), 'fr');
+    assert.equal(await text(ar, '#lang-switch'), 'Français');
+    assert.equal(await ar.evaluate(() => localStorage.getItem('iaf-lang')), 'ar');
+    // Right-to-left for real: the brand sits on the right, the text starts on the right.
+    const box = await ar.locator('.brand').boundingBox();
+    assert.ok(box.x > 640, `the brand should be on the right, x = ${box.x}`);
+    assert.match(await ar.evaluate(() => getComputedStyle(document.body).fontFamily), /Naskh/);
+    // Remembered: a reload and another page of the site open in Arabic.
+    await ar.reload();
+    await waitText(ar, '#hero-title', /^كل نماذج/);
+    assert.equal(await ar.getAttribute('html', 'dir'), 'rtl');
+    const other = watch(await context.newPage(), 'ar2');
+    await other.goto(PAGE);
+    assert.equal(await other.getAttribute('html', 'lang'), 'ar');
+    await other.close();
+    // Every text of the page is translated: no French sentence left in the main content.
+    await waitText(ar, '#faq-billing', /تُسدَّد في أجل 15 يومًا/);
+    const main = norm(await ar.locator('main').textContent());
+    for (const fr of ['Forfait', 'Questions fréquentes', 'Pourquoi', 'pendant', 'jetons']) assert.ok(!main.includes(fr), `French left: ${fr}`);
+    run.page = ar;
+    globalThis.arPage = ar;
+  });
+
+  await step('Arabic page: 1280 and 360 px screenshots, no overflow, axe-core clean', async () => {
+    const ar = globalThis.arPage;
+    for (const width of [1280, 360]) {
+      await ar.setViewportSize({ width, height: 800 });
+      await ar.evaluate(() => window.scrollTo(0, 0));
+      const overflow = await ar.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+      assert.ok(overflow <= 0, `horizontal overflow of ${overflow} px at ${width} px`);
+      await axeCheck(ar, `Arabic page, ${width} px`);
+      await ar.screenshot({ path: path.join(ARTIFACTS, `landing-ar-${width}.png`), fullPage: true, animations: 'disabled' });
+    }
+    // The tall 360 px page, also in parts that can be looked at at full size.
+    const height = await ar.evaluate(() => document.documentElement.scrollHeight);
+    for (let y = 0, i = 1; y < height; y += 1200, i++) {
+      await ar.screenshot({
+        path: path.join(ARTIFACTS, `landing-ar-360-part${i}.png`), fullPage: true, animations: 'disabled',
+        clip: { x: 0, y, width: 360, height: Math.min(1200, height - y) },
+      });
+    }
+    await ar.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('Arabic signup: the dialog in Arabic, and the confirmation e-mail in Arabic with Reply-To', async () => {
+    const ar = globalThis.arPage;
+    await ar.click('.package[data-package="starter"] [data-signup]');
+    await waitText(ar, '#signup-title', /^أنشئ حسابي$/);
+    await waitText(ar, '#signup-code-status', /^تخفيض 25% لمدة 6 أشهر!$/);
+    await axeCheck(ar, 'Arabic signup form');
+    await ar.setViewportSize({ width: 360, height: 780 });
+    await ar.screenshot({ path: path.join(ARTIFACTS, 'signup-form-ar-360.png'), animations: 'disabled' });
+    await ar.setViewportSize({ width: 1280, height: 900 });
+    await ar.fill('#signup-email', 'pas-une-adresse');
+    await ar.click('#signup-submit');
+    await waitText(ar, '#signup-email-error', /^عنوان البريد الإلكتروني هذا غير صالح/);
+    // Full price (no place taken: later steps count the places).
+    await ar.fill('#signup-code', '');
+    arEmail = freshEmail('arabe');
+    await ar.fill('#signup-email', arEmail);
+    const answered = ar.waitForResponse((r) => r.url().endsWith('/api/promo/signup'));
+    await ar.click('#signup-submit');
+    const res = await answered;
+    assert.equal(res.status(), 201);
+    assert.equal(JSON.parse(res.request().postData()).lang, 'ar');
+    await waitText(ar, '#success-title', /^تم إنشاء حسابك!$/);
+    await waitText(ar, '#success-plan', /^باقة Starter: 10\.000 دج شهريًا\.$/);
+    await axeCheck(ar, 'Arabic key panel');
+    await ar.click('#success-close');
+    const mail = await waitMail(arEmail);
+    const [to, subject, replyTo] = mail.split('\n');
+    assert.ok(to.includes(arEmail), to);
+    assert.match(subject, /^Subject: أهلًا بك في IAFactory — باقة Starter$/);
+    assert.equal(replyTo, `Reply-To: ${SELLER.email}`);
+    assert.ok(mail.includes('تم تأكيد اشتراكك في باقة Starter'), mail);
+    assert.ok(mail.includes('يكفي أن ترد على هذه الرسالة'), mail);
+    assert.ok(mail.includes(SELLER.name), mail);
+  });
+
+  await step('back to French: the page is French again and nothing stays stored', async () => {
+    const ar = globalThis.arPage;
+    await ar.click('#lang-switch');
+    assert.equal(await ar.getAttribute('html', 'lang'), 'fr');
+    assert.equal(await ar.getAttribute('html', 'dir'), 'ltr');
+    await waitText(ar, '#hero-title', /^Tous les grands modèles d'IA derrière une seule clé API$/);
+    await waitText(ar, '.package[data-package="dev"] .price-note', /−33 % pendant 6 mois avec LAUNCH30/);
+    await waitText(ar, '#promo-counter', /^Plus que \d+ places sur 30$/);
+    assert.equal(await ar.evaluate(() => localStorage.getItem('iaf-lang')), null);
+    // A French signup e-mail has the French footer and the same Reply-To.
+    const fr = mails().find((m) => m.includes('Bienvenue sur IAFactory'));
+    if (fr) {
+      assert.match(fr.split('\n')[2], new RegExp(`^Reply-To: ${SELLER.email}$`));
+      assert.ok(fr.includes('Répondez simplement à ce message'), fr);
+    }
+    await ar.close();
+    run.page = a;
   });
 
   const b = watch(await context.newPage(), 'B');
@@ -454,7 +702,7 @@ try {
     });
     assert.deepEqual(outside, [], 'requests to other hosts');
     const kinds = new Set(requests.map((r) => new URL(r.url).pathname));
-    for (const must of ['/api-packages/', '/api-packages/styles.css', '/api-packages/app.js', '/api/promo/LAUNCH30/remaining/stream', '/api/promo/packages', '/api/promo/validate', '/api/promo/signup']) {
+    for (const must of ['/api-packages/', '/api-packages/styles.css', '/api-packages/app.js', '/api-packages/i18n.js', '/api-packages/site.js', '/api/site', '/api-packages/mentions-legales/', '/api-packages/cgv/', '/api-packages/confidentialite/', '/api/promo/LAUNCH30/remaining/stream', '/api/promo/packages', '/api/promo/validate', '/api/promo/signup']) {
       assert.ok(kinds.has(must), `${must} was never requested`);
     }
     assert.deepEqual(pageErrors, [], 'script errors');

@@ -79,6 +79,7 @@ impl Stack {
                 email: "bench@iafactory.dz".into(),
                 package: "premium".into(),
                 promo_code: String::new(),
+                ..Default::default()
             })
             .await
             .map_err(|e| e.to_string())?

@@ -108,6 +108,28 @@ pub fn french_date(ms: i64) -> String {
     format!("{} {month} {}", d.day(), d.year())
 }
 
+/// The date in Arabic as written in Algeria: day, month by its Maghreb name (جوان for June),
+/// year, in Western digits ("6 جوان 2026"), which Algerian readers use.
+pub fn arabic_date(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "جانفي",
+        "فيفري",
+        "مارس",
+        "أفريل",
+        "ماي",
+        "جوان",
+        "جويلية",
+        "أوت",
+        "سبتمبر",
+        "أكتوبر",
+        "نوفمبر",
+        "ديسمبر",
+    ];
+    let d = to_datetime(ms);
+    let month = MONTHS.get(d.month0() as usize).copied().unwrap_or_default();
+    format!("{} {month} {}", d.day(), d.year())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,5 +138,6 @@ mod tests {
     fn french_dates() {
         // 2026-06-06T12:00:00Z
         assert_eq!(french_date(1_780_747_200_000), "6 juin 2026");
+        assert_eq!(arabic_date(1_780_747_200_000), "6 جوان 2026");
     }
 }

@@ -119,6 +119,10 @@ pub struct Args {
     #[command(flatten)]
     pub billing: crate::billing_config::BillingArgs,
 
+    /// The seller's contact and publication facts (footer, legal pages, e-mails' Reply-To).
+    #[command(flatten)]
+    pub site: crate::site_config::SiteArgs,
+
     /// Without a subcommand: run the service.
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -225,6 +229,9 @@ pub struct Config {
     /// `BILLING_JOB_INTERVAL_SECS` (every minute by default); `None` (also the library default of
     /// [`Config::new`]) runs no job, so suites not about billing see no invoice e-mails.
     pub billing_jobs_interval: Option<Duration>,
+    /// The seller's contact and publication facts; with `billing.seller`, what the footer, the
+    /// legal pages and every e-mail show.
+    pub site: crate::site_config::SiteConfig,
 }
 
 /// A configuration mistake, naming the setting.
@@ -254,6 +261,8 @@ pub enum ConfigError {
     MissingPublicUrl,
     #[error(transparent)]
     Billing(#[from] crate::billing_config::BillingConfigError),
+    #[error(transparent)]
+    Site(#[from] crate::site_config::SiteConfigError),
     #[error("PUBLIC_URL must be an http:// or https:// URL with a host: {0:?}")]
     BadPublicUrl(String),
 }
@@ -280,6 +289,7 @@ impl Config {
             account_jobs_interval: Duration::from_secs(60),
             billing: crate::billing_config::BillingConfig::default(),
             billing_jobs_interval: None,
+            site: crate::site_config::SiteConfig::default(),
         }
     }
 
@@ -341,8 +351,10 @@ impl Config {
         let launch_code = CodeName::lookup(&args.launch_code)
             .map_err(|e| ConfigError::LaunchCode(e.to_string()))?;
         let billing = args.billing.validate()?;
+        let site = args.site.validate()?;
         let mut config = Config::new(args.database_url.clone(), token);
         config.billing = billing;
+        config.site = site;
         config.billing_jobs_interval = (args.billing.job_interval_secs > 0)
             .then(|| Duration::from_secs(args.billing.job_interval_secs));
         config.metrics_listen = args.metrics_listen;

@@ -21,6 +21,7 @@ pub mod outbox;
 pub mod repo;
 pub mod secrets;
 pub mod service;
+pub mod site_config;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -31,6 +32,7 @@ use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
 use iafactory::proto::iafactory::promo::v1::operator_accounts_server::OperatorAccountsServer;
 use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
+use iafactory::proto::iafactory::promo::v1::site_server::SiteServer;
 use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -87,6 +89,12 @@ fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
             false,
         ),
         migration(6, "billing proration", sixth, !sixth_in_tx),
+        migration(
+            8,
+            "signup lang",
+            include_str!("../migrations/0008_signup_lang.sql"),
+            false,
+        ),
         migration(
             9,
             "budgets and operator accounts",
@@ -204,8 +212,17 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
 
     let live = live::LiveCounts::new(db.clone(), config.live_poll_interval);
     let mail_wake = Arc::new(tokio::sync::Notify::new());
-    let worker =
-        outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
+    let identity = outbox::MailIdentity::new(
+        &config.billing.seller,
+        &config.site,
+        &config.mail.public_url,
+    );
+    let worker = outbox::worker::Worker::new(
+        db.clone(),
+        config.mail.clone(),
+        identity,
+        Arc::clone(&mail_wake),
+    )?;
     let api = service::PromoApi::new(
         db.clone(),
         config.admin_token.clone(),
@@ -234,6 +251,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     health
         .set_serving::<OperatorAccountsServer<service::PromoApi>>()
         .await;
+    health.set_serving::<SiteServer<service::SiteApi>>().await;
     let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
@@ -246,12 +264,17 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     let operators = OperatorsServer::from_arc(api)
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let site = SiteServer::new(service::SiteApi::new(site_config::site_info(
+        &config.site,
+        &config.billing,
+    )));
     let routes = grpc::add_reflection(
         Routes::new(health_service)
             .add_service(promo)
             .add_service(billing)
             .add_service(operators)
-            .add_service(operator_accounts),
+            .add_service(operator_accounts)
+            .add_service(site),
     )?;
 
     // Nothing below fails: the background work starts with the serving task.
@@ -320,6 +343,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
                 .await;
             health
                 .set_not_serving::<OperatorAccountsServer<service::PromoApi>>()
+                .await;
+            health
+                .set_not_serving::<SiteServer<service::SiteApi>>()
                 .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);

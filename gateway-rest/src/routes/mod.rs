@@ -21,6 +21,7 @@ pub mod platform;
 pub mod promo_admin;
 pub mod promo_public;
 pub mod site;
+pub mod site_info;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -39,6 +40,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(platform::router())
         .merge(ops::router())
         .merge(site::router())
+        .merge(site_info::router())
         .merge(compte::router())
         .merge(billing_customer::router())
         .merge(billing_admin::router())

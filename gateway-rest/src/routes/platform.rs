@@ -117,6 +117,12 @@ pub struct PlatformStatus {
     #[schema(required = true)]
     median_latency_ms: Option<f64>,
     mock_active: bool,
+    /// The default routing policy of the available chat models (`fallback`, `lowest_latency`,
+    /// `lowest_cost`), `mixed` when they differ; null when no chat model is available.
+    #[schema(required = true)]
+    routing_policy: Option<&'static str>,
+    /// Makers (`owned_by`) of the available chat models, sorted, without duplicates.
+    model_makers: Vec<String>,
 }
 
 /// Public figures for the landing page: real providers configured and their median recent latency.
@@ -129,7 +135,14 @@ pub struct PlatformStatus {
     responses((status = 200, description = "Figures.", body = PlatformStatus)),
 )]
 pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let list = list_providers(&state, &headers).await?;
+    // The public catalogue only: a caller's key must not narrow what the page says.
+    let mut anonymous = headers.clone();
+    anonymous.remove(http::header::AUTHORIZATION);
+    let (list, models) = tokio::try_join!(
+        list_providers(&state, &headers),
+        crate::routes::openai::list_models(&state, &anonymous),
+    )?;
+    let (routing_policy, model_makers) = catalogue_facts(&models);
     let real: Vec<&pb::ProviderStatus> = list
         .providers
         .iter()
@@ -145,8 +158,38 @@ pub async fn platform_status(State(state): State<AppState>, headers: HeaderMap) 
             providers_configured: real.len(),
             median_latency_ms,
             mock_active: list.mock_active,
+            routing_policy,
+            model_makers,
         },
     ))
+}
+
+/// What the landing page may say about the catalogue: the routing policy its available chat
+/// models share, and who makes them.
+fn catalogue_facts(models: &[pb::Model]) -> (Option<&'static str>, Vec<String>) {
+    let chat: Vec<&pb::Model> = models
+        .iter()
+        .filter(|m| m.available && m.kind == pb::ModelKind::Chat as i32)
+        .collect();
+    let mut policies: Vec<&'static str> = chat
+        .iter()
+        .map(|m| crate::routes::openai::policy_name(m.default_policy))
+        .collect();
+    policies.sort_unstable();
+    policies.dedup();
+    let policy = match policies.as_slice() {
+        [] => None,
+        [one] => Some(*one),
+        _ => Some("mixed"),
+    };
+    let mut makers: Vec<String> = chat
+        .iter()
+        .map(|m| m.owned_by.clone())
+        .filter(|o| !o.is_empty())
+        .collect();
+    makers.sort_unstable();
+    makers.dedup();
+    (policy, makers)
 }
 
 /// llm-gateway's `ListProviders`, called with gateway-rest's internal token (llm-gateway answers

@@ -228,6 +228,19 @@ pub struct SignupRequest {
     #[serde(default)]
     #[schema(max_length = 64, examples("LAUNCH30"))]
     promo_code: Option<String>,
+    /// Language of the customer's e-mails (default French).
+    #[serde(default)]
+    #[schema(inline, value_type = Option<SignupLang>)]
+    lang: Option<String>,
+}
+
+// The languages the e-mails are written in (documentation only: the request carries a string,
+// promo-service refuses any other with a 400).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+pub enum SignupLang {
+    Fr,
+    Ar,
 }
 
 // The packages of a fresh installation (documentation only: the request carries a string).
@@ -291,6 +304,7 @@ pub async fn signup(
             email: input.email,
             package: input.package,
             promo_code: input.promo_code.unwrap_or_default(),
+            lang: input.lang.unwrap_or_default(),
         },
         &headers,
         &[Forward::IdempotencyKey],

@@ -1,5 +1,6 @@
 // IAFactory landing page: live LAUNCH30 counter, packages, signup dialog.
 // Talks only to same-origin routes of gateway-rest; no external resource of any kind.
+// Every sentence it writes comes from i18n.js (French or Arabic), and every figure from the API.
 'use strict';
 
 (() => {
@@ -25,12 +26,10 @@
     { id: 'business', name: 'Business', monthly_price_dzd: 100000, tokens_per_month: 30000000, requests_per_minute: 300 },
     { id: 'premium', name: 'Premium', monthly_price_dzd: 200000, tokens_per_month: 100000000, requests_per_minute: 1000 },
   ];
-  const TAGLINES = {
-    starter: 'Pour découvrir l\u2019API et lancer un premier projet.',
-    dev: 'Pour les développeurs et les applications en production.',
-    business: 'Pour les équipes et les produits à fort trafic.',
-    premium: 'Pour les gros volumes et les usages critiques.',
-  };
+  const I18N = window.IAF_I18N;
+  const t = I18N.t;
+  const plural = I18N.plural;
+  const months = (n) => plural('months', n);
 
   const state = {
     packages: DEFAULT_PACKAGES.slice(),
@@ -40,12 +39,13 @@
     total: null, // from /api/promo/{code}/remaining
     unlimited: false,
     closedReason: null, // the code was refused for a reason other than exhaustion (inactive, expired…)
+    platform: null, // /api/platform/status
+    site: null, // /api/site (site.js)
   };
 
   const $ = (id) => document.getElementById(id);
-  const nf = new Intl.NumberFormat('fr-FR');
-  const fmt = (n) => nf.format(n);
-  const dzd = (n) => `${fmt(n)}\u00a0DZD`;
+  const fmt = (n) => I18N.number(n);
+  const dzd = (n) => `${fmt(n)}\u00a0${t('currency')}`;
 
   /** Price after `percent` off, rounded half up to the dinar (the server's rule). */
   const discounted = (base, percent) => Math.floor((base * (100 - percent) + 50) / 100);
@@ -121,54 +121,52 @@
     const bar = $('promo-progress');
     const fill = $('promo-progress-fill');
     const total = state.total;
-    const months = state.durationMonths;
+    const m = state.durationMonths;
 
     if (state.closedReason) {
       banner.dataset.state = 'over';
-      headline.textContent = 'L\u2019offre de lancement n\u2019est plus disponible.';
-      counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
+      headline.textContent = t('promo.closed');
+      counter.textContent = t('promo.normalPrice');
       filled.textContent = '';
       return;
     }
     if (state.unlimited) {
       banner.dataset.state = 'unlimited';
-      headline.textContent = maxDiscount() && months
-        ? `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois.`
-        : 'Offre de lancement\u00a0: une réduction pour les premiers clients.';
-      counter.textContent = `Code ${CODE} à saisir à l\u2019inscription.`;
+      headline.textContent = maxDiscount() && m
+        ? t('promo.upTo', { pct: maxDiscount(), months: months(m) })
+        : t('promo.generic');
+      counter.textContent = t('promo.enterCode', { code: CODE });
       return;
     }
-    if (state.remaining === null) return;
+    if (state.remaining === null) {
+      headline.textContent = t('promo.generic');
+      if (counter.dataset.unavailable !== 'true') counter.textContent = t('promo.loading');
+      else counter.textContent = t('promo.unavailable');
+      return;
+    }
 
     const remaining = Math.max(0, Math.min(state.remaining, total));
     const used = total - remaining;
     bar.setAttribute('aria-valuemax', String(total));
     bar.setAttribute('aria-valuenow', String(used));
-    bar.setAttribute('aria-valuetext', `${used} places prises sur ${total}`);
+    bar.setAttribute('aria-valuetext', plural('promo.taken', used, { total: fmt(total) }));
     fill.style.width = `${total > 0 ? (used / total) * 100 : 100}%`;
 
     if (remaining === 0) {
       banner.dataset.state = 'over';
-      headline.textContent = total
-        ? `L\u2019offre de lancement est terminée\u00a0: les ${total} places ont été prises.`
-        : 'L\u2019offre de lancement est terminée\u00a0: toutes les places ont été prises.';
-      counter.textContent = 'Les forfaits restent disponibles au tarif normal.';
-      filled.textContent = total ? `Complet\u00a0: ${total} places sur ${total}` : 'Complet';
+      headline.textContent = total ? plural('promo.over', total) : t('promo.overAll');
+      counter.textContent = t('promo.normalPrice');
+      filled.textContent = total ? plural('promo.full', total) : t('promo.fullShort');
       return;
     }
     banner.dataset.state = 'open';
-    headline.textContent = maxDiscount() && months
-      ? `Offre de lancement\u00a0: jusqu\u2019à \u2212${maxDiscount()}\u00a0% pendant ${months} mois pour les ${total} premiers clients.`
-      : `Offre de lancement\u00a0: une réduction pour les ${total} premiers clients.`;
-    const strong = el('strong', { id: 'promo-remaining', text: remaining === 1 ? 'une' : String(remaining) });
-    counter.replaceChildren(
-      remaining === 1 ? 'Plus qu\u2019' : 'Plus que ',
-      strong,
-      remaining === 1 ? ` place sur ${total}\u00a0!` : ` places sur ${total}`,
-    );
-    filled.textContent = used === 0
-      ? 'Aucune place prise pour l\u2019instant'
-      : `${used} ${used === 1 ? 'place déjà prise' : 'places déjà prises'}`;
+    const clients = plural('clients', total);
+    headline.textContent = maxDiscount() && m
+      ? t('promo.openUpTo', { pct: maxDiscount(), months: months(m), clients })
+      : t('promo.openGeneric', { clients });
+    const strong = el('strong', { id: 'promo-remaining', text: plural('promo.strong', remaining) });
+    counter.replaceChildren(...I18N.nodes(plural('promo.remaining', remaining, { total: fmt(total) }), { strong }));
+    filled.textContent = used === 0 ? t('promo.none') : plural('promo.filled', used);
   }
 
   function applyRemaining(r) {
@@ -192,7 +190,8 @@
     } catch (_) {
       // Keep the last value; say so when there is none yet.
       if (state.remaining === null && !state.unlimited && !state.closedReason) {
-        $('promo-counter').textContent = 'Le nombre de places restantes est momentanément indisponible.';
+        $('promo-counter').dataset.unavailable = 'true';
+        $('promo-counter').textContent = t('promo.unavailable');
       }
     }
   }
@@ -269,19 +268,21 @@
     const card = el('article', { class: 'package', 'data-package': p.id, 'aria-labelledby': `pkg-${p.id}-title` },
       el('span', { class: 'package-flag', hidden: true }),
       el('h3', { id: `pkg-${p.id}-title`, text: p.name }),
-      el('p', { class: 'package-tagline', text: TAGLINES[p.id] || '' }),
+      el('p', { class: 'package-tagline', text: TAGLINE_IDS.includes(p.id) ? t(`tagline.${p.id}`) : '' }),
       el('p', { class: 'price' },
         el('span', { class: 'price-was' }),
         el('span', { class: 'price-now' }),
         ' ',
-        el('span', { class: 'price-unit', text: '/ mois' })),
+        el('span', { class: 'price-unit', text: t('pkg.perMonth') })),
       el('p', { class: 'price-note' }),
       el('ul', { class: 'quota' },
-        el('li', { text: `${fmt(p.tokens_per_month)} jetons / mois` }),
-        el('li', { text: `${fmt(p.requests_per_minute)} requêtes / min` })),
+        el('li', { text: t('pkg.tokens', { n: fmt(p.tokens_per_month) }) }),
+        el('li', { text: t('pkg.rpm', { n: fmt(p.requests_per_minute) }) })),
       el('button', { type: 'button', class: 'btn btn-primary', 'data-signup': p.id }));
     return card;
   }
+
+  const TAGLINE_IDS = ['starter', 'dev', 'business', 'premium'];
 
   function buildCards() {
     const list = $('packages');
@@ -305,31 +306,31 @@
       card.classList.toggle('featured', Boolean(d) && d === best);
       const flag = card.querySelector('.package-flag');
       flag.hidden = !(d && d === best);
-      flag.textContent = `Meilleure remise\u00a0: \u2212${d}\u00a0%`;
+      flag.textContent = t('pkg.best', { pct: d });
       const was = card.querySelector('.price-was');
       if (d) {
-        was.replaceChildren(el('span', { class: 'visually-hidden', text: 'Prix normal\u00a0: ' }), dzd(p.monthly_price_dzd));
+        was.replaceChildren(el('span', { class: 'visually-hidden', text: t('pkg.wasLabel') }), dzd(p.monthly_price_dzd));
       } else {
         was.replaceChildren();
       }
       card.querySelector('.price-now').replaceChildren(
-        el('span', { class: 'price-amount', text: fmt(now) }), ' ', el('span', { class: 'price-currency', text: 'DZD' }));
+        el('span', { class: 'price-amount', text: fmt(now) }), ' ', el('span', { class: 'price-currency', text: t('currency') }));
       card.querySelector('.price-note').textContent = d
-        ? `\u2212${d}\u00a0% pendant ${state.durationMonths} mois avec ${CODE}`
-        : (active || state.remaining === null ? 'Tarif normal' : `Offre ${CODE} terminée\u00a0: tarif normal`);
+        ? t('pkg.note', { pct: d, months: months(state.durationMonths), code: CODE })
+        : (active || state.remaining === null ? t('pkg.normal') : t('pkg.over', { code: CODE }));
       const cta = card.querySelector('[data-signup]');
-      cta.textContent = `Choisir ${p.name} \u2014 ${dzd(now)}/mois`;
+      cta.textContent = t('pkg.choose', { name: p.name, price: dzd(now) });
     }
     for (const opt of $('signup-package').options) {
       const p = state.packages.find((x) => x.id === opt.value);
       if (!p) continue;
       // The list price: the summary under the code field tells what the code changes.
-      opt.textContent = `${p.name} \u2014 ${dzd(p.monthly_price_dzd)}/mois`;
+      opt.textContent = t('pkg.option', { name: p.name, price: dzd(p.monthly_price_dzd) });
     }
     renderFaq(active);
     $('forfaits-lead').textContent = active && state.durationMonths
-      ? `Prix mensuels en dinars algériens (DZD). Avec le code ${CODE}, la réduction s\u2019applique pendant ${state.durationMonths} mois à partir de l\u2019inscription.`
-      : 'Prix mensuels en dinars algériens (DZD).';
+      ? t('pkg.leadCode', { code: CODE, months: months(state.durationMonths) })
+      : t('pkg.lead');
     renderPromo();
     if ($('signup-dialog').open) renderSummary();
   }
@@ -341,8 +342,10 @@
     if (!active || !discounts.length || state.unlimited || state.remaining === null) return;
     const lo = Math.min(...discounts);
     const hi = Math.max(...discounts);
-    const range = lo === hi ? `de ${hi}\u00a0%` : `de ${lo}\u00a0% à ${hi}\u00a0% selon le forfait`;
-    $('faq-launch').textContent = `Il est réservé aux ${state.total} premiers clients. Saisissez-le à l\u2019inscription\u00a0: la réduction de votre forfait (${range}) s\u2019applique pendant ${state.durationMonths} mois à compter de la date d\u2019inscription. Un seul usage par adresse e-mail.`;
+    const range = lo === hi ? t('faq.range1', { pct: hi }) : t('faq.range', { lo, hi });
+    $('faq-launch').textContent = t('faq.launch', {
+      clientsTo: plural('clientsTo', state.total), range, months: months(state.durationMonths),
+    });
   }
 
   function cleanPackage(p) {
@@ -388,14 +391,31 @@
   // ------------------------------------------------------------------------------------------
   // Platform figures (hidden until the gateway reports them)
 
+  // Makers as /v1/models names them (`owned_by`), as people know them.
+  const MAKERS = {
+    meta: 'Meta (Llama)', openai: 'OpenAI', anthropic: 'Anthropic (Claude)', google: 'Google (Gemini)',
+    mistralai: 'Mistral AI', cohere: 'Cohere', deepseek: 'DeepSeek', baai: 'BAAI',
+  };
+  const POLICIES = ['fallback', 'lowest_latency', 'lowest_cost'];
+
+  function code(text) { return el('code', { text }); }
+
   async function loadPlatformStatus() {
     let s;
     try { s = await getJson('/api/platform/status'); } catch (_) { return; }
     if (!s || typeof s !== 'object') return;
+    state.platform = s;
+    renderPlatform();
+  }
+
+  function renderPlatform() {
+    const s = state.platform;
+    if (!s) return;
     let shown = false;
     const providers = s.providers_configured;
     if (Number.isInteger(providers) && providers > 0) {
       $('stat-providers-value').textContent = fmt(providers);
+      $('stat-providers-label').textContent = plural('stat.providers', providers);
       $('stat-providers').hidden = false;
       shown = true;
     }
@@ -407,6 +427,49 @@
       shown = true;
     }
     $('hero-stats').hidden = !shown;
+    // Falling back needs a second provider to fall back to.
+    $('feature-failover').hidden = !(Number.isInteger(providers) && providers >= 2);
+    // The routing card says the default the catalogue really uses (the generic text otherwise).
+    const policy = s.routing_policy;
+    if (POLICIES.includes(policy)) {
+      $('feature-routing-title').textContent = t(`routing.title.${policy}`);
+      $('feature-routing-text').replaceChildren(...I18N.nodes(t(`routing.text.${policy}`), {
+        routing: code('routing'), fallback: code('fallback'), latency: code('lowest_latency'), cost: code('lowest_cost'),
+      }));
+    }
+    const makers = Array.isArray(s.model_makers)
+      ? s.model_makers.filter((m) => typeof m === 'string' && m).map((m) => MAKERS[m] || m)
+      : [];
+    if (makers.length) {
+      let list = makers.join(', ');
+      try { list = new Intl.ListFormat(I18N.locale, { type: 'conjunction' }).format(makers); } catch (_) { /* joined by commas */ }
+      $('faq-models').replaceChildren(...I18N.nodes(t('faq.models', { makers: list }), { endpoint: code('GET /v1/models') }));
+    }
+  }
+
+  // The billing answer of the FAQ, from the terms the operator configured (/api/site).
+  function renderBilling() {
+    const terms = state.site && state.site.terms;
+    if (!terms) return;
+    const methods = [];
+    if (terms.card_payment) methods.push(t('pay.card'));
+    if (terms.bank_transfer) methods.push(t('pay.bank'));
+    if (terms.ccp_transfer) methods.push(t('pay.ccp'));
+    if (terms.baridimob_transfer) methods.push(t('pay.baridimob'));
+    let list = methods.join(', ');
+    try { list = new Intl.ListFormat(I18N.locale, { type: 'disjunction' }).format(methods); } catch (_) { /* joined by commas */ }
+    const rate = Number(terms.tax_rate_bp) / 100;
+    const tax = !rate ? t('tax.none')
+      : t(terms.prices_include_tax ? 'tax.incl' : 'tax.excl', { rate: fmt(rate) });
+    const account = el('a', { href: '/compte/', text: t('account') });
+    if (I18N.lang !== 'fr') account.setAttribute('hreflang', 'fr');
+    $('faq-billing').replaceChildren(...I18N.nodes(t('faq.billing', {
+      due: plural('days', terms.invoice_due_days),
+      methods: methods.length ? t('faq.methods', { list }) : '',
+      tax,
+      key: t(terms.first_invoice_prepaid ? 'key.prepaid' : 'key.postpaid'),
+      grace: plural('days', terms.suspension_grace_days),
+    }), { account }));
   }
 
   // ------------------------------------------------------------------------------------------
@@ -455,11 +518,13 @@
     const code = $('signup-code').value.trim().toUpperCase();
     const v = lastValidation;
     if (code && v && v.code === code && v.package === p.id && v.valid) {
-      summary.textContent = `Vous paierez ${dzd(discounted(p.monthly_price_dzd, v.percent))} par mois pendant ${v.months} mois, puis ${dzd(p.monthly_price_dzd)}.`;
+      summary.textContent = t('sum.discount', {
+        price: dzd(discounted(p.monthly_price_dzd, v.percent)), months: months(v.months), base: dzd(p.monthly_price_dzd),
+      });
     } else if (code) {
-      summary.textContent = `Forfait ${p.name}\u00a0: ${dzd(p.monthly_price_dzd)} par mois, hors réduction.`;
+      summary.textContent = t('sum.noDiscount', { name: p.name, price: dzd(p.monthly_price_dzd) });
     } else {
-      summary.textContent = `Forfait ${p.name}\u00a0: ${dzd(p.monthly_price_dzd)} par mois.`;
+      summary.textContent = t('sum.plain', { name: p.name, price: dzd(p.monthly_price_dzd) });
     }
   }
 
@@ -478,30 +543,33 @@
     lastValidation = null;
     if (!code) { setCodeStatus('', ''); renderSummary(); return; }
     countEvent('code_check');
-    setCodeStatus('pending', 'Vérification du code\u2026');
+    setCodeStatus('pending', t('code.checking'));
     renderSummary();
     let a;
     try {
       a = await postJson('/api/promo/validate', { code, package: p.id });
     } catch (_) {
-      if (seq === validateSeq) setCodeStatus('warn', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+      if (seq === validateSeq) setCodeStatus('warn', t('code.later'));
       return;
     }
     if (seq !== validateSeq) return; // a newer check is under way
     if (a.status === 429) {
-      setCodeStatus('warn', 'Trop de vérifications en peu de temps. Patientez quelques secondes\u00a0: le code sera vérifié à l\u2019envoi.');
+      setCodeStatus('warn', t('code.tooMany'));
     } else if (!a.ok || !a.data) {
       const msg = a.data && a.data.error && a.data.error.message;
-      if (a.status === 400 && msg) setCodeStatus('error', `Code promo invalide\u00a0: ${msg}.`);
-      else setCodeStatus('warn', 'Impossible de vérifier le code pour l\u2019instant\u00a0; il sera vérifié à l\u2019envoi.');
+      if (a.status === 400 && msg) setCodeStatus('error', t('code.invalid', { msg }));
+      else setCodeStatus('warn', t('code.later'));
     } else if (a.data.valid) {
       lastValidation = {
         code: code.toUpperCase(), package: p.id, valid: true,
         percent: a.data.discount_percent, months: a.data.duration_months,
       };
-      setCodeStatus('ok', a.data.message || `Réduction de ${a.data.discount_percent}\u00a0% !`);
+      // promo-service words its answers in French; other languages say it from the figures.
+      setCodeStatus('ok', I18N.lang === 'fr' && a.data.message
+        ? a.data.message
+        : t('code.ok', { pct: a.data.discount_percent, months: months(a.data.duration_months) }));
     } else {
-      setCodeStatus('error', a.data.message || 'Ce code promo n\u2019est pas valable.');
+      setCodeStatus('error', refusal(a.data.reason, a.data.message) || t('code.refused'));
       if (code.toUpperCase() === CODE && a.data.reason === 'exhausted') applyRemaining({ remaining: 0, total: state.total ?? 0 });
     }
     renderSummary();
@@ -513,54 +581,71 @@
     lastValidation = null;
     renderSummary();
     if (!$('signup-code').value.trim()) { setCodeStatus('', ''); return; }
-    setCodeStatus('pending', 'Vérification du code\u2026');
+    setCodeStatus('pending', t('code.checking'));
     validateTimer = setTimeout(validateCode, VALIDATE_DEBOUNCE_MS);
   }
 
-  function setFormError(text) { $('signup-error').textContent = text; }
+  // A message is a string, or text and links (see `I18N.nodes`).
+  function setFormError(message) { $('signup-error').replaceChildren(...[].concat(message || [])); }
 
-  function setEmailError(text) {
-    $('signup-email-error').textContent = text;
-    $('signup-email').setAttribute('aria-invalid', text ? 'true' : 'false');
+  function setEmailError(message) {
+    $('signup-email-error').replaceChildren(...[].concat(message || []));
+    $('signup-email').setAttribute('aria-invalid', message && message.length ? 'true' : 'false');
   }
 
-  const RETRY_HINT = ' Videz le champ «\u00a0Code promo\u00a0» pour vous inscrire au tarif normal.';
+  /** Why a code is refused, in the page's language (promo-service's own words are French). */
+  function refusal(reason, serverMessage) {
+    if (I18N.lang === 'fr') return serverMessage || '';
+    const key = `refusal.${reason}`;
+    const said = t(key);
+    return said === key ? '' : said;
+  }
+
+  /** The "contactez-nous" of a message: a mailto: link when a contact is configured. */
+  function contactLink() {
+    const email = state.site && state.site.seller && state.site.seller.email;
+    return email ? el('a', { href: `mailto:${email}`, text: t('contactUs') }) : null;
+  }
 
   function signupErrorMessage(a) {
     const err = (a.data && a.data.error) || {};
     const code = err.code || '';
     const serverMsg = typeof err.message === 'string' ? err.message : '';
+    const hint = t('err.hint');
     switch (code) {
-      case 'email_taken':
-        return 'Cette adresse e-mail est déjà utilisée\u00a0: un compte existe déjà. Utilisez une autre adresse, ou contactez-nous si vous avez perdu votre clé.';
+      case 'email_taken': {
+        const account = el('a', { href: '/compte/', text: t('account') });
+        const contact = contactLink();
+        return I18N.nodes(t(contact ? 'err.emailTakenContact' : 'err.emailTaken'), { account, contact });
+      }
       case 'invalid_email':
-        return 'Cette adresse e-mail n\u2019est pas valide. Vérifiez-la, par exemple nom@domaine.dz.';
+        return t('err.emailInvalid');
       case 'promo_exhausted':
-        return state.total
-          ? `Il n\u2019y a plus de places\u00a0: les ${state.total} places de l\u2019offre ${CODE} ont toutes été prises.${RETRY_HINT}`
-          : `Il n\u2019y a plus de places\u00a0: toutes les places de l\u2019offre ${CODE} ont été prises.${RETRY_HINT}`;
+        return (state.total
+          ? t('err.exhausted', { total: fmt(state.total), code: CODE })
+          : t('err.exhaustedAll', { code: CODE })) + hint;
       case 'promo_unknown':
-        return `Ce code promo n\u2019existe pas. Vérifiez-le, ou videz le champ pour vous inscrire au tarif normal.`;
+        return t('err.unknownCode');
       case 'promo_inactive':
       case 'promo_expired':
       case 'promo_not_yet_valid':
       case 'promo_not_for_package':
-        return `${serverMsg || 'Ce code promo ne peut pas être utilisé.'}${RETRY_HINT}`;
+        return `${refusal(code.replace(/^promo_/, ''), serverMsg) || t('err.codeUnusable')}${hint}`;
       case 'unknown_package':
-        return 'Ce forfait n\u2019existe pas. Choisissez un forfait dans la liste.';
+        return t('err.unknownPackage');
       case 'rate_limited': {
         const wait = parseInt(a.retryAfter || '', 10);
         return Number.isFinite(wait) && wait > 0
-          ? `Trop de tentatives. Patientez ${wait}\u00a0seconde${wait > 1 ? 's' : ''} puis réessayez.`
-          : 'Trop de tentatives. Patientez un instant puis réessayez.';
+          ? t('err.rateWait', { secs: plural('seconds', wait) })
+          : t('err.rate');
       }
       case 'idempotency_in_progress':
-        return 'Votre inscription est déjà en cours de traitement. Patientez un instant puis réessayez.';
+        return t('err.inProgress');
       default:
-        if (a.status === 429) return 'Trop de tentatives. Patientez un instant puis réessayez.';
-        if (a.status === 503 || a.status === 502 || a.status === 504) return 'Le service est momentanément indisponible. Réessayez dans quelques instants.';
-        if (a.status >= 500) return 'Une erreur est survenue de notre côté. Réessayez dans quelques instants.';
-        return serverMsg ? `Inscription impossible\u00a0: ${serverMsg}.` : 'Inscription impossible. Vérifiez les informations saisies.';
+        if (a.status === 429) return t('err.rate');
+        if (a.status === 503 || a.status === 502 || a.status === 504) return t('err.unavailable');
+        if (a.status >= 500) return t('err.server');
+        return serverMsg ? t('err.withMessage', { msg: serverMsg }) : t('err.generic');
     }
   }
 
@@ -570,12 +655,12 @@
     setEmailError('');
     const email = $('signup-email').value.trim();
     if (!email) {
-      setEmailError('Saisissez votre adresse e-mail.');
+      setEmailError(t('err.emailRequired'));
       $('signup-email').focus();
       return;
     }
     if (email.length > 254 || !EMAIL_RE.test(email)) {
-      setEmailError('Cette adresse e-mail n\u2019est pas valide. Vérifiez-la, par exemple nom@domaine.dz.');
+      setEmailError(t('err.emailInvalid'));
       $('signup-email').focus();
       return;
     }
@@ -583,6 +668,8 @@
     const code = $('signup-code').value.trim();
     const body = { email, package: p.id };
     if (code) body.promo_code = code;
+    // The confirmation e-mail goes out in the page's language (French adds nothing).
+    if (I18N.lang !== 'fr') body.lang = I18N.lang;
     const bodyText = JSON.stringify(body);
     // The same attempt retried (double click, network error) carries the same key: one account.
     if (!idempotency || idempotency.body !== bodyText) {
@@ -592,7 +679,7 @@
 
     const button = $('signup-submit');
     button.disabled = true;
-    button.textContent = 'Création du compte\u2026';
+    button.textContent = t('signup.submitting');
     let a;
     try {
       a = await postJson('/api/promo/signup', body, { 'Idempotency-Key': idempotency.key });
@@ -600,9 +687,9 @@
       a = null;
     }
     button.disabled = false;
-    button.textContent = 'Recevoir ma clé API';
+    button.textContent = t('signup.submit');
     if (!a) {
-      setFormError('Impossible de joindre le serveur. Vérifiez votre connexion et réessayez.');
+      setFormError(t('err.network'));
       return;
     }
     if (a.status === 201 && a.data && typeof a.data.api_key === 'string') {
@@ -622,14 +709,14 @@
     }
     if (code2 === 'promo_exhausted') {
       applyRemaining({ remaining: 0, total: state.total ?? 0 });
-      setCodeStatus('error', `Il n\u2019y a plus de places pour ${CODE}.`);
+      setCodeStatus('error', t('code.noPlaces', { code: CODE }));
     }
   }
 
   function formatDate(iso) {
     const d = new Date(iso);
     if (Number.isNaN(d.getTime())) return null;
-    return d.toLocaleDateString('fr-FR', { day: 'numeric', month: 'long', year: 'numeric' });
+    return d.toLocaleDateString(I18N.locale, { day: 'numeric', month: 'long', year: 'numeric' });
   }
 
   function showSuccess(s) {
@@ -638,8 +725,8 @@
     const price = Number(s.price_dzd);
     const base = Number(s.base_price_dzd);
     $('success-plan').textContent = s.discount_percent > 0 && ends
-      ? `Forfait ${p.name}\u00a0: ${dzd(price)} par mois (\u2212${s.discount_percent}\u00a0%) jusqu\u2019au ${ends}, puis ${dzd(base)}.`
-      : `Forfait ${p.name}\u00a0: ${dzd(price)} par mois.`;
+      ? t('success.discount', { name: p.name, price: dzd(price), pct: s.discount_percent, date: ends, base: dzd(base) })
+      : t('success.plain', { name: p.name, price: dzd(price) });
     $('api-key').value = s.api_key;
     $('copy-status').textContent = '';
     const origin = window.location.origin;
@@ -665,7 +752,7 @@
     ].join('\n');
     $('signup-form').hidden = true;
     $('signup-success').hidden = false;
-    $('signup-title').textContent = 'Bienvenue chez IAFactory';
+    $('signup-title').textContent = t('signup.welcome');
     $('success-title').focus();
   }
 
@@ -694,9 +781,7 @@
       input.select();
       try { ok = document.execCommand('copy'); } catch (_) { ok = false; }
     }
-    $('copy-status').textContent = ok
-      ? 'Clé copiée dans le presse-papiers.'
-      : 'Copie automatique impossible\u00a0: la clé est sélectionnée, copiez-la avec Ctrl+C.';
+    $('copy-status').textContent = ok ? t('copy.ok') : t('copy.fail');
   }
 
   function openSignup(packageId, trigger) {
@@ -705,7 +790,7 @@
     wipeSuccess();
     $('signup-form').hidden = false;
     $('signup-success').hidden = true;
-    $('signup-title').textContent = 'Créer mon compte';
+    $('signup-title').textContent = t('signup.title');
     setFormError('');
     setEmailError('');
     if (packageId && state.packages.some((p) => p.id === packageId)) $('signup-package').value = packageId;
@@ -723,11 +808,11 @@
 
   function wire() {
     document.addEventListener('click', (ev) => {
-      const t = ev.target instanceof Element ? ev.target.closest('[data-signup]') : null;
-      if (!t) return;
+      const target = ev.target instanceof Element ? ev.target.closest('[data-signup]') : null;
+      if (!target) return;
       ev.preventDefault();
       countEvent('cta_click');
-      openSignup(t.getAttribute('data-signup'), t);
+      openSignup(target.getAttribute('data-signup'), target);
     });
     const dialog = $('signup-dialog');
     dialog.addEventListener('close', () => {
@@ -757,15 +842,39 @@
     $('signup-email').addEventListener('input', () => { if ($('signup-email-error').textContent) setEmailError(''); });
   }
 
+  /** Everything this script wrote, again in the language just chosen. */
+  function onLanguage() {
+    buildCards();
+    renderPromo();
+    renderPlatform();
+    renderBilling();
+    const success = !$('signup-success').hidden;
+    $('signup-title').textContent = t(success ? 'signup.welcome' : 'signup.title');
+    if (!$('signup-submit').disabled) $('signup-submit').textContent = t('signup.submit');
+  }
+
   function start() {
+    // The static text first (French as written, or the visitor's language), then the rest.
+    I18N.apply();
+    $('lang-switch').addEventListener('click', (ev) => {
+      I18N.set(ev.currentTarget.dataset.lang);
+    });
+    document.addEventListener('iaf:lang', onLanguage);
     countEvent('landing_view');
     wire();
     buildCards();
+    renderPromo();
     pollOnce();
     startStream();
     document.addEventListener('visibilitychange', onVisibility);
     loadPackages();
     loadPlatformStatus();
+    if (window.IAF_SITE) {
+      window.IAF_SITE.ready.then((info) => {
+        state.site = info;
+        renderBilling();
+      });
+    }
   }
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', start);

@@ -49,6 +49,7 @@ async fn remaining_cache_is_fed_by_the_live_counter_and_reads_own_writes() {
         email: "cache2@x.dz".into(),
         package: "dev".into(),
         promo_code: "LAUNCH30".into(),
+        ..Default::default()
     })
     .await
     .unwrap();

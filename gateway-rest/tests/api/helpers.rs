@@ -219,6 +219,11 @@ impl Stack {
     }
 
     /// A stack from a running promo-service and gateway, once promo-service answers.
+    /// gateway-rest (as [`Stack::spawn`] makes it) in front of `promo`.
+    pub async fn from_promo(promo: Promo) -> Stack {
+        Stack::spawn_on(promo, |_| {}).await
+    }
+
     pub async fn from_parts(promo: Promo, gw: Gateway) -> Stack {
         let stack = Stack { promo, gw };
         stack.wait_ready().await;

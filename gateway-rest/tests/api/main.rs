@@ -23,4 +23,5 @@ mod process;
 mod promo;
 mod ratelimit;
 mod schemathesis;
+mod site;
 mod sse;

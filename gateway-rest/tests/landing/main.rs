@@ -82,6 +82,11 @@ async fn landing_page_in_chromium() {
             ("LANDING_BASE_URL", stack.base.clone().into()),
             ("LANDING_STRICT_URL", stack.strict_base.clone().into()),
             ("LANDING_DOWN_URL", stack.down_base.clone().into()),
+            ("LANDING_MAIL_DIR", stack.mail_dir.clone().into()),
+            ("LANDING_SELLER_NAME", stack::SELLER_NAME.into()),
+            ("LANDING_SELLER_EMAIL", stack::SELLER_EMAIL.into()),
+            ("LANDING_SELLER_PHONE", stack::SELLER_PHONE.into()),
+            ("LANDING_SELLER_NIF", stack::SELLER_NIF.into()),
             ("LANDING_ARTIFACTS", artifacts.into()),
         ],
     )

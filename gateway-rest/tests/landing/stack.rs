@@ -1,7 +1,8 @@
 //! The real stack in-process on random loopback ports: promo-service (SQLite file in a temp
-//! folder) and gateway-rest instances: one without rate limits in front of it (every test request
-//! comes from 127.0.0.1), one with a tight signup limit (the page's 429 message), and one whose
-//! promo-service is unreachable (the page's degraded state).
+//! folder, e-mailing a real SMTP sink, with a configured seller identity) and gateway-rest
+//! instances: one without rate limits in front of it (every test request comes from 127.0.0.1),
+//! one with a tight signup limit (the page's 429 message), and one whose promo-service is
+//! unreachable (the page's degraded state).
 
 use std::time::Duration;
 
@@ -18,9 +19,19 @@ async fn dead_url() -> String {
     format!("http://{addr}")
 }
 
+/// The seller the landing stack is configured with (footer, legal pages, e-mails' Reply-To).
+pub const SELLER_NAME: &str = "IAFactory SARL";
+pub const SELLER_EMAIL: &str = "contact@iafactory.dz";
+pub const SELLER_PHONE: &str = "+213 21 00 00 00";
+pub const SELLER_NIF: &str = "000016001234567";
+
 pub struct Stack {
     /// Base URL of the gateway without rate limits (`http://127.0.0.1:port`).
     pub base: String,
+    /// Where each e-mail promo-service sends appears as `NNN.txt` (see [`spool_mail`]).
+    pub mail_dir: std::path::PathBuf,
+    spool: tokio::task::JoinHandle<()>,
+    _sink: iafactory_testkit::smtp_sink::SmtpSink,
     /// Base URL of the gateway allowing 2 signups per minute per IP.
     pub strict_base: String,
     /// Base URL of a gateway whose promo-service is unreachable.
@@ -42,9 +53,31 @@ impl Stack {
     pub async fn spawn() -> Stack {
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
+        let mail_dir = dir.path().join("mail");
+        std::fs::create_dir_all(&mail_dir).unwrap();
+        let sink = iafactory_testkit::smtp_sink::SmtpSink::start().await;
         let url = format!("sqlite://{}/promo.db", dir.path().display());
         let mut promo_config = promo_service::Config::new(url, ADMIN_TOKEN);
         promo_config.live_poll_interval = Duration::from_millis(100);
+        promo_config.mail.smtp_url = Some(sink.url());
+        promo_config.mail.poll_interval = Duration::from_millis(100);
+        promo_config.billing.seller = promo_service::billing_config::Seller {
+            name: SELLER_NAME.into(),
+            address: "12 rue Didouche Mourad, 16000 Alger".into(),
+            nif: SELLER_NIF.into(),
+            nis: "000016009876543".into(),
+            rc: "16/00-1234567B26".into(),
+            article: "16012345678".into(),
+        };
+        promo_config.site = promo_service::site_config::SiteConfig {
+            contact_email: Some(SELLER_EMAIL.into()),
+            contact_phone: SELLER_PHONE.into(),
+            legal_form: "SARL au capital de 1 000 000 DZD".into(),
+            publication_director: "Nadia Benali".into(),
+            hosting_name: "Hébergeur Exemple SPA".into(),
+            hosting_address: "Zone d'activités, 16000 Alger".into(),
+            data_protection_receipt: String::new(),
+        };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let promo = promo_service::start(promo_config, listener)
             .await
@@ -67,8 +100,12 @@ impl Stack {
         let down = Config::new(dead_url().await, dead_url().await);
         let (down_base, down_gw) = spawn_gateway(down).await;
 
+        let spool = tokio::spawn(spool_mail(sink.receiver(), mail_dir.clone()));
         let stack = Stack {
             base,
+            mail_dir,
+            spool,
+            _sink: sink,
             strict_base,
             down_base,
             gateways: vec![open_gw, strict_gw, down_gw],
@@ -98,6 +135,7 @@ impl Stack {
 
     pub async fn stop(self) {
         let wait = Duration::from_secs(10);
+        self.spool.abort();
         for gw in self.gateways {
             let _ = tokio::time::timeout(wait, gw.shutdown()).await;
         }
@@ -215,8 +253,8 @@ impl AccountStack {
     }
 }
 
-/// Writes each e-mail's recipients, subject and decoded text body to `dir/NNN.txt` as it
-/// arrives (written to a temporary name, then renamed, so a reader never sees half a file).
+/// Writes each e-mail's recipients, subject, Reply-To and decoded text body to `dir/NNN.txt` as
+/// it arrives (written to a temporary name, then renamed, so a reader never sees half a file).
 async fn spool_mail(
     received: impl Fn() -> Vec<iafactory_testkit::smtp_sink::Received>,
     dir: std::path::PathBuf,
@@ -228,10 +266,12 @@ async fn spool_mail(
             let msg = mail_parser::MessageParser::default()
                 .parse(m.data.as_bytes())
                 .expect("an e-mail");
+            let reply_to = m.header("Reply-To").unwrap_or_default();
             let body = format!(
-                "To: {}\nSubject: {}\n\n{}",
+                "To: {}\nSubject: {}\nReply-To: {}\n\n{}",
                 m.to.join(", "),
                 msg.subject().unwrap_or(""),
+                reply_to.trim(),
                 msg.body_text(0).unwrap_or_default()
             );
             let tmp = dir.join(format!(".{i:03}.tmp"));

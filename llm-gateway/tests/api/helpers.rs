@@ -104,6 +104,7 @@ impl Promo {
                 email,
                 package: package.into(),
                 promo_code: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()
@@ -122,6 +123,7 @@ impl Promo {
                 email: email.clone(),
                 package: package.into(),
                 promo_code: String::new(),
+                ..Default::default()
             })
             .await
             .unwrap()

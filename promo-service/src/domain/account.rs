@@ -21,6 +21,9 @@ pub const LINK_RATE_WINDOW_MS: i64 = HOUR_MS;
 pub const LINKS_PER_ADDRESS: i64 = 5;
 /// Links asked from one client IP per window: stops probing many addresses.
 pub const LINKS_PER_IP: i64 = 20;
+/// How long links and sessions are kept past their end (for an operator looking into a
+/// complaint) before the purge deletes them; the privacy page quotes it.
+pub const EXPIRED_KEPT_MS: i64 = DAY_MS;
 /// A session ends after this long without use...
 pub const SESSION_IDLE_MS: i64 = 2 * HOUR_MS;
 /// ...and in any case this long after sign-in.

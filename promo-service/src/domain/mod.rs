@@ -9,6 +9,7 @@ pub mod billing;
 pub mod code;
 pub mod code_admin;
 pub mod email;
+pub mod lang;
 pub mod operator;
 
 pub use code::{
@@ -17,3 +18,4 @@ pub use code::{
 };
 pub use code_admin::{CodeChange, NewCode, NewCodeRequest};
 pub use email::Email;
+pub use lang::Lang;

@@ -124,12 +124,19 @@ pub struct SignupMail {
     pub promo_code: String,
     /// "6 juin 2026"; empty without a discount.
     pub discount_ends_at_fr: String,
+    /// "6 جوان 2026"; empty without a discount (and in rows written before Arabic existed).
+    #[serde(default)]
+    pub discount_ends_at_ar: String,
     pub tokens_per_month: u64,
     pub requests_per_minute: u32,
     pub api_key_prefix: String,
     pub created_at: String,
     /// Base URL of the public REST API, for the quick-start snippet.
     pub public_url: String,
+    /// The customer's language: the confirmation is written in it (the operator's notice stays
+    /// French). Rows written before Arabic existed read as French.
+    #[serde(default)]
+    pub lang: crate::domain::Lang,
 }
 
 /// Template variables of an account e-mail; a kind leaves the fields it does not use empty.
@@ -163,6 +170,53 @@ pub struct AccountMail {
     pub cost_used_usd: String,
     pub cost_budget_usd: String,
 }
+
+/// Who the e-mails come from, as every e-mail's footer shows it (from the configuration: the
+/// invoice identity and `SELLER_EMAIL` / `SELLER_PHONE`), and where replies go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MailIdentity {
+    /// The seller's name, or the brand when none is configured.
+    pub name: String,
+    pub address: String,
+    /// The contact address and `Reply-To`; empty: no reply is invited.
+    pub email: String,
+    pub phone: String,
+    /// The phone number as a `tel:` URI wants it (digits and a leading `+`).
+    pub phone_link: String,
+    pub legal_url: String,
+    pub privacy_url: String,
+}
+
+impl MailIdentity {
+    pub fn new(
+        seller: &crate::billing_config::Seller,
+        site: &crate::site_config::SiteConfig,
+        public_url: &str,
+    ) -> MailIdentity {
+        let base = public_url.trim_end_matches('/');
+        MailIdentity {
+            name: if seller.name.is_empty() {
+                "IAFactory".to_owned()
+            } else {
+                seller.name.clone()
+            },
+            address: seller.address.clone(),
+            email: site.contact_email.clone().unwrap_or_default(),
+            phone: site.contact_phone.clone(),
+            phone_link: site
+                .contact_phone
+                .chars()
+                .filter(|c| c.is_ascii_digit() || *c == '+')
+                .collect(),
+            legal_url: format!("{base}{LEGAL_PATH}"),
+            privacy_url: format!("{base}{PRIVACY_PATH}"),
+        }
+    }
+}
+
+/// Where the legal notice and the privacy page are served (gateway-rest's static files).
+pub const LEGAL_PATH: &str = "/api-packages/mentions-legales/";
+pub const PRIVACY_PATH: &str = "/api-packages/confidentialite/";
 
 /// What a row's template is rendered with; stored as the bare JSON object of either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

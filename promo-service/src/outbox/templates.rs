@@ -1,9 +1,15 @@
 //! The e-mail templates (files under `templates/`, embedded at build time) and their rendering
 //! with minijinja. HTML templates are auto-escaped: a customer's data cannot inject markup.
+//!
+//! Every e-mail ends with the same footer (`footer.<lang>.*`: the seller's identity and contact,
+//! links to the legal pages), appended here so no template can forget it. A kind written in
+//! Arabic has `<kind>.ar.txt` / `<kind>.ar.html` beside its French files; a kind without them is
+//! sent in French whatever the customer's language.
 
-use minijinja::{Environment, Value};
+use minijinja::{Environment, Value, context};
 
-use super::{AccountMail, MailKind, SignupMail};
+use super::{AccountMail, MailIdentity, MailKind, SignupMail};
+use crate::domain::Lang;
 use crate::domain::account::thousands;
 
 /// A rendered e-mail.
@@ -15,7 +21,31 @@ pub struct Rendered {
 }
 
 /// Every template, by file name (`<kind>.txt`, `<kind>.html`).
-const SOURCES: [(&str, &str); 26] = [
+const SOURCES: [(&str, &str); 32] = [
+    (
+        "footer.fr.txt",
+        include_str!("../../templates/footer.fr.txt"),
+    ),
+    (
+        "footer.fr.html",
+        include_str!("../../templates/footer.fr.html"),
+    ),
+    (
+        "footer.ar.txt",
+        include_str!("../../templates/footer.ar.txt"),
+    ),
+    (
+        "footer.ar.html",
+        include_str!("../../templates/footer.ar.html"),
+    ),
+    (
+        "customer_confirmation.ar.txt",
+        include_str!("../../templates/customer_confirmation.ar.txt"),
+    ),
+    (
+        "customer_confirmation.ar.html",
+        include_str!("../../templates/customer_confirmation.ar.html"),
+    ),
     (
         "customer_confirmation.txt",
         include_str!("../../templates/customer_confirmation.txt"),
@@ -124,6 +154,7 @@ const SOURCES: [(&str, &str); 26] = [
 
 pub struct Templates {
     env: Environment<'static>,
+    identity: MailIdentity,
 }
 
 impl Templates {
@@ -135,22 +166,42 @@ impl Templates {
         }
         env.add_filter("dzd", |v: u64| format!("{} DZD", thousands(v)));
         env.add_filter("thousands", thousands);
-        Ok(Templates { env })
+        Ok(Templates {
+            env,
+            identity: MailIdentity::default(),
+        })
     }
 
-    /// A signup e-mail (customer confirmation or operator notification).
+    /// The identity every footer shows and replies go to.
+    pub fn with_identity(mut self, identity: MailIdentity) -> Templates {
+        self.identity = identity;
+        self
+    }
+
+    /// A signup e-mail (customer confirmation in the customer's language, operator notification
+    /// in French).
     pub fn render(&self, kind: MailKind, mail: &SignupMail) -> Result<Rendered, minijinja::Error> {
-        let subject = match kind {
-            MailKind::OperatorNotification => format!(
-                "Nouvelle inscription : {} ({})",
-                mail.email, mail.package_name
+        let (lang, subject) = match kind {
+            MailKind::OperatorNotification => (
+                Lang::Fr,
+                format!(
+                    "Nouvelle inscription : {} ({})",
+                    mail.email, mail.package_name
+                ),
             ),
-            _ => format!("Bienvenue sur IAFactory — forfait {}", mail.package_name),
+            _ if mail.lang == Lang::Ar => (
+                Lang::Ar,
+                format!("أهلًا بك في IAFactory — باقة {}", mail.package_name),
+            ),
+            _ => (
+                Lang::Fr,
+                format!("Bienvenue sur IAFactory — forfait {}", mail.package_name),
+            ),
         };
-        self.render_with(kind, subject, Value::from_serialize(mail))
+        self.render_with(kind, lang, subject, Value::from_serialize(mail))
     }
 
-    /// An account e-mail.
+    /// An account e-mail (French).
     pub fn render_account(
         &self,
         kind: MailKind,
@@ -188,27 +239,51 @@ impl Templates {
             ),
             _ => format!("{} % de vos tokens du mois utilisés", mail.percent),
         };
-        self.render_with(kind, subject, Value::from_serialize(mail))
+        self.render_with(kind, Lang::Fr, subject, Value::from_serialize(mail))
     }
 
     fn render_with(
         &self,
         kind: MailKind,
+        lang: Lang,
         subject: String,
         ctx: Value,
     ) -> Result<Rendered, minijinja::Error> {
         let name = kind.as_str();
+        // The Arabic files when this kind has them; French otherwise (body and footer agree).
+        let (body, lang) = match lang {
+            Lang::Ar if self.env.get_template(&format!("{name}.ar.txt")).is_ok() => {
+                (format!("{name}.ar"), Lang::Ar)
+            }
+            _ => (name.to_owned(), Lang::Fr),
+        };
+        let footer_ctx = context! { seller => Value::from_serialize(&self.identity) };
+        let footer = |ext: &str| {
+            self.env
+                .get_template(&format!("footer.{}.{ext}", lang.as_str()))?
+                .render(&footer_ctx)
+        };
+        let text = self
+            .env
+            .get_template(&format!("{body}.txt"))?
+            .render(&ctx)?;
+        let html = self
+            .env
+            .get_template(&format!("{body}.html"))?
+            .render(&ctx)?;
         Ok(Rendered {
             subject: subject.replace(['\r', '\n'], " "),
-            text: self
-                .env
-                .get_template(&format!("{name}.txt"))?
-                .render(&ctx)?,
-            html: self
-                .env
-                .get_template(&format!("{name}.html"))?
-                .render(&ctx)?,
+            text: format!("{}\n\n{}", text.trim_end(), footer("txt")?.trim_end()),
+            html: with_footer(&html, &footer("html")?),
         })
+    }
+}
+
+/// `html` with `footer` placed just before its closing `</body>` (at the end when it has none).
+fn with_footer(html: &str, footer: &str) -> String {
+    match html.rfind("</body>") {
+        Some(at) => format!("{}{footer}\n{}", &html[..at], &html[at..]),
+        None => format!("{html}\n{footer}"),
     }
 }
 
@@ -227,12 +302,99 @@ mod tests {
             discount_percent: 33,
             promo_code: "LAUNCH30".into(),
             discount_ends_at_fr: "6 juin 2026".into(),
+            discount_ends_at_ar: "6 جوان 2026".into(),
             tokens_per_month: 5_000_000,
             requests_per_minute: 60,
             api_key_prefix: "iaf_AbCdEf".into(),
             created_at: "2025-12-06T10:00:00.000Z".into(),
             public_url: "http://localhost:8180".into(),
+            lang: Lang::Fr,
         }
+    }
+
+    fn identity() -> MailIdentity {
+        MailIdentity::new(
+            &crate::billing_config::Seller {
+                name: "IAFactory SARL".into(),
+                address: "12 rue Didouche Mourad, Alger".into(),
+                ..Default::default()
+            },
+            &crate::site_config::SiteConfig {
+                contact_email: Some("contact@iafactory.dz".into()),
+                contact_phone: "+213 21 00 00 00".into(),
+                ..Default::default()
+            },
+            "https://api.iafactory.dz/",
+        )
+    }
+
+    #[test]
+    fn every_mail_ends_with_the_identity_and_invites_a_reply_only_with_a_contact() {
+        let t = Templates::new().unwrap().with_identity(identity());
+        let r = t.render(MailKind::CustomerConfirmation, &mail()).unwrap();
+        for part in [&r.text, &r.html] {
+            assert!(part.contains("IAFactory SARL"), "{part}");
+            assert!(part.contains("contact@iafactory.dz"), "{part}");
+            assert!(part.contains("+213 21 00 00 00"), "{part}");
+            // (minijinja escapes the HTML attribute's slashes as `&#x2f;`, which browsers read.)
+            assert!(
+                part.contains("api-packages") && part.contains("mentions-legales"),
+                "{part}"
+            );
+            assert!(part.contains("Répondez simplement à ce message"), "{part}");
+        }
+        assert!(
+            r.text
+                .contains("https://api.iafactory.dz/api-packages/mentions-legales/"),
+            "{}",
+            r.text
+        );
+        assert!(r.html.contains("href=\"tel:+21321000000\""), "{}", r.html);
+        // The footer sits inside the body, after the message.
+        let footer_at = r.html.find("IAFactory SARL").unwrap();
+        assert!(footer_at < r.html.find("</body>").unwrap());
+        assert!(footer_at > r.html.find("Identifiant client").unwrap());
+
+        // No contact configured: nothing invites a reply nobody reads.
+        let silent = Templates::new().unwrap();
+        let r = silent
+            .render(MailKind::CustomerConfirmation, &mail())
+            .unwrap();
+        assert!(!r.text.contains("pondez"), "{}", r.text);
+        assert!(!r.html.contains("mailto:"), "{}", r.html);
+        assert!(r.text.contains("Mentions légales"), "{}", r.text);
+    }
+
+    #[test]
+    fn arabic_confirmation_is_arabic_right_to_left_with_an_arabic_footer() {
+        let t = Templates::new().unwrap().with_identity(identity());
+        let mut m = mail();
+        m.lang = Lang::Ar;
+        let r = t.render(MailKind::CustomerConfirmation, &m).unwrap();
+        assert!(
+            r.subject.starts_with("أهلًا بك في IAFactory"),
+            "{}",
+            r.subject
+        );
+        assert!(
+            r.html.contains("<html lang=\"ar\" dir=\"rtl\">"),
+            "{}",
+            r.html
+        );
+        assert!(r.text.contains("تم تأكيد اشتراكك"), "{}", r.text);
+        assert!(r.text.contains("حتى 6 جوان 2026"), "{}", r.text);
+        assert!(r.text.contains("يكفي أن ترد على هذه الرسالة"), "{}", r.text);
+        assert!(!r.text.contains("Bienvenue"), "{}", r.text);
+        // Escaping holds in Arabic too.
+        assert!(!r.html.contains("<b>pro"), "{}", r.html);
+        // The operator's notice of the same signup stays French.
+        let op = t.render(MailKind::OperatorNotification, &m).unwrap();
+        assert!(
+            op.subject.starts_with("Nouvelle inscription"),
+            "{}",
+            op.subject
+        );
+        assert!(op.text.contains("Répondez simplement"), "{}", op.text);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{Notify, watch};
 
 use super::templates::Templates;
-use super::{AccountMail, MailKind, MailRow, SignupMail};
+use super::{AccountMail, MailIdentity, MailKind, MailRow, SignupMail};
 use crate::config::MailConfig;
 
 /// Why a delivery attempt failed, and whether trying again can help.
@@ -25,6 +25,8 @@ pub struct Worker {
     templates: Templates,
     transport: Option<AsyncSmtpTransport<Tokio1Executor>>,
     from: Mailbox,
+    /// `SELLER_EMAIL`: replies reach the seller, not the `MAIL_FROM` mailbox (often `no-reply@`).
+    reply_to: Option<Mailbox>,
     id: String,
     wake: Arc<Notify>,
 }
@@ -36,12 +38,19 @@ pub enum WorkerError {
     SmtpUrl(String),
     #[error("MAIL_FROM is not a valid mailbox: {0}")]
     From(String),
+    #[error("SELLER_EMAIL is not a valid mailbox: {0}")]
+    ReplyTo(String),
     #[error("e-mail templates do not compile: {0}")]
     Templates(#[from] minijinja::Error),
 }
 
 impl Worker {
-    pub fn new(db: Db, config: MailConfig, wake: Arc<Notify>) -> Result<Worker, WorkerError> {
+    pub fn new(
+        db: Db,
+        config: MailConfig,
+        identity: MailIdentity,
+        wake: Arc<Notify>,
+    ) -> Result<Worker, WorkerError> {
         let transport = match config.smtp_url.as_deref() {
             None => None,
             Some(url) => Some(
@@ -55,11 +64,22 @@ impl Worker {
             .from
             .parse::<Mailbox>()
             .map_err(|e| WorkerError::From(e.to_string()))?;
+        let reply_to = if identity.email.is_empty() {
+            None
+        } else {
+            Some(
+                identity
+                    .email
+                    .parse::<Mailbox>()
+                    .map_err(|e| WorkerError::ReplyTo(e.to_string()))?,
+            )
+        };
         Ok(Worker {
             db,
-            templates: Templates::new()?,
+            templates: Templates::new()?.with_identity(identity),
             transport,
             from,
+            reply_to,
             id: format!("wrk_{}", crate::secrets::random_token(9)),
             config,
             wake,
@@ -176,8 +196,11 @@ impl Worker {
             .recipient
             .parse::<Mailbox>()
             .map_err(|e| permanent(format!("recipient: {e}")))?;
-        let message = Message::builder()
-            .from(self.from.clone())
+        let mut builder = Message::builder().from(self.from.clone());
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        let message = builder
             .to(to)
             .subject(rendered.subject)
             .message_id(Some(format!("<{}@iafactory>", row.id)))

@@ -196,9 +196,9 @@ pub async fn sign_out(db: &Db, session_hash: &str, everywhere: bool, now: i64) -
 }
 
 /// Deletes what can no longer serve: counted requests out of the window, links and sessions
-/// past their end for a day (kept that long for an operator looking into a complaint).
+/// past their end for [`crate::domain::account::EXPIRED_KEPT_MS`].
 pub async fn purge_expired(db: &Db, now: i64) -> Result<u64> {
-    let day = 24 * 3_600_000;
+    let day = crate::domain::account::EXPIRED_KEPT_MS;
     let mut n = 0;
     for (sql, cutoff) in [
         (

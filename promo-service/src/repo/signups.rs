@@ -38,6 +38,8 @@ pub struct SignupPlan {
     pub api_key_id: String,
     pub api_key_hash: String,
     pub api_key_prefix: String,
+    /// The language of the customer's e-mails, stored on the signup.
+    pub lang: crate::domain::Lang,
     pub now: i64,
 }
 
@@ -150,7 +152,7 @@ async fn try_signup(
 
     sqlx::query(
         "INSERT INTO signups (id, customer_id, package_id, base_price_dzd, price_dzd, discount_percent, \
-         promo_code, discount_ends_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         promo_code, discount_ends_at, created_at, lang) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(&plan.signup_id)
     .bind(&plan.customer_id)
@@ -161,6 +163,7 @@ async fn try_signup(
     .bind(plan.promo.as_ref().map(|p| p.code.as_str().to_owned()))
     .bind(plan.promo.as_ref().map(|p| p.ends_at))
     .bind(plan.now)
+    .bind(plan.lang.as_str())
     .execute(&mut *tx)
     .await?;
 

@@ -4,8 +4,8 @@
 //! `PromoService` implementation, which only authenticates and hands each call to the file of its
 //! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
 //! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers. `billing`
-//! serves the `Billing` service on the same state, and `operators` the console's `Operators`
-//! service.
+//! serves the `Billing` service on the same state, `operators` the console's `Operators`
+//! service, and `site` the public `Site` service (seller identity and terms, no state).
 
 mod account;
 mod admin;
@@ -14,6 +14,7 @@ mod operator_accounts;
 mod operators;
 mod public;
 mod signup;
+mod site;
 mod to_pb;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ use crate::live::LiveCounts;
 use crate::repo;
 use crate::secrets::{self, AdminToken};
 pub use billing::BillingApi;
+pub use site::SiteApi;
 use to_pb::package_pb;
 
 /// Metadata key of the client's idempotency key (the REST shim forwards `Idempotency-Key`).

@@ -5,7 +5,7 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
 use crate::clock;
-use crate::domain::{self, CodeName, Email};
+use crate::domain::{self, CodeName, Email, Lang};
 use crate::error::{PromoError, Refusal, Result};
 use crate::idempotency::{IdempotencyKey, IdempotentRequest};
 use crate::outbox::{MailKind, MailPayload, NewMail, SignupMail};
@@ -20,20 +20,24 @@ impl PromoApi {
     ) -> Result<pb::SignupResponse> {
         let email = Email::parse(&req.email)?;
         let package_id = domain::package_id(&req.package)?;
+        let lang = Lang::parse(&req.lang)?;
         let code = if req.promo_code.trim().is_empty() {
             None
         } else {
             Some(CodeName::lookup(&req.promo_code)?)
         };
         let idempotent = idempotency_key.map(|key| {
-            IdempotentRequest::new(
-                key,
-                &[
-                    email.as_str(),
-                    &package_id,
-                    code.as_ref().map_or("", CodeName::as_str),
-                ],
-            )
+            let mut parts = vec![
+                email.as_str(),
+                &package_id,
+                code.as_ref().map_or("", CodeName::as_str),
+            ];
+            // French adds nothing, so a French request keeps the fingerprint it had before the
+            // language existed (a retry across an upgrade still matches its first attempt).
+            if lang != Lang::Fr {
+                parts.push(lang.as_str());
+            }
+            IdempotentRequest::new(key, &parts)
         });
         if let Some(request) = &idempotent
             && let Some(answer) = request.replay(&self.db).await?
@@ -82,6 +86,7 @@ impl PromoApi {
             api_key_id: format!("key_{}", uuid::Uuid::now_v7().simple()),
             api_key_hash: key.hash.clone(),
             api_key_prefix: key.display_prefix.clone(),
+            lang,
             now: now_ms,
         };
         let answer = signup_answer(&plan, key.key);
@@ -140,6 +145,12 @@ impl PromoApi {
                 .as_ref()
                 .map(|p| clock::french_date(p.ends_at))
                 .unwrap_or_default(),
+            discount_ends_at_ar: plan
+                .promo
+                .as_ref()
+                .map(|p| clock::arabic_date(p.ends_at))
+                .unwrap_or_default(),
+            lang: plan.lang,
             tokens_per_month: plan.package.tokens_per_month,
             requests_per_minute: plan.package.requests_per_minute,
             api_key_prefix: plan.api_key_prefix.clone(),

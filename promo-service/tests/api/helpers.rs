@@ -98,6 +98,7 @@ pub fn signup_req(email: &str, package: &str, code: &str) -> pb::SignupRequest {
         email: email.into(),
         package: package.into(),
         promo_code: code.into(),
+        ..Default::default()
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_client::PromoServiceClient;
+use sqlx::Connection as _;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -286,7 +287,113 @@ async fn dead_emails_are_visible_and_can_be_retried(backend: Backend) {
     db.close().await;
 }
 
+/// A signup made in Arabic is stored with its language and confirmed in Arabic; every e-mail
+/// (the operator's notice too, in French) carries the seller's identity and `Reply-To` the
+/// configured contact, so "reply to this message" reaches someone. A language the service does
+/// not write in is refused, and nothing is written.
+async fn arabic_signup_is_confirmed_in_arabic_with_reply_to(backend: Backend) {
+    let db = test_db(backend).await;
+    let sink = SmtpSink::start().await;
+    let url = sink.url();
+    let app = TestApp::spawn_with(&db, |c| {
+        c.mail.smtp_url = Some(url);
+        c.mail.operator_email = Some(OPERATOR.into());
+        c.mail.public_url = "https://api.iafactory.dz".into();
+        c.billing.seller.name = "IAFactory SARL".into();
+        c.billing.seller.address = "12 rue Didouche Mourad, Alger".into();
+        c.site.contact_email = Some("contact@iafactory.dz".into());
+        c.site.contact_phone = "+213 21 00 00 00".into();
+    })
+    .await;
+    let mut c = app.client.clone();
+
+    let refused = c
+        .signup(pb::SignupRequest {
+            lang: "en".into(),
+            ..signup_req("english@exemple.dz", "dev", "")
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert!(
+        refused.message().contains("langue"),
+        "{}",
+        refused.message()
+    );
+
+    c.signup(pb::SignupRequest {
+        lang: "ar".into(),
+        ..signup_req("Amina@Exemple.dz", "dev", "LAUNCH30")
+    })
+    .await
+    .unwrap();
+    let got = sink.wait_for(2).await;
+    let customer = got
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains("amina@exemple.dz")))
+        .expect("customer e-mail");
+    let operator = got
+        .iter()
+        .find(|m| m.to.iter().any(|t| t.contains(OPERATOR)))
+        .expect("operator e-mail");
+    for m in [customer, operator] {
+        assert_eq!(
+            m.header("Reply-To").as_deref(),
+            Some("contact@iafactory.dz"),
+            "{}",
+            m.data
+        );
+    }
+    let msg = parse(customer);
+    assert_eq!(
+        msg.subject(),
+        Some("أهلًا بك في IAFactory — باقة Dev"),
+        "{:?}",
+        msg.subject()
+    );
+    let text = msg.body_text(0).unwrap().into_owned();
+    let html = msg.body_html(0).unwrap().into_owned();
+    assert!(text.contains("تم تأكيد اشتراكك في باقة Dev"), "{text}");
+    assert!(text.contains("تخفيض بنسبة 33% بالرمز LAUNCH30"), "{text}");
+    assert!(text.contains("يكفي أن ترد على هذه الرسالة"), "{text}");
+    assert!(
+        text.contains("IAFactory SARL — 12 rue Didouche Mourad, Alger"),
+        "{text}"
+    );
+    assert!(html.contains("dir=\"rtl\""), "{html}");
+    assert!(html.contains("mailto:contact@iafactory.dz"), "{html}");
+    let op = parse(operator);
+    assert!(
+        op.subject()
+            .unwrap_or_default()
+            .starts_with("Nouvelle inscription"),
+        "{:?}",
+        op.subject()
+    );
+    assert!(
+        op.body_text(0)
+            .unwrap()
+            .contains("Répondez simplement à ce message"),
+        "the operator's notice stays French"
+    );
+
+    // Stored on the signup (the refused one wrote nothing).
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT c.email, s.lang FROM signups s JOIN customers c ON c.id = s.customer_id \
+         ORDER BY c.email",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(rows, [("amina@exemple.dz".to_owned(), "ar".to_owned())]);
+    drop(conn);
+    app.stop().await.unwrap();
+    db.close().await;
+}
+
 crate::on_both_backends!(
+    arabic_signup_is_confirmed_in_arabic_with_reply_to,
     signup_emails_arrive_once_with_the_right_content,
     smtp_down_is_retried_until_it_comes_back,
     without_smtp_the_outbox_keeps_everything_for_later,

@@ -294,7 +294,7 @@ enum ListObject {
     List,
 }
 
-fn policy_name(p: i32) -> &'static str {
+pub(crate) fn policy_name(p: i32) -> &'static str {
     match pb::RoutingPolicy::try_from(p) {
         Ok(pb::RoutingPolicy::Fallback) => "fallback",
         Ok(pb::RoutingPolicy::LowestLatency) => "lowest_latency",
@@ -353,7 +353,10 @@ impl Model {
 
 /// The catalogue as llm-gateway lists it: with the caller's key, only the models that key can
 /// call (its package's models with a configured route); without one, every model.
-async fn list_models(state: &AppState, headers: &HeaderMap) -> Result<Vec<pb::Model>, ApiError> {
+pub(crate) async fn list_models(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Vec<pb::Model>, ApiError> {
     let forward: &[Forward] = if headers.contains_key(http::header::AUTHORIZATION) {
         &[Forward::Authorization]
     } else {
