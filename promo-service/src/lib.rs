@@ -9,6 +9,7 @@ pub mod audit;
 pub mod billing;
 pub mod billing_config;
 pub mod cache;
+pub mod campaign_jobs;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -28,6 +29,7 @@ use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
 use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
+use iafactory::proto::iafactory::promo::v1::campaigns_server::CampaignsServer;
 use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
 use iafactory::{grpc, lifecycle, metrics};
@@ -65,6 +67,11 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> = std::sync::LazyL
             5,
             "operators",
             include_str!("../migrations/0005_operators.sql"),
+        ),
+        migration(
+            7,
+            "campaigns",
+            include_str!("../migrations/0007_campaigns.sql"),
         ),
     ])
 });
@@ -165,6 +172,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     let mail_wake = Arc::new(tokio::sync::Notify::new());
     let worker =
         outbox::worker::Worker::new(db.clone(), config.mail.clone(), Arc::clone(&mail_wake))?;
+    let campaign_jobs = Arc::new(campaign_jobs::CampaignJobs {
+        db: db.clone(),
+        clock: config.clock.clone(),
+        config: config.campaigns.clone(),
+        public_url: config.mail.public_url.clone(),
+        launch_code: config.launch_code.as_str().to_owned(),
+        mail_wake: Arc::clone(&mail_wake),
+    });
     let api = service::PromoApi::new(
         db.clone(),
         config.admin_token.clone(),
@@ -176,7 +191,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     .with_mail(config.mail.clone(), Arc::clone(&mail_wake))
     .with_internal_token(config.internal_token.clone())
     .with_clock(config.clock.clone())
-    .with_billing(config.billing.clone(), chargily);
+    .with_billing(config.billing.clone(), chargily)
+    .with_campaigns(Arc::clone(&campaign_jobs));
     // One state serves the three services: the billing and console RPCs share the promo RPCs'
     // database, cache and clock.
     let api = Arc::new(api);
@@ -190,10 +206,16 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     health
         .set_serving::<OperatorsServer<service::PromoApi>>()
         .await;
+    health
+        .set_serving::<CampaignsServer<service::PromoApi>>()
+        .await;
     let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let billing = BillingServer::new(service::BillingApi::new(Arc::clone(&api)))
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let campaigns = CampaignsServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let operators = OperatorsServer::from_arc(api)
@@ -203,7 +225,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         Routes::new(health_service)
             .add_service(promo)
             .add_service(billing)
-            .add_service(operators),
+            .add_service(operators)
+            .add_service(campaigns),
     )?;
 
     // Nothing below fails: the background work starts with the serving task.
@@ -223,6 +246,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         stop_rx.clone(),
     ));
     let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let campaigner = tokio::spawn(Arc::clone(&campaign_jobs).run(stop_rx.clone()));
     let account_jobs = tokio::spawn(
         notices::AccountJobs {
             db: db.clone(),
@@ -270,6 +294,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             health
                 .set_not_serving::<OperatorsServer<service::PromoApi>>()
                 .await;
+            health
+                .set_not_serving::<CampaignsServer<service::PromoApi>>()
+                .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);
         };
@@ -277,6 +304,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         poller.abort();
         janitor.abort();
         account_jobs.abort();
+        campaigner.abort();
         if let Some(j) = billing_jobs {
             j.abort();
         }

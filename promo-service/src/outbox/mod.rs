@@ -1,4 +1,4 @@
-//! Transactional outbox for signup and account e-mails.
+//! Transactional outbox for signup, account, campaign and waitlist e-mails.
 //!
 //! The transaction that causes an e-mail writes its row (signup: customer confirmation, operator
 //! notice; account: sign-in link, key and package notices), so an e-mail exists if and only if
@@ -32,10 +32,14 @@ pub enum MailKind {
     PaymentReminder,
     PaymentOverdue,
     SubscriptionSuspended,
+    /// A campaign message (or its test copy to the operator): a [`CampaignMail`].
+    Campaign,
+    /// The double opt-in e-mail of the waitlist: a [`CampaignMail`] with `confirm_url`.
+    WaitlistConfirm,
 }
 
 /// Every kind, for tests and template registration.
-pub const ALL_KINDS: [MailKind; 12] = [
+pub const ALL_KINDS: [MailKind; 14] = [
     MailKind::CustomerConfirmation,
     MailKind::OperatorNotification,
     MailKind::SignInLink,
@@ -48,6 +52,8 @@ pub const ALL_KINDS: [MailKind; 12] = [
     MailKind::PaymentReminder,
     MailKind::PaymentOverdue,
     MailKind::SubscriptionSuspended,
+    MailKind::Campaign,
+    MailKind::WaitlistConfirm,
 ];
 
 impl MailKind {
@@ -65,6 +71,8 @@ impl MailKind {
             MailKind::PaymentReminder => "payment_reminder",
             MailKind::PaymentOverdue => "payment_overdue",
             MailKind::SubscriptionSuspended => "subscription_suspended",
+            MailKind::Campaign => "campaign",
+            MailKind::WaitlistConfirm => "waitlist_confirm",
         }
     }
 
@@ -78,6 +86,11 @@ impl MailKind {
             self,
             MailKind::CustomerConfirmation | MailKind::OperatorNotification
         )
+    }
+
+    /// Campaign and waitlist e-mails carry a [`CampaignMail`] and may go to non-customers.
+    pub fn is_campaign(self) -> bool {
+        matches!(self, MailKind::Campaign | MailKind::WaitlistConfirm)
     }
 }
 
@@ -155,12 +168,37 @@ pub struct AccountMail {
     pub invoice_number: String,
 }
 
+/// Template variables of a campaign or waitlist e-mail (see `domain::campaign`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CampaignMail {
+    pub email: String,
+    /// The contact's name as imported; may be empty.
+    pub name: String,
+    /// Empty for a test copy and the waitlist confirmation.
+    pub campaign_id: String,
+    /// `announcement`, `reminder`, `waitlist_over`, `waitlist_back`.
+    pub template: String,
+    /// `fr` or `ar`.
+    pub locale: String,
+    /// The signed one-click unsubscribe link (also the `List-Unsubscribe` header's URL).
+    pub unsubscribe_url: String,
+    /// The signed double opt-in link of a waitlist confirmation.
+    pub confirm_url: String,
+    /// The landing page.
+    pub site_url: String,
+    pub launch_code: String,
+    /// A test copy to the operator: marked as such, never checked against the audience.
+    pub test: bool,
+}
+
 /// What a row's template is rendered with; stored as the bare JSON object of either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum MailPayload {
     Signup(SignupMail),
     Account(AccountMail),
+    Campaign(CampaignMail),
 }
 
 /// A row to write in the transaction that causes it.
@@ -169,6 +207,7 @@ pub struct NewMail {
     pub id: String,
     pub kind: MailKind,
     pub recipient: String,
+    /// Empty for an e-mail to someone who is not a customer (stored as NULL).
     pub customer_id: String,
     pub payload: MailPayload,
 }
@@ -182,6 +221,17 @@ impl NewMail {
             recipient: mail.email.clone(),
             customer_id: customer_id.to_owned(),
             payload: MailPayload::Account(mail),
+        }
+    }
+
+    /// A campaign or waitlist e-mail, to whoever `mail.email` is.
+    pub fn campaign(kind: MailKind, id: String, mail: CampaignMail) -> NewMail {
+        NewMail {
+            id,
+            kind,
+            recipient: mail.email.clone(),
+            customer_id: String::new(),
+            payload: MailPayload::Campaign(mail),
         }
     }
 }

@@ -163,7 +163,7 @@ fn customers_csv(rows: &[CustomerRow]) -> String {
 impl PromoApi {
     /// Who calls: the admin token (an owner, for automation), or an operator session; `change`:
     /// a state-changing call, which needs the session's CSRF token too.
-    async fn operator_actor<T>(&self, req: &Request<T>, change: bool) -> Result<Actor> {
+    pub(super) async fn operator_actor<T>(&self, req: &Request<T>, change: bool) -> Result<Actor> {
         if let Some(token) = bearer_token(req.metadata()) {
             return if self.admin.matches(token) {
                 Ok(Actor::AdminToken)
@@ -190,7 +190,7 @@ impl PromoApi {
     }
 
     /// As [`Self::operator_actor`] for a change, refused unless the caller is an owner.
-    async fn owner<T>(&self, req: &Request<T>) -> Result<Actor> {
+    pub(super) async fn owner<T>(&self, req: &Request<T>) -> Result<Actor> {
         let actor = self.operator_actor(req, true).await?;
         actor.role().require_owner()?;
         Ok(actor)
