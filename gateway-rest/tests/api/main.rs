@@ -9,11 +9,13 @@
 mod admin;
 mod billing;
 mod cache;
+mod campaigns;
 mod clients;
 mod compte;
 mod concurrency;
 mod crowd;
 mod helpers;
+pub(crate) use iafactory_testkit::on_both_backends;
 mod hostile;
 mod llm;
 mod openai;
