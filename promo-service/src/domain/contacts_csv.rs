@@ -201,9 +201,14 @@ fn consent_date(raw: &str) -> Result<Option<i64>, String> {
     ))
 }
 
-/// A name or source as stored: trimmed, control characters dropped, bounded.
+/// A name or source as stored: trimmed, control characters (a line break inside quotes, a tab)
+/// turned into spaces, bounded.
 fn text_field(raw: &str, what: &str) -> Result<String, String> {
-    let cleaned: String = raw.trim().chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = raw
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     if cleaned.chars().count() > MAX_FIELD_CHARS {
         return Err(format!(
             "{what} trop long (maximum {MAX_FIELD_CHARS} caractères)"

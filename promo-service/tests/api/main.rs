@@ -18,6 +18,7 @@ mod admin;
 mod backup;
 mod billing;
 mod concurrency;
+mod contacts;
 mod email_identity;
 mod faults;
 mod grpcurl;
