@@ -117,6 +117,31 @@ async fn customer_account_in_chromium() {
     run.check();
 }
 
+/// The waitlist (issue 17): once LAUNCH30 is full the landing page offers the form; the double
+/// opt-in e-mail goes through the real SMTP sink; its link's page confirms on its button only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waitlist_in_chromium() {
+    let root = workspace_root();
+    check_prerequisites(&root);
+
+    let stack = AccountStack::spawn().await;
+    let artifacts = root.join("target/screenshots/waitlist");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let run = run_script(
+        &root,
+        "waitlist.test.mjs",
+        &[
+            ("WAITLIST_BASE_URL", stack.base.clone().into()),
+            ("WAITLIST_MAIL_DIR", stack.mail_dir.clone().into()),
+            ("WAITLIST_ADMIN_TOKEN", stack::ADMIN_TOKEN.into()),
+            ("WAITLIST_ARTIFACTS", artifacts.into()),
+        ],
+    )
+    .await;
+    stack.stop().await;
+    run.check();
+}
+
 /// The operator console (`/admin/`, issue 16) against the whole platform, on a fixture built
 /// through the public APIs: two operators made with the admin token (the documented way to
 /// create the first owner), signups on three days reached by moving promo-service's manual
