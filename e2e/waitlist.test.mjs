@@ -6,11 +6,14 @@
 //   WAITLIST_BASE_URL     gateway-rest (also the e-mails' public URL)
 //   WAITLIST_MAIL_DIR     folder where each e-mail the SMTP sink receives appears as NNN.txt
 //   WAITLIST_ADMIN_TOKEN  the admin token (fills the launch code, reads the waitlist)
+//   WAITLIST_OWNER_PASSWORD the password of the owner operator amel@iafactory.dz
 //   WAITLIST_ARTIFACTS    folder for screenshots (target/screenshots/waitlist)
 //
 // Once LAUNCH30 has no place left, the landing page offers the waitlist form (consent box not
 // ticked); the double opt-in e-mail arrives through SMTP; its link shows a page whose button
 // confirms (opening the link alone confirms nothing); the operator sees the confirmed entry.
+// Then the console's "Campagnes" page: CSV import with a bad line reported, a campaign to the
+// waitlist, its test copy to the operator, its sending and progress.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -23,6 +26,7 @@ import {
 const BASE = mustEnv('WAITLIST_BASE_URL');
 const MAIL_DIR = mustEnv('WAITLIST_MAIL_DIR');
 const ADMIN = mustEnv('WAITLIST_ADMIN_TOKEN');
+const OWNER_PASSWORD = mustEnv('WAITLIST_OWNER_PASSWORD');
 const ARTIFACTS = process.env.WAITLIST_ARTIFACTS || path.resolve('..', 'target', 'screenshots', 'waitlist');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -144,6 +148,50 @@ try {
     await waitText(p, '#message', /pas valide/);
   });
 
+
+  await step('the console\'s Campagnes page: import with a bad line reported, axe-core clean', async () => {
+    await p.goto(`${BASE}/admin/`);
+    await p.fill('#email', 'amel@iafactory.dz');
+    await p.fill('#password', OWNER_PASSWORD);
+    await p.click('#signin-form button[type=submit]');
+    await waitFor(p, () => !document.getElementById('console').hidden, undefined, 'the console');
+    await p.click('a[href="/admin/campagnes.html"]');
+    await waitFor(p, () => !document.getElementById('console').hidden, undefined, 'the campaigns page');
+    await p.setInputFiles('#import-file', {
+      name: 'contacts.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.from('\ufeffemail;nom;consent_at\r\nfarid@exemple.dz;Farid;2025-11-02\r\npas-une-adresse;X;\r\nnadia@exemple.dz;Nadia;02/11/2025\r\n'),
+    });
+    await p.click('#import-form button[type=submit]');
+    await waitText(p, '#import-status', /2 contact\(s\) créé\(s\).*1 ligne\(s\) refusée\(s\)/);
+    await waitText(p, '#problems-table tbody', /3.*adresse e-mail invalide/);
+    await waitText(p, '#contact-totals', /2 contact\(s\), dont 2 avec consentement/);
+    await waitText(p, '#waitlist-table tbody', new RegExp(email.replace(/[.]/g, '\\.')));
+    await axeCheck(p, 'campaigns page');
+  });
+
+  await step('a campaign to the waitlist: test copy to the operator, then sent once, progress shown', async () => {
+    await p.fill('#cmp-name', 'Places revenues');
+    await p.selectOption('#cmp-template', 'waitlist_back');
+    await p.selectOption('#cmp-audience', 'waitlist');
+    await p.click('#campaign-form button[type=submit]');
+    await waitText(p, '#campaign-status', /Brouillon/);
+    await p.click('#campaigns-table tbody tr:first-child button:has-text("Envoyer un test")');
+    await waitText(p, '#campaign-status', /amel@iafactory\.dz/);
+    await waitMail('amel@iafactory.dz', /\[TEST\][\s\S]*désinscrire/i);
+    p.once('dialog', (d) => d.accept());
+    await p.click('#campaigns-table tbody tr:first-child button:has-text("Programmer")');
+    await waitText(p, '#campaign-status', /Envoi commencé/);
+    const mail = await waitMail(email, /places sont revenues/);
+    assert.match(mail, /\/desabonnement\?jeton=/);
+    await waitText(p, '#campaigns-table tbody tr:first-child', /1 \/ 0 \/ 0 \/ 0 \(sur 1\)/, 20000);
+    await shot(p, 'campagnes-1280');
+    await axeCheck(p, 'campaigns page after sending');
+    await p.setViewportSize({ width: 360, height: 800 });
+    await shot(p, 'campagnes-360');
+    await p.setViewportSize({ width: 1280, height: 900 });
+  });
+
   await step('no request left 127.0.0.1, no script error, no CSP violation', async () => {
     assert.deepEqual(blocked, [], 'requests to other hosts');
     const outside = requests.filter((r) => {
@@ -153,7 +201,7 @@ try {
     });
     assert.deepEqual(outside, [], 'requests to other hosts');
     const paths = new Set(requests.map((r) => new URL(r.url).pathname));
-    for (const must of ['/api-packages/waitlist.js', '/api/promo/waitlist', '/liste-attente/confirmer']) {
+    for (const must of ['/api-packages/waitlist.js', '/api/promo/waitlist', '/liste-attente/confirmer', '/admin/campagnes.js', '/api/admin/contacts/import', '/api/admin/campagnes']) {
       assert.ok(paths.has(must), `${must} was never requested`);
     }
     assert.deepEqual(pageErrors, [], 'script errors');

@@ -135,9 +135,14 @@ fn escape(s: &str) -> String {
 /// The page: a title, a message, and optionally the form whose button POSTs `action`.
 fn page(status: StatusCode, title: &str, message: &str, form: Option<(&str, &str)>) -> Response {
     let form = form.map_or(String::new(), |(action, button)| {
+        // The unsubscribe button sends what a mail client's one-click POST sends (RFC 8058).
+        let field = if action.starts_with("/desabonnement") {
+            "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
+        } else {
+            ""
+        };
         format!(
-            "<form method=\"post\" action=\"{}\">\
-             <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+            "<form method=\"post\" action=\"{}\">{field}\
              <button type=\"submit\" class=\"btn btn-primary btn-lg\">{}</button></form>",
             escape(action),
             escape(button)
@@ -150,8 +155,9 @@ fn page(status: StatusCode, title: &str, message: &str, form: Option<(&str, &str
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title} — IAFactory</title>\n\
              <link rel=\"stylesheet\" href=\"/api-packages/styles.css\">\n</head>\n<body>\n\
-             <main class=\"wrap wrap-narrow section\">\n<h1>{title}</h1>\n<p id=\"message\">{message}</p>\n\
-             {form}\n<p><a href=\"/api-packages/\">Retour à la page d'IAFactory</a></p>\n</main>\n\
+             <main class=\"section mail-page\">\n<div class=\"wrap wrap-narrow\">\n<h1>{title}</h1>\n\
+             <p id=\"message\">{message}</p>\n{form}\n\
+             <p><a href=\"/api-packages/\">Retour à la page d'IAFactory</a></p>\n</div>\n</main>\n\
              </body>\n</html>\n",
             title = escape(title),
             message = escape(message),

@@ -125,6 +125,26 @@ async fn waitlist_in_chromium() {
     check_prerequisites(&root);
 
     let stack = AccountStack::spawn().await;
+    // The owner who runs the campaigns page (made with the admin token, the documented way).
+    let mut ops =
+        iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient::connect(
+            format!("http://{}", stack.promo_addr),
+        )
+        .await
+        .unwrap();
+    let mut req = tonic::Request::new(
+        iafactory::proto::iafactory::promo::v1::CreateOperatorRequest {
+            email: "amel@iafactory.dz".into(),
+            display_name: "Amel".into(),
+            role: iafactory::proto::iafactory::promo::v1::OperatorRole::Owner.into(),
+            password: OWNER_PASSWORD.into(),
+        },
+    );
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", stack::ADMIN_TOKEN).parse().unwrap(),
+    );
+    ops.create_operator(req).await.unwrap();
     let artifacts = root.join("target/screenshots/waitlist");
     std::fs::create_dir_all(&artifacts).unwrap();
     let run = run_script(
@@ -134,6 +154,7 @@ async fn waitlist_in_chromium() {
             ("WAITLIST_BASE_URL", stack.base.clone().into()),
             ("WAITLIST_MAIL_DIR", stack.mail_dir.clone().into()),
             ("WAITLIST_ADMIN_TOKEN", stack::ADMIN_TOKEN.into()),
+            ("WAITLIST_OWNER_PASSWORD", OWNER_PASSWORD.into()),
             ("WAITLIST_ARTIFACTS", artifacts.into()),
         ],
     )
