@@ -9,6 +9,7 @@
 //! another attempt sends it again. Every message carries `Message-ID: <row id@iafactory>` so a
 //! receiver can drop such a duplicate.
 
+pub mod eligibility;
 pub mod store;
 pub mod templates;
 pub mod worker;

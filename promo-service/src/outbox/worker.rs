@@ -158,7 +158,7 @@ impl Worker {
         if mail.test {
             return false;
         }
-        match crate::repo::campaigns::skip_if_ineligible(&self.db, row, &self.id, &mail.campaign_id)
+        match super::eligibility::skip_if_ineligible(&self.db, row, &self.id, &mail.campaign_id)
             .await
         {
             Ok(skipped) => {

@@ -2,7 +2,7 @@
 //! (`campaign_pacing`). Sending starts with one transaction that moves the campaign from
 //! `scheduled` to `sending` with a guarded update (one replica wins), writes each recipient once
 //! (the `(campaign, e-mail)` key refuses a second) and its outbox row due at its pacing slot.
-//! The delivery worker asks [`skip_if_ineligible`] right before sending, so an address
+//! The delivery worker asks `outbox::eligibility` right before sending, so an address
 //! suppressed (or, for a reminder, signed up) after the campaign was queued gets nothing.
 
 use iafactory::db::Db;
@@ -13,8 +13,8 @@ use super::u32_of;
 use crate::audit::{self, Audit};
 use crate::domain::campaign::{self, Audience, Locale, Template};
 use crate::error::{PromoError, Result};
-use crate::outbox::store::{insert_due_in_tx, skip_in_tx};
-use crate::outbox::{MailRow, NewMail};
+use crate::outbox::NewMail;
+use crate::outbox::store::insert_due_in_tx;
 
 /// A campaign as stored, with its progress.
 #[derive(Debug, Clone)]
@@ -313,50 +313,6 @@ pub async fn start_sending(
     }
     tx.commit().await?;
     Ok(Some(queued))
-}
-
-/// Right before a campaign message is sent: if its address is now suppressed, or the campaign
-/// goes to prospects and the address has an account, the row ends unsent (`dead`, reason
-/// recorded) and its recipient counts as suppressed. True when it was ended so.
-pub async fn skip_if_ineligible(
-    db: &Db,
-    row: &MailRow,
-    worker: &str,
-    campaign_id: &str,
-) -> Result<bool> {
-    let r = sqlx::query(
-        "SELECT (SELECT COUNT(*) FROM suppressions WHERE email = $1) AS suppressed, \
-         (SELECT COUNT(*) FROM customers WHERE email = $1) AS customer, \
-         (SELECT audience FROM campaigns WHERE id = $2) AS audience",
-    )
-    .bind(&row.recipient)
-    .bind(campaign_id)
-    .fetch_one(&db.write)
-    .await?;
-    let suppressed = r.try_get::<i64, _>("suppressed")? > 0;
-    let signed_up = r.try_get::<i64, _>("customer")? > 0
-        && r.try_get::<Option<String>, _>("audience")?.as_deref() == Some("prospects");
-    if !suppressed && !signed_up {
-        return Ok(false);
-    }
-    let reason = if suppressed {
-        "not sent: address on the suppression list"
-    } else {
-        "not sent: signed up before the reminder"
-    };
-    let mut tx = db.write.begin().await?;
-    if skip_in_tx(&mut tx, &row.id, worker, reason).await? {
-        sqlx::query(
-            "UPDATE campaign_recipients SET status = 'suppressed' \
-             WHERE campaign_id = $1 AND email = $2",
-        )
-        .bind(campaign_id)
-        .bind(&row.recipient)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
 }
 
 /// The operator's test copy: one outbox row and its audit row, the campaign unchanged.
