@@ -90,7 +90,13 @@ pub async fn edge(State(state): State<AppState>, mut req: Request, next: Next) -
     {
         failures.failed(ip);
     }
-    if status.as_u16() >= 400 && !is_json_response(response.headers()) {
+    if status.as_u16() >= 400
+        && !is_json_response(response.headers())
+        && response
+            .extensions()
+            .get::<crate::respond::HtmlPage>()
+            .is_none()
+    {
         response = as_json_error(response, flavor).await;
     }
     response.headers_mut().insert(&X_REQUEST_ID, request_id);

@@ -45,6 +45,44 @@ where
     response
 }
 
+/// Marks a server-rendered HTML page answered with an error status (an e-mail link that does
+/// not work): the edge keeps it as it is instead of rewriting it as a JSON error, since a person
+/// reads it in a browser.
+#[derive(Clone, Copy)]
+pub struct HtmlPage;
+
+/// A French HTML page with the landing page's security headers (no script; forms post to the
+/// same origin only).
+pub fn html_page(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; \
+             form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        http::header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    response.extensions_mut().insert(HtmlPage);
+    response
+}
+
 /// proto3 has no absent string: an empty one is answered as `null`.
 pub fn non_empty(s: String) -> Option<String> {
     (!s.is_empty()).then_some(s)

@@ -7,6 +7,7 @@ use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
 use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
+use iafactory::proto::iafactory::promo::v1::campaigns_client::CampaignsClient;
 use iafactory::proto::iafactory::promo::v1::operator_accounts_client::OperatorAccountsClient;
 use iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
@@ -79,6 +80,13 @@ impl AppState {
     pub fn operator_accounts_client(&self) -> OperatorAccountsClient<Channel> {
         OperatorAccountsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// promo-service's `Campaigns` service (contacts, campaigns, waitlist, e-mail links).
+    pub fn campaigns_client(&self) -> CampaignsClient<Channel> {
+        CampaignsClient::new(self.promo.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
     pub fn llm_client(&self) -> LlmGatewayClient<Channel> {

@@ -111,6 +111,21 @@ pub struct Args {
     #[arg(long, env = "OUTBOX_POLL_MS", default_value_t = 1000)]
     pub outbox_poll_ms: u64,
 
+    /// Campaign messages sent per minute at most, over every replica and campaign together
+    /// (your SMTP relay's limit): each message is given its own sending slot.
+    #[arg(long, env = "CAMPAIGN_RATE_PER_MIN", default_value_t = 60)]
+    pub campaign_rate_per_min: u32,
+
+    /// How often (ms) the campaign job looks for campaigns whose scheduled time has come.
+    #[arg(long, env = "CAMPAIGN_POLL_MS", default_value_t = 5000)]
+    pub campaign_poll_ms: u64,
+
+    /// Secret (at least 32 characters) that signs the links of e-mails that act without a login
+    /// (unsubscribe, waitlist confirmation); the same on every replica. Unset: derived from
+    /// ADMIN_TOKEN (changing the admin token then invalidates the links already sent).
+    #[arg(long, env = "LINK_SECRET", hide_env_values = true)]
+    pub link_secret: Option<String>,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -185,6 +200,40 @@ impl std::fmt::Debug for MailConfig {
     }
 }
 
+/// The launch campaign: pacing, the campaign job, the signing of links in e-mails.
+#[derive(Clone)]
+pub struct CampaignConfig {
+    pub rate_per_min: u32,
+    pub poll_interval: Duration,
+    /// HMAC key of unsubscribe and confirmation links.
+    pub link_secret: Vec<u8>,
+}
+
+impl CampaignConfig {
+    /// The defaults, with the link secret derived from the admin token (domain-separated: the
+    /// token itself never signs anything).
+    pub fn derived_from(admin_token: &str) -> CampaignConfig {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(b"iaf-link-secret\0");
+        h.update(admin_token.as_bytes());
+        CampaignConfig {
+            rate_per_min: 60,
+            poll_interval: Duration::from_secs(5),
+            link_secret: h.finalize().to_vec(),
+        }
+    }
+}
+
+impl std::fmt::Debug for CampaignConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CampaignConfig")
+            .field("rate_per_min", &self.rate_per_min)
+            .field("poll_interval", &self.poll_interval)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Tokens generated in dev mode, for the operator to read in the log.
 #[derive(Default)]
 pub struct GeneratedTokens {
@@ -232,6 +281,8 @@ pub struct Config {
     /// The seller's contact and publication facts; with `billing.seller`, what the footer, the
     /// legal pages and every e-mail show.
     pub site: crate::site_config::SiteConfig,
+    /// Campaign pacing and link signing.
+    pub campaigns: CampaignConfig,
 }
 
 /// A configuration mistake, naming the setting.
@@ -263,6 +314,8 @@ pub enum ConfigError {
     Billing(#[from] crate::billing_config::BillingConfigError),
     #[error(transparent)]
     Site(#[from] crate::site_config::SiteConfigError),
+    #[error("LINK_SECRET is too short: use at least 32 characters")]
+    WeakLinkSecret,
     #[error("PUBLIC_URL must be an http:// or https:// URL with a host: {0:?}")]
     BadPublicUrl(String),
 }
@@ -273,10 +326,12 @@ pub const DEV_PUBLIC_URL: &str = "http://localhost:8180";
 impl Config {
     /// Defaults for tests and the all-in-one run: the given database and admin token.
     pub fn new(database_url: impl Into<String>, admin_token: impl Into<String>) -> Config {
+        let admin_token = admin_token.into();
         Config {
+            campaigns: CampaignConfig::derived_from(&admin_token),
             metrics_listen: None,
             database_url: database_url.into(),
-            admin_token: AdminToken::new(admin_token.into()),
+            admin_token: AdminToken::new(admin_token),
             internal_token: None,
             launch_code: CodeName::launch30(),
             live_poll_interval: Duration::from_millis(500),
@@ -334,6 +389,12 @@ impl Config {
         if args.outbox_poll_ms == 0 {
             return Err(ConfigError::Zero("OUTBOX_POLL_MS"));
         }
+        if args.campaign_rate_per_min == 0 {
+            return Err(ConfigError::Zero("CAMPAIGN_RATE_PER_MIN"));
+        }
+        if args.campaign_poll_ms == 0 {
+            return Err(ConfigError::Zero("CAMPAIGN_POLL_MS"));
+        }
         let operator_email = match args.operator_email.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(e) => Some(
@@ -353,6 +414,17 @@ impl Config {
         let billing = args.billing.validate()?;
         let site = args.site.validate()?;
         let mut config = Config::new(args.database_url.clone(), token);
+        config.campaigns.rate_per_min = args.campaign_rate_per_min;
+        config.campaigns.poll_interval = Duration::from_millis(args.campaign_poll_ms);
+        match args.link_secret.as_deref().map(str::trim) {
+            Some(secret) if !secret.is_empty() => {
+                if secret.len() < 32 {
+                    return Err(ConfigError::WeakLinkSecret);
+                }
+                config.campaigns.link_secret = secret.as_bytes().to_vec();
+            }
+            _ => {}
+        }
         config.billing = billing;
         config.site = site;
         config.billing_jobs_interval = (args.billing.job_interval_secs > 0)

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod billing;
 pub mod billing_config;
 pub mod cache;
+pub mod campaign_jobs;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
 use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
+use iafactory::proto::iafactory::promo::v1::campaigns_server::CampaignsServer;
 use iafactory::proto::iafactory::promo::v1::operator_accounts_server::OperatorAccountsServer;
 use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
 use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
@@ -89,6 +91,12 @@ fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
             false,
         ),
         migration(6, "billing proration", sixth, !sixth_in_tx),
+        migration(
+            7,
+            "campaigns",
+            include_str!("../migrations/0007_campaigns.sql"),
+            false,
+        ),
         migration(
             8,
             "signup lang",
@@ -223,6 +231,14 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         identity,
         Arc::clone(&mail_wake),
     )?;
+    let campaign_jobs = Arc::new(campaign_jobs::CampaignJobs {
+        db: db.clone(),
+        clock: config.clock.clone(),
+        config: config.campaigns.clone(),
+        public_url: config.mail.public_url.clone(),
+        launch_code: config.launch_code.as_str().to_owned(),
+        mail_wake: Arc::clone(&mail_wake),
+    });
     let api = service::PromoApi::new(
         db.clone(),
         config.admin_token.clone(),
@@ -234,7 +250,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
     .with_mail(config.mail.clone(), Arc::clone(&mail_wake))
     .with_internal_token(config.internal_token.clone())
     .with_clock(config.clock.clone())
-    .with_billing(config.billing.clone(), chargily);
+    .with_billing(config.billing.clone(), chargily)
+    .with_campaigns(Arc::clone(&campaign_jobs));
     // One state serves the three services: the billing and console RPCs share the promo RPCs'
     // database, cache and clock.
     let api = Arc::new(api);
@@ -252,6 +269,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         .set_serving::<OperatorAccountsServer<service::PromoApi>>()
         .await;
     health.set_serving::<SiteServer<service::SiteApi>>().await;
+    health
+        .set_serving::<CampaignsServer<service::PromoApi>>()
+        .await;
     let promo = PromoServiceServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
@@ -259,6 +279,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let operator_accounts = OperatorAccountsServer::from_arc(Arc::clone(&api))
+        .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
+    let campaigns = CampaignsServer::from_arc(Arc::clone(&api))
         .max_decoding_message_size(grpc::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(grpc::MAX_MESSAGE_BYTES);
     let operators = OperatorsServer::from_arc(api)
@@ -274,7 +297,8 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             .add_service(billing)
             .add_service(operators)
             .add_service(operator_accounts)
-            .add_service(site),
+            .add_service(site)
+            .add_service(campaigns),
     )?;
 
     // Nothing below fails: the background work starts with the serving task.
@@ -294,6 +318,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         stop_rx.clone(),
     ));
     let mailer = tokio::spawn(worker.run(stop_rx.clone()));
+    let campaigner = tokio::spawn(Arc::clone(&campaign_jobs).run(stop_rx.clone()));
     let account_jobs = tokio::spawn(
         notices::AccountJobs {
             db: db.clone(),
@@ -347,6 +372,9 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
             health
                 .set_not_serving::<SiteServer<service::SiteApi>>()
                 .await;
+            health
+                .set_not_serving::<CampaignsServer<service::PromoApi>>()
+                .await;
             // Open WatchRemaining streams end now; unary calls in flight run to completion.
             let _ = stop_tx.send(true);
         };
@@ -354,6 +382,7 @@ pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, 
         poller.abort();
         janitor.abort();
         account_jobs.abort();
+        campaigner.abort();
         if let Some(j) = billing_jobs {
             j.abort();
         }

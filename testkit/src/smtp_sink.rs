@@ -14,6 +14,8 @@ pub struct Received {
     pub from: String,
     pub to: Vec<String>,
     pub data: String,
+    /// When the end of DATA arrived (before the answer), to check a sender's pace.
+    pub at: std::time::SystemTime,
 }
 
 impl Received {
@@ -172,6 +174,7 @@ async fn session(
                 from: from.clone(),
                 to: to.clone(),
                 data,
+                at: std::time::SystemTime::now(),
             });
             state.arrived.notify_waiters();
             b"250 OK queued\r\n"

@@ -12,9 +12,11 @@ pub mod billing_admin;
 pub mod billing_chargily;
 pub mod billing_customer;
 pub mod billing_dto;
+pub mod campaigns_admin;
 pub mod compte;
 pub mod events;
 pub mod live;
+pub mod mail_links;
 pub mod openai;
 pub mod ops;
 pub mod platform;
@@ -52,4 +54,6 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin_catalogue::router())
         .merge(admin_operators::router())
         .merge(admin_pages::router())
+        .merge(campaigns_admin::router())
+        .merge(mail_links::router())
 }

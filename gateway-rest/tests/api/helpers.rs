@@ -54,6 +54,43 @@ impl Promo {
         Promo::spawn_on(url, dir, None, Some(std::sync::Arc::new(tweak))).await
     }
 
+    /// On `backend`, with a tweak of its configuration.
+    pub async fn spawn_on_backend(
+        backend: Backend,
+        tweak: impl Fn(&mut promo_service::Config) + Send + Sync + 'static,
+    ) -> Promo {
+        let tweak: PromoTweak = std::sync::Arc::new(tweak);
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/promo.db", dir.path().display());
+                Promo::spawn_on(url, dir, None, Some(tweak)).await
+            }
+            Backend::Postgres => {
+                let pg = ScratchDb::new(Backend::Postgres, "iaf_gwrest").await;
+                Promo::spawn_on(
+                    pg.url.clone(),
+                    tempfile::tempdir().unwrap(),
+                    Some(pg),
+                    Some(tweak),
+                )
+                .await
+            }
+        }
+    }
+
+    /// A second replica on the same database and configuration (stopped when dropped; the
+    /// database stays with the first).
+    pub async fn replica(&self) -> Promo {
+        Promo::spawn_on(
+            self.db_url.clone(),
+            tempfile::tempdir().unwrap(),
+            None,
+            self.tweak.clone(),
+        )
+        .await
+    }
+
     /// On a new database of the PostgreSQL server the suite requires
     /// (`TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test).
     pub async fn spawn_postgres() -> Promo {
@@ -206,7 +243,8 @@ impl Stack {
         Stack::spawn_on(Promo::spawn_postgres().await, |_| {}).await
     }
 
-    async fn spawn_on(promo: Promo, tweak: impl FnOnce(&mut Config)) -> Stack {
+    /// On a promo-service the test started itself.
+    pub async fn spawn_on(promo: Promo, tweak: impl FnOnce(&mut Config)) -> Stack {
         let mut config = Config::new(promo.url(), dead_url().await);
         config.validate_rate = None;
         config.signup_rate = None;

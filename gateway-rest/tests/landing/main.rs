@@ -122,6 +122,52 @@ async fn customer_account_in_chromium() {
     run.check();
 }
 
+/// The waitlist (issue 17): once LAUNCH30 is full the landing page offers the form; the double
+/// opt-in e-mail goes through the real SMTP sink; its link's page confirms on its button only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waitlist_in_chromium() {
+    let root = workspace_root();
+    check_prerequisites(&root);
+
+    let stack = AccountStack::spawn().await;
+    // The owner who runs the campaigns page (made with the admin token, the documented way).
+    let mut ops =
+        iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient::connect(
+            format!("http://{}", stack.promo_addr),
+        )
+        .await
+        .unwrap();
+    let mut req = tonic::Request::new(
+        iafactory::proto::iafactory::promo::v1::CreateOperatorRequest {
+            email: "amel@iafactory.dz".into(),
+            display_name: "Amel".into(),
+            role: iafactory::proto::iafactory::promo::v1::OperatorRole::Owner.into(),
+            password: OWNER_PASSWORD.into(),
+        },
+    );
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {}", stack::ADMIN_TOKEN).parse().unwrap(),
+    );
+    ops.create_operator(req).await.unwrap();
+    let artifacts = root.join("target/screenshots/waitlist");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let run = run_script(
+        &root,
+        "waitlist.test.mjs",
+        &[
+            ("WAITLIST_BASE_URL", stack.base.clone().into()),
+            ("WAITLIST_MAIL_DIR", stack.mail_dir.clone().into()),
+            ("WAITLIST_ADMIN_TOKEN", stack::ADMIN_TOKEN.into()),
+            ("WAITLIST_OWNER_PASSWORD", OWNER_PASSWORD.into()),
+            ("WAITLIST_ARTIFACTS", artifacts.into()),
+        ],
+    )
+    .await;
+    stack.stop().await;
+    run.check();
+}
+
 /// The operator console (`/admin/`, issue 16) against the whole platform, on a fixture built
 /// through the public APIs: two operators made with the admin token (the documented way to
 /// create the first owner), signups on three days reached by moving promo-service's manual

@@ -6,10 +6,13 @@
 
 pub mod account;
 pub mod billing;
+pub mod campaign;
 pub mod code;
 pub mod code_admin;
+pub mod contacts_csv;
 pub mod email;
 pub mod lang;
+pub mod mail_token;
 pub mod operator;
 
 pub use code::{

@@ -1,4 +1,4 @@
-//! Transactional outbox for signup and account e-mails.
+//! Transactional outbox for signup, account, campaign and waitlist e-mails.
 //!
 //! The transaction that causes an e-mail writes its row (signup: customer confirmation, operator
 //! notice; account: sign-in link, key and package notices), so an e-mail exists if and only if
@@ -9,6 +9,7 @@
 //! another attempt sends it again. Every message carries `Message-ID: <row id@iafactory>` so a
 //! receiver can drop such a duplicate.
 
+pub mod eligibility;
 pub mod store;
 pub mod templates;
 pub mod worker;
@@ -34,10 +35,14 @@ pub enum MailKind {
     SubscriptionSuspended,
     /// To the operator: a customer spent 80 % of their package's upstream-cost budget.
     BudgetAlert,
+    /// A campaign message (or its test copy to the operator): a [`CampaignMail`].
+    Campaign,
+    /// The double opt-in e-mail of the waitlist: a [`CampaignMail`] with `confirm_url`.
+    WaitlistConfirm,
 }
 
 /// Every kind, for tests and template registration.
-pub const ALL_KINDS: [MailKind; 13] = [
+pub const ALL_KINDS: [MailKind; 15] = [
     MailKind::CustomerConfirmation,
     MailKind::OperatorNotification,
     MailKind::SignInLink,
@@ -51,6 +56,8 @@ pub const ALL_KINDS: [MailKind; 13] = [
     MailKind::PaymentOverdue,
     MailKind::SubscriptionSuspended,
     MailKind::BudgetAlert,
+    MailKind::Campaign,
+    MailKind::WaitlistConfirm,
 ];
 
 impl MailKind {
@@ -69,6 +76,8 @@ impl MailKind {
             MailKind::PaymentOverdue => "payment_overdue",
             MailKind::SubscriptionSuspended => "subscription_suspended",
             MailKind::BudgetAlert => "budget_alert",
+            MailKind::Campaign => "campaign",
+            MailKind::WaitlistConfirm => "waitlist_confirm",
         }
     }
 
@@ -82,6 +91,11 @@ impl MailKind {
             self,
             MailKind::CustomerConfirmation | MailKind::OperatorNotification
         )
+    }
+
+    /// Campaign and waitlist e-mails carry a [`CampaignMail`] and may go to non-customers.
+    pub fn is_campaign(self) -> bool {
+        matches!(self, MailKind::Campaign | MailKind::WaitlistConfirm)
     }
 }
 
@@ -218,12 +232,37 @@ impl MailIdentity {
 pub const LEGAL_PATH: &str = "/api-packages/mentions-legales/";
 pub const PRIVACY_PATH: &str = "/api-packages/confidentialite/";
 
+/// Template variables of a campaign or waitlist e-mail (see `domain::campaign`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CampaignMail {
+    pub email: String,
+    /// The contact's name as imported; may be empty.
+    pub name: String,
+    /// Empty for a test copy and the waitlist confirmation.
+    pub campaign_id: String,
+    /// `announcement`, `reminder`, `waitlist_over`, `waitlist_back`.
+    pub template: String,
+    /// `fr` or `ar`.
+    pub locale: String,
+    /// The signed one-click unsubscribe link (also the `List-Unsubscribe` header's URL).
+    pub unsubscribe_url: String,
+    /// The signed double opt-in link of a waitlist confirmation.
+    pub confirm_url: String,
+    /// The landing page.
+    pub site_url: String,
+    pub launch_code: String,
+    /// A test copy to the operator: marked as such, never checked against the audience.
+    pub test: bool,
+}
+
 /// What a row's template is rendered with; stored as the bare JSON object of either.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum MailPayload {
     Signup(SignupMail),
     Account(AccountMail),
+    Campaign(CampaignMail),
 }
 
 /// A row to write in the transaction that causes it.
@@ -232,6 +271,7 @@ pub struct NewMail {
     pub id: String,
     pub kind: MailKind,
     pub recipient: String,
+    /// Empty for an e-mail to someone who is not a customer (stored as NULL).
     pub customer_id: String,
     pub payload: MailPayload,
 }
@@ -245,6 +285,17 @@ impl NewMail {
             recipient: mail.email.clone(),
             customer_id: customer_id.to_owned(),
             payload: MailPayload::Account(mail),
+        }
+    }
+
+    /// A campaign or waitlist e-mail, to whoever `mail.email` is.
+    pub fn campaign(kind: MailKind, id: String, mail: CampaignMail) -> NewMail {
+        NewMail {
+            id,
+            kind,
+            recipient: mail.email.clone(),
+            customer_id: String::new(),
+            payload: MailPayload::Campaign(mail),
         }
     }
 }

@@ -16,17 +16,28 @@ pub async fn insert_in_tx(
     mail: &NewMail,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    insert_due_in_tx(tx, mail, now, now).await
+}
+
+/// As [`insert_in_tx`], not to be sent before `due_at` (a campaign message's pacing slot).
+pub async fn insert_due_in_tx(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    mail: &NewMail,
+    now: i64,
+    due_at: i64,
+) -> Result<(), sqlx::Error> {
     let payload =
         serde_json::to_string(&mail.payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO outbox (id, kind, recipient, customer_id, payload, status, attempts, \
-         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6)",
+         next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
     )
     .bind(&mail.id)
     .bind(mail.kind.as_str())
     .bind(&mail.recipient)
-    .bind(&mail.customer_id)
+    .bind((!mail.customer_id.is_empty()).then_some(mail.customer_id.as_str()))
     .bind(payload)
+    .bind(due_at)
     .bind(now)
     .execute(&mut **tx)
     .await?;
@@ -39,6 +50,7 @@ pub struct MailRow {
     pub id: String,
     pub kind: String,
     pub recipient: String,
+    /// Empty for a campaign or waitlist e-mail.
     pub customer_id: String,
     pub payload: String,
     pub status: MailStatus,
@@ -63,7 +75,9 @@ fn mail_from_row(r: &AnyRow) -> Result<MailRow> {
         id: r.try_get("id")?,
         kind: r.try_get("kind")?,
         recipient: r.try_get("recipient")?,
-        customer_id: r.try_get("customer_id")?,
+        customer_id: r
+            .try_get::<Option<String>, _>("customer_id")?
+            .unwrap_or_default(),
         payload: r.try_get("payload")?,
         status: MailStatus::parse(&status),
         attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
@@ -134,6 +148,26 @@ pub async fn mark_sent(db: &Db, id: &str, worker: &str, now: i64) -> Result<()> 
     .execute(&db.write)
     .await?;
     Ok(())
+}
+
+/// Ends a claimed campaign row without sending it (the address was suppressed, or signed up
+/// before a reminder), in the caller's transaction: `dead`, with the reason as its last error.
+pub async fn skip_in_tx(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    id: &str,
+    worker: &str,
+    reason: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE outbox SET status = 'dead', claimed_until = NULL, last_error = $3 \
+         WHERE id = $1 AND claimed_by = $2 AND status = 'pending'",
+    )
+    .bind(id)
+    .bind(worker)
+    .bind(reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Records a failed attempt: back to pending at `retry_at`, or dead when `retry_at` is None.

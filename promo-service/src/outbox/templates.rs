@@ -8,7 +8,7 @@
 
 use minijinja::{Environment, Value, context};
 
-use super::{AccountMail, MailIdentity, MailKind, SignupMail};
+use super::{AccountMail, CampaignMail, MailIdentity, MailKind, SignupMail};
 use crate::domain::Lang;
 use crate::domain::account::thousands;
 
@@ -152,6 +152,82 @@ const SOURCES: [(&str, &str); 32] = [
     ),
 ];
 
+/// The campaign and waitlist templates (`campaign_<template>.<locale>.<ext>`).
+const CAMPAIGN_SOURCES: [(&str, &str); 18] = [
+    (
+        "campaign_announcement.fr.txt",
+        include_str!("../../templates/campaign_announcement.fr.txt"),
+    ),
+    (
+        "campaign_announcement.fr.html",
+        include_str!("../../templates/campaign_announcement.fr.html"),
+    ),
+    (
+        "campaign_announcement.ar.txt",
+        include_str!("../../templates/campaign_announcement.ar.txt"),
+    ),
+    (
+        "campaign_announcement.ar.html",
+        include_str!("../../templates/campaign_announcement.ar.html"),
+    ),
+    (
+        "campaign_reminder.fr.txt",
+        include_str!("../../templates/campaign_reminder.fr.txt"),
+    ),
+    (
+        "campaign_reminder.fr.html",
+        include_str!("../../templates/campaign_reminder.fr.html"),
+    ),
+    (
+        "campaign_reminder.ar.txt",
+        include_str!("../../templates/campaign_reminder.ar.txt"),
+    ),
+    (
+        "campaign_reminder.ar.html",
+        include_str!("../../templates/campaign_reminder.ar.html"),
+    ),
+    (
+        "campaign_waitlist_over.fr.txt",
+        include_str!("../../templates/campaign_waitlist_over.fr.txt"),
+    ),
+    (
+        "campaign_waitlist_over.fr.html",
+        include_str!("../../templates/campaign_waitlist_over.fr.html"),
+    ),
+    (
+        "campaign_waitlist_over.ar.txt",
+        include_str!("../../templates/campaign_waitlist_over.ar.txt"),
+    ),
+    (
+        "campaign_waitlist_over.ar.html",
+        include_str!("../../templates/campaign_waitlist_over.ar.html"),
+    ),
+    (
+        "campaign_waitlist_back.fr.txt",
+        include_str!("../../templates/campaign_waitlist_back.fr.txt"),
+    ),
+    (
+        "campaign_waitlist_back.fr.html",
+        include_str!("../../templates/campaign_waitlist_back.fr.html"),
+    ),
+    (
+        "campaign_waitlist_back.ar.txt",
+        include_str!("../../templates/campaign_waitlist_back.ar.txt"),
+    ),
+    (
+        "campaign_waitlist_back.ar.html",
+        include_str!("../../templates/campaign_waitlist_back.ar.html"),
+    ),
+    (
+        "waitlist_confirm.txt",
+        include_str!("../../templates/waitlist_confirm.txt"),
+    ),
+    (
+        "waitlist_confirm.html",
+        include_str!("../../templates/waitlist_confirm.html"),
+    ),
+];
+
 pub struct Templates {
     env: Environment<'static>,
     identity: MailIdentity,
@@ -161,7 +237,7 @@ impl Templates {
     pub fn new() -> Result<Templates, minijinja::Error> {
         let mut env = Environment::new();
         // Auto-escaping follows the name: `.html` escapes, `.txt` does not.
-        for (name, source) in SOURCES {
+        for (name, source) in SOURCES.into_iter().chain(CAMPAIGN_SOURCES) {
             env.add_template(name, source)?;
         }
         env.add_filter("dzd", |v: u64| format!("{} DZD", thousands(v)));
@@ -242,6 +318,43 @@ impl Templates {
         self.render_with(kind, Lang::Fr, subject, Value::from_serialize(mail))
     }
 
+    /// A campaign message (its template and language are in the payload) or a waitlist
+    /// confirmation.
+    pub fn render_campaign(
+        &self,
+        kind: MailKind,
+        mail: &CampaignMail,
+    ) -> Result<Rendered, minijinja::Error> {
+        use crate::domain::campaign::{Locale, Template};
+        let unknown =
+            |what: String| minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, what);
+        let (base, subject) = if kind == MailKind::WaitlistConfirm {
+            (
+                "waitlist_confirm".to_owned(),
+                "Confirmez votre inscription sur la liste d'attente IAFactory".to_owned(),
+            )
+        } else {
+            let template = Template::parse(&mail.template).map_err(|e| unknown(e.to_string()))?;
+            let locale = Locale::parse(&mail.locale).map_err(|e| unknown(e.to_string()))?;
+            let subject = template.subject(locale);
+            (
+                format!("campaign_{}.{}", template.as_str(), locale.as_str()),
+                if mail.test {
+                    format!("[TEST] {subject}")
+                } else {
+                    subject.to_owned()
+                },
+            )
+        };
+        // The identity footer in the message's own language, as on every other e-mail.
+        let lang = if mail.locale == "ar" && kind == MailKind::Campaign {
+            Lang::Ar
+        } else {
+            Lang::Fr
+        };
+        self.render_body(&base, lang, subject, Value::from_serialize(mail))
+    }
+
     fn render_with(
         &self,
         kind: MailKind,
@@ -257,6 +370,18 @@ impl Templates {
             }
             _ => (name.to_owned(), Lang::Fr),
         };
+        self.render_body(&body, lang, subject, ctx)
+    }
+
+    /// Renders the body templates `{body}.txt` / `{body}.html` with `ctx` and appends the
+    /// identity footer in `lang`.
+    fn render_body(
+        &self,
+        body: &str,
+        lang: Lang,
+        subject: String,
+        ctx: Value,
+    ) -> Result<Rendered, minijinja::Error> {
         let footer_ctx = context! { seller => Value::from_serialize(&self.identity) };
         let footer = |ext: &str| {
             self.env
@@ -459,7 +584,7 @@ mod tests {
         assert!(alert.html.contains("&lt;b&gt;c@d.dz"), "{}", alert.html);
         for kind in super::super::ALL_KINDS
             .into_iter()
-            .filter(|k| !k.is_signup())
+            .filter(|k| !k.is_signup() && !k.is_campaign())
         {
             let r = t.render_account(kind, &mail).unwrap();
             assert!(!r.html.contains("<script>"), "{kind:?}: {}", r.html);
@@ -474,5 +599,51 @@ mod tests {
             ending.text
         );
         assert!(ending.text.contains("6 juin 2026"));
+    }
+
+    #[test]
+    fn every_campaign_template_renders_in_both_languages_with_its_unsubscribe_link() {
+        use crate::domain::campaign::ALL_TEMPLATES;
+        let t = Templates::new().unwrap();
+        for template in ALL_TEMPLATES {
+            for locale in ["fr", "ar"] {
+                let mail = CampaignMail {
+                    email: "a@b.dz".into(),
+                    name: "<b>Amine</b>".into(),
+                    campaign_id: "cmp_1".into(),
+                    template: template.as_str().into(),
+                    locale: locale.into(),
+                    unsubscribe_url: "https://x.dz/desabonnement?jeton=abc.def".into(),
+                    confirm_url: String::new(),
+                    site_url: "https://x.dz/api-packages/".into(),
+                    launch_code: "LAUNCH30".into(),
+                    test: false,
+                };
+                let r = t.render_campaign(MailKind::Campaign, &mail).unwrap();
+                assert!(
+                    r.text.contains(&mail.unsubscribe_url),
+                    "{template:?} {locale}"
+                );
+                assert!(r.html.contains("desabonnement?jeton=abc.def"), "{}", r.html);
+                assert!(!r.html.contains("<b>Amine"), "{}", r.html);
+                assert_eq!(r.html.contains("dir=\"rtl\""), locale == "ar");
+                assert!(!r.subject.starts_with("[TEST]"));
+                let test = t
+                    .render_campaign(MailKind::Campaign, &CampaignMail { test: true, ..mail })
+                    .unwrap();
+                assert!(test.subject.starts_with("[TEST]"));
+                assert!(test.text.starts_with("[TEST]"));
+            }
+        }
+        let confirm = t
+            .render_campaign(
+                MailKind::WaitlistConfirm,
+                &CampaignMail {
+                    confirm_url: "https://x.dz/liste-attente/confirmer?jeton=t".into(),
+                    ..CampaignMail::default()
+                },
+            )
+            .unwrap();
+        assert!(confirm.text.contains("confirmer?jeton=t"));
     }
 }

@@ -10,7 +10,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use tokio::sync::{Notify, watch};
 
 use super::templates::Templates;
-use super::{AccountMail, MailIdentity, MailKind, MailRow, SignupMail};
+use super::{AccountMail, CampaignMail, MailIdentity, MailKind, MailRow, SignupMail};
 use crate::config::MailConfig;
 
 /// Why a delivery attempt failed, and whether trying again can help.
@@ -133,6 +133,9 @@ impl Worker {
         };
         let count = rows.len();
         for row in rows {
+            if self.skipped(&row).await {
+                continue;
+            }
             let span = tracing::info_span!("outbox_delivery", id = %row.id, kind = %row.kind, attempt = row.attempts);
             let _guard = span.enter();
             let outcome = self.send(transport, &row).await;
@@ -162,6 +165,35 @@ impl Worker {
         count
     }
 
+    /// A campaign message whose recipient may no longer receive it (suppressed since it was
+    /// queued, or signed up before a reminder) is ended unsent; true when the row was handled
+    /// that way (or could not be checked, and is left for its lease to expire).
+    async fn skipped(&self, row: &MailRow) -> bool {
+        if row.kind != MailKind::Campaign.as_str() {
+            return false;
+        }
+        let Ok(mail) = serde_json::from_str::<CampaignMail>(&row.payload) else {
+            return false;
+        };
+        if mail.test {
+            return false;
+        }
+        match super::eligibility::skip_if_ineligible(&self.db, row, &self.id, &mail.campaign_id)
+            .await
+        {
+            Ok(skipped) => {
+                if skipped {
+                    tracing::info!(id = %row.id, "campaign e-mail not sent: suppressed or signed up since");
+                }
+                skipped
+            }
+            Err(e) => {
+                tracing::warn!(id = %row.id, error = %e, "cannot check a campaign recipient; left for a later attempt");
+                true
+            }
+        }
+    }
+
     /// Exponential backoff with ±20 % jitter, capped at one hour.
     fn backoff_ms(&self, attempts: u32) -> i64 {
         let base = u64::try_from(self.config.retry_base.as_millis()).unwrap_or(u64::MAX);
@@ -184,9 +216,16 @@ impl Worker {
         let kind = MailKind::parse(&row.kind)
             .ok_or_else(|| permanent(format!("unknown e-mail kind {:?}", row.kind)))?;
         let bad_payload = |e: serde_json::Error| permanent(format!("bad payload: {e}"));
+        let mut unsubscribe = None;
         let rendered = if kind.is_signup() {
             let mail: SignupMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
             self.templates.render(kind, &mail)
+        } else if kind.is_campaign() {
+            let mail: CampaignMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
+            if kind == MailKind::Campaign {
+                unsubscribe = Some(mail.unsubscribe_url.clone());
+            }
+            self.templates.render_campaign(kind, &mail)
         } else {
             let mail: AccountMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
             self.templates.render_account(kind, &mail)
@@ -200,10 +239,16 @@ impl Worker {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let message = builder
+        let mut builder = builder
             .to(to)
             .subject(rendered.subject)
-            .message_id(Some(format!("<{}@iafactory>", row.id)))
+            .message_id(Some(format!("<{}@iafactory>", row.id)));
+        if let Some(url) = unsubscribe {
+            builder = builder
+                .header(unsubscribe::ListUnsubscribe(url))
+                .header(unsubscribe::ListUnsubscribePost);
+        }
+        let message = builder
             .multipart(MultiPart::alternative_plain_html(
                 rendered.text,
                 rendered.html,
@@ -217,5 +262,52 @@ impl Worker {
                 permanent: e.is_permanent(),
                 message: e.to_string(),
             })
+    }
+}
+
+/// The headers of RFC 2369 and RFC 8058 on every campaign message: mail clients show an
+/// "unsubscribe" button that POSTs `List-Unsubscribe=One-Click` to the URL, without a login.
+mod unsubscribe {
+    use lettre::message::header::{Header, HeaderName, HeaderValue};
+
+    type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+    #[derive(Clone)]
+    pub struct ListUnsubscribe(pub String);
+
+    impl Header for ListUnsubscribe {
+        fn name() -> HeaderName {
+            HeaderName::new_from_ascii_str("List-Unsubscribe")
+        }
+
+        fn parse(s: &str) -> Result<Self, BoxError> {
+            Ok(ListUnsubscribe(
+                s.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_owned(),
+            ))
+        }
+
+        fn display(&self) -> HeaderValue {
+            HeaderValue::new(Self::name(), format!("<{}>", self.0))
+        }
+    }
+
+    #[derive(Clone)]
+    pub struct ListUnsubscribePost;
+
+    impl Header for ListUnsubscribePost {
+        fn name() -> HeaderName {
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+        }
+
+        fn parse(_: &str) -> Result<Self, BoxError> {
+            Ok(ListUnsubscribePost)
+        }
+
+        fn display(&self) -> HeaderValue {
+            HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
+        }
     }
 }

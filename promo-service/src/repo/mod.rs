@@ -4,11 +4,14 @@
 //! and sessions in `sessions`; the subscription in force and its changes in `subscriptions`;
 //! notices written once in `notices`; invoices, payments and credit notes in `billing`, their
 //! append-only record in `ledger`; operators and their sessions in `operators`; the console's
-//! counts, snapshots, spend and customer list in `console`.
+//! counts, snapshots, spend and customer list in `console`; the launch campaign's contacts and
+//! suppression list in `contacts`, campaigns in `campaigns`, the waitlist in `waitlist`.
 
 pub mod billing;
+pub mod campaigns;
 mod codes;
 pub mod console;
+pub mod contacts;
 mod emails;
 mod keys;
 pub mod ledger;
@@ -19,6 +22,7 @@ mod sessions;
 mod signups;
 mod stats;
 mod subscriptions;
+pub mod waitlist;
 
 pub use codes::{CodeRow, code_counts, create_code, find_code, list_codes, update_code};
 pub use emails::{EmailRewrite, recanonicalise_emails};

@@ -5,11 +5,13 @@
 //! resource: `public` (the landing page's reads), `signup`, `admin` (the operator's RPCs),
 //! `account` (the customer's sign-in, keys and package); `to_pb` encodes the answers. `billing`
 //! serves the `Billing` service on the same state, `operators` the console's `Operators`
-//! service, and `site` the public `Site` service (seller identity and terms, no state).
+//! service, `site` the public `Site` service (seller identity and terms, no state), and
+//! `campaigns` the `Campaigns` service (contacts, campaigns, waitlist, signed links).
 
 mod account;
 mod admin;
 mod billing;
+mod campaigns;
 mod operator_accounts;
 mod operators;
 mod public;
@@ -65,6 +67,8 @@ pub struct PromoApi {
     billing: crate::billing_config::BillingConfig,
     /// Card payments; None when CHARGILY_SECRET_KEY is not set.
     chargily: Option<crate::billing::chargily::Client>,
+    /// Campaign messages, signed links and the start of due campaigns.
+    campaign_jobs: Arc<crate::campaign_jobs::CampaignJobs>,
 }
 
 impl PromoApi {
@@ -77,6 +81,14 @@ impl PromoApi {
         cache_ttl: std::time::Duration,
     ) -> PromoApi {
         PromoApi {
+            campaign_jobs: Arc::new(crate::campaign_jobs::CampaignJobs {
+                db: db.clone(),
+                clock: Clock::system(),
+                config: crate::config::CampaignConfig::derived_from(admin.expose()),
+                public_url: crate::config::DEV_PUBLIC_URL.into(),
+                launch_code: launch_code.as_str().to_owned(),
+                mail_wake: Arc::new(Notify::new()),
+            }),
             cache: ReadCache::new(db.clone(), cache_ttl),
             db,
             admin,
@@ -100,6 +112,13 @@ impl PromoApi {
     ) -> PromoApi {
         self.billing = billing;
         self.chargily = chargily;
+        self
+    }
+
+    /// Campaigns: pacing, link signing, the job that starts due campaigns (the same value the
+    /// service's background task runs).
+    pub fn with_campaigns(mut self, jobs: Arc<crate::campaign_jobs::CampaignJobs>) -> PromoApi {
+        self.campaign_jobs = jobs;
         self
     }
 

@@ -19,6 +19,7 @@ mod backup;
 mod billing;
 mod billing_changes;
 mod concurrency;
+mod contacts;
 mod email_identity;
 mod faults;
 mod grpcurl;
