@@ -268,6 +268,7 @@ impl Router {
                     break 'routes;
                 }
                 attempts += 1;
+                crate::request_log::trace::attempted(&route, try_no == 0);
                 let budget = s.attempt_timeout.min(deadline - now);
                 let span = tracing::info_span!(
                     "upstream",
@@ -294,6 +295,7 @@ impl Router {
                         // Refused while translating, before any network call: not an attempt,
                         // says nothing of the provider's health.
                         attempts -= 1;
+                        crate::request_log::trace::untried(try_no == 0);
                         p.health.release_untried();
                         tracing::debug!(provider = %p.name, param = %u.param, "route cannot carry a field");
                         unsupported.get_or_insert(u);

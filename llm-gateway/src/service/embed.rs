@@ -14,15 +14,18 @@ use super::validate::validate_embed;
 use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::providers::Usage;
+use crate::request_log::Draft;
 
 impl Shared {
     #[tracing::instrument(name = "embed", skip_all, fields(model = short(&request.get_ref().model), key_id = tracing::field::Empty))]
     pub(super) async fn embed(
         self: Arc<Self>,
         request: Request<pb::EmbedRequest>,
+        draft: &mut Draft,
     ) -> Result<pb::EmbedResponse, GatewayError> {
         let started = Instant::now();
         let key = self.authenticate(request.metadata()).await?;
+        draft.set_key(&key);
         let input = validate_embed(request.get_ref())?;
         // Embeddings generate nothing: the hold is the input alone.
         let held = u64::from(input.estimated_tokens());
@@ -57,6 +60,7 @@ impl Shared {
         let cost = self
             .charge_call(&key, &model.name, &served.route, usage)
             .await?;
+        draft.set_served(&served.route, usage, cost);
         self.recent
             .record(&served.route.provider.name, started.elapsed());
         Ok(pb::EmbedResponse {
