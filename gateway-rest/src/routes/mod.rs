@@ -2,6 +2,7 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod admin_calls;
 pub mod admin_catalogue;
 pub mod admin_customers;
 pub mod admin_dashboard;
@@ -12,6 +13,7 @@ pub mod billing_chargily;
 pub mod billing_customer;
 pub mod billing_dto;
 pub mod compte;
+pub mod compte_calls;
 pub mod events;
 pub mod live;
 pub mod openai;
@@ -39,6 +41,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(ops::router())
         .merge(site::router())
         .merge(compte::router())
+        .merge(compte_calls::router())
         .merge(billing_customer::router())
         .merge(billing_admin::router())
         .merge(billing_chargily::router())
@@ -46,6 +49,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin_session::router())
         .merge(admin_dashboard::router())
         .merge(admin_customers::router())
+        .merge(admin_calls::router())
         .merge(admin_catalogue::router())
         .merge(admin_pages::router())
 }

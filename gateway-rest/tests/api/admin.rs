@@ -9,13 +9,13 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-async fn operators(s: &Stack) -> OperatorsClient<tonic::transport::Channel> {
+pub(crate) async fn operators(s: &Stack) -> OperatorsClient<tonic::transport::Channel> {
     OperatorsClient::connect(format!("http://{}", s.promo.addr))
         .await
         .unwrap()
 }
 
-fn admin<T>(msg: T) -> tonic::Request<T> {
+pub(crate) fn admin<T>(msg: T) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
     r.metadata_mut().insert(
         "authorization",
@@ -104,14 +104,14 @@ async fn page_events_are_counted_checked_and_budgeted() {
 }
 
 /// The `iaf_operator=…` pair of a `Set-Cookie`, and the whole header.
-fn operator_cookie(a: &Answer) -> (String, String) {
+pub(crate) fn operator_cookie(a: &Answer) -> (String, String) {
     let set = a.header("set-cookie").expect("a cookie").to_owned();
     let pair = set.split(';').next().unwrap().trim().to_owned();
     assert!(pair.starts_with("iaf_operator="), "{set}");
     (pair, set)
 }
 
-async fn send(
+pub(crate) async fn send(
     s: &Stack,
     method: Method,
     path: &str,

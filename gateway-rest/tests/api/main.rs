@@ -8,6 +8,7 @@
 
 mod admin;
 mod billing;
+mod calls;
 mod cache;
 mod clients;
 mod compte;
