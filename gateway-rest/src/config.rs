@@ -113,7 +113,8 @@ pub const DEFAULT_USD_DZD_RATE_MILLI: u64 = 135_000;
 /// `135`, `135.5`, `135.125` → thousandths of a dinar (135 000, 135 500, 135 125); between 1
 /// and 100 000 dinars per dollar.
 fn parse_rate(s: &str) -> Result<u64, String> {
-    let bad = || format!("{s:?}: dinars per dollar, a number such as 135 or 135.5 (at most 3 decimals)");
+    let bad =
+        || format!("{s:?}: dinars per dollar, a number such as 135 or 135.5 (at most 3 decimals)");
     let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
     if whole.is_empty()
         || frac.len() > 3
@@ -124,7 +125,10 @@ fn parse_rate(s: &str) -> Result<u64, String> {
     }
     let whole: u64 = whole.parse().map_err(|_| bad())?;
     let frac: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
-    let milli = whole.checked_mul(1000).and_then(|w| w.checked_add(frac)).ok_or_else(bad)?;
+    let milli = whole
+        .checked_mul(1000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(bad)?;
     if !(1000..=100_000_000).contains(&milli) {
         return Err(format!("{s:?}: between 1 and 100000 dinars per dollar"));
     }
@@ -468,7 +472,9 @@ mod tests {
         assert_eq!(parse_rate("135"), Ok(135_000));
         assert_eq!(parse_rate("135.5"), Ok(135_500));
         assert_eq!(parse_rate(" 240.125 "), Ok(240_125));
-        for bad in ["", "abc", "1.2345", "-3", "0", "0.5", "1e3", "135,5", ".5", "200000"] {
+        for bad in [
+            "", "abc", "1.2345", "-3", "0", "0.5", "1e3", "135,5", ".5", "200000",
+        ] {
             assert!(parse_rate(bad).is_err(), "{bad}");
         }
         let c = parse(&["--usd-dzd-rate", "250.25"]).unwrap_or_else(|e| unreachable!("{e}"));

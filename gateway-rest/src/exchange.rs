@@ -32,6 +32,9 @@ mod tests {
         // A millionth of a dollar is still one dinar.
         assert_eq!(nano_usd_to_dzd_ceil(1_000, 135_000), 1);
         assert_eq!(nano_usd_to_dzd_ceil(-5, 135_000), 0);
-        assert_eq!(nano_usd_to_dzd_ceil(i64::MAX, 100_000_000), 922_337_203_685_478);
+        assert_eq!(
+            nano_usd_to_dzd_ceil(i64::MAX, 100_000_000),
+            922_337_203_685_478
+        );
     }
 }

@@ -8,8 +8,8 @@
 
 mod admin;
 mod billing;
-mod calls;
 mod cache;
+mod calls;
 mod clients;
 mod compte;
 mod concurrency;

@@ -20,11 +20,10 @@
 //! before authentication (no key, unknown key) belong to nobody and are not logged.
 //!
 //! Attempts, fallbacks and the last provider tried reach the draft through [`CallTrace`], which
-//! the router fills via a task-local ([`trace`]) so that failed calls — whose router error
+//! the router fills via a task-local ([`crate::routing::trace`]) so that failed calls — whose router error
 //! carries no route — still say which provider failed and how many attempts were made.
 
 pub mod query;
-pub mod trace;
 mod writer;
 
 use std::sync::Arc;
@@ -41,12 +40,22 @@ use crate::routing::Route;
 use crate::store::Store;
 use crate::usage::to_nano_usd;
 
-pub use trace::CallTrace;
+pub use crate::routing::trace::{self, CallTrace};
 
 /// Characters of an API key shown to identify it: promo-service's display prefix
 /// (`promo-service/src/secrets.rs`, `DISPLAY_PREFIX_LEN`), so the console's key prefixes and the
 /// log's match.
 pub const KEY_PREFIX_LEN: usize = 10;
+
+/// At most 128 bytes of a client-supplied model name: a request refused for its oversized
+/// name is still logged, with the name cut.
+fn clip(s: &str) -> &str {
+    let mut end = s.len().min(128);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 /// What kind of call a row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,7 +173,7 @@ impl RequestLog {
             started: Instant::now(),
             at_ms: now_millis(),
             kind,
-            model: crate::service::short(model).to_owned(),
+            model: clip(model).to_owned(),
             key_prefix,
             key: None,
             served: None,

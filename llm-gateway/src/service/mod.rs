@@ -36,7 +36,6 @@ use crate::request_log::{CallKind, trace};
 
 pub use log_api::RequestLogApi;
 pub use recent::RecentLatencies;
-pub(crate) use shared::short;
 pub use shared::{Shared, token_hold};
 pub use validate::{
     MAX_ANSWER_BYTES, MAX_CONTENT_BYTES, MAX_DIMENSIONS, MAX_EMBED_INPUTS, MAX_IMAGE_BYTES,

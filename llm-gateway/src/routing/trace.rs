@@ -1,4 +1,4 @@
-//! What the router tells the request log about a call while it runs: upstream attempts, routes
+//! What the router tells the request log (`request_log`) about a call while it runs: upstream attempts, routes
 //! tried, the last route tried. A task-local, so the router's signature stays as it is and a
 //! failed call (whose error carries no route) still reports them; the router records nothing
 //! when no trace is in scope (unit tests, internal calls).
@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::routing::Route;
+use super::Route;
 
 /// Filled by the router during one call.
 #[derive(Default)]
