@@ -85,13 +85,11 @@ fn range(since_ms: i64, until_ms: i64) -> Result<(), GatewayError> {
 fn filter_of(r: &pb::ListRequestsRequest) -> Result<Filter, GatewayError> {
     range(r.since_ms, r.until_ms)?;
     let key_prefix = text("key_prefix", &r.key_prefix)?;
-    if !key_prefix.is_empty()
-        && !(key_prefix.len() >= 4
-            && key_prefix.len() <= KEY_PREFIX_LEN
-            && key_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-    {
+    let well_formed = (4..=KEY_PREFIX_LEN).contains(&key_prefix.len())
+        && key_prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !key_prefix.is_empty() && !well_formed {
         return Err(GatewayError::param(
             "key_prefix",
             format!("key_prefix: 4 to {KEY_PREFIX_LEN} characters of a key (`iaf_AbCdEf`)"),
