@@ -62,7 +62,8 @@ async function signIn(page, email, password) {
   await waitFor(page, () => !document.getElementById('console').hidden, undefined, 'the console');
   // Every section loaded.
   await waitFor(page, () => document.querySelector('#chart-signups svg') && document.querySelector('#audit-table tbody tr')
-    && document.querySelector('#customers-table tbody tr') && document.querySelector('#codes .catalogue-item'), undefined, 'the sections');
+    && document.querySelector('#customers-table tbody tr') && document.querySelector('#codes .catalogue-item')
+    && document.querySelector('#providers-table tbody tr'), undefined, 'the sections');
 }
 
 const { context, close } = await launch('admin', ARTIFACTS);
@@ -203,6 +204,56 @@ try {
     await shot(page, 'clients-1280');
   });
 
+  await step('owner: the customer\'s margin this month is what they pay less what they cost upstream, in dinars', async () => {
+    // The offline mock provider costs nothing: cost 0 DZD, margin = the month's price (premium with LAUNCH30).
+    await waitText(page, '#customer-margin', /Marge/);
+    const m = norm(await page.textContent('#customer-margin'));
+    assert.ok(m.includes(`Coût fournisseurs de ${DAYS[3].slice(0, 7)} : ${dzd(0)}`), m);
+    assert.ok(m.includes(`Revenu du mois : ${dzd(140000)}. Marge : ${dzd(140000)}.`), m);
+    assert.ok(m.includes('arrondi au dinar supérieur'), m);
+  });
+
+  await step('owner: the request log lists the two chat calls, filters them, and the providers page counts them', async () => {
+    await page.click('#calls-form button[type=submit]');
+    await waitFor(page, () => document.querySelectorAll('#calls-table tbody tr').length === 2, undefined, 'two calls');
+    const rows = (await page.locator('#calls-table tbody tr').allTextContents()).map(norm);
+    for (const r of rows) {
+      assert.ok(r.includes(MODEL) && r.includes('mock') && r.includes('Réussi'), r);
+      assert.ok(r.includes(KEY.slice(0, 10)), r);
+    }
+    assert.match(norm(await page.textContent('#calls-count')), /^2 appels affichés/);
+    // Tokens shown add up to what /v1 answered.
+    const shown = await page.evaluate(() => [...document.querySelectorAll('#calls-table tbody tr td:nth-child(6)')]
+      .map((td) => td.textContent.replace(/\s/g, '').split('/').map(Number)).reduce((s, [a, b]) => s + a + b, 0));
+    assert.equal(shown, chatTokens);
+    await page.selectOption('#calls-status', 'error');
+    await page.click('#calls-form button[type=submit]');
+    await waitText(page, '#calls-count', /Aucun appel/);
+    await page.selectOption('#calls-status', '');
+    await page.fill('#calls-model', 'autre-modele');
+    await page.click('#calls-form button[type=submit]');
+    await waitText(page, '#calls-count', /Aucun appel/);
+    await page.fill('#calls-model', '');
+    await page.click('#calls-form button[type=submit]');
+    await waitText(page, '#calls-count', /^2 appels/);
+    await page.selectOption('#providers-hours', '1');
+    await page.click('#providers-form button[type=submit]');
+    await waitFor(page, () => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => /^mock/.test(r.textContent.trim())
+      && r.children[2].textContent.trim() === '2'), undefined, 'the mock provider with 2 calls');
+    const mock = norm(await page.locator('#providers-table tbody tr', { hasText: /^mock/ }).first().textContent());
+    assert.ok(mock.includes('0 % (0)'), mock);
+    await waitFor(page, () => Boolean(document.querySelector('#chart-provider-cost svg')), undefined, 'the cost chart');
+    assert.match(await chartTitle(page, 'chart-provider-cost'), /Coût de mock par jour/);
+    await axeCheck(page, 'console, calls and providers');
+    await page.locator('#appels').screenshot({ path: path.join(ARTIFACTS, 'appels-1280.png'), animations: 'disabled' });
+    await page.locator('#fournisseurs').screenshot({ path: path.join(ARTIFACTS, 'fournisseurs-1280.png'), animations: 'disabled' });
+    await page.setViewportSize({ width: 360, height: 780 });
+    await page.locator('#appels').screenshot({ path: path.join(ARTIFACTS, 'appels-360.png'), animations: 'disabled' });
+    await page.locator('#fournisseurs').screenshot({ path: path.join(ARTIFACTS, 'fournisseurs-360.png'), animations: 'disabled' });
+    await page.locator('#customer').screenshot({ path: path.join(ARTIFACTS, 'marge-360.png'), animations: 'disabled' });
+    await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
   await step('owner: revoking the key stops it; suspending and resuming are shown', async () => {
     await page.fill('#search', 'premium');
     await page.click('#search-form button[type=submit]');
@@ -288,6 +339,9 @@ try {
     assert.ok(await page.isHidden('#operator-form'));
     await waitText(page, '#operators-table tbody', /Amel.*Propriétaire.*Sami.*Support/);
     assert.equal(await page.locator('#packages button[type=submit]').count(), 0);
+    // Support reads the request log and the providers too.
+    await waitFor(page, () => document.querySelectorAll('#calls-table tbody tr').length >= 2, undefined, 'the calls, as support');
+    await waitFor(page, () => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => /^mock/.test(r.textContent.trim())), undefined, 'the providers, as support');
     const r = await page.evaluate(async () => {
       const csrf = await fetch('/api/admin/moi').then((x) => x.json()).then((m) => m.csrf_token);
       const exp = await fetch('/api/admin/clients/export.csv');

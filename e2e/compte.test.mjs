@@ -137,6 +137,14 @@ try {
     await waitText(a, '#pkg-after', /À partir du .* : 15 000 DZD par mois\./);
     await waitText(a, '#usage-figures', /\d tokens.*3 requêtes/);
     await waitText(a, '#models', new RegExp(MODEL));
+    // Mes derniers appels: the three calls, newest first, with their key and tokens, no cost.
+    await waitFor(a, () => document.querySelectorAll('#calls-table tbody tr').length === 3, undefined, 'the three calls');
+    const calls = (await a.locator('#calls-table tbody tr').allTextContents()).map((t) => t.replace(/\s+/g, ' ').trim());
+    for (const c of calls) {
+      assert.ok(c.includes(MODEL) && c.includes('Réussi') && c.includes(firstKey.slice(0, 10)), c);
+      assert.ok(!/\$|USD/.test(c), `no cost shown: ${c}`);
+    }
+    assert.ok(await a.isHidden('#calls-empty'));
     // Reused, the same link is refused.
     const again = await api('POST', '/api/compte/session', { token: link.split('#jeton=')[1] });
     assert.equal(again.status, 401, again.text);
@@ -185,7 +193,7 @@ try {
     assert.ok(overflow <= 0, `the page is ${overflow} px wider than the screen`);
     await shot(a, 'tableau-360');
     // Screen-sized views too (a full 360 px page is too tall to look at in one picture).
-    for (const [id, name] of [['tableau', 'haut'], ['chart-card', 'graphique'], ['cles', 'cles']]) {
+    for (const [id, name] of [['tableau', 'haut'], ['chart-card', 'graphique'], ['appels', 'appels'], ['cles', 'cles']]) {
       await a.locator(`#${id}`).scrollIntoViewIfNeeded();
       await a.evaluate((i) => document.getElementById(i).scrollIntoView({ block: 'start' }), id);
       await shot(a, `tableau-360-${name}`, false);

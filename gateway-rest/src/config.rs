@@ -65,6 +65,9 @@ pub struct Config {
     /// `/v1/usage`'s `cost_usd` and `/v1/models`' route prices. Off: our cost price stays in the
     /// operator's views and metrics; customers see tokens against their quota.
     pub show_upstream_cost: bool,
+    /// Dinars per US dollar, in thousandths (`135.5` → 135 500): converts upstream costs to DZD
+    /// in the console (a customer's margin, the providers' cost).
+    pub usd_dzd_rate_milli: u64,
     /// A connection with no request in progress for this long is closed (keep-alive idle).
     pub idle_timeout: Duration,
     /// Client connections open at once; past it new ones get a bare 503 and are closed.
@@ -95,12 +98,41 @@ impl Config {
             sse_keep_alive: Duration::from_secs(15),
             remaining_cache: false,
             show_upstream_cost: false,
+            usd_dzd_rate_milli: DEFAULT_USD_DZD_RATE_MILLI,
             max_event_streams: 10_000,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 15_000,
         }
     }
+}
+
+/// `USD_DZD_RATE`'s default, thousandths of a dinar per dollar.
+pub const DEFAULT_USD_DZD_RATE_MILLI: u64 = 135_000;
+
+/// `135`, `135.5`, `135.125` → thousandths of a dinar (135 000, 135 500, 135 125); between 1
+/// and 100 000 dinars per dollar.
+fn parse_rate(s: &str) -> Result<u64, String> {
+    let bad =
+        || format!("{s:?}: dinars per dollar, a number such as 135 or 135.5 (at most 3 decimals)");
+    let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+    if whole.is_empty()
+        || frac.len() > 3
+        || !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(bad());
+    }
+    let whole: u64 = whole.parse().map_err(|_| bad())?;
+    let frac: u64 = format!("{frac:0<3}").parse().map_err(|_| bad())?;
+    let milli = whole
+        .checked_mul(1000)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(bad)?;
+    if !(1000..=100_000_000).contains(&milli) {
+        return Err(format!("{s:?}: between 1 and 100000 dinars per dollar"));
+    }
+    Ok(milli)
 }
 
 /// Flags and environment of the `gateway-rest` binary.
@@ -248,6 +280,12 @@ pub struct Args {
     #[arg(long, env = "SHOW_UPSTREAM_COST", action = clap::ArgAction::SetTrue, value_parser = clap::builder::BoolishValueParser::new())]
     pub show_upstream_cost: bool,
 
+    /// Dinars (DZD) per US dollar, up to 3 decimals (`135.5`): the console converts upstream
+    /// costs, which providers bill in USD, at this rate (a customer's cost and margin, the
+    /// providers' cost per day). Set it to the rate your bank actually charges.
+    #[arg(long, env = "USD_DZD_RATE", default_value = "135", value_parser = parse_rate)]
+    pub usd_dzd_rate: u64,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -350,6 +388,7 @@ impl Args {
         config.static_dir = self.static_dir;
         config.remaining_cache = self.remaining_cache;
         config.show_upstream_cost = self.show_upstream_cost;
+        config.usd_dzd_rate_milli = self.usd_dzd_rate;
         config.admin_token = match self.admin_token.filter(|t| !t.is_empty()) {
             Some(t) if t.len() < 16 => return Err(ConfigError::WeakAdminToken),
             Some(t) => Some(AdminToken::new(t)),
@@ -426,5 +465,23 @@ mod tests {
         assert!(err(&["--admin-token", "short"]).contains("ADMIN_TOKEN"));
         assert!(err(&["--internal-token", "short"]).contains("INTERNAL_TOKEN"));
         assert!(err(&["--max-event-streams", "0"]).contains("MAX_EVENT_STREAMS"));
+    }
+
+    #[test]
+    fn the_dollar_rate_is_read_in_thousandths_of_a_dinar() {
+        assert_eq!(parse_rate("135"), Ok(135_000));
+        assert_eq!(parse_rate("135.5"), Ok(135_500));
+        assert_eq!(parse_rate(" 240.125 "), Ok(240_125));
+        for bad in [
+            "", "abc", "1.2345", "-3", "0", "0.5", "1e3", "135,5", ".5", "200000",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+        let c = parse(&["--usd-dzd-rate", "250.25"]).unwrap_or_else(|e| unreachable!("{e}"));
+        assert_eq!(c.usd_dzd_rate_milli, 250_250);
+        assert_eq!(
+            parse(&[]).map(|c| c.usd_dzd_rate_milli).ok(),
+            Some(DEFAULT_USD_DZD_RATE_MILLI)
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod config;
 pub mod conn;
 pub mod edge;
 pub mod error;
+pub mod exchange;
 pub mod extract;
 pub mod health;
 pub mod live;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
+use iafactory::proto::iafactory::llm::v1::request_log_client::RequestLogClient;
 use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
 use iafactory::proto::iafactory::promo::v1::campaigns_client::CampaignsClient;
 use iafactory::proto::iafactory::promo::v1::operator_accounts_client::OperatorAccountsClient;
@@ -87,6 +88,32 @@ impl AppState {
         CampaignsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    pub fn request_log_client(&self) -> RequestLogClient<Channel> {
+        RequestLogClient::new(self.llm.channel())
+            .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
+    }
+
+    /// A llm-gateway request carrying the internal token (the request log, usage, providers:
+    /// operator or account information that gateway-rest has already authorised). `what`
+    /// names it in the 503 when gateway-rest has no token.
+    pub fn internal_llm_request<T>(
+        &self,
+        message: T,
+        headers: &HeaderMap,
+        what: &'static str,
+    ) -> Result<tonic::Request<T>, ApiError> {
+        let Some(token) = &self.config.internal_token else {
+            tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: {what} cannot be read");
+            return Err(ApiError::new(
+                ErrorCode::Unavailable,
+                "Service momentanément indisponible.",
+            ));
+        };
+        let mut req = crate::backend::request(message, headers, &[])?;
+        iafactory::grpc::set_bearer(&mut req, token.expose());
+        Ok(req)
     }
 
     pub fn llm_client(&self) -> LlmGatewayClient<Channel> {

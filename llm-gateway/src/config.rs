@@ -38,6 +38,10 @@ pub struct Config {
     pub usage_flush_interval: Duration,
     /// TCP connect timeout towards providers.
     pub connect_timeout: Duration,
+    /// Request log rows waiting for the writer at most; more are dropped and counted.
+    pub request_log_buffer: usize,
+    /// How long request log rows are kept (pruned by the housekeeping pass).
+    pub request_log_retention: Duration,
 }
 
 impl Config {
@@ -58,6 +62,8 @@ impl Config {
             auth_negative_ttl: Duration::from_secs(1),
             usage_flush_interval: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
+            request_log_buffer: 20_000,
+            request_log_retention: Duration::from_secs(30 * 86_400),
         }
     }
 }
@@ -138,6 +144,17 @@ pub struct Args {
     #[arg(long, env = "USAGE_FLUSH_MS", default_value_t = 1000)]
     pub usage_flush_ms: u64,
 
+    /// Days the request log keeps its rows (one per call, no prompt or completion text); older
+    /// rows are deleted by the housekeeping pass about once a minute.
+    #[arg(long, env = "REQUEST_LOG_RETENTION_DAYS", default_value_t = 30)]
+    pub request_log_retention_days: u32,
+
+    /// Request log rows that may wait for the database writer. Calls never wait for the log:
+    /// when this many rows are waiting (the database cannot keep up), further rows are dropped
+    /// and counted in `iaf_llm_request_log_dropped_total`.
+    #[arg(long, env = "REQUEST_LOG_BUFFER", default_value_t = 20_000)]
+    pub request_log_buffer: usize,
+
     /// Log format: text or json.
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
@@ -207,6 +224,16 @@ impl Args {
         nonzero(self.overall_timeout_secs, "LLM_OVERALL_TIMEOUT_SECS")?;
         nonzero(u64::from(self.breaker_threshold), "LLM_BREAKER_THRESHOLD")?;
         nonzero(self.usage_flush_ms, "USAGE_FLUSH_MS")?;
+        nonzero(
+            u64::from(self.request_log_retention_days),
+            "REQUEST_LOG_RETENTION_DAYS",
+        )?;
+        nonzero(self.request_log_buffer as u64, "REQUEST_LOG_BUFFER")?;
+        if self.request_log_retention_days > 3650 || self.request_log_buffer > 1_000_000 {
+            return Err(ConfigError::Invalid(
+                "REQUEST_LOG_RETENTION_DAYS must be at most 3650 and REQUEST_LOG_BUFFER at most 1000000".into(),
+            ));
+        }
         if self.overall_timeout_secs > 3600 || self.attempt_timeout_secs > 3600 {
             return Err(ConfigError::Invalid(
                 "LLM_ATTEMPT_TIMEOUT_SECS and LLM_OVERALL_TIMEOUT_SECS must be at most 3600".into(),
@@ -242,6 +269,9 @@ impl Args {
         config.internal_token = Some(internal);
         config.auth_cache_ttl = Duration::from_millis(self.auth_cache_ttl_ms);
         config.usage_flush_interval = Duration::from_millis(self.usage_flush_ms);
+        config.request_log_buffer = self.request_log_buffer;
+        config.request_log_retention =
+            Duration::from_secs(u64::from(self.request_log_retention_days) * 86_400);
         config.routing = RoutingSettings {
             max_attempts_per_provider: self.max_attempts_per_provider,
             attempt_timeout: Duration::from_secs(self.attempt_timeout_secs),

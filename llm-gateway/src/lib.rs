@@ -12,6 +12,8 @@
 //! - [`usage`] / [`store`]: usage per key, month and day, charged durably before each answer
 //!   leaves, many concurrent calls sharing one commit (group commit); [`notices`]: the 80 % /
 //!   100 % quota e-mails reported to promo-service after the writes;
+//! - [`request_log`]: one row per authenticated call (no prompt or completion text), written in
+//!   batches off the request path, served by the `RequestLog` RPCs;
 //! - [`metrics`]: the gateway's Prometheus families (the router records into them).
 //!
 //! [`start`] runs it all on a listener and returns a [`Handle`] that stops it; `main.rs` only
@@ -28,6 +30,7 @@ pub mod metrics;
 pub mod notices;
 pub mod providers;
 pub mod quota;
+pub mod request_log;
 pub mod routing;
 pub mod service;
 pub mod sse;
@@ -40,6 +43,7 @@ use std::time::Duration;
 
 use iafactory::metrics::Registry;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
+use iafactory::proto::iafactory::llm::v1::request_log_server::RequestLogServer;
 use iafactory::{grpc, lifecycle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -51,8 +55,9 @@ use crate::auth::Authenticator;
 use crate::metrics::Metrics;
 use crate::notices::QuotaNotices;
 use crate::quota::{IDLE_RELEASE, QuotaManager};
+use crate::request_log::RequestLog;
 use crate::routing::Router;
-use crate::service::{GatewayApi, Shared};
+use crate::service::{GatewayApi, RequestLogApi, Shared};
 use crate::store::Store;
 use crate::usage::UsageRecorder;
 
@@ -97,6 +102,11 @@ impl Running {
     pub async fn flush_usage(&self) -> Result<usize, crate::error::GatewayError> {
         self.shared.usage.flush().await
     }
+
+    /// Waits until every request log row sent so far is written (tests, diagnostics).
+    pub async fn flush_request_log(&self) {
+        self.shared.log.flush().await;
+    }
 }
 
 /// A running gateway (see [`iafactory::lifecycle`]); its [`Running`] methods are reached
@@ -140,6 +150,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         http,
         &Metrics::register(&mut registry),
     );
+    let (log, log_writer) =
+        RequestLog::start(store.clone(), config.request_log_buffer, &mut registry);
     let registry = Arc::new(registry);
     if router.mock.is_some() {
         tracing::warn!(
@@ -163,6 +175,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         usage: UsageRecorder::start(store.clone(), Some(notices.clone())),
         auth: auth.clone(),
         recent: Default::default(),
+        log,
         internal: config.internal_token.clone(),
     });
 
@@ -185,8 +198,15 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
     // Embeddings answers are the large ones: 2048 vectors of 3072 floats (the largest OpenAI
     // model, unshortened) are 25 MB; 16 MB would fail such an answer after it was charged.
     .max_encoding_message_size(crate::service::MAX_ANSWER_BYTES);
-    let routes = grpc::add_reflection(Routes::new(health_service).add_service(api))
-        .map_err(|e| ServeError::Reflection(e.to_string()))?;
+    let log_api = RequestLogServer::new(RequestLogApi {
+        shared: shared.clone(),
+    });
+    let routes = grpc::add_reflection(
+        Routes::new(health_service)
+            .add_service(api)
+            .add_service(log_api),
+    )
+    .map_err(|e| ServeError::Reflection(e.to_string()))?;
 
     let (bg_stop_tx, bg_stop_rx) = watch::channel(false);
     let prober = tokio::spawn(
@@ -203,6 +223,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         shared.clone(),
         store.clone(),
         config.usage_flush_interval,
+        config.request_log_retention,
         bg_stop_rx,
     ));
     let options = grpc::ServeOptions {
@@ -249,6 +270,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         // Every answered call is already charged; this writes the charges of calls cut by
         // the drain (abandoned streams) and stops the writer.
         task_shared.usage.close().await;
+        // The log rows of the drained calls.
+        task_shared.log.close(log_writer).await;
         task_shared.quotas.release_idle(Duration::ZERO).await;
         // Phase 4: close the store.
         store.db.close().await;
@@ -261,12 +284,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
 /// How often a probe write checks that the usage store accepts writes (health status).
 const STORAGE_PROBE_INTERVAL: Duration = Duration::from_secs(5);
 
-/// Periodic work off the request path: idle lease returns, old window pruning (usage is not
-/// here: it is written before each answer, see [`usage`]).
+/// Periodic work off the request path: idle lease returns, old window pruning, the request
+/// log's retention (usage is not here: it is written before each answer, see [`usage`]).
 async fn background(
     shared: Arc<Shared>,
     store: Store,
     tick_every: Duration,
+    log_retention: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut ticks: u64 = 0;
@@ -286,6 +310,15 @@ async fn background(
             let hour_ago = iafactory::db::now_millis() - 3_600_000;
             if let Err(e) = store.prune_request_windows(hour_ago).await {
                 tracing::warn!(error = %e, "pruning old rate windows failed");
+            }
+            let keep_ms = i64::try_from(log_retention.as_millis()).unwrap_or(i64::MAX);
+            match store
+                .prune_request_log(iafactory::db::now_millis().saturating_sub(keep_ms))
+                .await
+            {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(rows = n, "request log rows past retention deleted"),
+                Err(e) => tracing::warn!(error = %e, "pruning the request log failed"),
             }
         }
     }

@@ -46,6 +46,11 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
             "usage one row per day",
             include_str!("../migrations/0004_usage_one_row_per_day.sql"),
         ),
+        migration(
+            5,
+            "request log",
+            include_str!("../migrations/0005_request_log.sql"),
+        ),
     ]);
     m.dangerous_set_table_name("_llm_gateway_migrations");
     m

@@ -181,6 +181,11 @@ impl UsageRecorder {
         }
     }
 
+    /// The store the usage is written to (the request log's reads share it).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Usage of `key_id` in `period` per (model, provider). Everything answered is in the store.
     pub async fn report(
         &self,

@@ -1,5 +1,6 @@
 //! The console's customers (`/api/admin/clients`): search and filters, one customer with their
-//! keys and this month's usage in tokens (from llm-gateway's `GetKeysUsage`), the CSV export
+//! keys and this month's usage in tokens (from llm-gateway's `GetKeysUsage`), their upstream
+//! cost in dinars at `USD_DZD_RATE` and the month's margin, the CSV export
 //! (owners only: promo-service refuses support), key revocation and suspension. Roles, CSRF
 //! and the audit log are promo-service's.
 
@@ -223,6 +224,42 @@ pub struct CustomerDetail {
     /// The package's monthly tokens.
     tokens_per_month: u64,
     keys: Vec<KeyUsage>,
+    /// This month's upstream cost and margin (see [`Margin`]).
+    margin: Margin,
+}
+
+/// What the customer costs upstream this month against what their subscription bills for it,
+/// in integer dinars.
+#[derive(Serialize, ToSchema)]
+pub struct Margin {
+    /// Upstream cost of the customer's calls this month (UTC), US dollars.
+    cost_usd: f64,
+    /// Dinars per dollar applied (`USD_DZD_RATE`).
+    usd_dzd_rate: f64,
+    /// `cost_usd` × rate, rounded **up** to the dinar (a margin is never overstated).
+    cost_dzd: u64,
+    /// What the subscription bills for a month now: the discounted price while the promotion
+    /// lasts, the package's price after.
+    revenue_dzd: u64,
+    /// `revenue_dzd − cost_dzd`; negative when the customer costs more than they pay.
+    margin_dzd: i64,
+}
+
+impl Margin {
+    fn of(cost_usd: f64, revenue_dzd: u64, rate_milli: u64) -> Margin {
+        // llm-gateway counts nano-dollars; its report's dollars are those divided by 1e9.
+        let nano = (cost_usd * 1e9).round() as i64;
+        let cost_dzd = crate::exchange::nano_usd_to_dzd_ceil(nano, rate_milli);
+        Margin {
+            cost_usd,
+            usd_dzd_rate: rate_milli as f64 / 1000.0,
+            cost_dzd,
+            revenue_dzd,
+            margin_dzd: i64::try_from(revenue_dzd)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(i64::try_from(cost_dzd).unwrap_or(i64::MAX)),
+        }
+    }
 }
 
 fn key_status(status: i32) -> &'static str {
@@ -276,7 +313,9 @@ pub async fn detail(
     )?;
     iafactory::grpc::set_bearer(&mut req, token.expose());
     let u = state.llm_client().get_keys_usage(req).await?.into_inner();
+    let revenue = d.customer.as_ref().map_or(0, |c| c.price_dzd);
     ok(&CustomerDetail {
+        margin: Margin::of(u.cost_usd, revenue, state.config.usd_dzd_rate_milli),
         customer: d.customer.map(customer),
         period: u.period,
         total_tokens: u.total_tokens,

@@ -2,6 +2,7 @@
 //! handlers and, through utoipa-axum, their OpenAPI operations: [`api`] merges them into the one
 //! router and the one document.
 
+pub mod admin_calls;
 pub mod admin_catalogue;
 pub mod admin_customers;
 pub mod admin_dashboard;
@@ -14,6 +15,7 @@ pub mod billing_customer;
 pub mod billing_dto;
 pub mod campaigns_admin;
 pub mod compte;
+pub mod compte_calls;
 pub mod events;
 pub mod live;
 pub mod mail_links;
@@ -44,6 +46,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(site::router())
         .merge(site_info::router())
         .merge(compte::router())
+        .merge(compte_calls::router())
         .merge(billing_customer::router())
         .merge(billing_admin::router())
         .merge(billing_chargily::router())
@@ -51,6 +54,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin_session::router())
         .merge(admin_dashboard::router())
         .merge(admin_customers::router())
+        .merge(admin_calls::router())
         .merge(admin_catalogue::router())
         .merge(admin_operators::router())
         .merge(admin_pages::router())

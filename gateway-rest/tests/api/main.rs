@@ -10,6 +10,7 @@ mod admin;
 mod admin_accounts;
 mod billing;
 mod cache;
+mod calls;
 mod campaigns;
 mod clients;
 mod compte;

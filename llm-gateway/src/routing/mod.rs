@@ -25,6 +25,7 @@ pub mod policy;
 pub mod retry;
 pub mod settings;
 pub mod table;
+pub mod trace;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -268,6 +269,7 @@ impl Router {
                     break 'routes;
                 }
                 attempts += 1;
+                trace::attempted(&route, try_no == 0);
                 let budget = s.attempt_timeout.min(deadline - now);
                 let span = tracing::info_span!(
                     "upstream",
@@ -294,6 +296,7 @@ impl Router {
                         // Refused while translating, before any network call: not an attempt,
                         // says nothing of the provider's health.
                         attempts -= 1;
+                        trace::untried(try_no == 0);
                         p.health.release_untried();
                         tracing::debug!(provider = %p.name, param = %u.param, "route cannot carry a field");
                         unsupported.get_or_insert(u);

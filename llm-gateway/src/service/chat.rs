@@ -13,6 +13,7 @@ use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Usage};
 use crate::quota::Hold;
+use crate::request_log::Draft;
 use crate::routing::Route;
 use crate::store::UsageSums;
 use crate::usage::to_nano_usd;
@@ -62,10 +63,12 @@ impl Shared {
     pub(super) async fn chat(
         self: Arc<Self>,
         request: Request<pb::ChatRequest>,
+        draft: &mut Draft,
     ) -> Result<pb::ChatResponse, GatewayError> {
         let started = Instant::now();
-        let (key, model, input, policy, held) =
-            self.admit(request.metadata(), request.get_ref()).await?;
+        let (key, model, input, policy, held) = self
+            .admit(request.metadata(), request.get_ref(), draft)
+            .await?;
         // Gives the hold back if the call fails, or if the caller goes away while it runs.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
@@ -98,6 +101,7 @@ impl Shared {
         let cost = self
             .charge_call(&key, &model.name, &served.route, usage)
             .await?;
+        draft.set_served(&served.route, usage, cost);
         self.recent
             .record(&served.route.provider.name, started.elapsed());
         let choices: Vec<pb::Choice> = c.choices.into_iter().map(translate::choice_pb).collect();

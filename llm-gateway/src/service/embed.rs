@@ -16,15 +16,18 @@ use crate::catalog::ModelKind;
 use crate::error::GatewayError;
 use crate::providers::Usage;
 use crate::quota::Hold;
+use crate::request_log::Draft;
 
 impl Shared {
     #[tracing::instrument(name = "embed", skip_all, fields(model = short(&request.get_ref().model), key_id = tracing::field::Empty))]
     pub(super) async fn embed(
         self: Arc<Self>,
         request: Request<pb::EmbedRequest>,
+        draft: &mut Draft,
     ) -> Result<pb::EmbedResponse, GatewayError> {
         let started = Instant::now();
         let key = self.authenticate(request.metadata()).await?;
+        draft.set_key(&key);
         let input = validate_embed(request.get_ref())?;
         // Embeddings generate nothing: the hold is the input alone.
         let (model, held) = self
@@ -63,6 +66,7 @@ impl Shared {
         let cost = self
             .charge_call(&key, &model.name, &served.route, usage)
             .await?;
+        draft.set_served(&served.route, usage, cost);
         self.recent
             .record(&served.route.provider.name, started.elapsed());
         Ok(pb::EmbedResponse {

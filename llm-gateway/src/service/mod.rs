@@ -16,6 +16,7 @@
 mod chat;
 mod embed;
 mod listing;
+mod log_api;
 mod recent;
 mod report;
 mod shared;
@@ -31,7 +32,9 @@ use pb::llm_gateway_server::LlmGateway;
 use tonic::{Request, Response, Status};
 
 use crate::error::GatewayError;
+use crate::request_log::{CallKind, trace};
 
+pub use log_api::RequestLogApi;
 pub use recent::RecentLatencies;
 pub use shared::{Shared, token_hold};
 pub use validate::{
@@ -50,7 +53,12 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<pb::ChatResponse>, Status> {
-        let r = self.shared.clone().chat(request).await;
+        let mut draft =
+            self.shared
+                .log
+                .draft(CallKind::Chat, request.metadata(), &request.get_ref().model);
+        let r = trace::scope(draft.trace(), self.shared.clone().chat(request, &mut draft)).await;
+        draft.finish(r.as_ref().map(|_| ()));
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -60,7 +68,18 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::ChatRequest>,
     ) -> Result<Response<Self::ChatStreamStream>, Status> {
-        let r = self.shared.clone().chat_stream(request).await;
+        let mut draft = self.shared.log.draft(
+            CallKind::ChatStream,
+            request.metadata(),
+            &request.get_ref().model,
+        );
+        let r = trace::scope(
+            draft.trace(),
+            self.shared.clone().chat_stream(request, &mut draft),
+        )
+        .await;
+        // Inert when the stream took it along.
+        draft.finish(r.as_ref().map(|_| ()));
         r.map(Response::new).map_err(Status::from)
     }
 
@@ -82,7 +101,17 @@ impl LlmGateway for GatewayApi {
         &self,
         request: Request<pb::EmbedRequest>,
     ) -> Result<Response<pb::EmbedResponse>, Status> {
-        let r = self.shared.clone().embed(request).await;
+        let mut draft = self.shared.log.draft(
+            CallKind::Embed,
+            request.metadata(),
+            &request.get_ref().model,
+        );
+        let r = trace::scope(
+            draft.trace(),
+            self.shared.clone().embed(request, &mut draft),
+        )
+        .await;
+        draft.finish(r.as_ref().map(|_| ()));
         r.map(Response::new).map_err(Status::from)
     }
 

@@ -14,6 +14,7 @@ use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
 use crate::providers::{ChatInput, Usage};
 use crate::quota::{Hold, QuotaManager};
+use crate::request_log::{Draft, RequestLog};
 use crate::routing::{ModelEntry, Route, Router};
 use crate::store::UsageKey;
 use crate::usage::UsageRecorder;
@@ -25,6 +26,8 @@ pub struct Shared {
     pub quotas: QuotaManager,
     pub usage: UsageRecorder,
     pub recent: RecentLatencies,
+    /// Where every authenticated call leaves its row (see [`crate::request_log`]).
+    pub log: RequestLog,
     /// Required by `ListProviders` (provider names, base URLs, error details are operator
     /// information); `None`: nobody may call it.
     pub internal: Option<iafactory::secret::InternalToken>,
@@ -93,6 +96,7 @@ impl Shared {
         &self,
         metadata: &tonic::metadata::MetadataMap,
         req: &pb::ChatRequest,
+        draft: &mut Draft,
     ) -> Result<
         (
             Arc<KeyInfo>,
@@ -104,6 +108,7 @@ impl Shared {
         GatewayError,
     > {
         let key = self.authenticate(metadata).await?;
+        draft.set_key(&key);
         let (input, policy) = validate(req)?;
         let (model, hold) = self
             .admit_model(&key, &req.model, ModelKind::Chat, token_hold(&input))

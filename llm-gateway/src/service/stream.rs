@@ -16,6 +16,7 @@ use crate::auth::KeyInfo;
 use crate::error::GatewayError;
 use crate::providers::{self, Chunk, ChunkStream, Usage};
 use crate::quota::Hold;
+use crate::request_log::Draft;
 use crate::routing::Route;
 use crate::store::{UsageKey, UsageSums};
 use crate::usage::to_nano_usd;
@@ -25,10 +26,12 @@ impl Shared {
     pub(super) async fn chat_stream(
         self: Arc<Self>,
         request: Request<pb::ChatRequest>,
+        draft: &mut Draft,
     ) -> Result<BoxStream<'static, Result<pb::ChatStreamEvent, Status>>, GatewayError> {
         let started = Instant::now();
-        let (key, model, input, policy, held) =
-            self.admit(request.metadata(), request.get_ref()).await?;
+        let (key, model, input, policy, held) = self
+            .admit(request.metadata(), request.get_ref(), draft)
+            .await?;
         // Until the stream is committed (then the tracker settles), as for unary calls.
         let mut hold = HoldGuard {
             shared: Some(self.clone()),
@@ -41,7 +44,11 @@ impl Shared {
         let route = served.route.clone();
         self.recent.record(&route.provider.name, ttft);
         let committed = served.value;
+        // From here the stream carries its row: written when it ends, fails or is dropped.
+        let mut log = draft.take();
+        log.set_ttft(ttft);
         let mut tracker = StreamTracker {
+            log,
             shared: self.clone(),
             key,
             model: model.name.clone(),
@@ -103,6 +110,7 @@ impl Shared {
                         // What was delivered is charged; a failure to write it is logged by
                         // the writer, and the client gets the upstream error either way.
                         let _ = tracker.finish().await;
+                        tracker.log.take().finish(Err(&err));
                         yield Err(Status::from(err));
                         return;
                     }
@@ -139,6 +147,7 @@ impl Shared {
                         };
                         if let Err(e) = charged {
                             tracker.stop_charging();
+                            tracker.log.take().finish(Err(&e));
                             yield Err(Status::from(e));
                             return;
                         }
@@ -151,6 +160,7 @@ impl Shared {
             }
             match tracker.finish().await {
                 Ok((usage, estimated, cost)) => {
+                    tracker.log.take().finish(Ok(()));
                     let mut ev = header.clone();
                     ev.event = Some(pb::chat_stream_event::Event::End(pb::StreamEnd {
                         finish_reason: finish_reason.unwrap_or_else(|| "stop".into()),
@@ -163,7 +173,10 @@ impl Shared {
                     }));
                     yield Ok(ev);
                 }
-                Err(e) => yield Err(Status::from(e)),
+                Err(e) => {
+                    tracker.log.take().finish(Err(&e));
+                    yield Err(Status::from(e));
+                }
             }
         };
         Ok(s.boxed())
@@ -188,6 +201,8 @@ struct Charged {
 /// an abandoned stream is still charged for what the provider generated. The quota hold is
 /// settled exactly once (`done`).
 struct StreamTracker {
+    /// The stream's request log row, given what was received when the stream ends.
+    log: Draft,
     shared: Arc<Shared>,
     key: Arc<KeyInfo>,
     model: String,
@@ -324,6 +339,7 @@ impl StreamTracker {
             u64::from(usage.completion_tokens),
         );
         let cost = self.route.cost_usd(p, c);
+        self.log.set_served(&self.route, usage, cost);
         if self.done {
             return Ok((usage, estimated, cost));
         }
@@ -370,6 +386,9 @@ impl Drop for StreamTracker {
             u64::from(usage.prompt_tokens),
             u64::from(usage.completion_tokens),
         );
+        // The row (dropped right after this, unfinished) says what was received.
+        self.log
+            .set_served(&self.route, usage, self.route.cost_usd(p, c));
         let delta = self.delta(usage);
         let (shared, subject, held, route) = (
             self.shared.clone(),

@@ -22,4 +22,5 @@ mod native;
 mod process;
 mod providers;
 mod quotas;
+mod request_log;
 mod routing;

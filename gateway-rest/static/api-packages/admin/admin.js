@@ -4,11 +4,13 @@
 // enforced by the server: the page only hides what a support operator could not do anyway.
 "use strict";
 (function () {
-  var state = { csrf: "", role: "", me: null, packages: [], customer: null, auditToken: "", dash: null };
+  var state = { csrf: "", role: "", me: null, packages: [], customer: null, auditToken: "", dash: null, callsToken: "", providers: null };
   var $ = function (id) { return document.getElementById(id); };
   var nf = new Intl.NumberFormat("fr-FR");
   function num(v) { return nf.format(v); }
   function dzd(v) { return nf.format(v) + " DZD"; }
+  var usdf = new Intl.NumberFormat("fr-FR", { minimumFractionDigits: 2, maximumFractionDigits: 6 });
+  function usd(v) { return usdf.format(v) + " $"; }
   function pct(a, b) { return b > 0 ? (Math.round((a / b) * 1000) / 10).toLocaleString("fr-FR") + " %" : "—"; }
   function firstOrdinal(s) { return s.replace(/^1 /, "1er "); }
   function date(iso) {
@@ -92,7 +94,7 @@
       document.querySelectorAll("[data-owner]").forEach(function (e) { e.hidden = me.role !== "owner"; });
       show(true);
       pageError("");
-      return Promise.all([loadDashboard(), loadCatalogue(), loadCustomers(), loadAudit(true), loadOperators()]);
+      return Promise.all([loadDashboard(), loadCatalogue(), loadCustomers(), loadCalls(true), loadProviders(), loadAudit(true), loadOperators()]);
     }).catch(function (e) {
       if (e.status === 401) { signedOut(); return; }
       pageError(e.message);
@@ -203,7 +205,11 @@
   var resizeTimer = null;
   window.addEventListener("resize", function () {
     clearTimeout(resizeTimer);
-    resizeTimer = setTimeout(function () { if (state.dash && !$("console").hidden) renderDashboard(state.dash); }, 150);
+    resizeTimer = setTimeout(function () {
+      if ($("console").hidden) return;
+      if (state.dash) renderDashboard(state.dash);
+      if (state.providers) renderProviders(state.providers);
+    }, 150);
   });
   function renderDashboard(d) {
     {
@@ -289,6 +295,9 @@
       text($("customer-title"), c.email);
       var promo = c.promo_code ? " avec " + c.promo_code + " (−" + c.discount_percent + " %" + (c.discount_ends_at ? " jusqu'au " + date(c.discount_ends_at) : "") + ")" : "";
       text($("customer-summary"), "Forfait " + c.package + " : " + dzd(c.price_dzd) + " / mois" + promo + ". Prix de base : " + dzd(c.base_price_dzd) + ". " + (c.suspended ? "Compte suspendu." : "Compte actif."));
+      var m = d.margin;
+      text($("customer-margin"), "Coût fournisseurs de " + d.period + " : " + dzd(m.cost_dzd) + " (" + usd(m.cost_usd) + " à " + m.usd_dzd_rate.toLocaleString("fr-FR") + " DZD le dollar, arrondi au dinar supérieur). Revenu du mois : " + dzd(m.revenue_dzd) + ". Marge : " + dzd(m.margin_dzd) + ".");
+      $("customer-margin").setAttribute("data-kind", m.margin_dzd < 0 ? "error" : "ok");
       text($("customer-usage"), "Consommation de " + d.period + " : " + num(d.total_tokens) + " jetons sur " + num(d.tokens_per_month) + " (" + pct(d.total_tokens, d.tokens_per_month) + "), " + num(d.requests) + " requête" + (d.requests > 1 ? "s" : "") + ".");
       var body = $("customer-keys").tBodies[0];
       body.replaceChildren.apply(body, d.keys.map(function (k) {
@@ -444,6 +453,99 @@
     box.appendChild(form); box.appendChild(status);
     return box;
   }
+
+  // --- Request log ---------------------------------------------------------------------------
+  var OUTCOMES = {
+    ok: "Réussi", quota_exceeded: "Quota épuisé", rate_limited: "Limite par minute", upstream_error: "Erreur fournisseur",
+    upstream_timeout: "Fournisseur trop lent", unsupported_parameter: "Paramètre non pris en charge", cancelled: "Annulé par le client",
+    model_not_found: "Modèle inconnu", model_not_allowed: "Modèle hors forfait", invalid_argument: "Requête invalide",
+    unavailable: "Indisponible", payment_required: "Paiement en attente", budget_exceeded: "Budget épuisé"
+  };
+  function ms(v) { return v == null ? "—" : num(v) + " ms"; }
+  function dayStartMs(v, plusDay) { return v ? Date.parse(v + "T00:00:00Z") + (plusDay ? 86400000 : 0) : null; }
+  function callsQuery() {
+    var q = new URLSearchParams();
+    [["calls-customer", "client"], ["calls-key", "cle"], ["calls-model", "modele"], ["calls-provider", "fournisseur"], ["calls-status", "statut"]].forEach(function (f) {
+      var v = $(f[0]).value.trim();
+      if (v) q.set(f[1], v);
+    });
+    var from = dayStartMs($("calls-from").value, false), to = dayStartMs($("calls-to").value, true);
+    if (from != null) q.set("depuis", String(from));
+    if (to != null) q.set("jusqua", String(to));
+    return q;
+  }
+  function loadCalls(reset) {
+    if (reset) state.callsToken = "";
+    var q = callsQuery();
+    q.set("page_size", "50");
+    if (state.callsToken) q.set("page_token", state.callsToken);
+    return api("GET", "/api/admin/appels?" + q.toString()).then(function (page) {
+      var body = $("calls-table").tBodies[0];
+      var rows = page.appels.map(function (c) {
+        var tr = make("tr");
+        tr.setAttribute("data-status", c.status);
+        cell(tr, dateTime(c.at), "Date"); cell(tr, c.customer_id, "Client"); cell(tr, c.key_prefix ? c.key_prefix + "…" : "—", "Clé");
+        cell(tr, c.model + (c.kind === "chat_stream" ? " (flux)" : c.kind === "embed" ? " (embeddings)" : ""), "Modèle");
+        cell(tr, c.provider ? c.provider + (c.upstream_model ? " · " + c.upstream_model : "") : "—", "Fournisseur");
+        cell(tr, num(c.prompt_tokens) + " / " + num(c.completion_tokens), "Jetons (entrée / sortie)");
+        cell(tr, usd(c.cost_usd), "Coût");
+        cell(tr, ms(c.latency_ms) + (c.ttft_ms != null ? " (1er jeton " + ms(c.ttft_ms) + ")" : ""), "Durée");
+        cell(tr, num(c.attempts) + (c.fallbacks ? " (" + num(c.fallbacks) + " repli" + (c.fallbacks > 1 ? "s" : "") + ")" : ""), "Tentatives");
+        cell(tr, c.status === "ok" ? OUTCOMES.ok : (OUTCOMES[c.error_code] || c.error_code), "Résultat");
+        return tr;
+      });
+      if (reset) body.replaceChildren.apply(body, rows); else rows.forEach(function (r) { body.appendChild(r); });
+      state.callsToken = page.next_page_token || "";
+      $("calls-more").hidden = !state.callsToken;
+      var shown = body.rows.length;
+      text($("calls-count"), shown === 0 ? "Aucun appel pour ces critères." : num(shown) + " appel" + (shown > 1 ? "s" : "") + " affiché" + (shown > 1 ? "s" : "") + (state.callsToken ? " (d'autres, plus anciens, suivent)." : "."));
+    }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
+  }
+  $("calls-form").addEventListener("submit", function (ev) { ev.preventDefault(); loadCalls(true); });
+  $("calls-more").addEventListener("click", function () { loadCalls(false); });
+
+  // --- Providers -----------------------------------------------------------------------------
+  var CIRCUITS = { closed: "Circuit fermé (normal)", open: "Circuit ouvert (écarté)", half_open: "Circuit en essai", unknown: "Inconnu" };
+  function loadProviders() {
+    return api("GET", "/api/admin/fournisseurs?heures=" + encodeURIComponent($("providers-hours").value)).then(function (d) {
+      state.providers = d;
+      renderProviders(d);
+    }).catch(function (e) { if (e.status === 401) signedOut(); else pageError(e.message); });
+  }
+  function renderProviders(d) {
+    text($("providers-note"), "Chiffres des " + (d.heures < 48 ? num(d.heures) + " dernière" + (d.heures > 1 ? "s heures" : " heure") : num(d.heures / 24) + " derniers jours") +
+      " tirés du journal des appels (toutes les instances) ; l'état du circuit est celui de l'instance qui a répondu. Coûts convertis à " + d.usd_dzd_rate.toLocaleString("fr-FR") + " DZD le dollar." +
+      (d.mock_active ? " Aucun fournisseur configuré : le fournisseur hors ligne « mock » répond." : "") + (d.truncated ? " Seuls les appels les plus récents ont été lus." : ""));
+    var body = $("providers-table").tBodies[0];
+    body.replaceChildren.apply(body, d.fournisseurs.map(function (p) {
+      var tr = make("tr");
+      cell(tr, p.name + (p.kind ? " (" + p.kind + ")" : ""), "Fournisseur");
+      cell(tr, p.configured ? CIRCUITS[p.circuit] || p.circuit : "Non configuré (pas de clé)", "État");
+      cell(tr, num(p.calls), "Appels");
+      cell(tr, p.calls ? p.error_rate_percent.toLocaleString("fr-FR") + " % (" + num(p.errors) + ")" : "—", "Taux d'erreur");
+      cell(tr, p.calls ? ms(p.p50_ms) : "—", "Latence p50"); cell(tr, p.calls ? ms(p.p95_ms) : "—", "Latence p95");
+      cell(tr, dzd(p.cost_dzd) + " (" + usd(p.cost_usd) + ")", "Coût");
+      return tr;
+    }));
+    // One small bar chart per provider with calls: its cost in dinars per day.
+    var holder = $("chart-provider-cost");
+    var names = [];
+    d.jours.forEach(function (j) { if (names.indexOf(j.provider) < 0) names.push(j.provider); });
+    if (!names.length) { holder.replaceChildren(make("p", "muted", "Aucun appel sur la période.")); return; }
+    holder.replaceChildren.apply(holder, names.map(function (n) {
+      var box = make("div", "provider-chart");
+      box.appendChild(make("h3", null, n));
+      var inner = make("div");
+      box.appendChild(inner);
+      return box;
+    }));
+    names.forEach(function (n, i) {
+      var inner = holder.children[i].lastChild;
+      var points = d.jours.filter(function (j) { return j.provider === n; }).map(function (j) { return { label: shortDay(j.day), value: j.cost_dzd }; });
+      barChart(inner, points, "Coût de " + n + " par jour", dzd);
+    });
+  }
+  $("providers-form").addEventListener("submit", function (ev) { ev.preventDefault(); loadProviders(); });
 
   // --- Audit log -----------------------------------------------------------------------------
   var ACTIONS = {

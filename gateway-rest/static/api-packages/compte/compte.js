@@ -171,6 +171,7 @@
       renderAccount(a);
       loadKeys();
       loadUsage();
+      loadCalls(true);
       loadBilling();
     }).catch(function (e) {
       if (e.status === 401) signedOut(); else pageError(e.message);
@@ -237,6 +238,42 @@
       box.appendChild(make("p", "muted", "Consommation momentanément indisponible."));
     });
   }
+
+  // --- My latest calls (the request log) -------------------------------------------------
+  var OUTCOMES = {
+    quota_exceeded: "Quota épuisé", rate_limited: "Limite par minute atteinte", upstream_error: "Erreur du fournisseur",
+    upstream_timeout: "Fournisseur trop lent", unsupported_parameter: "Paramètre non pris en charge",
+    cancelled: "Interrompu", model_not_found: "Modèle inconnu", model_not_allowed: "Modèle hors forfait",
+    invalid_argument: "Requête invalide", unavailable: "Service indisponible", payment_required: "Paiement en attente"
+  };
+  var callsToken = "";
+  function loadCalls(reset) {
+    if (reset) callsToken = "";
+    var path = "/api/compte/appels?page_size=20" + (callsToken ? "&page_token=" + encodeURIComponent(callsToken) : "");
+    api("GET", path).then(function (page) {
+      var body = $("calls-table").tBodies[0];
+      var rows = page.appels.map(function (c) {
+        var tr = make("tr");
+        [[dateTime(c.at), "Date"], [c.key_prefix ? c.key_prefix + "…" : "—", "Clé"],
+          [c.model + (c.kind === "chat_stream" ? " (flux)" : c.kind === "embed" ? " (embeddings)" : ""), "Modèle"],
+          [nf.format(c.prompt_tokens) + " / " + nf.format(c.completion_tokens), "Tokens (entrée / sortie)"],
+          [nf.format(c.latency_ms) + " ms", "Durée"],
+          [c.status === "ok" ? "Réussi" : (OUTCOMES[c.error_code] || c.error_code), "Résultat"]].forEach(function (v) {
+          var td = make("td", null, v[0]); td.setAttribute("data-label", v[1]); tr.appendChild(td);
+        });
+        return tr;
+      });
+      if (reset) body.replaceChildren.apply(body, rows); else rows.forEach(function (r) { body.appendChild(r); });
+      callsToken = page.next_page_token || "";
+      $("calls-more").hidden = !callsToken;
+      $("calls-empty").hidden = body.rows.length > 0;
+    }).catch(function (e) {
+      if (e.status === 401) { signedOut(); return; }
+      $("calls-empty").hidden = false;
+      text($("calls-empty"), "Derniers appels momentanément indisponibles.");
+    });
+  }
+  $("calls-more").addEventListener("click", function () { loadCalls(false); });
 
   var SVG = "http://www.w3.org/2000/svg";
   function svg(tag, attrs) {
