@@ -565,7 +565,7 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
         "wrk {}s per row after {}s of warm-up; SQLite files; per-IP public rate limits off; the customer's quotas are checked on every call.",
         args.seconds, args.warmup
     );
-    print!("{out}");
+    let _ = std::io::stdout().write_all(out.as_bytes());
     let json = serde_json::json!({ "rows": rows, "rss_kib_idle": idle, "rss_kib_loaded": loaded });
     if let Some(parent) = args.json.parent() {
         let _ = std::fs::create_dir_all(parent);
