@@ -84,7 +84,7 @@ pub struct ImportResult {
     path = "/api/admin/contacts/import",
     tag = "console",
     request_body(content = String, content_type = "text/csv", description = "The CSV file, at most 512 KiB."),
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "What was imported and what was refused.", body = ImportResult),
         (status = 400, response = inline(rest::BadRequest)),
@@ -178,7 +178,7 @@ pub struct Contacts {
     get,
     path = "/api/admin/contacts",
     tag = "console",
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "Contacts.", body = Contacts),
         (status = 401, response = inline(rest::Unauthorized)),
@@ -239,7 +239,7 @@ fn suppression(s: pb::Suppression) -> Suppression {
     get,
     path = "/api/admin/suppressions",
     tag = "console",
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "Suppressed addresses.", body = Suppressions),
         (status = 401, response = inline(rest::Unauthorized)),
@@ -275,7 +275,7 @@ pub struct NewSuppression {
     path = "/api/admin/suppressions",
     tag = "console",
     request_body = NewSuppression,
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The suppression (the first recorded one stands).", body = Suppression),
         (status = 400, response = inline(rest::BadRequest)),
@@ -365,7 +365,7 @@ pub struct Campaigns {
     get,
     path = "/api/admin/campagnes",
     tag = "console",
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "Campaigns.", body = Campaigns),
         (status = 401, response = inline(rest::Unauthorized)),
@@ -404,7 +404,7 @@ pub struct NewCampaign {
     path = "/api/admin/campagnes",
     tag = "console",
     request_body = NewCampaign,
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The draft.", body = Campaign),
         (status = 400, response = inline(rest::BadRequest)),
@@ -444,7 +444,7 @@ pub async fn create_campaign(
     path = "/api/admin/campagnes/{id}",
     tag = "console",
     params(("id" = String, Path, description = "Campaign id (`cmp_…`).")),
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The campaign.", body = Campaign),
         (status = 400, response = inline(rest::BadRequest)),
@@ -479,7 +479,7 @@ pub struct TestSent {
     path = "/api/admin/campagnes/{id}/test",
     tag = "console",
     params(("id" = String, Path, description = "Campaign id (`cmp_…`).")),
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The copy is queued.", body = TestSent),
         (status = 400, response = inline(rest::BadRequest)),
@@ -522,7 +522,7 @@ pub struct ScheduleRequest {
     tag = "console",
     params(("id" = String, Path, description = "Campaign id (`cmp_…`).")),
     request_body = ScheduleRequest,
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The campaign.", body = Campaign),
         (status = 400, response = inline(rest::BadRequest)),
@@ -579,7 +579,7 @@ pub struct Waitlist {
     get,
     path = "/api/admin/liste-attente",
     tag = "console",
-    security(("operatorSession" = []), ("adminToken" = [])),
+    security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The waitlist.", body = Waitlist),
         (status = 401, response = inline(rest::Unauthorized)),

@@ -558,6 +558,9 @@ pub enum OutboxKind {
     PaymentReminder,
     PaymentOverdue,
     SubscriptionSuspended,
+    BudgetAlert,
+    Campaign,
+    WaitlistConfirm,
 }
 
 fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {
