@@ -11,7 +11,6 @@ use http::header::CONTENT_TYPE;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::{Deserialize, Serialize};
-use tonic::metadata::AsciiMetadataValue;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -44,18 +43,12 @@ fn console<T>(
     headers: &HeaderMap,
     change: bool,
 ) -> Result<tonic::Request<T>, ApiError> {
-    let Some(token) = bearer(headers) else {
+    if bearer(headers).is_none() {
         return operator_request(message, headers, change);
-    };
-    let mut req = crate::backend::request(message, headers, &[])?;
-    let value = AsciiMetadataValue::try_from(format!("Bearer {token}")).map_err(|_| {
-        ApiError::new(
-            ErrorCode::Unauthenticated,
-            "En-tête Authorization invalide.",
-        )
-    })?;
-    req.metadata_mut().insert("authorization", value);
-    Ok(req)
+    }
+    // The token travels as sent; promo-service checks it (the shared header forwarding refuses
+    // one that cannot travel as gRPC metadata).
+    crate::backend::request(message, headers, &[crate::backend::Forward::Authorization])
 }
 
 #[derive(Serialize, ToSchema)]
