@@ -204,8 +204,20 @@ impl QuotaNotices {
             }
             let touched =
                 std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+            let now = Instant::now();
             for (k, m) in touched {
-                deferred.entry(k).or_default().merge(m);
+                // A refusal comes while the calls admitted before it still run: their cost is
+                // charged when they end. Read the month one interval later, so the "budget
+                // spent" e-mail states what was spent, not what was charged so far. Once: the
+                // refusals that follow (a client retrying) must not keep postponing it.
+                let entry = deferred.entry(k.clone()).or_default();
+                if m.refused
+                    && !entry.refused
+                    && reported.get(&k).is_none_or(|r| r.budget_level < BUDGET_SPENT)
+                {
+                    checked.insert(k, now);
+                }
+                entry.merge(m);
             }
             // Only the latest month matters: earlier months' entries are dropped.
             if let Some(latest) = deferred.keys().map(|(_, p)| p.clone()).max() {
