@@ -213,7 +213,9 @@ impl QuotaNotices {
                 let entry = deferred.entry(k.clone()).or_default();
                 if m.refused
                     && !entry.refused
-                    && reported.get(&k).is_none_or(|r| r.budget_level < BUDGET_SPENT)
+                    && reported
+                        .get(&k)
+                        .is_none_or(|r| r.budget_level < BUDGET_SPENT)
                 {
                     checked.insert(k, now);
                 }

@@ -223,10 +223,7 @@ async fn the_request_log_exports_as_csv_for_owners_only() {
             ("7", "5")
         );
         assert_eq!(r[col("cost_usd")], "0.000017000");
-        assert_eq!(
-            (&*r[col("status")], &*r[col("error_code")]),
-            ("ok", "")
-        );
+        assert_eq!((&*r[col("status")], &*r[col("error_code")]), ("ok", ""));
         assert!(r[col("at")].ends_with('Z'), "{r:?}");
     }
     let (_, errors) = exported(stack, &owner, "statut=error").await;

@@ -124,7 +124,10 @@ async fn sigkill_loses_at_most_the_last_log_window(backend: Backend) {
         in_flight += f;
     }
     let answered = answered_at.len() as u64;
-    assert!(answered > 50, "load ran before the kill ({answered} answered)");
+    assert!(
+        answered > 50,
+        "load ran before the kill ({answered} answered)"
+    );
     let in_window = answered_at
         .iter()
         .filter(|t| killed_at.saturating_duration_since(**t) < LOG_WINDOW_BOUND)
@@ -159,12 +162,22 @@ async fn sigkill_loses_at_most_the_last_log_window(backend: Backend) {
         "{lost} answered calls missing from the log; only the {in_window} answered in the last {LOG_WINDOW_BOUND:?} before the kill may be ({answered} answered in {:?})",
         killed_at - started
     );
-    tracing::info!(answered, in_flight, logged_ok, lost, in_window, "request log after a SIGKILL");
+    tracing::info!(
+        answered,
+        in_flight,
+        logged_ok,
+        lost,
+        in_window,
+        "request log after a SIGKILL"
+    );
 
     // Logging goes on after the restart: exactly one more row per call.
     let more = 20;
     for _ in 0..more {
-        client.chat(authed(chat_req("m", "hi"), &key)).await.unwrap();
+        client
+            .chat(authed(chat_req("m", "hi"), &key))
+            .await
+            .unwrap();
     }
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -345,7 +358,14 @@ async fn full_disk_refuses_cleanly_counts_lost_log_rows_and_recovers() {
         log_rows(&url, &user_id, &format!(" AND at_ms >= {recovered_ms}")).await,
         after
     );
-    tracing::info!(answered, refused, logged, lost_while_full, charged, "full disk");
+    tracing::info!(
+        answered,
+        refused,
+        logged,
+        lost_while_full,
+        charged,
+        "full disk"
+    );
     gw.stop().await;
     promo.stop().await;
     drop(disk);
