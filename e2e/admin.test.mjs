@@ -1,12 +1,17 @@
 // Browser test of the operator console (/admin/) against the whole platform.
 //
 // Started by `cargo test -p gateway-rest --test landing operator_console` (gateway-rest/tests/landing),
-// which runs promo-service (on a manual clock), llm-gateway (offline mock provider) and
-// gateway-rest on random loopback ports, makes two operators with the admin token (owner Amel,
-// support Sami), signs four customers up on three days, and passes:
+// which runs promo-service (on a manual clock), llm-gateway (its one model routed to a local
+// upstream speaking OpenAI's wire format at known prices) and gateway-rest on random loopback
+// ports, makes two operators with the admin token (owner Amel, support Sami), signs four
+// customers up on three days, and passes:
 //   ADMIN_BASE_URL          gateway-rest, e.g. http://127.0.0.1:41234
 //   ADMIN_SIGNUP_DAYS       the UTC day of each signup, comma-separated (dev, starter, business, premium)
 //   ADMIN_CHAT_KEY          the premium customer's API key
+//   ADMIN_MODEL / ADMIN_PROVIDER          the model the customer calls and the provider serving it
+//   ADMIN_PRICES_USD_PER_MTOK             its input,output prices in dollars per million tokens
+//   ADMIN_UPSTREAM_USAGE                  prompt,completion tokens the upstream reports per call
+//   ADMIN_USD_DZD_RATE_MILLI              gateway-rest's USD_DZD_RATE, in thousandths of a dinar
 //   ADMIN_OWNER_PASSWORD / ADMIN_SUPPORT_PASSWORD
 //   ADMIN_ARTIFACTS         folder for screenshots (target/screenshots/admin)
 //
@@ -14,6 +19,7 @@
 // step and exits 1 at the first failure, after a screenshot.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import {
   api as apiAt, axeCheck, launch, mustEnv, norm, requests, pageErrors, consoleProblems, run, step,
@@ -28,7 +34,21 @@ const SUPPORT_PASSWORD = mustEnv('ADMIN_SUPPORT_PASSWORD');
 const ARTIFACTS = process.env.ADMIN_ARTIFACTS || path.resolve('..', 'target', 'screenshots', 'admin');
 const CONSOLE = `${BASE}/admin/`;
 const LANDING = `${BASE}/api-packages/`;
-const MODEL = 'gpt-4o-mini';
+const MODEL = mustEnv('ADMIN_MODEL');
+const PROVIDER = mustEnv('ADMIN_PROVIDER');
+const [PRICE_IN, PRICE_OUT] = mustEnv('ADMIN_PRICES_USD_PER_MTOK').split(',').map(Number);
+const [UP_PROMPT, UP_COMPLETION] = mustEnv('ADMIN_UPSTREAM_USAGE').split(',').map(Number);
+const RATE_MILLI = BigInt(mustEnv('ADMIN_USD_DZD_RATE_MILLI'));
+const CHAT_CALLS = 2;
+// What the fixture's calls cost upstream, computed here from the prices and the usage (1 $ per
+// million tokens is 1 000 nano-dollars per token), and in dinars at the configured rate, rounded
+// up to the dinar as the console says it does.
+const CALL_NANO_USD = BigInt(Math.round(UP_PROMPT * PRICE_IN * 1000 + UP_COMPLETION * PRICE_OUT * 1000));
+const COST_NANO_USD = CALL_NANO_USD * BigInt(CHAT_CALLS);
+const dzdCeil = (nano) => Number((nano * RATE_MILLI + 999_999_999_999n) / 1_000_000_000_000n);
+const COST_DZD = dzdCeil(COST_NANO_USD);
+/** Dollars as the console prints them (fr-FR, 2 to 6 decimals). */
+const usdText = (nano) => norm(`${new Intl.NumberFormat('fr-FR', { minimumFractionDigits: 2, maximumFractionDigits: 6 }).format(Number(nano) / 1e9)} $`);
 
 const nf = new Intl.NumberFormat('fr-FR');
 const dzd = (v) => norm(`${nf.format(v)} DZD`);
@@ -100,14 +120,18 @@ try {
     assert.equal(sent.length, 5);
   });
 
-  await step('a customer makes two chat calls', async () => {
-    for (let i = 0; i < 2; i++) {
+  await step('a customer makes two chat calls, served by the priced local upstream', async () => {
+    for (let i = 0; i < CHAT_CALLS; i++) {
       const r = await api('POST', '/v1/chat/completions', { model: MODEL, messages: [{ role: 'user', content: `Question ${i}` }] },
         { authorization: `Bearer ${KEY}` });
       assert.equal(r.status, 200, r.text);
+      assert.equal(r.json.usage.prompt_tokens, UP_PROMPT);
+      assert.equal(r.json.usage.completion_tokens, UP_COMPLETION);
       chatTokens += r.json.usage.total_tokens;
     }
-    assert.ok(chatTokens > 0);
+    assert.equal(chatTokens, CHAT_CALLS * (UP_PROMPT + UP_COMPLETION));
+    // The fixture's cost is not trivially small: several dinars, not a rounded-up zero.
+    assert.ok(COST_DZD > 10, `${COST_DZD} DZD`);
   });
 
   const page = watch(await context.newPage(), 'console');
@@ -205,11 +229,13 @@ try {
   });
 
   await step('owner: the customer\'s margin this month is what they pay less what they cost upstream, in dinars', async () => {
-    // The offline mock provider costs nothing: cost 0 DZD, margin = the month's price (premium with LAUNCH30).
+    // The two calls' upstream cost, computed from the fixture's prices and usage, in dinars at the
+    // configured rate (rounded up); the margin is the month's price (premium with LAUNCH30) less it.
     await waitText(page, '#customer-margin', /Marge/);
     const m = norm(await page.textContent('#customer-margin'));
-    assert.ok(m.includes(`Coût fournisseurs de ${DAYS[3].slice(0, 7)} : ${dzd(0)}`), m);
-    assert.ok(m.includes(`Revenu du mois : ${dzd(140000)}. Marge : ${dzd(140000)}.`), m);
+    assert.ok(m.includes(`Coût fournisseurs de ${DAYS[3].slice(0, 7)} : ${dzd(COST_DZD)} (${usdText(COST_NANO_USD)}`), m);
+    assert.ok(m.includes(`à ${(Number(RATE_MILLI) / 1000).toLocaleString('fr-FR')} DZD le dollar`), m);
+    assert.ok(m.includes(`Revenu du mois : ${dzd(140000)}. Marge : ${dzd(140000 - COST_DZD)}.`), m);
     assert.ok(m.includes('arrondi au dinar supérieur'), m);
   });
 
@@ -218,8 +244,10 @@ try {
     await waitFor(page, () => document.querySelectorAll('#calls-table tbody tr').length === 2, undefined, 'two calls');
     const rows = (await page.locator('#calls-table tbody tr').allTextContents()).map(norm);
     for (const r of rows) {
-      assert.ok(r.includes(MODEL) && r.includes('mock') && r.includes('Réussi'), r);
+      assert.ok(r.includes(MODEL) && r.includes(PROVIDER) && r.includes('Réussi'), r);
       assert.ok(r.includes(KEY.slice(0, 10)), r);
+      // Each call's cost, in dollars as computed from the fixture.
+      assert.ok(r.includes(usdText(CALL_NANO_USD)), `${usdText(CALL_NANO_USD)} in ${r}`);
     }
     assert.match(norm(await page.textContent('#calls-count')), /^2 appels affichés/);
     // Tokens shown add up to what /v1 answered.
@@ -238,12 +266,16 @@ try {
     await waitText(page, '#calls-count', /^2 appels/);
     await page.selectOption('#providers-hours', '1');
     await page.click('#providers-form button[type=submit]');
-    await waitFor(page, () => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => /^mock/.test(r.textContent.trim())
-      && r.children[2].textContent.trim() === '2'), undefined, 'the mock provider with 2 calls');
-    const mock = norm(await page.locator('#providers-table tbody tr', { hasText: /^mock/ }).first().textContent());
-    assert.ok(mock.includes('0 % (0)'), mock);
+    await waitFor(page, (p) => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => r.textContent.trim().startsWith(p)
+      && r.children[2].textContent.trim() === '2'), PROVIDER, 'the local provider with 2 calls');
+    const local = norm(await page.locator('#providers-table tbody tr', { hasText: PROVIDER }).first().textContent());
+    assert.ok(local.includes('0 % (0)'), local);
+    // Its cost over the window: the two calls, in dinars (rounded up) and dollars.
+    assert.ok(local.includes(`${dzd(COST_DZD)} (${usdText(COST_NANO_USD)})`), local);
     await waitFor(page, () => Boolean(document.querySelector('#chart-provider-cost svg')), undefined, 'the cost chart');
-    assert.match(await chartTitle(page, 'chart-provider-cost'), /Coût de mock par jour/);
+    const costChart = await chartTitle(page, 'chart-provider-cost');
+    assert.ok(costChart.includes(`Coût de ${PROVIDER} par jour`), costChart);
+    assert.ok(costChart.includes(dzd(COST_DZD)), `${dzd(COST_DZD)} in ${costChart}`);
     await axeCheck(page, 'console, calls and providers');
     await page.locator('#appels').screenshot({ path: path.join(ARTIFACTS, 'appels-1280.png'), animations: 'disabled' });
     await page.locator('#fournisseurs').screenshot({ path: path.join(ARTIFACTS, 'fournisseurs-1280.png'), animations: 'disabled' });
@@ -252,6 +284,37 @@ try {
     await page.locator('#fournisseurs').screenshot({ path: path.join(ARTIFACTS, 'fournisseurs-360.png'), animations: 'disabled' });
     await page.locator('#customer').screenshot({ path: path.join(ARTIFACTS, 'marge-360.png'), animations: 'disabled' });
     await page.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('owner: "Exporter en CSV" downloads the filtered request log, with the costs computed from the fixture', async () => {
+    await page.fill('#calls-model', MODEL);
+    await page.click('#calls-form button[type=submit]');
+    await waitText(page, '#calls-count', /^2 appels/);
+    assert.ok(!(await page.isHidden('#calls-export')));
+    assert.equal(await page.getAttribute('#calls-export', 'href'), `/api/admin/appels/export.csv?modele=${encodeURIComponent(MODEL)}`);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#calls-export')]);
+    assert.equal(download.suggestedFilename(), 'appels.csv');
+    const text = fs.readFileSync(await download.path(), 'utf8');
+    const lines = text.split('\r\n').filter((l) => l);
+    const cells = (l) => l.slice(1, -1).split('","');
+    const header = cells(lines[0]);
+    assert.deepEqual(header.slice(0, 3), ['id', 'at', 'customer_id']);
+    assert.equal(lines.length, 1 + CHAT_CALLS, text);
+    const col = (n) => header.indexOf(n);
+    const exactUsd = (nano) => `${nano / 1_000_000_000n}.${String(nano % 1_000_000_000n).padStart(9, '0')}`;
+    for (const l of lines.slice(1)) {
+      const c = cells(l);
+      assert.equal(c[col('model')], MODEL);
+      assert.equal(c[col('provider')], PROVIDER);
+      assert.equal(c[col('key_prefix')], KEY.slice(0, 10));
+      assert.equal(c[col('prompt_tokens')], String(UP_PROMPT));
+      assert.equal(c[col('completion_tokens')], String(UP_COMPLETION));
+      assert.equal(c[col('cost_usd')], exactUsd(CALL_NANO_USD));
+      assert.equal(c[col('status')], 'ok');
+    }
+    await page.fill('#calls-model', '');
+    await page.click('#calls-form button[type=submit]');
+    await waitText(page, '#calls-count', /^2 appels/);
   });
 
   await step('owner: revoking the key stops it; suspending and resuming are shown', async () => {
@@ -335,23 +398,28 @@ try {
     await waitText(page, '#whoami', /Sami.*support/);
     assert.equal(norm(await page.textContent('#kpi-customers')), '4');
     assert.ok(await page.isHidden('#export'));
+    assert.ok(await page.isHidden('#calls-export'));
     assert.ok(await page.isHidden('#spend-form'));
     assert.ok(await page.isHidden('#operator-form'));
     await waitText(page, '#operators-table tbody', /Amel.*Propriétaire.*Sami.*Support/);
     assert.equal(await page.locator('#packages button[type=submit]').count(), 0);
     // Support reads the request log and the providers too.
     await waitFor(page, () => document.querySelectorAll('#calls-table tbody tr').length >= 2, undefined, 'the calls, as support');
-    await waitFor(page, () => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => /^mock/.test(r.textContent.trim())), undefined, 'the providers, as support');
+    await waitFor(page, (p) => [...document.querySelectorAll('#providers-table tbody tr')].some((r) => r.textContent.trim().startsWith(p)), PROVIDER, 'the providers, as support');
     const r = await page.evaluate(async () => {
       const csrf = await fetch('/api/admin/moi').then((x) => x.json()).then((m) => m.csrf_token);
       const exp = await fetch('/api/admin/clients/export.csv');
+      const calls = await fetch('/api/admin/appels/export.csv');
       const patch = await fetch('/api/admin/forfaits/starter', {
         method: 'PATCH', headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': csrf }, body: JSON.stringify({ monthly_price_dzd: 1 }),
       });
-      return { exp: exp.status, expBody: await exp.text(), patch: patch.status };
+      return { exp: exp.status, expBody: await exp.text(), calls: calls.status, callsBody: await calls.text(), patch: patch.status };
     });
     assert.equal(r.exp, 403, r.expBody);
     assert.match(r.expBody, /permission_denied/);
+    assert.equal(r.calls, 403, r.callsBody);
+    assert.match(r.callsBody, /permission_denied/);
+    assert.ok(!r.callsBody.includes('customer_id'), r.callsBody);
     assert.equal(r.patch, 403);
     await axeCheck(page, 'console, support');
     await page.setViewportSize({ width: 360, height: 780 });

@@ -176,6 +176,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         auth: auth.clone(),
         recent: Default::default(),
         log,
+        notices: notices.clone(),
         internal: config.internal_token.clone(),
     });
 

@@ -1,5 +1,5 @@
 //! Test and benchmark support: local upstream LLM servers speaking each provider's wire format
-//! ([`upstream`]), a local Chargily Pay server ([`chargily`]), an SMTP relay recording what it receives ([`smtp_sink`]), and scratch
+//! ([`upstream`]), a local Chargily Pay server ([`chargily`]), an SMTP relay recording what it receives ([`smtp_sink`]), a disk that fills up ([`disk`]), and scratch
 //! databases — a SQLite file in a temporary folder, or a fresh database on the PostgreSQL server
 //! the suites require (`TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`),
 //! dropped when the value is dropped, also when a test fails half-way. Every test owns its data;
@@ -12,6 +12,7 @@
 )]
 
 pub mod chargily;
+pub mod disk;
 pub mod smtp_sink;
 pub mod upstream;
 

@@ -3,6 +3,7 @@
 //! router and the one document.
 
 pub mod admin_calls;
+pub mod admin_calls_export;
 pub mod admin_catalogue;
 pub mod admin_customers;
 pub mod admin_dashboard;
@@ -55,6 +56,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .merge(admin_dashboard::router())
         .merge(admin_customers::router())
         .merge(admin_calls::router())
+        .merge(admin_calls_export::router())
         .merge(admin_catalogue::router())
         .merge(admin_operators::router())
         .merge(admin_pages::router())

@@ -11,6 +11,7 @@ mod admin_accounts;
 mod billing;
 mod cache;
 mod calls;
+mod calls_export;
 mod campaigns;
 mod clients;
 mod compte;

@@ -183,7 +183,7 @@ async fn operator_console_in_chromium() {
     const DAY_MS: i64 = 24 * 3_600_000;
     let now = iafactory::db::now_millis();
     let clock = promo_service::clock::Clock::manual(now);
-    let stack = AccountStack::spawn_with_clock(Some(clock.clone())).await;
+    let stack = AccountStack::spawn_priced(clock.clone(), CONSOLE_MODEL).await;
 
     let mut ops = OperatorsClient::connect(format!("http://{}", stack.promo_addr))
         .await
@@ -250,6 +250,30 @@ async fn operator_console_in_chromium() {
             ("ADMIN_BASE_URL", stack.base.clone().into()),
             ("ADMIN_SIGNUP_DAYS", days.join(",").into()),
             ("ADMIN_CHAT_KEY", key.into()),
+            ("ADMIN_MODEL", CONSOLE_MODEL.into()),
+            ("ADMIN_PROVIDER", stack::Priced::PROVIDER.into()),
+            (
+                "ADMIN_PRICES_USD_PER_MTOK",
+                format!(
+                    "{},{}",
+                    stack::Priced::INPUT_USD_PER_MTOK,
+                    stack::Priced::OUTPUT_USD_PER_MTOK
+                )
+                .into(),
+            ),
+            (
+                "ADMIN_UPSTREAM_USAGE",
+                format!(
+                    "{},{}",
+                    stack::Priced::PROMPT_TOKENS,
+                    stack::Priced::COMPLETION_TOKENS
+                )
+                .into(),
+            ),
+            (
+                "ADMIN_USD_DZD_RATE_MILLI",
+                stack::Priced::USD_DZD_RATE_MILLI.to_string().into(),
+            ),
             ("ADMIN_OWNER_PASSWORD", OWNER_PASSWORD.into()),
             ("ADMIN_SUPPORT_PASSWORD", SUPPORT_PASSWORD.into()),
             ("ADMIN_ARTIFACTS", artifacts.into()),
@@ -261,6 +285,8 @@ async fn operator_console_in_chromium() {
 }
 
 const OWNER_PASSWORD: &str = "owner passphrase for the test";
+/// The model the console's fixture calls (routed to the [`stack::Priced`] upstream).
+const CONSOLE_MODEL: &str = "gpt-4o-mini";
 const SUPPORT_PASSWORD: &str = "support passphrase for the test";
 
 /// How a Node script ended.

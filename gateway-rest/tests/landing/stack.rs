@@ -146,7 +146,7 @@ impl Stack {
 /// The whole platform for the customer account's browser test: promo-service sending its
 /// e-mails to a real SMTP sink (each received message's text body is written to `mail_dir` as
 /// `NNN.txt`, for the Node script to read), llm-gateway with no provider key (its offline
-/// `mock` provider answers every model), and gateway-rest in front of both with the internal
+/// `mock` provider answers every model; the console's test uses a [`Priced`] upstream), and gateway-rest in front of both with the internal
 /// token, as deployed. Links in the e-mails point at this gateway-rest.
 pub struct AccountStack {
     pub base: String,
@@ -158,7 +158,40 @@ pub struct AccountStack {
     promo: promo_service::Handle,
     spool: tokio::task::JoinHandle<()>,
     _sink: iafactory_testkit::smtp_sink::SmtpSink,
+    _upstream: Option<iafactory_testkit::upstream::Upstream>,
     _dir: tempfile::TempDir,
+}
+
+/// A local upstream speaking OpenAI's wire format at known prices, for the console's browser
+/// test: every chat answer reports [`Priced::PROMPT_TOKENS`] and [`Priced::COMPLETION_TOKENS`],
+/// and the one model routes there at [`Priced::INPUT_USD_PER_MTOK`] and
+/// [`Priced::OUTPUT_USD_PER_MTOK`], so each call has a known, non-zero upstream cost (the
+/// offline mock costs nothing, which would leave the margin untested).
+pub struct Priced;
+
+impl Priced {
+    /// The provider's name, as the console shows it.
+    pub const PROVIDER: &str = "local-openai";
+    pub const INPUT_USD_PER_MTOK: f64 = 2.5;
+    pub const OUTPUT_USD_PER_MTOK: f64 = 10.0;
+    pub const PROMPT_TOKENS: u32 = 120_000;
+    pub const COMPLETION_TOKENS: u32 = 40_000;
+    /// Dinars per dollar, in thousandths (not a round number: the dinars are rounded up).
+    pub const USD_DZD_RATE_MILLI: u64 = 134_567;
+
+    /// The llm-gateway catalogue: `model` served by the upstream at `url` (its `/v1`).
+    fn catalog(model: &str, url: &str) -> llm_gateway::catalog::Catalog {
+        let toml = format!(
+            "[providers.{p}]\nkind = \"openai\"\nbase_url = \"{url}/v1\"\napi_key_env = \"LOCAL_OPENAI_KEY\"\n\n\
+             [[models]]\nname = \"{model}\"\nroutes = [{{ provider = \"{p}\", model = \"{model}-upstream\", input_usd_per_mtok = {i:?}, output_usd_per_mtok = {o:?} }}]\n",
+            p = Self::PROVIDER,
+            i = Self::INPUT_USD_PER_MTOK,
+            o = Self::OUTPUT_USD_PER_MTOK,
+        );
+        let mut catalog = llm_gateway::catalog::Catalog::from_toml("console", &toml).unwrap();
+        assert!(catalog.set_key(Self::PROVIDER, "sk-local"));
+        catalog
+    }
 }
 
 pub const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
@@ -175,6 +208,21 @@ impl AccountStack {
     /// As [`AccountStack::spawn`], promo-service reading time from `clock` (a manual one moves
     /// signups onto past days) and running its periodic jobs (MRR snapshots) often.
     pub async fn spawn_with_clock(clock: Option<promo_service::clock::Clock>) -> AccountStack {
+        AccountStack::spawn_inner(clock, None).await
+    }
+
+    /// As [`AccountStack::spawn_with_clock`], with `model` served by a [`Priced`] upstream
+    /// instead of the offline mock, and gateway-rest converting at
+    /// [`Priced::USD_DZD_RATE_MILLI`].
+    pub async fn spawn_priced(clock: promo_service::clock::Clock, model: &str) -> AccountStack {
+        AccountStack::spawn_inner(Some(clock), Some(model)).await
+    }
+
+    async fn spawn_inner(
+        clock: Option<promo_service::clock::Clock>,
+        priced: Option<&str>,
+    ) -> AccountStack {
+        use iafactory_testkit::upstream::{Upstream, openai_ok};
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let mail_dir = dir.path().join("mail");
@@ -204,8 +252,25 @@ impl AccountStack {
         let promo_addr = promo.addr;
         let promo_url = format!("http://{}", promo.addr);
 
-        let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
-        assert!(catalog.nothing_configured(), "the mock provider answers");
+        let upstream = match priced {
+            Some(_) => Some(
+                Upstream::always(openai_ok(
+                    "Réponse du fournisseur local.",
+                    Priced::PROMPT_TOKENS,
+                    Priced::COMPLETION_TOKENS,
+                ))
+                .await,
+            ),
+            None => None,
+        };
+        let catalog = match (priced, &upstream) {
+            (Some(model), Some(up)) => Priced::catalog(model, &up.url("")),
+            _ => {
+                let catalog = llm_gateway::catalog::Catalog::builtin().unwrap();
+                assert!(catalog.nothing_configured(), "the mock provider answers");
+                catalog
+            }
+        };
         let mut llm_config = llm_gateway::Config::new(
             format!("sqlite://{}/llm.db", dir.path().display()),
             promo_url.clone(),
@@ -224,6 +289,9 @@ impl AccountStack {
         config.auth_failure_rate = None;
         config.internal_token = Some(gateway_rest::InternalToken::new(INTERNAL_TOKEN));
         config.admin_token = Some(gateway_rest::AdminToken::new(ADMIN_TOKEN));
+        if priced.is_some() {
+            config.usd_dzd_rate_milli = Priced::USD_DZD_RATE_MILLI;
+        }
         let gateway = gateway_rest::start(config, gw_listener)
             .await
             .unwrap_or_else(|e| panic!("gateway-rest failed: {e}"));
@@ -238,6 +306,7 @@ impl AccountStack {
             promo,
             spool,
             _sink: sink,
+            _upstream: upstream,
             _dir: dir,
         };
         wait_ready(&stack.base).await;

@@ -12,6 +12,7 @@ use super::validate::validate;
 use crate::auth::{Authenticator, KeyInfo};
 use crate::catalog::{ModelKind, Policy};
 use crate::error::GatewayError;
+use crate::notices::QuotaNotices;
 use crate::providers::{ChatInput, Usage};
 use crate::quota::{Hold, QuotaManager};
 use crate::request_log::{Draft, RequestLog};
@@ -28,6 +29,8 @@ pub struct Shared {
     pub recent: RecentLatencies,
     /// Where every authenticated call leaves its row (see [`crate::request_log`]).
     pub log: RequestLog,
+    /// Told of every `budget_exceeded` refusal: the operator's "budget spent" e-mail.
+    pub notices: Arc<QuotaNotices>,
     /// Required by `ListProviders` (provider names, base URLs, error details are operator
     /// information); `None`: nobody may call it.
     pub internal: Option<iafactory::secret::InternalToken>,
@@ -163,10 +166,22 @@ impl Shared {
             cost_nano_usd: cost_hold(&model, tokens),
             budgeted: false,
         };
-        let held = self
+        let held = match self
             .quotas
             .admit(key.quota_subject(), key.limits, hold)
-            .await?;
+            .await
+        {
+            Ok(held) => held,
+            Err(e @ GatewayError::Budget { .. }) => {
+                self.notices.budget_refused(
+                    key.quota_subject(),
+                    crate::quota::period_of(now_millis()),
+                    key.limits.cost_budget_nano_usd.unwrap_or(0),
+                );
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         Ok((model, held))
     }
 

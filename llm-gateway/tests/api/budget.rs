@@ -1,8 +1,8 @@
 //! Margin protection through the real promo-service: a package's monthly upstream-cost budget
 //! enforced across two gateway replicas sharing one database (refused with `budget_exceeded`
 //! once spent, the total spend within the budget plus one lease block), the operator's 80 %
-//! alert e-mail through promo-service's outbox and a real SMTP server (one per customer and
-//! month, two replicas reporting), and the seeded packages' allowed-model lists enforced for
+//! and "budget spent" (100 %) alert e-mails through promo-service's outbox and a real SMTP
+//! server (one per customer, month and level, two replicas reporting), and the seeded packages' allowed-model lists enforced for
 //! chat, embeddings and the model listing.
 
 use std::time::Duration;
@@ -31,7 +31,8 @@ fn priced(up: &Upstream) -> String {
 
 /// 80 concurrent calls, alternately on two replicas, each answer costing 30 × 2 000 + 20 × 4 000
 /// = 140 000 nano-USD against a budget of 5 000 000 (about 35 answers): refused once spent, never more spent than
-/// the budget plus one block; one 80 % e-mail to the operator although both replicas report.
+/// the budget plus one block; one 80 % e-mail and one "budget spent" e-mail to the operator
+/// although both replicas report (the latter from the refusals: the spend stops short of 100 %).
 async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
     let sink = SmtpSink::start().await;
     let smtp = sink.url();
@@ -111,30 +112,51 @@ async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
     assert_eq!(spent, i64::try_from(ok).unwrap() * 140_000);
     assert_eq!(up.count() as u64, ok);
 
-    // 80 %: one e-mail to the operator, naming the customer, however many replicas report
-    // (the signup's confirmation and operator notification came before it).
-    sink.wait_for(3).await;
+    // 80 % and 100 %: one e-mail each to the operator, naming the customer, however many
+    // replicas report (the signup's confirmation and operator notification came before them).
+    sink.wait_for(4).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let to_operator = sink
         .received()
         .into_iter()
         .filter(|m| m.to.iter().any(|r| r.contains(OPERATOR)))
         .count();
-    assert_eq!(to_operator, 2, "{:?}", sink.received());
+    assert_eq!(to_operator, 3, "{:?}", sink.received());
     let alerts = promo
         .db
         .query_strings("SELECT payload FROM outbox WHERE kind = 'budget_alert' AND status = 'sent'")
         .await;
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    let v: serde_json::Value = serde_json::from_str(&alerts[0]).unwrap();
-    assert_eq!(v["percent"], 80);
-    assert_eq!(v["cost_budget_usd"], "0.005000 USD");
-    assert!(v["customer_email"].as_str().unwrap().ends_with("@test.dz"));
-    let rows = promo
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    let mut alerts: Vec<serde_json::Value> = alerts
+        .iter()
+        .map(|a| serde_json::from_str::<serde_json::Value>(a).unwrap())
+        .collect();
+    alerts.sort_by_key(|v| v["percent"].as_u64());
+    assert_eq!(alerts[0]["percent"], 80);
+    assert_eq!(alerts[1]["percent"], 100);
+    for v in &alerts {
+        assert_eq!(v["cost_budget_usd"], "0.005000 USD");
+        assert!(v["customer_email"].as_str().unwrap().ends_with("@test.dz"));
+    }
+    // The spent e-mail states what was spent when the first refusal was reported (calls still
+    // running then were charged later): never more than the month's final spend.
+    let used_micro: i64 = alerts[1]["cost_used_usd"]
+        .as_str()
+        .unwrap()
+        .trim_end_matches(" USD")
+        .replace('.', "")
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=spent / 1000).contains(&used_micro),
+        "{used_micro} µUSD of {spent} nano"
+    );
+    let mut rows = promo
         .db
         .query_strings("SELECT occasion FROM notices WHERE kind = 'budget_alert'")
         .await;
-    assert_eq!(rows, vec![period.clone()]);
+    rows.sort();
+    assert_eq!(rows, vec![period.clone(), format!("{period}:100")]);
 
     // The operator removes the budget: calls pass again (within the key cache window).
     promo.set_budget("dev", None).await;

@@ -43,7 +43,7 @@ fn events(reply: Reply) -> Vec<String> {
 }
 
 /// Starts the binary on `port` and waits until it answers.
-async fn start_binary(
+pub(crate) async fn start_binary(
     dir: &std::path::Path,
     db_url: &str,
     promo: &Promo,

@@ -18,6 +18,7 @@ mod helpers;
 pub(crate) use iafactory_testkit::on_both_backends;
 mod internal_auth;
 mod keys_usage;
+mod log_faults;
 mod native;
 mod process;
 mod providers;

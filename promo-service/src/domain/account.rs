@@ -74,8 +74,23 @@ pub fn quota_level(percent: u32) -> Result<u32> {
     }
 }
 
-/// The only level of the cost-budget alert (one operator e-mail per customer and month).
+/// The first level of the cost-budget alert (one operator e-mail per customer and month).
 pub const BUDGET_ALERT_PERCENT: u32 = 80;
+
+/// The level of the "budget spent" alert (one operator e-mail per customer and month): the spend
+/// reached the budget, or llm-gateway refused a call `budget_exceeded`.
+pub const BUDGET_SPENT_PERCENT: u32 = 100;
+
+/// The `notices` occasion of a cost-budget alert: the month alone for 80 % (as written before
+/// the 100 % level existed, so that an alert already sent this month is not sent again), the
+/// month and the level for 100 %.
+pub fn budget_occasion(period: &str, percent: u32) -> String {
+    if percent == BUDGET_ALERT_PERCENT {
+        period.to_owned()
+    } else {
+        format!("{period}:{percent}")
+    }
+}
 
 /// Nano-USD as the operator reads them: `0.001234 USD` (to the micro-dollar, rounded down).
 pub fn usd_of_nano(nano: u64) -> String {

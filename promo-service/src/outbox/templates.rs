@@ -309,6 +309,10 @@ impl Templates {
                 "Votre abonnement IAFactory est suspendu (facture impayée)".to_owned()
             }
             MailKind::QuotaLevel if mail.percent >= 100 => "Tokens du mois épuisés".to_owned(),
+            MailKind::BudgetAlert if mail.percent >= 100 => format!(
+                "Budget de coût épuisé pour {} ({}) : appels refusés",
+                mail.customer_email, mail.package_name
+            ),
             MailKind::BudgetAlert => format!(
                 "Budget de coût : {} % atteint pour {} ({})",
                 mail.percent, mail.customer_email, mail.package_name
@@ -582,6 +586,19 @@ mod tests {
         let alert = t.render_account(MailKind::BudgetAlert, &mail).unwrap();
         assert!(alert.text.contains("0.800000 USD") && alert.text.contains("1.000000 USD"));
         assert!(alert.html.contains("&lt;b&gt;c@d.dz"), "{}", alert.html);
+        assert!(!alert.text.contains("épuisé le budget"), "{}", alert.text);
+        let spent = t
+            .render_account(
+                MailKind::BudgetAlert,
+                &AccountMail {
+                    percent: 100,
+                    ..mail.clone()
+                },
+            )
+            .unwrap();
+        assert!(spent.subject.contains("épuisé"), "{}", spent.subject);
+        assert!(spent.text.contains("épuisé le budget"), "{}", spent.text);
+        assert!(spent.html.contains("&lt;b&gt;c@d.dz"), "{}", spent.html);
         for kind in super::super::ALL_KINDS
             .into_iter()
             .filter(|k| !k.is_signup() && !k.is_campaign())

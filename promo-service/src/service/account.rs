@@ -649,18 +649,21 @@ impl PromoApi {
     }
 
     /// A customer spent [`account::BUDGET_ALERT_PERCENT`] % of their package's upstream-cost
-    /// budget: one e-mail to the operator (`OPERATOR_EMAIL`) per customer and month, however
-    /// many gateway replicas report it (the `notices` primary key decides, as for quota levels).
+    /// budget, or all of it ([`account::BUDGET_SPENT_PERCENT`]): one e-mail to the operator
+    /// (`OPERATOR_EMAIL`) per customer, month and level, however many gateway replicas report
+    /// it (the `notices` primary key decides, as for quota levels).
     /// Without an operator address there is nobody to tell: nothing is written.
     async fn report_budget_alert(
         &self,
         req: pb::ReportQuotaLevelRequest,
     ) -> Result<pb::ReportQuotaLevelResponse> {
-        if req.percent != account::BUDGET_ALERT_PERCENT {
+        let percent = req.percent;
+        if percent != account::BUDGET_ALERT_PERCENT && percent != account::BUDGET_SPENT_PERCENT {
             return Err(PromoError::InvalidArgument(format!(
-                "percent vaut {} pour le budget de coût, reçu {}",
+                "percent vaut {} ou {} pour le budget de coût, reçu {}",
                 account::BUDGET_ALERT_PERCENT,
-                req.percent
+                account::BUDGET_SPENT_PERCENT,
+                percent
             )));
         }
         let period = account::quota_period(&req.period)?;
@@ -673,7 +676,7 @@ impl PromoApi {
             )));
         };
         let Some(operator) = self.mail.operator_email.clone() else {
-            tracing::warn!(user_id, %period, "cost budget at 80 % but OPERATOR_EMAIL is not set: no alert");
+            tracing::warn!(user_id, %period, percent, "cost budget alert but OPERATOR_EMAIL is not set: no alert");
             return Ok(pb::ReportQuotaLevelResponse { queued: false });
         };
         let mail = NewMail::account(
@@ -683,7 +686,7 @@ impl PromoApi {
                 email: operator,
                 public_url: self.mail.public_url.clone(),
                 package_name,
-                percent: account::BUDGET_ALERT_PERCENT,
+                percent,
                 customer_email: email,
                 cost_used_usd: account::usd_of_nano(req.cost_used_nano_usd),
                 cost_budget_usd: account::usd_of_nano(req.cost_budget_nano_usd),
@@ -695,14 +698,14 @@ impl PromoApi {
             &self.db,
             user_id,
             "budget_alert",
-            &period,
+            &account::budget_occasion(&period, percent),
             &mail,
             self.clock.now_ms(),
         )
         .await?;
         if queued {
             self.mail_wake.notify_one();
-            tracing::info!(user_id, %period, "cost budget alert queued for the operator");
+            tracing::info!(user_id, %period, percent, "cost budget alert queued for the operator");
         }
         Ok(pb::ReportQuotaLevelResponse { queued })
     }

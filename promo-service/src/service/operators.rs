@@ -121,17 +121,6 @@ fn customer_pb(c: CustomerRow) -> pb::CustomerSummary {
     }
 }
 
-/// One CSV cell: quoted, quotes doubled, and a leading `= + - @` (or tab/CR) neutralised so a
-/// spreadsheet never reads a customer's e-mail as a formula.
-fn csv_cell(v: &str) -> String {
-    let guarded = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    format!("\"{}\"", guarded.replace('"', "\"\""))
-}
-
 fn customers_csv(rows: &[CustomerRow]) -> String {
     let mut out = String::from(
         "user_id,email,package,price_dzd,base_price_dzd,discount_percent,promo_code,discount_ends_at,status,created_at,live_keys\r\n",
@@ -150,14 +139,7 @@ fn customers_csv(rows: &[CustomerRow]) -> String {
             rfc3339(c.created_at),
             c.live_keys.to_string(),
         ];
-        out.push_str(
-            &cells
-                .iter()
-                .map(|v| csv_cell(v))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
+        out.push_str(&iafactory::csv::line(&cells));
     }
     out
 }

@@ -477,6 +477,9 @@
   function loadCalls(reset) {
     if (reset) state.callsToken = "";
     var q = callsQuery();
+    // The export takes the filters shown, without paging: every matching call.
+    var filters = q.toString();
+    $("calls-export").setAttribute("href", "/api/admin/appels/export.csv" + (filters ? "?" + filters : ""));
     q.set("page_size", "50");
     if (state.callsToken) q.set("page_token", state.callsToken);
     return api("GET", "/api/admin/appels?" + q.toString()).then(function (page) {
