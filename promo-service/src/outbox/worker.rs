@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use super::templates::Templates;
 use super::{AccountMail, CampaignMail, MailIdentity, MailKind, MailRow, SignupMail};
 use crate::config::MailConfig;
+use crate::domain::Lang;
 
 /// Why a delivery attempt failed, and whether trying again can help.
 struct Failure {
@@ -228,7 +229,18 @@ impl Worker {
             self.templates.render_campaign(kind, &mail)
         } else {
             let mail: AccountMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
-            self.templates.render_account(kind, &mail)
+            // The customer's language, read now (a failed read is retried like a failed send).
+            let lang = if row.customer_id.is_empty() || kind == MailKind::BudgetAlert {
+                Lang::Fr
+            } else {
+                super::store::customer_lang(&self.db, &row.customer_id)
+                    .await
+                    .map_err(|e| Failure {
+                        message: format!("customer's language: {e}"),
+                        permanent: false,
+                    })?
+            };
+            self.templates.render_account(kind, &mail, lang)
         }
         .map_err(|e| permanent(format!("template: {e}")))?;
         let to = row
