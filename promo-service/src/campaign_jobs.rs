@@ -40,8 +40,13 @@ impl CampaignJobs {
         }
     }
 
-    /// Starts every campaign due now; returns how many messages were queued.
+    /// Starts every campaign due now; returns how many messages were queued. While the database
+    /// refuses writes (storage probe), nothing starts: a due campaign stays `scheduled` and
+    /// starts on the first pass after writes succeed again.
     pub async fn start_due(&self) -> Result<usize> {
+        if !*self.db.watch_writable().borrow() {
+            return Ok(0);
+        }
         let mut queued = 0;
         for c in campaigns::due(&self.db, self.clock.now_ms()).await? {
             // Pacing slots are in real time: the outbox worker compares them with its own clock.

@@ -98,7 +98,19 @@ impl Worker {
             return;
         };
         tracing::info!(worker = %self.id, "outbox delivery worker started");
+        let writable = self.db.watch_writable();
         loop {
+            if !*writable.borrow() {
+                // A message sent now could not be recorded as sent (full disk, read-only
+                // database): it would go out again once the claim expires. So nothing is sent
+                // while the storage probe reports that writes fail; delivery resumes by itself
+                // once a write succeeds (a paced campaign then catches up with its slots).
+                tokio::select! {
+                    () = tokio::time::sleep(self.config.poll_interval) => {}
+                    () = iafactory::shutdown::stopped(&mut stop) => return,
+                }
+                continue;
+            }
             let delivered = self.deliver_due(transport).await;
             if *stop.borrow() {
                 return;

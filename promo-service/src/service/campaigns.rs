@@ -213,8 +213,12 @@ impl PromoApi {
         .await?;
         if send_at <= now {
             // Due now: start at once rather than at the job's next pass (another replica's job
-            // may win; either way it starts once).
-            self.campaign_jobs.start_due().await?;
+            // may win; either way it starts once). The schedule is saved: if starting fails
+            // (storage refusing writes), the answer still says what is stored — `scheduled` —
+            // and the job starts it once it can, rather than an error for a saved change.
+            if let Err(e) = self.campaign_jobs.start_due().await {
+                tracing::warn!(campaign = %req.id, error = %e, "campaign scheduled; starting it is left to the campaign job");
+            }
         }
         Ok(campaign_pb(campaigns::find(&self.db, &req.id).await?))
     }

@@ -10,13 +10,13 @@ use tonic::transport::Channel;
 
 use crate::helpers::*;
 
-async fn campaigns(app: &TestApp) -> CampaignsClient<Channel> {
+pub(crate) async fn campaigns(app: &TestApp) -> CampaignsClient<Channel> {
     CampaignsClient::connect(format!("http://{}", app.addr))
         .await
         .unwrap()
 }
 
-fn import(csv: &str) -> pb::ImportContactsRequest {
+pub(crate) fn import(csv: &str) -> pb::ImportContactsRequest {
     pb::ImportContactsRequest {
         csv: csv.to_owned(),
         default_source: "import".into(),

@@ -19,12 +19,12 @@ use tonic_health::pb::health_client::HealthClient;
 use crate::helpers::*;
 
 /// A tmpfs of a few megabytes, unmounted when dropped.
-struct SmallDisk {
+pub(crate) struct SmallDisk {
     dir: tempfile::TempDir,
 }
 
 impl SmallDisk {
-    fn mount(size: &str) -> SmallDisk {
+    pub(crate) fn mount(size: &str) -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let out = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -39,12 +39,12 @@ impl SmallDisk {
         SmallDisk { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Fills the disk to the last byte with a file; returns its path.
-    fn fill(&self) -> PathBuf {
+    pub(crate) fn fill(&self) -> PathBuf {
         use std::io::Write;
         let path = self.path().join("filler");
         let mut f = std::fs::File::create(&path).unwrap();
@@ -86,7 +86,7 @@ async fn health(addr: std::net::SocketAddr) -> ServingStatus {
     }
 }
 
-async fn wait_health(addr: std::net::SocketAddr, want: ServingStatus, within: Duration) -> bool {
+pub(crate) async fn wait_health(addr: std::net::SocketAddr, want: ServingStatus, within: Duration) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if health(addr).await == want {
