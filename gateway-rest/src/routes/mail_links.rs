@@ -290,7 +290,13 @@ fn bad_link(lang: Lang, title: &str) -> Response {
 fn refused(lang: Lang, title: &str, status: &tonic::Status) -> Result<Response, ApiError> {
     let e = ApiError::from_status(status);
     if e.status() == StatusCode::BAD_REQUEST {
-        Ok(page(lang, StatusCode::BAD_REQUEST, title, e.message(), None))
+        Ok(page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            title,
+            e.message(),
+            None,
+        ))
     } else {
         Err(e)
     }

@@ -275,7 +275,13 @@ async fn campaign_to_300_contacts(backend: Backend) {
     );
     // The first campaign's results: the three who left through its links, the two who signed
     // up after receiving it.
-    let first = admin(&stack, Method::GET, &format!("/api/admin/campagnes/{first}"), None).await;
+    let first = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{first}"),
+        None,
+    )
+    .await;
     assert_eq!(
         first.body["progress"],
         json!({"recipients": 300, "sent": 300, "suppressed": 0, "failed": 0, "pending": 0,
@@ -407,7 +413,13 @@ async fn metrics_count_what_happened(backend: Backend) {
     assert_eq!(signup(8).await.status, StatusCode::CREATED);
 
     let a = draft(&stack, "announcement", "contacts", "ar").await;
-    let drafted = admin(&stack, Method::GET, &format!("/api/admin/campagnes/{a}"), None).await;
+    let drafted = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{a}"),
+        None,
+    )
+    .await;
     assert_eq!(
         drafted.body["progress"]["audience"], 9,
         "consent and not suppressed (the customer is a contact like the others): {drafted:?}"
@@ -432,7 +444,11 @@ async fn metrics_count_what_happened(backend: Backend) {
     assert!(link.ends_with("&lang=ar"), "{link}");
     let page = stack.get(&link).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.text.contains("<html lang=\"ar\" dir=\"rtl\">"), "{}", page.text);
+    assert!(
+        page.text.contains("<html lang=\"ar\" dir=\"rtl\">"),
+        "{}",
+        page.text
+    );
     assert!(page.text.contains("إلغاء الاشتراك"), "{}", page.text);
     for i in [0, 1] {
         let r = stack
@@ -450,7 +466,13 @@ async fn metrics_count_what_happened(backend: Backend) {
     for i in [2, 3, 4] {
         assert_eq!(signup(i).await.status, StatusCode::CREATED);
     }
-    let a_now = admin(&stack, Method::GET, &format!("/api/admin/campagnes/{a}"), None).await;
+    let a_now = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{a}"),
+        None,
+    )
+    .await;
     assert_eq!(
         a_now.body["progress"],
         json!({"recipients": 10, "sent": 9, "suppressed": 1, "failed": 0, "pending": 0,
@@ -461,7 +483,13 @@ async fn metrics_count_what_happened(backend: Backend) {
     // A second campaign (the reminder, in French): its audience now is the contacts with
     // consent, not suppressed, not customers: 5, 6, 7.
     let b = draft(&stack, "reminder", "prospects", "fr").await;
-    let drafted = admin(&stack, Method::GET, &format!("/api/admin/campagnes/{b}"), None).await;
+    let drafted = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{b}"),
+        None,
+    )
+    .await;
     assert_eq!(drafted.body["progress"]["audience"], 3, "{drafted:?}");
     schedule(&stack, &b).await;
     finished(&stack, &b).await;

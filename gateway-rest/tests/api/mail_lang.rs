@@ -156,12 +156,7 @@ async fn waitlist_confirmation_follows_the_page_language(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("تم تأكيد تسجيلك"), "{html}");
     // A damaged Arabic link: refused in Arabic.
-    let (status, html) = page(
-        &stack,
-        Method::POST,
-        &confirm.replace("jeton=", "jeton=A"),
-    )
-    .await;
+    let (status, html) = page(&stack, Method::POST, &confirm.replace("jeton=", "jeton=A")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(html.contains("dir=\"rtl\""), "{html}");
     assert!(html.contains("هذا الرابط غير صالح"), "{html}");
@@ -211,7 +206,11 @@ async fn account_mail_in_the_customers_language(backend: Backend) {
         .await
         .remove(0);
     assert!(link.text.starts_with("مرحبًا"), "{}", link.text);
-    assert!(link.text.contains("/compte/connexion#jeton="), "{}", link.text);
+    assert!(
+        link.text.contains("/compte/connexion#jeton="),
+        "{}",
+        link.text
+    );
     assert!(link.html.contains("dir=\"rtl\""), "{}", link.html);
     assert!(!link.text.contains("Bonjour"), "{}", link.text);
     let fr_link = wait_for(&sink, "francais@exemple.dz", "Votre lien de connexion", 1)
@@ -245,7 +244,8 @@ async fn account_mail_in_the_customers_language(backend: Backend) {
         let mail = wait_for(&sink, email, part, 1).await.remove(0);
         if email.starts_with("arabe") {
             assert!(
-                mail.text.contains("الانتقال إلى باقة Business ابتداءً من الآن"),
+                mail.text
+                    .contains("الانتقال إلى باقة Business ابتداءً من الآن"),
                 "{}",
                 mail.text
             );

@@ -237,7 +237,9 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
         effective_at,
         price_dzd,
         discount.zip(discount_ends_at),
-        discount_lost.then_some(running.map(|(_, code)| code)).flatten(),
+        discount_lost
+            .then_some(running.map(|(_, code)| code))
+            .flatten(),
     );
     if kind == ChangeKind::Downgrade {
         // Stripe's model for a downgrade: nothing back for the period already invoiced.

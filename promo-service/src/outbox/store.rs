@@ -53,9 +53,7 @@ pub async fn customer_lang(db: &Db, customer_id: &str) -> Result<crate::domain::
         .await?
         .map(|r| r.try_get("lang"))
         .transpose()?;
-    Ok(lang.map_or_else(Default::default, |l| {
-        crate::domain::Lang::from_stored(&l)
-    }))
+    Ok(lang.map_or_else(Default::default, |l| crate::domain::Lang::from_stored(&l)))
 }
 
 /// A row as stored.

@@ -230,15 +230,16 @@ impl Templates {
             MailKind::PackageChanged => format!("تغيير الباقة: {}", mail.package_name),
             MailKind::DiscountEnding => format!("ينتهي تخفيضك يوم {date}"),
             MailKind::InvoiceIssued => format!("فاتورتك من IAFactory رقم {}", mail.invoice_number),
-            MailKind::PaymentReminder => format!(
-                "تذكير: الفاتورة {} تُدفع قبل {date}",
-                mail.invoice_number
-            ),
+            MailKind::PaymentReminder => {
+                format!("تذكير: الفاتورة {} تُدفع قبل {date}", mail.invoice_number)
+            }
             MailKind::PaymentOverdue => format!("الفاتورة {} غير مدفوعة", mail.invoice_number),
             MailKind::SubscriptionSuspended => {
                 "اشتراكك في IAFactory معلّق (فاتورة غير مدفوعة)".to_owned()
             }
-            MailKind::QuotaLevel if mail.percent >= 100 => "نفدت رموز (tokens) هذا الشهر".to_owned(),
+            MailKind::QuotaLevel if mail.percent >= 100 => {
+                "نفدت رموز (tokens) هذا الشهر".to_owned()
+            }
             _ => format!("استعملت {}% من رموز (tokens) هذا الشهر", mail.percent),
         }
     }
@@ -518,7 +519,11 @@ mod tests {
         let alert = t
             .render_account(MailKind::BudgetAlert, &mail, Lang::Ar)
             .unwrap();
-        assert!(alert.subject.starts_with("Budget de coût"), "{}", alert.subject);
+        assert!(
+            alert.subject.starts_with("Budget de coût"),
+            "{}",
+            alert.subject
+        );
         assert!(alert.text.contains("0.800000 USD") && alert.text.contains("1.000000 USD"));
         assert!(alert.html.contains("&lt;b&gt;c@d.dz"), "{}", alert.html);
         for kind in super::super::ALL_KINDS
@@ -531,9 +536,10 @@ mod tests {
         }
         // Every kind a customer receives has its Arabic version: right to left, the Arabic
         // date and sentence, no French left but the names of things.
-        for kind in super::super::ALL_KINDS.into_iter().filter(|k| {
-            !k.is_signup() && !k.is_campaign() && *k != MailKind::BudgetAlert
-        }) {
+        for kind in super::super::ALL_KINDS
+            .into_iter()
+            .filter(|k| !k.is_signup() && !k.is_campaign() && *k != MailKind::BudgetAlert)
+        {
             let r = t.render_account(kind, &mail, Lang::Ar).unwrap();
             assert!(r.html.contains("dir=\"rtl\""), "{kind:?}: {}", r.html);
             assert!(r.text.starts_with("مرحبًا"), "{kind:?}: {}", r.text);
@@ -554,8 +560,14 @@ mod tests {
             message_ar: String::new(),
             ..mail.clone()
         };
-        let revoked = t.render_account(MailKind::KeyRevoked, &old, Lang::Ar).unwrap();
-        assert!(revoked.text.contains("révoquée par vous"), "{}", revoked.text);
+        let revoked = t
+            .render_account(MailKind::KeyRevoked, &old, Lang::Ar)
+            .unwrap();
+        assert!(
+            revoked.text.contains("révoquée par vous"),
+            "{}",
+            revoked.text
+        );
         let link = t
             .render_account(MailKind::SignInLink, &mail, Lang::Fr)
             .unwrap();

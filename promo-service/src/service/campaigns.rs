@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status};
 use super::PromoApi;
 use crate::audit::Audit;
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::domain::{Email, Lang};
 use crate::domain::campaign::{Audience, Locale, Template, audience_for};
 use crate::domain::contacts_csv;
 use crate::domain::mail_token::{self, Purpose, TokenError};
 use crate::domain::operator::Actor;
+use crate::domain::{Email, Lang};
 use crate::error::{PromoError, Result};
 use crate::outbox::{MailKind, NewMail};
 use crate::repo::campaigns::{self, CampaignRow};
@@ -236,7 +236,8 @@ impl PromoApi {
         let email = Email::parse(&req.email)?;
         let lang = Lang::parse(&req.lang)?;
         let sent = waitlist::join(&self.db, &email, lang, self.clock.now_ms(), || {
-            self.campaign_jobs.waitlist_confirmation(email.as_str(), lang)
+            self.campaign_jobs
+                .waitlist_confirmation(email.as_str(), lang)
         })
         .await?;
         if sent {
@@ -473,8 +474,7 @@ impl Campaigns for PromoApi {
     ) -> Result<Response<pb::MailTokenResponse>, Status> {
         self.require_internal(&req)?;
         let lang = Lang::parse(&req.get_ref().lang)?;
-        let (email, campaign) =
-            self.verified(Purpose::Unsubscribe, &req.get_ref().token, lang)?;
+        let (email, campaign) = self.verified(Purpose::Unsubscribe, &req.get_ref().token, lang)?;
         contacts::unsubscribe(&self.db, &email, campaign.as_deref(), self.clock.now_ms()).await?;
         Ok(Response::new(pb::MailTokenResponse {
             message: match lang {

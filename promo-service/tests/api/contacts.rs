@@ -231,7 +231,11 @@ async fn the_waitlist_answers_the_same_for_every_address(backend: Backend) {
     assert_eq!(
         db.query_strings("SELECT email || ':' || lang FROM waitlist ORDER BY email")
             .await,
-        vec!["arabe@exemple.dz:ar", "new@exemple.dz:fr", "wait@exemple.dz:fr"]
+        vec![
+            "arabe@exemple.dz:ar",
+            "new@exemple.dz:fr",
+            "wait@exemple.dz:fr"
+        ]
     );
     let payload = db
         .query_strings(
