@@ -13,7 +13,10 @@
 // ticked); the double opt-in e-mail arrives through SMTP; its link shows a page whose button
 // confirms (opening the link alone confirms nothing); the operator sees the confirmed entry.
 // Then the console's "Campagnes" page: CSV import with a bad line reported, a campaign to the
-// waitlist, its test copy to the operator, its sending and progress.
+// waitlist, its test copy to the operator, its sending, progress and results (a card per sent
+// campaign: the bar of where its messages stand, audience, unsubscribed through its link,
+// conversions). Last, the same waitlist from the Arabic page: the form, the e-mail and the
+// pages its link opens are Arabic, right to left.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -61,6 +64,7 @@ await context.route((url) => !['127.0.0.1', 'localhost', '[::1]'].includes(url.h
 
 const email = `attente.${Date.now().toString(36)}@exemple.dz`;
 let exitCode = 0;
+let unsubscribeLink = '';
 try {
   // The live counter's stream may reconnect while the page loads.
   const p = watch(await context.newPage(), 'W', /EventSource/);
@@ -184,12 +188,80 @@ try {
     await waitText(p, '#campaign-status', /Envoi commencé/);
     const mail = await waitMail(email, /places sont revenues/);
     assert.match(mail, /\/desabonnement\?jeton=/);
+    unsubscribeLink = mail.split(/\s+/).find((w) => w.startsWith(`${BASE}/desabonnement?jeton=`));
+    assert.ok(unsubscribeLink, `no unsubscribe link in:\n${mail}`);
     await waitText(p, '#campaigns-table tbody tr:first-child', /1 \/ 0 \/ 0 \/ 0 \(sur 1\)/, 20000);
+    await waitText(p, '#campaign-metrics .campaign-card', /Places revenues[\s\S]*Envoyés : 1[\s\S]*En attente : 0/);
+    await waitText(p, '#campaign-metrics [data-figure="audience"] dd', /^1$/);
     await shot(p, 'campagnes-1280');
     await axeCheck(p, 'campaigns page after sending');
     await p.setViewportSize({ width: 360, height: 800 });
     await shot(p, 'campagnes-360');
     await p.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  await step('the recipient leaves through the campaign\'s link: its card counts it', async () => {
+    const r = await p.goto(unsubscribeLink);
+    assert.equal(r.status(), 200);
+    await p.click('button[type=submit]');
+    await waitText(p, 'h1', /Désinscription faite/);
+    await p.goto(`${BASE}/admin/campagnes.html`);
+    await waitFor(p, () => !document.getElementById('console').hidden, undefined, 'the campaigns page');
+    await waitText(p, '#campaign-metrics [data-figure="unsubscribed"] dd', /^1 100\s?%$/);
+    await waitText(p, '#campaign-metrics [data-figure="conversions"] dd', /^0 0\s?%$/);
+    const bar = await p.getAttribute('#campaign-metrics .campaign-bar', 'aria-label');
+    assert.match(bar, /Envoyés : 1, En attente : 0, Échecs : 0/);
+    await p.locator('#campaign-metrics').scrollIntoViewIfNeeded();
+    await shot(p, 'campagnes-resultats-1280', false);
+    await axeCheck(p, 'campaigns page with results');
+    await p.setViewportSize({ width: 360, height: 800 });
+    await p.locator('#campaign-metrics').scrollIntoViewIfNeeded();
+    await shot(p, 'campagnes-resultats-360', false);
+    await p.setViewportSize({ width: 1280, height: 900 });
+  });
+
+  const arEmail = `arabe.${Date.now().toString(36)}@exemple.dz`;
+  await step('from the Arabic page: the waitlist form in Arabic, right to left, axe-core clean', async () => {
+    const r = await p.goto(`${BASE}/api-packages/?lang=ar`);
+    assert.equal(r.status(), 200);
+    await waitFor(p, () => !document.getElementById('liste-attente').hidden, undefined, 'the waitlist form');
+    assert.equal(await p.getAttribute('html', 'dir'), 'rtl');
+    await waitText(p, '#waitlist-title', /أعلِموني إذا عادت الأماكن/);
+    await p.fill('#waitlist-email', arEmail);
+    await p.click('#waitlist-submit');
+    await waitText(p, '#waitlist-error', /ضع علامة في الخانة/);
+    await p.check('#waitlist-consent');
+    await p.click('#waitlist-submit');
+    await waitFor(p, () => !document.getElementById('waitlist-done').hidden, undefined, 'the answer');
+    assert.match(norm(await p.textContent('#waitlist-done')), /^شكرًا/);
+    await p.locator('#liste-attente').scrollIntoViewIfNeeded();
+    await shot(p, 'liste-attente-ar-1280', false);
+    await axeCheck(p, 'Arabic landing page after joining');
+  });
+
+  await step('the Arabic e-mail, its confirmation page (360 and 1280 px) and the answer, in Arabic', async () => {
+    const mail = await waitMail(arEmail, /أكّد تسجيلك/);
+    assert.doesNotMatch(mail, /Bonjour/);
+    const arLink = mail.split(/\s+/).find((w) => w.startsWith(`${BASE}/liste-attente/confirmer?jeton=`));
+    assert.ok(arLink && arLink.endsWith('&lang=ar'), `no Arabic link in:\n${mail}`);
+    const r = await p.goto(arLink);
+    assert.equal(r.status(), 200);
+    assert.equal(await p.getAttribute('html', 'dir'), 'rtl');
+    assert.equal(await p.getAttribute('html', 'lang'), 'ar');
+    await waitText(p, 'h1', /تأكيد التسجيل في قائمة الانتظار/);
+    await shot(p, 'confirmation-ar-1280', false);
+    await axeCheck(p, 'Arabic confirmation page');
+    await p.setViewportSize({ width: 360, height: 800 });
+    await shot(p, 'confirmation-ar-360', false);
+    await p.setViewportSize({ width: 1280, height: 900 });
+    await p.click('button[type=submit]');
+    await waitText(p, 'h1', /تم تأكيد التسجيل/);
+    await waitText(p, '#message', /تم تأكيد تسجيلك/);
+    await axeCheck(p, 'Arabic confirmed page');
+    const list = await admin('GET', '/api/admin/liste-attente');
+    const entry = list.json.entries.find((e) => e.email === arEmail);
+    assert.ok(entry, list.text);
+    assert.equal(entry.lang, 'ar');
   });
 
   await step('no request left 127.0.0.1, no script error, no CSP violation', async () => {
@@ -201,7 +273,7 @@ try {
     });
     assert.deepEqual(outside, [], 'requests to other hosts');
     const paths = new Set(requests.map((r) => new URL(r.url).pathname));
-    for (const must of ['/api-packages/waitlist.js', '/api/promo/waitlist', '/liste-attente/confirmer', '/admin/campagnes.js', '/api/admin/contacts/import', '/api/admin/campagnes']) {
+    for (const must of ['/api-packages/waitlist.js', '/api/promo/waitlist', '/liste-attente/confirmer', '/desabonnement', '/admin/campagnes.js', '/admin/campagnes.css', '/api/admin/contacts/import', '/api/admin/campagnes']) {
       assert.ok(paths.has(must), `${must} was never requested`);
     }
     assert.deepEqual(pageErrors, [], 'script errors');

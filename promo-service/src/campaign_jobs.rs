@@ -10,6 +10,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::CampaignConfig;
+use crate::domain::Lang;
 use crate::domain::mail_token::{self, Purpose};
 use crate::error::Result;
 use crate::outbox::{CampaignMail, MailKind, NewMail};
@@ -39,8 +40,13 @@ impl CampaignJobs {
         }
     }
 
-    /// Starts every campaign due now; returns how many messages were queued.
+    /// Starts every campaign due now; returns how many messages were queued. While the database
+    /// refuses writes (storage probe), nothing starts: a due campaign stays `scheduled` and
+    /// starts on the first pass after writes succeed again.
     pub async fn start_due(&self) -> Result<usize> {
+        if !*self.db.watch_writable().borrow() {
+            return Ok(0);
+        }
         let mut queued = 0;
         for c in campaigns::due(&self.db, self.clock.now_ms()).await? {
             // Pacing slots are in real time: the outbox worker compares them with its own clock.
@@ -85,27 +91,41 @@ impl CampaignJobs {
             },
             template: campaign.template.clone(),
             locale: campaign.locale.clone(),
-            unsubscribe_url: self.unsubscribe_url(email),
+            unsubscribe_url: self.unsubscribe_url(
+                email,
+                (!test).then_some(campaign.id.as_str()),
+                Lang::from_stored(&campaign.locale),
+            ),
             confirm_url: String::new(),
-            site_url: format!("{}/api-packages/", self.public_url),
+            site_url: format!(
+                "{}/api-packages/{}",
+                self.public_url,
+                site_query(Lang::from_stored(&campaign.locale))
+            ),
             launch_code: self.launch_code.clone(),
             test,
         }
     }
 
-    /// The one-click unsubscribe URL of `email` (also the `List-Unsubscribe` header's).
-    pub fn unsubscribe_url(&self, email: &str) -> String {
-        let token = mail_token::sign(
+    /// The one-click unsubscribe URL of `email` (also the `List-Unsubscribe` header's), signed
+    /// with the campaign it unsubscribes from (for its metrics); its page speaks `lang`.
+    pub fn unsubscribe_url(&self, email: &str, campaign: Option<&str>, lang: Lang) -> String {
+        let token = mail_token::sign_unsubscribe(
             &self.config.link_secret,
-            Purpose::Unsubscribe,
             email,
+            campaign,
             self.clock.now_ms(),
         );
-        format!("{}/desabonnement?jeton={token}", self.public_url)
+        format!(
+            "{}/desabonnement?jeton={token}{}",
+            self.public_url,
+            lang_query(lang)
+        )
     }
 
-    /// The waitlist's double opt-in e-mail to `email`.
-    pub fn waitlist_confirmation(&self, email: &str) -> NewMail {
+    /// The waitlist's double opt-in e-mail to `email`, written in `lang` (the page's language),
+    /// as is the page its link opens.
+    pub fn waitlist_confirmation(&self, email: &str, lang: Lang) -> NewMail {
         let token = mail_token::sign(
             &self.config.link_secret,
             Purpose::ConfirmWaitlist,
@@ -117,12 +137,32 @@ impl CampaignJobs {
             format!("msg_{}", uuid::Uuid::now_v7().simple()),
             CampaignMail {
                 email: email.to_owned(),
-                locale: "fr".into(),
-                confirm_url: format!("{}/liste-attente/confirmer?jeton={token}", self.public_url),
-                site_url: format!("{}/api-packages/", self.public_url),
+                locale: lang.as_str().to_owned(),
+                confirm_url: format!(
+                    "{}/liste-attente/confirmer?jeton={token}{}",
+                    self.public_url,
+                    lang_query(lang)
+                ),
+                site_url: format!("{}/api-packages/{}", self.public_url, site_query(lang)),
                 launch_code: self.launch_code.clone(),
                 ..CampaignMail::default()
             },
         )
+    }
+}
+
+/// The query suffix that makes a link's page speak `lang` (French needs none: the default).
+fn lang_query(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "",
+        Lang::Ar => "&lang=ar",
+    }
+}
+
+/// The landing page's own language parameter (`?lang=ar`, read by its `i18n.js`).
+fn site_query(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Fr => "",
+        Lang::Ar => "?lang=ar",
     }
 }

@@ -109,6 +109,12 @@ fn migrator(sixth: &'static str, sixth_in_tx: bool) -> sqlx::migrate::Migrator {
             include_str!("../migrations/0009_budgets_and_operator_accounts.sql"),
             false,
         ),
+        migration(
+            10,
+            "mail lang and campaign metrics",
+            include_str!("../migrations/0010_mail_lang_and_campaign_metrics.sql"),
+            false,
+        ),
     ])
 }
 

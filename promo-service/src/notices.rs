@@ -10,7 +10,7 @@ use std::time::Duration;
 use iafactory::db::Db;
 use tokio::sync::{Notify, watch};
 
-use crate::clock::{Clock, french_date};
+use crate::clock::{Clock, arabic_date, french_date};
 use crate::domain::account::DISCOUNT_NOTICE_MS;
 use crate::outbox::{AccountMail, MailKind, NewMail};
 use crate::repo;
@@ -58,6 +58,7 @@ impl AccountJobs {
                             base_price_dzd: d.base_price_dzd,
                             discount_percent: d.discount_percent,
                             date_fr: french_date(d.ends_at),
+                            date_ar: arabic_date(d.ends_at),
                             ..AccountMail::default()
                         },
                     );

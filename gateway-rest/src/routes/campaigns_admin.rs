@@ -299,12 +299,21 @@ pub async fn add_suppression(
 
 #[derive(Serialize, ToSchema)]
 pub struct Progress {
+    /// Recipients written when sending started (sent to, or skipped as suppressed).
     recipients: u32,
     sent: u32,
     /// Skipped: suppressed, or signed up before a reminder.
     suppressed: u32,
+    /// Delivery gave up.
     failed: u32,
+    /// Waiting for their pacing slot or a retry.
     pending: u32,
+    /// Unsubscribed through this campaign's link.
+    unsubscribed: u32,
+    /// Recipients sent this campaign who signed up after their message was sent.
+    conversions: u32,
+    /// The audience's size: `recipients` once sending started; before, who it would reach now.
+    audience: u32,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -343,6 +352,9 @@ impl From<pb::Campaign> for Campaign {
                 suppressed: p.suppressed,
                 failed: p.failed,
                 pending: p.pending,
+                unsubscribed: p.unsubscribed,
+                conversions: p.conversions,
+                audience: p.audience,
             },
         }
     }
@@ -556,6 +568,8 @@ pub struct WaitlistEntry {
     email: String,
     confirmed_at: String,
     created_at: String,
+    /// `fr` or `ar`: the page the visitor joined from (their confirmation e-mail's language).
+    lang: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -593,6 +607,7 @@ pub async fn list_waitlist(State(state): State<AppState>, headers: HeaderMap) ->
                 email: w.email,
                 confirmed_at: w.confirmed_at,
                 created_at: w.created_at,
+                lang: w.lang,
             })
             .collect(),
         confirmed: r.confirmed,

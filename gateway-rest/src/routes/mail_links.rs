@@ -1,7 +1,9 @@
 //! What the visitor and the e-mail recipient reach without an account: joining the waitlist
 //! (`POST /api/promo/waitlist`, rate-limited like signup, the same answer for every address),
-//! and the two signed links of e-mails, each a small French page: `/desabonnement` (one-click
-//! unsubscribe, RFC 8058) and `/liste-attente/confirmer` (double opt-in). A GET only shows the
+//! and the two signed links of e-mails, each a small page: `/desabonnement` (one-click
+//! unsubscribe, RFC 8058) and `/liste-attente/confirmer` (double opt-in). The page is French, or
+//! Arabic (right to left) when the link carries `lang=ar` — promo-service writes it into the links
+//! of e-mails sent in Arabic; it only chooses the words, the signed token says who. A GET only shows the
 //! page and its button — link scanners of mail providers open links, and must not unsubscribe
 //! or confirm anyone; the POST (the button, or the mail client's one-click
 //! `List-Unsubscribe=One-Click`) acts. The token is checked by promo-service.
@@ -44,6 +46,11 @@ pub struct WaitlistRequest {
     email: String,
     /// The visitor ticked the consent box (never pre-ticked); `false` is refused.
     consent: bool,
+    /// The landing page's language: the confirmation e-mail and its pages are written in it
+    /// (default French).
+    #[serde(default)]
+    #[schema(inline, value_type = Option<crate::routes::promo_public::SignupLang>)]
+    lang: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -79,6 +86,7 @@ pub async fn join_waitlist(
         pb::JoinWaitlistRequest {
             email: input.email,
             consent: input.consent,
+            lang: input.lang.unwrap_or_default(),
         },
         &headers,
         &[],
@@ -123,6 +131,100 @@ fn token_of(uri: &Uri) -> Option<String> {
     ok.then(|| token.to_owned())
 }
 
+/// The page's language: Arabic when the link says `lang=ar`, French otherwise (the default; an
+/// unknown value is not an error, the page stays readable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Fr,
+    Ar,
+}
+
+impl Lang {
+    fn of(uri: &Uri) -> Lang {
+        let ar = uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv == "lang=ar"));
+        if ar { Lang::Ar } else { Lang::Fr }
+    }
+
+    /// What promo-service is told (its refusals are written in it).
+    fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::Ar => "ar",
+        }
+    }
+
+    /// The suffix that keeps the language in the form's action.
+    fn query(self) -> &'static str {
+        match self {
+            Lang::Fr => "",
+            Lang::Ar => "&lang=ar",
+        }
+    }
+
+    /// `lang` and `dir` of the page's `<html>`.
+    fn html_attrs(self) -> &'static str {
+        match self {
+            Lang::Fr => "lang=\"fr\"",
+            Lang::Ar => "lang=\"ar\" dir=\"rtl\"",
+        }
+    }
+}
+
+/// The words of the pages, in both languages.
+struct Words {
+    unsubscribe_title: &'static str,
+    unsubscribe_text: &'static str,
+    unsubscribe_button: &'static str,
+    unsubscribed_title: &'static str,
+    confirm_title: &'static str,
+    confirm_text: &'static str,
+    confirm_button: &'static str,
+    confirmed_title: &'static str,
+    bad_link: &'static str,
+    back: &'static str,
+}
+
+const FR: Words = Words {
+    unsubscribe_title: "Se désinscrire des e-mails d'IAFactory",
+    unsubscribe_text: "Vous ne recevrez plus aucune campagne d'IAFactory à l'adresse de cet e-mail. \
+                       Les e-mails liés à un compte (connexion, factures) ne sont pas concernés.",
+    unsubscribe_button: "Me désinscrire",
+    unsubscribed_title: "Désinscription faite",
+    confirm_title: "Confirmer l'inscription sur la liste d'attente",
+    confirm_text: "Confirmez pour être prévenu(e) par e-mail si des places de l'offre de lancement \
+                   reviennent. Vous pourrez vous désinscrire à tout moment.",
+    confirm_button: "Confirmer mon inscription",
+    confirmed_title: "Inscription confirmée",
+    bad_link: "Ce lien n'est pas valide : vérifiez qu'il a été copié en entier depuis l'e-mail.",
+    back: "Retour à la page d'IAFactory",
+};
+
+const AR: Words = Words {
+    unsubscribe_title: "إلغاء الاشتراك في رسائل IAFactory",
+    unsubscribe_text: "لن يصل عنوانُ هذه الرسالة بعد الآن أيَّ حملة من IAFactory. \
+                       الرسائل المرتبطة بحساب (تسجيل الدخول، الفواتير) غير معنية.",
+    unsubscribe_button: "إلغاء اشتراكي",
+    unsubscribed_title: "تم إلغاء الاشتراك",
+    confirm_title: "تأكيد التسجيل في قائمة الانتظار",
+    confirm_text: "أكّد لتصلك رسالة إذا عادت أماكن عرض الإطلاق. \
+                   يمكنك إلغاء الاشتراك في أي وقت.",
+    confirm_button: "تأكيد تسجيلي",
+    confirmed_title: "تم تأكيد التسجيل",
+    bad_link: "هذا الرابط غير صالح: تحقّق من أنه نُسخ كاملًا من الرسالة.",
+    back: "العودة إلى صفحة IAFactory",
+};
+
+impl Lang {
+    fn words(self) -> &'static Words {
+        match self {
+            Lang::Fr => &FR,
+            Lang::Ar => &AR,
+        }
+    }
+}
+
 /// Text for HTML (the only dynamic parts are messages of our own and a checked token).
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -132,8 +234,14 @@ fn escape(s: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-/// The page: a title, a message, and optionally the form whose button POSTs `action`.
-fn page(status: StatusCode, title: &str, message: &str, form: Option<(&str, &str)>) -> Response {
+/// The page in `lang`: a title, a message, and optionally the form whose button POSTs `action`.
+fn page(
+    lang: Lang,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    form: Option<(&str, &str)>,
+) -> Response {
     let form = form.map_or(String::new(), |(action, button)| {
         // The unsubscribe button sends what a mail client's one-click POST sends (RFC 8058).
         let field = if action.starts_with("/desabonnement") {
@@ -151,62 +259,78 @@ fn page(status: StatusCode, title: &str, message: &str, form: Option<(&str, &str
     html_page(
         status,
         format!(
-            "<!DOCTYPE html>\n<html lang=\"fr\">\n<head>\n<meta charset=\"utf-8\">\n\
+            "<!DOCTYPE html>\n<html {attrs}>\n<head>\n<meta charset=\"utf-8\">\n\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
              <title>{title} — IAFactory</title>\n\
              <link rel=\"stylesheet\" href=\"/api-packages/styles.css\">\n</head>\n<body>\n\
              <main class=\"section mail-page\">\n<div class=\"wrap wrap-narrow\">\n<h1>{title}</h1>\n\
              <p id=\"message\">{message}</p>\n{form}\n\
-             <p><a href=\"/api-packages/\">Retour à la page d'IAFactory</a></p>\n</div>\n</main>\n\
+             <p><a href=\"/api-packages/{site}\">{back}</a></p>\n</div>\n</main>\n\
              </body>\n</html>\n",
+            attrs = lang.html_attrs(),
+            site = if lang == Lang::Ar { "?lang=ar" } else { "" },
+            back = escape(lang.words().back),
             title = escape(title),
             message = escape(message),
         ),
     )
 }
 
-fn bad_link(title: &str) -> Response {
+fn bad_link(lang: Lang, title: &str) -> Response {
     page(
+        lang,
         StatusCode::BAD_REQUEST,
         title,
-        "Ce lien n'est pas valide : vérifiez qu'il a été copié en entier depuis l'e-mail.",
+        lang.words().bad_link,
         None,
     )
 }
 
 /// A promo-service refusal of the token as the page; an outage stays a JSON 503.
-fn refused(title: &str, status: &tonic::Status) -> Result<Response, ApiError> {
+fn refused(lang: Lang, title: &str, status: &tonic::Status) -> Result<Response, ApiError> {
     let e = ApiError::from_status(status);
     if e.status() == StatusCode::BAD_REQUEST {
-        Ok(page(StatusCode::BAD_REQUEST, title, e.message(), None))
+        Ok(page(
+            lang,
+            StatusCode::BAD_REQUEST,
+            title,
+            e.message(),
+            None,
+        ))
     } else {
         Err(e)
     }
 }
-
-const UNSUBSCRIBE_TITLE: &str = "Se désinscrire des e-mails d'IAFactory";
 
 /// The unsubscribe page of a campaign e-mail: says what the button does; unsubscribes nobody.
 #[utoipa::path(
     get,
     path = "/desabonnement",
     tag = "site",
-    params(("jeton" = String, Query, description = "The signed token of the e-mail's link.")),
+    params(
+        ("jeton" = String, Query, description = "The signed token of the e-mail's link."),
+        ("lang" = Option<String>, Query, description = "`ar`: the page in Arabic (default French)."),
+    ),
     responses(
         (status = 200, description = "HTML page with the button.", content_type = "text/html", body = String),
         (status = 400, description = "HTML page: the link is not valid.", content_type = "text/html", body = String),
     ),
 )]
 pub async fn unsubscribe_page(uri: Uri) -> Response {
+    let lang = Lang::of(&uri);
+    let w = lang.words();
     match token_of(&uri) {
         Some(token) => page(
+            lang,
             StatusCode::OK,
-            UNSUBSCRIBE_TITLE,
-            "Vous ne recevrez plus aucune campagne d'IAFactory à l'adresse de cet e-mail. \
-             Les e-mails liés à un compte (connexion, factures) ne sont pas concernés.",
-            Some((&format!("/desabonnement?jeton={token}"), "Me désinscrire")),
+            w.unsubscribe_title,
+            w.unsubscribe_text,
+            Some((
+                &format!("/desabonnement?jeton={token}{}", lang.query()),
+                w.unsubscribe_button,
+            )),
         ),
-        None => bad_link(UNSUBSCRIBE_TITLE),
+        None => bad_link(lang, w.unsubscribe_title),
     }
 }
 
@@ -216,7 +340,10 @@ pub async fn unsubscribe_page(uri: Uri) -> Response {
     post,
     path = "/desabonnement",
     tag = "site",
-    params(("jeton" = String, Query, description = "The signed token of the e-mail's link.")),
+    params(
+        ("jeton" = String, Query, description = "The signed token of the e-mail's link."),
+        ("lang" = Option<String>, Query, description = "`ar`: the page in Arabic (default French)."),
+    ),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "`List-Unsubscribe=One-Click` (RFC 8058); not read."),
     responses(
         (status = 200, description = "HTML page: unsubscribed.", content_type = "text/html", body = String),
@@ -228,48 +355,61 @@ pub async fn unsubscribe(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let lang = Lang::of(&uri);
+    let w = lang.words();
     let Some(token) = token_of(&uri) else {
-        return Ok(bad_link(UNSUBSCRIBE_TITLE));
+        return Ok(bad_link(lang, w.unsubscribe_title));
     };
-    let mut req = backend::request(pb::MailTokenRequest { token }, &headers, &[])?;
+    let mut req = backend::request(
+        pb::MailTokenRequest {
+            token,
+            lang: lang.code().to_owned(),
+        },
+        &headers,
+        &[],
+    )?;
     internal(&state, &mut req)?;
     match state.campaigns_client().unsubscribe(req).await {
         Ok(answer) => Ok(page(
+            lang,
             StatusCode::OK,
-            "Désinscription faite",
+            w.unsubscribed_title,
             &answer.into_inner().message,
             None,
         )),
-        Err(status) => refused(UNSUBSCRIBE_TITLE, &status),
+        Err(status) => refused(lang, w.unsubscribe_title, &status),
     }
 }
-
-const CONFIRM_TITLE: &str = "Confirmer l'inscription sur la liste d'attente";
 
 /// The confirmation page of the waitlist e-mail: says what the button does; confirms nothing.
 #[utoipa::path(
     get,
     path = "/liste-attente/confirmer",
     tag = "site",
-    params(("jeton" = String, Query, description = "The signed token of the e-mail's link.")),
+    params(
+        ("jeton" = String, Query, description = "The signed token of the e-mail's link."),
+        ("lang" = Option<String>, Query, description = "`ar`: the page in Arabic (default French)."),
+    ),
     responses(
         (status = 200, description = "HTML page with the button.", content_type = "text/html", body = String),
         (status = 400, description = "HTML page: the link is not valid.", content_type = "text/html", body = String),
     ),
 )]
 pub async fn confirm_page(uri: Uri) -> Response {
+    let lang = Lang::of(&uri);
+    let w = lang.words();
     match token_of(&uri) {
         Some(token) => page(
+            lang,
             StatusCode::OK,
-            CONFIRM_TITLE,
-            "Confirmez pour être prévenu(e) par e-mail si des places de l'offre de lancement \
-             reviennent. Vous pourrez vous désinscrire à tout moment.",
+            w.confirm_title,
+            w.confirm_text,
             Some((
-                &format!("/liste-attente/confirmer?jeton={token}"),
-                "Confirmer mon inscription",
+                &format!("/liste-attente/confirmer?jeton={token}{}", lang.query()),
+                w.confirm_button,
             )),
         ),
-        None => bad_link(CONFIRM_TITLE),
+        None => bad_link(lang, w.confirm_title),
     }
 }
 
@@ -278,7 +418,10 @@ pub async fn confirm_page(uri: Uri) -> Response {
     post,
     path = "/liste-attente/confirmer",
     tag = "site",
-    params(("jeton" = String, Query, description = "The signed token of the e-mail's link.")),
+    params(
+        ("jeton" = String, Query, description = "The signed token of the e-mail's link."),
+        ("lang" = Option<String>, Query, description = "`ar`: the page in Arabic (default French)."),
+    ),
     request_body(content = String, content_type = "application/x-www-form-urlencoded", description = "The page's form; not read."),
     responses(
         (status = 200, description = "HTML page: confirmed.", content_type = "text/html", body = String),
@@ -290,18 +433,28 @@ pub async fn confirm(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let lang = Lang::of(&uri);
+    let w = lang.words();
     let Some(token) = token_of(&uri) else {
-        return Ok(bad_link(CONFIRM_TITLE));
+        return Ok(bad_link(lang, w.confirm_title));
     };
-    let mut req = backend::request(pb::MailTokenRequest { token }, &headers, &[])?;
+    let mut req = backend::request(
+        pb::MailTokenRequest {
+            token,
+            lang: lang.code().to_owned(),
+        },
+        &headers,
+        &[],
+    )?;
     internal(&state, &mut req)?;
     match state.campaigns_client().confirm_waitlist(req).await {
         Ok(answer) => Ok(page(
+            lang,
             StatusCode::OK,
-            "Inscription confirmée",
+            w.confirmed_title,
             &answer.into_inner().message,
             None,
         )),
-        Err(status) => refused(CONFIRM_TITLE, &status),
+        Err(status) => refused(lang, w.confirm_title, &status),
     }
 }

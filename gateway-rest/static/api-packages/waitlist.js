@@ -1,6 +1,7 @@
 // IAFactory landing page: the waitlist form, shown once the launch offer has no place left
 // (app.js sets the banner's data-state to "over"). Posts to /api/promo/waitlist; the answer is
 // the same whatever the address (double opt-in: a confirmation e-mail carries the real step).
+// The request carries the page's language: the confirmation e-mail and its pages are written in it.
 'use strict';
 
 (() => {
@@ -14,6 +15,7 @@
   const done = document.getElementById('waitlist-done');
   const button = document.getElementById('waitlist-submit');
   const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+  const I18N = window.IAF_I18N;
 
   const sync = () => { section.hidden = banner.dataset.state !== 'over'; };
   new MutationObserver(sync).observe(banner, { attributes: true, attributeFilter: ['data-state'] });
@@ -24,12 +26,12 @@
     error.textContent = '';
     const address = email.value.trim();
     if (!address || address.length > 254 || !EMAIL_RE.test(address)) {
-      error.textContent = 'Saisissez une adresse e-mail valide, par exemple nom@domaine.dz.';
+      error.textContent = I18N.t('waitlist.emailInvalid');
       email.focus();
       return;
     }
     if (!consent.checked) {
-      error.textContent = 'Cochez la case pour accepter de recevoir nos e-mails sur ces places.';
+      error.textContent = I18N.t('waitlist.consentMissing');
       consent.focus();
       return;
     }
@@ -40,7 +42,9 @@
       r = await fetch('/api/promo/waitlist', {
         method: 'POST',
         headers: { 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify({ email: address, consent: true }),
+        body: JSON.stringify(I18N.lang === 'fr'
+          ? { email: address, consent: true }
+          : { email: address, consent: true, lang: I18N.lang }),
       });
       body = await r.json().catch(() => null);
     } catch (_) {
@@ -53,12 +57,13 @@
       done.hidden = false;
       return;
     }
-    if (!r) error.textContent = 'Impossible de joindre le serveur. Vérifiez votre connexion et réessayez.';
-    else if (r.status === 429) error.textContent = 'Trop de demandes. Patientez un instant puis réessayez.';
-    else if (r.status >= 500) error.textContent = 'Le service est momentanément indisponible. Réessayez dans quelques instants.';
+    if (!r) error.textContent = I18N.t('err.network');
+    else if (r.status === 429) error.textContent = I18N.t('err.rate');
+    else if (r.status >= 500) error.textContent = I18N.t('err.unavailable');
     else {
       const msg = body && body.error && body.error.message;
-      error.textContent = msg ? `Inscription impossible : ${msg}` : 'Inscription impossible. Vérifiez l\u2019adresse saisie.';
+      // promo-service's refusals are French sentences: shown as such on the French page only.
+      error.textContent = msg && I18N.lang === 'fr' ? I18N.t('waitlist.refused', { msg }) : I18N.t('waitlist.generic');
     }
   });
 })();

@@ -29,17 +29,28 @@ async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -
     Answer::of(r.send().await.unwrap()).await
 }
 
-/// Creates a campaign and schedules it now; returns its id.
+/// Creates a campaign (in French) and schedules it now; returns its id.
 async fn launch(stack: &Stack, template: &str, audience: &str) -> String {
+    let id = draft(stack, template, audience, "fr").await;
+    schedule(stack, &id).await;
+    id
+}
+
+/// Creates a draft campaign; returns its id.
+async fn draft(stack: &Stack, template: &str, audience: &str, locale: &str) -> String {
     let c = admin(
         stack,
         Method::POST,
         "/api/admin/campagnes",
-        Some(json!({"name": format!("{template} test"), "template": template, "locale": "fr", "audience": audience})),
+        Some(json!({"name": format!("{template} test"), "template": template, "locale": locale, "audience": audience})),
     )
     .await;
     assert_eq!(c.status, StatusCode::OK, "{c:?}");
-    let id = c.body["id"].as_str().unwrap().to_owned();
+    c.body["id"].as_str().unwrap().to_owned()
+}
+
+/// Schedules a campaign now.
+async fn schedule(stack: &Stack, id: &str) {
     let s = admin(
         stack,
         Method::POST,
@@ -49,7 +60,6 @@ async fn launch(stack: &Stack, template: &str, audience: &str) -> String {
     .await;
     assert_eq!(s.status, StatusCode::OK, "{s:?}");
     assert_eq!(s.body["status"], "sending", "{s:?}");
-    id
 }
 
 /// Waits until the campaign has nothing pending; returns its progress.
@@ -168,7 +178,8 @@ async fn campaign_to_300_contacts(backend: Backend) {
     let progress = finished(&stack, &first).await;
     assert_eq!(
         progress,
-        json!({"recipients": 300, "sent": 300, "suppressed": 0, "failed": 0, "pending": 0})
+        json!({"recipients": 300, "sent": 300, "suppressed": 0, "failed": 0, "pending": 0,
+            "unsubscribed": 0, "conversions": 0, "audience": 300})
     );
     let announcements = campaign_messages(&sink.received(), "Dans 3 jours");
     let count = per_recipient(&announcements);
@@ -259,7 +270,22 @@ async fn campaign_to_300_contacts(backend: Backend) {
     let progress = finished(&stack, &second).await;
     assert_eq!(
         progress,
-        json!({"recipients": 298, "sent": 295, "suppressed": 3, "failed": 0, "pending": 0})
+        json!({"recipients": 298, "sent": 295, "suppressed": 3, "failed": 0, "pending": 0,
+            "unsubscribed": 0, "conversions": 0, "audience": 298})
+    );
+    // The first campaign's results: the three who left through its links, the two who signed
+    // up after receiving it.
+    let first = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{first}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        first.body["progress"],
+        json!({"recipients": 300, "sent": 300, "suppressed": 0, "failed": 0, "pending": 0,
+            "unsubscribed": 3, "conversions": 2, "audience": 300})
     );
     let reminders = campaign_messages(&sink.received(), "Rappel");
     let count = per_recipient(&reminders);
@@ -330,9 +356,182 @@ async fn suppression_after_queueing_wins(backend: Backend) {
     let progress = finished(&stack, &id).await;
     assert_eq!(
         progress,
-        json!({"recipients": 5, "sent": 4, "suppressed": 1, "failed": 0, "pending": 0})
+        json!({"recipients": 5, "sent": 4, "suppressed": 1, "failed": 0, "pending": 0,
+            "unsubscribed": 0, "conversions": 0, "audience": 5})
     );
     assert!(sink.received().iter().all(|m| to(m) != vec![contact(4)]));
 }
 
-crate::on_both_backends!(campaign_to_300_contacts, suppression_after_queueing_wins);
+/// A campaign's metrics count what happened, through the real sink and real HTTP: its audience
+/// before sending (consent, not suppressed), then sent / skipped / unsubscribed through its own
+/// link (not another campaign's) / conversions (signed up after their message, not before). The
+/// campaign is in Arabic: its unsubscribe page is too.
+async fn metrics_count_what_happened(backend: Backend) {
+    let sink = SmtpSink::start().await;
+    let smtp = sink.url();
+    let promo = Promo::spawn_on_backend(backend, move |c| {
+        c.mail.smtp_url = Some(smtp.clone());
+        c.mail.poll_interval = Duration::from_millis(20);
+        c.campaigns.rate_per_min = RATE_PER_MIN;
+    })
+    .await;
+    let stack = Stack::spawn_on(promo, |_| {}).await;
+    let mut csv = String::from("email,consent_at\n");
+    for i in 0..10 {
+        csv.push_str(&format!("{},2025-11-01\n", contact(i)));
+    }
+    // One more without consent: never in an audience.
+    csv.push_str(&format!("{},\n", contact(10)));
+    let imported = Answer::of(
+        stack
+            .gw
+            .request(Method::POST, "/api/admin/contacts/import")
+            .bearer_auth(ADMIN_TOKEN)
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(imported.body["created"], 11, "{imported:?}");
+    // Before the campaign: contact 9 bounced, contact 8 became a customer.
+    let s = admin(
+        &stack,
+        Method::POST,
+        "/api/admin/suppressions",
+        Some(json!({"email": contact(9), "reason": "bounced"})),
+    )
+    .await;
+    assert_eq!(s.status, StatusCode::OK, "{s:?}");
+    let signup = |i: usize| {
+        stack.post(
+            "/api/promo/signup",
+            json!({"email": contact(i), "package": "starter"}),
+        )
+    };
+    assert_eq!(signup(8).await.status, StatusCode::CREATED);
+
+    let a = draft(&stack, "announcement", "contacts", "ar").await;
+    let drafted = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{a}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        drafted.body["progress"]["audience"], 9,
+        "consent and not suppressed (the customer is a contact like the others): {drafted:?}"
+    );
+    schedule(&stack, &a).await;
+    let progress = finished(&stack, &a).await;
+    assert_eq!(
+        progress,
+        json!({"recipients": 10, "sent": 9, "suppressed": 1, "failed": 0, "pending": 0,
+            "unsubscribed": 0, "conversions": 0, "audience": 10})
+    );
+    let sent = campaign_messages(&sink.received(), "IAFactory");
+    assert_eq!(per_recipient(&sent).len(), 9);
+    let of = |msgs: &[Received], i: usize| {
+        msgs.iter()
+            .find(|m| to(m) == vec![contact(i)])
+            .unwrap()
+            .clone()
+    };
+    // The Arabic campaign's unsubscribe link opens an Arabic page; two leave through it.
+    let link = unsubscribe_path(&of(&sent, 0));
+    assert!(link.ends_with("&lang=ar"), "{link}");
+    let page = stack.get(&link).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.text.contains("<html lang=\"ar\" dir=\"rtl\">"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("إلغاء الاشتراك"), "{}", page.text);
+    for i in [0, 1] {
+        let r = stack
+            .gw
+            .request(Method::POST, &unsubscribe_path(&of(&sent, i)))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("تمّ ذلك"));
+    }
+    // Three recipients sign up after their message.
+    for i in [2, 3, 4] {
+        assert_eq!(signup(i).await.status, StatusCode::CREATED);
+    }
+    let a_now = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{a}"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        a_now.body["progress"],
+        json!({"recipients": 10, "sent": 9, "suppressed": 1, "failed": 0, "pending": 0,
+            "unsubscribed": 2, "conversions": 3, "audience": 10}),
+        "contact 8 signed up before the send: not a conversion"
+    );
+
+    // A second campaign (the reminder, in French): its audience now is the contacts with
+    // consent, not suppressed, not customers: 5, 6, 7.
+    let b = draft(&stack, "reminder", "prospects", "fr").await;
+    let drafted = admin(
+        &stack,
+        Method::GET,
+        &format!("/api/admin/campagnes/{b}"),
+        None,
+    )
+    .await;
+    assert_eq!(drafted.body["progress"]["audience"], 3, "{drafted:?}");
+    schedule(&stack, &b).await;
+    finished(&stack, &b).await;
+    let reminders = campaign_messages(&sink.received(), "Rappel");
+    assert_eq!(per_recipient(&reminders).len(), 3);
+    let link = unsubscribe_path(&of(&reminders, 5));
+    assert!(!link.contains("lang="), "{link}");
+    let r = stack
+        .gw
+        .request(Method::POST, &link)
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(signup(6).await.status, StatusCode::CREATED);
+    // Contact 5 left through the reminder's link: the announcement's count does not move.
+    // Contact 6 received both, then signed up: a conversion of each.
+    let list = admin(&stack, Method::GET, "/api/admin/campagnes", None).await;
+    let progress_of = |id: &str| {
+        list.body["campaigns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == id)
+            .unwrap()["progress"]
+            .clone()
+    };
+    assert_eq!(
+        progress_of(&b),
+        json!({"recipients": 6, "sent": 3, "suppressed": 3, "failed": 0, "pending": 0,
+            "unsubscribed": 1, "conversions": 1, "audience": 6})
+    );
+    assert_eq!(
+        progress_of(&a),
+        json!({"recipients": 10, "sent": 9, "suppressed": 1, "failed": 0, "pending": 0,
+            "unsubscribed": 2, "conversions": 4, "audience": 10})
+    );
+}
+
+crate::on_both_backends!(
+    campaign_to_300_contacts,
+    suppression_after_queueing_wins,
+    metrics_count_what_happened
+);

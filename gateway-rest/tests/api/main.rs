@@ -21,6 +21,7 @@ mod helpers;
 pub(crate) use iafactory_testkit::on_both_backends;
 mod hostile;
 mod llm;
+mod mail_lang;
 mod openai;
 mod ops;
 mod process;

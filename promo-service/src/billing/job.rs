@@ -12,7 +12,7 @@ use iafactory::db::Db;
 use tokio::sync::{Notify, watch};
 
 use crate::billing_config::BillingConfig;
-use crate::clock::{Clock, french_date};
+use crate::clock::{Clock, arabic_date, french_date};
 use crate::domain::billing::State;
 use crate::error::Result;
 use crate::outbox::{AccountMail, MailKind, NewMail};
@@ -123,7 +123,9 @@ impl BillingJobs {
                 package_name: sub.terms_at(unpaid.period_start).package_name.clone(),
                 price_dzd: unpaid.balance_dzd,
                 date_fr: french_date(date),
+                date_ar: arabic_date(date),
                 message: bill::transfer_sentence(&self.config, &unpaid.number),
+                message_ar: bill::transfer_sentence_ar(&self.config, &unpaid.number),
                 invoice_number: unpaid.number.clone(),
                 ..AccountMail::default()
             },

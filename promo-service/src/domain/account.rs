@@ -192,6 +192,8 @@ pub struct ChangePlan {
     pub discount_ends_at: Option<i64>,
     pub discount_lost: bool,
     pub message: String,
+    /// `message` in Arabic, for the e-mail of a customer who signed up in Arabic.
+    pub message_ar: String,
 }
 
 /// Plans a change from `current` to `target` at `now`. A cheaper list price is a downgrade
@@ -244,6 +246,16 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
         ));
     }
     message.push('.');
+    let message_ar = plan_message_ar(
+        kind,
+        target,
+        effective_at,
+        price_dzd,
+        discount.zip(discount_ends_at),
+        discount_lost
+            .then_some(running.map(|(_, code)| code))
+            .flatten(),
+    );
     if kind == ChangeKind::Downgrade {
         // Stripe's model for a downgrade: nothing back for the period already invoiced.
         message.push_str(
@@ -265,7 +277,51 @@ pub fn plan_change(current: &Current<'_>, target: &Target<'_>, now: i64) -> Resu
         discount_ends_at,
         discount_lost,
         message,
+        message_ar,
     })
+}
+
+/// The plan's sentence in Arabic (the same facts as the French `message`).
+fn plan_message_ar(
+    kind: ChangeKind,
+    target: &Target<'_>,
+    effective_at: i64,
+    price_dzd: u64,
+    discount: Option<(Percent, i64)>,
+    lost_code: Option<&str>,
+) -> String {
+    use crate::clock::arabic_date;
+    let when = match kind {
+        ChangeKind::Upgrade => "ابتداءً من الآن".to_owned(),
+        ChangeKind::Downgrade => format!(
+            "ابتداءً من {} (بداية فترتك الشهرية القادمة)",
+            arabic_date(effective_at)
+        ),
+    };
+    let mut m = format!(
+        "الانتقال إلى باقة {} {when}: {} شهريًا",
+        target.name,
+        dzd(price_dzd)
+    );
+    if let Some((p, ends)) = discount {
+        m.push_str(&format!(
+            " (تخفيض {}% حتى {})، ثم {}",
+            p.get(),
+            arabic_date(ends),
+            dzd(target.base_price_dzd)
+        ));
+    }
+    m.push('.');
+    if kind == ChangeKind::Downgrade {
+        m.push_str(" إلى ذلك الحين، تحتفظ بباقتك الحالية المفوترة لهذه الفترة: لا استرجاع ولا رصيد.");
+    }
+    if let Some(code) = lost_code {
+        m.push_str(&format!(
+            " تنبيه: الرمز {code} لا ينطبق على باقة {}؛ ينتهي تخفيضك مع هذا التغيير.",
+            target.name
+        ));
+    }
+    m
 }
 
 #[cfg(test)]

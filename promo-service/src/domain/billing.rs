@@ -120,6 +120,15 @@ pub fn period_text(start: i64, end: i64) -> String {
     )
 }
 
+/// [`period_text`] in Arabic ("من 6 جوان 2026 إلى 5 جويلية 2026").
+pub fn period_text_ar(start: i64, end: i64) -> String {
+    format!(
+        "من {} إلى {}",
+        crate::clock::arabic_date(start),
+        crate::clock::arabic_date(last_day(end))
+    )
+}
+
 /// The last day a half-open interval ending at `end` covers: an instant on the day before
 /// `end`'s (UTC) day. One rule for the PDF, the lines and the portal.
 pub fn last_day(end: i64) -> i64 {

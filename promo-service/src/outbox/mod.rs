@@ -1,5 +1,10 @@
 //! Transactional outbox for signup, account, campaign and waitlist e-mails.
 //!
+//! A customer's e-mails are written in the language they signed up in (`signups.lang`): the
+//! signup's in its payload, the account e-mails' read by the worker when it sends them (their
+//! payload carries the French and Arabic forms of the computed sentences and dates); e-mails to
+//! the operator stay French.
+//!
 //! The transaction that causes an e-mail writes its row (signup: customer confirmation, operator
 //! notice; account: sign-in link, key and package notices), so an e-mail exists if and only if
 //! what it reports committed. A worker in every replica claims due rows
@@ -171,8 +176,13 @@ pub struct AccountMail {
     pub discount_percent: u32,
     /// The date the e-mail is about (link expiry, change, revocation, discount end), in French.
     pub date_fr: String,
+    /// The same date in Arabic, for a customer who signed up in Arabic (empty in rows written
+    /// before: the Arabic templates then show `date_fr`).
+    pub date_ar: String,
     /// A sentence computed by the rules (package change plan, who revoked a key, the period).
     pub message: String,
+    /// The same sentence in Arabic (empty: as for `date_ar`).
+    pub message_ar: String,
     pub percent: u32,
     pub tokens_used: u64,
     pub tokens_per_month: u64,

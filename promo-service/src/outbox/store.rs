@@ -44,6 +44,18 @@ pub async fn insert_due_in_tx(
     Ok(())
 }
 
+/// The language `customer_id` signed up in (`signups.lang`); French for a customer without a
+/// signup row.
+pub async fn customer_lang(db: &Db, customer_id: &str) -> Result<crate::domain::Lang> {
+    let lang: Option<String> = sqlx::query("SELECT lang FROM signups WHERE customer_id = $1")
+        .bind(customer_id)
+        .fetch_optional(&db.read)
+        .await?
+        .map(|r| r.try_get("lang"))
+        .transpose()?;
+    Ok(lang.map_or_else(Default::default, |l| crate::domain::Lang::from_stored(&l)))
+}
+
 /// A row as stored.
 #[derive(Debug, Clone)]
 pub struct MailRow {

@@ -3,8 +3,8 @@
 //!
 //! Every e-mail ends with the same footer (`footer.<lang>.*`: the seller's identity and contact,
 //! links to the legal pages), appended here so no template can forget it. A kind written in
-//! Arabic has `<kind>.ar.txt` / `<kind>.ar.html` beside its French files; a kind without them is
-//! sent in French whatever the customer's language.
+//! Arabic has `<kind>.ar.txt` / `<kind>.ar.html` beside its French files (every e-mail a
+//! customer receives has them); a kind without them (the operator's) is sent in French.
 
 use minijinja::{Environment, Value, context};
 
@@ -20,212 +20,93 @@ pub struct Rendered {
     pub html: String,
 }
 
-/// Every template, by file name (`<kind>.txt`, `<kind>.html`).
-const SOURCES: [(&str, &str); 32] = [
-    (
-        "footer.fr.txt",
-        include_str!("../../templates/footer.fr.txt"),
-    ),
-    (
-        "footer.fr.html",
-        include_str!("../../templates/footer.fr.html"),
-    ),
-    (
-        "footer.ar.txt",
-        include_str!("../../templates/footer.ar.txt"),
-    ),
-    (
-        "footer.ar.html",
-        include_str!("../../templates/footer.ar.html"),
-    ),
-    (
-        "customer_confirmation.ar.txt",
-        include_str!("../../templates/customer_confirmation.ar.txt"),
-    ),
-    (
-        "customer_confirmation.ar.html",
-        include_str!("../../templates/customer_confirmation.ar.html"),
-    ),
-    (
-        "customer_confirmation.txt",
-        include_str!("../../templates/customer_confirmation.txt"),
-    ),
-    (
-        "customer_confirmation.html",
-        include_str!("../../templates/customer_confirmation.html"),
-    ),
-    (
-        "operator_notification.txt",
-        include_str!("../../templates/operator_notification.txt"),
-    ),
-    (
-        "operator_notification.html",
-        include_str!("../../templates/operator_notification.html"),
-    ),
-    (
-        "sign_in_link.txt",
-        include_str!("../../templates/sign_in_link.txt"),
-    ),
-    (
-        "sign_in_link.html",
-        include_str!("../../templates/sign_in_link.html"),
-    ),
-    (
-        "key_created.txt",
-        include_str!("../../templates/key_created.txt"),
-    ),
-    (
-        "key_created.html",
-        include_str!("../../templates/key_created.html"),
-    ),
-    (
-        "key_revoked.txt",
-        include_str!("../../templates/key_revoked.txt"),
-    ),
-    (
-        "key_revoked.html",
-        include_str!("../../templates/key_revoked.html"),
-    ),
-    (
-        "package_changed.txt",
-        include_str!("../../templates/package_changed.txt"),
-    ),
-    (
-        "package_changed.html",
-        include_str!("../../templates/package_changed.html"),
-    ),
-    (
-        "discount_ending.txt",
-        include_str!("../../templates/discount_ending.txt"),
-    ),
-    (
-        "discount_ending.html",
-        include_str!("../../templates/discount_ending.html"),
-    ),
-    (
-        "quota_level.txt",
-        include_str!("../../templates/quota_level.txt"),
-    ),
-    (
-        "quota_level.html",
-        include_str!("../../templates/quota_level.html"),
-    ),
-    (
-        "budget_alert.txt",
-        include_str!("../../templates/budget_alert.txt"),
-    ),
-    (
-        "budget_alert.html",
-        include_str!("../../templates/budget_alert.html"),
-    ),
-    (
-        "invoice_issued.txt",
-        include_str!("../../templates/invoice_issued.txt"),
-    ),
-    (
-        "invoice_issued.html",
-        include_str!("../../templates/invoice_issued.html"),
-    ),
-    (
-        "payment_reminder.txt",
-        include_str!("../../templates/payment_reminder.txt"),
-    ),
-    (
-        "payment_reminder.html",
-        include_str!("../../templates/payment_reminder.html"),
-    ),
-    (
-        "payment_overdue.txt",
-        include_str!("../../templates/payment_overdue.txt"),
-    ),
-    (
-        "payment_overdue.html",
-        include_str!("../../templates/payment_overdue.html"),
-    ),
-    (
-        "subscription_suspended.txt",
-        include_str!("../../templates/subscription_suspended.txt"),
-    ),
-    (
-        "subscription_suspended.html",
-        include_str!("../../templates/subscription_suspended.html"),
-    ),
+/// `(file name, source)` of a file under `templates/`, embedded at build time.
+macro_rules! template {
+    ($name:literal) => {
+        ($name, include_str!(concat!("../../templates/", $name)))
+    };
+}
+
+/// The footers, signup and account templates (`<kind>.txt`, `<kind>.html`, and
+/// `<kind>.ar.txt`, `<kind>.ar.html` for the kinds written in Arabic).
+const SOURCES: [(&str, &str); 52] = [
+    template!("footer.fr.txt"),
+    template!("footer.fr.html"),
+    template!("footer.ar.txt"),
+    template!("footer.ar.html"),
+    template!("customer_confirmation.ar.txt"),
+    template!("customer_confirmation.ar.html"),
+    template!("customer_confirmation.txt"),
+    template!("customer_confirmation.html"),
+    template!("operator_notification.txt"),
+    template!("operator_notification.html"),
+    template!("sign_in_link.txt"),
+    template!("sign_in_link.html"),
+    template!("key_created.txt"),
+    template!("key_created.html"),
+    template!("key_revoked.txt"),
+    template!("key_revoked.html"),
+    template!("package_changed.txt"),
+    template!("package_changed.html"),
+    template!("discount_ending.txt"),
+    template!("discount_ending.html"),
+    template!("quota_level.txt"),
+    template!("quota_level.html"),
+    template!("budget_alert.txt"),
+    template!("budget_alert.html"),
+    template!("invoice_issued.txt"),
+    template!("invoice_issued.html"),
+    template!("payment_reminder.txt"),
+    template!("payment_reminder.html"),
+    template!("payment_overdue.txt"),
+    template!("payment_overdue.html"),
+    template!("subscription_suspended.txt"),
+    template!("subscription_suspended.html"),
+    template!("sign_in_link.ar.txt"),
+    template!("sign_in_link.ar.html"),
+    template!("key_created.ar.txt"),
+    template!("key_created.ar.html"),
+    template!("key_revoked.ar.txt"),
+    template!("key_revoked.ar.html"),
+    template!("package_changed.ar.txt"),
+    template!("package_changed.ar.html"),
+    template!("discount_ending.ar.txt"),
+    template!("discount_ending.ar.html"),
+    template!("quota_level.ar.txt"),
+    template!("quota_level.ar.html"),
+    template!("invoice_issued.ar.txt"),
+    template!("invoice_issued.ar.html"),
+    template!("payment_reminder.ar.txt"),
+    template!("payment_reminder.ar.html"),
+    template!("payment_overdue.ar.txt"),
+    template!("payment_overdue.ar.html"),
+    template!("subscription_suspended.ar.txt"),
+    template!("subscription_suspended.ar.html"),
 ];
 
-/// The campaign and waitlist templates (`campaign_<template>.<locale>.<ext>`).
-const CAMPAIGN_SOURCES: [(&str, &str); 18] = [
-    (
-        "campaign_announcement.fr.txt",
-        include_str!("../../templates/campaign_announcement.fr.txt"),
-    ),
-    (
-        "campaign_announcement.fr.html",
-        include_str!("../../templates/campaign_announcement.fr.html"),
-    ),
-    (
-        "campaign_announcement.ar.txt",
-        include_str!("../../templates/campaign_announcement.ar.txt"),
-    ),
-    (
-        "campaign_announcement.ar.html",
-        include_str!("../../templates/campaign_announcement.ar.html"),
-    ),
-    (
-        "campaign_reminder.fr.txt",
-        include_str!("../../templates/campaign_reminder.fr.txt"),
-    ),
-    (
-        "campaign_reminder.fr.html",
-        include_str!("../../templates/campaign_reminder.fr.html"),
-    ),
-    (
-        "campaign_reminder.ar.txt",
-        include_str!("../../templates/campaign_reminder.ar.txt"),
-    ),
-    (
-        "campaign_reminder.ar.html",
-        include_str!("../../templates/campaign_reminder.ar.html"),
-    ),
-    (
-        "campaign_waitlist_over.fr.txt",
-        include_str!("../../templates/campaign_waitlist_over.fr.txt"),
-    ),
-    (
-        "campaign_waitlist_over.fr.html",
-        include_str!("../../templates/campaign_waitlist_over.fr.html"),
-    ),
-    (
-        "campaign_waitlist_over.ar.txt",
-        include_str!("../../templates/campaign_waitlist_over.ar.txt"),
-    ),
-    (
-        "campaign_waitlist_over.ar.html",
-        include_str!("../../templates/campaign_waitlist_over.ar.html"),
-    ),
-    (
-        "campaign_waitlist_back.fr.txt",
-        include_str!("../../templates/campaign_waitlist_back.fr.txt"),
-    ),
-    (
-        "campaign_waitlist_back.fr.html",
-        include_str!("../../templates/campaign_waitlist_back.fr.html"),
-    ),
-    (
-        "campaign_waitlist_back.ar.txt",
-        include_str!("../../templates/campaign_waitlist_back.ar.txt"),
-    ),
-    (
-        "campaign_waitlist_back.ar.html",
-        include_str!("../../templates/campaign_waitlist_back.ar.html"),
-    ),
-    (
-        "waitlist_confirm.txt",
-        include_str!("../../templates/waitlist_confirm.txt"),
-    ),
-    (
-        "waitlist_confirm.html",
-        include_str!("../../templates/waitlist_confirm.html"),
-    ),
+/// The campaign and waitlist templates (`campaign_<template>.<locale>.<ext>`,
+/// `waitlist_confirm[.ar].<ext>`).
+const CAMPAIGN_SOURCES: [(&str, &str); 20] = [
+    template!("campaign_announcement.fr.txt"),
+    template!("campaign_announcement.fr.html"),
+    template!("campaign_announcement.ar.txt"),
+    template!("campaign_announcement.ar.html"),
+    template!("campaign_reminder.fr.txt"),
+    template!("campaign_reminder.fr.html"),
+    template!("campaign_reminder.ar.txt"),
+    template!("campaign_reminder.ar.html"),
+    template!("campaign_waitlist_over.fr.txt"),
+    template!("campaign_waitlist_over.fr.html"),
+    template!("campaign_waitlist_over.ar.txt"),
+    template!("campaign_waitlist_over.ar.html"),
+    template!("campaign_waitlist_back.fr.txt"),
+    template!("campaign_waitlist_back.fr.html"),
+    template!("campaign_waitlist_back.ar.txt"),
+    template!("campaign_waitlist_back.ar.html"),
+    template!("waitlist_confirm.txt"),
+    template!("waitlist_confirm.html"),
+    template!("waitlist_confirm.ar.txt"),
+    template!("waitlist_confirm.ar.html"),
 ];
 
 pub struct Templates {
@@ -277,13 +158,28 @@ impl Templates {
         self.render_with(kind, lang, subject, Value::from_serialize(mail))
     }
 
-    /// An account e-mail (French).
+    /// An account e-mail, in `lang` (the customer's) when its kind is written in Arabic; the
+    /// operator's budget alert is French whatever `lang` says.
     pub fn render_account(
         &self,
         kind: MailKind,
         mail: &AccountMail,
+        lang: Lang,
     ) -> Result<Rendered, minijinja::Error> {
-        let subject = match kind {
+        let lang = if kind == MailKind::BudgetAlert {
+            Lang::Fr
+        } else {
+            lang
+        };
+        let subject = match lang {
+            Lang::Fr => Self::account_subject_fr(kind, mail),
+            Lang::Ar => Self::account_subject_ar(kind, mail),
+        };
+        self.render_with(kind, lang, subject, Value::from_serialize(mail))
+    }
+
+    fn account_subject_fr(kind: MailKind, mail: &AccountMail) -> String {
+        match kind {
             MailKind::SignInLink => "Votre lien de connexion IAFactory".to_owned(),
             MailKind::KeyCreated => {
                 format!("Avis de sécurité : nouvelle clé API {}…", mail.key_prefix)
@@ -318,8 +214,38 @@ impl Templates {
                 mail.percent, mail.customer_email, mail.package_name
             ),
             _ => format!("{} % de vos tokens du mois utilisés", mail.percent),
+        }
+    }
+
+    fn account_subject_ar(kind: MailKind, mail: &AccountMail) -> String {
+        let date = if mail.date_ar.is_empty() {
+            &mail.date_fr
+        } else {
+            &mail.date_ar
         };
-        self.render_with(kind, Lang::Fr, subject, Value::from_serialize(mail))
+        match kind {
+            MailKind::SignInLink => "رابط تسجيل الدخول إلى IAFactory".to_owned(),
+            MailKind::KeyCreated => {
+                format!("إشعار أمني: مفتاح API جديد {}…", mail.key_prefix)
+            }
+            MailKind::KeyRevoked => {
+                format!("إشعار أمني: إلغاء مفتاح API {}…", mail.key_prefix)
+            }
+            MailKind::PackageChanged => format!("تغيير الباقة: {}", mail.package_name),
+            MailKind::DiscountEnding => format!("ينتهي تخفيضك يوم {date}"),
+            MailKind::InvoiceIssued => format!("فاتورتك من IAFactory رقم {}", mail.invoice_number),
+            MailKind::PaymentReminder => {
+                format!("تذكير: الفاتورة {} تُدفع قبل {date}", mail.invoice_number)
+            }
+            MailKind::PaymentOverdue => format!("الفاتورة {} غير مدفوعة", mail.invoice_number),
+            MailKind::SubscriptionSuspended => {
+                "اشتراكك في IAFactory معلّق (فاتورة غير مدفوعة)".to_owned()
+            }
+            MailKind::QuotaLevel if mail.percent >= 100 => {
+                "نفدت رموز (tokens) هذا الشهر".to_owned()
+            }
+            _ => format!("استعملت {}% من رموز (tokens) هذا الشهر", mail.percent),
+        }
     }
 
     /// A campaign message (its template and language are in the payload) or a waitlist
@@ -333,10 +259,19 @@ impl Templates {
         let unknown =
             |what: String| minijinja::Error::new(minijinja::ErrorKind::TemplateNotFound, what);
         let (base, subject) = if kind == MailKind::WaitlistConfirm {
-            (
-                "waitlist_confirm".to_owned(),
-                "Confirmez votre inscription sur la liste d'attente IAFactory".to_owned(),
-            )
+            // In the language of the page the visitor joined from (rows written before the
+            // waitlist knew it have `fr`).
+            if mail.locale == "ar" {
+                (
+                    "waitlist_confirm.ar".to_owned(),
+                    "أكّد تسجيلك في قائمة انتظار IAFactory".to_owned(),
+                )
+            } else {
+                (
+                    "waitlist_confirm".to_owned(),
+                    "Confirmez votre inscription sur la liste d'attente IAFactory".to_owned(),
+                )
+            }
         } else {
             let template = Template::parse(&mail.template).map_err(|e| unknown(e.to_string()))?;
             let locale = Locale::parse(&mail.locale).map_err(|e| unknown(e.to_string()))?;
@@ -351,7 +286,7 @@ impl Templates {
             )
         };
         // The identity footer in the message's own language, as on every other e-mail.
-        let lang = if mail.locale == "ar" && kind == MailKind::Campaign {
+        let lang = if mail.locale == "ar" {
             Lang::Ar
         } else {
             Lang::Fr
@@ -574,7 +509,9 @@ mod tests {
             base_price_dzd: 100_000,
             discount_percent: 25,
             date_fr: "6 juin 2026".into(),
+            date_ar: "6 جوان 2026".into(),
             message: "révoquée par vous".into(),
+            message_ar: "أُلغي من طرفك".into(),
             percent: 80,
             tokens_used: 800_000,
             tokens_per_month: 1_000_000,
@@ -583,7 +520,14 @@ mod tests {
             cost_used_usd: "0.800000 USD".into(),
             cost_budget_usd: "1.000000 USD".into(),
         };
-        let alert = t.render_account(MailKind::BudgetAlert, &mail).unwrap();
+        let alert = t
+            .render_account(MailKind::BudgetAlert, &mail, Lang::Ar)
+            .unwrap();
+        assert!(
+            alert.subject.starts_with("Budget de coût"),
+            "{}",
+            alert.subject
+        );
         assert!(alert.text.contains("0.800000 USD") && alert.text.contains("1.000000 USD"));
         assert!(alert.html.contains("&lt;b&gt;c@d.dz"), "{}", alert.html);
         assert!(!alert.text.contains("épuisé le budget"), "{}", alert.text);
@@ -594,6 +538,7 @@ mod tests {
                     percent: 100,
                     ..mail.clone()
                 },
+                Lang::Fr,
             )
             .unwrap();
         assert!(spent.subject.contains("épuisé"), "{}", spent.subject);
@@ -603,13 +548,51 @@ mod tests {
             .into_iter()
             .filter(|k| !k.is_signup() && !k.is_campaign())
         {
-            let r = t.render_account(kind, &mail).unwrap();
+            let r = t.render_account(kind, &mail, Lang::Fr).unwrap();
             assert!(!r.html.contains("<script>"), "{kind:?}: {}", r.html);
             assert!(!r.text.is_empty() && !r.subject.is_empty(), "{kind:?}");
         }
-        let link = t.render_account(MailKind::SignInLink, &mail).unwrap();
+        // Every kind a customer receives has its Arabic version: right to left, the Arabic
+        // date and sentence, no French left but the names of things.
+        for kind in super::super::ALL_KINDS
+            .into_iter()
+            .filter(|k| !k.is_signup() && !k.is_campaign() && *k != MailKind::BudgetAlert)
+        {
+            let r = t.render_account(kind, &mail, Lang::Ar).unwrap();
+            assert!(r.html.contains("dir=\"rtl\""), "{kind:?}: {}", r.html);
+            assert!(r.text.starts_with("مرحبًا"), "{kind:?}: {}", r.text);
+            assert!(!r.text.contains("Bonjour"), "{kind:?}: {}", r.text);
+            assert!(!r.subject.contains("Votre"), "{kind:?}: {}", r.subject);
+            assert!(!r.html.contains("<script>"), "{kind:?}: {}", r.html);
+            assert!(!r.text.contains("juin"), "{kind:?}: {}", r.text);
+            assert!(r.text.contains("فريق IAFactory"), "{kind:?}");
+        }
+        let revoked = t
+            .render_account(MailKind::KeyRevoked, &mail, Lang::Ar)
+            .unwrap();
+        assert!(revoked.text.contains("أُلغي من طرفك"), "{}", revoked.text);
+        assert!(revoked.text.contains("6 جوان 2026"), "{}", revoked.text);
+        // A row written before the Arabic forms existed shows the French ones rather than nothing.
+        let old = AccountMail {
+            date_ar: String::new(),
+            message_ar: String::new(),
+            ..mail.clone()
+        };
+        let revoked = t
+            .render_account(MailKind::KeyRevoked, &old, Lang::Ar)
+            .unwrap();
+        assert!(
+            revoked.text.contains("révoquée par vous"),
+            "{}",
+            revoked.text
+        );
+        let link = t
+            .render_account(MailKind::SignInLink, &mail, Lang::Fr)
+            .unwrap();
         assert!(link.text.contains("#jeton=abc"), "{}", link.text);
-        let ending = t.render_account(MailKind::DiscountEnding, &mail).unwrap();
+        let ending = t
+            .render_account(MailKind::DiscountEnding, &mail, Lang::Fr)
+            .unwrap();
         assert!(
             ending.text.contains("100\u{202f}000 DZD"),
             "{}",

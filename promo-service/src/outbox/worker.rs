@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use super::templates::Templates;
 use super::{AccountMail, CampaignMail, MailIdentity, MailKind, MailRow, SignupMail};
 use crate::config::MailConfig;
+use crate::domain::Lang;
 
 /// Why a delivery attempt failed, and whether trying again can help.
 struct Failure {
@@ -97,7 +98,19 @@ impl Worker {
             return;
         };
         tracing::info!(worker = %self.id, "outbox delivery worker started");
+        let writable = self.db.watch_writable();
         loop {
+            if !*writable.borrow() {
+                // A message sent now could not be recorded as sent (full disk, read-only
+                // database): it would go out again once the claim expires. So nothing is sent
+                // while the storage probe reports that writes fail; delivery resumes by itself
+                // once a write succeeds (a paced campaign then catches up with its slots).
+                tokio::select! {
+                    () = tokio::time::sleep(self.config.poll_interval) => {}
+                    () = iafactory::shutdown::stopped(&mut stop) => return,
+                }
+                continue;
+            }
             let delivered = self.deliver_due(transport).await;
             if *stop.borrow() {
                 return;
@@ -228,7 +241,18 @@ impl Worker {
             self.templates.render_campaign(kind, &mail)
         } else {
             let mail: AccountMail = serde_json::from_str(&row.payload).map_err(bad_payload)?;
-            self.templates.render_account(kind, &mail)
+            // The customer's language, read now (a failed read is retried like a failed send).
+            let lang = if row.customer_id.is_empty() || kind == MailKind::BudgetAlert {
+                Lang::Fr
+            } else {
+                super::store::customer_lang(&self.db, &row.customer_id)
+                    .await
+                    .map_err(|e| Failure {
+                        message: format!("customer's language: {e}"),
+                        permanent: false,
+                    })?
+            };
+            self.templates.render_account(kind, &mail, lang)
         }
         .map_err(|e| permanent(format!("template: {e}")))?;
         let to = row

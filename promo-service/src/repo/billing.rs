@@ -321,6 +321,34 @@ pub struct Ctx<'a> {
     pub public_url: &'a str,
 }
 
+/// [`transfer_sentence`] in Arabic, for a customer who signed up in Arabic.
+pub fn transfer_sentence_ar(config: &BillingConfig, number: &str) -> String {
+    let t = &config.transfer;
+    let mut parts = Vec::new();
+    if !t.bank_account.is_empty() {
+        parts.push(format!("تحويل بنكي (RIB {})", t.bank_account));
+    }
+    if !t.ccp_account.is_empty() {
+        parts.push(format!("CCP {}", t.ccp_account));
+    }
+    if !t.baridimob_rip.is_empty() {
+        parts.push(format!("بريدي موب (RIP {})", t.baridimob_rip));
+    }
+    let to = if t.beneficiary.is_empty() {
+        String::new()
+    } else {
+        format!(" باسم {}", t.beneficiary)
+    };
+    if parts.is_empty() {
+        format!("اذكر رقم الفاتورة {number} مع دفعتك.")
+    } else {
+        format!(
+            "عبر {}{to}: اذكر رقم الفاتورة {number} كمرجع.",
+            parts.join("، ")
+        )
+    }
+}
+
 /// The transfer-details sentence written into billing e-mails.
 pub fn transfer_sentence(config: &BillingConfig, number: &str) -> String {
     let t = &config.transfer;
@@ -623,7 +651,9 @@ pub(crate) async fn insert_invoice(
             package_name: new.package_name.clone(),
             price_dzd: new.split.total,
             date_fr: french_date(new.due_at),
+            date_ar: crate::clock::arabic_date(new.due_at),
             message: transfer_sentence(ctx.config, &number),
+            message_ar: transfer_sentence_ar(ctx.config, &number),
             invoice_number: number.clone(),
             ..AccountMail::default()
         },

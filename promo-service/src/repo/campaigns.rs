@@ -38,6 +38,12 @@ pub struct Progress {
     pub suppressed: u32,
     pub failed: u32,
     pub pending: u32,
+    /// Left through this campaign's unsubscribe link.
+    pub unsubscribed: u32,
+    /// Sent this campaign, then signed up (signup after the message's `sent_at`).
+    pub conversions: u32,
+    /// See [`audience_size`]: the recipients once sending started, the would-be audience before.
+    pub audience: u32,
 }
 
 macro_rules! campaign_select {
@@ -48,7 +54,11 @@ macro_rules! campaign_select {
      COALESCE(SUM(CASE WHEN r.status = 'suppressed' THEN 1 ELSE 0 END), 0) AS suppressed, \
      COALESCE(SUM(CASE WHEN r.status = 'queued' AND o.status = 'sent' THEN 1 ELSE 0 END), 0) AS sent, \
      COALESCE(SUM(CASE WHEN r.status = 'queued' AND o.status = 'dead' THEN 1 ELSE 0 END), 0) AS failed, \
-     COALESCE(SUM(CASE WHEN r.status = 'queued' AND o.status = 'pending' THEN 1 ELSE 0 END), 0) AS pending \
+     COALESCE(SUM(CASE WHEN r.status = 'queued' AND o.status = 'pending' THEN 1 ELSE 0 END), 0) AS pending, \
+     COALESCE(SUM(CASE WHEN r.status = 'queued' AND o.status = 'sent' AND EXISTS (\
+         SELECT 1 FROM customers u JOIN signups g ON g.customer_id = u.id \
+         WHERE u.email = r.email AND g.created_at > o.sent_at) THEN 1 ELSE 0 END), 0) AS conversions, \
+     (SELECT COUNT(*) FROM suppressions s WHERE s.campaign_id = c.id) AS unsubscribed \
      FROM campaigns c LEFT JOIN campaign_recipients r ON r.campaign_id = c.id \
      LEFT JOIN outbox o ON o.id = r.outbox_id"
     };
@@ -76,8 +86,57 @@ fn campaign_of(r: &AnyRow) -> Result<CampaignRow> {
             suppressed: u32_of(r.try_get("suppressed")?),
             failed: u32_of(r.try_get("failed")?),
             pending: u32_of(r.try_get("pending")?),
+            unsubscribed: u32_of(r.try_get("unsubscribed")?),
+            conversions: u32_of(r.try_get("conversions")?),
+            audience: 0,
         },
     })
+}
+
+/// How many each audience would reach now (with consent or confirmed, not suppressed), by
+/// [`Audience`]: what a campaign not yet sending shows as its audience.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AudienceSizes {
+    contacts: u32,
+    prospects: u32,
+    waitlist: u32,
+}
+
+impl AudienceSizes {
+    async fn read(db: &Db) -> Result<AudienceSizes> {
+        let r = sqlx::query(
+            "SELECT \
+             (SELECT COUNT(*) FROM contacts c WHERE c.consent_at IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email)) AS contacts, \
+             (SELECT COUNT(*) FROM contacts c WHERE c.consent_at IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = c.email) \
+                AND NOT EXISTS (SELECT 1 FROM customers u WHERE u.email = c.email)) AS prospects, \
+             (SELECT COUNT(*) FROM waitlist w WHERE w.confirmed_at IS NOT NULL \
+                AND NOT EXISTS (SELECT 1 FROM suppressions s WHERE s.email = w.email)) AS waitlist",
+        )
+        .fetch_one(&db.read)
+        .await?;
+        Ok(AudienceSizes {
+            contacts: u32_of(r.try_get("contacts")?),
+            prospects: u32_of(r.try_get("prospects")?),
+            waitlist: u32_of(r.try_get("waitlist")?),
+        })
+    }
+
+    /// Fills `c.progress.audience`.
+    fn fill(self, mut c: CampaignRow) -> CampaignRow {
+        c.progress.audience = if c.status == "sending" {
+            c.progress.recipients
+        } else {
+            match Audience::parse(&c.audience) {
+                Ok(Audience::Contacts) => self.contacts,
+                Ok(Audience::Prospects) => self.prospects,
+                Ok(Audience::Waitlist) => self.waitlist,
+                Err(_) => 0,
+            }
+        };
+        c
+    }
 }
 
 /// One campaign with its progress.
@@ -91,12 +150,16 @@ pub async fn find(db: &Db, id: &str) -> Result<CampaignRow> {
     .fetch_optional(&db.write)
     .await?
     .ok_or_else(|| PromoError::NotFound(format!("campagne inconnue : {id}")))?;
-    campaign_of(&row)
+    let c = campaign_of(&row)?;
+    if c.status == "sending" {
+        return Ok(AudienceSizes::default().fill(c));
+    }
+    Ok(AudienceSizes::read(db).await?.fill(c))
 }
 
 /// Every campaign, newest first.
 pub async fn list(db: &Db) -> Result<Vec<CampaignRow>> {
-    sqlx::query(concat!(
+    let rows = sqlx::query(concat!(
         campaign_select!(),
         campaign_group!(),
         " ORDER BY c.created_at DESC, c.id DESC"
@@ -105,7 +168,13 @@ pub async fn list(db: &Db) -> Result<Vec<CampaignRow>> {
     .await?
     .iter()
     .map(campaign_of)
-    .collect()
+    .collect::<Result<Vec<_>>>()?;
+    let sizes = if rows.iter().any(|c| c.status != "sending") {
+        AudienceSizes::read(db).await?
+    } else {
+        AudienceSizes::default()
+    };
+    Ok(rows.into_iter().map(|c| sizes.fill(c)).collect())
 }
 
 /// A new draft, with its audit row.

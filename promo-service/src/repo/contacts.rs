@@ -183,18 +183,22 @@ pub async fn suppress_in_tx(
     Ok(done.rows_affected() == 1)
 }
 
-/// [`suppress_in_tx`] on its own (the one-click unsubscribe).
-pub async fn suppress(
-    db: &Db,
-    email: &Email,
-    reason: SuppressionReason,
-    note: &str,
-    now: i64,
-) -> Result<bool> {
-    let mut tx = db.write.begin().await?;
-    let added = suppress_in_tx(&mut tx, email, reason, note, now).await?;
-    tx.commit().await?;
-    Ok(added)
+/// The one-click unsubscribe: the address joins the suppression list as `unsubscribed`, with
+/// the campaign whose link it used (its metrics count it). An address already on the list keeps
+/// its first row. True when it was added.
+pub async fn unsubscribe(db: &Db, email: &Email, campaign: Option<&str>, now: i64) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO suppressions (email, reason, note, created_at, campaign_id) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(email.as_str())
+    .bind(SuppressionReason::Unsubscribed.as_str())
+    .bind("lien de désinscription")
+    .bind(now)
+    .bind(campaign)
+    .execute(&db.write)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// An operator's suppression, with its audit row.

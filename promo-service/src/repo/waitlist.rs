@@ -6,7 +6,7 @@ use iafactory::db::Db;
 use sqlx::Row;
 
 use super::u32_of;
-use crate::domain::Email;
+use crate::domain::{Email, Lang};
 use crate::error::Result;
 use crate::outbox::NewMail;
 use crate::outbox::store::insert_in_tx;
@@ -15,12 +15,14 @@ use crate::outbox::store::insert_in_tx;
 /// into a stream of e-mails to someone else's mailbox).
 pub const RESEND_AFTER_MS: i64 = 3_600_000;
 
-/// Records the request; writes the confirmation e-mail (made by `mail`) when the address is
+/// Records the request in the visitor's language (a later request in another language changes
+/// it: the e-mails follow the page last used); writes the confirmation e-mail (made by `mail`) when the address is
 /// neither confirmed, nor suppressed, nor mailed within [`RESEND_AFTER_MS`]. True when an
 /// e-mail was written. The caller answers the same either way.
 pub async fn join(
     db: &Db,
     email: &Email,
+    lang: Lang,
     now: i64,
     mail: impl FnOnce() -> NewMail,
 ) -> Result<bool> {
@@ -34,15 +36,23 @@ pub async fn join(
         return Ok(false);
     }
     let inserted = sqlx::query(
-        "INSERT INTO waitlist (email, consent_at, confirmed_at, last_mailed_at, created_at) \
-         VALUES ($1, $2, NULL, $2, $2) ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO waitlist (email, consent_at, confirmed_at, last_mailed_at, created_at, lang) \
+         VALUES ($1, $2, NULL, $2, $2, $3) ON CONFLICT (email) DO NOTHING",
     )
     .bind(email.as_str())
     .bind(now)
+    .bind(lang.as_str())
     .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
+    if !inserted {
+        sqlx::query("UPDATE waitlist SET lang = $2 WHERE email = $1")
+            .bind(email.as_str())
+            .bind(lang.as_str())
+            .execute(&mut *tx)
+            .await?;
+    }
     let send = inserted
         || sqlx::query(
             "UPDATE waitlist SET last_mailed_at = $2, consent_at = $2 \
@@ -83,12 +93,13 @@ pub struct WaitlistRow {
     pub email: String,
     pub confirmed_at: Option<i64>,
     pub created_at: i64,
+    pub lang: Lang,
 }
 
 /// Confirmed entries, newest first, with the counts of confirmed and unconfirmed.
 pub async fn list(db: &Db, limit: u32) -> Result<(Vec<WaitlistRow>, u32, u32)> {
     let rows = sqlx::query(
-        "SELECT email, confirmed_at, created_at FROM waitlist WHERE confirmed_at IS NOT NULL \
+        "SELECT email, confirmed_at, created_at, lang FROM waitlist WHERE confirmed_at IS NOT NULL \
          ORDER BY confirmed_at DESC, email LIMIT $1",
     )
     .bind(i64::from(limit))
@@ -100,6 +111,7 @@ pub async fn list(db: &Db, limit: u32) -> Result<(Vec<WaitlistRow>, u32, u32)> {
             email: r.try_get("email")?,
             confirmed_at: r.try_get("confirmed_at")?,
             created_at: r.try_get("created_at")?,
+            lang: Lang::from_stored(&r.try_get::<String, _>("lang")?),
         })
     })
     .collect::<Result<Vec<_>>>()?;

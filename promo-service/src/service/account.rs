@@ -8,7 +8,7 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 
 use super::PromoApi;
 use super::to_pb::package_pb;
-use crate::clock::{french_date, rfc3339};
+use crate::clock::{arabic_date, french_date, rfc3339};
 use crate::domain::account::{
     self, ChangeKind, ChangePlan, Current, LINK_SENT_MESSAGE, LINK_TTL_MS, Target,
 };
@@ -249,7 +249,7 @@ impl PromoApi {
             &self.db,
             &session.customer_id,
             &new,
-            |k| self.key_created_mail(&session.customer_id, &email, k, ""),
+            |k| self.key_created_mail(&session.customer_id, &email, k, ("", "")),
             now,
         )
         .await?;
@@ -262,31 +262,42 @@ impl PromoApi {
         })
     }
 
-    fn key_created_mail(&self, customer_id: &str, email: &str, k: &KeyRow, note: &str) -> NewMail {
+    /// `note`: a sentence in French and in Arabic (empty: none).
+    fn key_created_mail(
+        &self,
+        customer_id: &str,
+        email: &str,
+        k: &KeyRow,
+        note: (&str, &str),
+    ) -> NewMail {
         NewMail::account(
             MailKind::KeyCreated,
             customer_id,
             AccountMail {
                 key_prefix: k.prefix.clone(),
                 key_name: k.name.clone(),
-                message: note.to_owned(),
+                message: note.0.to_owned(),
+                message_ar: note.1.to_owned(),
                 ..self.account_mail(email)
             },
         )
     }
 
     fn key_revoked_mail(&self, customer_id: &str, email: &str, k: &KeyRow, now: i64) -> NewMail {
-        let (message, date_fr) = match k.revoked_at {
-            Some(at) if at > now => (
-                "remplacée par une nouvelle clé".to_owned(),
-                format!(
-                    "{} à {} UTC",
-                    french_date(at),
-                    crate::clock::to_datetime(at).format("%H:%M")
-                ),
-            ),
+        let (message, message_ar, date_fr, date_ar) = match k.revoked_at {
+            Some(at) if at > now => {
+                let time = crate::clock::to_datetime(at).format("%H:%M");
+                (
+                    "remplacée par une nouvelle clé".to_owned(),
+                    "استُبدل بمفتاح جديد".to_owned(),
+                    format!("{} à {time} UTC", french_date(at)),
+                    format!("{} على الساعة {time} UTC", arabic_date(at)),
+                )
+            }
             _ => (
                 "révoquée depuis votre espace client".to_owned(),
+                "أُلغي من فضاء الزبون".to_owned(),
+                String::new(),
                 String::new(),
             ),
         };
@@ -297,7 +308,9 @@ impl PromoApi {
                 key_prefix: k.prefix.clone(),
                 key_name: k.name.clone(),
                 message,
+                message_ar,
                 date_fr,
+                date_ar,
                 ..self.account_mail(email)
             },
         )
@@ -346,7 +359,10 @@ impl PromoApi {
                         &session.customer_id,
                         &email,
                         created,
-                        &format!("Elle remplace la clé {}….", old.prefix),
+                        (
+                            &format!("Elle remplace la clé {}….", old.prefix),
+                            &format!("يحلّ محلّ المفتاح {}….", old.prefix),
+                        ),
                     ),
                     self.key_revoked_mail(&session.customer_id, &email, old, now),
                 ]
@@ -480,6 +496,13 @@ impl PromoApi {
             billing::days(start, end),
             billing::period_text(now, end),
         ));
+        plan.message_ar.push_str(&format!(
+            " تصدر عند التأكيد فاتورة بمبلغ {} DZD شاملة الرسوم: فرق السعر عن {} يومًا متبقيًا من {} يومًا في الفترة الحالية ({}).",
+            account::thousands(invoice.total_dzd()),
+            billing::days(now, end),
+            billing::days(start, end),
+            billing::period_text_ar(now, end),
+        ));
         Ok(Some(invoice))
     }
 
@@ -538,7 +561,9 @@ impl PromoApi {
                 base_price_dzd: plan.base_price_dzd,
                 discount_percent: plan.discount.map_or(0, |p| p.get()),
                 date_fr: french_date(plan.effective_at),
+                date_ar: arabic_date(plan.effective_at),
                 message: plan.message.clone(),
+                message_ar: plan.message_ar.clone(),
                 ..self.account_mail(&sub.email)
             },
         );
@@ -568,10 +593,11 @@ impl PromoApi {
         let sub = self.subscription(&session.customer_id).await?;
         let now = self.clock.now_ms();
         let (_, period_end) = account::period_bounds(sub.signed_up_at, now);
-        let (cancel_at, message) = if req.undo {
+        let (cancel_at, message, message_ar) = if req.undo {
             (
                 None,
                 "Votre résiliation est annulée : votre abonnement continue.".to_owned(),
+                "أُلغي طلب إنهاء الاشتراك: اشتراكك مستمر.".to_owned(),
             )
         } else {
             (
@@ -579,6 +605,10 @@ impl PromoApi {
                 format!(
                     "Votre abonnement est résilié à la fin de la période en cours, le {} : vos clés API cesseront alors de fonctionner. Vous pouvez annuler cette résiliation d'ici là depuis votre espace client.",
                     french_date(period_end)
+                ),
+                format!(
+                    "ينتهي اشتراكك في نهاية الفترة الحالية، يوم {}: ستتوقف مفاتيح API الخاصة بك عندئذ عن العمل. يمكنك إلغاء إنهاء الاشتراك قبل ذلك من فضاء الزبون.",
+                    arabic_date(period_end)
                 ),
             )
         };
@@ -588,6 +618,7 @@ impl PromoApi {
             AccountMail {
                 package_name: sub.package.name.clone(),
                 message,
+                message_ar,
                 ..self.account_mail(&sub.email)
             },
         );
@@ -630,6 +661,7 @@ impl PromoApi {
                 tokens_used: req.tokens_used,
                 tokens_per_month: req.tokens_per_month,
                 message: format!("mois {period}, UTC"),
+                message_ar: format!("شهر {period}، بتوقيت UTC"),
                 ..self.account_mail(&email)
             },
         );

@@ -10,11 +10,11 @@ use tonic::{Request, Response, Status};
 use super::PromoApi;
 use crate::audit::Audit;
 use crate::clock::{parse_rfc3339, rfc3339};
-use crate::domain::Email;
 use crate::domain::campaign::{Audience, Locale, Template, audience_for};
 use crate::domain::contacts_csv;
 use crate::domain::mail_token::{self, Purpose, TokenError};
 use crate::domain::operator::Actor;
+use crate::domain::{Email, Lang};
 use crate::error::{PromoError, Result};
 use crate::outbox::{MailKind, NewMail};
 use crate::repo::campaigns::{self, CampaignRow};
@@ -46,26 +46,41 @@ fn campaign_pb(c: CampaignRow) -> pb::Campaign {
             suppressed: c.progress.suppressed,
             failed: c.progress.failed,
             pending: c.progress.pending,
+            unsubscribed: c.progress.unsubscribed,
+            conversions: c.progress.conversions,
+            audience: c.progress.audience,
         }),
     }
 }
 
-fn link_refused(e: TokenError) -> PromoError {
-    PromoError::InvalidArgument(match e {
-        TokenError::Invalid => {
-            "ce lien n'est pas valide : vérifiez qu'il a été copié en entier depuis l'e-mail".into()
+fn link_refused(e: TokenError, lang: Lang) -> PromoError {
+    PromoError::InvalidArgument(
+        match (e, lang) {
+            (TokenError::Invalid, Lang::Fr) => {
+                "ce lien n'est pas valide : vérifiez qu'il a été copié en entier depuis l'e-mail"
+            }
+            (TokenError::Invalid, Lang::Ar) => {
+                "هذا الرابط غير صالح: تحقّق من أنه نُسخ كاملًا من الرسالة"
+            }
+            (TokenError::Expired, Lang::Fr) => {
+                "ce lien a expiré : inscrivez-vous de nouveau depuis la page pour en recevoir un autre"
+            }
+            (TokenError::Expired, Lang::Ar) => {
+                "انتهت صلاحية هذا الرابط: سجّل من جديد من الصفحة لتصلك رسالة أخرى"
+            }
         }
-        TokenError::Expired => {
-            "ce lien a expiré : inscrivez-vous de nouveau depuis la page pour en recevoir un autre"
-                .into()
-        }
-    })
+        .into(),
+    )
 }
 
 /// The one answer to a waitlist request, whatever the address's state (no enumeration).
 pub const WAITLIST_ANSWER: &str = "Merci ! Si cette adresse peut être inscrite, un e-mail de \
      confirmation vient de lui être envoyé : ouvrez le lien qu'il contient pour confirmer. Sans \
      confirmation, elle ne recevra rien.";
+
+/// [`WAITLIST_ANSWER`] for the Arabic page.
+pub const WAITLIST_ANSWER_AR: &str = "شكرًا! إذا كان من الممكن تسجيل هذا العنوان، فقد أُرسلت إليه \
+     للتو رسالة تأكيد: افتح الرابط الذي تحتويه لتأكيد التسجيل. دون تأكيد، لن يصله أي شيء.";
 
 impl PromoApi {
     async fn import_contacts(
@@ -198,8 +213,12 @@ impl PromoApi {
         .await?;
         if send_at <= now {
             // Due now: start at once rather than at the job's next pass (another replica's job
-            // may win; either way it starts once).
-            self.campaign_jobs.start_due().await?;
+            // may win; either way it starts once). The schedule is saved: if starting fails
+            // (storage refusing writes), the answer still says what is stored — `scheduled` —
+            // and the job starts it once it can, rather than an error for a saved change.
+            if let Err(e) = self.campaign_jobs.start_due().await {
+                tracing::warn!(campaign = %req.id, error = %e, "campaign scheduled; starting it is left to the campaign job");
+            }
         }
         Ok(campaign_pb(campaigns::find(&self.db, &req.id).await?))
     }
@@ -215,26 +234,39 @@ impl PromoApi {
             ));
         }
         let email = Email::parse(&req.email)?;
-        let sent = waitlist::join(&self.db, &email, self.clock.now_ms(), || {
-            self.campaign_jobs.waitlist_confirmation(email.as_str())
+        let lang = Lang::parse(&req.lang)?;
+        let sent = waitlist::join(&self.db, &email, lang, self.clock.now_ms(), || {
+            self.campaign_jobs
+                .waitlist_confirmation(email.as_str(), lang)
         })
         .await?;
         if sent {
             self.mail_wake.notify_waiters();
         }
         Ok(pb::JoinWaitlistResponse {
-            message: WAITLIST_ANSWER.into(),
+            message: match lang {
+                Lang::Fr => WAITLIST_ANSWER,
+                Lang::Ar => WAITLIST_ANSWER_AR,
+            }
+            .into(),
         })
     }
 
-    fn verified(&self, purpose: Purpose, token: &str) -> Result<Email> {
-        mail_token::verify(
+    /// The address (and, for an unsubscribe link, the campaign) a link was signed for; a
+    /// refusal is written in `lang`, the language of the page that shows it.
+    fn verified(
+        &self,
+        purpose: Purpose,
+        token: &str,
+        lang: Lang,
+    ) -> Result<(Email, Option<String>)> {
+        mail_token::verify_with_campaign(
             &self.campaign_jobs.config.link_secret,
             purpose,
             token,
             self.clock.now_ms(),
         )
-        .map_err(link_refused)
+        .map_err(|e| link_refused(e, lang))
     }
 }
 
@@ -398,6 +430,7 @@ impl Campaigns for PromoApi {
                     email: w.email,
                     confirmed_at: w.confirmed_at.map(rfc3339).unwrap_or_default(),
                     created_at: rfc3339(w.created_at),
+                    lang: w.lang.as_str().to_owned(),
                 })
                 .collect(),
             confirmed,
@@ -420,12 +453,18 @@ impl Campaigns for PromoApi {
         req: Request<pb::MailTokenRequest>,
     ) -> Result<Response<pb::MailTokenResponse>, Status> {
         self.require_internal(&req)?;
-        let email = self.verified(Purpose::ConfirmWaitlist, &req.get_ref().token)?;
+        let lang = Lang::parse(&req.get_ref().lang)?;
+        let (email, _) = self.verified(Purpose::ConfirmWaitlist, &req.get_ref().token, lang)?;
         waitlist::confirm(&self.db, &email, self.clock.now_ms()).await?;
         Ok(Response::new(pb::MailTokenResponse {
-            message: "Votre inscription sur la liste d'attente est confirmée : nous vous écrirons \
-                      si des places reviennent."
-                .into(),
+            message: match lang {
+                Lang::Fr => {
+                    "Votre inscription sur la liste d'attente est confirmée : nous vous écrirons \
+                     si des places reviennent."
+                }
+                Lang::Ar => "تم تأكيد تسجيلك في قائمة الانتظار: سنراسلك إذا عادت الأماكن.",
+            }
+            .into(),
         }))
     }
 
@@ -434,19 +473,21 @@ impl Campaigns for PromoApi {
         req: Request<pb::MailTokenRequest>,
     ) -> Result<Response<pb::MailTokenResponse>, Status> {
         self.require_internal(&req)?;
-        let email = self.verified(Purpose::Unsubscribe, &req.get_ref().token)?;
-        contacts::suppress(
-            &self.db,
-            &email,
-            SuppressionReason::Unsubscribed,
-            "lien de désinscription",
-            self.clock.now_ms(),
-        )
-        .await?;
+        let lang = Lang::parse(&req.get_ref().lang)?;
+        let (email, campaign) = self.verified(Purpose::Unsubscribe, &req.get_ref().token, lang)?;
+        contacts::unsubscribe(&self.db, &email, campaign.as_deref(), self.clock.now_ms()).await?;
         Ok(Response::new(pb::MailTokenResponse {
-            message: "C'est fait : cette adresse ne recevra plus aucune campagne d'IAFactory. \
-                      Les e-mails liés à un compte (connexion, factures) ne sont pas concernés."
-                .into(),
+            message: match lang {
+                Lang::Fr => {
+                    "C'est fait : cette adresse ne recevra plus aucune campagne d'IAFactory. \
+                     Les e-mails liés à un compte (connexion, factures) ne sont pas concernés."
+                }
+                Lang::Ar => {
+                    "تمّ ذلك: لن يصل هذا العنوان بعد الآن أي حملة من IAFactory. \
+                     الرسائل المرتبطة بحساب (تسجيل الدخول، الفواتير) غير معنية."
+                }
+            }
+            .into(),
         }))
     }
 }

@@ -10,13 +10,13 @@ use tonic::transport::Channel;
 
 use crate::helpers::*;
 
-async fn campaigns(app: &TestApp) -> CampaignsClient<Channel> {
+pub(crate) async fn campaigns(app: &TestApp) -> CampaignsClient<Channel> {
     CampaignsClient::connect(format!("http://{}", app.addr))
         .await
         .unwrap()
 }
 
-fn import(csv: &str) -> pb::ImportContactsRequest {
+pub(crate) fn import(csv: &str) -> pb::ImportContactsRequest {
     pb::ImportContactsRequest {
         csv: csv.to_owned(),
         default_source: "import".into(),
@@ -149,6 +149,7 @@ async fn the_waitlist_answers_the_same_for_every_address(backend: Backend) {
         internal(pb::JoinWaitlistRequest {
             email: email.into(),
             consent,
+            lang: String::new(),
         })
     };
     let first = c
@@ -193,6 +194,7 @@ async fn the_waitlist_answers_the_same_for_every_address(backend: Backend) {
         .join_waitlist(tonic::Request::new(pb::JoinWaitlistRequest {
             email: "x@exemple.dz".into(),
             consent: true,
+            lang: String::new(),
         }))
         .await
         .unwrap_err();
@@ -201,10 +203,48 @@ async fn the_waitlist_answers_the_same_for_every_address(backend: Backend) {
     let e = c
         .confirm_waitlist(internal(pb::MailTokenRequest {
             token: "d2FpdGxpc3Q6MDp3YWl0QGV4ZW1wbGUuZHo.00".into(),
+            lang: String::new(),
         }))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
+    // The page's language is stored with the entry (its e-mail is written in it); a language
+    // we do not write in is refused before anything is stored.
+    let arabic = |email: &str, lang: &str| {
+        internal(pb::JoinWaitlistRequest {
+            email: email.into(),
+            consent: true,
+            lang: lang.into(),
+        })
+    };
+    let answer = c
+        .join_waitlist(arabic("arabe@exemple.dz", "ar"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(answer.message.starts_with("شكرًا"), "{answer:?}");
+    let e = c
+        .join_waitlist(arabic("en@exemple.dz", "en"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(
+        db.query_strings("SELECT email || ':' || lang FROM waitlist ORDER BY email")
+            .await,
+        vec![
+            "arabe@exemple.dz:ar",
+            "new@exemple.dz:fr",
+            "wait@exemple.dz:fr"
+        ]
+    );
+    let payload = db
+        .query_strings(
+            "SELECT payload FROM outbox WHERE kind = 'waitlist_confirm' \
+             AND recipient = 'arabe@exemple.dz'",
+        )
+        .await;
+    assert!(payload[0].contains("\"locale\":\"ar\""), "{payload:?}");
+    assert!(payload[0].contains("&lang=ar"), "{payload:?}");
     app.stop().await.unwrap();
 }
 

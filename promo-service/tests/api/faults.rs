@@ -38,7 +38,11 @@ async fn health(addr: std::net::SocketAddr) -> ServingStatus {
     }
 }
 
-async fn wait_health(addr: std::net::SocketAddr, want: ServingStatus, within: Duration) -> bool {
+pub(crate) async fn wait_health(
+    addr: std::net::SocketAddr,
+    want: ServingStatus,
+    within: Duration,
+) -> bool {
     let deadline = tokio::time::Instant::now() + within;
     while tokio::time::Instant::now() < deadline {
         if health(addr).await == want {

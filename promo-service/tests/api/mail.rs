@@ -55,7 +55,7 @@ async fn wait_outbox(
     );
 }
 
-fn free_addr() -> std::net::SocketAddr {
+pub(crate) fn free_addr() -> std::net::SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -449,6 +449,11 @@ async fn two_replicas_send_each_email_once() {
 const BIN: &str = env!("CARGO_BIN_EXE_promo-service");
 
 fn start_bin(db_url: &str, port: u16, smtp: &str) -> Child {
+    start_bin_with(db_url, port, smtp, &[])
+}
+
+/// The binary e-mailing `smtp`, with a short outbox lease and poll, and `extra` settings.
+pub(crate) fn start_bin_with(db_url: &str, port: u16, smtp: &str, extra: &[(&str, &str)]) -> Child {
     Command::new(BIN)
         .env_clear()
         .env("DATABASE_URL", db_url)
@@ -461,6 +466,7 @@ fn start_bin(db_url: &str, port: u16, smtp: &str) -> Child {
         .env("OUTBOX_POLL_MS", "100")
         // Only the signup's e-mail is counted here: no invoice e-mail from the billing job.
         .env("BILLING_JOB_INTERVAL_SECS", "0")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -18,6 +18,7 @@ mod admin;
 mod backup;
 mod billing;
 mod billing_changes;
+mod campaign_faults;
 mod concurrency;
 mod contacts;
 mod email_identity;

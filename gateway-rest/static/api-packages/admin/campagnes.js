@@ -82,8 +82,65 @@
     return nf.format(p.sent) + " / " + nf.format(p.suppressed) + " / " + nf.format(p.failed) + " / " + nf.format(p.pending) + " (sur " + nf.format(p.recipients) + ")";
   }
 
+  function percent(n, of) {
+    if (!of) return "";
+    return new Intl.NumberFormat("fr-FR", { style: "percent", maximumFractionDigits: 1 }).format(n / of);
+  }
+
+  // One card per campaign that started sending: where its messages stand (a stacked bar with
+  // its legend, the same numbers as text) and what it produced (unsubscribed, conversions).
+  function metricsCard(c) {
+    var p = c.progress;
+    var card = make("article", "campaign-card");
+    card.setAttribute("data-campaign", c.id);
+    card.appendChild(make("h3", null, c.name));
+    card.appendChild(make("p", "campaign-meta", (TEMPLATES[c.template] || c.template) + " — " + c.locale.toUpperCase() + " — " + (AUDIENCES[c.audience] || c.audience)));
+    var parts = [
+      ["sent", "Envoyés", p.sent],
+      ["pending", "En attente", p.pending],
+      ["failed", "Échecs", p.failed],
+      ["skipped", "Ignorés (désinscrits, déjà clients)", p.suppressed]
+    ];
+    var total = p.recipients || 1;
+    var bar = make("div", "campaign-bar");
+    bar.setAttribute("role", "img");
+    bar.setAttribute("aria-label", parts.map(function (x) { return x[1] + " : " + nf.format(x[2]); }).join(", ") + " sur " + nf.format(p.recipients) + " destinataire(s)");
+    var legend = make("ul", "campaign-legend");
+    parts.forEach(function (x) {
+      if (x[2] > 0) {
+        var seg = make("span", "seg-" + x[0]);
+        seg.style.flexGrow = String(x[2]);
+        seg.style.flexBasis = "0";
+        bar.appendChild(seg);
+      }
+      var li = make("li", "leg-" + x[0], x[1] + " : " + nf.format(x[2]));
+      li.setAttribute("data-part", x[0]);
+      legend.appendChild(li);
+    });
+    if (!p.recipients) bar.appendChild(make("span"));
+    card.append(bar, legend);
+    var figures = make("dl", "campaign-figures");
+    function figure(name, label, value, share) {
+      var d = make("div");
+      d.setAttribute("data-figure", name);
+      var dd = make("dd", null, nf.format(value));
+      if (share) { dd.append(" "); dd.appendChild(make("small", null, share)); }
+      d.append(make("dt", null, label), dd);
+      figures.appendChild(d);
+    }
+    figure("audience", "Audience", p.audience, "");
+    figure("unsubscribed", "Désinscrits par ce lien", p.unsubscribed, percent(p.unsubscribed, p.sent));
+    figure("conversions", "Inscrits après l'envoi", p.conversions, percent(p.conversions, p.sent));
+    card.appendChild(figures);
+    return card;
+  }
+
   function loadCampaigns() {
     return api("GET", "/api/admin/campagnes").then(function (r) {
+      var cards = $("campaign-metrics");
+      cards.replaceChildren();
+      r.campaigns.forEach(function (c) { if (c.status === "sending") cards.appendChild(metricsCard(c)); });
+      $("metrics-empty").hidden = cards.children.length > 0;
       var body = $("campaigns-table").tBodies[0];
       body.replaceChildren();
       r.campaigns.forEach(function (c) {
@@ -92,7 +149,7 @@
         cell(tr, (TEMPLATES[c.template] || c.template) + " — " + c.locale.toUpperCase(), "Modèle");
         cell(tr, AUDIENCES[c.audience] || c.audience, "Audience");
         cell(tr, (STATUSES[c.status] || c.status) + (c.send_at ? " — " + dateTime(c.send_at) : ""), "État");
-        cell(tr, c.status === "draft" ? "—" : progressText(c.progress), "Progression");
+        cell(tr, c.status === "sending" ? progressText(c.progress) : "audience : " + nf.format(c.progress.audience), "Progression");
         var actions = cell(tr, "", "Actions");
         if (state.role === "owner" && c.status !== "sending") {
           var test = make("button", "btn btn-ghost-dark btn-small", "Envoyer un test");
@@ -148,6 +205,7 @@
         var tr = make("tr");
         cell(tr, e.email, "E-mail");
         cell(tr, dateTime(e.confirmed_at), "Confirmé le");
+        cell(tr, e.lang === "ar" ? "Arabe" : "Français", "Langue");
         body.appendChild(tr);
       });
     });
