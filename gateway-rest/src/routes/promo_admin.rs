@@ -542,7 +542,9 @@ pub struct OutboxMessage {
     user_id: String,
 }
 
-// The kinds of e-mail promo-service sends (documentation only: the field is its string).
+// The kinds of e-mail promo-service sends (documentation only: the field is its string). A copy
+// of promo-service's `outbox::ALL_KINDS` (gateway-rest does not link promo-service): the test
+// below fails when the two lists differ.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum OutboxKind {
@@ -671,5 +673,31 @@ fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
             ErrorCode::Unauthenticated,
             "Jeton d'administration manquant (Authorization: Bearer …).",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    /// The documented outbox kinds are exactly the ones promo-service writes: a kind added there
+    /// and not here would make every answer listing it violate the document.
+    #[test]
+    fn documented_outbox_kinds_are_promo_services() {
+        let RefOr::T(Schema::Object(schema)) = super::OutboxKind::schema() else {
+            panic!("OutboxKind is documented as a string enum")
+        };
+        let documented: Vec<String> = schema
+            .enum_values
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        let written: Vec<String> = promo_service::outbox::ALL_KINDS
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(documented, written);
     }
 }
