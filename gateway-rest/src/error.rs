@@ -56,6 +56,9 @@ impl Flavor {
     }
 }
 
+/// What a handler answers: a response, or an error in the route's shape.
+pub type ApiResult = Result<Response, ApiError>;
+
 /// An error answered to a client.
 #[derive(Debug, Clone)]
 pub struct ApiError {

@@ -15,12 +15,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin_session::{ApiResult, ok, operator_request};
+use super::admin_session::{ApiResult, ok, operator_request, signed_in};
 use super::promo_admin::{PromoCode, UpdateCodeRequest};
-use crate::extract::{path_param, read_json};
+use crate::extract::path_param;
 use crate::openapi::rest;
 use crate::state::AppState;
-use crate::web_session::same_origin;
+use crate::web_session::read_change;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,8 +106,7 @@ pub struct AdminPackages {
 pub async fn list_packages(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     // The package list is a public RPC; the budget is not public: the caller must be an
     // operator (checked by promo-service) before it is read.
-    let who = operator_request(pb::WhoAmIRequest {}, &headers, false)?;
-    state.operators_client().who_am_i(who).await?;
+    signed_in(&state, &headers).await?;
     let req = operator_request(pb::ListPackagesRequest {}, &headers, false)?;
     let list = state.promo_client().list_packages(req).await?.into_inner();
     ok(&AdminPackages {
@@ -139,8 +138,7 @@ pub async fn update_package(
     body: Body,
 ) -> ApiResult {
     let id = path_param(id)?;
-    same_origin(&headers)?;
-    let input: PackageUpdate = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PackageUpdate = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::UpdatePackageRequest {
             id,
@@ -214,8 +212,7 @@ pub async fn update_code(
     body: Body,
 ) -> ApiResult {
     let code = path_param(code)?;
-    same_origin(&headers)?;
-    let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let input: UpdateCodeRequest = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(input.into_message(code), &headers, true)?;
     let c = state
         .operators_client()

@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 
 use super::admin_session::{ApiResult, OperatorInfo, RoleName, ok, operator, operator_request};
 use crate::error::ApiError;
-use crate::extract::{path_param, read_json};
+use crate::extract::path_param;
 use crate::openapi::rest;
 use crate::state::AppState;
-use crate::web_session::same_origin;
+use crate::web_session::read_change;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -68,8 +68,7 @@ pub async fn change_own_password(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: PasswordChange = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PasswordChange = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::ChangeOwnPasswordRequest {
             current_password: input.current_password,
@@ -172,19 +171,14 @@ pub async fn change_account(
     body: Body,
 ) -> ApiResult {
     let id = path_param(id)?;
-    same_origin(&headers)?;
-    let input: AccountChange = read_json(&headers, body, state.config.body_limit).await?;
+    let input: AccountChange = read_change(&headers, body, state.config.body_limit).await?;
     let mut client = state.operator_accounts_client();
     let a = match (input.role, input.active) {
         (Some(role), None) => {
-            let role = match role {
-                RoleName::Owner => pb::OperatorRole::Owner,
-                RoleName::Support => pb::OperatorRole::Support,
-            };
             let req = operator_request(
                 pb::SetOperatorRoleRequest {
                     operator_id: id,
-                    role: role.into(),
+                    role: pb::OperatorRole::from(role).into(),
                 },
                 &headers,
                 true,

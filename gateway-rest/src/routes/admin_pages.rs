@@ -51,6 +51,5 @@ pub async fn page(state: State<AppState>, req: Request) -> Response {
     ),
 )]
 pub async fn page_file(state: State<AppState>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    site::serve_path(state, req, path).await
+    site::serve_own_path(state, req).await
 }

@@ -10,14 +10,12 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend;
 use crate::error::ApiError;
 use crate::extract::read_json;
 use crate::openapi::rest;
@@ -78,21 +76,14 @@ pub async fn record(
     same_origin(&headers)?;
     state.check_rate(state.event_limiter.as_ref(), peer, &headers)?;
     let input: Event = read_json(&headers, body, state.config.body_limit).await?;
-    let mut req = backend::request(
+    let req = state.internal_request(
         pb::RecordEventRequest {
             event: input.event.as_str().to_owned(),
         },
         &headers,
-        &[],
+        "page events cannot be counted",
+        "Comptage momentanément indisponible.",
     )?;
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: page events cannot be counted");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Comptage momentanément indisponible.",
-        ));
-    };
-    iafactory::grpc::set_bearer(&mut req, token.expose());
     state.operators_client().record_event(req).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

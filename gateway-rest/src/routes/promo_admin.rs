@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
@@ -14,14 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend::{self, Forward};
-use crate::error::ApiError;
-use crate::extract::{bearer, path_param, read_json};
+use super::admin_token::{self, require_bearer};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_param, query_param, read_json};
 use crate::openapi::rest;
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
-
-type ApiResult = Result<Response, ApiError>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -95,7 +92,7 @@ pub struct Stats {
     ),
 )]
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let req = backend::request(pb::GetStatsRequest {}, &headers, &[Forward::Authorization])?;
+    let req = admin_token::request(pb::GetStatsRequest {}, &headers)?;
     let s = state.promo_client().get_stats(req).await?.into_inner();
     Ok(json(
         StatusCode::OK,
@@ -129,7 +126,7 @@ pub struct Codes {
     ),
 )]
 pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let req = backend::request(pb::ListCodesRequest {}, &headers, &[Forward::Authorization])?;
+    let req = admin_token::request(pb::ListCodesRequest {}, &headers)?;
     let list = state.promo_client().list_codes(req).await?.into_inner();
     Ok(json(
         StatusCode::OK,
@@ -184,9 +181,9 @@ pub async fn create_code(
 ) -> ApiResult {
     // The token is checked before the body is even decoded: an anonymous caller learns nothing
     // about the expected shape. promo-service checks it again (it is the authority).
-    require_bearer(&headers)?;
-    let input: CreateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let input: CreateCodeRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(
         pb::CreateCodeRequest {
             code: input.code,
             description: input.description.unwrap_or_default(),
@@ -197,7 +194,6 @@ pub async fn create_code(
             discounts: input.discounts.into_iter().collect(),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let c = state.promo_client().create_code(req).await?.into_inner();
     Ok(json(StatusCode::CREATED, &PromoCode::from(c)))
@@ -280,13 +276,9 @@ pub async fn update_code(
     body: Body,
 ) -> ApiResult {
     let code = path_param(code)?;
-    require_bearer(&headers)?;
-    let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
-        input.into_message(code),
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let input: UpdateCodeRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(input.into_message(code), &headers)?;
     let c = state.promo_client().update_code(req).await?.into_inner();
     state.live.invalidate_code(&c.code);
     Ok(json(StatusCode::OK, &PromoCode::from(c)))
@@ -348,14 +340,13 @@ pub async fn list_signups(
     headers: HeaderMap,
     query: Result<Query<SignupsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
-    let req = backend::request(
+    let q = query_param(query)?;
+    let req = admin_token::request(
         pb::ListSignupsRequest {
             page_size: q.page_size.unwrap_or(0),
             page_token: q.page_token.unwrap_or_default(),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let list = state.promo_client().list_signups(req).await?.into_inner();
     Ok(json(
@@ -410,11 +401,7 @@ pub async fn revoke_key(
     user_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let user_id = path_param(user_id)?;
-    let req = backend::request(
-        pb::RevokeApiKeyRequest { user_id },
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::RevokeApiKeyRequest { user_id }, &headers)?;
     let r = state.promo_client().revoke_api_key(req).await?.into_inner();
     Ok(json(StatusCode::OK, &Revoked { revoked: r.revoked }))
 }
@@ -462,13 +449,12 @@ pub async fn set_suspension(
     require_bearer(&headers)?;
     let user_id = path_param(user_id)?;
     let input: SuspensionRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let req = admin_token::request(
         pb::SetAccountSuspendedRequest {
             user_id,
             suspended: input.suspended,
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let r = state
         .promo_client()
@@ -604,7 +590,7 @@ pub async fn list_outbox(
     headers: HeaderMap,
     query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let status = match q.status.as_deref() {
         None | Some("") => pb::OutboxStatus::Unspecified,
         Some("pending") => pb::OutboxStatus::Pending,
@@ -617,13 +603,12 @@ pub async fn list_outbox(
             ));
         }
     };
-    let req = backend::request(
+    let req = admin_token::request(
         pb::ListOutboxRequest {
             status: status.into(),
             limit: q.limit.unwrap_or(0),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let list = state.promo_client().list_outbox(req).await?.into_inner();
     Ok(json(
@@ -655,25 +640,9 @@ pub async fn retry_outbox(
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let id = path_param(id)?;
-    let req = backend::request(
-        pb::RetryOutboxRequest { id },
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::RetryOutboxRequest { id }, &headers)?;
     let m = state.promo_client().retry_outbox(req).await?.into_inner();
     Ok(json(StatusCode::OK, &outbox_message(m)))
-}
-
-/// Refuses a request without any `Authorization: Bearer …` before reading its body. Whether the
-/// token is the right one is promo-service's decision.
-fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Jeton d'administration manquant (Authorization: Bearer …).",
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,13 @@ pub async fn static_file(state: State<AppState>, req: Request) -> Response {
     serve_path(state, req, rest).await
 }
 
+/// Serves the file the request's own path names: the pages kept in a folder of their own
+/// (`/compte/`, `/admin/`), whose URL is their place in the landing page's folder.
+pub async fn serve_own_path(state: State<AppState>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    serve_path(state, req, path).await
+}
+
 /// Serves the file at `path` of the landing page's folder (`/` and `…/` name their
 /// `index.html`) with the security headers; a JSON 404 when absent. Also serves the account
 /// pages, which live in its `compte/` folder so they share its style sheet and its checks.
