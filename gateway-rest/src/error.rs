@@ -30,6 +30,8 @@ pub enum ServeError {
         "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
     )]
     StaticDir(std::path::PathBuf),
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
     #[error("cannot read the listener's address: {0}")]
     Listen(#[source] std::io::Error),
     #[error(transparent)]

@@ -10,6 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::edge::not_found;
+use crate::layout;
 use crate::openapi::rest;
 use crate::state::AppState;
 use crate::static_files::{self, StaticFiles};
@@ -86,13 +87,21 @@ pub async fn serve_path(State(state): State<AppState>, req: Request, path: Strin
     } else {
         path
     };
-    let mut response = match &state.static_files {
-        StaticFiles::Embedded => match static_files::embedded_file(&rest, &parts.headers) {
-            Some(response) => response,
-            None => return not_found(Request::from_parts(parts, body)).await,
-        },
-        StaticFiles::Folder { service, files } => {
-            if !files.contains(static_files::file_path(&rest).as_ref()) {
+    let rendered = state
+        .static_files
+        .page(&rest)
+        .and_then(|page| static_files::page_response(page, &parts.headers));
+    let mut response = match (&state.static_files, rendered) {
+        (_, Some(response)) => response,
+        (StaticFiles::Embedded { .. }, None) => {
+            match static_files::embedded_file(&rest, &parts.headers) {
+                Some(response) => response,
+                None => return not_found(Request::from_parts(parts, body)).await,
+            }
+        }
+        (StaticFiles::Folder { service, files, .. }, None) => {
+            if layout::is_layout(&rest) || !files.contains(static_files::file_path(&rest).as_ref())
+            {
                 return not_found(Request::from_parts(parts, body)).await;
             }
             parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));
