@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::admin_session::{ApiResult, ok, operator_request, signed_in};
 use super::promo_admin::{PromoCode, UpdateCodeRequest};
 use crate::extract::path_param;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::web_session::read_change;
 
@@ -124,11 +124,7 @@ pub async fn list_packages(State(state): State<AppState>, headers: HeaderMap) ->
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The package.", body = AdminPackage),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn update_package(
@@ -196,13 +192,9 @@ pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> Ap
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The code.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn update_code(

@@ -20,7 +20,7 @@ use utoipa_axum::routes;
 use super::admin_session::{ApiResult, ok, operator_request};
 use crate::error::ApiError;
 use crate::extract::{path_param, query_param};
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::non_empty;
 use crate::state::AppState;
 use crate::web_session::{private, read_change};
@@ -165,9 +165,7 @@ pub async fn list(
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "CSV, one customer per line.", content_type = "text/csv", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
     ),
 )]
 pub async fn export(
@@ -345,9 +343,7 @@ pub struct RevokedKey {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The revoked key.", body = RevokedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -398,12 +394,8 @@ pub struct Suspension {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The account's state.", body = Suspension),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn suspension(

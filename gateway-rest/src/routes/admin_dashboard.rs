@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::admin_session::{ApiResult, ok, operator_request};
 use crate::error::ApiError;
 use crate::extract::query_param;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
 use crate::web_session::{private, read_change};
@@ -238,11 +238,7 @@ pub struct NewSpend {
     security(("operatorSession" = [])),
     responses(
         (status = 201, description = "Recorded.", body = Spend),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn add_spend(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult {

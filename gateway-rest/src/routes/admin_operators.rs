@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::admin_session::{ApiResult, OperatorInfo, RoleName, ok, operator, operator_request};
 use crate::error::ApiError;
 use crate::extract::path_param;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::web_session::read_change;
 
@@ -55,11 +55,7 @@ pub struct PasswordChanged {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "Changed.", body = PasswordChanged),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
         (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
@@ -155,13 +151,9 @@ pub struct AccountChange {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The operator.", body = OperatorAccount),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn change_account(

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 pub(crate) use crate::error::ApiResult;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::state::AppState;
 pub(crate) use crate::web_session::ok;
@@ -102,11 +102,7 @@ pub struct SignedIn {
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
         (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
@@ -271,12 +267,8 @@ pub struct NewOperator {
     security(("operatorSession" = [])),
     responses(
         (status = 201, description = "The operator.", body = OperatorInfo),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_operator(

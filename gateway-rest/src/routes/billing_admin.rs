@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::admin_token::{self, require_bearer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_param, query_param};
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::routes::billing_dto::{Invoice, pdf_response, state_name};
 use crate::state::AppState;
@@ -56,8 +56,7 @@ pub struct Invoices {
     params(InvoicesQuery),
     responses(
         (status = 200, description = "Invoices.", body = Invoices),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_invoices(
@@ -116,12 +115,9 @@ pub struct Issued {
     request_body = IssueRequest,
     responses(
         (status = 200, description = "The period's invoice.", body = Issued),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn issue_invoice(
@@ -191,11 +187,8 @@ pub struct RecordedPayment {
     request_body = PaymentRequest,
     responses(
         (status = 201, description = "Recorded.", body = RecordedPayment),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn record_payment(
@@ -276,12 +269,9 @@ pub struct CreditNote {
     request_body = CreditNoteRequest,
     responses(
         (status = 201, description = "Issued.", body = CreditNote),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn issue_credit_note(
@@ -359,8 +349,7 @@ pub async fn run_billing(State(state): State<AppState>, headers: HeaderMap) -> A
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "The invoice (PDF).", content_type = "application/pdf", body = Vec<u8>),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
     ),
 )]

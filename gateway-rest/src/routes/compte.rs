@@ -29,7 +29,7 @@ use utoipa_axum::routes;
 use crate::backend;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_param, query_param};
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::routes::site;
 use crate::state::AppState;
@@ -88,11 +88,8 @@ pub struct Message {
     request_body = LinkRequest,
     responses(
         (status = 202, description = "Link sent if the account exists.", body = Message),
-        (status = 400, response = inline(rest::BadRequest)),
+        family::PublicJson,
         (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
 pub async fn request_link(
@@ -146,11 +143,7 @@ pub struct SessionOpened {
     request_body = OpenSession,
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SessionOpened),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn open_session(
@@ -205,9 +198,7 @@ pub struct Closed {
     security(("session" = [])),
     responses(
         (status = 200, description = "Signed out.", body = Closed),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
     ),
 )]
 pub async fn close_session(
@@ -546,12 +537,8 @@ fn created(c: pb::CreatedKey) -> CreatedKey {
     security(("session" = [])),
     responses(
         (status = 201, description = "The new key.", body = CreatedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_key(
@@ -574,9 +561,7 @@ pub async fn create_key(
     security(("session" = [])),
     responses(
         (status = 200, description = "The revoked key.", body = KeyInfo),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -613,13 +598,9 @@ pub struct Rotation {
     security(("session" = [])),
     responses(
         (status = 201, description = "The new key, and the old one in its grace.", body = CreatedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn rotate_key(
@@ -732,12 +713,8 @@ pub async fn preview_change(
     security(("session" = [])),
     responses(
         (status = 200, description = "The applied plan.", body = ChangePlan),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn change_package(
@@ -775,12 +752,8 @@ pub struct Cancellation {
     security(("session" = [])),
     responses(
         (status = 200, description = "The account after the change.", body = Account),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult {
@@ -844,8 +817,7 @@ pub async fn sign_in_page(state: State<AppState>, req: Request) -> Response {
     params(("path" = String, Path, description = "File path under the account page folder.")),
     responses(
         (status = 200, description = "The file.", content_type = "*/*", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 404, response = inline(rest::NotFound)),
+        family::PageFile,
     ),
 )]
 pub async fn page_file(state: State<AppState>, req: Request) -> Response {

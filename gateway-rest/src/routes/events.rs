@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::read_json;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::web_session::same_origin;
 
@@ -60,11 +60,8 @@ pub struct Event {
     request_body = Event,
     responses(
         (status = 204, description = "Counted."),
-        (status = 400, response = inline(rest::BadRequest)),
+        family::PublicJson,
         (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
 pub async fn record(

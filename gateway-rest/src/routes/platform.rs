@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::bearer;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::state::AppState;
 
@@ -76,8 +76,7 @@ impl From<i32> for CircuitState {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Providers.", body = Providers),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 403, response = inline(rest::Forbidden)),
     ),
 )]

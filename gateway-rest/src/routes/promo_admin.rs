@@ -16,7 +16,7 @@ use utoipa_axum::routes;
 use super::admin_token::{self, require_bearer};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{path_param, query_param, read_json};
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
 
@@ -87,8 +87,7 @@ pub struct Stats {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Statistics.", body = Stats),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -121,8 +120,7 @@ pub struct Codes {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Codes.", body = Codes),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
@@ -167,11 +165,8 @@ pub struct CreateCodeRequest {
     request_body = CreateCodeRequest,
     responses(
         (status = 201, description = "Created.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_code(
@@ -261,12 +256,9 @@ impl UpdateCodeRequest {
     request_body = UpdateCodeRequest,
     responses(
         (status = 200, description = "Updated.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn update_code(
@@ -331,8 +323,7 @@ pub struct Signup {
     params(SignupsQuery),
     responses(
         (status = 200, description = "A page of signups.", body = Signups),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_signups(
@@ -390,8 +381,7 @@ pub struct Revoked {
     params(("user_id" = String, Path, description = "Customer id (`usr_…`).")),
     responses(
         (status = 200, description = "revoked is false when the key was already revoked.", body = Revoked),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
     ),
 )]
@@ -432,11 +422,8 @@ pub struct Suspension {
     request_body = SuspensionRequest,
     responses(
         (status = 200, description = "changed is false when the account already was in that state.", body = Suspension),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn set_suspension(
@@ -581,8 +568,7 @@ fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {
     params(OutboxQuery),
     responses(
         (status = 200, description = "E-mails.", body = OutboxMessages),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_outbox(
@@ -628,8 +614,7 @@ pub async fn list_outbox(
     params(("id" = String, Path, description = "E-mail id (`msg_…`).")),
     responses(
         (status = 200, description = "Re-queued.", body = OutboxMessage),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use crate::edge::not_found;
 use crate::layout;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::static_files::{self, StaticFiles};
 
@@ -56,8 +56,7 @@ pub async fn landing_page(state: State<AppState>, req: Request) -> Response {
     params(("path" = String, Path, description = "File path under the landing page folder.")),
     responses(
         (status = 200, description = "The file.", content_type = "*/*", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 404, response = inline(rest::NotFound)),
+        family::PageFile,
     ),
 )]
 pub async fn static_file(state: State<AppState>, req: Request) -> Response {
