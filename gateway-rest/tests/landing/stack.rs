@@ -9,7 +9,7 @@ use std::time::Duration;
 use gateway_rest::Config;
 use gateway_rest::ratelimit::RateSpec;
 
-pub const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
 
 /// A loopback URL where nothing listens (llm-gateway: the landing page never needs it).
 async fn dead_url() -> String {
@@ -20,12 +20,12 @@ async fn dead_url() -> String {
 }
 
 /// The seller the landing stack is configured with (footer, legal pages, e-mails' Reply-To).
-pub const SELLER_NAME: &str = "IAFactory SARL";
-pub const SELLER_EMAIL: &str = "contact@iafactory.dz";
-pub const SELLER_PHONE: &str = "+213 21 00 00 00";
-pub const SELLER_NIF: &str = "000016001234567";
+pub(crate) const SELLER_NAME: &str = "IAFactory SARL";
+pub(crate) const SELLER_EMAIL: &str = "contact@iafactory.dz";
+pub(crate) const SELLER_PHONE: &str = "+213 21 00 00 00";
+pub(crate) const SELLER_NIF: &str = "000016001234567";
 
-pub struct Stack {
+pub(crate) struct Stack {
     /// Base URL of the gateway without rate limits (`http://127.0.0.1:port`).
     pub base: String,
     /// Where each e-mail promo-service sends appears as `NNN.txt` (see [`spool_mail`]).
@@ -50,7 +50,7 @@ async fn spawn_gateway(config: Config) -> (String, gateway_rest::Handle) {
 }
 
 impl Stack {
-    pub async fn spawn() -> Stack {
+    pub(crate) async fn spawn() -> Stack {
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let mail_dir = dir.path().join("mail");
@@ -133,7 +133,7 @@ impl Stack {
         panic!("promo-service did not come up behind gateway-rest");
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let wait = Duration::from_secs(10);
         self.spool.abort();
         for gw in self.gateways {
@@ -148,7 +148,7 @@ impl Stack {
 /// `NNN.txt`, for the Node script to read), llm-gateway with no provider key (its offline
 /// `mock` provider answers every model), and gateway-rest in front of both with the internal
 /// token, as deployed. Links in the e-mails point at this gateway-rest.
-pub struct AccountStack {
+pub(crate) struct AccountStack {
     pub base: String,
     /// promo-service's gRPC address (the console test makes its operators there).
     pub promo_addr: std::net::SocketAddr,
@@ -161,20 +161,22 @@ pub struct AccountStack {
     _dir: tempfile::TempDir,
 }
 
-pub const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
+pub(crate) const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
 
 /// How long llm-gateway caches a key check: the documented window after which a revoked key is
 /// refused (its default).
-pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+pub(crate) const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl AccountStack {
-    pub async fn spawn() -> AccountStack {
+    pub(crate) async fn spawn() -> AccountStack {
         AccountStack::spawn_with_clock(None).await
     }
 
     /// As [`AccountStack::spawn`], promo-service reading time from `clock` (a manual one moves
     /// signups onto past days) and running its periodic jobs (MRR snapshots) often.
-    pub async fn spawn_with_clock(clock: Option<promo_service::clock::Clock>) -> AccountStack {
+    pub(crate) async fn spawn_with_clock(
+        clock: Option<promo_service::clock::Clock>,
+    ) -> AccountStack {
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let mail_dir = dir.path().join("mail");
@@ -244,7 +246,7 @@ impl AccountStack {
         stack
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let wait = Duration::from_secs(10);
         self.spool.abort();
         let _ = tokio::time::timeout(wait, self.gateway.shutdown()).await;

@@ -273,7 +273,7 @@ mod unsubscribe {
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
     #[derive(Clone)]
-    pub struct ListUnsubscribe(pub String);
+    pub(super) struct ListUnsubscribe(pub String);
 
     impl Header for ListUnsubscribe {
         fn name() -> HeaderName {
@@ -295,7 +295,7 @@ mod unsubscribe {
     }
 
     #[derive(Clone)]
-    pub struct ListUnsubscribePost;
+    pub(super) struct ListUnsubscribePost;
 
     impl Header for ListUnsubscribePost {
         fn name() -> HeaderName {

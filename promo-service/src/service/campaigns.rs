@@ -63,7 +63,7 @@ fn link_refused(e: TokenError) -> PromoError {
 }
 
 /// The one answer to a waitlist request, whatever the address's state (no enumeration).
-pub const WAITLIST_ANSWER: &str = "Merci ! Si cette adresse peut être inscrite, un e-mail de \
+pub(super) const WAITLIST_ANSWER: &str = "Merci ! Si cette adresse peut être inscrite, un e-mail de \
      confirmation vient de lui être envoyé : ouvrez le lien qu'il contient pour confirmer. Sans \
      confirmation, elle ne recevra rien.";
 
