@@ -9,14 +9,14 @@ use iafactory_testkit::ScratchDb;
 use pb::promo_service_client::PromoServiceClient;
 use sqlx::Connection;
 
-pub const ADMIN: &str = "bench-admin-token-0123456789";
+pub(crate) const ADMIN: &str = "bench-admin-token-0123456789";
 /// INTERNAL_TOKEN shared by the services of the bench stack.
-pub const INTERNAL: &str = "bench-internal-token-0123456789";
+pub(crate) const INTERNAL: &str = "bench-internal-token-0123456789";
 
-pub use iafactory_testkit::Backend;
+pub(crate) use iafactory_testkit::Backend;
 
 /// The backend's name in the results.
-pub fn name(backend: Backend) -> &'static str {
+pub(crate) fn name(backend: Backend) -> &'static str {
     match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
@@ -25,14 +25,14 @@ pub fn name(backend: Backend) -> &'static str {
 
 /// gateway-rest settings a run may change.
 #[derive(Debug, Clone)]
-pub struct StackOptions {
+pub(crate) struct StackOptions {
     /// REMAINING_CACHE.
     pub remaining_cache: bool,
     /// BACKEND_CONNECTIONS.
     pub backend_connections: usize,
 }
 
-pub struct Stack {
+pub(crate) struct Stack {
     pub promo: SocketAddr,
     pub llm: SocketAddr,
     pub rest: SocketAddr,
@@ -45,7 +45,7 @@ pub struct Stack {
 }
 
 impl Stack {
-    pub async fn start(
+    pub(crate) async fn start(
         backend: Backend,
         upstream: SocketAddr,
         pg_admin: &str,
@@ -136,7 +136,7 @@ impl Stack {
         })
     }
 
-    pub async fn create_code(&self, code: &str, places: u32) -> Result<(), String> {
+    pub(crate) async fn create_code(&self, code: &str, places: u32) -> Result<(), String> {
         let mut c = connect_promo(self.promo).await?;
         let mut req = tonic::Request::new(pb::CreateCodeRequest {
             code: code.into(),
@@ -154,7 +154,7 @@ impl Stack {
     }
 
     /// Stops the services, edge first, then drops the databases.
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         for (name, stopped) in [
             (
                 "gateway-rest",
@@ -186,7 +186,7 @@ impl Stack {
 }
 
 /// A channel to llm-gateway (up once `start` returned).
-pub async fn connect_llm(addr: SocketAddr) -> Result<tonic::transport::Channel, String> {
+pub(crate) async fn connect_llm(addr: SocketAddr) -> Result<tonic::transport::Channel, String> {
     tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .map_err(|e| e.to_string())?
         .tcp_nodelay(true)
@@ -195,7 +195,7 @@ pub async fn connect_llm(addr: SocketAddr) -> Result<tonic::transport::Channel, 
         .map_err(|e| format!("llm-gateway at {addr}: {e}"))
 }
 
-pub async fn connect_promo(
+pub(crate) async fn connect_promo(
     addr: SocketAddr,
 ) -> Result<PromoServiceClient<tonic::transport::Channel>, String> {
     // A bound listener accepts connections before the service is up: wait for a real answer.

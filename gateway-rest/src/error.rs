@@ -30,6 +30,8 @@ pub enum ServeError {
         "STATIC_DIR {0:?} is not a folder (unset it to serve the landing page built into the binary)"
     )]
     StaticDir(std::path::PathBuf),
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
     #[error("cannot read the listener's address: {0}")]
     Listen(#[source] std::io::Error),
     #[error(transparent)]
@@ -55,6 +57,9 @@ impl Flavor {
         }
     }
 }
+
+/// What a handler answers: a response, or an error in the route's shape.
+pub type ApiResult = Result<Response, ApiError>;
 
 /// An error answered to a client.
 #[derive(Debug, Clone)]

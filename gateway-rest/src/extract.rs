@@ -174,6 +174,16 @@ pub fn path_param<T>(
         .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
 }
 
+/// A query string; a malformed one (wrong types, unknown fields) is a 400 in our error shape
+/// rather than axum's plain-text rejection.
+pub fn query_param<T>(
+    query: Result<axum::extract::Query<T>, axum::extract::rejection::QueryRejection>,
+) -> Result<T, ApiError> {
+    query
+        .map(|axum::extract::Query(q)| q)
+        .map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))
+}
+
 /// The token of an `Authorization: Bearer …` header, if there is a non-empty one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers

@@ -8,7 +8,8 @@
 //! Layout: [`routes`] (one room per resource, each with its router and its OpenAPI operations),
 //! [`respond`] (how answers are written), [`edge`] (request ids, metrics, timeouts, shedding,
 //! JSON error bodies for everything), [`state`] (what handlers share), [`backend`] (one lazily
-//! connecting channel set per backend), [`openapi`] (what every documented operation shares).
+//! connecting channel set per backend), [`openapi`] (what every documented operation shares),
+//! [`static_files`] and [`layout`] (the pages' files, and the pages rendered inside a layout).
 //! This file only assembles them.
 
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod error;
 pub mod exchange;
 pub mod extract;
 pub mod health;
+pub mod layout;
 pub mod live;
 pub mod metrics;
 pub mod openapi;

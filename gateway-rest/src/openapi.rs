@@ -143,6 +143,54 @@ error_answers! {
     BadGateway = 502,
 }
 
+/// Declares the error answers a family of routes shares, for `#[utoipa::path]` annotations next
+/// to each route's own rows: `responses((status = 200, …), family::AdminJson, (status = 404,
+/// response = inline(rest::NotFound)))`. Each row is the one `rest::…` gives its status.
+macro_rules! families {
+    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+],)*) => {
+        /// Error answers shared by a family of `/api` routes (`{"error":{"code","message"}}`).
+        pub mod family {
+            use std::collections::BTreeMap;
+
+            use utoipa::openapi::{RefOr, Response};
+
+            $(
+                $(#[$doc])*
+                pub struct $name;
+                impl utoipa::IntoResponses for $name {
+                    fn responses() -> BTreeMap<String, RefOr<Response>> {
+                        [$($status),+]
+                            .into_iter()
+                            .map(|status: u16| {
+                                let response =
+                                    super::error_response(status, crate::error::Flavor::Rest);
+                                (status.to_string(), RefOr::T(response))
+                            })
+                            .collect()
+                    }
+                }
+            )*
+        }
+    };
+}
+
+families! {
+    /// A call with the admin token: a malformed request (400), no or a refused token (401).
+    AdminToken = [400, 401],
+    /// The same with a JSON body: also too large (413), not JSON (415).
+    AdminJson = [400, 401, 413, 415],
+    /// A call in a browser session: malformed (400), no session (401), cross-site or not the
+    /// role's (403).
+    Session = [400, 401, 403],
+    /// The same with a JSON body (also signing in): too large (413), not JSON (415).
+    SessionJson = [400, 401, 403, 413, 415],
+    /// A public form's JSON body: invalid (400), too large (413), not JSON (415), too many from
+    /// one address (429).
+    PublicJson = [400, 413, 415, 429],
+    /// A file of a page folder: a malformed path (400), no such file (404).
+    PageFile = [400, 404],
+}
+
 /// Statuses any route may answer: the edge's time limit and shedding, backend outages.
 const ALWAYS: &[u16] = &[503, 504];
 

@@ -7,12 +7,14 @@ use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
 use iafactory::proto::iafactory::llm::v1::request_log_client::RequestLogClient;
+use iafactory::proto::iafactory::llm::v1::{GetKeysUsageRequest, KeysUsage};
 use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
 use iafactory::proto::iafactory::promo::v1::campaigns_client::CampaignsClient;
 use iafactory::proto::iafactory::promo::v1::operator_accounts_client::OperatorAccountsClient;
 use iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient;
 use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
+use tonic::metadata::AsciiMetadataValue;
 use tonic::transport::Channel;
 
 use crate::backend::Backend;
@@ -95,6 +97,25 @@ impl AppState {
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
+    /// A request carrying the internal token: a call gateway-rest makes on its own authority,
+    /// having authorised the caller itself (or for a public page). Without a token, a logged
+    /// 503 whose sentence is `refusal`; `what` names the call in the log.
+    pub fn internal_request<T>(
+        &self,
+        message: T,
+        headers: &HeaderMap,
+        what: &str,
+        refusal: &'static str,
+    ) -> Result<tonic::Request<T>, ApiError> {
+        let Some(token) = &self.config.internal_token else {
+            tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: {what}");
+            return Err(ApiError::new(ErrorCode::Unavailable, refusal));
+        };
+        let mut req = crate::backend::request(message, headers, &[])?;
+        iafactory::grpc::set_bearer(&mut req, token.expose());
+        Ok(req)
+    }
+
     /// A llm-gateway request carrying the internal token (the request log, usage, providers:
     /// operator or account information that gateway-rest has already authorised). `what`
     /// names it in the 503 when gateway-rest has no token.
@@ -104,16 +125,42 @@ impl AppState {
         headers: &HeaderMap,
         what: &'static str,
     ) -> Result<tonic::Request<T>, ApiError> {
-        let Some(token) = &self.config.internal_token else {
-            tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: {what} cannot be read");
-            return Err(ApiError::new(
-                ErrorCode::Unavailable,
-                "Service momentanément indisponible.",
-            ));
-        };
-        let mut req = crate::backend::request(message, headers, &[])?;
-        iafactory::grpc::set_bearer(&mut req, token.expose());
-        Ok(req)
+        self.internal_request(
+            message,
+            headers,
+            &format!("{what} cannot be read"),
+            "Service momentanément indisponible.",
+        )
+    }
+
+    /// This month's usage of `key_ids` from llm-gateway, in their order (the caller has checked
+    /// that they are the session's own or that the caller is an operator).
+    pub async fn keys_usage(
+        &self,
+        headers: &HeaderMap,
+        key_ids: Vec<String>,
+    ) -> Result<KeysUsage, ApiError> {
+        let req = self.internal_request(
+            GetKeysUsageRequest { key_ids },
+            headers,
+            "usage cannot be read",
+            "Consommation momentanément indisponible.",
+        )?;
+        Ok(self.llm_client().get_keys_usage(req).await?.into_inner())
+    }
+
+    /// Tells promo-service the client's address (`x-iaf-client-ip`), for its per-IP budgets
+    /// (sign-in attempts, sign-in links).
+    pub fn tag_client_ip<T>(
+        &self,
+        req: &mut tonic::Request<T>,
+        peer: SocketAddr,
+        headers: &HeaderMap,
+    ) {
+        let ip = client_ip(peer, headers, self.config.client_ip_header.as_ref());
+        if let Ok(v) = AsciiMetadataValue::try_from(ip.to_string()) {
+            req.metadata_mut().insert("x-iaf-client-ip", v);
+        }
     }
 
     pub fn llm_client(&self) -> LlmGatewayClient<Channel> {

@@ -7,13 +7,94 @@
 //! sends it), `Path=/`, `Secure` when the request came over HTTPS (`X-Forwarded-Proto: https`
 //! from the TLS proxy), with a `Max-Age` equal to the session's absolute lifetime.
 
+use axum::body::Body;
 use axum::response::Response;
 use http::header::{CACHE_CONTROL, COOKIE, HOST, ORIGIN};
-use http::{HeaderMap, HeaderValue};
+use http::{HeaderMap, HeaderValue, StatusCode};
 use iafactory::ErrorCode;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tonic::metadata::AsciiMetadataValue;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::read_json;
+use crate::respond::json;
+
+/// The pages' header carrying the session's CSRF token (both kinds of session).
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A kind of browser session: the cookie that holds it and the gRPC metadata promo-service reads
+/// it from. The two kinds differ only in these names; everything else is this module's.
+pub struct Session {
+    /// Name of the cookie.
+    pub cookie: &'static str,
+    /// Metadata key carrying the cookie's token to promo-service.
+    metadata: &'static str,
+}
+
+/// The customer account's session (`/compte/`).
+pub const CUSTOMER: Session = Session {
+    cookie: "iaf_session",
+    metadata: "x-iaf-session",
+};
+
+/// The operator console's session (`/admin/`).
+pub const OPERATOR: Session = Session {
+    cookie: "iaf_operator",
+    metadata: "x-iaf-operator-session",
+};
+
+impl Session {
+    /// A promo-service request in the caller's session; `change`: a state-changing call (same
+    /// origin required, and the CSRF token carried for promo-service to check).
+    pub fn request<T>(
+        &self,
+        message: T,
+        headers: &HeaderMap,
+        change: bool,
+    ) -> Result<tonic::Request<T>, ApiError> {
+        if change {
+            same_origin(headers)?;
+        }
+        let mut req = crate::backend::request(message, headers, &[])?;
+        if let Some(token) = session_cookie(headers, self.cookie) {
+            req.metadata_mut().insert(self.metadata, ascii(token)?);
+        }
+        if change
+            && let Some(csrf) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+            && let Ok(v) = AsciiMetadataValue::try_from(csrf)
+        {
+            req.metadata_mut().insert("x-iaf-csrf", v);
+        }
+        Ok(req)
+    }
+
+    /// The `Set-Cookie` value giving this session's cookie `value` (empty with 0: clears it).
+    pub fn set_cookie(
+        &self,
+        headers: &HeaderMap,
+        value: &str,
+        max_age_secs: i64,
+    ) -> Option<HeaderValue> {
+        cookie(headers, self.cookie, value, max_age_secs)
+    }
+}
+
+/// The JSON body of a state-changing call in a browser session. A cross-site request is refused
+/// before the body is read: another site's page learns nothing about the expected shape.
+pub async fn read_change<T: DeserializeOwned>(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<T, ApiError> {
+    same_origin(headers)?;
+    read_json(headers, body, limit).await
+}
+
+/// A 200 JSON answer of session data (kept out of caches, see [`private`]).
+pub fn ok<T: Serialize>(value: &T) -> ApiResult {
+    Ok(private(json(StatusCode::OK, value)))
+}
 
 /// The value of the cookie `name` in the request, if any.
 pub fn session_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

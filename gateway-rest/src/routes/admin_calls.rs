@@ -7,15 +7,15 @@ use axum::extract::{Query, State};
 use http::HeaderMap;
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::llm::v1 as llm;
-use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin_session::{ApiResult, ok, operator_request};
+use super::admin_session::{ApiResult, ok, signed_in};
 use crate::error::ApiError;
 use crate::exchange::{nano_usd_to_dzd_ceil, usd};
+use crate::extract::query_param;
 use crate::openapi::rest;
 use crate::respond::non_empty;
 use crate::state::AppState;
@@ -24,13 +24,6 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(calls))
         .routes(routes!(providers))
-}
-
-/// Checks the operator's session (any role).
-async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let req = operator_request(pb::WhoAmIRequest {}, headers, false)?;
-    state.operators_client().who_am_i(req).await?;
-    Ok(())
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -157,7 +150,7 @@ pub async fn calls(
     query: Result<Query<CallsQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    let q = query_param(query)?;
     if q.page_size == Some(0) {
         return Err(bad("page_size va de 1 à 200."));
     }
@@ -273,7 +266,7 @@ pub async fn providers(
     query: Result<Query<ProvidersQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| bad(e.body_text()))?;
+    let q = query_param(query)?;
     let hours = q.heures.unwrap_or(24);
     if !(1..=720).contains(&hours) {
         return Err(bad("heures va de 1 à 720."));

@@ -15,12 +15,12 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::admin_session::{ApiResult, ok, operator_request};
+use super::admin_session::{ApiResult, ok, operator_request, signed_in};
 use super::promo_admin::{PromoCode, UpdateCodeRequest};
-use crate::extract::{path_param, read_json};
-use crate::openapi::rest;
+use crate::extract::path_param;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
-use crate::web_session::same_origin;
+use crate::web_session::read_change;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,8 +106,7 @@ pub struct AdminPackages {
 pub async fn list_packages(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     // The package list is a public RPC; the budget is not public: the caller must be an
     // operator (checked by promo-service) before it is read.
-    let who = operator_request(pb::WhoAmIRequest {}, &headers, false)?;
-    state.operators_client().who_am_i(who).await?;
+    signed_in(&state, &headers).await?;
     let req = operator_request(pb::ListPackagesRequest {}, &headers, false)?;
     let list = state.promo_client().list_packages(req).await?.into_inner();
     ok(&AdminPackages {
@@ -125,11 +124,7 @@ pub async fn list_packages(State(state): State<AppState>, headers: HeaderMap) ->
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The package.", body = AdminPackage),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn update_package(
@@ -139,8 +134,7 @@ pub async fn update_package(
     body: Body,
 ) -> ApiResult {
     let id = path_param(id)?;
-    same_origin(&headers)?;
-    let input: PackageUpdate = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PackageUpdate = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::UpdatePackageRequest {
             id,
@@ -198,13 +192,9 @@ pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> Ap
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The code.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn update_code(
@@ -214,8 +204,7 @@ pub async fn update_code(
     body: Body,
 ) -> ApiResult {
     let code = path_param(code)?;
-    same_origin(&headers)?;
-    let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let input: UpdateCodeRequest = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(input.into_message(code), &headers, true)?;
     let c = state
         .operators_client()

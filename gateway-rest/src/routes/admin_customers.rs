@@ -18,13 +18,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::admin_session::{ApiResult, ok, operator_request};
-use crate::backend;
 use crate::error::ApiError;
-use crate::extract::{path_param, read_json};
-use crate::openapi::rest;
+use crate::extract::{path_param, query_param};
+use crate::openapi::{family, rest};
 use crate::respond::non_empty;
 use crate::state::AppState;
-use crate::web_session::{private, same_origin};
+use crate::web_session::{private, read_change};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -72,7 +71,7 @@ impl CustomersQuery {
 fn query_of(
     query: Result<Query<CustomersQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<CustomersQuery, ApiError> {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     if q.page_size == Some(0) {
         return Err(ApiError::new(
             ErrorCode::InvalidArgument,
@@ -166,9 +165,7 @@ pub async fn list(
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "CSV, one customer per line.", content_type = "text/csv", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
     ),
 )]
 pub async fn export(
@@ -297,22 +294,9 @@ pub async fn detail(
         .get_customer(req)
         .await?
         .into_inner();
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: usage cannot be read");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Consommation momentanément indisponible.",
-        ));
-    };
-    let mut req = backend::request(
-        iafactory::proto::iafactory::llm::v1::GetKeysUsageRequest {
-            key_ids: d.keys.iter().map(|k| k.id.clone()).collect(),
-        },
-        &headers,
-        &[],
-    )?;
-    iafactory::grpc::set_bearer(&mut req, token.expose());
-    let u = state.llm_client().get_keys_usage(req).await?.into_inner();
+    let u = state
+        .keys_usage(&headers, d.keys.iter().map(|k| k.id.clone()).collect())
+        .await?;
     let revenue = d.customer.as_ref().map_or(0, |c| c.price_dzd);
     ok(&CustomerDetail {
         margin: Margin::of(u.cost_usd, revenue, state.config.usd_dzd_rate_milli),
@@ -359,9 +343,7 @@ pub struct RevokedKey {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The revoked key.", body = RevokedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -412,12 +394,8 @@ pub struct Suspension {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The account's state.", body = Suspension),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn suspension(
@@ -427,8 +405,7 @@ pub async fn suspension(
     body: Body,
 ) -> ApiResult {
     let user_id = path_param(user_id)?;
-    same_origin(&headers)?;
-    let input: SuspensionRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let input: SuspensionRequest = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::SetAccountSuspendedRequest {
             user_id,

@@ -14,11 +14,11 @@ use utoipa_axum::routes;
 
 use super::admin_session::{ApiResult, ok, operator_request};
 use crate::error::ApiError;
-use crate::extract::read_json;
-use crate::openapi::rest;
+use crate::extract::query_param;
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
-use crate::web_session::{private, same_origin};
+use crate::web_session::{private, read_change};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -146,7 +146,7 @@ pub async fn dashboard(
     query: Result<Query<DashboardQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     // 0 would mean "the default" to promo-service: refused here, where it was typed.
     if q.jours == Some(0) {
         return Err(ApiError::new(
@@ -238,16 +238,11 @@ pub struct NewSpend {
     security(("operatorSession" = [])),
     responses(
         (status = 201, description = "Recorded.", body = Spend),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn add_spend(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult {
-    same_origin(&headers)?;
-    let input: NewSpend = read_json(&headers, body, state.config.body_limit).await?;
+    let input: NewSpend = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::AddSpendRequest {
             day: input.day,
@@ -315,7 +310,7 @@ pub async fn audit(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let req = operator_request(
         pb::ListAuditRequest {
             page_size: q.page_size.unwrap_or(0),

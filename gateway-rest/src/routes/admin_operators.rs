@@ -17,10 +17,10 @@ use utoipa_axum::routes;
 
 use super::admin_session::{ApiResult, OperatorInfo, RoleName, ok, operator, operator_request};
 use crate::error::ApiError;
-use crate::extract::{path_param, read_json};
-use crate::openapi::rest;
+use crate::extract::path_param;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
-use crate::web_session::same_origin;
+use crate::web_session::read_change;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -55,11 +55,7 @@ pub struct PasswordChanged {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "Changed.", body = PasswordChanged),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
         (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
@@ -68,8 +64,7 @@ pub async fn change_own_password(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: PasswordChange = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PasswordChange = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::ChangeOwnPasswordRequest {
             current_password: input.current_password,
@@ -156,13 +151,9 @@ pub struct AccountChange {
     security(("operatorSession" = [])),
     responses(
         (status = 200, description = "The operator.", body = OperatorAccount),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn change_account(
@@ -172,19 +163,14 @@ pub async fn change_account(
     body: Body,
 ) -> ApiResult {
     let id = path_param(id)?;
-    same_origin(&headers)?;
-    let input: AccountChange = read_json(&headers, body, state.config.body_limit).await?;
+    let input: AccountChange = read_change(&headers, body, state.config.body_limit).await?;
     let mut client = state.operator_accounts_client();
     let a = match (input.role, input.active) {
         (Some(role), None) => {
-            let role = match role {
-                RoleName::Owner => pb::OperatorRole::Owner,
-                RoleName::Support => pb::OperatorRole::Support,
-            };
             let req = operator_request(
                 pb::SetOperatorRoleRequest {
                     operator_id: id,
-                    role: role.into(),
+                    role: pb::OperatorRole::from(role).into(),
                 },
                 &headers,
                 true,

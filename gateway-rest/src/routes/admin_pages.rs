@@ -7,7 +7,7 @@ use axum::response::{Redirect, Response};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::routes::site;
 use crate::state::AppState;
 
@@ -46,11 +46,9 @@ pub async fn page(state: State<AppState>, req: Request) -> Response {
     params(("path" = String, Path, description = "File path under the console folder.")),
     responses(
         (status = 200, description = "The file.", content_type = "*/*", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 404, response = inline(rest::NotFound)),
+        family::PageFile,
     ),
 )]
 pub async fn page_file(state: State<AppState>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    site::serve_path(state, req, path).await
+    site::serve_own_path(state, req).await
 }

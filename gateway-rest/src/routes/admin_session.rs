@@ -8,32 +8,21 @@ use std::net::SocketAddr;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
-use axum::response::Response;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
-use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::{Deserialize, Serialize};
-use tonic::metadata::AsciiMetadataValue;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend;
 use crate::error::ApiError;
-use crate::extract::read_json;
-use crate::openapi::rest;
-use crate::ratelimit::client_ip;
+pub(crate) use crate::error::ApiResult;
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::state::AppState;
-use crate::web_session::{self, ascii, private, same_origin};
-
-pub(crate) type ApiResult = Result<Response, ApiError>;
-
-/// Name of the operator's session cookie.
-pub const COOKIE_NAME: &str = "iaf_operator";
-/// The console's header carrying the session's CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) use crate::web_session::ok;
+use crate::web_session::{self, OPERATOR, private, read_change};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -49,25 +38,15 @@ pub(crate) fn operator_request<T>(
     headers: &HeaderMap,
     change: bool,
 ) -> Result<tonic::Request<T>, ApiError> {
-    if change {
-        same_origin(headers)?;
-    }
-    let mut req = backend::request(message, headers, &[])?;
-    if let Some(token) = web_session::session_cookie(headers, COOKIE_NAME) {
-        req.metadata_mut()
-            .insert("x-iaf-operator-session", ascii(token)?);
-    }
-    if change
-        && let Some(csrf) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
-        && let Ok(v) = AsciiMetadataValue::try_from(csrf)
-    {
-        req.metadata_mut().insert("x-iaf-csrf", v);
-    }
-    Ok(req)
+    OPERATOR.request(message, headers, change)
 }
 
-pub(crate) fn ok<T: Serialize>(value: &T) -> ApiResult {
-    Ok(private(json(StatusCode::OK, value)))
+/// Checks the operator's session (any role) before a read that promo-service does not guard
+/// itself (llm-gateway's request log, the public package list with its budgets).
+pub(crate) async fn signed_in(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let req = operator_request(pb::WhoAmIRequest {}, headers, false)?;
+    state.operators_client().who_am_i(req).await?;
+    Ok(())
 }
 
 /// An operator as the console shows it.
@@ -123,11 +102,7 @@ pub struct SignedIn {
     request_body = SignIn,
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SignedIn),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
         (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
@@ -137,28 +112,17 @@ pub async fn sign_in(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: SignIn = read_json(&headers, body, state.config.body_limit).await?;
-    let mut req = backend::request(
+    let input: SignIn = read_change(&headers, body, state.config.body_limit).await?;
+    let mut req = state.internal_request(
         pb::OperatorSignInRequest {
             email: input.email,
             password: input.password,
         },
         &headers,
-        &[],
+        "operators cannot sign in",
+        "Connexion momentanément indisponible.",
     )?;
-    let ip = client_ip(peer, &headers, state.config.client_ip_header.as_ref());
-    if let Ok(v) = AsciiMetadataValue::try_from(ip.to_string()) {
-        req.metadata_mut().insert("x-iaf-client-ip", v);
-    }
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: operators cannot sign in");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Connexion momentanément indisponible.",
-        ));
-    };
-    iafactory::grpc::set_bearer(&mut req, token.expose());
+    state.tag_client_ip(&mut req, peer, &headers);
     let grant = state.operators_client().sign_in(req).await?.into_inner();
     let mut response = private(json(
         StatusCode::OK,
@@ -168,9 +132,8 @@ pub async fn sign_in(
             operator: grant.operator.map(operator),
         },
     ));
-    if let Some(c) = web_session::cookie(
+    if let Some(c) = OPERATOR.set_cookie(
         &headers,
-        COOKIE_NAME,
         &grant.session_token,
         web_session::max_age(&grant.expires_at),
     ) {
@@ -200,7 +163,7 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> ApiR
     let req = operator_request(pb::OperatorSignOutRequest {}, &headers, true)?;
     let out = state.operators_client().sign_out(req).await?.into_inner();
     let mut response = private(json(StatusCode::OK, &SignedOut { ended: out.ended }));
-    if let Some(c) = web_session::cookie(&headers, COOKIE_NAME, "", 0) {
+    if let Some(c) = OPERATOR.set_cookie(&headers, "", 0) {
         response.headers_mut().insert(SET_COOKIE, c);
     }
     Ok(response)
@@ -272,6 +235,15 @@ pub enum RoleName {
     Support,
 }
 
+impl From<RoleName> for pb::OperatorRole {
+    fn from(role: RoleName) -> Self {
+        match role {
+            RoleName::Owner => pb::OperatorRole::Owner,
+            RoleName::Support => pb::OperatorRole::Support,
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
@@ -295,12 +267,8 @@ pub struct NewOperator {
     security(("operatorSession" = [])),
     responses(
         (status = 201, description = "The operator.", body = OperatorInfo),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_operator(
@@ -308,17 +276,12 @@ pub async fn create_operator(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: NewOperator = read_json(&headers, body, state.config.body_limit).await?;
-    let role = match input.role {
-        RoleName::Owner => pb::OperatorRole::Owner,
-        RoleName::Support => pb::OperatorRole::Support,
-    };
+    let input: NewOperator = read_change(&headers, body, state.config.body_limit).await?;
     let req = operator_request(
         pb::CreateOperatorRequest {
             email: input.email,
             display_name: input.display_name,
-            role: role.into(),
+            role: pb::OperatorRole::from(input.role).into(),
             password: input.password,
         },
         &headers,

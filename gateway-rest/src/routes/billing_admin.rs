@@ -4,7 +4,6 @@
 
 use axum::body::Body;
 use axum::extract::{Query, State};
-use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
@@ -13,16 +12,13 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend::{self, Forward};
-use crate::error::ApiError;
-use crate::extract::path_param;
-use crate::extract::{bearer, read_json};
-use crate::openapi::rest;
+use super::admin_token::{self, require_bearer};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_param, query_param};
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::routes::billing_dto::{Invoice, pdf_response, state_name};
 use crate::state::AppState;
-
-type ApiResult = Result<Response, ApiError>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -31,17 +27,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(issue_credit_note))
         .routes(routes!(run_billing))
         .routes(routes!(invoice_pdf))
-}
-
-/// Admin writes check the token's presence before decoding the body.
-fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Jeton d'administration manquant (Authorization: Bearer …).",
-        )),
-    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -71,8 +56,7 @@ pub struct Invoices {
     params(InvoicesQuery),
     responses(
         (status = 200, description = "Invoices.", body = Invoices),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_invoices(
@@ -80,21 +64,20 @@ pub async fn list_invoices(
     headers: HeaderMap,
     query: Result<Query<InvoicesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     if q.limit.is_some_and(|l| l > 1000) {
         return Err(ApiError::new(
             ErrorCode::InvalidArgument,
             "limit va de 0 à 1000.",
         ));
     }
-    let req = backend::request(
+    let req = admin_token::request(
         pb::ListInvoicesRequest {
             customer_id: q.customer_id.unwrap_or_default(),
             status: q.status.unwrap_or_default(),
             limit: q.limit.unwrap_or(0),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let list = state
         .billing_client()
@@ -132,12 +115,9 @@ pub struct Issued {
     request_body = IssueRequest,
     responses(
         (status = 200, description = "The period's invoice.", body = Issued),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn issue_invoice(
@@ -145,14 +125,13 @@ pub async fn issue_invoice(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    require_bearer(&headers)?;
-    let input: IssueRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let input: IssueRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(
         pb::IssueInvoiceRequest {
             customer_id: input.customer_id,
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let r = state
         .billing_client()
@@ -208,11 +187,8 @@ pub struct RecordedPayment {
     request_body = PaymentRequest,
     responses(
         (status = 201, description = "Recorded.", body = RecordedPayment),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn record_payment(
@@ -220,8 +196,8 @@ pub async fn record_payment(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    require_bearer(&headers)?;
-    let input: PaymentRequest = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PaymentRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
     let method = match input.method.as_str() {
         "bank_transfer" => pb::PaymentMethod::BankTransfer,
         "ccp" => pb::PaymentMethod::Ccp,
@@ -233,7 +209,7 @@ pub async fn record_payment(
             ));
         }
     };
-    let req = backend::request(
+    let req = admin_token::request(
         pb::RecordPaymentRequest {
             invoice_number: input.invoice_number,
             amount_dzd: input.amount_dzd,
@@ -242,7 +218,6 @@ pub async fn record_payment(
             paid_at: input.paid_at.unwrap_or_default(),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let r = state
         .billing_client()
@@ -294,12 +269,9 @@ pub struct CreditNote {
     request_body = CreditNoteRequest,
     responses(
         (status = 201, description = "Issued.", body = CreditNote),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn issue_credit_note(
@@ -307,16 +279,15 @@ pub async fn issue_credit_note(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    require_bearer(&headers)?;
-    let input: CreditNoteRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let input: CreditNoteRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(
         pb::IssueCreditNoteRequest {
             invoice_number: input.invoice_number,
             amount_dzd: input.amount_dzd,
             reason: input.reason,
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let n = state
         .billing_client()
@@ -357,11 +328,7 @@ pub struct BillingRun {
 )]
 pub async fn run_billing(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
     require_bearer(&headers)?;
-    let req = backend::request(
-        pb::RunBillingRequest {},
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::RunBillingRequest {}, &headers)?;
     let r = state.billing_client().run_billing(req).await?.into_inner();
     Ok(json(
         StatusCode::OK,
@@ -382,8 +349,7 @@ pub async fn run_billing(State(state): State<AppState>, headers: HeaderMap) -> A
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "The invoice (PDF).", content_type = "application/pdf", body = Vec<u8>),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
     ),
 )]
@@ -394,11 +360,7 @@ pub async fn invoice_pdf(
 ) -> ApiResult {
     require_bearer(&headers)?;
     let invoice_number = path_param(number)?;
-    let req = backend::request(
-        pb::GetInvoicePdfRequest { invoice_number },
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::GetInvoicePdfRequest { invoice_number }, &headers)?;
     let r = state
         .billing_client()
         .get_invoice_pdf(req)

@@ -14,7 +14,6 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend;
 use crate::error::ApiError;
 use crate::extract::read_body;
 use crate::openapi::rest;
@@ -64,24 +63,15 @@ pub async fn webhook(
         ));
     }
     let raw = read_body(&headers, body, state.config.body_limit).await?;
-    let mut req = backend::request(
+    let req = state.internal_request(
         pb::ChargilyWebhookRequest {
             raw_body: raw.to_vec(),
             signature,
         },
         &headers,
-        &[],
+        "Chargily webhooks cannot be processed",
+        "Service momentanément indisponible.",
     )?;
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!(
-            "INTERNAL_TOKEN is not set on gateway-rest: Chargily webhooks cannot be processed"
-        );
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Service momentanément indisponible.",
-        ));
-    };
-    iafactory::grpc::set_bearer(&mut req, token.expose());
     let r = state
         .billing_client()
         .handle_chargily_webhook(req)

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 use crate::extract::path_param;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::routes::billing_dto::{Invoice, pdf_response, state_name};
 use crate::routes::compte::{in_session, ok};
 use crate::state::AppState;
@@ -105,9 +105,7 @@ pub struct CardCheckout {
     security(("session" = [])),
     responses(
         (status = 200, description = "The checkout to send the customer to.", body = CardCheckout),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),

@@ -18,7 +18,7 @@ use utoipa_axum::routes;
 use super::admin_session::{ApiResult, ok, operator_request};
 use crate::error::ApiError;
 use crate::extract::{bearer, path_param, read_body, read_json};
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::non_empty;
 use crate::state::AppState;
 
@@ -80,11 +80,7 @@ pub struct ImportResult {
     security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "What was imported and what was refused.", body = ImportResult),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn import_contacts(
@@ -271,11 +267,7 @@ pub struct NewSuppression {
     security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The suppression (the first recorded one stands).", body = Suppression),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn add_suppression(
@@ -412,11 +404,7 @@ pub struct NewCampaign {
     security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The draft.", body = Campaign),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn create_campaign(
@@ -487,9 +475,7 @@ pub struct TestSent {
     security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The copy is queued.", body = TestSent),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -530,13 +516,9 @@ pub struct ScheduleRequest {
     security(("adminToken" = []), ("operatorSession" = [])),
     responses(
         (status = 200, description = "The campaign.", body = Campaign),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn schedule(

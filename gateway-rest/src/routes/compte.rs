@@ -19,31 +19,22 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::response::Response;
 use http::header::SET_COOKIE;
-use http::{HeaderMap, HeaderValue, StatusCode};
-use iafactory::ErrorCode;
+use http::{HeaderMap, StatusCode};
 use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::{Deserialize, Serialize};
-use tonic::metadata::AsciiMetadataValue;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::backend;
-use crate::error::ApiError;
-use crate::extract::{path_param, read_json};
-use crate::openapi::rest;
-use crate::ratelimit::client_ip;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_param, query_param};
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::routes::site;
 use crate::state::AppState;
-use crate::web_session::{self, ascii, private, same_origin};
-
-type ApiResult = Result<Response, ApiError>;
-
-/// Name of the session cookie.
-pub const COOKIE_NAME: &str = "iaf_session";
-/// The page's header carrying the session's CSRF token.
-pub const CSRF_HEADER: &str = "x-csrf-token";
+pub(crate) use crate::web_session::ok;
+use crate::web_session::{self, CUSTOMER, private, read_change};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -64,41 +55,13 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(page_file))
 }
 
-// ---------------------------------------------------------------------------------------------
-// Session plumbing.
-
-fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    web_session::session_cookie(headers, COOKIE_NAME)
-}
-
-/// A promo-service request in the caller's session; `change`: with the CSRF token too.
+/// A promo-service request in the customer's session; `change`: with the CSRF token too.
 pub(crate) fn in_session<T>(
     message: T,
     headers: &HeaderMap,
     change: bool,
 ) -> Result<tonic::Request<T>, ApiError> {
-    if change {
-        same_origin(headers)?;
-    }
-    let mut req = backend::request(message, headers, &[])?;
-    if let Some(token) = session_cookie(headers) {
-        req.metadata_mut().insert("x-iaf-session", ascii(token)?);
-    }
-    if change
-        && let Some(csrf) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
-        && let Ok(v) = AsciiMetadataValue::try_from(csrf)
-    {
-        req.metadata_mut().insert("x-iaf-csrf", v);
-    }
-    Ok(req)
-}
-
-fn cookie(headers: &HeaderMap, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
-    web_session::cookie(headers, COOKIE_NAME, value, max_age_secs)
-}
-
-pub(crate) fn ok<T: Serialize>(value: &T) -> ApiResult {
-    Ok(private(json(StatusCode::OK, value)))
+    CUSTOMER.request(message, headers, change)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,11 +88,8 @@ pub struct Message {
     request_body = LinkRequest,
     responses(
         (status = 202, description = "Link sent if the account exists.", body = Message),
-        (status = 400, response = inline(rest::BadRequest)),
+        family::PublicJson,
         (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
 pub async fn request_link(
@@ -138,25 +98,14 @@ pub async fn request_link(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: LinkRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let mut req = backend::request(
+    let input: LinkRequest = read_change(&headers, body, state.config.body_limit).await?;
+    let mut req = state.internal_request(
         pb::RequestSignInLinkRequest { email: input.email },
         &headers,
-        &[],
+        "sign-in links cannot be sent",
+        "Connexion momentanément indisponible.",
     )?;
-    let ip = client_ip(peer, &headers, state.config.client_ip_header.as_ref());
-    if let Ok(v) = AsciiMetadataValue::try_from(ip.to_string()) {
-        req.metadata_mut().insert("x-iaf-client-ip", v);
-    }
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: sign-in links cannot be sent");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Connexion momentanément indisponible.",
-        ));
-    };
-    iafactory::grpc::set_bearer(&mut req, token.expose());
+    state.tag_client_ip(&mut req, peer, &headers);
     let answer = state
         .promo_client()
         .request_sign_in_link(req)
@@ -194,11 +143,7 @@ pub struct SessionOpened {
     request_body = OpenSession,
     responses(
         (status = 200, description = "Signed in; the session cookie is set.", body = SessionOpened),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
+        family::SessionJson,
     ),
 )]
 pub async fn open_session(
@@ -206,8 +151,7 @@ pub async fn open_session(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: OpenSession = read_json(&headers, body, state.config.body_limit).await?;
+    let input: OpenSession = read_change(&headers, body, state.config.body_limit).await?;
     let req = backend::request(
         pb::ConsumeSignInLinkRequest { token: input.token },
         &headers,
@@ -226,7 +170,7 @@ pub async fn open_session(
             expires_at: grant.expires_at,
         },
     ));
-    if let Some(c) = cookie(&headers, &grant.session_token, max_age) {
+    if let Some(c) = CUSTOMER.set_cookie(&headers, &grant.session_token, max_age) {
         response.headers_mut().insert(SET_COOKIE, c);
     }
     Ok(response)
@@ -254,9 +198,7 @@ pub struct Closed {
     security(("session" = [])),
     responses(
         (status = 200, description = "Signed out.", body = Closed),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
     ),
 )]
 pub async fn close_session(
@@ -264,7 +206,7 @@ pub async fn close_session(
     query: Result<Query<CloseQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let req = in_session(
         pb::SignOutRequest {
             everywhere: q.partout,
@@ -274,7 +216,7 @@ pub async fn close_session(
     )?;
     let out = state.promo_client().sign_out(req).await?.into_inner();
     let mut response = private(json(StatusCode::OK, &Closed { ended: out.ended }));
-    if let Some(c) = cookie(&headers, "", 0) {
+    if let Some(c) = CUSTOMER.set_cookie(&headers, "", 0) {
         response.headers_mut().insert(SET_COOKIE, c);
     }
     Ok(response)
@@ -446,22 +388,9 @@ pub async fn usage(State(state): State<AppState>, headers: HeaderMap) -> ApiResu
         .await?
         .into_inner()
         .keys;
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: usage cannot be read");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Consommation momentanément indisponible.",
-        ));
-    };
-    let mut req = backend::request(
-        iafactory::proto::iafactory::llm::v1::GetKeysUsageRequest {
-            key_ids: keys.iter().map(|k| k.id.clone()).collect(),
-        },
-        &headers,
-        &[],
-    )?;
-    iafactory::grpc::set_bearer(&mut req, token.expose());
-    let u = state.llm_client().get_keys_usage(req).await?.into_inner();
+    let u = state
+        .keys_usage(&headers, keys.iter().map(|k| k.id.clone()).collect())
+        .await?;
     let quota = account.package.map_or(0, |p| p.tokens_per_month);
     ok(&Usage {
         period: u.period,
@@ -608,12 +537,8 @@ fn created(c: pb::CreatedKey) -> CreatedKey {
     security(("session" = [])),
     responses(
         (status = 201, description = "The new key.", body = CreatedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_key(
@@ -621,8 +546,7 @@ pub async fn create_key(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: NewKey = read_json(&headers, body, state.config.body_limit).await?;
+    let input: NewKey = read_change(&headers, body, state.config.body_limit).await?;
     let req = in_session(pb::CreateKeyRequest { name: input.name }, &headers, true)?;
     let c = state.promo_client().create_key(req).await?.into_inner();
     Ok(private(json(StatusCode::CREATED, &created(c))))
@@ -637,9 +561,7 @@ pub async fn create_key(
     security(("session" = [])),
     responses(
         (status = 200, description = "The revoked key.", body = KeyInfo),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::Session,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -676,13 +598,9 @@ pub struct Rotation {
     security(("session" = [])),
     responses(
         (status = 201, description = "The new key, and the old one in its grace.", body = CreatedKey),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn rotate_key(
@@ -692,8 +610,7 @@ pub async fn rotate_key(
     body: Body,
 ) -> ApiResult {
     let key_id = path_param(id)?;
-    same_origin(&headers)?;
-    let input: Rotation = read_json(&headers, body, state.config.body_limit).await?;
+    let input: Rotation = read_change(&headers, body, state.config.body_limit).await?;
     let req = in_session(
         pb::RotateKeyRequest {
             key_id,
@@ -772,7 +689,7 @@ pub async fn preview_change(
     query: Result<Query<PackageChoice>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let req = in_session(
         pb::PreviewPackageChangeRequest { package: q.package },
         &headers,
@@ -796,12 +713,8 @@ pub async fn preview_change(
     security(("session" = [])),
     responses(
         (status = 200, description = "The applied plan.", body = ChangePlan),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn change_package(
@@ -809,8 +722,7 @@ pub async fn change_package(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult {
-    same_origin(&headers)?;
-    let input: PackageChoice = read_json(&headers, body, state.config.body_limit).await?;
+    let input: PackageChoice = read_change(&headers, body, state.config.body_limit).await?;
     let req = in_session(
         pb::ChangePackageRequest {
             package: input.package,
@@ -840,17 +752,12 @@ pub struct Cancellation {
     security(("session" = [])),
     responses(
         (status = 200, description = "The account after the change.", body = Account),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
-        (status = 403, response = inline(rest::Forbidden)),
+        family::SessionJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult {
-    same_origin(&headers)?;
-    let input: Cancellation = read_json(&headers, body, state.config.body_limit).await?;
+    let input: Cancellation = read_change(&headers, body, state.config.body_limit).await?;
     let req = in_session(
         pb::CancelSubscriptionRequest { undo: input.undo },
         &headers,
@@ -910,11 +817,9 @@ pub async fn sign_in_page(state: State<AppState>, req: Request) -> Response {
     params(("path" = String, Path, description = "File path under the account page folder.")),
     responses(
         (status = 200, description = "The file.", content_type = "*/*", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 404, response = inline(rest::NotFound)),
+        family::PageFile,
     ),
 )]
 pub async fn page_file(state: State<AppState>, req: Request) -> Response {
-    let path = req.uri().path().to_owned();
-    site::serve_path(state, req, path).await
+    site::serve_own_path(state, req).await
 }

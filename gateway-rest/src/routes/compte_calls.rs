@@ -16,6 +16,7 @@ use super::admin_calls::{Call, call};
 use super::admin_session::{ApiResult, ok};
 use super::compte::in_session;
 use crate::error::ApiError;
+use crate::extract::query_param;
 use crate::openapi::rest;
 use crate::respond::non_empty;
 use crate::state::AppState;
@@ -62,7 +63,7 @@ pub async fn my_calls(
     query: Result<Query<MyCallsQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let page_size = q.page_size.unwrap_or(20);
     if !(1..=100).contains(&page_size) {
         return Err(ApiError::new(

@@ -10,17 +10,15 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend;
 use crate::error::ApiError;
 use crate::extract::read_json;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::web_session::same_origin;
 
@@ -62,11 +60,8 @@ pub struct Event {
     request_body = Event,
     responses(
         (status = 204, description = "Counted."),
-        (status = 400, response = inline(rest::BadRequest)),
+        family::PublicJson,
         (status = 403, response = inline(rest::Forbidden)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
 pub async fn record(
@@ -78,21 +73,14 @@ pub async fn record(
     same_origin(&headers)?;
     state.check_rate(state.event_limiter.as_ref(), peer, &headers)?;
     let input: Event = read_json(&headers, body, state.config.body_limit).await?;
-    let mut req = backend::request(
+    let req = state.internal_request(
         pb::RecordEventRequest {
             event: input.event.as_str().to_owned(),
         },
         &headers,
-        &[],
+        "page events cannot be counted",
+        "Comptage momentanément indisponible.",
     )?;
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!("INTERNAL_TOKEN is not set on gateway-rest: page events cannot be counted");
-        return Err(ApiError::new(
-            ErrorCode::Unavailable,
-            "Comptage momentanément indisponible.",
-        ));
-    };
-    iafactory::grpc::set_bearer(&mut req, token.expose());
     state.operators_client().record_event(req).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

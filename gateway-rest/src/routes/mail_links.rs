@@ -24,7 +24,7 @@ use utoipa_axum::routes;
 use crate::backend;
 use crate::error::ApiError;
 use crate::extract::read_json;
-use crate::openapi::rest;
+use crate::openapi::family;
 use crate::respond::{html_page, json};
 use crate::state::AppState;
 use crate::web_session::private;
@@ -68,10 +68,7 @@ pub struct WaitlistAnswer {
     request_body = WaitlistRequest,
     responses(
         (status = 202, description = "Recorded (confirmation e-mail on its way if due).", body = WaitlistAnswer),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
+        family::PublicJson,
     ),
 )]
 pub async fn join_waitlist(

@@ -10,6 +10,7 @@ pub mod admin_dashboard;
 pub mod admin_operators;
 pub mod admin_pages;
 pub mod admin_session;
+pub mod admin_token;
 pub mod billing_admin;
 pub mod billing_chargily;
 pub mod billing_customer;

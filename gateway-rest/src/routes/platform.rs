@@ -12,10 +12,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend;
 use crate::error::ApiError;
 use crate::extract::bearer;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::json;
 use crate::state::AppState;
 
@@ -77,8 +76,7 @@ impl From<i32> for CircuitState {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Providers.", body = Providers),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 403, response = inline(rest::Forbidden)),
     ),
 )]
@@ -192,6 +190,9 @@ fn catalogue_facts(models: &[pb::Model]) -> (Option<&'static str>, Vec<String>) 
     (policy, makers)
 }
 
+/// The sentence of the 503 when the provider list cannot be read.
+const PROVIDERS_UNAVAILABLE: &str = "État des fournisseurs momentanément indisponible.";
+
 /// llm-gateway's `ListProviders`, called with gateway-rest's internal token (llm-gateway answers
 /// only the platform's services). A token missing here or refused there is gateway-rest's own
 /// misconfiguration: a logged 503 for the caller, never a 401/403 that would read as theirs.
@@ -199,20 +200,13 @@ async fn list_providers(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<pb::ListProvidersResponse, ApiError> {
-    let unavailable = || {
-        ApiError::new(
-            ErrorCode::Unavailable,
-            "État des fournisseurs momentanément indisponible.",
-        )
-    };
-    let Some(token) = &state.config.internal_token else {
-        tracing::error!(
-            "INTERNAL_TOKEN is not set on gateway-rest: llm-gateway's provider list cannot be read"
-        );
-        return Err(unavailable());
-    };
-    let mut req = backend::request(pb::ListProvidersRequest {}, headers, &[])?;
-    iafactory::grpc::set_bearer(&mut req, token.expose());
+    let unavailable = || ApiError::new(ErrorCode::Unavailable, PROVIDERS_UNAVAILABLE);
+    let req = state.internal_request(
+        pb::ListProvidersRequest {},
+        headers,
+        "llm-gateway's provider list cannot be read",
+        PROVIDERS_UNAVAILABLE,
+    )?;
     match state.llm_client().list_providers(req).await {
         Ok(list) => Ok(list.into_inner()),
         Err(status) if status.code() == tonic::Code::PermissionDenied => {

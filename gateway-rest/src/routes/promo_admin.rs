@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::response::Response;
 use http::{HeaderMap, StatusCode};
 use iafactory::ErrorCode;
 use iafactory::proto::iafactory::promo::v1 as pb;
@@ -14,14 +13,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::backend::{self, Forward};
-use crate::error::ApiError;
-use crate::extract::{bearer, path_param, read_json};
-use crate::openapi::rest;
+use super::admin_token::{self, require_bearer};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{path_param, query_param, read_json};
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
-
-type ApiResult = Result<Response, ApiError>;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -90,12 +87,11 @@ pub struct Stats {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Statistics.", body = Stats),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn stats(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let req = backend::request(pb::GetStatsRequest {}, &headers, &[Forward::Authorization])?;
+    let req = admin_token::request(pb::GetStatsRequest {}, &headers)?;
     let s = state.promo_client().get_stats(req).await?.into_inner();
     Ok(json(
         StatusCode::OK,
@@ -124,12 +120,11 @@ pub struct Codes {
     security(("adminToken" = [])),
     responses(
         (status = 200, description = "Codes.", body = Codes),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_codes(State(state): State<AppState>, headers: HeaderMap) -> ApiResult {
-    let req = backend::request(pb::ListCodesRequest {}, &headers, &[Forward::Authorization])?;
+    let req = admin_token::request(pb::ListCodesRequest {}, &headers)?;
     let list = state.promo_client().list_codes(req).await?.into_inner();
     Ok(json(
         StatusCode::OK,
@@ -170,11 +165,8 @@ pub struct CreateCodeRequest {
     request_body = CreateCodeRequest,
     responses(
         (status = 201, description = "Created.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn create_code(
@@ -184,9 +176,9 @@ pub async fn create_code(
 ) -> ApiResult {
     // The token is checked before the body is even decoded: an anonymous caller learns nothing
     // about the expected shape. promo-service checks it again (it is the authority).
-    require_bearer(&headers)?;
-    let input: CreateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let input: CreateCodeRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(
         pb::CreateCodeRequest {
             code: input.code,
             description: input.description.unwrap_or_default(),
@@ -197,7 +189,6 @@ pub async fn create_code(
             discounts: input.discounts.into_iter().collect(),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let c = state.promo_client().create_code(req).await?.into_inner();
     Ok(json(StatusCode::CREATED, &PromoCode::from(c)))
@@ -265,12 +256,9 @@ impl UpdateCodeRequest {
     request_body = UpdateCodeRequest,
     responses(
         (status = 200, description = "Updated.", body = PromoCode),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn update_code(
@@ -280,13 +268,9 @@ pub async fn update_code(
     body: Body,
 ) -> ApiResult {
     let code = path_param(code)?;
-    require_bearer(&headers)?;
-    let input: UpdateCodeRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
-        input.into_message(code),
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let input: UpdateCodeRequest =
+        admin_token::read_json(&headers, body, state.config.body_limit).await?;
+    let req = admin_token::request(input.into_message(code), &headers)?;
     let c = state.promo_client().update_code(req).await?.into_inner();
     state.live.invalidate_code(&c.code);
     Ok(json(StatusCode::OK, &PromoCode::from(c)))
@@ -339,8 +323,7 @@ pub struct Signup {
     params(SignupsQuery),
     responses(
         (status = 200, description = "A page of signups.", body = Signups),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_signups(
@@ -348,14 +331,13 @@ pub async fn list_signups(
     headers: HeaderMap,
     query: Result<Query<SignupsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
-    let req = backend::request(
+    let q = query_param(query)?;
+    let req = admin_token::request(
         pb::ListSignupsRequest {
             page_size: q.page_size.unwrap_or(0),
             page_token: q.page_token.unwrap_or_default(),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let list = state.promo_client().list_signups(req).await?.into_inner();
     Ok(json(
@@ -399,8 +381,7 @@ pub struct Revoked {
     params(("user_id" = String, Path, description = "Customer id (`usr_…`).")),
     responses(
         (status = 200, description = "revoked is false when the key was already revoked.", body = Revoked),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
     ),
 )]
@@ -410,11 +391,7 @@ pub async fn revoke_key(
     user_id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let user_id = path_param(user_id)?;
-    let req = backend::request(
-        pb::RevokeApiKeyRequest { user_id },
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::RevokeApiKeyRequest { user_id }, &headers)?;
     let r = state.promo_client().revoke_api_key(req).await?.into_inner();
     Ok(json(StatusCode::OK, &Revoked { revoked: r.revoked }))
 }
@@ -445,11 +422,8 @@ pub struct Suspension {
     request_body = SuspensionRequest,
     responses(
         (status = 200, description = "changed is false when the account already was in that state.", body = Suspension),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminJson,
         (status = 404, response = inline(rest::NotFound)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
     ),
 )]
 pub async fn set_suspension(
@@ -462,13 +436,12 @@ pub async fn set_suspension(
     require_bearer(&headers)?;
     let user_id = path_param(user_id)?;
     let input: SuspensionRequest = read_json(&headers, body, state.config.body_limit).await?;
-    let req = backend::request(
+    let req = admin_token::request(
         pb::SetAccountSuspendedRequest {
             user_id,
             suspended: input.suspended,
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let r = state
         .promo_client()
@@ -542,7 +515,9 @@ pub struct OutboxMessage {
     user_id: String,
 }
 
-// The kinds of e-mail promo-service sends (documentation only: the field is its string).
+// The kinds of e-mail promo-service sends (documentation only: the field is its string). A copy
+// of promo-service's `outbox::ALL_KINDS` (gateway-rest does not link promo-service): the test
+// below fails when the two lists differ.
 #[derive(ToSchema)]
 #[schema(rename_all = "snake_case")]
 pub enum OutboxKind {
@@ -593,8 +568,7 @@ fn outbox_message(m: pb::OutboxMessage) -> OutboxMessage {
     params(OutboxQuery),
     responses(
         (status = 200, description = "E-mails.", body = OutboxMessages),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
     ),
 )]
 pub async fn list_outbox(
@@ -602,7 +576,7 @@ pub async fn list_outbox(
     headers: HeaderMap,
     query: Result<Query<OutboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult {
-    let Query(q) = query.map_err(|e| ApiError::new(ErrorCode::InvalidArgument, e.body_text()))?;
+    let q = query_param(query)?;
     let status = match q.status.as_deref() {
         None | Some("") => pb::OutboxStatus::Unspecified,
         Some("pending") => pb::OutboxStatus::Pending,
@@ -615,13 +589,12 @@ pub async fn list_outbox(
             ));
         }
     };
-    let req = backend::request(
+    let req = admin_token::request(
         pb::ListOutboxRequest {
             status: status.into(),
             limit: q.limit.unwrap_or(0),
         },
         &headers,
-        &[Forward::Authorization],
     )?;
     let list = state.promo_client().list_outbox(req).await?.into_inner();
     Ok(json(
@@ -641,8 +614,7 @@ pub async fn list_outbox(
     params(("id" = String, Path, description = "E-mail id (`msg_…`).")),
     responses(
         (status = 200, description = "Re-queued.", body = OutboxMessage),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 401, response = inline(rest::Unauthorized)),
+        family::AdminToken,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
     ),
@@ -653,23 +625,33 @@ pub async fn retry_outbox(
     id: Result<Path<String>, axum::extract::rejection::PathRejection>,
 ) -> ApiResult {
     let id = path_param(id)?;
-    let req = backend::request(
-        pb::RetryOutboxRequest { id },
-        &headers,
-        &[Forward::Authorization],
-    )?;
+    let req = admin_token::request(pb::RetryOutboxRequest { id }, &headers)?;
     let m = state.promo_client().retry_outbox(req).await?.into_inner();
     Ok(json(StatusCode::OK, &outbox_message(m)))
 }
 
-/// Refuses a request without any `Authorization: Bearer …` before reading its body. Whether the
-/// token is the right one is promo-service's decision.
-fn require_bearer(headers: &HeaderMap) -> Result<(), ApiError> {
-    match bearer(headers) {
-        Some(_) => Ok(()),
-        None => Err(ApiError::new(
-            ErrorCode::Unauthenticated,
-            "Jeton d'administration manquant (Authorization: Bearer …).",
-        )),
+#[cfg(test)]
+mod tests {
+    use utoipa::PartialSchema;
+    use utoipa::openapi::{RefOr, Schema};
+
+    /// The documented outbox kinds are exactly the ones promo-service writes: a kind added there
+    /// and not here would make every answer listing it violate the document.
+    #[test]
+    fn documented_outbox_kinds_are_promo_services() {
+        let RefOr::T(Schema::Object(schema)) = super::OutboxKind::schema() else {
+            panic!("OutboxKind is documented as a string enum")
+        };
+        let documented: Vec<String> = schema
+            .enum_values
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect();
+        let written: Vec<String> = promo_service::outbox::ALL_KINDS
+            .iter()
+            .map(|k| k.as_str().to_owned())
+            .collect();
+        assert_eq!(documented, written);
     }
 }

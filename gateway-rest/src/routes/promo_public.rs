@@ -17,7 +17,7 @@ use utoipa_axum::routes;
 use crate::backend::{self, Forward};
 use crate::error::ApiError;
 use crate::extract::read_json;
-use crate::openapi::rest;
+use crate::openapi::{family, rest};
 use crate::respond::{json, non_empty};
 use crate::state::AppState;
 
@@ -170,10 +170,7 @@ impl From<i32> for RefusalReason {
     request_body = ValidateRequest,
     responses(
         (status = 200, description = "Validation result.", body = ValidateResponse),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
+        family::PublicJson,
     ),
 )]
 pub async fn validate(
@@ -283,12 +280,9 @@ pub struct SignupResponse {
     request_body = SignupRequest,
     responses(
         (status = 201, description = "Account created.", body = SignupResponse),
-        (status = 400, response = inline(rest::BadRequest)),
+        family::PublicJson,
         (status = 404, response = inline(rest::NotFound)),
         (status = 409, response = inline(rest::Conflict)),
-        (status = 413, response = inline(rest::PayloadTooLarge)),
-        (status = 415, response = inline(rest::UnsupportedMediaType)),
-        (status = 429, response = inline(rest::TooManyRequests)),
     ),
 )]
 pub async fn signup(

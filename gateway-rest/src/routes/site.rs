@@ -10,7 +10,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::edge::not_found;
-use crate::openapi::rest;
+use crate::layout;
+use crate::openapi::{family, rest};
 use crate::state::AppState;
 use crate::static_files::{self, StaticFiles};
 
@@ -55,8 +56,7 @@ pub async fn landing_page(state: State<AppState>, req: Request) -> Response {
     params(("path" = String, Path, description = "File path under the landing page folder.")),
     responses(
         (status = 200, description = "The file.", content_type = "*/*", body = String),
-        (status = 400, response = inline(rest::BadRequest)),
-        (status = 404, response = inline(rest::NotFound)),
+        family::PageFile,
     ),
 )]
 pub async fn static_file(state: State<AppState>, req: Request) -> Response {
@@ -69,6 +69,13 @@ pub async fn static_file(state: State<AppState>, req: Request) -> Response {
     serve_path(state, req, rest).await
 }
 
+/// Serves the file the request's own path names: the pages kept in a folder of their own
+/// (`/compte/`, `/admin/`), whose URL is their place in the landing page's folder.
+pub async fn serve_own_path(state: State<AppState>, req: Request) -> Response {
+    let path = req.uri().path().to_owned();
+    serve_path(state, req, path).await
+}
+
 /// Serves the file at `path` of the landing page's folder (`/` and `…/` name their
 /// `index.html`) with the security headers; a JSON 404 when absent. Also serves the account
 /// pages, which live in its `compte/` folder so they share its style sheet and its checks.
@@ -79,13 +86,21 @@ pub async fn serve_path(State(state): State<AppState>, req: Request, path: Strin
     } else {
         path
     };
-    let mut response = match &state.static_files {
-        StaticFiles::Embedded => match static_files::embedded_file(&rest, &parts.headers) {
-            Some(response) => response,
-            None => return not_found(Request::from_parts(parts, body)).await,
-        },
-        StaticFiles::Folder { service, files } => {
-            if !files.contains(static_files::file_path(&rest).as_ref()) {
+    let rendered = state
+        .static_files
+        .page(&rest)
+        .and_then(|page| static_files::page_response(page, &parts.headers));
+    let mut response = match (&state.static_files, rendered) {
+        (_, Some(response)) => response,
+        (StaticFiles::Embedded { .. }, None) => {
+            match static_files::embedded_file(&rest, &parts.headers) {
+                Some(response) => response,
+                None => return not_found(Request::from_parts(parts, body)).await,
+            }
+        }
+        (StaticFiles::Folder { service, files, .. }, None) => {
+            if layout::is_layout(&rest) || !files.contains(static_files::file_path(&rest).as_ref())
+            {
                 return not_found(Request::from_parts(parts, body)).await;
             }
             parts.uri = Uri::try_from(rest).unwrap_or_else(|_| Uri::from_static("/"));

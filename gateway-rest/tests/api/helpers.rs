@@ -10,12 +10,12 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Shared by the three services, as `INTERNAL_TOKEN` is in production.
-pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
+pub(crate) const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
 /// A loopback URL where nothing listens (connections are refused at once).
-pub async fn dead_url() -> String {
+pub(crate) async fn dead_url() -> String {
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
     drop(l);
@@ -23,7 +23,7 @@ pub async fn dead_url() -> String {
 }
 
 /// A running promo-service on its own SQLite file (or its own PostgreSQL database).
-pub struct Promo {
+pub(crate) struct Promo {
     pub addr: SocketAddr,
     /// Its database.
     db_url: String,
@@ -36,17 +36,17 @@ pub struct Promo {
 }
 
 /// A change to promo-service's configuration, applied at every (re)start.
-pub type PromoTweak = std::sync::Arc<dyn Fn(&mut promo_service::Config) + Send + Sync>;
+pub(crate) type PromoTweak = std::sync::Arc<dyn Fn(&mut promo_service::Config) + Send + Sync>;
 
 impl Promo {
-    pub async fn spawn() -> Promo {
+    pub(crate) async fn spawn() -> Promo {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/promo.db", dir.path().display());
         Promo::spawn_on(url, dir, None, None).await
     }
 
     /// With a tweak of its configuration (billing settings...).
-    pub async fn spawn_tweaked(
+    pub(crate) async fn spawn_tweaked(
         tweak: impl Fn(&mut promo_service::Config) + Send + Sync + 'static,
     ) -> Promo {
         let dir = tempfile::tempdir().unwrap();
@@ -55,7 +55,7 @@ impl Promo {
     }
 
     /// On `backend`, with a tweak of its configuration.
-    pub async fn spawn_on_backend(
+    pub(crate) async fn spawn_on_backend(
         backend: Backend,
         tweak: impl Fn(&mut promo_service::Config) + Send + Sync + 'static,
     ) -> Promo {
@@ -81,7 +81,7 @@ impl Promo {
 
     /// A second replica on the same database and configuration (stopped when dropped; the
     /// database stays with the first).
-    pub async fn replica(&self) -> Promo {
+    pub(crate) async fn replica(&self) -> Promo {
         Promo::spawn_on(
             self.db_url.clone(),
             tempfile::tempdir().unwrap(),
@@ -93,7 +93,7 @@ impl Promo {
 
     /// On a new database of the PostgreSQL server the suite requires
     /// (`TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test).
-    pub async fn spawn_postgres() -> Promo {
+    pub(crate) async fn spawn_postgres() -> Promo {
         let pg = ScratchDb::new(Backend::Postgres, "iaf_gwrest").await;
         Promo::spawn_on(pg.url.clone(), tempfile::tempdir().unwrap(), Some(pg), None).await
     }
@@ -145,7 +145,7 @@ impl Promo {
     }
 
     /// Stops it gracefully (as on SIGTERM) and waits until it has let go of its port.
-    pub async fn stop(&mut self) {
+    pub(crate) async fn stop(&mut self) {
         if let Some(handle) = self.handle.take() {
             tokio::time::timeout(Duration::from_secs(15), handle.shutdown())
                 .await
@@ -155,7 +155,7 @@ impl Promo {
     }
 
     /// Starts it again on the same port and database (after [`Promo::stop`]).
-    pub async fn restart(&mut self) {
+    pub(crate) async fn restart(&mut self) {
         assert!(self.handle.is_none(), "stop it first");
         let mut listener = None;
         for _ in 0..100 {
@@ -171,29 +171,29 @@ impl Promo {
             .await;
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Its database (tests read what it stored, e.g. the sign-in link of an unsent e-mail).
-    pub fn db_url(&self) -> &str {
+    pub(crate) fn db_url(&self) -> &str {
         &self.db_url
     }
 
-    pub fn is_postgres(&self) -> bool {
+    pub(crate) fn is_postgres(&self) -> bool {
         self.pg.is_some()
     }
 }
 
 /// A running gateway-rest.
-pub struct Gateway {
+pub(crate) struct Gateway {
     pub base: String,
     pub http: reqwest::Client,
     handle: gateway_rest::Handle,
 }
 
 impl Gateway {
-    pub async fn spawn(config: Config) -> Gateway {
+    pub(crate) async fn spawn(config: Config) -> Gateway {
         iafactory::telemetry::init_for_tests();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let handle = gateway_rest::start(config, listener).await.unwrap();
@@ -208,43 +208,43 @@ impl Gateway {
     }
 
     /// Graceful stop; returns how serving went.
-    pub async fn stop(self) -> Result<(), gateway_rest::ServeError> {
+    pub(crate) async fn stop(self) -> Result<(), gateway_rest::ServeError> {
         self.handle.shutdown().await
     }
 
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path))
     }
 }
 
 /// promo-service + gateway-rest (llm-gateway absent unless a test adds it).
-pub struct Stack {
+pub(crate) struct Stack {
     pub promo: Promo,
     pub gw: Gateway,
 }
 
 impl Stack {
-    pub async fn spawn() -> Stack {
+    pub(crate) async fn spawn() -> Stack {
         Stack::spawn_with(|_| {}).await
     }
 
     /// With a tweak of the gateway's configuration (rate limits are off unless the tweak sets them,
     /// since every test client comes from 127.0.0.1).
-    pub async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Stack {
+    pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Stack {
         Stack::spawn_on(Promo::spawn().await, tweak).await
     }
 
     /// promo-service on PostgreSQL.
-    pub async fn spawn_postgres() -> Stack {
+    pub(crate) async fn spawn_postgres() -> Stack {
         Stack::spawn_on(Promo::spawn_postgres().await, |_| {}).await
     }
 
     /// On a promo-service the test started itself.
-    pub async fn spawn_on(promo: Promo, tweak: impl FnOnce(&mut Config)) -> Stack {
+    pub(crate) async fn spawn_on(promo: Promo, tweak: impl FnOnce(&mut Config)) -> Stack {
         let mut config = Config::new(promo.url(), dead_url().await);
         config.validate_rate = None;
         config.signup_rate = None;
@@ -258,11 +258,11 @@ impl Stack {
 
     /// A stack from a running promo-service and gateway, once promo-service answers.
     /// gateway-rest (as [`Stack::spawn`] makes it) in front of `promo`.
-    pub async fn from_promo(promo: Promo) -> Stack {
+    pub(crate) async fn from_promo(promo: Promo) -> Stack {
         Stack::spawn_on(promo, |_| {}).await
     }
 
-    pub async fn from_parts(promo: Promo, gw: Gateway) -> Stack {
+    pub(crate) async fn from_parts(promo: Promo, gw: Gateway) -> Stack {
         let stack = Stack { promo, gw };
         stack.wait_ready().await;
         stack
@@ -285,11 +285,11 @@ impl Stack {
         panic!("promo-service did not come up behind the gateway");
     }
 
-    pub async fn get(&self, path: &str) -> Answer {
+    pub(crate) async fn get(&self, path: &str) -> Answer {
         Answer::of(self.gw.request(Method::GET, path).send().await.unwrap()).await
     }
 
-    pub async fn admin_get(&self, path: &str) -> Answer {
+    pub(crate) async fn admin_get(&self, path: &str) -> Answer {
         Answer::of(
             self.gw
                 .request(Method::GET, path)
@@ -301,7 +301,7 @@ impl Stack {
         .await
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> Answer {
+    pub(crate) async fn post(&self, path: &str, body: Value) -> Answer {
         Answer::of(
             self.gw
                 .request(Method::POST, path)
@@ -313,7 +313,7 @@ impl Stack {
         .await
     }
 
-    pub async fn signup(&self, email: &str, package: &str, code: &str) -> Answer {
+    pub(crate) async fn signup(&self, email: &str, package: &str, code: &str) -> Answer {
         self.post(
             "/api/promo/signup",
             json!({"email": email, "package": package, "promo_code": code}),
@@ -322,7 +322,7 @@ impl Stack {
     }
 
     /// The admin statistics (to check what was or was not written).
-    pub async fn stats(&self) -> Value {
+    pub(crate) async fn stats(&self) -> Value {
         let a = self.admin_get("/api/promo/stats").await;
         assert_eq!(a.status, StatusCode::OK, "{a:?}");
         a.body
@@ -331,7 +331,7 @@ impl Stack {
 
 /// A decoded answer.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Value,
@@ -339,7 +339,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub async fn of(r: reqwest::Response) -> Answer {
+    pub(crate) async fn of(r: reqwest::Response) -> Answer {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
@@ -353,13 +353,13 @@ impl Answer {
     }
 
     /// The `error.code` of a JSON error body.
-    pub fn error_code(&self) -> &str {
+    pub(crate) fn error_code(&self) -> &str {
         self.body["error"]["code"].as_str().unwrap_or("")
     }
 
     /// Asserts a JSON error answer with this status and code.
     #[track_caller]
-    pub fn assert_error(&self, status: u16, code: &str) {
+    pub(crate) fn assert_error(&self, status: u16, code: &str) {
         assert_eq!(self.status.as_u16(), status, "{self:?}");
         assert_eq!(self.error_code(), code, "{self:?}");
         assert!(
@@ -377,7 +377,7 @@ impl Answer {
         );
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 }

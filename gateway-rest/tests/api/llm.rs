@@ -15,12 +15,12 @@ use serde_json::{Value, json};
 use crate::helpers::*;
 use crate::sse::Events;
 
-pub const MODEL: &str = "iaf-test";
-pub const UPSTREAM_MODEL: &str = "up-model-1";
+pub(crate) const MODEL: &str = "iaf-test";
+pub(crate) const UPSTREAM_MODEL: &str = "up-model-1";
 
 /// A local OpenAI-compatible provider: answers "Bonjour de l'amont" (or streams it in pieces),
 /// with usage 7 prompt + 5 completion tokens. Counts calls; refuses a wrong provider key.
-pub struct FakeUpstream {
+pub(crate) struct FakeUpstream {
     pub addr: SocketAddr,
     pub calls: Arc<AtomicUsize>,
 }
@@ -79,7 +79,7 @@ fn json_reply(status: StatusCode, v: Value) -> Response {
 }
 
 impl FakeUpstream {
-    pub async fn start() -> FakeUpstream {
+    pub(crate) async fn start() -> FakeUpstream {
         let calls = Arc::new(AtomicUsize::new(0));
         let app = axum::Router::new()
             .route("/v1/chat/completions", axum::routing::post(fake_chat))
@@ -94,7 +94,7 @@ impl FakeUpstream {
 }
 
 /// promo-service + llm-gateway (its upstreams: `U`) + gateway-rest.
-pub struct LlmStack<U = FakeUpstream> {
+pub(crate) struct LlmStack<U = FakeUpstream> {
     pub stack: Stack,
     pub upstream: U,
     llm: Option<llm_gateway::Handle>,
@@ -103,11 +103,11 @@ pub struct LlmStack<U = FakeUpstream> {
 
 impl LlmStack {
     /// On the fake OpenAI-compatible upstream, serving [`MODEL`].
-    pub async fn spawn() -> LlmStack {
+    pub(crate) async fn spawn() -> LlmStack {
         LlmStack::spawn_with(|_| {}).await
     }
 
-    pub async fn spawn_with(tweak: impl FnOnce(&mut gateway_rest::Config)) -> LlmStack {
+    pub(crate) async fn spawn_with(tweak: impl FnOnce(&mut gateway_rest::Config)) -> LlmStack {
         let upstream = FakeUpstream::start().await;
         let toml = format!(
             "[providers.fake]\nkind = \"openai\"\nbase_url = \"http://{}/v1\"\napi_key_env = \"FAKE_KEY\"\n\n\
@@ -120,7 +120,7 @@ impl LlmStack {
 
 impl<U> LlmStack<U> {
     /// On a catalogue of llm-gateway (TOML) whose providers get the keys given.
-    pub async fn on_catalog(
+    pub(crate) async fn on_catalog(
         upstream: U,
         toml: &str,
         keys: &[(&str, &str)],
@@ -160,14 +160,14 @@ impl<U> LlmStack<U> {
     }
 
     /// A fresh customer's API key, obtained through the REST signup.
-    pub async fn api_key(&self, package: &str) -> String {
+    pub(crate) async fn api_key(&self, package: &str) -> String {
         let email = format!("{}@llm.dz", uuid::Uuid::new_v4().simple());
         let a = self.stack.signup(&email, package, "").await;
         assert_eq!(a.status, StatusCode::CREATED, "{a:?}");
         a.body["api_key"].as_str().unwrap().to_owned()
     }
 
-    pub async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
+    pub(crate) async fn chat(&self, key: &str, body: Value) -> reqwest::Response {
         self.stack
             .gw
             .request(Method::POST, "/v1/chat/completions")
@@ -178,7 +178,7 @@ impl<U> LlmStack<U> {
             .unwrap()
     }
 
-    pub async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(llm) = self.llm.take() {
             let _ = llm.shutdown().await;
         }

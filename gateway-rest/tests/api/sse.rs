@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use crate::helpers::*;
 
 /// Reads SSE events (`event:` name and `data:` payload) from a byte stream.
-pub struct Events<S> {
+pub(crate) struct Events<S> {
     stream: S,
     buf: String,
 }
@@ -18,7 +18,7 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Debug,
 {
-    pub fn new(stream: S) -> Self {
+    pub(crate) fn new(stream: S) -> Self {
         Events {
             stream,
             buf: String::new(),
@@ -26,7 +26,7 @@ where
     }
 
     /// The next event with data (comments and keep-alives skipped), or None at the end.
-    pub async fn next(&mut self) -> Option<(String, String)> {
+    pub(crate) async fn next(&mut self) -> Option<(String, String)> {
         loop {
             while let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();

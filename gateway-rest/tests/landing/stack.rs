@@ -9,7 +9,7 @@ use std::time::Duration;
 use gateway_rest::Config;
 use gateway_rest::ratelimit::RateSpec;
 
-pub const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "landing-admin-token-0123456789";
 
 /// A loopback URL where nothing listens (llm-gateway: the landing page never needs it).
 async fn dead_url() -> String {
@@ -20,12 +20,12 @@ async fn dead_url() -> String {
 }
 
 /// The seller the landing stack is configured with (footer, legal pages, e-mails' Reply-To).
-pub const SELLER_NAME: &str = "IAFactory SARL";
-pub const SELLER_EMAIL: &str = "contact@iafactory.dz";
-pub const SELLER_PHONE: &str = "+213 21 00 00 00";
-pub const SELLER_NIF: &str = "000016001234567";
+pub(crate) const SELLER_NAME: &str = "IAFactory SARL";
+pub(crate) const SELLER_EMAIL: &str = "contact@iafactory.dz";
+pub(crate) const SELLER_PHONE: &str = "+213 21 00 00 00";
+pub(crate) const SELLER_NIF: &str = "000016001234567";
 
-pub struct Stack {
+pub(crate) struct Stack {
     /// Base URL of the gateway without rate limits (`http://127.0.0.1:port`).
     pub base: String,
     /// Where each e-mail promo-service sends appears as `NNN.txt` (see [`spool_mail`]).
@@ -50,7 +50,7 @@ async fn spawn_gateway(config: Config) -> (String, gateway_rest::Handle) {
 }
 
 impl Stack {
-    pub async fn spawn() -> Stack {
+    pub(crate) async fn spawn() -> Stack {
         iafactory::telemetry::init_for_tests();
         let dir = tempfile::tempdir().unwrap();
         let mail_dir = dir.path().join("mail");
@@ -133,7 +133,7 @@ impl Stack {
         panic!("promo-service did not come up behind gateway-rest");
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let wait = Duration::from_secs(10);
         self.spool.abort();
         for gw in self.gateways {
@@ -148,7 +148,7 @@ impl Stack {
 /// `NNN.txt`, for the Node script to read), llm-gateway with no provider key (its offline
 /// `mock` provider answers every model; the console's test uses a [`Priced`] upstream), and gateway-rest in front of both with the internal
 /// token, as deployed. Links in the e-mails point at this gateway-rest.
-pub struct AccountStack {
+pub(crate) struct AccountStack {
     pub base: String,
     /// promo-service's gRPC address (the console test makes its operators there).
     pub promo_addr: std::net::SocketAddr,
@@ -167,17 +167,17 @@ pub struct AccountStack {
 /// and the one model routes there at [`Priced::INPUT_USD_PER_MTOK`] and
 /// [`Priced::OUTPUT_USD_PER_MTOK`], so each call has a known, non-zero upstream cost (the
 /// offline mock costs nothing, which would leave the margin untested).
-pub struct Priced;
+pub(crate) struct Priced;
 
 impl Priced {
     /// The provider's name, as the console shows it.
-    pub const PROVIDER: &str = "local-openai";
-    pub const INPUT_USD_PER_MTOK: f64 = 2.5;
-    pub const OUTPUT_USD_PER_MTOK: f64 = 10.0;
-    pub const PROMPT_TOKENS: u32 = 120_000;
-    pub const COMPLETION_TOKENS: u32 = 40_000;
+    pub(crate) const PROVIDER: &str = "local-openai";
+    pub(crate) const INPUT_USD_PER_MTOK: f64 = 2.5;
+    pub(crate) const OUTPUT_USD_PER_MTOK: f64 = 10.0;
+    pub(crate) const PROMPT_TOKENS: u32 = 120_000;
+    pub(crate) const COMPLETION_TOKENS: u32 = 40_000;
     /// Dinars per dollar, in thousandths (not a round number: the dinars are rounded up).
-    pub const USD_DZD_RATE_MILLI: u64 = 134_567;
+    pub(crate) const USD_DZD_RATE_MILLI: u64 = 134_567;
 
     /// The llm-gateway catalogue: `model` served by the upstream at `url` (its `/v1`).
     fn catalog(model: &str, url: &str) -> llm_gateway::catalog::Catalog {
@@ -194,27 +194,32 @@ impl Priced {
     }
 }
 
-pub const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
+pub(crate) const INTERNAL_TOKEN: &str = "account-internal-token-0123456789";
 
 /// How long llm-gateway caches a key check: the documented window after which a revoked key is
 /// refused (its default).
-pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
+pub(crate) const AUTH_CACHE_TTL: Duration = Duration::from_secs(5);
 
 impl AccountStack {
-    pub async fn spawn() -> AccountStack {
+    pub(crate) async fn spawn() -> AccountStack {
         AccountStack::spawn_with_clock(None).await
     }
 
     /// As [`AccountStack::spawn`], promo-service reading time from `clock` (a manual one moves
     /// signups onto past days) and running its periodic jobs (MRR snapshots) often.
-    pub async fn spawn_with_clock(clock: Option<promo_service::clock::Clock>) -> AccountStack {
+    pub(crate) async fn spawn_with_clock(
+        clock: Option<promo_service::clock::Clock>,
+    ) -> AccountStack {
         AccountStack::spawn_inner(clock, None).await
     }
 
     /// As [`AccountStack::spawn_with_clock`], with `model` served by a [`Priced`] upstream
     /// instead of the offline mock, and gateway-rest converting at
     /// [`Priced::USD_DZD_RATE_MILLI`].
-    pub async fn spawn_priced(clock: promo_service::clock::Clock, model: &str) -> AccountStack {
+    pub(crate) async fn spawn_priced(
+        clock: promo_service::clock::Clock,
+        model: &str,
+    ) -> AccountStack {
         AccountStack::spawn_inner(Some(clock), Some(model)).await
     }
 
@@ -313,7 +318,7 @@ impl AccountStack {
         stack
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let wait = Duration::from_secs(10);
         self.spool.abort();
         let _ = tokio::time::timeout(wait, self.gateway.shutdown()).await;

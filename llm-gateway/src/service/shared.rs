@@ -55,7 +55,7 @@ pub fn token_hold(input: &ChatInput) -> u64 {
 /// The upstream cost held for a call holding `tokens` on `model`: every token priced at the
 /// dearest rate (input or output) of any of its routes, rounded up, so that whichever route
 /// serves the call, its cost stays within the hold (see [`crate::quota`]).
-pub fn cost_hold(model: &ModelEntry, tokens: u64) -> u64 {
+pub(super) fn cost_hold(model: &ModelEntry, tokens: u64) -> u64 {
     let dearest = model
         .routes
         .iter()

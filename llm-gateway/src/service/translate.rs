@@ -29,7 +29,7 @@ fn token_pb(t: TokenLogprob) -> pb::TokenLogprob {
     }
 }
 
-pub fn logprobs_pb(l: Logprobs) -> pb::Logprobs {
+pub(super) fn logprobs_pb(l: Logprobs) -> pb::Logprobs {
     pb::Logprobs {
         content: l.content.into_iter().map(token_pb).collect(),
         refusal: l.refusal.into_iter().map(token_pb).collect(),
@@ -37,7 +37,7 @@ pub fn logprobs_pb(l: Logprobs) -> pb::Logprobs {
 }
 
 /// One answer: an assistant message (text absent when the model only called tools).
-pub fn choice_pb(c: Choice) -> pb::Choice {
+pub(super) fn choice_pb(c: Choice) -> pb::Choice {
     pb::Choice {
         index: c.index,
         message: Some(pb::ChatMessage {
@@ -53,7 +53,7 @@ pub fn choice_pb(c: Choice) -> pb::Choice {
 }
 
 /// A piece of a streamed answer.
-pub fn delta_pb(c: Chunk) -> pb::ContentDelta {
+pub(super) fn delta_pb(c: Chunk) -> pb::ContentDelta {
     pb::ContentDelta {
         content: c.delta,
         index: c.index,

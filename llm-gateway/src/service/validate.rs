@@ -25,15 +25,15 @@ pub const MAX_CONTENT_BYTES: usize = 1024 * 1024;
 /// Images given inline as data URIs, in total (OpenAI's per-request image limit).
 pub const MAX_IMAGE_BYTES: usize = 20 * 1024 * 1024;
 pub const MAX_MAX_TOKENS: u32 = 1_000_000;
-pub const MAX_TOOLS: usize = 128;
-pub const MAX_N: u32 = 128;
-pub const MAX_TOP_LOGPROBS: u32 = 20;
-pub const MAX_LOGIT_BIAS: usize = 1024;
+pub(super) const MAX_TOOLS: usize = 128;
+pub(super) const MAX_N: u32 = 128;
+pub(super) const MAX_TOP_LOGPROBS: u32 = 20;
+pub(super) const MAX_LOGIT_BIAS: usize = 1024;
 /// `user`, message `name`, `reasoning_effort`: short identifiers.
-pub const MAX_LABEL_BYTES: usize = 256;
+pub(super) const MAX_LABEL_BYTES: usize = 256;
 /// Tool-call ids: the gateway's ids for Gemini calls carry the call's thought signature (see
 /// `providers::gemini`), which runs to a few kilobytes.
-pub const MAX_TOOL_CALL_ID_BYTES: usize = 16 * 1024;
+pub(super) const MAX_TOOL_CALL_ID_BYTES: usize = 16 * 1024;
 
 /// Inputs of one embeddings request (OpenAI's limit).
 pub const MAX_EMBED_INPUTS: usize = 2048;
@@ -47,7 +47,7 @@ const TOKEN_ID_BYTES: usize = 4;
 
 /// Top-level fields of the Chat Completions request the contract models: an `extra_json` field
 /// with one of these names is refused (it would silently override the modelled value).
-pub const MODELLED_FIELDS: &[&str] = &[
+pub(super) const MODELLED_FIELDS: &[&str] = &[
     "model",
     "messages",
     "stream",
@@ -448,7 +448,7 @@ fn response_format(req: &pb::ChatRequest) -> Result<Option<ResponseFormat>, Gate
 
 /// Unmodelled fields whose answers the contract cannot carry back (legacy `function_call`,
 /// audio output, web search annotations): refused rather than answered with a part missing.
-pub const EXTRA_REFUSED: &[(&str, &str)] = &[
+pub(super) const EXTRA_REFUSED: &[(&str, &str)] = &[
     ("functions", "legacy functions are not supported: use tools"),
     (
         "function_call",

@@ -17,22 +17,22 @@ use promo_pb::promo_service_client::PromoServiceClient;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// Shared by promo-service and the gateway, as `INTERNAL_TOKEN` is in production.
-pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
+pub(crate) const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
-pub use iafactory_testkit::{Backend, ScratchDb};
+pub(crate) use iafactory_testkit::{Backend, ScratchDb};
 
 /// A database owned by one test.
-pub type TestDb = ScratchDb;
+pub(crate) type TestDb = ScratchDb;
 
 /// A fresh database for llm-gateway on `backend`.
-pub async fn test_db(backend: Backend) -> TestDb {
+pub(crate) async fn test_db(backend: Backend) -> TestDb {
     ScratchDb::new(backend, "iaf_llm").await
 }
 
 /// The real promo-service, in-process on a random port.
-pub struct Promo {
+pub(crate) struct Promo {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub client: PromoServiceClient<Channel>,
@@ -40,12 +40,12 @@ pub struct Promo {
 }
 
 impl Promo {
-    pub async fn start() -> Promo {
+    pub(crate) async fn start() -> Promo {
         Promo::start_on(Backend::Sqlite).await
     }
 
     /// promo-service on its own database on `backend`.
-    pub async fn start_on(backend: Backend) -> Promo {
+    pub(crate) async fn start_on(backend: Backend) -> Promo {
         Promo::start_with(backend, |_| {}).await
     }
 
@@ -54,7 +54,7 @@ impl Promo {
     /// Every package is opened to every model: the seeded allowed-model lists name the
     /// default catalogue's models, and these tests route their own (`m`, `cheap`...). The
     /// seeded lists are tested with the default catalogue's names in `budget.rs`.
-    pub async fn start_with(
+    pub(crate) async fn start_with(
         backend: Backend,
         tweak: impl FnOnce(&mut promo_service::Config),
     ) -> Promo {
@@ -67,7 +67,7 @@ impl Promo {
     }
 
     /// promo-service with the packages exactly as its migrations seed them.
-    pub async fn start_seeded(
+    pub(crate) async fn start_seeded(
         backend: Backend,
         tweak: impl FnOnce(&mut promo_service::Config),
     ) -> Promo {
@@ -91,12 +91,12 @@ impl Promo {
         }
     }
 
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
 
     /// Signs a customer up; returns (user_id, api_key).
-    pub async fn signup(&mut self, package: &str) -> (String, String) {
+    pub(crate) async fn signup(&mut self, package: &str) -> (String, String) {
         let email = format!("{}@test.dz", uuid::Uuid::new_v4().simple());
         let r = self
             .client
@@ -115,7 +115,7 @@ impl Promo {
     /// Signs a customer up and gives them a second, named key the way a customer does on
     /// `/compte/` (sign-in link from the outbox, session, CSRF); returns (user_id, first key,
     /// second key).
-    pub async fn signup_with_two_keys(&mut self, package: &str) -> (String, String, String) {
+    pub(crate) async fn signup_with_two_keys(&mut self, package: &str) -> (String, String, String) {
         let email = format!("{}@test.dz", uuid::Uuid::new_v4().simple());
         let r = self
             .client
@@ -167,7 +167,7 @@ impl Promo {
     }
 
     /// The operator changes a package's quotas (in promo-service's own database).
-    pub async fn set_package(&self, id: &str, rpm: u32, tokens: u64, allowed_models: &str) {
+    pub(crate) async fn set_package(&self, id: &str, rpm: u32, tokens: u64, allowed_models: &str) {
         self.db
             .exec(&format!(
                 "UPDATE packages SET requests_per_minute = {rpm}, tokens_per_month = {tokens}, \
@@ -178,7 +178,7 @@ impl Promo {
 
     /// The operator sets (or removes) a package's monthly upstream-cost budget, nano-USD,
     /// through the console's RPC (as an operator does; the change is audited).
-    pub async fn set_budget(&mut self, id: &str, budget: Option<u64>) {
+    pub(crate) async fn set_budget(&mut self, id: &str, budget: Option<u64>) {
         let mut client = promo_pb::operators_client::OperatorsClient::connect(self.url())
             .await
             .unwrap();
@@ -198,7 +198,7 @@ impl Promo {
         assert_eq!(p.monthly_cost_budget_nano_usd, budget);
     }
 
-    pub async fn revoke(&mut self, user_id: &str) {
+    pub(crate) async fn revoke(&mut self, user_id: &str) {
         let mut req = Request::new(promo_pb::RevokeApiKeyRequest {
             user_id: user_id.into(),
         });
@@ -211,7 +211,7 @@ impl Promo {
     }
 
     /// The operator suspends (or reactivates) a customer's account.
-    pub async fn set_suspended(&mut self, user_id: &str, suspended: bool) {
+    pub(crate) async fn set_suspended(&mut self, user_id: &str, suspended: bool) {
         let mut req = Request::new(promo_pb::SetAccountSuspendedRequest {
             user_id: user_id.into(),
             suspended,
@@ -229,13 +229,13 @@ impl Promo {
         assert!(r.changed);
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         let _ = self.handle.shutdown().await;
     }
 }
 
 /// Routing knobs for tests: tiny backoffs, breaker out of the way unless a test sets it.
-pub fn test_routing() -> RoutingSettings {
+pub(crate) fn test_routing() -> RoutingSettings {
     RoutingSettings {
         max_attempts_per_provider: 2,
         backoff_base: Duration::from_millis(5),
@@ -251,7 +251,7 @@ pub fn test_routing() -> RoutingSettings {
 }
 
 /// A catalogue TOML provider entry pointing at a local upstream.
-pub fn provider(name: &str, kind: &str, base_url: &str) -> String {
+pub(crate) fn provider(name: &str, kind: &str, base_url: &str) -> String {
     format!(
         "[providers.{name}]\nkind = \"{kind}\"\nbase_url = \"{base_url}\"\napi_key_env = \"{}_KEY\"\n",
         name.to_ascii_uppercase()
@@ -259,7 +259,7 @@ pub fn provider(name: &str, kind: &str, base_url: &str) -> String {
 }
 
 /// A model entry with routes (provider, upstream model, price in, price out).
-pub fn model(name: &str, routes: &[(&str, &str, f64, f64)]) -> String {
+pub(crate) fn model(name: &str, routes: &[(&str, &str, f64, f64)]) -> String {
     let routes: Vec<String> = routes
         .iter()
         .map(|(p, m, i, o)| {
@@ -273,7 +273,7 @@ pub fn model(name: &str, routes: &[(&str, &str, f64, f64)]) -> String {
 }
 
 /// A catalogue from TOML text with keys `sk-<provider>` for every provider.
-pub fn catalog(toml_text: &str) -> Catalog {
+pub(crate) fn catalog(toml_text: &str) -> Catalog {
     let mut c = Catalog::from_toml("test", toml_text).unwrap();
     let names: Vec<String> = c.providers.iter().map(|p| p.name.clone()).collect();
     for n in names {
@@ -282,7 +282,7 @@ pub fn catalog(toml_text: &str) -> Catalog {
     c
 }
 
-pub fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
+pub(crate) fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
     let mut c = Config::new(db.url.clone(), promo.url(), catalog);
     c.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
     c.routing = test_routing();
@@ -291,13 +291,13 @@ pub fn config(db: &TestDb, promo: &Promo, catalog: Catalog) -> Config {
 }
 
 /// A running gateway with a connected client.
-pub struct Gw {
+pub(crate) struct Gw {
     pub handle: Handle,
     pub client: LlmGatewayClient<Channel>,
 }
 
 impl Gw {
-    pub async fn start(config: Config) -> Gw {
+    pub(crate) async fn start(config: Config) -> Gw {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let handle = llm_gateway::start(config, listener).await.unwrap();
         let client = LlmGatewayClient::connect(format!("http://{}", handle.addr))
@@ -306,13 +306,13 @@ impl Gw {
         Gw { handle, client }
     }
 
-    pub async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.handle.shutdown().await.unwrap();
     }
 }
 
 /// Everything one routing test needs: promo-service, a key, a gateway.
-pub struct Env {
+pub(crate) struct Env {
     pub promo: Promo,
     pub db: TestDb,
     pub gw: Gw,
@@ -321,11 +321,11 @@ pub struct Env {
 }
 
 impl Env {
-    pub async fn start(catalog_toml: &str) -> Env {
+    pub(crate) async fn start(catalog_toml: &str) -> Env {
         Env::start_with(catalog_toml, |_| {}).await
     }
 
-    pub async fn start_with(catalog_toml: &str, tweak: impl FnOnce(&mut Config)) -> Env {
+    pub(crate) async fn start_with(catalog_toml: &str, tweak: impl FnOnce(&mut Config)) -> Env {
         let mut promo = Promo::start().await;
         let (user_id, key) = promo.signup("premium").await;
         let db = test_db(Backend::Sqlite).await;
@@ -341,7 +341,11 @@ impl Env {
         }
     }
 
-    pub async fn chat(&mut self, model: &str, text: &str) -> Result<pb::ChatResponse, Status> {
+    pub(crate) async fn chat(
+        &mut self,
+        model: &str,
+        text: &str,
+    ) -> Result<pb::ChatResponse, Status> {
         self.gw
             .client
             .chat(authed(chat_req(model, text), &self.key))
@@ -350,7 +354,7 @@ impl Env {
     }
 
     /// Streams; returns the events received and the error that ended the stream, if any.
-    pub async fn stream(
+    pub(crate) async fn stream(
         &mut self,
         model: &str,
         text: &str,
@@ -371,7 +375,7 @@ impl Env {
         }
     }
 
-    pub async fn providers(&mut self) -> pb::ListProvidersResponse {
+    pub(crate) async fn providers(&mut self) -> pb::ListProvidersResponse {
         self.gw
             .client
             .list_providers(internal(pb::ListProvidersRequest {}))
@@ -381,7 +385,7 @@ impl Env {
     }
 }
 
-pub fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
+pub(crate) fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
     pb::ChatRequest {
         model: model.into(),
         messages: vec![
@@ -405,18 +409,18 @@ pub fn chat_req(model: &str, text: &str) -> pb::ChatRequest {
 }
 
 /// A request carrying the internal token (what gateway-rest sends on `ListProviders`).
-pub fn internal<T>(msg: T) -> Request<T> {
+pub(crate) fn internal<T>(msg: T) -> Request<T> {
     authed(msg, INTERNAL_TOKEN)
 }
 
-pub fn authed<T>(msg: T, key: &str) -> Request<T> {
+pub(crate) fn authed<T>(msg: T, key: &str) -> Request<T> {
     let mut req = Request::new(msg);
     req.metadata_mut()
         .insert("authorization", format!("Bearer {key}").parse().unwrap());
     req
 }
 
-pub fn error_code(status: &Status) -> String {
+pub(crate) fn error_code(status: &Status) -> String {
     status
         .metadata()
         .get("x-iaf-error-code")
@@ -425,7 +429,7 @@ pub fn error_code(status: &Status) -> String {
         .to_owned()
 }
 
-pub fn md<'a>(status: &'a Status, key: &str) -> &'a str {
+pub(crate) fn md<'a>(status: &'a Status, key: &str) -> &'a str {
     status
         .metadata()
         .get(key)
@@ -434,7 +438,7 @@ pub fn md<'a>(status: &'a Status, key: &str) -> &'a str {
 }
 
 /// The text of an answer's message (empty when it has none).
-pub fn text_of(m: Option<&pb::ChatMessage>) -> &str {
+pub(crate) fn text_of(m: Option<&pb::ChatMessage>) -> &str {
     match m.and_then(|m| m.content.as_ref()) {
         Some(pb::chat_message::Content::Text(t)) => t,
         _ => "",
@@ -442,7 +446,7 @@ pub fn text_of(m: Option<&pb::ChatMessage>) -> &str {
 }
 
 /// Concatenated deltas and the end event of a stream.
-pub fn stream_text(events: &[pb::ChatStreamEvent]) -> (String, Option<pb::StreamEnd>) {
+pub(crate) fn stream_text(events: &[pb::ChatStreamEvent]) -> (String, Option<pb::StreamEnd>) {
     let mut text = String::new();
     let mut end = None;
     for ev in events {
@@ -457,7 +461,7 @@ pub fn stream_text(events: &[pb::ChatStreamEvent]) -> (String, Option<pb::Stream
 
 /// Waits until fewer than 45 s of the current UTC minute have passed, so a per-minute test does
 /// not straddle a window boundary (setup only; nothing asserts on time).
-pub async fn early_in_minute() {
+pub(crate) async fn early_in_minute() {
     let now = iafactory::db::now_millis();
     let into = now.rem_euclid(60_000);
     if into > 45_000 {

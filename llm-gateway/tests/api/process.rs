@@ -23,7 +23,7 @@ const KEY_VARS: &[&str] = &[
     "OPEN_ROUTER_API_KEY",
 ];
 
-pub fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -31,7 +31,7 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-pub fn command(dir: &std::path::Path) -> tokio::process::Command {
+pub(crate) fn command(dir: &std::path::Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_llm-gateway"));
     for v in KEY_VARS {
         cmd.env_remove(v);

@@ -297,7 +297,7 @@ mod unsubscribe {
     type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
     #[derive(Clone)]
-    pub struct ListUnsubscribe(pub String);
+    pub(super) struct ListUnsubscribe(pub String);
 
     impl Header for ListUnsubscribe {
         fn name() -> HeaderName {
@@ -319,7 +319,7 @@ mod unsubscribe {
     }
 
     #[derive(Clone)]
-    pub struct ListUnsubscribePost;
+    pub(super) struct ListUnsubscribePost;
 
     impl Header for ListUnsubscribePost {
         fn name() -> HeaderName {

@@ -74,12 +74,12 @@ fn link_refused(e: TokenError, lang: Lang) -> PromoError {
 }
 
 /// The one answer to a waitlist request, whatever the address's state (no enumeration).
-pub const WAITLIST_ANSWER: &str = "Merci ! Si cette adresse peut être inscrite, un e-mail de \
+pub(super) const WAITLIST_ANSWER: &str = "Merci ! Si cette adresse peut être inscrite, un e-mail de \
      confirmation vient de lui être envoyé : ouvrez le lien qu'il contient pour confirmer. Sans \
      confirmation, elle ne recevra rien.";
 
 /// [`WAITLIST_ANSWER`] for the Arabic page.
-pub const WAITLIST_ANSWER_AR: &str = "شكرًا! إذا كان من الممكن تسجيل هذا العنوان، فقد أُرسلت إليه \
+pub(super) const WAITLIST_ANSWER_AR: &str = "شكرًا! إذا كان من الممكن تسجيل هذا العنوان، فقد أُرسلت إليه \
      للتو رسالة تأكيد: افتح الرابط الذي تحتويه لتأكيد التسجيل. دون تأكيد، لن يصله أي شيء.";
 
 impl PromoApi {

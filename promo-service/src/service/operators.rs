@@ -31,7 +31,7 @@ use crate::repo::{self, PackageChange};
 use crate::secrets;
 
 /// Metadata key of the operator's session token (gateway-rest forwards the console's cookie).
-pub const OPERATOR_SESSION_METADATA: &str = "x-iaf-operator-session";
+pub(super) const OPERATOR_SESSION_METADATA: &str = "x-iaf-operator-session";
 
 /// The one answer to a wrong e-mail or a wrong password (which it was is not told).
 pub(super) fn bad_credentials() -> PromoError {

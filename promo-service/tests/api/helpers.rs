@@ -9,22 +9,22 @@ use promo_service::Config;
 use tonic::transport::Channel;
 use tonic::{Code, Request, Status};
 
-pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 /// What llm-gateway presents on `AuthenticateKey`.
-pub const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
+pub(crate) const INTERNAL_TOKEN: &str = "test-internal-token-0123456789";
 
-pub use iafactory_testkit::{Backend, ScratchDb};
+pub(crate) use iafactory_testkit::{Backend, ScratchDb};
 
 /// A database owned by one test.
-pub type TestDb = ScratchDb;
+pub(crate) type TestDb = ScratchDb;
 
 /// A fresh database for promo-service on `backend`.
-pub async fn test_db(backend: Backend) -> TestDb {
+pub(crate) async fn test_db(backend: Backend) -> TestDb {
     ScratchDb::new(backend, "iaf_promo").await
 }
 
 /// A running promo-service.
-pub struct TestApp {
+pub(crate) struct TestApp {
     pub addr: SocketAddr,
     pub client: PromoServiceClient<Channel>,
     /// Dropped with the app: the service then stops (see `iafactory::lifecycle`).
@@ -32,17 +32,17 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    pub async fn spawn(db: &TestDb) -> TestApp {
+    pub(crate) async fn spawn(db: &TestDb) -> TestApp {
         Self::spawn_with(db, |_| {}).await
     }
 
     /// With a configuration tweak (SMTP relay, timings...).
-    pub async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    pub(crate) async fn spawn_with(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
         Self::spawn_on(&db.url, tweak).await
     }
 
     /// On the database at `url` (one the test made itself).
-    pub async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    pub(crate) async fn spawn_on(url: &str, tweak: impl FnOnce(&mut Config)) -> TestApp {
         iafactory::telemetry::init_for_tests();
         let mut config = Config::new(url, ADMIN_TOKEN);
         config.internal_token = Some(iafactory::secret::InternalToken::new(INTERNAL_TOKEN));
@@ -61,12 +61,12 @@ impl TestApp {
     }
 
     /// Graceful stop; returns how serving went.
-    pub async fn stop(self) -> Result<(), promo_service::ServeError> {
+    pub(crate) async fn stop(self) -> Result<(), promo_service::ServeError> {
         self.handle.shutdown().await
     }
 }
 
-pub async fn connect(addr: SocketAddr) -> PromoServiceClient<Channel> {
+pub(crate) async fn connect(addr: SocketAddr) -> PromoServiceClient<Channel> {
     for _ in 0..100 {
         if let Ok(c) = PromoServiceClient::connect(format!("http://{addr}")).await {
             return c;
@@ -77,23 +77,23 @@ pub async fn connect(addr: SocketAddr) -> PromoServiceClient<Channel> {
 }
 
 /// A request carrying the admin token.
-pub fn admin<T>(msg: T) -> Request<T> {
+pub(crate) fn admin<T>(msg: T) -> Request<T> {
     with_token(msg, ADMIN_TOKEN)
 }
 
 /// A request carrying the internal token (llm-gateway's credential).
-pub fn internal<T>(msg: T) -> Request<T> {
+pub(crate) fn internal<T>(msg: T) -> Request<T> {
     with_token(msg, INTERNAL_TOKEN)
 }
 
-pub fn with_token<T>(msg: T, token: &str) -> Request<T> {
+pub(crate) fn with_token<T>(msg: T, token: &str) -> Request<T> {
     let mut req = Request::new(msg);
     req.metadata_mut()
         .insert("authorization", format!("Bearer {token}").parse().unwrap());
     req
 }
 
-pub fn signup_req(email: &str, package: &str, code: &str) -> pb::SignupRequest {
+pub(crate) fn signup_req(email: &str, package: &str, code: &str) -> pb::SignupRequest {
     pb::SignupRequest {
         email: email.into(),
         package: package.into(),
@@ -103,7 +103,7 @@ pub fn signup_req(email: &str, package: &str, code: &str) -> pb::SignupRequest {
 }
 
 /// The stable error code carried by a status.
-pub fn error_code(status: &Status) -> String {
+pub(crate) fn error_code(status: &Status) -> String {
     status
         .metadata()
         .get("x-iaf-error-code")
@@ -112,7 +112,7 @@ pub fn error_code(status: &Status) -> String {
         .to_owned()
 }
 
-pub fn assert_status(result: Result<impl std::fmt::Debug, Status>, code: Code, error: &str) {
+pub(crate) fn assert_status(result: Result<impl std::fmt::Debug, Status>, code: Code, error: &str) {
     match result {
         Ok(v) => panic!("expected {code:?}/{error}, got Ok({v:?})"),
         Err(s) => {
@@ -122,7 +122,7 @@ pub fn assert_status(result: Result<impl std::fmt::Debug, Status>, code: Code, e
     }
 }
 
-pub async fn remaining(client: &mut PromoServiceClient<Channel>, code: &str) -> u32 {
+pub(crate) async fn remaining(client: &mut PromoServiceClient<Channel>, code: &str) -> u32 {
     client
         .get_remaining(pb::GetRemainingRequest { code: code.into() })
         .await
@@ -132,7 +132,7 @@ pub async fn remaining(client: &mut PromoServiceClient<Channel>, code: &str) -> 
 }
 
 /// Creates a limited code valid on every seeded package.
-pub async fn create_code(
+pub(crate) async fn create_code(
     client: &mut PromoServiceClient<Channel>,
     code: &str,
     max: u32,

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenUsage {
+pub(super) struct TokenUsage {
     pub prompt_tokens: u32,
     pub completion_tokens: u32,
     pub total_tokens: u32,
@@ -21,7 +21,7 @@ pub struct TokenUsage {
 
 /// `usage.prompt_tokens_details`: the parts the provider reported, and only those.
 #[derive(Serialize, ToSchema)]
-pub struct PromptTokensDetails {
+pub(super) struct PromptTokensDetails {
     /// Prompt tokens read from the provider's prompt cache.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u32>,
@@ -31,7 +31,7 @@ pub struct PromptTokensDetails {
 
 /// `usage.completion_tokens_details`: the parts the provider reported, and only those.
 #[derive(Serialize, ToSchema)]
-pub struct CompletionTokensDetails {
+pub(super) struct CompletionTokensDetails {
     /// Tokens the model spent reasoning before its visible answer (included in
     /// `completion_tokens`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,20 +76,20 @@ impl From<Option<pb::TokenUsage>> for TokenUsage {
 /// The role of an answer.
 #[derive(Serialize, ToSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
-pub enum AssistantRole {
+pub(super) enum AssistantRole {
     Assistant,
 }
 
 /// The one tool type.
 #[derive(Serialize, ToSchema, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
-pub enum FunctionKind {
+pub(super) enum FunctionKind {
     Function,
 }
 
 /// A function call the model made.
 #[derive(Serialize, ToSchema)]
-pub struct ToolCallOut {
+pub(super) struct ToolCallOut {
     /// `call_…`: the tool message answering it names it in `tool_call_id`.
     id: String,
     #[serde(rename = "type")]
@@ -99,7 +99,7 @@ pub struct ToolCallOut {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct FunctionCallOut {
+pub(super) struct FunctionCallOut {
     name: String,
     /// JSON text exactly as the model produced it (it may be invalid JSON).
     arguments: String,
@@ -107,7 +107,7 @@ pub struct FunctionCallOut {
 
 /// An answer of the model.
 #[derive(Serialize, ToSchema)]
-pub struct ChoiceMessage {
+pub(super) struct ChoiceMessage {
     #[schema(inline)]
     role: AssistantRole,
     /// Null when the model only called tools (or refused).
@@ -164,7 +164,7 @@ impl From<Option<pb::ChatMessage>> for ChoiceMessage {
 
 /// Log probabilities of an answer's tokens.
 #[derive(Serialize, ToSchema)]
-pub struct Logprobs {
+pub(super) struct Logprobs {
     #[schema(required = true)]
     content: Option<Vec<TokenLogprob>>,
     #[schema(required = true)]
@@ -172,7 +172,7 @@ pub struct Logprobs {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TokenLogprob {
+pub(super) struct TokenLogprob {
     token: String,
     logprob: f64,
     /// The token's UTF-8 bytes.
@@ -182,7 +182,7 @@ pub struct TokenLogprob {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct TopLogprob {
+pub(super) struct TopLogprob {
     token: String,
     logprob: f64,
     #[schema(required = true)]
@@ -211,7 +211,7 @@ fn tokens(list: Vec<pb::TokenLogprob>) -> Option<Vec<TokenLogprob>> {
 }
 
 impl Logprobs {
-    pub fn from_pb(l: Option<pb::Logprobs>) -> Option<Logprobs> {
+    pub(super) fn from_pb(l: Option<pb::Logprobs>) -> Option<Logprobs> {
         l.map(|l| Logprobs {
             content: tokens(l.content),
             refusal: tokens(l.refusal),
@@ -220,7 +220,7 @@ impl Logprobs {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Choice {
+pub(super) struct Choice {
     index: u32,
     message: ChoiceMessage,
     /// `stop`, `length`, `tool_calls`, `content_filter` (or the provider's own value).
@@ -232,7 +232,7 @@ pub struct Choice {
 /// What the platform adds to OpenAI's object: provider, upstream model, cost, latency, attempts
 /// (also sent as `x-iaf-*` headers).
 #[derive(Serialize, ToSchema)]
-pub struct IafInfo {
+pub(super) struct IafInfo {
     pub provider: String,
     pub upstream_model: String,
     /// The call's upstream cost in US dollars; only when the operator shows it
@@ -245,13 +245,13 @@ pub struct IafInfo {
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy)]
-pub enum CompletionObject {
+pub(super) enum CompletionObject {
     #[serde(rename = "chat.completion")]
     ChatCompletion,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ChatCompletion {
+pub(super) struct ChatCompletion {
     id: String,
     #[schema(inline)]
     object: CompletionObject,
@@ -269,7 +269,7 @@ pub struct ChatCompletion {
 
 impl ChatCompletion {
     /// The answer in OpenAI's shape; the upstream cost only with `show_cost`.
-    pub fn from_pb(r: pb::ChatResponse, show_cost: bool) -> Self {
+    pub(super) fn from_pb(r: pb::ChatResponse, show_cost: bool) -> Self {
         let estimated = r.usage.is_some_and(|u| u.estimated);
         let choices = if r.choices.is_empty() {
             // An llm-gateway predating `choices`: its one answer.
@@ -312,7 +312,7 @@ impl ChatCompletion {
 
 /// One event of a streamed completion.
 #[derive(Serialize, ToSchema)]
-pub struct ChatCompletionChunk<'a> {
+pub(super) struct ChatCompletionChunk<'a> {
     pub id: &'a str,
     #[schema(inline)]
     pub object: ChunkObject,
@@ -332,13 +332,13 @@ pub struct ChatCompletionChunk<'a> {
 }
 
 #[derive(Serialize, ToSchema, Clone, Copy)]
-pub enum ChunkObject {
+pub(super) enum ChunkObject {
     #[serde(rename = "chat.completion.chunk")]
     ChatCompletionChunk,
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct ChunkChoice {
+pub(super) struct ChunkChoice {
     pub index: u32,
     pub delta: Delta,
     #[schema(required = true)]
@@ -348,7 +348,7 @@ pub struct ChunkChoice {
 }
 
 #[derive(Serialize, Default, ToSchema)]
-pub struct Delta {
+pub(super) struct Delta {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(inline)]
     pub role: Option<AssistantRole>,
@@ -363,7 +363,7 @@ pub struct Delta {
 /// A piece of a streamed tool call: the first carries its id, type and name, the next ones
 /// fragments of its arguments; pieces of one call share its `index`.
 #[derive(Serialize, ToSchema)]
-pub struct ToolCallDelta {
+pub(super) struct ToolCallDelta {
     index: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<String>,
@@ -374,7 +374,7 @@ pub struct ToolCallDelta {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct FunctionDelta {
+pub(super) struct FunctionDelta {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     arguments: String,

@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// is refused (400 naming it) rather than ignored.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct EmbeddingsRequest {
+pub(super) struct EmbeddingsRequest {
     /// Public embedding model name (see `/v1/models`, `kind: embedding`).
     #[schema(min_length = 1, max_length = 128)]
     model: String,
@@ -173,7 +173,7 @@ fn base64_le(v: &[f32]) -> String {
         (status = 502, response = inline(errors::BadGateway)),
     ),
 )]
-pub async fn embeddings(
+pub(super) async fn embeddings(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
