@@ -25,15 +25,12 @@ pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Msg>, metrics: LogM
     let mut acks: Vec<oneshot::Sender<()>> = Vec::new();
     while let Some(first) = rx.recv().await {
         take(first, &mut rows, &mut acks);
-        // A flush does not wait for the linger: it asks for what is there now.
+        // Sleep through the linger instead of receiving row by row: while the writer is not
+        // waiting on the channel, a call's `try_send` wakes nobody. Receiving each row as it came
+        // woke this task (and often parked a worker thread) once per call, a cost every chat
+        // call paid under load. A flush does not wait for the linger: it asks for what is there.
         if acks.is_empty() {
-            let deadline = tokio::time::Instant::now() + LINGER;
-            while rows.len() < MAX_BATCH && acks.is_empty() {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(Some(m)) => take(m, &mut rows, &mut acks),
-                    Ok(None) | Err(_) => break,
-                }
-            }
+            tokio::time::sleep(LINGER).await;
         }
         while rows.len() < MAX_BATCH {
             match rx.try_recv() {
