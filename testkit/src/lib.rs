@@ -13,6 +13,7 @@
 
 pub mod chargily;
 pub mod disk;
+pub mod health;
 pub mod smtp_sink;
 pub mod upstream;
 

@@ -19,12 +19,11 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use iafactory::proto::iafactory::llm::v1 as pb;
 use iafactory_testkit::disk::SmallDisk;
+use iafactory_testkit::health::wait_grpc_health;
 use iafactory_testkit::upstream::{Upstream, openai_ok};
 use pb::llm_gateway_client::LlmGatewayClient;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::crash::start_binary;
 use crate::helpers::*;
@@ -199,26 +198,6 @@ async fn sigkill_loses_at_most_the_last_log_window(backend: Backend) {
 
 on_both_backends!(sigkill_loses_at_most_the_last_log_window);
 
-async fn health(gw: &Gw) -> ServingStatus {
-    let Ok(channel) = Channel::from_shared(format!("http://{}", gw.handle.addr))
-        .unwrap()
-        .connect()
-        .await
-    else {
-        return ServingStatus::Unknown;
-    };
-    let mut client = HealthClient::new(channel);
-    match client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-    {
-        Ok(r) => ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown),
-        Err(_) => ServingStatus::Unknown,
-    }
-}
-
 /// A counter's value in the Prometheus text (0 when absent).
 fn counter(metrics: &str, name: &str) -> u64 {
     metrics
@@ -302,14 +281,16 @@ async fn full_disk_refuses_cleanly_counts_lost_log_rows_and_recovers() {
         "the full disk refused nothing: the test did not exercise it"
     );
     gw.handle.flush_request_log().await;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while health(&gw).await != ServingStatus::NotServing {
-        assert!(
-            Instant::now() < deadline,
-            "health must turn NOT_SERVING while writes fail"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        wait_grpc_health(
+            gw.handle.addr,
+            ServingStatus::NotServing,
+            Duration::from_secs(15),
+            Duration::from_millis(100)
+        )
+        .await,
+        "health must turn NOT_SERVING while writes fail"
+    );
     let lost_while_full = counted_lost(&gw);
     assert!(
         lost_while_full > 0,
@@ -318,14 +299,16 @@ async fn full_disk_refuses_cleanly_counts_lost_log_rows_and_recovers() {
 
     // Space returns: chat and the log recover by themselves.
     std::fs::remove_file(filler).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while health(&gw).await != ServingStatus::Serving {
-        assert!(
-            Instant::now() < deadline,
-            "health must turn SERVING again once writes succeed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        wait_grpc_health(
+            gw.handle.addr,
+            ServingStatus::Serving,
+            Duration::from_secs(20),
+            Duration::from_millis(100)
+        )
+        .await,
+        "health must turn SERVING again once writes succeed"
+    );
     let recovered_ms = iafactory::db::now_millis();
     let (after, refused_after) = rush(&gw, &key, 20, 4).await;
     assert_eq!((after, refused_after), (20, 0), "not recovered");

@@ -11,46 +11,18 @@ use iafactory::proto::iafactory::promo::v1 as pb;
 use pb::promo_service_client::PromoServiceClient;
 use sqlx::{AnyConnection, Connection};
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 use crate::helpers::*;
 use iafactory_testkit::disk::SmallDisk;
-
-async fn health(addr: std::net::SocketAddr) -> ServingStatus {
-    let Ok(channel) = Channel::from_shared(format!("http://{addr}"))
-        .unwrap()
-        .connect()
-        .await
-    else {
-        return ServingStatus::Unknown;
-    };
-    let mut client = HealthClient::new(channel);
-    match client
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-    {
-        Ok(r) => ServingStatus::try_from(r.into_inner().status).unwrap_or(ServingStatus::Unknown),
-        Err(_) => ServingStatus::Unknown,
-    }
-}
+use iafactory_testkit::health::wait_grpc_health;
 
 pub(crate) async fn wait_health(
     addr: std::net::SocketAddr,
     want: ServingStatus,
     within: Duration,
 ) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        if health(addr).await == want {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+    wait_grpc_health(addr, want, within, Duration::from_millis(50)).await
 }
 
 /// Signups answered and refused during a rush.
