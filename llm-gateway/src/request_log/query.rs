@@ -10,16 +10,37 @@ use sqlx::Row;
 use super::LogRow;
 use crate::store::Store;
 
-/// Columns of a row, in the order of [`Wire`].
-const COLUMNS: &str = "id, at_ms, user_id, key_id, key_prefix, kind, model, provider, \
-    upstream_model, prompt_tokens, completion_tokens, cost_nano_usd, latency_ms, ttft_ms, \
-    attempts, fallbacks, status, error_code";
-
-/// What each row's JSON array element is cast to, in [`COLUMNS`] order.
-const CASTS: [&str; 18] = [
-    "TEXT", "BIGINT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT",
-    "BIGINT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT",
+/// The columns of a row and their SQL types, in the order of [`Wire`]: one list for the
+/// selects' column list and the batch insert's casts.
+const COLUMN_TYPES: [(&str, &str); 18] = [
+    ("id", "TEXT"),
+    ("at_ms", "BIGINT"),
+    ("user_id", "TEXT"),
+    ("key_id", "TEXT"),
+    ("key_prefix", "TEXT"),
+    ("kind", "TEXT"),
+    ("model", "TEXT"),
+    ("provider", "TEXT"),
+    ("upstream_model", "TEXT"),
+    ("prompt_tokens", "BIGINT"),
+    ("completion_tokens", "BIGINT"),
+    ("cost_nano_usd", "BIGINT"),
+    ("latency_ms", "BIGINT"),
+    ("ttft_ms", "BIGINT"),
+    ("attempts", "BIGINT"),
+    ("fallbacks", "BIGINT"),
+    ("status", "TEXT"),
+    ("error_code", "TEXT"),
 ];
+
+/// `id, at_ms, …`: the columns of [`COLUMN_TYPES`], comma-separated.
+static COLUMNS: LazyLock<String> = LazyLock::new(|| {
+    COLUMN_TYPES
+        .iter()
+        .map(|(c, _)| *c)
+        .collect::<Vec<_>>()
+        .join(", ")
+});
 
 /// One row as the JSON array the batch insert reads (see [`insert_sql`]).
 #[derive(serde::Serialize)]
@@ -79,15 +100,16 @@ impl<'a> From<&'a LogRow> for Wire<'a> {
 /// after a `SELECT`.)
 fn insert_sql(backend: Backend) -> &'static str {
     static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-        let select: Vec<String> = CASTS
+        let columns = COLUMNS.as_str();
+        let select: Vec<String> = COLUMN_TYPES
             .iter()
             .enumerate()
-            .map(|(i, t)| format!("CAST(value ->> {i} AS {t})"))
+            .map(|(i, (_, t))| format!("CAST(value ->> {i} AS {t})"))
             .collect();
         let select = select.join(", ");
         let with = |rows: &str| {
             format!(
-                "INSERT INTO llm_request_log ({COLUMNS}) SELECT {select} FROM {rows} \
+                "INSERT INTO llm_request_log ({columns}) SELECT {select} FROM {rows} \
                  WHERE true ON CONFLICT (id) DO NOTHING"
             )
         };
@@ -200,7 +222,7 @@ impl Store {
         after: Option<&Cursor>,
         page_size: usize,
     ) -> Result<(Vec<LogRow>, Option<Cursor>), sqlx::Error> {
-        let mut sql = format!("SELECT {COLUMNS} FROM llm_request_log WHERE 1 = 1");
+        let mut sql = format!("SELECT {} FROM llm_request_log WHERE 1 = 1", *COLUMNS);
         let mut binds: Vec<Bind> = Vec::new();
         let param = |binds: &mut Vec<Bind>, b: Bind| {
             binds.push(b);
