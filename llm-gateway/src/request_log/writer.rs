@@ -28,7 +28,8 @@ pub(super) async fn run(store: Store, mut rx: mpsc::Receiver<Msg>, metrics: LogM
         // Sleep through the linger instead of receiving row by row: while the writer is not
         // waiting on the channel, a call's `try_send` wakes nobody. Receiving each row as it came
         // woke this task (and often parked a worker thread) once per call, a cost every chat
-        // call paid under load. A flush does not wait for the linger: it asks for what is there.
+        // call paid under load. A flush that finds the writer idle does not wait for the
+        // linger (one sent during it waits at most `LINGER`).
         if acks.is_empty() {
             tokio::time::sleep(LINGER).await;
         }
