@@ -73,6 +73,13 @@ async function chartTitle(page, holder) {
   return norm(await page.evaluate((h) => document.querySelector(`#${h} svg title`)?.textContent ?? '', holder));
 }
 
+/** Signs out and waits until the server has ended the session: a navigation right after the click
+ * would cancel the page's DELETE and leave the old session in place. */
+async function signOut(page) {
+  await page.click('#signout');
+  await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'signed out');
+}
+
 async function signIn(page, email, password) {
   await page.goto(CONSOLE);
   await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');
@@ -389,8 +396,7 @@ try {
     expect.forEach((parts, i) => parts.forEach((p) => assert.ok(rows[i].includes(p), `row ${i}: ${p} in ${rows[i]}`)));
     assert.ok(rows[1].includes('"monthly_price_dzd" : 10000 → 14000') || rows[1].includes('monthly_price_dzd : 10000 → 14000'), rows[1]);
     await shot(page, 'journal-1280');
-    await page.click('#signout');
-    await waitFor(page, () => !document.getElementById('connexion').hidden, undefined, 'signed out');
+    await signOut(page);
   });
 
   await step('support: reads the same figures, changes nothing, and the CSV export is refused', async () => {
@@ -436,7 +442,7 @@ try {
     assert.ok(samiCookie, 'the operator session cookie');
     const asSami = () => fetch(`${BASE}/api/admin/moi`, { headers: { cookie: `${samiCookie.name}=${samiCookie.value}` } });
     assert.equal((await asSami()).status, 200);
-    await page.click('#signout');
+    await signOut(page);
     await signIn(page, 'amel@iafactory.dz', OWNER_PASSWORD);
     const row = (email) => `#operators-table tbody tr[data-operator="${email}"]`;
     await waitText(page, row('sami@iafactory.dz'), /Support.*Actif/);
@@ -473,7 +479,7 @@ try {
     await waitText(page, '#password-status', /Mot de passe changé/);
     await page.locator('#operateurs').screenshot({ path: path.join(ARTIFACTS, 'operators-1280.png'), animations: 'disabled' });
     await axeCheck(page, 'console, operators');
-    await page.click('#signout');
+    await signOut(page);
     await signIn(page, 'amel@iafactory.dz', 'a brand new owner passphrase');
     await waitFor(page, () => document.querySelectorAll('#audit-table tbody tr').length >= 6, undefined, 'the audit rows');
     const rows = (await page.locator('#audit-table tbody tr').allTextContents()).map(norm);
