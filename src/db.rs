@@ -335,6 +335,36 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
+/// The URL of a second SQLite file beside the one `url` names, `-suffix` added to the file's
+/// stem: `sqlite:///data/llm.db?mode=rwc` and `requests` give `sqlite:///data/llm-requests.db?mode=rwc`.
+/// For a store that writes a lot off the request path (the request log): SQLite has one writer
+/// per file, so a file of its own keeps those writes from queueing the request path's.
+/// `None` for PostgreSQL, where writers do not exclude each other and one database holds all.
+pub fn sqlite_sibling_url(url: &str, suffix: &str) -> Option<String> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path == ":memory:" {
+        return Some(url.to_owned());
+    }
+    let (dir, file) = path.rsplit_once('/').map_or(("", path), |(d, f)| (d, f));
+    let file = match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem}-{suffix}.{ext}"),
+        _ => format!("{file}-{suffix}"),
+    };
+    let path = if path.contains('/') {
+        format!("{dir}/{file}")
+    } else {
+        file
+    };
+    Some(if query.is_empty() {
+        format!("sqlite://{path}")
+    } else {
+        format!("sqlite://{path}?{query}")
+    })
+}
+
 /// The URL with any password replaced, for logs and error messages.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -445,5 +475,28 @@ mod tests {
             prepare_sqlite_url("sqlite:x.db?mode=ro").ok().as_deref(),
             Some("sqlite://x.db?mode=ro")
         );
+    }
+
+    #[test]
+    fn sibling_files() {
+        let sib = |u| sqlite_sibling_url(u, "requests");
+        assert_eq!(
+            sib("sqlite:///data/llm.db?mode=rwc").as_deref(),
+            Some("sqlite:///data/llm-requests.db?mode=rwc")
+        );
+        assert_eq!(
+            sib("sqlite://data.v1/llm").as_deref(),
+            Some("sqlite://data.v1/llm-requests")
+        );
+        assert_eq!(
+            sib("sqlite:x.db").as_deref(),
+            Some("sqlite://x-requests.db")
+        );
+        assert_eq!(
+            sib("sqlite://dir/.hidden").as_deref(),
+            Some("sqlite://dir/.hidden-requests")
+        );
+        assert_eq!(sib("sqlite::memory:").as_deref(), Some("sqlite::memory:"));
+        assert_eq!(sib("postgres://u@h/db"), None);
     }
 }

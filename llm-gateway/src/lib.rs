@@ -275,7 +275,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
         task_shared.log.close(log_writer).await;
         task_shared.quotas.release_idle(Duration::ZERO).await;
         // Phase 4: close the store.
-        store.db.close().await;
+        store.close().await;
         tracing::info!("llm-gateway stopped");
         served.map_err(ServeError::from)
     });

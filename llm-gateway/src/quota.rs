@@ -728,7 +728,7 @@ mod tests {
             })
         ));
         // With the store gone, the refusal still comes from memory (no write per refused call).
-        store.db.close().await;
+        store.close().await;
         let again = q.admit_at("k", limits, tokens(10), t).await;
         assert!(matches!(
             again,

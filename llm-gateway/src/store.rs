@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
-use iafactory::db::{Db, DbError, Migrations, PoolOptions, now_millis};
+use iafactory::db::{Backend, Db, DbError, Migrations, PoolOptions, now_millis, redact_url};
 use sqlx::Row;
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 
@@ -55,6 +55,28 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     m.dangerous_set_table_name("_llm_gateway_migrations");
     m
 });
+
+/// The request log's own SQLite file (see [`request_log_url`]): its table, under a migrations
+/// table of its own. (On PostgreSQL the log is in the gateway's database, created by migration 5.)
+static LOG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
+    let mut m = Migrator::with_migrations(vec![Migration::new(
+        1,
+        Cow::Borrowed("request log"),
+        MigrationType::Simple,
+        sqlx::SqlStr::from_static(include_str!("../migrations/0005_request_log.sql")),
+        false,
+    )]);
+    m.dangerous_set_table_name("_llm_request_log_migrations");
+    m
+});
+
+/// Where the request log lives for the gateway database `url`: on SQLite a file of its own
+/// beside it (`llm-gateway.db` → `llm-gateway-requests.db`), so that the log's batches never hold
+/// the single write connection the usage writer (on the request path) waits for; on PostgreSQL
+/// the same database.
+pub fn request_log_url(url: &str) -> String {
+    iafactory::db::sqlite_sibling_url(url, "requests").unwrap_or_else(|| url.to_owned())
+}
 
 /// The gateway's migrations (to migrate a database by hand, or only up to a version with
 /// `run_to`, as the upgrade tests do).
@@ -168,18 +190,49 @@ impl UsageSums {
 
 #[derive(Clone, Debug)]
 pub struct Store {
+    /// Usage and quota leases.
     pub db: Db,
+    /// The request log: on SQLite its own file ([`request_log_url`]), on PostgreSQL `db` again.
+    pub log: Db,
 }
 
 impl Store {
-    /// Connects (creating a SQLite file if needed) and migrates.
+    /// Connects (creating the SQLite files if needed) and migrates.
     pub async fn connect(url: &str) -> Result<Store, DbError> {
         let migrations = Migrations {
             sqlite: &MIGRATOR,
             postgres: &MIGRATOR,
         };
         let db = Db::connect(url, &migrations, &PoolOptions::default()).await?;
-        Ok(Store { db })
+        let log = match db.backend {
+            Backend::Postgres => db.clone(),
+            Backend::Sqlite => {
+                let log_migrations = Migrations {
+                    sqlite: &LOG_MIGRATOR,
+                    postgres: &LOG_MIGRATOR,
+                };
+                let log_url = request_log_url(url);
+                let log = Db::connect(&log_url, &log_migrations, &PoolOptions::default()).await?;
+                let store = Store { db, log };
+                store
+                    .move_request_log_rows()
+                    .await
+                    .map_err(|source| DbError::Connect {
+                        url: redact_url(&log_url),
+                        source,
+                    })?;
+                return Ok(store);
+            }
+        };
+        Ok(Store { db, log })
+    }
+
+    /// Closes the database (and the request log's file on SQLite).
+    pub async fn close(&self) {
+        self.db.close().await;
+        if self.db.backend == Backend::Sqlite {
+            self.log.close().await;
+        }
     }
 
     /// Reserves up to `want` units of a quota window for this replica, never letting the total

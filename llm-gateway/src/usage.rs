@@ -375,7 +375,7 @@ mod tests {
         assert_eq!(completion, 300 * 2 - 100);
 
         // The store goes away: a charge is refused, not acknowledged.
-        store.db.close().await;
+        store.close().await;
         let r = usage.charge(key("k0"), one_call()).await;
         assert!(matches!(r, Err(GatewayError::Unavailable(_))), "{r:?}");
         usage.close().await;

@@ -207,9 +207,9 @@ impl Store {
         }
         let wire: Vec<Wire<'_>> = rows.iter().map(Wire::from).collect();
         let json = serde_json::to_string(&wire).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-        sqlx::query(insert_sql(self.db.backend))
+        sqlx::query(insert_sql(self.log.backend))
             .bind(json)
-            .execute(&self.db.write)
+            .execute(&self.log.write)
             .await?;
         Ok(())
     }
@@ -286,7 +286,7 @@ impl Store {
                 Bind::Int(i) => q.bind(i),
             };
         }
-        let fetched = q.fetch_all(&self.db.read).await?;
+        let fetched = q.fetch_all(&self.log.read).await?;
         let mut rows = Vec::with_capacity(fetched.len().min(page_size));
         for r in fetched.iter().take(page_size) {
             rows.push(row_of(r)?);
@@ -313,7 +313,7 @@ impl Store {
         )
         .bind(since_ms)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.db.read)
+        .fetch_all(&self.log.read)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -332,9 +332,48 @@ impl Store {
     pub async fn prune_request_log(&self, before_ms: i64) -> Result<u64, sqlx::Error> {
         let r = sqlx::query("DELETE FROM llm_request_log WHERE at_ms < $1")
             .bind(before_ms)
-            .execute(&self.db.write)
+            .execute(&self.log.write)
             .await?;
         Ok(r.rows_affected())
+    }
+
+    /// SQLite: moves the rows an older version wrote into the gateway's own file over to the
+    /// log's file (see [`crate::store::request_log_url`]), a batch at a time. Each batch is
+    /// inserted before it is deleted, and the insert skips rows already there, so a crash midway
+    /// loses and duplicates nothing: the next start goes on. Nothing to do once moved.
+    pub(crate) async fn move_request_log_rows(&self) -> Result<(), sqlx::Error> {
+        const BATCH: i64 = 2000;
+        let select = format!(
+            "SELECT {} FROM llm_request_log ORDER BY at_ms, id LIMIT $1",
+            COLUMNS.as_str()
+        );
+        let mut moved = 0usize;
+        loop {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select.as_str()))
+                .bind(BATCH)
+                .fetch_all(&self.db.write)
+                .await?
+                .iter()
+                .map(row_of)
+                .collect::<Result<Vec<_>, _>>()?;
+            if rows.is_empty() {
+                break;
+            }
+            self.insert_request_log(&rows).await?;
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            let ids = serde_json::to_string(&ids).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+            sqlx::query(
+                "DELETE FROM llm_request_log WHERE id IN (SELECT value FROM json_each($1))",
+            )
+            .bind(ids)
+            .execute(&self.db.write)
+            .await?;
+            moved += rows.len();
+        }
+        if moved > 0 {
+            tracing::info!(rows = moved, "request log moved to its own SQLite file");
+        }
+        Ok(())
     }
 }
 

@@ -166,7 +166,7 @@ async fn cost_budget_is_enforced_across_two_replicas(backend: Backend) {
         .chat(authed(chat_req("m", "hi"), &key))
         .await
         .unwrap();
-    store.db.close().await;
+    store.close().await;
     a.stop().await;
     b.stop().await;
     promo.stop().await;

@@ -97,7 +97,7 @@ async fn days_add_up_to_the_month(backend: Backend) {
         )])
         .await
         .unwrap();
-    store.db.close().await;
+    store.close().await;
 
     let u = keys_usage(&mut gw, &[&id1, &id2]).await;
     let today = day_of(now);
@@ -206,7 +206,7 @@ async fn a_batch_spanning_days_and_statements_is_exact(backend: Backend) {
             .map(|n| 8 * (n + 1))
             .sum::<i64>()
     );
-    store.db.close().await;
+    store.close().await;
     db.close().await;
 }
 
@@ -308,7 +308,7 @@ async fn the_upgrade_to_one_usage_table_keeps_every_month(backend: Backend) {
         month(store.usage("a", "2026-11").await.unwrap())[0],
         ("m1".into(), 4, 31, 4, 301)
     );
-    store.db.close().await;
+    store.close().await;
     db.close().await;
 }
 

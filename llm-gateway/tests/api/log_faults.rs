@@ -39,11 +39,13 @@ const LOG_WINDOW_BOUND: Duration = Duration::from_secs(1);
 
 const WORKERS: usize = 8;
 
-/// Rows of `user_id` in the request log of the database at `url` (`extra`: more conditions).
+/// Rows of `user_id` in the request log of the gateway database at `url` (`extra`: more
+/// conditions). On SQLite the log has a file of its own beside the database.
 async fn log_rows(url: &str, user_id: &str, extra: &str) -> u64 {
     use sqlx::{Connection, Row};
     sqlx::any::install_default_drivers();
-    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let url = llm_gateway::store::request_log_url(url);
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
     let n: String = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT CAST(COUNT(*) AS TEXT) FROM llm_request_log WHERE user_id = '{user_id}'{extra}"
     )))
@@ -53,6 +55,20 @@ async fn log_rows(url: &str, user_id: &str, extra: &str) -> u64 {
     .get(0);
     let _ = conn.close().await;
     n.parse().unwrap()
+}
+
+/// SQLite's own check of the request log's file.
+async fn log_integrity(url: &str) -> String {
+    use sqlx::{Connection, Row};
+    let url = llm_gateway::store::request_log_url(url);
+    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let out: String = sqlx::query("PRAGMA integrity_check")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+    let _ = conn.close().await;
+    out
 }
 
 const OK: &str = " AND status = 'ok'";
@@ -140,6 +156,7 @@ async fn sigkill_loses_at_most_the_last_log_window(backend: Backend) {
             db.query_strings("PRAGMA integrity_check").await,
             vec!["ok".to_owned()]
         );
+        assert_eq!(log_integrity(&db.url).await, "ok", "the request log's file");
     }
     let charged = requests_charged(&mut client, &key).await;
     assert!(

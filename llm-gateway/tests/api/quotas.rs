@@ -486,7 +486,7 @@ async fn usage_survives_restart_and_leases_are_returned(backend: Backend) {
         store.reserved(&user_id, "tokens", &period).await.unwrap(),
         45
     );
-    store.db.close().await;
+    store.close().await;
 
     let mut gw = Gw::start(config(&db, &promo, catalog(&single(&up)))).await;
     let u = gw
@@ -536,7 +536,7 @@ async fn reservations_never_over_grant(backend: Backend) {
             .unwrap(),
         30
     );
-    store.db.close().await;
+    store.close().await;
     db.close().await;
 }
 

@@ -413,9 +413,64 @@ async fn one_row_per_call_under_load(backend: Backend) {
         store.prune_request_log(newest + 1).await.unwrap() as usize,
         logged_calls
     );
-    store.db.close().await;
+    store.close().await;
     gw.stop().await;
     promo.stop().await;
 }
 
 on_both_backends!(one_row_per_call_under_load);
+
+/// SQLite: the log has a file of its own beside the gateway's (so its batches never hold the
+/// write connection the usage writer waits for). Rows an older version wrote into the gateway's
+/// file are moved there at start, every one once, and the gateway's file keeps none; a second
+/// start finds nothing left to move.
+#[tokio::test]
+async fn sqlite_log_rows_of_an_older_version_move_to_their_own_file() {
+    let db = test_db(Backend::Sqlite).await;
+    {
+        let mut conn =
+            <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{}?mode=rwc", db.url))
+                .await
+                .unwrap();
+        llm_gateway::store::migrator()
+            .run_to(5, &mut conn)
+            .await
+            .unwrap();
+        sqlx::Connection::close(conn).await.unwrap();
+    }
+    // More rows than one batch of the move, over several users.
+    let rows = 4500;
+    db.exec(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+         INSERT INTO llm_request_log SELECT printf('req_%05d', i), 1000 + i, 'u' || (i % 3), 'k', \
+         'iaf_x', 'chat', 'm', 'p', 'um', i, 1, 10, 5, NULL, 1, 0, 'ok', '' FROM n"
+    ))
+    .await;
+    for _ in 0..2 {
+        let store = llm_gateway::store::Store::connect(&db.url).await.unwrap();
+        assert_eq!(
+            db.query_strings("SELECT CAST(COUNT(*) AS TEXT) FROM llm_request_log")
+                .await,
+            vec!["0".to_owned()],
+            "the gateway's file keeps no row"
+        );
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let filter = llm_gateway::request_log::query::Filter::default();
+            let (page, next) = store
+                .list_request_log(&filter, after.as_ref(), 1000)
+                .await
+                .unwrap();
+            seen.extend(page.into_iter().map(|r| (r.id, r.prompt_tokens)));
+            match next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        seen.sort();
+        let want: Vec<(String, i64)> = (1..=rows).map(|i| (format!("req_{i:05}"), i)).collect();
+        assert_eq!(seen, want);
+        store.close().await;
+    }
+}
