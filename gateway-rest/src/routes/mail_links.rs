@@ -169,49 +169,143 @@ impl Lang {
     }
 }
 
+/// The words of one kind of link's pages: the page with the button, and the page after it.
+struct LinkWords {
+    title: &'static str,
+    text: &'static str,
+    button: &'static str,
+    done_title: &'static str,
+}
+
 /// The words of the pages, in both languages.
 struct Words {
-    unsubscribe_title: &'static str,
-    unsubscribe_text: &'static str,
-    unsubscribe_button: &'static str,
-    unsubscribed_title: &'static str,
-    confirm_title: &'static str,
-    confirm_text: &'static str,
-    confirm_button: &'static str,
-    confirmed_title: &'static str,
+    unsubscribe: LinkWords,
+    confirm: LinkWords,
     bad_link: &'static str,
     back: &'static str,
 }
 
 const FR: Words = Words {
-    unsubscribe_title: "Se désinscrire des e-mails d'IAFactory",
-    unsubscribe_text: "Vous ne recevrez plus aucune campagne d'IAFactory à l'adresse de cet e-mail. \
-                       Les e-mails liés à un compte (connexion, factures) ne sont pas concernés.",
-    unsubscribe_button: "Me désinscrire",
-    unsubscribed_title: "Désinscription faite",
-    confirm_title: "Confirmer l'inscription sur la liste d'attente",
-    confirm_text: "Confirmez pour être prévenu(e) par e-mail si des places de l'offre de lancement \
-                   reviennent. Vous pourrez vous désinscrire à tout moment.",
-    confirm_button: "Confirmer mon inscription",
-    confirmed_title: "Inscription confirmée",
+    unsubscribe: LinkWords {
+        title: "Se désinscrire des e-mails d'IAFactory",
+        text: "Vous ne recevrez plus aucune campagne d'IAFactory à l'adresse de cet e-mail. \
+               Les e-mails liés à un compte (connexion, factures) ne sont pas concernés.",
+        button: "Me désinscrire",
+        done_title: "Désinscription faite",
+    },
+    confirm: LinkWords {
+        title: "Confirmer l'inscription sur la liste d'attente",
+        text: "Confirmez pour être prévenu(e) par e-mail si des places de l'offre de lancement \
+               reviennent. Vous pourrez vous désinscrire à tout moment.",
+        button: "Confirmer mon inscription",
+        done_title: "Inscription confirmée",
+    },
     bad_link: "Ce lien n'est pas valide : vérifiez qu'il a été copié en entier depuis l'e-mail.",
     back: "Retour à la page d'IAFactory",
 };
 
 const AR: Words = Words {
-    unsubscribe_title: "إلغاء الاشتراك في رسائل IAFactory",
-    unsubscribe_text: "لن يصل عنوانُ هذه الرسالة بعد الآن أيَّ حملة من IAFactory. \
-                       الرسائل المرتبطة بحساب (تسجيل الدخول، الفواتير) غير معنية.",
-    unsubscribe_button: "إلغاء اشتراكي",
-    unsubscribed_title: "تم إلغاء الاشتراك",
-    confirm_title: "تأكيد التسجيل في قائمة الانتظار",
-    confirm_text: "أكّد لتصلك رسالة إذا عادت أماكن عرض الإطلاق. \
-                   يمكنك إلغاء الاشتراك في أي وقت.",
-    confirm_button: "تأكيد تسجيلي",
-    confirmed_title: "تم تأكيد التسجيل",
+    unsubscribe: LinkWords {
+        title: "إلغاء الاشتراك في رسائل IAFactory",
+        text: "لن يصل عنوانُ هذه الرسالة بعد الآن أيَّ حملة من IAFactory. \
+               الرسائل المرتبطة بحساب (تسجيل الدخول، الفواتير) غير معنية.",
+        button: "إلغاء اشتراكي",
+        done_title: "تم إلغاء الاشتراك",
+    },
+    confirm: LinkWords {
+        title: "تأكيد التسجيل في قائمة الانتظار",
+        text: "أكّد لتصلك رسالة إذا عادت أماكن عرض الإطلاق. \
+               يمكنك إلغاء الاشتراك في أي وقت.",
+        button: "تأكيد تسجيلي",
+        done_title: "تم تأكيد التسجيل",
+    },
     bad_link: "هذا الرابط غير صالح: تحقّق من أنه نُسخ كاملًا من الرسالة.",
     back: "العودة إلى صفحة IAFactory",
 };
+
+/// The two signed links of our e-mails. Each has a page that says what its button does (a GET
+/// changes nothing: mail scanners follow links) and the POST the button sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Link {
+    /// A campaign e-mail's unsubscribe link (also the one-click POST of RFC 8058).
+    Unsubscribe,
+    /// The waitlist's double opt-in.
+    ConfirmWaitlist,
+}
+
+impl Link {
+    fn path(self) -> &'static str {
+        match self {
+            Link::Unsubscribe => "/desabonnement",
+            Link::ConfirmWaitlist => "/liste-attente/confirmer",
+        }
+    }
+
+    fn words(self, lang: Lang) -> &'static LinkWords {
+        let w = lang.words();
+        match self {
+            Link::Unsubscribe => &w.unsubscribe,
+            Link::ConfirmWaitlist => &w.confirm,
+        }
+    }
+
+    /// The page of the link in the e-mail: the button, or why the link is not valid.
+    fn page(self, uri: &Uri) -> Response {
+        let lang = Lang::of(uri);
+        let w = self.words(lang);
+        match token_of(uri) {
+            Some(token) => page(
+                lang,
+                StatusCode::OK,
+                w.title,
+                w.text,
+                Some((
+                    &format!("{}?jeton={token}{}", self.path(), lang.query()),
+                    w.button,
+                )),
+            ),
+            None => bad_link(lang, w.title),
+        }
+    }
+
+    /// The button's POST: promo-service carries the signed token out; its answer is the page.
+    async fn follow(
+        self,
+        state: &AppState,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response, ApiError> {
+        let lang = Lang::of(uri);
+        let w = self.words(lang);
+        let Some(token) = token_of(uri) else {
+            return Ok(bad_link(lang, w.title));
+        };
+        let mut req = backend::request(
+            pb::MailTokenRequest {
+                token,
+                lang: lang.code().to_owned(),
+            },
+            headers,
+            &[],
+        )?;
+        internal(state, &mut req)?;
+        let mut client = state.campaigns_client();
+        let answer = match self {
+            Link::Unsubscribe => client.unsubscribe(req).await,
+            Link::ConfirmWaitlist => client.confirm_waitlist(req).await,
+        };
+        match answer {
+            Ok(answer) => Ok(page(
+                lang,
+                StatusCode::OK,
+                w.done_title,
+                &answer.into_inner().message,
+                None,
+            )),
+            Err(status) => refused(lang, w.title, &status),
+        }
+    }
+}
 
 impl Lang {
     fn words(self) -> &'static Words {
@@ -241,7 +335,7 @@ fn page(
 ) -> Response {
     let form = form.map_or(String::new(), |(action, button)| {
         // The unsubscribe button sends what a mail client's one-click POST sends (RFC 8058).
-        let field = if action.starts_with("/desabonnement") {
+        let field = if action.starts_with(Link::Unsubscribe.path()) {
             "<input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">"
         } else {
             ""
@@ -314,21 +408,7 @@ fn refused(lang: Lang, title: &str, status: &tonic::Status) -> Result<Response, 
     ),
 )]
 pub async fn unsubscribe_page(uri: Uri) -> Response {
-    let lang = Lang::of(&uri);
-    let w = lang.words();
-    match token_of(&uri) {
-        Some(token) => page(
-            lang,
-            StatusCode::OK,
-            w.unsubscribe_title,
-            w.unsubscribe_text,
-            Some((
-                &format!("/desabonnement?jeton={token}{}", lang.query()),
-                w.unsubscribe_button,
-            )),
-        ),
-        None => bad_link(lang, w.unsubscribe_title),
-    }
+    Link::Unsubscribe.page(&uri)
 }
 
 /// One-click unsubscribe (RFC 8058: the mail client POSTs `List-Unsubscribe=One-Click`; the
@@ -352,30 +432,7 @@ pub async fn unsubscribe(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = Lang::of(&uri);
-    let w = lang.words();
-    let Some(token) = token_of(&uri) else {
-        return Ok(bad_link(lang, w.unsubscribe_title));
-    };
-    let mut req = backend::request(
-        pb::MailTokenRequest {
-            token,
-            lang: lang.code().to_owned(),
-        },
-        &headers,
-        &[],
-    )?;
-    internal(&state, &mut req)?;
-    match state.campaigns_client().unsubscribe(req).await {
-        Ok(answer) => Ok(page(
-            lang,
-            StatusCode::OK,
-            w.unsubscribed_title,
-            &answer.into_inner().message,
-            None,
-        )),
-        Err(status) => refused(lang, w.unsubscribe_title, &status),
-    }
+    Link::Unsubscribe.follow(&state, &uri, &headers).await
 }
 
 /// The confirmation page of the waitlist e-mail: says what the button does; confirms nothing.
@@ -393,21 +450,7 @@ pub async fn unsubscribe(
     ),
 )]
 pub async fn confirm_page(uri: Uri) -> Response {
-    let lang = Lang::of(&uri);
-    let w = lang.words();
-    match token_of(&uri) {
-        Some(token) => page(
-            lang,
-            StatusCode::OK,
-            w.confirm_title,
-            w.confirm_text,
-            Some((
-                &format!("/liste-attente/confirmer?jeton={token}{}", lang.query()),
-                w.confirm_button,
-            )),
-        ),
-        None => bad_link(lang, w.confirm_title),
-    }
+    Link::ConfirmWaitlist.page(&uri)
 }
 
 /// Confirms the waitlist entry of the signed link (double opt-in).
@@ -430,28 +473,5 @@ pub async fn confirm(
     uri: Uri,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let lang = Lang::of(&uri);
-    let w = lang.words();
-    let Some(token) = token_of(&uri) else {
-        return Ok(bad_link(lang, w.confirm_title));
-    };
-    let mut req = backend::request(
-        pb::MailTokenRequest {
-            token,
-            lang: lang.code().to_owned(),
-        },
-        &headers,
-        &[],
-    )?;
-    internal(&state, &mut req)?;
-    match state.campaigns_client().confirm_waitlist(req).await {
-        Ok(answer) => Ok(page(
-            lang,
-            StatusCode::OK,
-            w.confirmed_title,
-            &answer.into_inner().message,
-            None,
-        )),
-        Err(status) => refused(lang, w.confirm_title, &status),
-    }
+    Link::ConfirmWaitlist.follow(&state, &uri, &headers).await
 }
