@@ -145,10 +145,11 @@ error_answers! {
 
 /// Declares the error answers a family of routes shares, for `#[utoipa::path]` annotations next
 /// to each route's own rows: `responses((status = 200, …), family::AdminJson, (status = 404,
-/// response = inline(rest::NotFound)))`. Each row is the one `rest::…` gives its status.
+/// response = inline(rest::NotFound)))`. Each row is the one `rest::…` (or `openai::…`, for a
+/// family of the `OpenAi` flavor) gives its status.
 macro_rules! families {
-    ($($(#[$doc:meta])* $name:ident = [$($status:literal),+],)*) => {
-        /// Error answers shared by a family of `/api` routes (`{"error":{"code","message"}}`).
+    ($($(#[$doc:meta])* $name:ident = $flavor:ident [$($status:literal),+],)*) => {
+        /// Error answers shared by a family of routes.
         pub mod family {
             use std::collections::BTreeMap;
 
@@ -163,7 +164,7 @@ macro_rules! families {
                             .into_iter()
                             .map(|status: u16| {
                                 let response =
-                                    super::error_response(status, crate::error::Flavor::Rest);
+                                    super::error_response(status, crate::error::Flavor::$flavor);
                                 (status.to_string(), RefOr::T(response))
                             })
                             .collect()
@@ -176,19 +177,23 @@ macro_rules! families {
 
 families! {
     /// A call with the admin token: a malformed request (400), no or a refused token (401).
-    AdminToken = [400, 401],
+    AdminToken = Rest [400, 401],
     /// The same with a JSON body: also too large (413), not JSON (415).
-    AdminJson = [400, 401, 413, 415],
+    AdminJson = Rest [400, 401, 413, 415],
     /// A call in a browser session: malformed (400), no session (401), cross-site or not the
     /// role's (403).
-    Session = [400, 401, 403],
+    Session = Rest [400, 401, 403],
     /// The same with a JSON body (also signing in): too large (413), not JSON (415).
-    SessionJson = [400, 401, 403, 413, 415],
+    SessionJson = Rest [400, 401, 403, 413, 415],
     /// A public form's JSON body: invalid (400), too large (413), not JSON (415), too many from
     /// one address (429).
-    PublicJson = [400, 413, 415, 429],
+    PublicJson = Rest [400, 413, 415, 429],
     /// A file of a page folder: a malformed path (400), no such file (404).
-    PageFile = [400, 404],
+    PageFile = Rest [400, 404],
+    /// A model call of `/v1` (chat completions, embeddings), in OpenAI's error shape: invalid
+    /// (400), no or unknown key (401), package limit or unpaid (402), suspended (403), unknown
+    /// model (404), too large (413), not JSON (415), rate limit (429), every provider failed (502).
+    ModelCall = OpenAi [400, 401, 402, 403, 404, 413, 415, 429, 502],
 }
 
 /// Statuses any route may answer: the edge's time limit and shedding, backend outages.

@@ -12,7 +12,7 @@ use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema,
 use super::{ApiResult, oa, parse_body, require_bearer, set_iaf_headers};
 use crate::backend::{self, Forward};
 use crate::extract::read_json_bytes;
-use crate::openapi::openai as errors;
+use crate::openapi::family;
 use crate::respond::json;
 use crate::state::AppState;
 
@@ -162,15 +162,7 @@ fn base64_le(v: &[f32]) -> String {
                 ("x-iaf-cost-usd" = String, description = "Cost of the call in US dollars."),
             ),
         ),
-        (status = 400, response = inline(errors::BadRequest)),
-        (status = 401, response = inline(errors::Unauthorized)),
-        (status = 402, response = inline(errors::PaymentRequired)),
-        (status = 403, response = inline(errors::Forbidden)),
-        (status = 404, response = inline(errors::NotFound)),
-        (status = 413, response = inline(errors::PayloadTooLarge)),
-        (status = 415, response = inline(errors::UnsupportedMediaType)),
-        (status = 429, response = inline(errors::TooManyRequests)),
-        (status = 502, response = inline(errors::BadGateway)),
+        family::ModelCall,
     ),
 )]
 pub(super) async fn embeddings(

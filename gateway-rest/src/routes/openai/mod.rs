@@ -31,7 +31,7 @@ use utoipa_axum::routes;
 use crate::backend::{self, Forward};
 use crate::error::ApiError;
 use crate::extract::{bearer, is_json_non_object, not_an_object, read_json_bytes};
-use crate::openapi::openai as errors;
+use crate::openapi::{family, openai as errors};
 use crate::respond::json;
 use crate::state::AppState;
 use answer::{ChatCompletion, ChatCompletionChunk};
@@ -146,15 +146,7 @@ fn set_iaf_headers(
                 ("x-iaf-cost-usd" = String, description = "Upstream cost of the call in US dollars (non-streaming; only when the operator shows it, SHOW_UPSTREAM_COST)."),
             ),
         ),
-        (status = 400, response = inline(errors::BadRequest)),
-        (status = 401, response = inline(errors::Unauthorized)),
-        (status = 402, response = inline(errors::PaymentRequired)),
-        (status = 403, response = inline(errors::Forbidden)),
-        (status = 404, response = inline(errors::NotFound)),
-        (status = 413, response = inline(errors::PayloadTooLarge)),
-        (status = 415, response = inline(errors::UnsupportedMediaType)),
-        (status = 429, response = inline(errors::TooManyRequests)),
-        (status = 502, response = inline(errors::BadGateway)),
+        family::ModelCall,
     ),
 )]
 pub async fn chat_completions(
