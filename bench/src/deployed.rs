@@ -12,6 +12,7 @@
 //! per-IP rate limits are off (wrk is one client address), and the benchmark customer's package
 //! has quotas high enough never to refuse during a run (they are still checked on every call).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use iafactory_bench::load::{Http1, request};
-use iafactory_bench::procstat;
+use iafactory_bench::{procstat, profile};
 use serde::Serialize;
 use sqlx::Connection as _;
 
@@ -65,6 +66,12 @@ struct Args {
     /// Extra `NAME=VALUE` settings given to the three services (to measure a setting's effect).
     #[arg(long = "env")]
     extra_env: Vec<String>,
+    /// Also record each service with `perf` during each measured row (recordings kept in this
+    /// folder) and print where its CPU per request goes, by kind of work (kernel network,
+    /// scheduler, runtime, HTTP/2, gRPC, JSON, allocator, our code, ...). perf's sampling adds a
+    /// little CPU of its own to the rows it records.
+    #[arg(long)]
+    profile: Option<PathBuf>,
 }
 
 /// One measured row.
@@ -83,6 +90,9 @@ struct Row {
     per_service_us: [f64; 3],
     /// CPU µs per request of nginx (master and workers).
     upstream_cpu_us: f64,
+    /// With `--profile`: per service, µs per request by category of work.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<[BTreeMap<&'static str, f64>; 3]>,
 }
 
 /// A child process killed when dropped, so an early return never leaves servers behind.
@@ -499,6 +509,10 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
             run_wrk(&t.url, &t.script, c, args.warmup)?;
             let svc_pids: Vec<String> = services.iter().map(|p| p.pid()).collect();
             let upstream_pids = nginx_pids();
+            let recordings = match &args.profile {
+                Some(folder) => Some(start_profiles(folder, &svc_pids, &t.name, c, args.seconds)?),
+                None => None,
+            };
             let before: Vec<Duration> = svc_pids.iter().map(|p| procstat::cpu_of(p)).collect();
             let up_before = cpu(&upstream_pids);
             let w = run_wrk(&t.url, &t.script, c, args.seconds)?;
@@ -517,6 +531,10 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
                 server_cpu_us: per_service.iter().sum(),
                 per_service_us: per_service,
                 upstream_cpu_us: per_req(up_after.saturating_sub(up_before)),
+                profile: match recordings {
+                    Some(r) => Some(finish_profiles(r, per_service)?),
+                    None => None,
+                },
             };
             eprintln!(
                 "{} c={c}: {:.0} req/s, p50 {} µs, p99 {} µs, {} errors, server CPU {:.0} µs/req",
@@ -565,6 +583,9 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
         "wrk {}s per row after {}s of warm-up; SQLite files; per-IP public rate limits off; the customer's quotas are checked on every call.",
         args.seconds, args.warmup
     );
+    for r in rows.iter().filter(|r| r.profile.is_some()) {
+        out.push_str(&profile_table(r));
+    }
     let _ = std::io::stdout().write_all(out.as_bytes());
     let json = serde_json::json!({ "rows": rows, "rss_kib_idle": idle, "rss_kib_loaded": loaded });
     if let Some(parent) = args.json.parent() {
@@ -576,4 +597,71 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
     )
     .map_err(|e| format!("{}: {e}", args.json.display()))?;
     Ok(())
+}
+
+/// `perf record` on each service for the row about to be measured.
+fn start_profiles(
+    folder: &Path,
+    pids: &[String],
+    path: &str,
+    connections: usize,
+    seconds: u64,
+) -> Result<Vec<(PathBuf, Child)>, String> {
+    std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+    let mut out = Vec::new();
+    for (pid, name) in pids.iter().zip(SERVICES) {
+        let file = folder.join(format!(
+            "{}-c{connections}-{name}.perf.data",
+            path.replace(['/', ' '], "_")
+        ));
+        let child = profile::record(pid, seconds, &file)?;
+        out.push((file, child));
+    }
+    Ok(out)
+}
+
+/// Waits for the recordings and turns each service's shares into µs per request.
+fn finish_profiles(
+    recordings: Vec<(PathBuf, Child)>,
+    per_service_us: [f64; 3],
+) -> Result<[BTreeMap<&'static str, f64>; 3], String> {
+    let mut out: [BTreeMap<&'static str, f64>; 3] = Default::default();
+    for (i, (file, mut child)) in recordings.into_iter().enumerate() {
+        let _ = child.wait();
+        let shares = profile::breakdown(&file)?;
+        out[i] = shares
+            .into_iter()
+            .map(|(cat, share)| (cat, share * per_service_us[i]))
+            .collect();
+    }
+    Ok(out)
+}
+
+const SERVICES: [&str; 3] = ["promo-service", "llm-gateway", "gateway-rest"];
+
+/// Where a row's server CPU per request goes, by category and service.
+fn profile_table(r: &Row) -> String {
+    let Some(p) = &r.profile else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\nWhere the CPU goes: {} with {} connections, µs per request (perf, cpu-clock samples)\n\n\
+         | category | promo-service | llm-gateway | gateway-rest | all three |\n|---|---:|---:|---:|---:|\n",
+        r.path, r.connections
+    );
+    for cat in profile::CATEGORIES {
+        let v = [0, 1, 2].map(|i| p[i].get(cat).copied().unwrap_or(0.0));
+        let total: f64 = v.iter().sum();
+        let _ = writeln!(
+            out,
+            "| {cat} | {:.1} | {:.1} | {:.1} | **{:.1}** |",
+            v[0], v[1], v[2], total
+        );
+    }
+    let _ = writeln!(
+        out,
+        "| **total** | {:.1} | {:.1} | {:.1} | **{:.1}** |",
+        r.per_service_us[0], r.per_service_us[1], r.per_service_us[2], r.server_cpu_us
+    );
+    out
 }

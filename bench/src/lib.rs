@@ -4,4 +4,5 @@
 
 pub mod load;
 pub mod procstat;
+pub mod profile;
 pub mod upstream;
