@@ -88,10 +88,10 @@ pub const CATEGORIES: [&str; 14] = [
     "kernel: scheduler, wake-ups, futex",
     "kernel: syscall entry, epoll, other",
     "async runtime (tokio)",
-    "HTTP/2 and HTTP (h2, hyper, http)",
+    "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
     "gRPC and protobuf (tonic, prost)",
     "JSON (serde_json)",
-    "allocator (mimalloc)",
+    "allocators (mimalloc; glibc's for SQLite)",
     "memory copies (libc)",
     "database (sqlx, SQLite)",
     "observability (tracing, metrics)",
@@ -203,15 +203,25 @@ const KERNEL_SCHED: &[&str] = &[
 const CRATES: &[(&str, &str)] = &[
     ("tokio::", "async runtime (tokio)"),
     ("mio::", "async runtime (tokio)"),
-    ("h2::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("hyper::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("hyper_util::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("http::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("httparse::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("http_body", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("axum::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("tower::", "HTTP/2 and HTTP (h2, hyper, http)"),
-    ("tower_http::", "HTTP/2 and HTTP (h2, hyper, http)"),
+    ("h2::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("hyper::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    (
+        "hyper_util::",
+        "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
+    ),
+    ("http::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("httparse::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("http_body", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("reqwest::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("bytes::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("futures", "async runtime (tokio)"),
+    ("flume::", "database (sqlx, SQLite)"),
+    ("axum::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    ("tower::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
+    (
+        "tower_http::",
+        "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
+    ),
     ("tonic::", "gRPC and protobuf (tonic, prost)"),
     ("prost::", "gRPC and protobuf (tonic, prost)"),
     ("serde_json::", "JSON (serde_json)"),
@@ -245,15 +255,20 @@ fn category(dso: &str, symbol: &str) -> &'static str {
     if symbol.starts_with("mi_") || symbol.starts_with("_mi_") {
         return CATEGORIES[7];
     }
-    if symbol.starts_with("sqlite3") {
+    // SQLite's C functions (its JSON ones read the request log's batches).
+    if symbol.starts_with("sqlite3") || symbol.starts_with("json") {
         return CATEGORIES[9];
     }
     if dso.starts_with("libc") {
+        // Rust allocates through mimalloc; glibc's malloc is SQLite's (C code).
+        const MALLOC: &[&str] = &["malloc", "free", "realloc", "calloc", "_int_", "cfree"];
         return if symbol.contains("memcpy")
             || symbol.contains("memmove")
             || symbol.contains("memset")
         {
             CATEGORIES[8]
+        } else if MALLOC.iter().any(|m| symbol.starts_with(m)) {
+            CATEGORIES[7]
         } else {
             CATEGORIES[13]
         };
@@ -313,6 +328,12 @@ mod tests {
             CATEGORIES[11]
         );
         assert_eq!(cat("llm-gateway", "sqlite3VdbeExec"), CATEGORIES[9]);
+        assert_eq!(cat("llm-gateway", "jsonTranslateBlobToText"), CATEGORIES[9]);
+        assert_eq!(cat("libc.so.6", "_int_free"), CATEGORIES[7]);
+        assert_eq!(
+            cat("llm-gateway", "bytes::bytes::shared_drop"),
+            CATEGORIES[4]
+        );
         assert_eq!(
             cat("libc.so.6", "__memmove_avx_unaligned_erms"),
             CATEGORIES[8]
