@@ -56,14 +56,15 @@ static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     m
 });
 
-/// The request log's own SQLite file (see [`request_log_url`]): its table, under a migrations
-/// table of its own. (On PostgreSQL the log is in the gateway's database, created by migration 5.)
+/// The request log's own SQLite file (see [`request_log_url`]): its table, stored in keyset
+/// order, under a migrations table of its own. (On PostgreSQL the log is in the gateway's
+/// database, created by migration 5.)
 static LOG_MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| {
     let mut m = Migrator::with_migrations(vec![Migration::new(
         1,
         Cow::Borrowed("request log"),
         MigrationType::Simple,
-        sqlx::SqlStr::from_static(include_str!("../migrations/0005_request_log.sql")),
+        sqlx::SqlStr::from_static(include_str!("../migrations/request_log_sqlite.sql")),
         false,
     )]);
     m.dangerous_set_table_name("_llm_request_log_migrations");

@@ -95,9 +95,12 @@ impl<'a> From<&'a LogRow> for Wire<'a> {
 /// instead (18 per row) made the log the largest cost of a chat call under load: sqlx converts
 /// and binds every argument one by one, and its SQLite driver looks each one up by name among
 /// the statement's parameters (`sqlite3_bind_parameter_name` was 8.5 % of llm-gateway's CPU at
-/// 50 rows per statement). `ON CONFLICT (id) DO NOTHING`: a batch retried after a commit whose
-/// answer was lost is not written twice. (SQLite needs the `WHERE true` to parse an upsert
-/// after a `SELECT`.)
+/// 50 rows per statement). SQLite's `jsonb_each` hands each row over as binary JSON, which
+/// `->>` reads without parsing it again (`json_each` gave each row back as text, parsed once
+/// more per row). `ON CONFLICT DO NOTHING`: a batch retried after a commit whose answer was
+/// lost is not written twice (the conflict is on the primary key, `id` on PostgreSQL and
+/// `(at_ms, id)` in SQLite's file). (SQLite needs the `WHERE true` to parse an upsert after a
+/// `SELECT`.)
 fn insert_sql(backend: Backend) -> &'static str {
     static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
         let columns = COLUMNS.as_str();
@@ -110,11 +113,11 @@ fn insert_sql(backend: Backend) -> &'static str {
         let with = |rows: &str| {
             format!(
                 "INSERT INTO llm_request_log ({columns}) SELECT {select} FROM {rows} \
-                 WHERE true ON CONFLICT (id) DO NOTHING"
+                 WHERE true ON CONFLICT DO NOTHING"
             )
         };
         [
-            with("json_each($1)"),
+            with("jsonb_each($1)"),
             with("json_array_elements($1::json) AS rows(value)"),
         ]
     });
