@@ -66,6 +66,10 @@ struct Args {
     /// Extra `NAME=VALUE` settings given to the three services (to measure a setting's effect).
     #[arg(long = "env")]
     extra_env: Vec<String>,
+    /// The path gateway-rest answers 200 on once ready (`/healthz` for binaries older than
+    /// `/readyz`, to compare versions).
+    #[arg(long, default_value = "/readyz")]
+    ready_path: String,
     /// Also record each service with `perf` during each measured row (recordings kept in this
     /// folder) and print where its CPU per request goes, by kind of work (kernel network,
     /// scheduler, runtime, HTTP/2, gRPC, JSON, allocator, our code, ...). perf's sampling adds a
@@ -400,7 +404,7 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
         ]),
         dir,
     )?;
-    wait_http(rest_addr, "/readyz", dir).await?;
+    wait_http(rest_addr, &args.ready_path, dir).await?;
     wait_http(nginx_addr, "/", dir).await?;
 
     // The benchmark customer: quotas checked on every call but high enough never to refuse.
