@@ -89,7 +89,8 @@ pub struct Args {
     #[arg(long, env = "LLM_GATEWAY_METRICS_ADDR")]
     pub metrics_listen: Option<SocketAddr>,
 
-    /// `sqlite://PATH` (file created on first start) or `postgres://USER@HOST/DB`.
+    /// `sqlite://PATH` (file created on first start; the request log goes in a second file
+    /// beside it, `NAME-requests.db` for `NAME.db`) or `postgres://USER@HOST/DB`.
     #[arg(
         long,
         env = "DATABASE_URL",

@@ -205,27 +205,27 @@ impl Store {
             postgres: &MIGRATOR,
         };
         let db = Db::connect(url, &migrations, &PoolOptions::default()).await?;
-        let log = match db.backend {
-            Backend::Postgres => db.clone(),
-            Backend::Sqlite => {
-                let log_migrations = Migrations {
-                    sqlite: &LOG_MIGRATOR,
-                    postgres: &LOG_MIGRATOR,
-                };
-                let log_url = request_log_url(url);
-                let log = Db::connect(&log_url, &log_migrations, &PoolOptions::default()).await?;
-                let store = Store { db, log };
-                store
-                    .move_request_log_rows()
-                    .await
-                    .map_err(|source| DbError::Connect {
-                        url: redact_url(&log_url),
-                        source,
-                    })?;
-                return Ok(store);
-            }
+        if db.backend == Backend::Postgres {
+            return Ok(Store {
+                log: db.clone(),
+                db,
+            });
+        }
+        let log_migrations = Migrations {
+            sqlite: &LOG_MIGRATOR,
+            postgres: &LOG_MIGRATOR,
         };
-        Ok(Store { db, log })
+        let log_url = request_log_url(url);
+        let log = Db::connect(&log_url, &log_migrations, &PoolOptions::default()).await?;
+        let store = Store { db, log };
+        store
+            .move_request_log_rows()
+            .await
+            .map_err(|source| DbError::Connect {
+                url: redact_url(&log_url),
+                source,
+            })?;
+        Ok(store)
     }
 
     /// Closes the database (and the request log's file on SQLite).
