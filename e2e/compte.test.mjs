@@ -325,6 +325,17 @@ try {
     await a.setViewportSize({ width: 1280, height: 900 });
   });
 
+  await step('a sign-out that does not reach the server says so and keeps the dashboard', async () => {
+    const failDelete = (route) => (route.request().method() === 'DELETE' ? route.abort('failed') : route.continue());
+    await a.route('**/api/compte/session*', failDelete);
+    await a.click('#signout-all');
+    await waitText(a, '#page-error', /La déconnexion n'a pas abouti/);
+    assert.ok(await a.isHidden('#connexion'), 'still shown as signed in: the session was not ended');
+    await a.unroute('**/api/compte/session*', failDelete);
+    const me = await a.evaluate(() => fetch('/api/compte').then((r) => r.status));
+    assert.equal(me, 200, 'the session still works');
+  });
+
   await step('sign out: the dashboard is gone and the session no longer works', async () => {
     await a.click('#signout');
     await waitFor(a, () => !document.getElementById('connexion').hidden, undefined, 'the sign-in form');

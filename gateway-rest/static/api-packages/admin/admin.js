@@ -79,7 +79,12 @@
     }).catch(function (e) { status.setAttribute("data-kind", "error"); text(status, e.message); });
   });
   $("signout").addEventListener("click", function () {
-    api("DELETE", "/api/admin/session").then(signedOut, signedOut);
+    // Signed out on the page only once the server says so (or the session was already gone): a
+    // failed request leaves the session valid.
+    api("DELETE", "/api/admin/session").then(function () { pageError(""); signedOut(); }, function (e) {
+      if (e.status === 401) { signedOut(); return; }
+      pageError("La déconnexion n'a pas abouti : " + e.message);
+    });
   });
 
   function start() {

@@ -85,8 +85,14 @@
   }
 
   function signOut(everywhere) {
+    // Signed out on the page only once the server says so (or the session was already gone): a
+    // failed request leaves the session, and « tous mes appareils » would otherwise be a lie.
     api("DELETE", "/api/compte/session" + (everywhere ? "?partout=true" : ""))
-      .then(signedOut).catch(signedOut);
+      .then(function () { pageError(""); signedOut(); })
+      .catch(function (e) {
+        if (e.status === 401) { signedOut(); return; }
+        pageError("La déconnexion n'a pas abouti : " + e.message);
+      });
   }
   $("signout").addEventListener("click", function () { signOut(false); });
   $("signout-all").addEventListener("click", function () { signOut(true); });
