@@ -306,13 +306,19 @@ fn sqlite_pool(max: u32, acquire_timeout: Duration) -> AnyPoolOptions {
         })
 }
 
-/// Makes sure the SQLite file can be created: adds `mode=rwc` and creates the parent folder.
-fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+/// The file path and the query of a SQLite URL (`sqlite://PATH?QUERY` or `sqlite:PATH`); `None`
+/// for another scheme.
+fn sqlite_path_and_query(url: &str) -> Option<(&str, &str)> {
     let rest = url
         .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .ok_or_else(|| DbError::BadUrl(url.to_owned()))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    Some(rest.split_once('?').unwrap_or((rest, "")))
+}
+
+/// Makes sure the SQLite file can be created: adds `mode=rwc` and creates the parent folder.
+fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+    let (path, query) =
+        sqlite_path_and_query(url).ok_or_else(|| DbError::BadUrl(url.to_owned()))?;
     if path.is_empty() {
         return Err(DbError::BadUrl(format!("{url} names no file")));
     }
@@ -341,22 +347,15 @@ fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
 /// per file, so a file of its own keeps those writes from queueing the request path's.
 /// `None` for PostgreSQL, where writers do not exclude each other and one database holds all.
 pub fn sqlite_sibling_url(url: &str, suffix: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (path, query) = sqlite_path_and_query(url)?;
     if path == ":memory:" {
         return Some(url.to_owned());
     }
-    let (dir, file) = path.rsplit_once('/').map_or(("", path), |(d, f)| (d, f));
-    let file = match file.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => format!("{stem}-{suffix}.{ext}"),
-        _ => format!("{file}-{suffix}"),
-    };
-    let path = if path.contains('/') {
-        format!("{dir}/{file}")
-    } else {
-        file
+    // The folder (with its last `/`) stays; the suffix goes before the file's extension.
+    let (dir, file) = path.split_at(path.rfind('/').map_or(0, |i| i + 1));
+    let path = match file.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{dir}{stem}-{suffix}.{ext}"),
+        _ => format!("{dir}{file}-{suffix}"),
     };
     Some(if query.is_empty() {
         format!("sqlite://{path}")

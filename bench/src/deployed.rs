@@ -23,10 +23,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use iafactory_bench::load::{Http1, request};
-use iafactory_bench::{procstat, profile};
+use iafactory_bench::procstat;
+use iafactory_bench::profile::{self, Category};
 use serde::Serialize;
 use sqlx::Connection as _;
 
+/// The platform's three services, in the order of every per-service figure.
+const SERVICES: [&str; 3] = ["promo-service", "llm-gateway", "gateway-rest"];
 const ADMIN: &str = "bench-admin-token-0123456789";
 const INTERNAL: &str = "bench-internal-token-0123456789";
 /// What the upstream answers to every chat call (the loadgen upstream's answer).
@@ -96,7 +99,7 @@ struct Row {
     upstream_cpu_us: f64,
     /// With `--profile`: per service, µs per request by category of work.
     #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<[BTreeMap<&'static str, f64>; 3]>,
+    profile: Option<[BTreeMap<Category, f64>; 3]>,
 }
 
 /// A child process killed when dropped, so an early return never leaves servers behind.
@@ -292,7 +295,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
     }
     let bin = |name: &str| args.dist.join(name);
-    for name in ["promo-service", "llm-gateway", "gateway-rest"] {
+    for name in SERVICES {
         if !bin(name).exists() {
             return Err(format!(
                 "{} is missing: run scripts/build-release.sh {}",
@@ -628,8 +631,8 @@ fn start_profiles(
 fn finish_profiles(
     recordings: Vec<(PathBuf, Child)>,
     per_service_us: [f64; 3],
-) -> Result<[BTreeMap<&'static str, f64>; 3], String> {
-    let mut out: [BTreeMap<&'static str, f64>; 3] = Default::default();
+) -> Result<[BTreeMap<Category, f64>; 3], String> {
+    let mut out: [BTreeMap<Category, f64>; 3] = Default::default();
     for (i, (file, mut child)) in recordings.into_iter().enumerate() {
         let _ = child.wait();
         let shares = profile::breakdown(&file)?;
@@ -641,8 +644,6 @@ fn finish_profiles(
     Ok(out)
 }
 
-const SERVICES: [&str; 3] = ["promo-service", "llm-gateway", "gateway-rest"];
-
 /// Where a row's server CPU per request goes, by category and service.
 fn profile_table(r: &Row) -> String {
     let Some(p) = &r.profile else {
@@ -653,13 +654,17 @@ fn profile_table(r: &Row) -> String {
          | category | promo-service | llm-gateway | gateway-rest | all three |\n|---|---:|---:|---:|---:|\n",
         r.path, r.connections
     );
-    for cat in profile::CATEGORIES {
-        let v = [0, 1, 2].map(|i| p[i].get(cat).copied().unwrap_or(0.0));
+    for cat in Category::ALL {
+        let v = [0, 1, 2].map(|i| p[i].get(&cat).copied().unwrap_or(0.0));
         let total: f64 = v.iter().sum();
         let _ = writeln!(
             out,
-            "| {cat} | {:.1} | {:.1} | {:.1} | **{:.1}** |",
-            v[0], v[1], v[2], total
+            "| {} | {:.1} | {:.1} | {:.1} | **{:.1}** |",
+            cat.label(),
+            v[0],
+            v[1],
+            v[2],
+            total
         );
     }
     let _ = writeln!(

@@ -41,7 +41,7 @@ pub fn record(pid: &str, seconds: u64, out: &Path) -> Result<Child, String> {
 }
 
 /// The share of samples (0 to 1) per category of the recording at `data`.
-pub fn breakdown(data: &Path) -> Result<BTreeMap<&'static str, f64>, String> {
+pub fn breakdown(data: &Path) -> Result<BTreeMap<Category, f64>, String> {
     let out = Command::new("perf")
         .args([
             "report",
@@ -60,7 +60,7 @@ pub fn breakdown(data: &Path) -> Result<BTreeMap<&'static str, f64>, String> {
     if !out.status.success() {
         return Err(format!("perf report failed on {}", data.display()));
     }
-    let mut shares: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let mut shares: BTreeMap<Category, f64> = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         if let Some((percent, dso, symbol)) = parse_line(line) {
             *shares.entry(category(dso, symbol)).or_default() += percent / 100.0;
@@ -82,37 +82,84 @@ fn parse_line(line: &str) -> Option<(f64, &str, &str)> {
     Some((percent, dso, symbol))
 }
 
-/// The categories, in the order the benchmark prints them.
-pub const CATEGORIES: [&str; 14] = [
-    "kernel: network (TCP on loopback)",
-    "kernel: scheduler, wake-ups, futex",
-    "kernel: syscall entry, epoll, other",
-    "async runtime (tokio)",
-    "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
-    "gRPC and protobuf (tonic, prost)",
-    "JSON (serde_json)",
-    "allocators (mimalloc; glibc's for SQLite)",
-    "memory copies (libc)",
-    "database (sqlx, SQLite)",
-    "observability (tracing, metrics)",
-    "our code",
-    "Rust std and other crates",
-    "other (libc, unknown)",
-];
+/// What a sample's function is busy with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub enum Category {
+    KernelNetwork,
+    KernelScheduler,
+    KernelOther,
+    Runtime,
+    Http,
+    Grpc,
+    Json,
+    Allocators,
+    Copies,
+    Database,
+    Observability,
+    Ours,
+    RustOther,
+    Other,
+}
 
-/// Kernel functions of the network path (loopback TCP, sockets, packet handling).
+impl Category {
+    /// Every category, in the order the benchmark prints them.
+    pub const ALL: [Category; 14] = [
+        Category::KernelNetwork,
+        Category::KernelScheduler,
+        Category::KernelOther,
+        Category::Runtime,
+        Category::Http,
+        Category::Grpc,
+        Category::Json,
+        Category::Allocators,
+        Category::Copies,
+        Category::Database,
+        Category::Observability,
+        Category::Ours,
+        Category::RustOther,
+        Category::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::KernelNetwork => "kernel: network (TCP on loopback)",
+            Category::KernelScheduler => "kernel: scheduler, wake-ups, futex",
+            Category::KernelOther => "kernel: syscall entry, epoll, other",
+            Category::Runtime => "async runtime (tokio)",
+            Category::Http => "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
+            Category::Grpc => "gRPC and protobuf (tonic, prost)",
+            Category::Json => "JSON (serde_json)",
+            Category::Allocators => "allocators (mimalloc; glibc's for SQLite)",
+            Category::Copies => "memory copies (libc)",
+            Category::Database => "database (sqlx, SQLite)",
+            Category::Observability => "observability (tracing, metrics)",
+            Category::Ours => "our code",
+            Category::RustOther => "Rust std and other crates",
+            Category::Other => "other (libc, unknown)",
+        }
+    }
+}
+
+/// Kernel functions of the network path (loopback TCP, sockets, packet handling, the copies to
+/// and from user space), by name prefix.
 const KERNEL_NET: &[&str] = &[
     "tcp",
+    "__tcp",
     "ip_",
+    "__ip",
     "ipv",
     "inet",
+    "__inet",
     "sock",
+    "__sock",
     "skb",
+    "__skb",
     "sk_",
     "__sk",
     "net_",
     "__net",
     "napi",
+    "__napi",
     "dev_",
     "__dev",
     "loopback",
@@ -120,11 +167,6 @@ const KERNEL_NET: &[&str] = &[
     "__netif",
     "nf_",
     "raw_",
-    "__ip",
-    "__tcp",
-    "__inet",
-    "__skb",
-    "__sock",
     "__sys_sendto",
     "__sys_recvfrom",
     "__sys_sendmsg",
@@ -137,12 +179,10 @@ const KERNEL_NET: &[&str] = &[
     "do_softirq",
     "__do_softirq",
     "process_backlog",
-    "__napi",
     "__local_bh_enable",
     "csum",
     "dst_",
     "neigh",
-    "__copy_skb",
     "copy_user",
     "_copy_to_iter",
     "_copy_from_iter",
@@ -153,10 +193,10 @@ const KERNEL_NET: &[&str] = &[
     "check_heap_object",
     "__virt_addr_valid",
     "simple_copy_to_iter",
-    "skb_",
 ];
 
-/// Kernel functions of scheduling: switching threads, waking them, futexes.
+/// Kernel functions of scheduling: switching threads, waking them, futexes (system-call entry
+/// points are matched without their `__x64_sys_` prefix).
 const KERNEL_SCHED: &[&str] = &[
     "schedule",
     "__schedule",
@@ -165,6 +205,7 @@ const KERNEL_SCHED: &[&str] = &[
     "ttwu",
     "futex",
     "__futex",
+    "do_futex",
     "enqueue",
     "dequeue",
     "pick_next",
@@ -183,94 +224,80 @@ const KERNEL_SCHED: &[&str] = &[
     "hrtimer",
     "clock_",
     "ktime",
-    "__x64_sys_futex",
-    "do_futex",
-    "raw_spin",
     "_raw_spin",
     "queued_spin",
     "set_next_entity",
     "put_prev",
     "check_preempt",
     "resched",
-    "idle",
-    "cpuidle",
     "tick_",
     "account_",
 ];
 
 /// Crates by the path prefix of their functions (earliest match in the symbol wins, std
 /// excepted: `core::ptr::drop_in_place<h2::…>` is h2's).
-const CRATES: &[(&str, &str)] = &[
-    ("tokio::", "async runtime (tokio)"),
-    ("mio::", "async runtime (tokio)"),
-    ("h2::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("hyper::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    (
-        "hyper_util::",
-        "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
-    ),
-    ("http::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("httparse::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("http_body", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("reqwest::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("bytes::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("futures", "async runtime (tokio)"),
-    ("flume::", "database (sqlx, SQLite)"),
-    ("axum::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    ("tower::", "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)"),
-    (
-        "tower_http::",
-        "HTTP/2 and HTTP (h2, hyper, reqwest, bytes)",
-    ),
-    ("tonic::", "gRPC and protobuf (tonic, prost)"),
-    ("prost::", "gRPC and protobuf (tonic, prost)"),
-    ("serde_json::", "JSON (serde_json)"),
-    ("sqlx", "database (sqlx, SQLite)"),
-    ("libsqlite3", "database (sqlx, SQLite)"),
-    ("tracing", "observability (tracing, metrics)"),
-    ("prometheus_client::", "observability (tracing, metrics)"),
-    ("llm_gateway::", "our code"),
-    ("gateway_rest::", "our code"),
-    ("promo_service::", "our code"),
-    ("iafactory::", "our code"),
+const CRATES: &[(&str, Category)] = &[
+    ("tokio::", Category::Runtime),
+    ("mio::", Category::Runtime),
+    ("futures", Category::Runtime),
+    ("h2::", Category::Http),
+    ("hyper::", Category::Http),
+    ("hyper_util::", Category::Http),
+    ("http::", Category::Http),
+    ("httparse::", Category::Http),
+    ("http_body", Category::Http),
+    ("reqwest::", Category::Http),
+    ("bytes::", Category::Http),
+    ("axum::", Category::Http),
+    ("tower::", Category::Http),
+    ("tower_http::", Category::Http),
+    ("tonic::", Category::Grpc),
+    ("prost::", Category::Grpc),
+    ("serde_json::", Category::Json),
+    ("sqlx", Category::Database),
+    ("libsqlite3", Category::Database),
+    ("flume::", Category::Database),
+    ("tracing", Category::Observability),
+    ("prometheus_client::", Category::Observability),
+    ("llm_gateway::", Category::Ours),
+    ("gateway_rest::", Category::Ours),
+    ("promo_service::", Category::Ours),
+    ("iafactory::", Category::Ours),
 ];
 
-fn category(dso: &str, symbol: &str) -> &'static str {
+fn category(dso: &str, symbol: &str) -> Category {
+    let starts = |prefixes: &[&str], s: &str| prefixes.iter().any(|p| s.starts_with(p));
     if dso.starts_with("[kernel") {
-        let s = symbol.trim_start_matches("__x64_sys_");
-        if KERNEL_SCHED
-            .iter()
-            .any(|p| symbol.starts_with(p) || s.starts_with(p))
-        {
-            return CATEGORIES[1];
-        }
-        if KERNEL_NET
-            .iter()
-            .any(|p| symbol.starts_with(p) || s.starts_with(p))
-        {
-            return CATEGORIES[0];
-        }
-        return CATEGORIES[2];
+        let name = symbol.trim_start_matches("__x64_sys_");
+        return if starts(KERNEL_SCHED, name) {
+            Category::KernelScheduler
+        } else if starts(KERNEL_NET, symbol) || starts(KERNEL_NET, name) {
+            Category::KernelNetwork
+        } else {
+            Category::KernelOther
+        };
     }
-    if symbol.starts_with("mi_") || symbol.starts_with("_mi_") {
-        return CATEGORIES[7];
+    if starts(&["mi_", "_mi_"], symbol) {
+        return Category::Allocators;
     }
     // SQLite's C functions (its JSON ones read the request log's batches).
-    if symbol.starts_with("sqlite3") || symbol.starts_with("json") {
-        return CATEGORIES[9];
+    if starts(&["sqlite3", "json"], symbol) {
+        return Category::Database;
     }
     if dso.starts_with("libc") {
-        // Rust allocates through mimalloc; glibc's malloc is SQLite's (C code).
-        const MALLOC: &[&str] = &["malloc", "free", "realloc", "calloc", "_int_", "cfree"];
-        return if symbol.contains("memcpy")
-            || symbol.contains("memmove")
-            || symbol.contains("memset")
+        return if ["memcpy", "memmove", "memset"]
+            .iter()
+            .any(|m| symbol.contains(m))
         {
-            CATEGORIES[8]
-        } else if MALLOC.iter().any(|m| symbol.starts_with(m)) {
-            CATEGORIES[7]
+            Category::Copies
+        } else if starts(
+            &["malloc", "free", "realloc", "calloc", "_int_", "cfree"],
+            symbol,
+        ) {
+            // Rust allocates through mimalloc; glibc's malloc is SQLite's (C code).
+            Category::Allocators
         } else {
-            CATEGORIES[13]
+            Category::Other
         };
     }
     let earliest = CRATES
@@ -279,8 +306,8 @@ fn category(dso: &str, symbol: &str) -> &'static str {
         .min_by_key(|(at, _)| *at);
     match earliest {
         Some((_, cat)) => cat,
-        None if symbol.contains("::") => CATEGORIES[12],
-        None => CATEGORIES[13],
+        None if symbol.contains("::") => Category::RustOther,
+        None => Category::Other,
     }
 }
 
@@ -298,49 +325,58 @@ mod tests {
         let cat = |dso, sym| category(dso, sym);
         assert_eq!(
             cat("[kernel.kallsyms]", "tcp_sendmsg_locked"),
-            CATEGORIES[0]
+            Category::KernelNetwork
         );
         assert_eq!(
             cat("[kernel.kallsyms]", "finish_task_switch.isra.0"),
-            CATEGORIES[1]
+            Category::KernelScheduler
         );
-        assert_eq!(cat("[kernel.kallsyms]", "ep_poll_callback"), CATEGORIES[2]);
+        assert_eq!(
+            cat("[kernel.kallsyms]", "ep_poll_callback"),
+            Category::KernelOther
+        );
         assert_eq!(
             cat(
                 "llm-gateway",
                 "core::ptr::drop_in_place<h2::proto::streams::Stream>"
             ),
-            CATEGORIES[4]
+            Category::Http
         );
         assert_eq!(
             cat(
                 "llm-gateway",
                 "<tonic::codec::prost::ProstDecoder<U> as tonic::codec::Decoder>::decode"
             ),
-            CATEGORIES[5]
+            Category::Grpc
         );
-        assert_eq!(cat("gateway-rest", "mi_malloc_aligned"), CATEGORIES[7]);
+        assert_eq!(
+            cat("gateway-rest", "mi_malloc_aligned"),
+            Category::Allocators
+        );
         assert_eq!(
             cat(
                 "llm-gateway",
                 "llm_gateway::usage::UsageRecorder::charge::{{closure}}"
             ),
-            CATEGORIES[11]
+            Category::Ours
         );
-        assert_eq!(cat("llm-gateway", "sqlite3VdbeExec"), CATEGORIES[9]);
-        assert_eq!(cat("llm-gateway", "jsonTranslateBlobToText"), CATEGORIES[9]);
-        assert_eq!(cat("libc.so.6", "_int_free"), CATEGORIES[7]);
+        assert_eq!(cat("llm-gateway", "sqlite3VdbeExec"), Category::Database);
+        assert_eq!(
+            cat("llm-gateway", "jsonTranslateBlobToText"),
+            Category::Database
+        );
+        assert_eq!(cat("libc.so.6", "_int_free"), Category::Allocators);
         assert_eq!(
             cat("llm-gateway", "bytes::bytes::shared_drop"),
-            CATEGORIES[4]
+            Category::Http
         );
         assert_eq!(
             cat("libc.so.6", "__memmove_avx_unaligned_erms"),
-            CATEGORIES[8]
+            Category::Copies
         );
         assert_eq!(
             cat("llm-gateway", "alloc::raw_vec::finish_grow"),
-            CATEGORIES[12]
+            Category::RustOther
         );
     }
 }

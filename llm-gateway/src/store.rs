@@ -228,12 +228,11 @@ impl Store {
         Ok(store)
     }
 
-    /// Closes the database (and the request log's file on SQLite).
+    /// Closes the database and the request log's file (on PostgreSQL the same pool: closing
+    /// a closed pool returns at once).
     pub async fn close(&self) {
         self.db.close().await;
-        if self.db.backend == Backend::Sqlite {
-            self.log.close().await;
-        }
+        self.log.close().await;
     }
 
     /// Reserves up to `want` units of a quota window for this replica, never letting the total

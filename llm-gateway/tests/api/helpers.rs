@@ -31,6 +31,23 @@ pub(crate) async fn test_db(backend: Backend) -> TestDb {
     ScratchDb::new(backend, "iaf_llm").await
 }
 
+/// Migrates `db` only up to `version` of the gateway's migrations: the schema an older version
+/// left, for the upgrade tests.
+pub(crate) async fn migrate_to(db: &TestDb, backend: Backend, version: i64) {
+    let url = match backend {
+        Backend::Sqlite => format!("{}?mode=rwc", db.url),
+        Backend::Postgres => db.url.clone(),
+    };
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    llm_gateway::store::migrator()
+        .run_to(version, &mut conn)
+        .await
+        .unwrap();
+    sqlx::Connection::close(conn).await.unwrap();
+}
+
 /// The real promo-service, in-process on a random port.
 pub(crate) struct Promo {
     pub addr: SocketAddr,

@@ -215,20 +215,7 @@ async fn a_batch_spanning_days_and_statements_is_exact(backend: Backend) {
 /// key's usage lands on its last day with usage that month (the 1st for a month without days).
 async fn the_upgrade_to_one_usage_table_keeps_every_month(backend: Backend) {
     let db = test_db(backend).await;
-    let url = match backend {
-        Backend::Sqlite => format!("{}?mode=rwc", db.url),
-        Backend::Postgres => db.url.clone(),
-    };
-    {
-        let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        llm_gateway::store::migrator()
-            .run_to(3, &mut conn)
-            .await
-            .unwrap();
-        sqlx::Connection::close(conn).await.unwrap();
-    }
+    migrate_to(&db, backend, 3).await;
     for sql in [
         // November: two models on key a (days known), one on key b (no day rows).
         "INSERT INTO llm_usage VALUES ('a', '2026-11', 'm1', 'p', 'u1', 3, 30, 3, 300, 1)",

@@ -39,36 +39,27 @@ const LOG_WINDOW_BOUND: Duration = Duration::from_secs(1);
 
 const WORKERS: usize = 8;
 
-/// Rows of `user_id` in the request log of the gateway database at `url` (`extra`: more
-/// conditions). On SQLite the log has a file of its own beside the database.
-async fn log_rows(url: &str, user_id: &str, extra: &str) -> u64 {
+/// The first column, as text, of the rows `sql` gives in the request log of the gateway
+/// database at `url` (on SQLite the log has a file of its own beside the database).
+async fn log_strings(url: &str, sql: &str) -> Vec<String> {
     use sqlx::{Connection, Row};
     sqlx::any::install_default_drivers();
     let url = llm_gateway::store::request_log_url(url);
     let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let n: String = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "SELECT CAST(COUNT(*) AS TEXT) FROM llm_request_log WHERE user_id = '{user_id}'{extra}"
-    )))
-    .fetch_one(&mut conn)
-    .await
-    .unwrap()
-    .get(0);
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     let _ = conn.close().await;
-    n.parse().unwrap()
+    rows.iter().map(|r| r.get::<String, _>(0)).collect()
 }
 
-/// SQLite's own check of the request log's file.
-async fn log_integrity(url: &str) -> String {
-    use sqlx::{Connection, Row};
-    let url = llm_gateway::store::request_log_url(url);
-    let mut conn = sqlx::AnyConnection::connect(&url).await.unwrap();
-    let out: String = sqlx::query("PRAGMA integrity_check")
-        .fetch_one(&mut conn)
-        .await
-        .unwrap()
-        .get(0);
-    let _ = conn.close().await;
-    out
+/// Rows of `user_id` in the request log (`extra`: more conditions).
+async fn log_rows(url: &str, user_id: &str, extra: &str) -> u64 {
+    let sql = format!(
+        "SELECT CAST(COUNT(*) AS TEXT) FROM llm_request_log WHERE user_id = '{user_id}'{extra}"
+    );
+    log_strings(url, &sql).await[0].parse().unwrap()
 }
 
 const OK: &str = " AND status = 'ok'";
@@ -156,7 +147,11 @@ async fn sigkill_loses_at_most_the_last_log_window(backend: Backend) {
             db.query_strings("PRAGMA integrity_check").await,
             vec!["ok".to_owned()]
         );
-        assert_eq!(log_integrity(&db.url).await, "ok", "the request log's file");
+        assert_eq!(
+            log_strings(&db.url, "PRAGMA integrity_check").await,
+            vec!["ok".to_owned()],
+            "the request log's file"
+        );
     }
     let charged = requests_charged(&mut client, &key).await;
     assert!(

@@ -427,17 +427,7 @@ on_both_backends!(one_row_per_call_under_load);
 #[tokio::test]
 async fn sqlite_log_rows_of_an_older_version_move_to_their_own_file() {
     let db = test_db(Backend::Sqlite).await;
-    {
-        let mut conn =
-            <sqlx::AnyConnection as sqlx::Connection>::connect(&format!("{}?mode=rwc", db.url))
-                .await
-                .unwrap();
-        llm_gateway::store::migrator()
-            .run_to(5, &mut conn)
-            .await
-            .unwrap();
-        sqlx::Connection::close(conn).await.unwrap();
-    }
+    migrate_to(&db, Backend::Sqlite, 5).await;
     // More rows than one batch of the move, over several users.
     let rows = 4500;
     db.exec(&format!(
