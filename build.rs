@@ -20,12 +20,118 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         prost::Message::encode_to_vec(&fds),
     )?;
 
+    std::fs::write(out_dir.join("iafactory_clients.rs"), lean_clients(&fds))?;
+
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
         .include_file("iafactory_protos.rs")
         .compile_fds(fds)?;
     Ok(())
+}
+
+/// The clients of `src/clients.rs`: per service, tonic's method names and signatures, each call
+/// going through the one shared `Raw` client. Modules follow the packages without their leading
+/// `iafactory.` (`iafactory.promo.v1` → `promo::v1`).
+fn lean_clients(fds: &prost_types::FileDescriptorSet) -> String {
+    use std::collections::BTreeMap;
+    use std::fmt::Write as _;
+
+    let mut by_package: BTreeMap<&str, String> = BTreeMap::new();
+    for file in &fds.file {
+        let package = file.package();
+        for service in &file.service {
+            let full = format!("{package}.{}", service.name());
+            let client = format!("{}Client", service.name());
+            let code = by_package.entry(package).or_default();
+            let _ = write!(
+                code,
+                "/// Client of `{full}`, sharing one compiled copy of tonic's unary path (see the \
+                 module); the methods are documented on the generated\n\
+                 /// [`crate::proto`] client of the same name.\n\
+                 #[derive(Debug, Clone)]\npub struct {client} {{\n    raw: crate::clients::Raw,\n}}\n\n\
+                 impl {client} {{\n\
+                 \x20   pub fn new(channel: tonic::transport::Channel) -> Self {{\n\
+                 \x20       Self {{ raw: crate::clients::Raw::new(channel) }}\n    }}\n\n\
+                 \x20   /// Limits the size of a decoded answer.\n    #[must_use]\n\
+                 \x20   pub fn max_decoding_message_size(self, limit: usize) -> Self {{\n\
+                 \x20       Self {{ raw: self.raw.max_decoding_message_size(limit) }}\n    }}\n\n\
+                 \x20   /// Limits the size of an encoded request.\n    #[must_use]\n\
+                 \x20   pub fn max_encoding_message_size(self, limit: usize) -> Self {{\n\
+                 \x20       Self {{ raw: self.raw.max_encoding_message_size(limit) }}\n    }}\n"
+            );
+            for method in &service.method {
+                if method.client_streaming() {
+                    continue;
+                }
+                let (input, output) = (
+                    rust_type(method.input_type()),
+                    rust_type(method.output_type()),
+                );
+                let (call, answer) = if method.server_streaming() {
+                    (
+                        "server_streaming",
+                        format!("tonic::codec::Streaming<{output}>"),
+                    )
+                } else {
+                    ("unary", output)
+                };
+                let name = method.name();
+                let _ = write!(
+                    code,
+                    "\n    /// `/{full}/{name}`\n\
+                     \x20   pub async fn {fn_name}(\n        &mut self,\n\
+                     \x20       request: impl tonic::IntoRequest<{input}>,\n\
+                     \x20   ) -> Result<tonic::Response<{answer}>, tonic::Status> {{\n\
+                     \x20       self.raw\n            .{call}(\n\
+                     \x20               request.into_request(),\n\
+                     \x20               \"/{full}/{name}\",\n\
+                     \x20               \"{full}\",\n\
+                     \x20               \"{name}\",\n            )\n            .await\n    }}\n",
+                    fn_name = snake_case(name),
+                );
+            }
+            code.push_str("}\n\n");
+        }
+    }
+    let mut out = String::new();
+    for (package, code) in by_package {
+        let path: Vec<&str> = package.split('.').skip(1).collect();
+        for m in &path {
+            let _ = writeln!(out, "pub mod {m} {{");
+        }
+        out.push_str(&code);
+        for _ in &path {
+            out.push_str("}\n");
+        }
+    }
+    out
+}
+
+/// The Rust path of a message named `.pkg.sub.Name` in the generated `crate::proto`.
+fn rust_type(proto: &str) -> String {
+    let parts: Vec<&str> = proto.trim_start_matches('.').split('.').collect();
+    match parts.as_slice() {
+        ["google", "protobuf", name] => format!("::prost_types::{name}"),
+        _ => format!("crate::proto::{}", parts.join("::")),
+    }
+}
+
+/// `GetKeysUsage` → `get_keys_usage`, as tonic names client methods.
+fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::new();
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            let prev = chars[i - 1];
+            let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+            if prev.is_lowercase() || prev.is_ascii_digit() || (prev.is_uppercase() && next_lower) {
+                out.push('_');
+            }
+        }
+        out.extend(c.to_lowercase());
+    }
+    out
 }
 
 fn collect_protos(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

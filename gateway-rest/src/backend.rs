@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
-use tonic::metadata::{AsciiMetadataValue, MetadataKey};
+use tonic::metadata::{AsciiMetadataValue, MetadataKey, MetadataMap};
 use tonic::transport::Channel;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -123,8 +123,16 @@ pub fn request<T>(
     headers: &HeaderMap,
     forward: &[Forward],
 ) -> Result<tonic::Request<T>, ApiError> {
-    let mut req = tonic::Request::new(message);
-    let md = req.metadata_mut();
+    // Only the wrapping depends on `T` (called for some seventy message types).
+    Ok(tonic::Request::from_parts(
+        metadata(headers, forward)?,
+        http::Extensions::default(),
+        message,
+    ))
+}
+
+fn metadata(headers: &HeaderMap, forward: &[Forward]) -> Result<MetadataMap, ApiError> {
+    let mut md = MetadataMap::new();
     if let Some(id) = headers
         .get(&X_REQUEST_ID)
         .and_then(|v| AsciiMetadataValue::try_from(v.as_bytes()).ok())
@@ -163,7 +171,7 @@ pub fn request<T>(
             })?;
         md.insert(MetadataKey::from_static(name), value);
     }
-    Ok(req)
+    Ok(md)
 }
 
 #[cfg(test)]

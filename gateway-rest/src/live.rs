@@ -30,8 +30,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use iafactory::ErrorCode;
+use iafactory::clients::promo::v1::PromoServiceClient;
 use iafactory::proto::iafactory::promo::v1 as pb;
-use pb::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
 use tonic::transport::Channel;
 

@@ -16,7 +16,13 @@ use crate::error::ApiError;
 
 /// Serializes `value` as the JSON answer.
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response {
-    match serde_json::to_vec(value) {
+    // Only the encoding depends on `T`; the answer around it is built once for every type (this
+    // is called for some seventy types: keeping it small keeps the crate's build short).
+    encoded_json(status, serde_json::to_vec(value))
+}
+
+fn encoded_json(status: StatusCode, encoded: serde_json::Result<Vec<u8>>) -> Response {
+    match encoded {
         Ok(body) => {
             let mut response = (status, body).into_response();
             response

@@ -5,17 +5,13 @@ use std::sync::Arc;
 
 use http::HeaderMap;
 use iafactory::ErrorCode;
-use iafactory::proto::iafactory::llm::v1::llm_gateway_client::LlmGatewayClient;
-use iafactory::proto::iafactory::llm::v1::request_log_client::RequestLogClient;
+use iafactory::clients::llm::v1::{LlmGatewayClient, RequestLogClient};
+use iafactory::clients::promo::v1::{
+    BillingClient, CampaignsClient, OperatorAccountsClient, OperatorsClient, PromoServiceClient,
+};
 use iafactory::proto::iafactory::llm::v1::{GetKeysUsageRequest, KeysUsage};
-use iafactory::proto::iafactory::promo::v1::billing_client::BillingClient;
-use iafactory::proto::iafactory::promo::v1::campaigns_client::CampaignsClient;
-use iafactory::proto::iafactory::promo::v1::operator_accounts_client::OperatorAccountsClient;
-use iafactory::proto::iafactory::promo::v1::operators_client::OperatorsClient;
-use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
 use tokio::sync::watch;
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Channel;
 
 use crate::backend::Backend;
 use crate::config::Config;
@@ -62,37 +58,37 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn promo_client(&self) -> PromoServiceClient<Channel> {
+    pub fn promo_client(&self) -> PromoServiceClient {
         PromoServiceClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
     /// promo-service's `Billing` service (same replicas, same channel as `promo_client`).
-    pub fn billing_client(&self) -> BillingClient<Channel> {
+    pub fn billing_client(&self) -> BillingClient {
         BillingClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
     /// promo-service's console RPCs (operators, dashboard, customers, catalogue, events).
-    pub fn operators_client(&self) -> OperatorsClient<Channel> {
+    pub fn operators_client(&self) -> OperatorsClient {
         OperatorsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
     /// promo-service's operator account management (passwords, roles, deactivation).
-    pub fn operator_accounts_client(&self) -> OperatorAccountsClient<Channel> {
+    pub fn operator_accounts_client(&self) -> OperatorAccountsClient {
         OperatorAccountsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
     /// promo-service's `Campaigns` service (contacts, campaigns, waitlist, e-mail links).
-    pub fn campaigns_client(&self) -> CampaignsClient<Channel> {
+    pub fn campaigns_client(&self) -> CampaignsClient {
         CampaignsClient::new(self.promo.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
             .max_encoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
 
-    pub fn request_log_client(&self) -> RequestLogClient<Channel> {
+    pub fn request_log_client(&self) -> RequestLogClient {
         RequestLogClient::new(self.llm.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_MESSAGE_BYTES)
     }
@@ -163,7 +159,7 @@ impl AppState {
         }
     }
 
-    pub fn llm_client(&self) -> LlmGatewayClient<Channel> {
+    pub fn llm_client(&self) -> LlmGatewayClient {
         // Answers can be large (an embeddings batch: up to 2048 vectors).
         LlmGatewayClient::new(self.llm.channel())
             .max_decoding_message_size(iafactory::grpc::MAX_ANSWER_BYTES)

@@ -56,17 +56,29 @@ impl Session {
         if change {
             same_origin(headers)?;
         }
-        let mut req = crate::backend::request(message, headers, &[])?;
+        let mut req = crate::backend::request((), headers, &[])?;
+        self.add_metadata(req.metadata_mut(), headers, change)?;
+        let (md, extensions, ()) = req.into_parts();
+        Ok(tonic::Request::from_parts(md, extensions, message))
+    }
+
+    /// The session's part of a call's metadata; not generic, like most of a request's making.
+    fn add_metadata(
+        &self,
+        md: &mut tonic::metadata::MetadataMap,
+        headers: &HeaderMap,
+        change: bool,
+    ) -> Result<(), ApiError> {
         if let Some(token) = session_cookie(headers, self.cookie) {
-            req.metadata_mut().insert(self.metadata, ascii(token)?);
+            md.insert(self.metadata, ascii(token)?);
         }
         if change
             && let Some(csrf) = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())
             && let Ok(v) = AsciiMetadataValue::try_from(csrf)
         {
-            req.metadata_mut().insert("x-iaf-csrf", v);
+            md.insert("x-iaf-csrf", v);
         }
-        Ok(req)
+        Ok(())
     }
 
     /// The `Set-Cookie` value giving this session's cookie `value` (empty with 0: clears it).

@@ -17,10 +17,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use iafactory::proto::iafactory::promo::v1::promo_service_client::PromoServiceClient;
+use iafactory::clients::promo::v1::PromoServiceClient;
 use iafactory::proto::iafactory::promo::v1::{AuthenticateKeyRequest, ReportQuotaLevelRequest};
 use sha2::{Digest, Sha256};
-use tonic::transport::Channel;
 
 use iafactory::secret::InternalToken;
 
@@ -65,7 +64,7 @@ const MAX_KEY_LEN: usize = 256;
 const SWEEP_ABOVE: usize = 50_000;
 
 struct Inner {
-    client: PromoServiceClient<Channel>,
+    client: PromoServiceClient,
     /// Presented on every `AuthenticateKey` call: promo-service answers only platform services.
     token: Option<InternalToken>,
     cache: Mutex<HashMap<[u8; 32], Cached>>,

@@ -6,8 +6,8 @@
 use axum::extract::State;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode};
+use iafactory::clients::promo::v1::SiteClient;
 use iafactory::proto::iafactory::promo::v1 as pb;
-use iafactory::proto::iafactory::promo::v1::site_client::SiteClient;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
