@@ -120,7 +120,7 @@ pub async fn serve(
 /// Accepted connections with TCP_NODELAY: tonic applies its own `tcp_nodelay` only to listeners
 /// it binds itself, and with Nagle's algorithm on, calls multiplexed on one HTTP/2 connection
 /// stall ~40 ms on delayed ACKs.
-fn incoming(
+pub fn incoming(
     listener: TcpListener,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
     use tokio_stream::StreamExt;

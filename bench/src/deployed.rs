@@ -53,7 +53,9 @@ struct Args {
     /// Connection counts (wrk -c).
     #[arg(long, value_delimiter = ',', default_value = "1,32")]
     connections: Vec<usize>,
-    /// Paths to measure: upstream (nginx direct), chat, remaining, validate.
+    /// Paths to measure: upstream (nginx direct), chat, remaining, validate, and the transport
+    /// floor of chat and of a promo read (`floor-chat`, `floor-remaining`: the `floor` program,
+    /// the same exchanges with none of the platform's work).
     #[arg(
         long,
         value_delimiter = ',',
@@ -79,6 +81,9 @@ struct Args {
     /// little CPU of its own to the rows it records.
     #[arg(long)]
     profile: Option<PathBuf>,
+    /// The `floor` program (release build) for the floor rows.
+    #[arg(long, default_value = "target/release/floor")]
+    floor: PathBuf,
 }
 
 /// One measured row.
@@ -130,6 +135,63 @@ impl Drop for Proc {
     }
 }
 
+/// The `floor` program's two processes: the edge and the gRPC hop behind it.
+struct Floor {
+    edge: Proc,
+    grpc: Proc,
+    edge_addr: SocketAddr,
+}
+
+impl Floor {
+    /// Starts `floor grpc` (its upstream the benchmark's nginx) and `floor edge` in front of it.
+    fn start(
+        binary: &Path,
+        upstream: SocketAddr,
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Result<Floor, String> {
+        if !binary.exists() {
+            return Err(format!(
+                "{} is missing: cargo build --release -p iafactory-bench --bin floor",
+                binary.display()
+            ));
+        }
+        let grpc_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let edge_addr = SocketAddr::from(([127, 0, 0, 1], free_port()?));
+        let grpc = spawn(
+            "floor-grpc",
+            binary,
+            &[
+                "grpc",
+                "--listen",
+                &grpc_addr.to_string(),
+                "--upstream",
+                &format!("http://{upstream}/v1/chat/completions"),
+            ],
+            env,
+            dir,
+        )?;
+        let edge = spawn(
+            "floor-edge",
+            binary,
+            &[
+                "edge",
+                "--listen",
+                &edge_addr.to_string(),
+                "--grpc",
+                &format!("http://{grpc_addr}"),
+            ],
+            env,
+            dir,
+        )?;
+        Ok(Floor {
+            edge,
+            grpc,
+            edge_addr,
+        })
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
     Ok(l.local_addr().map_err(|e| e.to_string())?.port())
@@ -175,7 +237,14 @@ async fn wait_http(addr: SocketAddr, path: &str, dir: &Path) -> Result<(), Strin
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut logs = String::new();
-    for name in ["promo-service", "llm-gateway", "gateway-rest", "nginx"] {
+    for name in [
+        "promo-service",
+        "llm-gateway",
+        "gateway-rest",
+        "nginx",
+        "floor-grpc",
+        "floor-edge",
+    ] {
         let text = std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default();
         let tail: Vec<&str> = text.lines().rev().take(20).collect();
         let _ = writeln!(logs, "--- {name}.log (last lines)");
@@ -272,11 +341,25 @@ fn run_wrk(url: &str, script: &Path, connections: usize, seconds: u64) -> Result
     }
 }
 
-/// A path under load: where wrk aims and what it sends.
+/// A path under load: where wrk aims, what it sends, and whose CPU is counted.
 struct Target {
     name: String,
     url: String,
     script: PathBuf,
+    served_by: ServedBy,
+}
+
+/// Which processes serve a row, in the per-service slots (promo-service, llm-gateway,
+/// gateway-rest).
+#[derive(Clone, Copy)]
+enum ServedBy {
+    /// nginx alone: no service counted.
+    Upstream,
+    /// The platform's three services.
+    Platform,
+    /// The floor: `floor edge` in gateway-rest's slot, `floor grpc` in the slot of the service
+    /// whose hop it stands for.
+    Floor { grpc_slot: usize },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -455,6 +538,14 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
         r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
         args.chat_model
     );
+    // The floor's two processes, started for the first floor row asked for.
+    let mut floor: Option<Floor> = None;
+    let floor_edge = |floor: &mut Option<Floor>| -> Result<SocketAddr, String> {
+        if floor.is_none() {
+            *floor = Some(Floor::start(&args.floor, nginx_addr, &extra, dir)?);
+        }
+        floor.as_ref().map(|f| f.edge_addr).ok_or_else(String::new)
+    };
     let mut targets = Vec::new();
     for name in &args.scenarios {
         let t = match name.as_str() {
@@ -465,16 +556,37 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
                     "upstream",
                     wrk_script("POST", Some(&chat_body), Some("bench-key")),
                 )?,
+                served_by: ServedBy::Upstream,
             },
             "chat" => Target {
                 name: "chat, gateway-rest → llm-gateway → upstream".into(),
                 url: format!("http://{rest_addr}/v1/chat/completions"),
                 script: script("chat", wrk_script("POST", Some(&chat_body), Some(&api_key)))?,
+                served_by: ServedBy::Platform,
             },
             "remaining" => Target {
                 name: "GET /api/promo/LAUNCH30/remaining".into(),
                 url: format!("http://{rest_addr}/api/promo/LAUNCH30/remaining"),
                 script: script("remaining", wrk_script("GET", None, None))?,
+                served_by: ServedBy::Platform,
+            },
+            "floor-chat" => Target {
+                name: "floor of chat: edge → gRPC → upstream, no work".into(),
+                url: format!("http://{}/v1/chat/completions", floor_edge(&mut floor)?),
+                script: script(
+                    "floor-chat",
+                    wrk_script("POST", Some(&chat_body), Some(&api_key)),
+                )?,
+                served_by: ServedBy::Floor { grpc_slot: 1 },
+            },
+            "floor-remaining" => Target {
+                name: "floor of a promo read: edge → gRPC, no work".into(),
+                url: format!(
+                    "http://{}/api/promo/LAUNCH30/remaining",
+                    floor_edge(&mut floor)?
+                ),
+                script: script("floor-remaining", wrk_script("GET", None, None))?,
+                served_by: ServedBy::Floor { grpc_slot: 0 },
             },
             "validate" => Target {
                 name: "POST /api/promo/validate".into(),
@@ -487,10 +599,14 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
                         None,
                     ),
                 )?,
+                served_by: ServedBy::Platform,
             },
             other => return Err(format!("unknown scenario {other}")),
         };
         targets.push(t);
+    }
+    if let Some(f) = &floor {
+        wait_http(f.edge_addr, "/api/promo/LAUNCH30/remaining", dir).await?;
     }
 
     let services = [&promo, &llm, &rest];
@@ -514,16 +630,28 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
     for &c in &args.connections {
         for t in &targets {
             run_wrk(&t.url, &t.script, c, args.warmup)?;
-            let svc_pids: Vec<String> = services.iter().map(|p| p.pid()).collect();
+            // Per slot, the process whose CPU is counted there (none: nothing counted).
+            let svc_pids: [Option<String>; 3] = match (t.served_by, &floor) {
+                (ServedBy::Floor { grpc_slot }, Some(f)) => {
+                    let mut pids = [None, None, Some(f.edge.pid())];
+                    pids[grpc_slot] = Some(f.grpc.pid());
+                    pids
+                }
+                _ => services.map(|p| Some(p.pid())),
+            };
             let upstream_pids = nginx_pids();
             let recordings = match &args.profile {
                 Some(folder) => Some(start_profiles(folder, &svc_pids, &t.name, c, args.seconds)?),
                 None => None,
             };
-            let before: Vec<Duration> = svc_pids.iter().map(|p| procstat::cpu_of(p)).collect();
+            let cpu_slots = |pids: &[Option<String>; 3]| {
+                pids.each_ref()
+                    .map(|p| p.as_deref().map_or(Duration::ZERO, procstat::cpu_of))
+            };
+            let before = cpu_slots(&svc_pids);
             let up_before = cpu(&upstream_pids);
             let w = run_wrk(&t.url, &t.script, c, args.seconds)?;
-            let after: Vec<Duration> = svc_pids.iter().map(|p| procstat::cpu_of(p)).collect();
+            let after = cpu_slots(&svc_pids);
             let up_after = cpu(&upstream_pids);
             let per_req = |d: Duration| d.as_secs_f64() * 1e6 / w.requests.max(1) as f64;
             let per_service = [0, 1, 2].map(|i| per_req(after[i].saturating_sub(before[i])));
@@ -606,34 +734,35 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// `perf record` on each service for the row about to be measured.
+/// `perf record` on each slot's process for the row about to be measured (by slot).
 fn start_profiles(
     folder: &Path,
-    pids: &[String],
+    pids: &[Option<String>; 3],
     path: &str,
     connections: usize,
     seconds: u64,
-) -> Result<Vec<(PathBuf, Child)>, String> {
+) -> Result<Vec<(usize, PathBuf, Child)>, String> {
     std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
     let mut out = Vec::new();
-    for (pid, name) in pids.iter().zip(SERVICES) {
+    for (slot, (pid, name)) in pids.iter().zip(SERVICES).enumerate() {
+        let Some(pid) = pid else { continue };
         let file = folder.join(format!(
             "{}-c{connections}-{name}.perf.data",
-            path.replace(['/', ' '], "_")
+            path.replace(['/', ' ', ':', ','], "_")
         ));
         let child = profile::record(pid, seconds, &file)?;
-        out.push((file, child));
+        out.push((slot, file, child));
     }
     Ok(out)
 }
 
 /// Waits for the recordings and turns each service's shares into µs per request.
 fn finish_profiles(
-    recordings: Vec<(PathBuf, Child)>,
+    recordings: Vec<(usize, PathBuf, Child)>,
     per_service_us: [f64; 3],
 ) -> Result<[BTreeMap<Category, f64>; 3], String> {
     let mut out: [BTreeMap<Category, f64>; 3] = Default::default();
-    for (i, (file, mut child)) in recordings.into_iter().enumerate() {
+    for (i, file, mut child) in recordings {
         let _ = child.wait();
         let shares = profile::breakdown(&file)?;
         out[i] = shares

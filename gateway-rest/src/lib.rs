@@ -232,6 +232,27 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
     }))
 }
 
+/// How each client connection is served: HTTP/1.1 with a time limit on reading request headers,
+/// and HTTP/2 (h2c) on the same port with keep-alive pings.
+pub fn connection_builder(
+    config: &Config,
+) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(10))
+        .max_concurrent_streams(1024);
+    builder
+}
+
 async fn accept_loop(
     state: AppState,
     listener: TcpListener,
@@ -240,24 +261,12 @@ async fn accept_loop(
     janitor: tokio::task::JoinHandle<()>,
 ) -> Result<(), ServeError> {
     use http_body_util::BodyExt;
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::rt::TokioIo;
     use hyper_util::server::graceful::GracefulShutdown;
     use hyper_util::service::TowerToHyperService;
     use tower::ServiceExt;
 
-    let mut builder = Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(state.config.header_read_timeout)
-        .keep_alive(true);
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .max_concurrent_streams(1024);
+    let builder = connection_builder(&state.config);
     let first_request = state.config.header_read_timeout;
     let idle = state.config.idle_timeout;
     let open = conn::OpenConnections::new(state.config.max_connections);

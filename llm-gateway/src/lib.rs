@@ -133,14 +133,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, Serv
     };
     let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
     let store = Store::connect(&config.database_url).await?;
-    let http = reqwest::Client::builder()
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(256)
-        .tcp_nodelay(true)
-        .connect_timeout(config.connect_timeout)
-        .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(ServeError::HttpClient)?;
+    let http = providers::http_client(config.connect_timeout).map_err(ServeError::HttpClient)?;
     // Every family is registered before the registry is shared.
     let mut registry = Registry::new();
     let rpc_metrics = grpc::rpc_metrics(&mut registry);

@@ -29,6 +29,18 @@ pub use crate::chat::{
 
 pub use crate::embed::{EmbedInput, Embeddings, InputType, Inputs};
 
+/// The one HTTP client every provider shares (its pool is per host): keep-alive connections
+/// reused across calls, no Nagle delay, `connect_timeout` to open a connection.
+pub fn http_client(connect_timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .connect_timeout(connect_timeout)
+        .user_agent(concat!("iafactory-llm-gateway/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 pub type ChunkStream = BoxStream<'static, Result<Chunk, ProviderError>>;
 
 /// What went wrong with one upstream attempt.
