@@ -80,16 +80,21 @@ impl Raw {
         service: &'static str,
         method: &'static str,
     ) -> Result<Response<Bytes>, Status> {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
+        self.ready().await?;
         request
             .extensions_mut()
             .insert(GrpcMethod::new(service, method));
         self.grpc
             .unary(request, PathAndQuery::from_static(path), BytesCodec)
             .await
+    }
+
+    /// Waits until the channel can take a call, as tonic's clients do before each one.
+    async fn ready(&mut self) -> Result<(), Status> {
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))
     }
 
     /// A server-streaming call, through tonic's typed path.
@@ -104,10 +109,7 @@ impl Raw {
         Req: prost::Message + Send + Sync + 'static,
         Resp: prost::Message + Default + Send + Sync + 'static,
     {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| Status::unknown(format!("Service was not ready: {e}")))?;
+        self.ready().await?;
         request
             .extensions_mut()
             .insert(GrpcMethod::new(service, method));
