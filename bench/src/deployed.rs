@@ -538,14 +538,13 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
         r#"{{"model":"{}","messages":[{{"role":"user","content":"Bonjour"}}]}}"#,
         args.chat_model
     );
-    // The floor's two processes, started for the first floor row asked for.
-    let mut floor: Option<Floor> = None;
-    let floor_edge = |floor: &mut Option<Floor>| -> Result<SocketAddr, String> {
-        if floor.is_none() {
-            *floor = Some(Floor::start(&args.floor, nginx_addr, &extra, dir)?);
-        }
-        floor.as_ref().map(|f| f.edge_addr).ok_or_else(String::new)
+    // The floor's two processes, when a floor row is asked for.
+    let floor = if args.scenarios.iter().any(|s| s.starts_with("floor-")) {
+        Some(Floor::start(&args.floor, nginx_addr, &extra, dir)?)
+    } else {
+        None
     };
+    let floor_edge = floor.as_ref().map(|f| f.edge_addr);
     let mut targets = Vec::new();
     for name in &args.scenarios {
         let t = match name.as_str() {
@@ -572,7 +571,10 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
             },
             "floor-chat" => Target {
                 name: "floor of chat: edge → gRPC → upstream, no work".into(),
-                url: format!("http://{}/v1/chat/completions", floor_edge(&mut floor)?),
+                url: format!(
+                    "http://{}/v1/chat/completions",
+                    floor_edge.ok_or("no floor")?
+                ),
                 script: script(
                     "floor-chat",
                     wrk_script("POST", Some(&chat_body), Some(&api_key)),
@@ -583,7 +585,7 @@ async fn measure(args: &Args, dir: &Path) -> Result<(), String> {
                 name: "floor of a promo read: edge → gRPC, no work".into(),
                 url: format!(
                     "http://{}/api/promo/LAUNCH30/remaining",
-                    floor_edge(&mut floor)?
+                    floor_edge.ok_or("no floor")?
                 ),
                 script: script("floor-remaining", wrk_script("GET", None, None))?,
                 served_by: ServedBy::Floor { grpc_slot: 0 },

@@ -131,7 +131,8 @@ pub fn request<T>(
     ))
 }
 
-fn metadata(headers: &HeaderMap, forward: &[Forward]) -> Result<MetadataMap, ApiError> {
+/// The metadata of a call: the caller's request id and the listed headers (see [`request`]).
+pub(crate) fn metadata(headers: &HeaderMap, forward: &[Forward]) -> Result<MetadataMap, ApiError> {
     let mut md = MetadataMap::new();
     if let Some(id) = headers
         .get(&X_REQUEST_ID)

@@ -56,19 +56,21 @@ impl Session {
         if change {
             same_origin(headers)?;
         }
-        let mut req = crate::backend::request((), headers, &[])?;
-        self.add_metadata(req.metadata_mut(), headers, change)?;
-        let (md, extensions, ()) = req.into_parts();
-        Ok(tonic::Request::from_parts(md, extensions, message))
+        Ok(tonic::Request::from_parts(
+            self.call_metadata(headers, change)?,
+            http::Extensions::default(),
+            message,
+        ))
     }
 
-    /// The session's part of a call's metadata; not generic, like most of a request's making.
-    fn add_metadata(
+    /// A call's metadata with the session's cookie (and CSRF token on a change); not generic,
+    /// like most of a request's making.
+    fn call_metadata(
         &self,
-        md: &mut tonic::metadata::MetadataMap,
         headers: &HeaderMap,
         change: bool,
-    ) -> Result<(), ApiError> {
+    ) -> Result<tonic::metadata::MetadataMap, ApiError> {
+        let mut md = crate::backend::metadata(headers, &[])?;
         if let Some(token) = session_cookie(headers, self.cookie) {
             md.insert(self.metadata, ascii(token)?);
         }
@@ -78,7 +80,7 @@ impl Session {
         {
             md.insert("x-iaf-csrf", v);
         }
-        Ok(())
+        Ok(md)
     }
 
     /// The `Set-Cookie` value giving this session's cookie `value` (empty with 0: clears it).
