@@ -14,6 +14,15 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// What a service's `start` returns: its start-up, boxed in the service's own crate.
+///
+/// Not an `async fn`: the body of a non-generic `async fn` is compiled again in every crate that
+/// awaits it, with everything it instantiates. Each binary, test and bench compiled the services'
+/// whole start-up again, tonic's server path once per gRPC method included (`iafactory-local`'s
+/// 195-line `main.rs` came to 1.1 million lines of LLVM IR). A `dyn Future` made in the service's
+/// crate is compiled there once; callers only poll it through its vtable.
+pub type Starting<H, E> = Pin<Box<dyn Future<Output = Result<H, E>> + Send>>;
+
 /// The serving task ended without an answer of its own (it panicked).
 #[derive(Debug, thiserror::Error)]
 #[error("the service task ended abnormally: {0}")]

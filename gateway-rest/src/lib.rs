@@ -211,12 +211,16 @@ pub async fn serve(
 /// The accept loop is written out (rather than `axum::serve`) for what a public edge needs:
 /// a time limit on reading request headers (slow-header clients would otherwise hold a connection
 /// forever), TCP_NODELAY, HTTP/1.1 and HTTP/2 (h2c) on the same port, and a graceful drain.
-#[expect(
-    clippy::unused_async,
-    reason = "kept async like the other services' `start` (one call shape for every caller), \
-              though nothing here awaits yet"
-)]
-pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+pub fn start(
+    config: Config,
+    listener: TcpListener,
+) -> iafactory::lifecycle::Starting<Handle, ServeError> {
+    // Nothing here awaits; the future keeps the call shape of the other services' `start` and
+    // runs the start-up when first polled, inside the caller's runtime.
+    Box::pin(async move { start_serving(config, listener) })
+}
+
+fn start_serving(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let state = state(config, stop_rx.clone())?;

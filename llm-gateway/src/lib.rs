@@ -122,7 +122,12 @@ pub type GatewayHandle = Handle;
 /// are returned here. [`Handle::shutdown`] stops accepting, lets in-flight calls finish (each
 /// charged before it answers), stops the usage writer, gives unused token leases back and closes
 /// the database.
-pub async fn start(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+pub fn start(config: Config, listener: TcpListener) -> lifecycle::Starting<Handle, ServeError> {
+    // Boxed here so the start-up is compiled in this crate only (see `lifecycle::Starting`).
+    Box::pin(start_serving(config, listener))
+}
+
+async fn start_serving(config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let metrics_listener = match config.metrics_listen {
         None => None,

@@ -188,7 +188,12 @@ pub async fn serve(
 /// migrations), starts the background work and serves gRPC on `listener`; returns once it is
 /// served. [`Handle::shutdown`] then ends open streams, lets in-flight calls finish, lets the
 /// e-mail worker finish its message and closes the database.
-pub async fn start(mut config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
+pub fn start(config: Config, listener: TcpListener) -> lifecycle::Starting<Handle, ServeError> {
+    // Boxed here so the start-up is compiled in this crate only (see `lifecycle::Starting`).
+    Box::pin(start_serving(config, listener))
+}
+
+async fn start_serving(mut config: Config, listener: TcpListener) -> Result<Handle, ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listen)?;
     let metrics_listener = match config.metrics_listen {
         None => None,
