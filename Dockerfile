@@ -15,6 +15,8 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS build
 COPY --from=planner /src/recipe.json recipe.json
+# The build's settings (the bundled SQLite's options) shape the dependency layer too.
+COPY .cargo .cargo
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
 RUN scripts/build-release.sh /out

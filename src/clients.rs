@@ -13,11 +13,13 @@
 //! the method names and signatures of tonic's clients, so a caller switches by changing the type.
 //! Server-streaming methods keep tonic's typed path (two of them).
 
-use bytes::{Buf as _, BufMut as _, Bytes};
+use bytes::Bytes;
 use http::uri::PathAndQuery;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder, Streaming};
+use tonic::codec::Streaming;
 use tonic::transport::Channel;
 use tonic::{GrpcMethod, Request, Response, Status};
+
+use crate::bytes_codec::BytesCodec;
 
 /// A channel and the message limits of one client.
 #[derive(Debug, Clone)]
@@ -120,44 +122,6 @@ impl Raw {
                 tonic_prost::ProstCodec::default(),
             )
             .await
-    }
-}
-
-/// Messages as the bytes prost encoded or will decode.
-#[derive(Debug, Clone, Copy, Default)]
-struct BytesCodec;
-
-impl Codec for BytesCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = BytesCodec;
-    type Decoder = BytesCodec;
-
-    fn encoder(&mut self) -> BytesCodec {
-        BytesCodec
-    }
-
-    fn decoder(&mut self) -> BytesCodec {
-        BytesCodec
-    }
-}
-
-impl Encoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for BytesCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
     }
 }
 

@@ -476,6 +476,48 @@ mod tests {
         );
     }
 
+    /// The bundled SQLite is built as `.cargo/config.toml` says: without the modules the platform
+    /// does not use (they were two fifths of its compile time), with libsqlite3-sys's other options.
+    #[tokio::test]
+    async fn embedded_sqlite_is_built_without_unused_modules() {
+        use sqlx::Row as _;
+        install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        let options: Vec<String> = sqlx::query("PRAGMA compile_options")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(0))
+            .collect();
+        for kept in [
+            "THREADSAFE=1",
+            "ENABLE_STAT4",
+            "DEFAULT_FOREIGN_KEYS",
+            "ENABLE_API_ARMOR",
+        ] {
+            assert!(options.iter().any(|o| o == kept), "{kept} in {options:?}");
+        }
+        for dropped in [
+            "ENABLE_FTS3",
+            "ENABLE_FTS5",
+            "ENABLE_RTREE",
+            "ENABLE_DBSTAT_VTAB",
+            "SOUNDEX",
+        ] {
+            assert!(
+                !options.iter().any(|o| o.starts_with(dropped)),
+                "{dropped} in {options:?}"
+            );
+        }
+        let fts = sqlx::query("CREATE VIRTUAL TABLE t USING fts5(body)")
+            .execute(&mut conn)
+            .await;
+        assert!(fts.is_err(), "fts5 is not built in");
+    }
+
     #[test]
     fn sibling_files() {
         let sib = |u| sqlite_sibling_url(u, "requests");

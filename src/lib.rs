@@ -13,6 +13,7 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod bytes_codec;
 pub mod clients;
 pub mod csv;
 pub mod db;
@@ -23,6 +24,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod net;
 pub mod secret;
+pub mod servers;
 pub mod shutdown;
 pub mod telemetry;
 pub mod webhook;

@@ -42,8 +42,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::metrics::Registry;
-use iafactory::proto::iafactory::llm::v1::llm_gateway_server::LlmGatewayServer;
-use iafactory::proto::iafactory::llm::v1::request_log_server::RequestLogServer;
+// The lean servers: tonic's server path compiled once in iafactory, not once per method here.
+use iafactory::servers::llm::v1::{LlmGatewayServer, RequestLogServer};
 use iafactory::{grpc, lifecycle};
 use tokio::net::TcpListener;
 use tokio::sync::watch;

@@ -29,12 +29,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use iafactory::db::{Db, DbError, Migrations};
-use iafactory::proto::iafactory::promo::v1::billing_server::BillingServer;
-use iafactory::proto::iafactory::promo::v1::campaigns_server::CampaignsServer;
-use iafactory::proto::iafactory::promo::v1::operator_accounts_server::OperatorAccountsServer;
-use iafactory::proto::iafactory::promo::v1::operators_server::OperatorsServer;
-use iafactory::proto::iafactory::promo::v1::promo_service_server::PromoServiceServer;
-use iafactory::proto::iafactory::promo::v1::site_server::SiteServer;
+// The lean servers: tonic's server path compiled once in iafactory, not once per method here.
+use iafactory::servers::promo::v1::{
+    BillingServer, CampaignsServer, OperatorAccountsServer, OperatorsServer, PromoServiceServer,
+    SiteServer,
+};
 use iafactory::{grpc, lifecycle, metrics};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
