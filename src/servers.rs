@@ -319,6 +319,22 @@ mod tests {
         }
     }
 
+    /// A call: what it checks, its path, its headers and its body.
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        Bytes,
+    );
+
+    async fn same_answers(ours: &Channel, theirs: &Channel, cases: &[Case]) {
+        for (case, path, headers, body) in cases {
+            let a = call(ours, path, headers, body.clone()).await;
+            let b = call(theirs, path, headers, body.clone()).await;
+            assert_eq!(a, b, "{case}");
+        }
+    }
+
     /// A server on loopback and a channel to it.
     async fn serve<S>(service: S) -> Channel
     where
@@ -364,7 +380,7 @@ mod tests {
         // An unknown field of 98 bytes: skipped by prost, but over the decoding limit.
         let mut long = vec![0x0a, 98];
         long.extend([b'a'; 98]);
-        let cases: Vec<(&str, &str, Vec<(&'static str, &'static str)>, Bytes)> = vec![
+        let cases: Vec<Case> = vec![
             ("ok", site, vec![("x-request-id", "r-1")], empty.clone()),
             ("refused", site, vec![("mode", "fail")], empty.clone()),
             (
@@ -401,11 +417,7 @@ mod tests {
                 empty.clone(),
             ),
         ];
-        for (case, path, headers, body) in &cases {
-            let a = call(&ours, path, headers, body.clone()).await;
-            let b = call(&theirs, path, headers, body.clone()).await;
-            assert_eq!(a, b, "{case}");
-        }
+        same_answers(&ours, &theirs, &cases).await;
         // And what they are.
         let ok = call(&ours, site, &[("x-request-id", "r-1")], empty.clone()).await;
         assert_eq!(ok.status, http::StatusCode::OK);
@@ -447,7 +459,7 @@ mod tests {
             }),
             false,
         );
-        let cases: Vec<(&str, &str, Vec<(&'static str, &'static str)>, Bytes)> = vec![
+        let cases: Vec<Case> = vec![
             ("stream", stream, vec![], chat.clone()),
             (
                 "stream refused",
@@ -463,11 +475,7 @@ mod tests {
                 chat.clone(),
             ),
         ];
-        for (case, path, headers, body) in &cases {
-            let a = call(&ours, path, headers, body.clone()).await;
-            let b = call(&theirs, path, headers, body.clone()).await;
-            assert_eq!(a, b, "{case}");
-        }
+        same_answers(&ours, &theirs, &cases).await;
         let streamed = call(&ours, stream, &[], chat).await;
         assert!(
             streamed
@@ -480,7 +488,7 @@ mod tests {
                 .contains(&("grpc-status".to_owned(), "14".to_owned()))
         );
         // Two frames: the events "a" and "b".
-        let mut body = streamed.body.clone();
+        let mut body = streamed.body;
         let mut ids = Vec::new();
         while body.len() >= 5 {
             let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
