@@ -131,36 +131,10 @@ include!(concat!(env!("OUT_DIR"), "/iafactory_clients.rs"));
 mod tests {
     use super::promo::v1::SiteClient as LeanSite;
     use crate::proto::iafactory::promo::v1::site_client::SiteClient as TonicSite;
-    use crate::proto::iafactory::promo::v1::site_server::{Site, SiteServer};
+    use crate::proto::iafactory::promo::v1::site_server::SiteServer;
     use crate::proto::iafactory::promo::v1::{GetSiteInfoRequest, SiteInfo};
+    use crate::test_support::Echo;
     use tonic::{Code, Request, Response, Status};
-
-    /// Answers by the `mode` the request's metadata names, echoing its `x-request-id`.
-    struct Echo;
-
-    #[tonic::async_trait]
-    impl Site for Echo {
-        async fn get_site_info(
-            &self,
-            req: Request<GetSiteInfoRequest>,
-        ) -> Result<Response<SiteInfo>, Status> {
-            let md = req.metadata();
-            let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let seller_name = match get("mode") {
-                "fail" => return Err(Status::permission_denied("réservé aux opérateurs")),
-                "big" => "x".repeat(4096),
-                _ => get("x-request-id").to_owned(),
-            };
-            let mut answer = Response::new(SiteInfo {
-                seller_name,
-                ..SiteInfo::default()
-            });
-            answer
-                .metadata_mut()
-                .insert("x-answer", "oui".parse().unwrap());
-            Ok(answer)
-        }
-    }
 
     fn request(mode: &'static str) -> Request<GetSiteInfoRequest> {
         let mut req = Request::new(GetSiteInfoRequest {});

@@ -27,6 +27,8 @@ pub mod secret;
 pub mod servers;
 pub mod shutdown;
 pub mod telemetry;
+#[cfg(test)]
+mod test_support;
 pub mod webhook;
 
 /// Generated protobuf messages, clients and servers.

@@ -151,35 +151,10 @@ mod tests {
     use tower::ServiceExt as _;
 
     use crate::proto::iafactory::llm::v1 as llm;
-    use crate::proto::iafactory::promo::v1::{GetSiteInfoRequest, SiteInfo, site_server};
+    use crate::proto::iafactory::promo::v1::{SiteInfo, site_server};
     use llm::llm_gateway_server::{self, LlmGateway};
 
-    /// Answers by the `mode` the request's metadata names, echoing its `x-request-id`.
-    struct Echo;
-
-    #[tonic::async_trait]
-    impl site_server::Site for Echo {
-        async fn get_site_info(
-            &self,
-            req: Request<GetSiteInfoRequest>,
-        ) -> Result<Response<SiteInfo>, Status> {
-            let md = req.metadata();
-            let get = |k: &str| md.get(k).and_then(|v| v.to_str().ok()).unwrap_or("");
-            let seller_name = match get("mode") {
-                "fail" => return Err(Status::permission_denied("réservé aux opérateurs")),
-                "big" => "x".repeat(4096),
-                _ => get("x-request-id").to_owned(),
-            };
-            let mut answer = Response::new(SiteInfo {
-                seller_name,
-                ..SiteInfo::default()
-            });
-            answer
-                .metadata_mut()
-                .insert("x-answer", "oui".parse().unwrap());
-            Ok(answer)
-        }
-    }
+    use crate::test_support::Echo;
 
     type Events = Pin<Box<dyn Stream<Item = Result<llm::ChatStreamEvent, Status>> + Send>>;
 
