@@ -6,6 +6,17 @@ use bytes::{Buf as _, BufMut as _, Bytes};
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
+/// A message as the bytes the codec carries.
+pub(crate) fn encode_message(message: &impl prost::Message) -> Bytes {
+    Bytes::from(message.encode_to_vec())
+}
+
+/// A message from the bytes the codec carried, failing as tonic's prost codec does: a message
+/// that does not decode is `INTERNAL`, on either side of a call.
+pub(crate) fn decode_message<M: prost::Message + Default>(bytes: Bytes) -> Result<M, Status> {
+    M::decode(bytes).map_err(|e| Status::internal(e.to_string()))
+}
+
 /// Messages as the bytes prost encoded or will decode.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct BytesCodec;

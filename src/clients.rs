@@ -19,7 +19,7 @@ use tonic::codec::Streaming;
 use tonic::transport::Channel;
 use tonic::{GrpcMethod, Request, Response, Status};
 
-use crate::bytes_codec::BytesCodec;
+use crate::bytes_codec::{BytesCodec, decode_message, encode_message};
 
 /// A channel and the message limits of one client.
 #[derive(Debug, Clone)]
@@ -63,14 +63,12 @@ impl Raw {
         Resp: prost::Message + Default,
     {
         let (metadata, extensions, message) = request.into_parts();
-        let request =
-            Request::from_parts(metadata, extensions, Bytes::from(message.encode_to_vec()));
+        let request = Request::from_parts(metadata, extensions, encode_message(&message));
         let (metadata, body, extensions) = self
             .call(request, path, service, method)
             .await?
             .into_parts();
-        // As tonic's prost codec reports an answer it cannot decode.
-        let message = Resp::decode(body).map_err(|e| Status::internal(e.to_string()))?;
+        let message = decode_message(body)?;
         Ok(Response::from_parts(metadata, message, extensions))
     }
 

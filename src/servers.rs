@@ -25,26 +25,26 @@ use tonic::body::Body;
 use tonic::server::Grpc;
 use tonic::{Request, Response, Status};
 
-use crate::bytes_codec::BytesCodec;
+use crate::bytes_codec::{BytesCodec, decode_message, encode_message};
 
 /// What a server's `call` returns: the HTTP answer of one gRPC call.
 pub type Answer = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Infallible>> + Send>>;
 
 /// A method's work once its request is read: decode, call the service, encode.
-pub type Handler<A> = Box<dyn FnOnce(Request<Bytes>) -> Work<A> + Send>;
+pub(crate) type Handler<A> = Box<dyn FnOnce(Request<Bytes>) -> Work<A> + Send>;
 
 /// The future of a [`Handler`].
-pub type Work<A> = Pin<Box<dyn Future<Output = Result<Response<A>, Status>> + Send>>;
+pub(crate) type Work<A> = Pin<Box<dyn Future<Output = Result<Response<A>, Status>> + Send>>;
 
 /// The encoded messages of a server-streaming answer.
-pub type MessageStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
+pub(crate) type MessageStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 
 /// The message size limits of one server (tonic's defaults when unset: 4 MiB decoded, no limit
 /// encoded).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Limits {
-    pub decoding: Option<usize>,
-    pub encoding: Option<usize>,
+pub(crate) struct Limits {
+    pub(crate) decoding: Option<usize>,
+    pub(crate) encoding: Option<usize>,
 }
 
 impl Limits {
@@ -53,12 +53,12 @@ impl Limits {
     }
 
     /// Serves one unary call: the one instantiation of tonic's unary server path.
-    pub fn unary(self, request: http::Request<Body>, handler: Handler<Bytes>) -> Answer {
+    pub(crate) fn unary(self, request: http::Request<Body>, handler: Handler<Bytes>) -> Answer {
         Box::pin(async move { Ok(self.grpc().unary(Once(Some(handler)), request).await) })
     }
 
     /// Serves one server-streaming call: the one instantiation of tonic's streaming server path.
-    pub fn server_streaming(
+    pub(crate) fn server_streaming(
         self,
         request: http::Request<Body>,
         handler: Handler<MessageStream>,
@@ -74,7 +74,7 @@ impl Limits {
 
 /// The answer to a path no method of the service has, as tonic's generated servers give it:
 /// `UNIMPLEMENTED` in the headers, no body.
-pub fn unimplemented() -> Answer {
+pub(crate) fn unimplemented() -> Answer {
     Box::pin(async {
         let mut response = http::Response::new(Body::default());
         let headers = response.headers_mut();
@@ -91,27 +91,31 @@ pub fn unimplemented() -> Answer {
 }
 
 /// The request's message, decoded as tonic's prost codec does (a malformed one is `INTERNAL`).
-pub fn decode<M: prost::Message + Default>(request: Request<Bytes>) -> Result<Request<M>, Status> {
+pub(crate) fn decode<M: prost::Message + Default>(
+    request: Request<Bytes>,
+) -> Result<Request<M>, Status> {
     let (metadata, extensions, body) = request.into_parts();
-    let message = M::decode(body).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Request::from_parts(metadata, extensions, message))
+    Ok(Request::from_parts(
+        metadata,
+        extensions,
+        decode_message(body)?,
+    ))
 }
 
 /// The answer's message, encoded.
-pub fn encode<M: prost::Message>(answer: Response<M>) -> Response<Bytes> {
+pub(crate) fn encode<M: prost::Message>(answer: Response<M>) -> Response<Bytes> {
     let (metadata, message, extensions) = answer.into_parts();
-    Response::from_parts(metadata, Bytes::from(message.encode_to_vec()), extensions)
+    Response::from_parts(metadata, encode_message(&message), extensions)
 }
 
 /// The answer's stream of messages, each encoded as it comes.
-pub fn encode_stream<S, M>(answer: Response<S>) -> Response<MessageStream>
+pub(crate) fn encode_stream<S, M>(answer: Response<S>) -> Response<MessageStream>
 where
     S: Stream<Item = Result<M, Status>> + Send + 'static,
     M: prost::Message,
 {
     let (metadata, stream, extensions) = answer.into_parts();
-    let stream: MessageStream =
-        Box::pin(stream.map(|message| message.map(|m| Bytes::from(m.encode_to_vec()))));
+    let stream: MessageStream = Box::pin(stream.map(|message| message.map(|m| encode_message(&m))));
     Response::from_parts(metadata, stream, extensions)
 }
 
